@@ -1,0 +1,71 @@
+/**
+ * Every stable error code entragate throws, with the HTTP status a request-facing
+ * error maps to and one line of documentation. A test checks that each code is
+ * thrown somewhere in `src/` and documented in the README.
+ *
+ * Add a code in the section of its area; never rename or reuse one.
+ */
+export const ERROR_CODES = {
+  // configuration (thrown at construction, never at request time)
+  ERR_CONFIG_INVALID: { status: 500, doc: 'an option or a configuration document failed validation' },
+
+  // tokens
+  ERR_TOKEN_MISSING: { status: 401, doc: 'no bearer token or session was presented' },
+  ERR_TOKEN_MALFORMED: { status: 401, doc: 'the token is not a compact JWS with JSON header and payload' },
+  ERR_TOKEN_TOO_LARGE: { status: 401, doc: 'the token is over the configured size cap' },
+  ERR_TOKEN_ALG_NOT_ALLOWED: { status: 401, doc: 'the token is not signed with RS256' },
+  ERR_TOKEN_HEADER_UNSUPPORTED: { status: 401, doc: 'the token header carries `crit`, `jku`, `x5u` or an embedded `jwk`' },
+  ERR_TOKEN_GRAPH_TOKEN: { status: 401, doc: 'a Microsoft Graph access token was presented; it cannot be verified by an app' },
+  ERR_TOKEN_KEY_NOT_FOUND: { status: 401, doc: 'no signing key with the token `kid` exists for the tenant, even after a refresh' },
+  ERR_TOKEN_SIGNATURE_INVALID: { status: 401, doc: 'the signature does not verify with the signing key' },
+  ERR_TOKEN_ISSUER_INVALID: { status: 401, doc: 'the `iss` claim, or the signing key issuer, does not match the tenant' },
+  ERR_TOKEN_TENANT_NOT_ALLOWED: { status: 401, doc: 'the token tenant (`tid`) is not the configured directory or on the allow-list' },
+  ERR_TOKEN_AUDIENCE_INVALID: { status: 401, doc: 'the `aud` claim is not the client id or an accepted audience' },
+  ERR_TOKEN_EXPIRED: { status: 401, doc: 'the token `exp` is in the past (beyond the clock tolerance)' },
+  ERR_TOKEN_NOT_YET_VALID: { status: 401, doc: 'the token `nbf` or `iat` is in the future (beyond the clock tolerance)' },
+  ERR_TOKEN_VERSION_NOT_ALLOWED: { status: 401, doc: 'the token version (`ver` 1.0 or 2.0) is not accepted by this gate' },
+  ERR_TOKEN_NONCE_MISMATCH: { status: 401, doc: 'the ID token `nonce` does not match the login request' },
+  ERR_TOKEN_CLAIM_INVALID: { status: 401, doc: 'a required claim is missing or has the wrong type' },
+  ERR_JWKS_UNAVAILABLE: { status: 503, doc: 'the discovery document or JWKS could not be fetched and no cached key can serve' },
+
+  // groups
+  ERR_GROUPS_UNAVAILABLE: { status: 503, doc: 'group membership could not be resolved (overage and Graph down, or no source)' },
+  ERR_GRAPH_REQUEST_FAILED: { status: 503, doc: 'a Microsoft Graph request failed after retries' },
+  ERR_GRAPH_FORBIDDEN: { status: 503, doc: 'Microsoft Graph refused the request (missing permission or consent)' },
+
+  // policies
+  ERR_POLICY_INVALID: { status: 500, doc: 'a policy, rule group or gateway rule is not valid' },
+  ERR_POLICY_UNKNOWN_SELECTOR: { status: 500, doc: 'an Access rule uses a selector entragate does not know' },
+  ERR_POLICY_GROUP_CYCLE: { status: 500, doc: 'rule groups reference each other in a cycle' },
+  ERR_POLICY_GROUP_MISSING: { status: 500, doc: 'a rule references a rule group or list that is not configured' },
+  ERR_EXPRESSION_SYNTAX: { status: 500, doc: 'a gateway expression does not parse' },
+  ERR_EXPRESSION_TYPE: { status: 500, doc: 'a gateway expression uses a field or operator of the wrong type' },
+  ERR_EXPRESSION_REGEX: { status: 500, doc: 'a `matches` pattern is invalid or cannot run in linear time' },
+  ERR_ACCESS_DENIED: { status: 403, doc: 'the policies denied the request (adapters only; the core returns a decision)' },
+
+  // SCIM
+  ERR_SCIM_UNAUTHORIZED: { status: 401, doc: 'the SCIM bearer secret is missing or wrong' },
+  ERR_SCIM_INVALID_SYNTAX: { status: 400, doc: 'the SCIM request body is not valid JSON or not the expected shape' },
+  ERR_SCIM_INVALID_FILTER: { status: 400, doc: 'the SCIM `filter` does not parse or uses an unsupported attribute' },
+  ERR_SCIM_INVALID_PATH: { status: 400, doc: 'a PATCH `path` does not parse or names an unknown attribute' },
+  ERR_SCIM_INVALID_VALUE: { status: 400, doc: 'a SCIM attribute has a value of the wrong type' },
+  ERR_SCIM_UNIQUENESS: { status: 409, doc: 'a user with that `userName` or a group with that `displayName` exists' },
+  ERR_SCIM_NOT_FOUND: { status: 404, doc: 'the SCIM resource does not exist' },
+  ERR_SCIM_TOO_LARGE: { status: 413, doc: 'the SCIM request body is over the size limit' },
+  ERR_SCIM_METHOD_NOT_ALLOWED: { status: 405, doc: 'the HTTP method is not supported on that SCIM path' },
+
+  // store
+  ERR_STORE_UNAVAILABLE: { status: 503, doc: 'the directory store cannot be reached or opened' },
+  ERR_STORE_CONFLICT: { status: 503, doc: 'a store transaction failed after retries on serialization conflicts' },
+
+  // login and sessions
+  ERR_LOGIN_STATE_MISMATCH: { status: 400, doc: 'the login callback `state` is missing, forged, expired or reused' },
+  ERR_LOGIN_IDP_ERROR: { status: 400, doc: 'Entra returned an `error` to the login callback' },
+  ERR_LOGIN_EXCHANGE_FAILED: { status: 400, doc: 'the authorization code could not be exchanged (reused code, wrong verifier)' },
+  ERR_SESSION_INVALID: { status: 401, doc: 'the session cookie is malformed or its signature does not verify' },
+  ERR_SESSION_EXPIRED: { status: 401, doc: 'the session has expired' },
+  ERR_SESSION_REVOKED: { status: 401, doc: 'the session was revoked (per user, per app, or by a SCIM event)' },
+} as const satisfies Record<string, { status: number; doc: string }>;
+
+/** A stable, documented error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;

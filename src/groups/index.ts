@@ -1,0 +1,1 @@
+export type { GroupResolution, GroupSource, GroupSourceContext } from './types.js';

@@ -1,0 +1,11 @@
+/**
+ * entragate: Microsoft Entra ID in a Node.js app, with Cloudflare Access and
+ * Gateway semantics.
+ *
+ * @packageDocumentation
+ */
+export * from './errors/index.js';
+export type * from './types.js';
+export * from './groups/index.js';
+export * from './directory/index.js';
+export * from './policy/index.js';

@@ -1,0 +1,8 @@
+/**
+ * `entragate/testing`: a local mock Entra ID (discovery, JWKS, token, authorize, Graph),
+ * token minting, and fast-check arbitraries for identities and policies.
+ *
+ * @packageDocumentation
+ */
+export * from './arbitraries.js';
+export * from './mock-graph.js';

@@ -1,0 +1,90 @@
+/**
+ * Shared, framework-free types. This file is pure (no `node:` imports) so the
+ * policy evaluator and the directory index can depend on it.
+ */
+
+/** A group as Cloudflare's get-identity returns it: the Entra Object Id, and the name and mail when known. */
+export interface GroupRef {
+  /** Entra group Object Id (a GUID). */
+  id: string;
+  /** Display name, when a source knew it (Graph, SCIM). */
+  name?: string;
+  /** Group mail, when mail-enabled. */
+  email?: string;
+}
+
+/** Where a set of groups came from. */
+export type GroupSourceKind = 'token' | 'graph' | 'directory' | 'static';
+
+/**
+ * What is known about a user's group membership.
+ *
+ * - `complete`: `groups` is the whole transitive membership (from `source`).
+ * - `absent`: the token carried no `groups` claim and no overage marker (the app does
+ *   not emit groups). Nothing is known; group selectors are unknown.
+ * - `overage`: the token said the user has too many groups to list (`_claim_names.groups`
+ *   or `hasgroups`). A group source must resolve it; until then selectors are unknown.
+ * - `unknown`: a source tried and failed; `reason` and `code` say why.
+ *
+ * INVARIANT: only `complete` lets a group selector answer "not a member".
+ */
+export type GroupMembership =
+  | { state: 'complete'; source: GroupSourceKind }
+  | { state: 'absent' }
+  | { state: 'overage'; signal: 'claim_names' | 'hasgroups' }
+  | { state: 'unknown'; reason: string; code: string };
+
+/** The identity provider an identity came from, as in Cloudflare's get-identity. */
+export interface IdpRef {
+  /** The IdP id from the configuration (Cloudflare's IdP uuid), or `azureAD` when none was given. */
+  id: string;
+  type: 'azureAD';
+}
+
+/**
+ * A verified user, shaped like Cloudflare's get-identity, plus the Entra ids and
+ * the state of group membership.
+ */
+export interface Identity {
+  /** Resolved as Cloudflare does: `email_claim_name`, else `email`, else `upn` / `preferred_username` / `unique_name`. Empty when none. */
+  email: string;
+  name?: string;
+  /** A stable user id: `oid` when the token has one, else `sub`. */
+  user_uuid: string;
+  idp: IdpRef;
+  /** RFC 8176 authentication methods (`pwd`, `mfa`, …). */
+  amr: string[];
+  /** Transitive groups when `membership.state` is `complete`; otherwise what is known (may be empty). */
+  groups: GroupRef[];
+  membership: GroupMembership;
+  /** Claims named in the IdP config `claims`, as Cloudflare copies them. */
+  oidc_fields: Record<string, unknown>;
+  /** Entra object id of the user (empty for tokens without one). */
+  oid: string;
+  /** Entra tenant id. */
+  tid: string;
+  /** The token subject (pairwise per app). */
+  sub: string;
+  /** Issued-at and expiry of the token the identity came from (Unix seconds). */
+  iat: number;
+  exp: number;
+  /** Token version: `1.0` (sts.windows.net) or `2.0`. */
+  ver: '1.0' | '2.0';
+}
+
+/**
+ * The request attributes Access re-checks on every request (IP, country,
+ * certificate, service token). Adapters build it; tests pass it by hand.
+ */
+export interface RequestContext {
+  /** Client IP (IPv4 or IPv6 text form). */
+  ip?: string;
+  /** ISO 3166-1 alpha-2 country of the client. */
+  country?: string;
+  /** A client certificate was presented and validated (mTLS). */
+  certificate?: { valid: boolean; commonName?: string };
+  /** A service token presented and validated by the caller: its id. */
+  serviceToken?: { tokenId: string };
+  /** Device posture checks that passed (integration uids). */
+  devicePosture?: string[];
+}
