@@ -1,1 +1,1 @@
-export {};
+export type { DirectoryGroup, DirectoryIndex, DirectoryUser, GroupLookup, UserLookup } from './types.js';
