@@ -1,1 +1,10 @@
-export type { DirectoryGroup, DirectoryIndex, DirectoryUser, GroupLookup, UserLookup } from './types.js';
+export type {
+  DirectoryGroup,
+  DirectoryIndex,
+  DirectoryMembership,
+  DirectorySnapshot,
+  DirectoryUser,
+  GroupLookup,
+  UserLookup,
+} from './types.js';
+export { createDirectoryIndex } from './directory-index.js';

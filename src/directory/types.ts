@@ -81,4 +81,24 @@ export interface DirectoryIndex {
   directMembers(groupId: string): readonly string[];
 
   readonly size: { users: number; groups: number; memberships: number };
+
+  /**
+   * Replaces the whole content with a snapshot in one pass (no per-edge
+   * invalidation), then computes every group's ancestor closure. Use it to build
+   * the index from the store at start-up; use the incremental methods afterwards.
+   */
+  load(snapshot: DirectorySnapshot): void;
+}
+
+/** One direct membership: `memberId` (a user or a group, directory ids) is a member of `groupId`. */
+export interface DirectoryMembership {
+  groupId: string;
+  memberId: string;
+}
+
+/** Everything a directory holds, as the store reads it back. */
+export interface DirectorySnapshot {
+  users?: Iterable<DirectoryUser>;
+  groups?: Iterable<DirectoryGroup>;
+  memberships?: Iterable<DirectoryMembership>;
 }
