@@ -4,5 +4,6 @@
  *
  * @packageDocumentation
  */
+export * from './mock-entra.js';
 export * from './arbitraries.js';
 export * from './mock-graph.js';

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+import { AZURE_CLOUDS } from './clouds.js';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Cloudflare's `config` object of an `azureAD` identity provider. */
+const azureAdConfigSchema = z.strictObject({
+  client_id: z.string().min(1, 'the application (client) id is required'),
+  client_secret: z.string().min(1).optional(),
+  directory_id: z
+    .string()
+    .regex(GUID, 'the directory (tenant) id must be a GUID; for multi-tenant apps set `tenants` on the gate'),
+  support_groups: z.boolean().default(false),
+  pkce_enabled: z.boolean().default(false),
+  email_claim_name: z.string().min(1).optional(),
+  claims: z.array(z.string().min(1)).default([]),
+  prompt: z.enum(['login', 'select_account', 'none']).optional(),
+  conditional_access_enabled: z.boolean().default(false),
+  azure_cloud: z.enum(Object.keys(AZURE_CLOUDS) as [keyof typeof AZURE_CLOUDS]).default('default'),
+  redirect_url: z.string().optional(),
+});
+
+/** Cloudflare's `scim_config` of an identity provider. */
+const scimConfigSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  user_deprovision: z.boolean().default(false),
+  seat_deprovision: z.boolean().default(false),
+  identity_update_behavior: z.enum(['automatic', 'reauth', 'no_action']).default('no_action'),
+  /** Deprecated by Cloudflare; `true` is read as `identity_update_behavior: "reauth"`. */
+  group_member_deprovision: z.boolean().optional(),
+  secret: z.string().min(1).optional(),
+  scim_base_url: z.string().optional(),
+});
+
+/**
+ * Cloudflare's identity-provider JSON for Entra ID (`type: "azureAD"`), accepted as the
+ * API returns it (`GET /accounts/{id}/access/identity_providers/{idp}`).
+ */
+export const idpConfigSchema = z
+  .strictObject({
+    type: z.literal('azureAD'),
+    name: z.string().min(1),
+    id: z.string().min(1).optional(),
+    uid: z.string().min(1).optional(),
+    version: z.string().optional(),
+    read_only: z.boolean().optional(),
+    scim_base_url: z.string().optional(),
+    config: azureAdConfigSchema,
+    scim_config: scimConfigSchema.optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.scim_config?.seat_deprovision && !value.scim_config.user_deprovision) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scim_config', 'seat_deprovision'],
+        message: '`seat_deprovision` cannot be enabled unless `user_deprovision` is also enabled',
+      });
+    }
+  });
+
+/** The identity-provider JSON as a user writes it (defaults optional). */
+export type IdpConfigInput = z.input<typeof idpConfigSchema>;
+/** The identity-provider configuration after validation, with defaults filled in. */
+export type IdpConfig = z.output<typeof idpConfigSchema>;
+/** The `scim_config` after validation. */
+export type ScimConfig = z.output<typeof scimConfigSchema>;
+
+/**
+ * Validates Cloudflare's identity-provider JSON for Entra ID once, and fills defaults.
+ * Throws a `ConfigError` (`ERR_CONFIG_INVALID`) that names every bad field.
+ * The message never includes `client_secret` or the SCIM secret.
+ *
+ * @example
+ * ```ts
+ * import { parseIdpConfig } from 'entragate';
+ * const idp = parseIdpConfig({
+ *   type: 'azureAD', name: 'Entra ID',
+ *   config: { client_id: '…', directory_id: '8d6c…', support_groups: true },
+ * });
+ * ```
+ */
+export function parseIdpConfig(input: unknown): IdpConfig {
+  return parseWith(idpConfigSchema, input, 'identity provider');
+}
+
+/**
+ * Parses with a zod schema and turns a failure into a `ConfigError` with a
+ * readable message. Used by every factory, once, at construction.
+ */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError('ERR_CONFIG_INVALID', `invalid ${what} configuration:\n${z.prettifyError(result.error)}`);
+  }
+  return result.data;
+}
+
+/** Whether a string is a GUID (Entra tenant, object and client ids). */
+export function isGuid(value: unknown): value is string {
+  return typeof value === 'string' && value.length === 36 && GUID.test(value);
+}

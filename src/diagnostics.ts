@@ -1,0 +1,29 @@
+import diagnostics from 'node:diagnostics_channel';
+
+/**
+ * The `node:diagnostics_channel` channels entragate publishes on. Subscribe to
+ * observe decisions, JWKS refreshes, Graph calls and SCIM writes without a
+ * logger dependency. Messages never carry a token or a secret.
+ *
+ * @example
+ * ```ts
+ * import diagnostics from 'node:diagnostics_channel';
+ * diagnostics.subscribe('entragate:decision', (message) => console.log(message));
+ * ```
+ */
+export const CHANNEL_NAMES = {
+  decision: 'entragate:decision',
+  jwks: 'entragate:jwks:fetch',
+  tokenCacheMiss: 'entragate:token:cache-miss',
+} as const;
+
+export const channels = {
+  decision: diagnostics.channel(CHANNEL_NAMES.decision),
+  jwks: diagnostics.channel(CHANNEL_NAMES.jwks),
+  tokenCacheMiss: diagnostics.channel(CHANNEL_NAMES.tokenCacheMiss),
+};
+
+/** Publishes only when someone listens, so the hot path pays one property read. */
+export function publish(channel: diagnostics.Channel, message: object): void {
+  if (channel.hasSubscribers) channel.publish(message);
+}

@@ -1,0 +1,77 @@
+import type { GroupMembership, GroupRef, Identity } from '../types.js';
+
+/** What identity mapping needs of the IdP configuration. */
+export interface IdentityMapping {
+  idpId: string;
+  /** Cloudflare's `email_claim_name`: looked up first. */
+  emailClaim: string | undefined;
+  /** Cloudflare's `claims`: copied into `oidc_fields`. */
+  claims: readonly string[];
+}
+
+/**
+ * Builds an `Identity` from verified claims, as Cloudflare's get-identity would
+ * show it. Email is resolved as Cloudflare does: the configured claim, then
+ * `email`, then the UPN (`upn`, or v2's `preferred_username`, or v1's `unique_name`).
+ *
+ * The group state comes from the token alone: `complete` when a `groups` array is
+ * present, `overage` when `_claim_names.groups` or `hasgroups` says the list was
+ * left out, `absent` otherwise. A group source may complete it later.
+ */
+export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' | '2.0', mapping: IdentityMapping): Identity {
+  const oid = str(claims.oid);
+  const sub = str(claims.sub);
+  const { groups, membership } = groupsFromClaims(claims);
+  const oidc_fields: Record<string, unknown> = {};
+  for (const name of mapping.claims) {
+    if (name !== '__proto__' && Object.hasOwn(claims, name)) oidc_fields[name] = claims[name];
+  }
+  const name = str(claims.name);
+  const identity: Identity = {
+    email: resolveEmail(claims, mapping.emailClaim),
+    ...(name ? { name } : {}),
+    user_uuid: oid || sub,
+    idp: { id: mapping.idpId, type: 'azureAD' },
+    amr: Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : [],
+    groups,
+    membership,
+    oidc_fields,
+    oid,
+    tid: str(claims.tid),
+    sub,
+    iat: typeof claims.iat === 'number' ? claims.iat : 0,
+    exp: typeof claims.exp === 'number' ? claims.exp : 0,
+    ver,
+  };
+  return identity;
+}
+
+/** Cloudflare's email resolution order, extended with the v1/v2 UPN claims. */
+export function resolveEmail(claims: Record<string, unknown>, emailClaim: string | undefined): string {
+  if (emailClaim !== undefined) {
+    const configured = str(claims[emailClaim]);
+    if (configured) return configured;
+  }
+  return str(claims.email) || str(claims.upn) || str(claims.preferred_username) || str(claims.unique_name);
+}
+
+/** Reads the `groups` claim and the overage markers. */
+export function groupsFromClaims(claims: Record<string, unknown>): { groups: GroupRef[]; membership: GroupMembership } {
+  const names = claims._claim_names;
+  if (typeof names === 'object' && names !== null && typeof (names as Record<string, unknown>).groups === 'string') {
+    return { groups: [], membership: { state: 'overage', signal: 'claim_names' } };
+  }
+  if (claims.hasgroups === true || claims.hasgroups === 'true') {
+    return { groups: [], membership: { state: 'overage', signal: 'hasgroups' } };
+  }
+  if (Array.isArray(claims.groups)) {
+    const groups: GroupRef[] = [];
+    for (const id of claims.groups) if (typeof id === 'string' && id.length > 0) groups.push({ id });
+    return { groups, membership: { state: 'complete', source: 'token' } };
+  }
+  return { groups: [], membership: { state: 'absent' } };
+}
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}

@@ -1,0 +1,2 @@
+export type { VerifiedToken, VerifyOptions } from './verifier.js';
+export { resolveEmail } from './identity.js';

@@ -1,0 +1,210 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { JwksError, TokenError } from '../errors/index.js';
+import { publish, channels } from '../diagnostics.js';
+
+/** A signing key from a JWKS, imported once. */
+export interface SigningKey {
+  kid: string;
+  key: KeyObject;
+  /** Entra's non-standard per-key `issuer` (may hold the `{tenantid}` template). */
+  issuer?: string;
+}
+
+/** The keys and issuer of one tenant (or `organizations`) and token version. */
+interface KeySet {
+  /** `issuer` from the discovery document; a template (`{tenantid}`) for multi-tenant metadata. */
+  issuer: string | undefined;
+  jwksUri: string | undefined;
+  keys: Map<string, SigningKey>;
+  /** When keys were last fetched successfully (ms); 0 when never. */
+  fetchedAt: number;
+  /** When the last fetch attempt started (ms), successful or not. */
+  attemptedAt: number;
+  /** The last attempt failed with this error (cleared on success). */
+  failure: JwksError | undefined;
+  /** The fetch in flight; every caller awaits this one (single flight). */
+  inflight: Promise<void> | undefined;
+}
+
+/** Options of the key store; all durations in milliseconds. */
+export interface KeyStoreOptions {
+  authorityHost: string;
+  fetch: typeof fetch;
+  now: () => number;
+  /** Timeout of each HTTP fetch. */
+  timeout: number;
+  /** Minimum time between refetches triggered by an unknown `kid` (Microsoft: no more often than every 5 minutes). */
+  cooldown: number;
+  /** After a failed fetch, the time before another is tried (a cold cache fails fast meanwhile). */
+  failureBackoff: number;
+  /** Keys older than this are refreshed in the background on use (Microsoft: every hour). */
+  refreshInterval: number;
+}
+
+const MAX_DOCUMENT_BYTES = 512 * 1024;
+
+/**
+ * Discovery and JWKS per tenant and token version, cached. An unknown `kid`
+ * triggers one refetch at most per cooldown, shared by concurrent callers, so a
+ * flood of bogus kids costs one fetch. When the endpoint is down, cached keys
+ * keep working; a cold cache fails with `ERR_JWKS_UNAVAILABLE` (503), never a 401.
+ */
+export class KeyStore {
+  readonly #sets = new Map<string, KeySet>();
+  readonly #options: KeyStoreOptions;
+
+  constructor(options: KeyStoreOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * The signing key `kid` of `tenant` for token version `ver`, with the issuer the
+   * discovery document announces. `tenant` is a tenant GUID, or `organizations`
+   * for multi-tenant metadata.
+   */
+  async getKey(tenant: string, ver: '1.0' | '2.0', kid: string): Promise<{ key: SigningKey; issuer: string | undefined }> {
+    const id = `${ver}|${tenant}`;
+    let set = this.#sets.get(id);
+    if (set === undefined) {
+      set = { issuer: undefined, jwksUri: undefined, keys: new Map(), fetchedAt: 0, attemptedAt: 0, failure: undefined, inflight: undefined };
+      this.#sets.set(id, set);
+    }
+    const now = this.#options.now();
+    const cached = set.keys.get(kid);
+    if (cached !== undefined) {
+      if (now - set.fetchedAt >= this.#options.refreshInterval && this.#mayAttempt(set, now, this.#options.failureBackoff)) {
+        // Background refresh: the request goes on with the cached key; a failure keeps it.
+        this.#refresh(set, tenant, ver).catch(() => undefined);
+      }
+      return { key: cached, issuer: set.issuer };
+    }
+
+    if (set.inflight !== undefined) {
+      await set.inflight.catch(() => undefined);
+    } else if (set.fetchedAt === 0 ? this.#mayAttempt(set, now, this.#options.failureBackoff) : this.#mayAttempt(set, now, this.#options.cooldown)) {
+      await this.#refresh(set, tenant, ver).catch(() => undefined);
+    }
+
+    const found = set.keys.get(kid);
+    if (found !== undefined) return { key: found, issuer: set.issuer };
+    if (set.fetchedAt === 0 || set.failure !== undefined) {
+      throw new JwksError(
+        'ERR_JWKS_UNAVAILABLE',
+        `signing keys for tenant \`${tenant}\` (v${ver}) are unavailable: ${set.failure?.message ?? 'not fetched yet'}`,
+        set.failure === undefined ? {} : { cause: set.failure },
+      );
+    }
+    throw new TokenError('ERR_TOKEN_KEY_NOT_FOUND', `no signing key \`${clip(kid)}\` for tenant \`${tenant}\``);
+  }
+
+  /** Drops every cached key set (for example after a configuration change). */
+  clear(): void {
+    this.#sets.clear();
+  }
+
+  #mayAttempt(set: KeySet, now: number, wait: number): boolean {
+    return set.inflight === undefined && (set.attemptedAt === 0 || now - set.attemptedAt >= wait);
+  }
+
+  #refresh(set: KeySet, tenant: string, ver: '1.0' | '2.0'): Promise<void> {
+    if (set.inflight !== undefined) return set.inflight;
+    set.attemptedAt = this.#options.now();
+    const started = set.attemptedAt;
+    const run = async (): Promise<void> => {
+      try {
+        const discoveryUrl =
+          ver === '2.0'
+            ? `${this.#options.authorityHost}/${tenant}/v2.0/.well-known/openid-configuration`
+            : `${this.#options.authorityHost}/${tenant}/.well-known/openid-configuration`;
+        const discovery = await this.#getJson(discoveryUrl, 'discovery document');
+        const jwksUri = discovery.jwks_uri;
+        const issuer = discovery.issuer;
+        if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri)) {
+          throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no \`jwks_uri\``);
+        }
+        if (typeof issuer !== 'string') {
+          throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no \`issuer\``);
+        }
+        const jwks = await this.#getJson(jwksUri, 'JWKS');
+        const keys = importKeys(jwks);
+        set.issuer = issuer;
+        set.jwksUri = jwksUri;
+        set.keys = keys;
+        set.fetchedAt = this.#options.now();
+        set.failure = undefined;
+        publish(channels.jwks, { tenant, ver, ok: true, keys: keys.size, ms: set.fetchedAt - started });
+      } catch (cause) {
+        const error =
+          cause instanceof JwksError
+            ? cause
+            : new JwksError('ERR_JWKS_UNAVAILABLE', `fetching keys for tenant \`${tenant}\` failed: ${describe(cause)}`, { cause });
+        set.failure = error;
+        publish(channels.jwks, { tenant, ver, ok: false, code: error.code, message: error.message });
+        throw error;
+      } finally {
+        set.inflight = undefined;
+      }
+    };
+    set.inflight = run();
+    return set.inflight;
+  }
+
+  async #getJson(url: string, what: string): Promise<Record<string, unknown>> {
+    const response = await this.#options.fetch(url, {
+      signal: AbortSignal.timeout(this.#options.timeout),
+      headers: { accept: 'application/json' },
+      redirect: 'error',
+    });
+    if (!response.ok) {
+      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} answered HTTP ${response.status}`);
+    }
+    const text = await response.text();
+    if (text.length > MAX_DOCUMENT_BYTES) throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is over ${MAX_DOCUMENT_BYTES} bytes`);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (cause) {
+      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is not JSON`, { cause });
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is not a JSON object`);
+    }
+    return value as Record<string, unknown>;
+  }
+}
+
+/** Imports the RSA signing keys of a JWKS; keys of other types or uses are skipped. */
+function importKeys(jwks: Record<string, unknown>): Map<string, SigningKey> {
+  const keys = new Map<string, SigningKey>();
+  if (!Array.isArray(jwks.keys)) throw new JwksError('ERR_JWKS_UNAVAILABLE', 'the JWKS has no `keys` array');
+  for (const jwk of jwks.keys as unknown[]) {
+    if (typeof jwk !== 'object' || jwk === null) continue;
+    const k = jwk as Record<string, unknown>;
+    if (k.kty !== 'RSA' || typeof k.kid !== 'string' || typeof k.n !== 'string' || typeof k.e !== 'string') continue;
+    if (k.use !== undefined && k.use !== 'sig') continue;
+    if (keys.has(k.kid)) continue;
+    try {
+      const key = createPublicKey({ key: { kty: 'RSA', n: k.n, e: k.e }, format: 'jwk' });
+      if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) continue;
+      keys.set(k.kid, typeof k.issuer === 'string' ? { kid: k.kid, key, issuer: k.issuer } : { kid: k.kid, key });
+    } catch {
+      // An unparseable key is skipped; the others stay usable.
+    }
+  }
+  return keys;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    if (error.name === 'TimeoutError') return 'timed out';
+    const cause = (error as { cause?: unknown }).cause;
+    const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String((cause as { code: unknown }).code) : undefined;
+    return code ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}
+
+/** A kid comes from an untrusted header: cap what reaches a message. */
+function clip(value: string): string {
+  return value.length > 64 ? `${value.slice(0, 64)}…` : value;
+}

@@ -1,0 +1,216 @@
+import { verify as cryptoVerify } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { TokenError } from '../errors/index.js';
+import type { Identity } from '../types.js';
+import { channels, publish } from '../diagnostics.js';
+import { isGuid } from '../config/idp.js';
+import { decodeJwt } from './jwt.js';
+import { identityFromClaims, type IdentityMapping } from './identity.js';
+import type { KeyStore } from './key-store.js';
+
+/** Microsoft Graph's application id and resource URIs: tokens for Graph are not for this app. */
+const GRAPH_AUDIENCES = new Set([
+  '00000003-0000-0000-c000-000000000000',
+  'https://graph.microsoft.com',
+  'https://graph.microsoft.com/',
+  'https://graph.microsoft.us',
+  'https://dod-graph.microsoft.us',
+  'https://microsoftgraph.chinacloudapi.cn',
+]);
+
+const FORBIDDEN_HEADERS = ['crit', 'jku', 'x5u', 'jwk'] as const;
+
+/** The normalised options the verifier runs with (built once by `createGate`). */
+export interface VerifierSettings {
+  keys: KeyStore;
+  /** Allowed tenants, or `*` for any tenant (multi-tenant metadata). */
+  tenants: ReadonlySet<string> | '*';
+  audiences: ReadonlySet<string>;
+  versions: ReadonlySet<'1.0' | '2.0'>;
+  /** Seconds. */
+  clockTolerance: number;
+  maxTokenBytes: number;
+  mapping: IdentityMapping;
+  cacheMax: number;
+  now: () => number;
+}
+
+/** Per-call options of `verify`. */
+export interface VerifyOptions {
+  /** For ID tokens from a login: the `nonce` sent to `/authorize`. Bypasses the verified-token cache. */
+  nonce?: string;
+}
+
+/** A verified token: the identity and the (frozen) claims it came from. */
+export interface VerifiedToken {
+  identity: Identity;
+  claims: Readonly<Record<string, unknown>>;
+}
+
+interface CacheEntry extends VerifiedToken {
+  /** Token `exp` in ms: a cached entry never outlives it. */
+  expiresAt: number;
+}
+
+/**
+ * Verifies Entra ID tokens (v1 and v2, ID and access tokens) with Microsoft's rules:
+ * RS256 only; issuer from the tenant's discovery document (the `{tenantid}` template
+ * checked against `tid` for multi-tenant); the signing key's own `issuer` checked;
+ * audience = client id or `api://` client id; lifetime with a clock tolerance.
+ *
+ * Verification uses `node:crypto` directly on a key imported once, and verified
+ * identities are cached (bounded LRU) until their `exp`, so a repeated token costs
+ * no signature check.
+ */
+export class TokenVerifier {
+  readonly #s: VerifierSettings;
+  readonly #cache: LRUCache<string, CacheEntry> | undefined;
+
+  constructor(settings: VerifierSettings) {
+    this.#s = settings;
+    this.#cache = settings.cacheMax > 0 ? new LRUCache<string, CacheEntry>({ max: settings.cacheMax }) : undefined;
+  }
+
+  /** Verifies `token` and returns the identity it carries. Rejects with a `TokenError` or `JwksError`. */
+  async verify(token: unknown, options: VerifyOptions = {}): Promise<Identity> {
+    return (await this.verifyToken(token, options)).identity;
+  }
+
+  /** Like `verify`, and also returns the verified claims. */
+  async verifyToken(token: unknown, options: VerifyOptions = {}): Promise<VerifiedToken> {
+    if (typeof token !== 'string' || token.length === 0) {
+      throw new TokenError('ERR_TOKEN_MISSING', 'no bearer token was presented');
+    }
+    if (token.length > this.#s.maxTokenBytes) {
+      throw new TokenError('ERR_TOKEN_TOO_LARGE', `the token is ${token.length} bytes, over the cap of ${this.#s.maxTokenBytes}`);
+    }
+    const now = this.#s.now();
+    const useCache = this.#cache !== undefined && options.nonce === undefined;
+    if (useCache) {
+      const hit = this.#cache!.get(token);
+      if (hit !== undefined) {
+        // INVARIANT: a cached identity is never returned at or after the token exp; past it the token is verified afresh.
+        if (now < hit.expiresAt) return hit;
+        this.#cache!.delete(token);
+      }
+    }
+    publish(channels.tokenCacheMiss, {});
+    const verified = await this.#verifyUncached(token, now, options);
+    if (useCache) this.#cache!.set(token, { ...verified, expiresAt: verified.identity.exp * 1000 });
+    return verified;
+  }
+
+  /** Forgets every cached verification (for example after a key compromise). */
+  clearCache(): void {
+    this.#cache?.clear();
+  }
+
+  async #verifyUncached(token: string, now: number, options: VerifyOptions): Promise<VerifiedToken> {
+    const s = this.#s;
+    const { header, payload, signingInput, signature } = decodeJwt(token);
+
+    // Header checks come first: they need no key and refuse the classic attacks.
+    if (typeof header.nonce === 'string') {
+      throw new TokenError(
+        'ERR_TOKEN_GRAPH_TOKEN',
+        'this is a Microsoft Graph access token (its header has `nonce`): only Graph can verify it; request a token for your own API scope',
+      );
+    }
+    if (header.alg !== 'RS256') {
+      throw new TokenError('ERR_TOKEN_ALG_NOT_ALLOWED', `the token algorithm \`${clip(String(header.alg))}\` is not allowed: only \`RS256\``);
+    }
+    for (const name of FORBIDDEN_HEADERS) {
+      if (name in header) throw new TokenError('ERR_TOKEN_HEADER_UNSUPPORTED', `the token header parameter \`${name}\` is not supported`);
+    }
+    if (typeof header.kid !== 'string' || header.kid.length === 0) {
+      throw new TokenError('ERR_TOKEN_MALFORMED', 'the token header has no `kid`');
+    }
+    if (typeof payload.aud === 'string' && GRAPH_AUDIENCES.has(payload.aud)) {
+      throw new TokenError(
+        'ERR_TOKEN_GRAPH_TOKEN',
+        `the token audience \`${payload.aud}\` is Microsoft Graph: only Graph can verify it; request a token for your own API scope`,
+      );
+    }
+
+    const ver = tokenVersion(payload);
+    if (ver === undefined) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no valid `ver` claim (1.0 or 2.0)');
+    if (!s.versions.has(ver)) throw new TokenError('ERR_TOKEN_VERSION_NOT_ALLOWED', `v${ver} tokens are not accepted: this gate accepts ${[...s.versions].map((v) => `v${v}`).join(', ')}`);
+
+    const tid = payload.tid;
+    if (!isGuid(tid)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token `tid` claim is missing or not a GUID');
+    const tenant = tid.toLowerCase();
+    // INVARIANT: keys are only ever fetched for allowed tenants, so a forged tid cannot make us fetch anything else.
+    if (s.tenants !== '*' && !s.tenants.has(tenant)) {
+      throw new TokenError('ERR_TOKEN_TENANT_NOT_ALLOWED', `the tenant \`${tenant}\` is not allowed`);
+    }
+
+    // Multi-tenant apps use the tenant-independent metadata, whose issuer is the `{tenantid}` template.
+    const keyTenant = s.tenants !== '*' ? tenant : ver === '2.0' ? 'organizations' : 'common';
+    const { key, issuer } = await s.keys.getKey(keyTenant, ver, header.kid);
+    if (!cryptoVerify('RSA-SHA256', Buffer.from(signingInput), key.key, signature)) {
+      throw new TokenError('ERR_TOKEN_SIGNATURE_INVALID', 'the token signature does not verify');
+    }
+
+    // Claims are read only after the signature holds.
+    const iss = payload.iss;
+    if (typeof iss !== 'string') throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no `iss` claim');
+    const expected = issuer === undefined ? undefined : substituteTenant(issuer, tid);
+    if (expected === undefined || iss !== expected) {
+      throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the issuer \`${clip(iss)}\` is not \`${expected ?? 'unknown'}\``);
+    }
+    if (key.issuer !== undefined && substituteTenant(key.issuer, tid) !== iss) {
+      throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the signing key \`${key.kid}\` belongs to issuer \`${clip(key.issuer)}\`, not \`${clip(iss)}\``);
+    }
+
+    const aud = payload.aud;
+    if (typeof aud !== 'string' || !s.audiences.has(aud)) {
+      throw new TokenError('ERR_TOKEN_AUDIENCE_INVALID', `the audience \`${clip(typeof aud === 'string' ? aud : JSON.stringify(aud) ?? '')}\` is not accepted`);
+    }
+
+    const nowSec = now / 1000;
+    const exp = payload.exp;
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `exp` claim');
+    if (nowSec >= exp + s.clockTolerance) throw new TokenError('ERR_TOKEN_EXPIRED', `the token expired at ${new Date(exp * 1000).toISOString()}`);
+    const nbf = payload.nbf;
+    if (nbf !== undefined && (typeof nbf !== 'number' || nowSec + s.clockTolerance < nbf)) {
+      throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the token is not valid before ${typeof nbf === 'number' ? new Date(nbf * 1000).toISOString() : '`nbf`'}`);
+    }
+    const iat = payload.iat;
+    if (typeof iat !== 'number') throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `iat` claim');
+    if (nowSec + s.clockTolerance < iat) throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the token was issued in the future (${new Date(iat * 1000).toISOString()})`);
+
+    if (options.nonce !== undefined && payload.nonce !== options.nonce) {
+      throw new TokenError('ERR_TOKEN_NONCE_MISMATCH', 'the ID token `nonce` does not match the login request');
+    }
+    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: Object.freeze(payload) };
+  }
+}
+
+/** The token version from `ver`, or from the issuer shape when `ver` is absent. */
+function tokenVersion(payload: Record<string, unknown>): '1.0' | '2.0' | undefined {
+  if (payload.ver === '2.0' || payload.ver === '1.0') return payload.ver;
+  if (payload.ver !== undefined) return undefined;
+  const iss = payload.iss;
+  if (typeof iss !== 'string') return undefined;
+  return iss.endsWith('/v2.0') ? '2.0' : '1.0';
+}
+
+/** Replaces Entra's `{tenantid}` template (any case) with the tenant id. */
+function substituteTenant(issuer: string, tid: string): string {
+  return issuer.replace(/\{tenantid\}/i, tid);
+}
+
+/** Identities are shared through the cache: freeze them so no caller can change another's. */
+function freezeIdentity(identity: Identity): Identity {
+  Object.freeze(identity.amr);
+  Object.freeze(identity.groups);
+  for (const g of identity.groups) Object.freeze(g);
+  Object.freeze(identity.oidc_fields);
+  Object.freeze(identity.idp);
+  Object.freeze(identity.membership);
+  return Object.freeze(identity);
+}
+
+function clip(value: string): string {
+  return value.length > 80 ? `${value.slice(0, 80)}…` : value;
+}
