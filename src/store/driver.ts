@@ -1,0 +1,181 @@
+import { StoreError } from '../errors/index.js';
+
+/** Runs parameterised SQL. Every value reaches the server as a bind parameter, never spliced into the text. */
+export interface SqlExecutor {
+  query<T extends object>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+/** The little a store needs from a database: queries, transactions, notifications. */
+export interface SqlDriver extends SqlExecutor {
+  readonly kind: 'pglite' | 'postgres';
+  /** Runs `fn` in one transaction (READ COMMITTED); commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Subscribes to a notification channel on a dedicated connection. `onResync` is
+   * called after a reconnect, when notifications may have been missed.
+   */
+  listen?(channel: string, onNotify: (payload: string) => void, onResync: () => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The subset of `pg` the driver uses, typed here so the public types never depend on `@types/pg`. */
+interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: object[] }>;
+}
+interface PgPoolClient extends PgQueryable {
+  release(destroy?: boolean | Error): void;
+}
+interface PgPool extends PgQueryable {
+  connect(): Promise<PgPoolClient>;
+  end(): Promise<void>;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+interface PgClient extends PgQueryable {
+  connect(): Promise<void>;
+  end(): Promise<void>;
+  on(event: 'notification', listener: (msg: { channel: string; payload?: string }) => void): unknown;
+  on(event: 'error' | 'end', listener: (err?: Error) => void): unknown;
+}
+interface PgModule {
+  Pool: new (config: Record<string, unknown>) => PgPool;
+  Client: new (config: Record<string, unknown>) => PgClient;
+}
+
+interface PGliteTx {
+  query<T>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
+}
+interface PGliteDb extends PGliteTx {
+  transaction<T>(fn: (tx: PGliteTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+interface PGliteModule {
+  PGlite: { create(dataDir?: string): Promise<PGliteDb> };
+}
+
+/**
+ * Imports an optional peer lazily, so an app that never opens a store never loads it.
+ * INVARIANT: a missing package is a clear `ERR_STORE_UNAVAILABLE`, never a bare resolution error.
+ */
+async function importPeer<T>(name: string, load: () => Promise<unknown>): Promise<T> {
+  try {
+    return (await load()) as T;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new StoreError('ERR_STORE_UNAVAILABLE', `package \`${name}\` is not installed: run \`npm install ${name}\` to use this store driver`, { cause: err });
+    }
+    throw new StoreError('ERR_STORE_UNAVAILABLE', `package \`${name}\` failed to load`, { cause: err });
+  }
+}
+
+/** Opens PGlite (Postgres in WASM) persisted to `dataDir` (`memory://` keeps it in memory). */
+export async function openPgliteDriver(dataDir: string): Promise<SqlDriver> {
+  const mod = await importPeer<PGliteModule>('@electric-sql/pglite', () => import('@electric-sql/pglite'));
+  let db: PGliteDb;
+  try {
+    db = await mod.PGlite.create(dataDir);
+  } catch (err) {
+    throw new StoreError('ERR_STORE_UNAVAILABLE', `pglite could not open \`${dataDir}\``, { cause: err });
+  }
+  const wrap = (q: PGliteTx): SqlExecutor => ({
+    async query<T extends object>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      return (await q.query<T>(sql, [...params])).rows;
+    },
+  });
+  const root = wrap(db);
+  return {
+    kind: 'pglite',
+    query: root.query,
+    // PGlite has one connection: its own mutex serialises transactions.
+    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    close: () => db.close(),
+  };
+}
+
+/** A schema name is spliced into `search_path`, so only plain identifiers are accepted. */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Opens a `pg` pool on `connectionString`, with `search_path` set to `schema` on every connection. */
+export async function openPostgresDriver(connectionString: string, schema: string, poolSize: number): Promise<SqlDriver> {
+  const imported = await importPeer<PgModule & { default?: PgModule }>('pg', () => import('pg'));
+  const pg: PgModule = imported.default ?? imported;
+  const config = { connectionString, options: `-c search_path=${schema}` };
+  const pool = new pg.Pool({ ...config, max: poolSize });
+  // An idle client dropped by the server must not crash the process; the next checkout reconnects.
+  pool.on('error', () => undefined);
+  try {
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new StoreError('ERR_STORE_UNAVAILABLE', `postgresql is not reachable or schema \`${schema}\` cannot be created`, { cause: err });
+  }
+  let listener: PgClient | undefined;
+  let closed = false;
+
+  const exec = (q: PgQueryable): SqlExecutor => ({
+    async query<T extends object>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      return (await q.query(sql, [...params])).rows as T[];
+    },
+  });
+
+  async function startListener(channel: string, onNotify: (payload: string) => void, onResync: () => void, attempt: number): Promise<void> {
+    const client = new pg.Client(config);
+    client.on('notification', (msg) => {
+      if (msg.channel === channel && msg.payload !== undefined) onNotify(msg.payload);
+    });
+    const reconnect = (): void => {
+      if (closed || listener !== client) return;
+      listener = undefined;
+      client.end().catch(() => undefined);
+      const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+      setTimeout(() => {
+        if (closed) return;
+        startListener(channel, onNotify, onResync, attempt + 1).then(onResync, () => undefined);
+      }, delay).unref();
+    };
+    client.on('error', reconnect);
+    client.on('end', reconnect);
+    listener = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${channel}`);
+    } catch (err) {
+      if (attempt === 0) {
+        listener = undefined;
+        await client.end().catch(() => undefined);
+        throw new StoreError('ERR_STORE_UNAVAILABLE', `postgresql listener could not subscribe to \`${channel}\``, { cause: err });
+      }
+      reconnect();
+    }
+  }
+
+  return {
+    kind: 'postgres',
+    query: exec(pool).query,
+    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(exec(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+          broken = rollbackErr instanceof Error ? rollbackErr : new Error('rollback failed');
+        });
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    listen: (channel, onNotify, onResync) => startListener(channel, onNotify, onResync, 0),
+    async close(): Promise<void> {
+      closed = true;
+      const l = listener;
+      listener = undefined;
+      if (l) await l.end().catch(() => undefined);
+      await pool.end();
+    },
+  };
+}

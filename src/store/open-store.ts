@@ -1,0 +1,933 @@
+import { randomUUID } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
+import { z } from 'zod';
+import { createDirectoryIndex, type DirectoryIndex, type DirectoryUser, type DirectoryGroup } from '../directory/index.js';
+import { ConfigError, EntragateError, ScimError, StoreError } from '../errors/index.js';
+import { openPgliteDriver, openPostgresDriver, SCHEMA_NAME, type SqlDriver, type SqlExecutor } from './driver.js';
+import { MIGRATIONS } from './migrations.js';
+import { RevocationSet } from './revocation-set.js';
+import type {
+  DirectoryChange,
+  DirectoryStore,
+  GroupRepository,
+  IndexedKey,
+  JsonObject,
+  JsonValue,
+  MemberOp,
+  ProvisioningPolicy,
+  ResourcePage,
+  ResourceQuery,
+  RevocationReason,
+  StoredMember,
+  StoredResource,
+  UserRepository,
+  WriteContext,
+  WriteResult,
+} from './types.js';
+
+/** The diagnostics channel every committed directory change is published on. */
+export const SCIM_CHANGE_CHANNEL = 'entragate:scim:change';
+const changeChannel = diagnostics.channel(SCIM_CHANGE_CHANNEL);
+
+const clockSchema = z.custom<() => number>((v) => typeof v === 'function', { message: 'expected a function returning milliseconds' });
+
+const storeOptionsSchema = z.discriminatedUnion('driver', [
+  z.strictObject({
+    driver: z.literal('pglite'),
+    /** A folder (created when missing), or `memory://` for a throw-away store. */
+    dataDir: z.string().min(1).default('./.entragate-data'),
+    now: clockSchema.optional(),
+  }),
+  z.strictObject({
+    driver: z.literal('postgres'),
+    connectionString: z.string().min(1),
+    /** A plain lower-case identifier; created when missing. */
+    schema: z.string().regex(SCHEMA_NAME, 'expected a lower-case SQL identifier').default('entragate'),
+    poolSize: z.number().int().min(1).max(100).default(10),
+    now: clockSchema.optional(),
+  }),
+]);
+
+/** Options of {@link openDirectoryStore}: the embedded PGlite driver, or a PostgreSQL server shared by many instances. */
+export type DirectoryStoreOptions = z.input<typeof storeOptionsSchema>;
+
+const NO_LIFECYCLE: ProvisioningPolicy = { userDeprovision: false, seatDeprovision: false, identityUpdateBehavior: 'no_action' };
+const MAX_RETRIES = 5;
+const SCAN_PAGE = 500;
+const APPLIED_MEMORY = 20_000;
+
+type IndexOp =
+  | { op: 'user'; user: DirectoryUser }
+  | { op: 'removeUser'; id: string }
+  | { op: 'group'; group: DirectoryGroup }
+  | { op: 'removeGroup'; id: string }
+  | { op: 'members'; groupId: string; add: string[]; remove: string[] }
+  | { op: 'revoke'; kind: 'subject' | 'app'; keys: string[]; notBefore: number };
+
+type PendingChange = Omit<DirectoryChange, 'eventId' | 'origin' | 'at'>;
+
+interface UserRow {
+  id: string;
+  user_name: string;
+  external_id: string | null;
+  display_name: string | null;
+  active: boolean;
+  resource: JsonObject;
+  created_at: string;
+  updated_at: string;
+  version: string | number;
+}
+interface GroupRow {
+  id: string;
+  display_name: string;
+  external_id: string | null;
+  resource: JsonObject;
+  created_at: string;
+  updated_at: string;
+  version: string | number;
+}
+interface MemberRow {
+  group_id: string;
+  member_id: string;
+  member_type: 'User' | 'Group';
+}
+
+const USER_COLUMNS = 'id, user_name, external_id, display_name, active, resource, created_at, updated_at, version';
+const GROUP_COLUMNS = 'id, display_name, external_id, resource, created_at, updated_at, version';
+
+/**
+ * Opens the directory store: runs pending migrations in one transaction, loads
+ * the in-memory index and revocation list, and (PostgreSQL) starts listening for
+ * other instances' changes.
+ *
+ * Both drivers are optional peers loaded on demand: a missing package rejects
+ * with `ERR_STORE_UNAVAILABLE` naming what to install. Options are validated
+ * synchronously (`ERR_CONFIG_INVALID` is thrown, not returned as a rejection).
+ *
+ * It does not prune the event log or expired revocations.
+ *
+ * @example
+ * ```ts
+ * import { openDirectoryStore } from 'entragate/store';
+ *
+ * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
+ * // or, for many instances: { driver: 'postgres', connectionString: process.env.DATABASE_URL!, schema: 'entragate' }
+ * store.onChange((change) => console.log(change.resourceType, change.operation, change.resourceId));
+ * const groups = store.index.groupsOfUser(store.index.findUser({ email: 'ada@contoso.com' })?.id ?? '');
+ * await store.close();
+ * ```
+ */
+export function openDirectoryStore(options: DirectoryStoreOptions): Promise<DirectoryStore> {
+  const parsed = storeOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new ConfigError('ERR_CONFIG_INVALID', `invalid directory store options: ${z.prettifyError(parsed.error)}`);
+  }
+  const opts = parsed.data;
+  const now = opts.now ?? Date.now;
+  return (async () => {
+    const driver =
+      opts.driver === 'pglite'
+        ? await openPgliteDriver(opts.dataDir)
+        : await openPostgresDriver(opts.connectionString, opts.schema, opts.poolSize);
+    const channel = opts.driver === 'postgres' ? `entragate_${opts.schema}`.slice(0, 63) : undefined;
+    try {
+      await migrate(driver, opts.driver === 'postgres' ? opts.schema : 'public');
+      return await createStore(driver, channel, now);
+    } catch (err) {
+      await driver.close().catch(() => undefined);
+      throw err instanceof EntragateError ? err : new StoreError('ERR_STORE_UNAVAILABLE', 'directory store could not be opened', { cause: err });
+    }
+  })();
+}
+
+async function migrate(driver: SqlDriver, lockKey: string): Promise<void> {
+  await driver.transaction(async (tx) => {
+    // Two instances starting together must not run the same migration twice.
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`entragate:migrate:${lockKey}`]);
+    await tx.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)');
+    const done = new Set((await tx.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      for (const statement of m.sql.split(/;\s*\n/).map((s) => s.trim()).filter((s) => s && !/^--[^\n]*$/.test(s))) {
+        await tx.query(statement);
+      }
+      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, new Date().toISOString()]);
+    }
+  });
+}
+
+function pgCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function lower(values: Iterable<string>): string[] {
+  const out = new Set<string>();
+  for (const v of values) if (v.trim() !== '') out.add(v.trim().toLowerCase());
+  return [...out];
+}
+
+function emailValues(emails: JsonValue | undefined): string[] {
+  if (!Array.isArray(emails)) return [];
+  const out: string[] = [];
+  for (const e of emails) {
+    if (e !== null && typeof e === 'object' && !Array.isArray(e) && typeof e.value === 'string' && e.value !== '') out.push(e.value);
+  }
+  return out;
+}
+
+function workEmail(emails: JsonValue | undefined): string | undefined {
+  if (!Array.isArray(emails)) return undefined;
+  for (const e of emails) {
+    if (e !== null && typeof e === 'object' && !Array.isArray(e) && typeof e.value === 'string' && typeof e.type === 'string' && e.type.toLowerCase() === 'work') return e.value;
+  }
+  return undefined;
+}
+
+interface UserColumns {
+  userName: string;
+  externalId: string | undefined;
+  displayName: string | undefined;
+  active: boolean;
+  emails: string[];
+  workEmail: string | undefined;
+}
+
+/** Reads the indexed columns from canonical attributes; the SCIM layer has already checked types. */
+function userColumns(a: JsonObject): UserColumns {
+  const userName = a.userName;
+  if (typeof userName !== 'string' || userName.trim() === '') {
+    throw new ScimError('ERR_SCIM_INVALID_VALUE', 'attribute `userName` is required and must be a non-empty string', { scimType: 'invalidValue' });
+  }
+  return {
+    userName,
+    externalId: typeof a.externalId === 'string' && a.externalId !== '' ? a.externalId : undefined,
+    displayName: typeof a.displayName === 'string' ? a.displayName : undefined,
+    active: a.active === undefined || a.active === true,
+    emails: emailValues(a.emails),
+    workEmail: workEmail(a.emails),
+  };
+}
+
+function groupColumns(a: JsonObject): { displayName: string; externalId: string | undefined } {
+  const displayName = a.displayName;
+  if (typeof displayName !== 'string' || displayName.trim() === '') {
+    throw new ScimError('ERR_SCIM_INVALID_VALUE', 'attribute `displayName` is required and must be a non-empty string', { scimType: 'invalidValue' });
+  }
+  return { displayName, externalId: typeof a.externalId === 'string' && a.externalId !== '' ? a.externalId : undefined };
+}
+
+function toDirectoryUser(id: string, c: UserColumns): DirectoryUser {
+  const user: DirectoryUser = { id, userName: c.userName, emails: c.emails, active: c.active };
+  if (c.externalId !== undefined) user.externalId = c.externalId;
+  if (c.displayName !== undefined) user.displayName = c.displayName;
+  return user;
+}
+
+function toDirectoryGroup(id: string, c: { displayName: string; externalId: string | undefined }): DirectoryGroup {
+  const group: DirectoryGroup = { id, displayName: c.displayName };
+  if (c.externalId !== undefined) group.externalId = c.externalId;
+  return group;
+}
+
+/** Subjects a user's sessions are revoked under: its Entra id (`externalId`), `userName` and emails, lower-cased. */
+function userSubjects(c: Pick<UserColumns, 'userName' | 'externalId' | 'emails'>): string[] {
+  return lower([c.userName, ...(c.externalId ? [c.externalId] : []), ...c.emails]);
+}
+
+function userRowColumns(row: UserRow): UserColumns {
+  return {
+    userName: row.user_name,
+    externalId: row.external_id ?? undefined,
+    displayName: row.display_name ?? undefined,
+    active: row.active,
+    emails: emailValues(row.resource.emails),
+    workEmail: workEmail(row.resource.emails),
+  };
+}
+
+function toStored(row: UserRow | GroupRow): StoredResource {
+  return { id: row.id, attributes: row.resource, created: row.created_at, lastModified: row.updated_at, version: Number(row.version) };
+}
+
+/** Top-level attribute names whose JSON differs. */
+function changedAttributes(before: JsonObject, after: JsonObject): string[] {
+  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+  const out: string[] = [];
+  for (const n of names) if (JSON.stringify(before[n]) !== JSON.stringify(after[n])) out.push(n);
+  return out;
+}
+
+function uniqueness(err: unknown, message: string): never {
+  if (pgCode(err) === '23505') throw new ScimError('ERR_SCIM_UNIQUENESS', message, { scimType: 'uniqueness' });
+  throw err;
+}
+
+function notFound(type: 'User' | 'Group', id: string): never {
+  throw new ScimError('ERR_SCIM_NOT_FOUND', `${type.toLowerCase()} \`${id}\` not found`);
+}
+
+async function createStore(driver: SqlDriver, channel: string | undefined, now: () => number): Promise<DirectoryStore> {
+  const instanceId = randomUUID();
+  const index: DirectoryIndex = createDirectoryIndex();
+  const revocationSet = new RevocationSet();
+  const listeners = new Set<(change: DirectoryChange) => void>();
+  // Event ids already applied here (local writes and notifications); bounded, oldest dropped first.
+  const applied = new Set<string>();
+  let closed = false;
+
+  const markApplied = (id: string): boolean => {
+    if (applied.has(id)) return false;
+    applied.add(id);
+    if (applied.size > APPLIED_MEMORY) {
+      const oldest = applied.values().next().value;
+      if (oldest !== undefined) applied.delete(oldest);
+    }
+    return true;
+  };
+
+  function applyOps(ops: readonly IndexOp[]): void {
+    for (const op of ops) {
+      switch (op.op) {
+        case 'user':
+          index.upsertUser(op.user);
+          break;
+        case 'removeUser':
+          index.removeUser(op.id);
+          break;
+        case 'group':
+          index.upsertGroup(op.group);
+          break;
+        case 'removeGroup':
+          index.removeGroup(op.id);
+          break;
+        case 'members':
+          for (const m of op.remove) index.removeMember(op.groupId, m);
+          for (const m of op.add) index.addMember(op.groupId, m);
+          break;
+        case 'revoke':
+          for (const key of op.keys) revocationSet.add(op.kind, key, op.notBefore);
+          break;
+      }
+    }
+  }
+
+  function emit(change: DirectoryChange): void {
+    if (changeChannel.hasSubscribers) changeChannel.publish(change);
+    for (const l of listeners) {
+      try {
+        l(change);
+      } catch {
+        // A listener's failure must not undo or hide a committed write.
+      }
+    }
+  }
+
+  function applyEvent(id: string, stored: PendingChange & { at: string; instance?: string }, ops: readonly IndexOp[]): DirectoryChange {
+    const { instance, ...rest } = stored;
+    const change: DirectoryChange = { eventId: id, origin: instance === instanceId ? 'local' : 'remote', ...rest };
+    if (markApplied(id)) {
+      applyOps(ops);
+      emit(change);
+    }
+    return change;
+  }
+
+  async function loadAll(): Promise<void> {
+    const snapshot = await driver.transaction(async (tx) => {
+      if (driver.kind === 'postgres') await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      const users = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users`);
+      const groups = await tx.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM scim_groups`);
+      const members = await tx.query<MemberRow>('SELECT group_id, member_id, member_type FROM scim_memberships');
+      const revs = await tx.query<{ kind: 'subject' | 'app'; key: string; not_before: string | number }>('SELECT kind, key, not_before FROM scim_revocations');
+      // Events visible in this snapshot are already reflected: never apply them again.
+      const recent = await tx.query<{ id: string }>(`SELECT id::text AS id FROM scim_events ORDER BY id DESC LIMIT ${APPLIED_MEMORY}`);
+      return { users, groups, members, revs, recent };
+    });
+    index.load({
+      users: snapshot.users.map((r) => toDirectoryUser(r.id, userRowColumns(r))),
+      groups: snapshot.groups.map((r) => toDirectoryGroup(r.id, { displayName: r.display_name, externalId: r.external_id ?? undefined })),
+      memberships: snapshot.members.map((m) => ({ groupId: m.group_id, memberId: m.member_id })),
+    });
+    revocationSet.clear();
+    for (const r of snapshot.revs) revocationSet.add(r.kind, r.key, Number(r.not_before));
+    for (const r of snapshot.recent.reverse()) markApplied(r.id);
+  }
+
+  // Notifications are handled one at a time, in the order the server delivers them (commit order).
+  let queue: Promise<void> = Promise.resolve();
+  const enqueue = (task: () => Promise<void>): void => {
+    queue = queue.then(task).catch(() => undefined);
+  };
+  const buffered: string[] = [];
+  let loaded = false;
+
+  async function fetchEvent(id: string): Promise<void> {
+    if (closed || applied.has(id)) return;
+    const rows = await driver.query<{ id: string; at: string; change: PendingChange & { instance?: string }; ops: IndexOp[] }>(
+      'SELECT id::text AS id, at, change, ops FROM scim_events WHERE id = $1',
+      [id],
+    );
+    const row = rows[0];
+    if (row) applyEvent(row.id, { ...row.change, at: row.at }, row.ops);
+  }
+
+  if (channel && driver.listen) {
+    await driver.listen(
+      channel,
+      (payload) => {
+        if (!/^\d{1,19}$/.test(payload)) return;
+        if (!loaded) buffered.push(payload);
+        else enqueue(() => fetchEvent(payload));
+      },
+      () => enqueue(loadAll),
+    );
+  }
+  await loadAll();
+  loaded = true;
+  for (const id of buffered.splice(0)) enqueue(() => fetchEvent(id));
+
+  /** Runs one write transaction, retried on serialization failures and deadlocks, then applies it here. */
+  async function write(fn: (tx: SqlExecutor, log: (change: PendingChange, ops: IndexOp[]) => Promise<void>) => Promise<StoredResource | undefined>): Promise<WriteResult> {
+    if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store is closed');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const at = new Date(now()).toISOString();
+        let logged: { id: string; change: PendingChange; ops: IndexOp[] } | undefined;
+        const resource = await driver.transaction(async (tx) => {
+          logged = undefined;
+          const result = await fn(tx, async (change, ops) => {
+            const [row] = await tx.query<{ id: string }>('INSERT INTO scim_events (at, change, ops) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id::text AS id', [
+              at,
+              JSON.stringify({ ...change, instance: instanceId }),
+              JSON.stringify(ops),
+            ]);
+            if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'event log insert returned no id');
+            // Sent on commit only, in commit order; listeners fetch the row by id.
+            if (channel) await tx.query('SELECT pg_notify($1, $2)', [channel, row.id]);
+            logged = { id: row.id, change, ops };
+          });
+          return result;
+        });
+        if (!logged) throw new StoreError('ERR_STORE_UNAVAILABLE', 'write committed without an event');
+        const ev: { id: string; change: PendingChange; ops: IndexOp[] } = logged;
+        // INVARIANT: the index changes only after the commit succeeded.
+        const change = applyEvent(ev.id, { ...ev.change, at, instance: instanceId }, ev.ops);
+        return resource ? { resource, change } : { change };
+      } catch (err) {
+        const code = pgCode(err);
+        if (code === '40001' || code === '40P01') {
+          if (attempt < MAX_RETRIES) continue;
+          throw new StoreError('ERR_STORE_CONFLICT', `directory write failed after ${MAX_RETRIES + 1} attempts on serialization conflicts`, { cause: err });
+        }
+        if (err instanceof EntragateError) throw err;
+        throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store write failed', { cause: err });
+      }
+    }
+  }
+
+  async function revoke(tx: SqlExecutor, kind: 'subject' | 'app', keys: string[], notBefore: number): Promise<void> {
+    if (keys.length === 0) return;
+    await tx.query(
+      `INSERT INTO scim_revocations (kind, key, not_before) SELECT $1, k, $3 FROM unnest($2::text[]) AS k
+       ON CONFLICT (kind, key) DO UPDATE SET not_before = GREATEST(scim_revocations.not_before, excluded.not_before)`,
+      [kind, keys, notBefore],
+    );
+  }
+
+  const nowSeconds = (): number => Math.floor(now() / 1000);
+
+  /** Users whose transitive groups change when these members join or leave a group: the users themselves, and every user under a member group. */
+  async function affectedUsers(tx: SqlExecutor, userIds: readonly string[], groupIds: readonly string[]): Promise<string[]> {
+    const out = new Set(userIds);
+    if (groupIds.length > 0) {
+      const rows = await tx.query<{ id: string }>(
+        `WITH RECURSIVE sub(id) AS (
+           SELECT unnest($1::text[])
+           UNION
+           SELECT m.member_id FROM scim_memberships m JOIN sub ON m.group_id = sub.id WHERE m.member_type = 'Group'
+         )
+         SELECT DISTINCT m.member_id AS id FROM scim_memberships m JOIN sub ON m.group_id = sub.id WHERE m.member_type = 'User'`,
+        [groupIds],
+      );
+      for (const r of rows) out.add(r.id);
+    }
+    return [...out];
+  }
+
+  async function subjectsOf(tx: SqlExecutor, userIds: readonly string[]): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const rows = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users WHERE id = ANY($1::text[])`, [userIds]);
+    return lower(rows.flatMap((r) => userSubjects(userRowColumns(r))));
+  }
+
+  async function reauthRevocation(
+    tx: SqlExecutor,
+    policy: ProvisioningPolicy,
+    userIds: readonly string[],
+    groupIds: readonly string[],
+    ops: IndexOp[],
+  ): Promise<DirectoryChange['revocation']> {
+    if (policy.identityUpdateBehavior !== 'reauth' || (userIds.length === 0 && groupIds.length === 0)) return undefined;
+    const subjects = await subjectsOf(tx, await affectedUsers(tx, userIds, groupIds));
+    if (subjects.length === 0) return undefined;
+    const notBefore = nowSeconds();
+    await revoke(tx, 'subject', subjects, notBefore);
+    ops.push({ op: 'revoke', kind: 'subject', keys: subjects, notBefore });
+    return { subjects, notBefore, reason: 'reauth' };
+  }
+
+  function revocationOf(subjects: string[], notBefore: number, reason: RevocationReason): NonNullable<DirectoryChange['revocation']> {
+    return { subjects, notBefore, reason };
+  }
+
+  // ---------------------------------------------------------------- users
+
+  async function queryTable<Row extends UserRow | GroupRow>(table: 'scim_users' | 'scim_groups', q: ResourceQuery): Promise<{ total: number; rows: Row[] }> {
+    const columns = table === 'scim_users' ? USER_COLUMNS : GROUP_COLUMNS;
+    const where: string[] = [];
+    const params: unknown[] = [];
+    for (const key of q.keys ?? []) where.push(keyClause(table, key, params));
+    const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const offset = Math.max(0, q.startIndex - 1);
+    if (!q.match) {
+      const [countRow] = await driver.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table} ${cond}`, params);
+      const rows = q.count > 0 ? await driver.query<Row>(`SELECT ${columns} FROM ${table} ${cond} ORDER BY id LIMIT ${q.count} OFFSET ${offset}`, params) : [];
+      return { total: Number(countRow?.n ?? 0), rows };
+    }
+    // A residual predicate: scan in keyset pages so memory stays bounded by the page and the window.
+    let total = 0;
+    const rows: Row[] = [];
+    let after = '';
+    for (;;) {
+      const pageParams = [...params, after];
+      const page = await driver.query<Row>(
+        `SELECT ${columns} FROM ${table} ${cond ? `${cond} AND` : 'WHERE'} id > $${pageParams.length} ORDER BY id LIMIT ${SCAN_PAGE}`,
+        pageParams,
+      );
+      for (const row of page) {
+        if (!q.match(toStored(row))) continue;
+        if (total >= offset && rows.length < q.count) rows.push(row);
+        total++;
+      }
+      if (page.length < SCAN_PAGE) break;
+      after = page[page.length - 1]!.id;
+    }
+    return { total, rows };
+  }
+
+  function keyClause(table: 'scim_users' | 'scim_groups', key: IndexedKey, params: unknown[]): string {
+    const add = (v: unknown): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    switch (key.field) {
+      case 'id':
+        return `id = ${add(key.value)}`;
+      case 'externalId':
+        return `external_id = ${add(key.value)}`;
+      case 'userName':
+        return table === 'scim_users' ? `user_name_lc = ${add(key.value.toLowerCase())}` : 'false';
+      case 'email':
+        return table === 'scim_users' ? `emails_lc @> ARRAY[${add(key.value.toLowerCase())}::text]` : 'false';
+      case 'workEmail':
+        return table === 'scim_users' ? `work_email_lc = ${add(key.value.toLowerCase())}` : 'false';
+      case 'displayName':
+        return table === 'scim_groups' ? `display_name_lc = ${add(key.value.toLowerCase())}` : `lower(display_name) = ${add(key.value.toLowerCase())}`;
+    }
+  }
+
+  async function lockUser(tx: SqlExecutor, id: string): Promise<UserRow> {
+    const [row] = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users WHERE id = $1 FOR UPDATE`, [id]);
+    return row ?? notFound('User', id);
+  }
+
+  async function writeUserRow(tx: SqlExecutor, id: string, c: UserColumns, attributes: JsonObject, at: string): Promise<UserRow> {
+    try {
+      const [row] = await tx.query<UserRow>(
+        `UPDATE scim_users SET user_name = $2, user_name_lc = $3, external_id = $4, display_name = $5, active = $6, emails_lc = $7::text[],
+           work_email_lc = $8, resource = $9::jsonb, updated_at = $10, version = version + 1 WHERE id = $1 RETURNING ${USER_COLUMNS}`,
+        [id, c.userName, c.userName.toLowerCase(), c.externalId ?? null, c.displayName ?? null, c.active, lower(c.emails), c.workEmail?.toLowerCase() ?? null, JSON.stringify(attributes), at],
+      );
+      return row ?? notFound('User', id);
+    } catch (err) {
+      return uniqueness(err, `a user with userName \`${c.userName}\` exists`);
+    }
+  }
+
+  /** PUT and PATCH share this: deactivation drives `user_deprovision` and `seat_deprovision`. */
+  async function updateUser(id: string, next: (current: UserRow) => JsonObject, operation: 'replace' | 'patch', ctx: WriteContext | undefined): Promise<WriteResult> {
+    const policy = ctx?.provisioning ?? NO_LIFECYCLE;
+    return write(async (tx, log) => {
+      const current = await lockUser(tx, id);
+      const attributes = next(current);
+      const c = userColumns(attributes);
+      const at = new Date(now()).toISOString();
+      const before = userRowColumns(current);
+      const changed = changedAttributes(current.resource, attributes);
+      const ops: IndexOp[] = [];
+      const change: PendingChange = { resourceType: 'User', resourceId: id, operation, changedAttributes: changed };
+      const deactivated = before.active && !c.active;
+      if (deactivated && policy.userDeprovision) {
+        const subjects = lower([...userSubjects(before), ...userSubjects(c)]);
+        const notBefore = nowSeconds();
+        await revoke(tx, 'subject', subjects, notBefore);
+        ops.push({ op: 'revoke', kind: 'subject', keys: subjects, notBefore });
+        change.revocation = revocationOf(subjects, notBefore, 'user_deprovision');
+        if (policy.seatDeprovision) {
+          await tx.query('DELETE FROM scim_memberships WHERE member_id = $1', [id]);
+          await tx.query('DELETE FROM scim_users WHERE id = $1', [id]);
+          ops.push({ op: 'removeUser', id });
+          change.seatRemoved = true;
+          await log(change, ops);
+          return undefined;
+        }
+      }
+      const row = await writeUserRow(tx, id, c, attributes, at);
+      ops.push({ op: 'user', user: toDirectoryUser(id, c) });
+      await log(change, ops);
+      return toStored(row);
+    });
+  }
+
+  const users: UserRepository = {
+    async get(id) {
+      const [row] = await driver.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users WHERE id = $1`, [id]);
+      return row ? toStored(row) : undefined;
+    },
+    async query(q): Promise<ResourcePage> {
+      const { total, rows } = await queryTable<UserRow>('scim_users', q);
+      return { totalResults: total, resources: rows.map(toStored) };
+    },
+    create(attributes, ctx) {
+      void ctx;
+      return write(async (tx, log) => {
+        const c = userColumns(attributes);
+        const id = randomUUID();
+        const at = new Date(now()).toISOString();
+        let row: UserRow | undefined;
+        try {
+          [row] = await tx.query<UserRow>(
+            `INSERT INTO scim_users (id, user_name, user_name_lc, external_id, display_name, active, emails_lc, work_email_lc, resource, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9::jsonb, $10, $10) RETURNING ${USER_COLUMNS}`,
+            [id, c.userName, c.userName.toLowerCase(), c.externalId ?? null, c.displayName ?? null, c.active, lower(c.emails), c.workEmail?.toLowerCase() ?? null, JSON.stringify(attributes), at],
+          );
+        } catch (err) {
+          uniqueness(err, `a user with userName \`${c.userName}\` exists`);
+        }
+        if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'user insert returned no row');
+        await log({ resourceType: 'User', resourceId: id, operation: 'create', changedAttributes: Object.keys(attributes) }, [{ op: 'user', user: toDirectoryUser(id, c) }]);
+        return toStored(row);
+      });
+    },
+    replace: (id, attributes, ctx) => updateUser(id, () => attributes, 'replace', ctx),
+    update: (id, mutate, ctx) => updateUser(id, (row) => mutate(toStored(row)), 'patch', ctx),
+    delete(id, ctx) {
+      const policy = ctx?.provisioning ?? NO_LIFECYCLE;
+      return write(async (tx, log) => {
+        const current = await lockUser(tx, id);
+        const groups = await tx.query<{ group_id: string }>('DELETE FROM scim_memberships WHERE member_id = $1 RETURNING group_id', [id]);
+        await tx.query('DELETE FROM scim_users WHERE id = $1', [id]);
+        const ops: IndexOp[] = [];
+        const change: PendingChange = { resourceType: 'User', resourceId: id, operation: 'delete', changedAttributes: [] };
+        // Deleting a user also changes its memberships, so `reauth` revokes as `user_deprovision` does.
+        const reason: RevocationReason | undefined = policy.userDeprovision ? 'user_deprovision' : policy.identityUpdateBehavior === 'reauth' && groups.length > 0 ? 'reauth' : undefined;
+        if (reason) {
+          const subjects = userSubjects(userRowColumns(current));
+          const notBefore = nowSeconds();
+          await revoke(tx, 'subject', subjects, notBefore);
+          ops.push({ op: 'revoke', kind: 'subject', keys: subjects, notBefore });
+          change.revocation = revocationOf(subjects, notBefore, reason);
+        }
+        ops.push({ op: 'removeUser', id });
+        await log(change, ops);
+        return undefined;
+      });
+    },
+  };
+
+  // ---------------------------------------------------------------- groups
+
+  async function loadMembers(ids: readonly string[]): Promise<Map<string, StoredMember[]>> {
+    const out = new Map<string, StoredMember[]>();
+    if (ids.length === 0) return out;
+    const rows = await driver.query<MemberRow>('SELECT group_id, member_id, member_type FROM scim_memberships WHERE group_id = ANY($1::text[]) ORDER BY member_id', [ids]);
+    for (const r of rows) {
+      let list = out.get(r.group_id);
+      if (!list) out.set(r.group_id, (list = []));
+      list.push({ value: r.member_id, type: r.member_type });
+    }
+    return out;
+  }
+
+  async function withMembers(rows: GroupRow[], members: boolean | undefined): Promise<StoredResource[]> {
+    const resources = rows.map(toStored);
+    if (!members) return resources;
+    const map = await loadMembers(rows.map((r) => r.id));
+    for (const r of resources) r.members = map.get(r.id) ?? [];
+    return resources;
+  }
+
+  async function lockGroup(tx: SqlExecutor, id: string): Promise<GroupRow> {
+    const [row] = await tx.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM scim_groups WHERE id = $1 FOR UPDATE`, [id]);
+    return row ?? notFound('Group', id);
+  }
+
+  /** Adds members; unknown ids are refused so a typo never becomes a dangling edge. Returns the ids actually added, by type. */
+  async function addMembers(tx: SqlExecutor, groupId: string, ids: readonly string[]): Promise<StoredMember[]> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return [];
+    if (unique.includes(groupId)) {
+      throw new ScimError('ERR_SCIM_INVALID_VALUE', `group \`${groupId}\` cannot be a member of itself`, { scimType: 'invalidValue' });
+    }
+    const known = await tx.query<{ id: string; type: 'User' | 'Group' }>(
+      `SELECT id, 'User' AS type FROM scim_users WHERE id = ANY($1::text[]) UNION ALL SELECT id, 'Group' AS type FROM scim_groups WHERE id = ANY($1::text[])`,
+      [unique],
+    );
+    if (known.length < unique.length) {
+      const found = new Set(known.map((k) => k.id));
+      const missing = unique.find((id) => !found.has(id)) ?? '';
+      throw new ScimError('ERR_SCIM_INVALID_VALUE', `member \`${missing}\` is not a known user or group`, { scimType: 'invalidValue' });
+    }
+    const inserted = await tx.query<{ member_id: string; member_type: 'User' | 'Group' }>(
+      `INSERT INTO scim_memberships (group_id, member_id, member_type) SELECT $1, k.id, k.type FROM unnest($2::text[], $3::text[]) AS k(id, type)
+       ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id, member_type`,
+      [groupId, known.map((k) => k.id), known.map((k) => k.type)],
+    );
+    return inserted.map((r) => ({ value: r.member_id, type: r.member_type }));
+  }
+
+  async function removeMembers(tx: SqlExecutor, groupId: string, ids: readonly string[] | 'all'): Promise<StoredMember[]> {
+    const rows =
+      ids === 'all'
+        ? await tx.query<{ member_id: string; member_type: 'User' | 'Group' }>('DELETE FROM scim_memberships WHERE group_id = $1 RETURNING member_id, member_type', [groupId])
+        : ids.length === 0
+          ? []
+          : await tx.query<{ member_id: string; member_type: 'User' | 'Group' }>(
+              'DELETE FROM scim_memberships WHERE group_id = $1 AND member_id = ANY($2::text[]) RETURNING member_id, member_type',
+              [groupId, [...new Set(ids)]],
+            );
+    return rows.map((r) => ({ value: r.member_id, type: r.member_type }));
+  }
+
+  /** Applies member ops in order and returns the net delta (a member added then removed in one request is neither). */
+  async function applyMemberOps(tx: SqlExecutor, groupId: string, memberOps: readonly MemberOp[]): Promise<{ added: StoredMember[]; removed: StoredMember[] }> {
+    const added = new Map<string, StoredMember>();
+    const removed = new Map<string, StoredMember>();
+    const noteAdded = (ms: StoredMember[]): void => {
+      for (const m of ms) if (!removed.delete(m.value)) added.set(m.value, m);
+    };
+    const noteRemoved = (ms: StoredMember[]): void => {
+      for (const m of ms) if (!added.delete(m.value)) removed.set(m.value, m);
+    };
+    for (const op of memberOps) {
+      switch (op.op) {
+        case 'add':
+          noteAdded(await addMembers(tx, groupId, op.ids));
+          break;
+        case 'remove':
+          noteRemoved(await removeMembers(tx, groupId, op.ids));
+          break;
+        case 'removeAll':
+          noteRemoved(await removeMembers(tx, groupId, 'all'));
+          break;
+        case 'set': {
+          const want = new Set(op.ids);
+          const current = await tx.query<{ member_id: string }>('SELECT member_id FROM scim_memberships WHERE group_id = $1', [groupId]);
+          noteRemoved(await removeMembers(tx, groupId, current.map((r) => r.member_id).filter((m) => !want.has(m))));
+          noteAdded(await addMembers(tx, groupId, [...want]));
+          break;
+        }
+        case 'removeWhere': {
+          const current = await tx.query<MemberRow>('SELECT group_id, member_id, member_type FROM scim_memberships WHERE group_id = $1', [groupId]);
+          const ids = current.filter((r) => op.match({ value: r.member_id, type: r.member_type })).map((r) => r.member_id);
+          noteRemoved(await removeMembers(tx, groupId, ids));
+          break;
+        }
+      }
+    }
+    return { added: [...added.values()], removed: [...removed.values()] };
+  }
+
+  async function finishGroupWrite(
+    tx: SqlExecutor,
+    log: (change: PendingChange, ops: IndexOp[]) => Promise<void>,
+    policy: ProvisioningPolicy,
+    change: PendingChange,
+    ops: IndexOp[],
+    groupId: string,
+    delta: { added: StoredMember[]; removed: StoredMember[] },
+  ): Promise<void> {
+    if (delta.added.length > 0 || delta.removed.length > 0) {
+      change.members = { added: delta.added.map((m) => m.value), removed: delta.removed.map((m) => m.value) };
+      if (!change.changedAttributes.includes('members')) change.changedAttributes.push('members');
+      ops.push({ op: 'members', groupId, add: change.members.added, remove: change.members.removed });
+      const all = [...delta.added, ...delta.removed];
+      const revocation = await reauthRevocation(
+        tx,
+        policy,
+        all.filter((m) => m.type === 'User').map((m) => m.value),
+        all.filter((m) => m.type === 'Group').map((m) => m.value),
+        ops,
+      );
+      if (revocation) change.revocation = revocation;
+    }
+    await log(change, ops);
+  }
+
+  async function writeGroupRow(tx: SqlExecutor, id: string, attributes: JsonObject, at: string): Promise<GroupRow> {
+    const c = groupColumns(attributes);
+    try {
+      const [row] = await tx.query<GroupRow>(
+        `UPDATE scim_groups SET display_name = $2, display_name_lc = $3, external_id = $4, resource = $5::jsonb, updated_at = $6, version = version + 1
+         WHERE id = $1 RETURNING ${GROUP_COLUMNS}`,
+        [id, c.displayName, c.displayName.toLowerCase(), c.externalId ?? null, JSON.stringify(attributes), at],
+      );
+      return row ?? notFound('Group', id);
+    } catch (err) {
+      return uniqueness(err, `a group with displayName \`${c.displayName}\` exists`);
+    }
+  }
+
+  async function updateGroup(
+    id: string,
+    attributes: ((current: StoredResource) => JsonObject) | undefined,
+    memberOps: readonly MemberOp[],
+    operation: 'replace' | 'patch',
+    ctx: WriteContext | undefined,
+  ): Promise<WriteResult> {
+    const policy = ctx?.provisioning ?? NO_LIFECYCLE;
+    return write(async (tx, log) => {
+      // INVARIANT: the row lock serialises concurrent writes of one group, so no member add is lost.
+      let row = await lockGroup(tx, id);
+      const ops: IndexOp[] = [];
+      const change: PendingChange = { resourceType: 'Group', resourceId: id, operation, changedAttributes: [] };
+      const at = new Date(now()).toISOString();
+      if (attributes) {
+        const next = attributes(toStored(row));
+        change.changedAttributes = changedAttributes(row.resource, next);
+        if (change.changedAttributes.length > 0 || memberOps.length === 0) {
+          row = await writeGroupRow(tx, id, next, at);
+          ops.push({ op: 'group', group: toDirectoryGroup(id, groupColumns(next)) });
+        }
+      }
+      const delta = await applyMemberOps(tx, id, memberOps);
+      if (ops.length === 0 && (delta.added.length > 0 || delta.removed.length > 0)) {
+        const [touched] = await tx.query<GroupRow>(`UPDATE scim_groups SET updated_at = $2, version = version + 1 WHERE id = $1 RETURNING ${GROUP_COLUMNS}`, [id, at]);
+        row = touched ?? notFound('Group', id);
+      }
+      await finishGroupWrite(tx, log, policy, change, ops, id, delta);
+      return toStored(row);
+    });
+  }
+
+  const groups: GroupRepository = {
+    async get(id, options) {
+      const rows = await driver.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM scim_groups WHERE id = $1`, [id]);
+      return (await withMembers(rows, options?.members))[0];
+    },
+    async query(q) {
+      const { total, rows } = await queryTable<GroupRow>('scim_groups', q);
+      return { totalResults: total, resources: await withMembers(rows, q.members) };
+    },
+    create(attributes, memberIds, ctx) {
+      const policy = ctx?.provisioning ?? NO_LIFECYCLE;
+      return write(async (tx, log) => {
+        const c = groupColumns(attributes);
+        const id = randomUUID();
+        const at = new Date(now()).toISOString();
+        let row: GroupRow | undefined;
+        try {
+          [row] = await tx.query<GroupRow>(
+            `INSERT INTO scim_groups (id, display_name, display_name_lc, external_id, resource, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) RETURNING ${GROUP_COLUMNS}`,
+            [id, c.displayName, c.displayName.toLowerCase(), c.externalId ?? null, JSON.stringify(attributes), at],
+          );
+        } catch (err) {
+          uniqueness(err, `a group with displayName \`${c.displayName}\` exists`);
+        }
+        if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'group insert returned no row');
+        const added = await addMembers(tx, id, memberIds);
+        const change: PendingChange = { resourceType: 'Group', resourceId: id, operation: 'create', changedAttributes: Object.keys(attributes) };
+        await finishGroupWrite(tx, log, policy, change, [{ op: 'group', group: toDirectoryGroup(id, c) }], id, { added, removed: [] });
+        return toStored(row);
+      });
+    },
+    replace: (id, attributes, memberIds, ctx) => updateGroup(id, () => attributes, [{ op: 'set', ids: memberIds }], 'replace', ctx),
+    update: (id, change, ctx) => updateGroup(id, change.attributes, change.members ?? [], 'patch', ctx),
+    delete(id, ctx) {
+      const policy = ctx?.provisioning ?? NO_LIFECYCLE;
+      return write(async (tx, log) => {
+        await lockGroup(tx, id);
+        const ops: IndexOp[] = [];
+        const change: PendingChange = { resourceType: 'Group', resourceId: id, operation: 'delete', changedAttributes: [] };
+        // Everyone under the group loses it (and its ancestors): computed before the edges go.
+        const revocation = await reauthRevocation(tx, policy, [], [id], ops);
+        if (revocation) change.revocation = revocation;
+        await tx.query('DELETE FROM scim_memberships WHERE group_id = $1 OR member_id = $1', [id]);
+        await tx.query('DELETE FROM scim_groups WHERE id = $1', [id]);
+        ops.push({ op: 'removeGroup', id });
+        await log(change, ops);
+        return undefined;
+      });
+    },
+  };
+
+  // ---------------------------------------------------------------- revocations
+
+  function checkNotBefore(notBefore: number): void {
+    if (!Number.isSafeInteger(notBefore) || notBefore < 0) {
+      throw new ConfigError('ERR_CONFIG_INVALID', `revocation \`notBefore\` must be Unix seconds, got \`${String(notBefore)}\``);
+    }
+  }
+
+  const revocations = {
+    async revokeUser(subjects: readonly string[], notBefore: number): Promise<void> {
+      checkNotBefore(notBefore);
+      const keys = lower(subjects.filter((s): s is string => typeof s === 'string'));
+      if (keys.length === 0) return;
+      await write(async (tx, log) => {
+        await revoke(tx, 'subject', keys, notBefore);
+        await log(
+          { resourceType: 'Revocation', operation: 'revoke', changedAttributes: [], revocation: { subjects: keys, notBefore, reason: 'api' } },
+          [{ op: 'revoke', kind: 'subject', keys, notBefore }],
+        );
+        return undefined;
+      });
+    },
+    async revokeApp(appId: string, notBefore: number): Promise<void> {
+      checkNotBefore(notBefore);
+      const key = typeof appId === 'string' ? appId.trim().toLowerCase() : '';
+      if (key === '') throw new ConfigError('ERR_CONFIG_INVALID', 'revocation `appId` must be a non-empty string');
+      await write(async (tx, log) => {
+        await revoke(tx, 'app', [key], notBefore);
+        await log(
+          { resourceType: 'Revocation', operation: 'revoke', changedAttributes: [], revocation: { subjects: [], appId: key, notBefore, reason: 'api' } },
+          [{ op: 'revoke', kind: 'app', keys: [key], notBefore }],
+        );
+        return undefined;
+      });
+    },
+    isRevoked: (session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean => revocationSet.isRevoked(session),
+  };
+
+  return {
+    driver: driver.kind,
+    index,
+    users,
+    groups,
+    revocations,
+    onChange(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await queue.catch(() => undefined);
+      await driver.close();
+    },
+  };
+}

@@ -1,0 +1,180 @@
+import type { DirectoryIndex } from '../directory/index.js';
+
+/** A JSON value as SCIM sends it. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+/** A JSON object. Objects built from input use a null prototype. */
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** A direct member of a group: a user, or a group (a nesting edge). */
+export interface StoredMember {
+  value: string;
+  type: 'User' | 'Group';
+}
+
+/**
+ * A SCIM resource as the store keeps it: the attributes as sent (attribute names
+ * canonicalised by the SCIM layer), without `id`, `meta` or `members`.
+ */
+export interface StoredResource {
+  id: string;
+  attributes: JsonObject;
+  /** ISO 8601, from the injected clock. */
+  created: string;
+  lastModified: string;
+  /** Incremented on every write; the SCIM layer renders it as a weak ETag. */
+  version: number;
+  /** Direct members (groups only, when asked for). */
+  members?: StoredMember[];
+}
+
+/** An equality the store answers from an index. Values compare as the schema says: `userName`, `email`, `displayName` case-insensitively, `id` and `externalId` exactly. */
+export interface IndexedKey {
+  field: 'id' | 'userName' | 'externalId' | 'email' | 'workEmail' | 'displayName';
+  value: string;
+}
+
+/**
+ * A page request. `keys` are AND-ed and answered from indexes; `match` is a
+ * residual predicate run in memory over what the keys select (or over a paged
+ * scan of the whole table when there are no keys).
+ */
+export interface ResourceQuery {
+  keys?: readonly IndexedKey[];
+  match?: (resource: StoredResource) => boolean;
+  /** 1-based, as SCIM. */
+  startIndex: number;
+  count: number;
+  /** Load group members (ignored for users). */
+  members?: boolean;
+}
+
+/** A page of results and the total count of matches. */
+export interface ResourcePage {
+  totalResults: number;
+  resources: StoredResource[];
+}
+
+/** Cloudflare's `identity_update_behavior`. */
+export type IdentityUpdateBehavior = 'automatic' | 'reauth' | 'no_action';
+
+/**
+ * What a SCIM write does to sessions, as Cloudflare's `scim_config`.
+ *
+ * - `userDeprovision`: a user set inactive or deleted has its sessions revoked.
+ * - `seatDeprovision`: a deactivated user's record is also removed.
+ * - `identityUpdateBehavior: 'reauth'`: a change of a user's group membership
+ *   (direct, or through a nested group) revokes that user's sessions.
+ */
+export interface ProvisioningPolicy {
+  userDeprovision: boolean;
+  seatDeprovision: boolean;
+  identityUpdateBehavior: IdentityUpdateBehavior;
+}
+
+/** Options of one write. */
+export interface WriteContext {
+  provisioning?: ProvisioningPolicy;
+}
+
+/** One change to a group's direct members, applied in order inside the write's transaction. */
+export type MemberOp =
+  | { op: 'add'; ids: readonly string[] }
+  | { op: 'remove'; ids: readonly string[] }
+  | { op: 'removeAll' }
+  | { op: 'set'; ids: readonly string[] }
+  | { op: 'removeWhere'; match: (member: StoredMember) => boolean };
+
+/** Why sessions were revoked. */
+export type RevocationReason = 'user_deprovision' | 'reauth' | 'api';
+
+/**
+ * What one committed write changed. Published on `onChange`, `onEvent` and the
+ * `entragate:scim:change` diagnostics channel; it never carries a secret or a
+ * whole request body.
+ */
+export interface DirectoryChange {
+  /** The event-log id (a decimal string; ids grow with commit order per resource). */
+  eventId: string;
+  /** `local` when this store instance wrote it; `remote` when learnt from another instance. */
+  origin: 'local' | 'remote';
+  /** ISO 8601 time of the write. */
+  at: string;
+  resourceType: 'User' | 'Group' | 'Revocation';
+  resourceId?: string;
+  operation: 'create' | 'replace' | 'patch' | 'delete' | 'revoke';
+  /** Top-level attribute names whose value changed (`members` for member changes). */
+  changedAttributes: string[];
+  /** Net change of direct members (group writes). */
+  members?: { added: string[]; removed: string[] };
+  /** Sessions revoked by this write. */
+  revocation?: { subjects: string[]; appId?: string; notBefore: number; reason: RevocationReason };
+  /** The user record was removed because of `seatDeprovision`. */
+  seatRemoved?: boolean;
+}
+
+/** The result of a write: the stored resource (absent after a delete or a seat removal) and the change. */
+export interface WriteResult {
+  resource?: StoredResource;
+  change: DirectoryChange;
+}
+
+/** SCIM user persistence. Every write is one transaction; the index changes only after commit. */
+export interface UserRepository {
+  get(id: string): Promise<StoredResource | undefined>;
+  query(query: ResourceQuery): Promise<ResourcePage>;
+  /** Inserts a user; a `userName` taken case-insensitively is `ERR_SCIM_UNIQUENESS`. */
+  create(attributes: JsonObject, ctx?: WriteContext): Promise<WriteResult>;
+  /** Replaces the attributes of a user (PUT). */
+  replace(id: string, attributes: JsonObject, ctx?: WriteContext): Promise<WriteResult>;
+  /** Reads the user under a row lock, applies `mutate`, writes the result (PATCH). `mutate` may run again on a retry. */
+  update(id: string, mutate: (current: StoredResource) => JsonObject, ctx?: WriteContext): Promise<WriteResult>;
+  delete(id: string, ctx?: WriteContext): Promise<WriteResult>;
+}
+
+/** SCIM group persistence; members are rows, one per direct member. */
+export interface GroupRepository {
+  get(id: string, options?: { members?: boolean }): Promise<StoredResource | undefined>;
+  query(query: ResourceQuery): Promise<ResourcePage>;
+  /** Inserts a group and its members; every member id must be an existing user or group. */
+  create(attributes: JsonObject, memberIds: readonly string[], ctx?: WriteContext): Promise<WriteResult>;
+  replace(id: string, attributes: JsonObject, memberIds: readonly string[], ctx?: WriteContext): Promise<WriteResult>;
+  /**
+   * Locks the group row, applies `attributes` (when given) and the member ops in
+   * order. Concurrent updates of one group serialise on the lock: no member is lost.
+   */
+  update(id: string, change: { attributes?: (current: StoredResource) => JsonObject; members?: readonly MemberOp[] }, ctx?: WriteContext): Promise<WriteResult>;
+  delete(id: string, ctx?: WriteContext): Promise<WriteResult>;
+}
+
+/**
+ * Session revocations, persisted with the directory and mirrored in memory on
+ * every instance.
+ */
+export interface Revocations {
+  /** Revokes every session of these subjects (lower-cased: Entra `oid`/`externalId`, `userName`, emails) issued at or before `notBefore` (Unix seconds). */
+  revokeUser(subjects: readonly string[], notBefore: number): Promise<void>;
+  /** Revokes every session of an app issued at or before `notBefore` (Unix seconds). */
+  revokeApp(appId: string, notBefore: number): Promise<void>;
+  /**
+   * Synchronous check: true when any subject or the app has a revocation with
+   * `notBefore >= issuedAt`. A session issued in the same second as a revocation
+   * is revoked (fail closed: seconds cannot order the two).
+   */
+  isRevoked(session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean;
+}
+
+/** The durable directory: SCIM resources, memberships, revocations and an event log on one SQL schema. */
+export interface DirectoryStore {
+  readonly driver: 'pglite' | 'postgres';
+  /** The in-memory directory, loaded at open and updated after each committed write (local or remote). */
+  readonly index: DirectoryIndex;
+  readonly users: UserRepository;
+  readonly groups: GroupRepository;
+  readonly revocations: Revocations;
+  /** Subscribes to committed changes (local and remote); returns the unsubscribe function. */
+  onChange(listener: (change: DirectoryChange) => void): () => void;
+  /** Closes the database connections; the index stays readable. */
+  close(): Promise<void>;
+}
