@@ -1,0 +1,83 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** One measured case. */
+export interface Measurement {
+  name: string;
+  opsPerSec: number;
+  /** Median ns per op over the sampled batches. */
+  medianNs: number;
+  iterations: number;
+}
+
+/** What every bench file's `run()` returns; `bench/run.ts` prints and saves it. */
+export interface BenchResult {
+  name: string;
+  measurements: Measurement[];
+  /** Named ratios against the in-run baseline (higher is better unless the name says otherwise). */
+  ratios: Record<string, number>;
+  /** Any other numbers worth keeping (ms, MiB, …). */
+  extra?: Record<string, number | string>;
+}
+
+/**
+ * Runs `fn` in batches for about `ms` milliseconds after a warm-up and reports
+ * throughput and the median per-op time of the batches. `fn` may be async; it is
+ * awaited only when it returns a promise.
+ */
+export async function measure(name: string, fn: (i: number) => unknown, options: { ms?: number; batch?: number; warmup?: number } = {}): Promise<Measurement> {
+  const ms = options.ms ?? 1500;
+  const batch = options.batch ?? 200;
+  const warmup = options.warmup ?? batch * 5;
+  for (let i = 0; i < warmup; i++) {
+    const r = fn(i);
+    if (r instanceof Promise) await r;
+  }
+  const samples: number[] = [];
+  let iterations = 0;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(ms) * 1_000_000n;
+  let now = start;
+  while (now < deadline) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < batch; i++) {
+      const r = fn(iterations + i);
+      if (r instanceof Promise) await r;
+    }
+    now = process.hrtime.bigint();
+    samples.push(Number(now - t0) / batch);
+    iterations += batch;
+  }
+  const totalNs = Number(now - start);
+  samples.sort((a, b) => a - b);
+  return { name, opsPerSec: (iterations / totalNs) * 1e9, medianNs: samples[Math.floor(samples.length / 2)] ?? 0, iterations };
+}
+
+/** Prints a table of measurements and the ratios. */
+export function report(result: BenchResult): void {
+  console.log(`\n## ${result.name}`);
+  for (const m of result.measurements) {
+    console.log(`  ${m.name.padEnd(58)} ${fmt(m.opsPerSec).padStart(12)} ops/s   median ${m.medianNs.toFixed(0).padStart(9)} ns/op`);
+  }
+  for (const [k, v] of Object.entries(result.ratios)) console.log(`  ratio ${k.padEnd(52)} ${v.toFixed(2)}×`);
+  for (const [k, v] of Object.entries(result.extra ?? {})) console.log(`  ${k.padEnd(58)} ${typeof v === 'number' ? fmt(v) : v}`);
+}
+
+/** Writes `bench/results/<name>.json`. */
+export function save(file: string, result: BenchResult): string {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${file}.json`);
+  writeFileSync(path, `${JSON.stringify({ ...result, node: process.version, date: new Date().toISOString() }, null, 2)}\n`);
+  return path;
+}
+
+function fmt(n: number): string {
+  return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(3);
+}
+
+/** True when the module is run directly (`npx tsx bench/x.bench.ts`). */
+export function isMain(metaUrl: string): boolean {
+  return process.argv[1] !== undefined && fileURLToPath(metaUrl) === process.argv[1];
+}
