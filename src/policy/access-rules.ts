@@ -1,0 +1,378 @@
+/**
+ * Compiles one Access rule object (`{"azureAD":{…}}`, `{"email":{…}}`, …) into
+ * a closure over a prepared identity view and the request context. Shapes are
+ * checked here, with the location of the offending rule in every message.
+ */
+import { PolicyError } from '../errors/index.js';
+import type { RequestContext } from '../types.js';
+import type { IdentityView } from './identity-view.js';
+import { cidrContains, parseCidr, parseIp, type Cidr, type IpWords } from './ip.js';
+import { F, T, U, traceResult, triOf, type Tri } from './tri.js';
+import type { AccessSelector, CheckTrace } from './types.js';
+
+/** A compiled include/require/exclude set (a policy's or a rule group's). */
+export interface CompiledRuleSet {
+  readonly include: readonly CompiledRule[];
+  readonly require: readonly CompiledRule[];
+  readonly exclude: readonly CompiledRule[];
+}
+
+export interface CompiledRule {
+  readonly selector: AccessSelector;
+  readonly path: string;
+  readonly value: string;
+  readonly attribute: string;
+  /** Whether the selector reads the identity (refused in Bypass policies). */
+  readonly identityBased: boolean;
+  /** Lower-cased group id of an `azureAD` rule, for the policy index. */
+  readonly azureGroup: string | undefined;
+  readonly evaluate: (view: IdentityView, context: RequestContext) => Tri;
+  readonly trace: (view: IdentityView, context: RequestContext) => CheckTrace;
+}
+
+/** What a rule compiler needs from the policy compiler. */
+export interface RuleCompileScope {
+  readonly where: string;
+  readonly lists: Readonly<Record<string, readonly string[]>>;
+  /** Resolves a rule group by id (compiling it on first use; cycle-checked by the caller). */
+  readonly group: (id: string, path: string) => CompiledRuleSet & { readonly identityBased: boolean };
+  readonly cidrLists: Map<string, readonly Cidr[]>;
+}
+
+export const ACCESS_SELECTORS: readonly AccessSelector[] = [
+  'email', 'email_domain', 'email_list', 'everyone', 'group', 'azureAD', 'login_method', 'auth_method', 'oidc',
+  'ip', 'ip_list', 'geo', 'common_name', 'certificate', 'service_token', 'any_valid_service_token', 'device_posture',
+];
+const KNOWN = new Set<string>(ACCESS_SELECTORS);
+
+/** Documented Cloudflare selectors that need another IdP or a remote call. */
+const UNSUPPORTED = new Set([
+  'okta', 'gsuite', 'github-organization', 'saml', 'auth_context', 'external_evaluation', 'user_risk_score',
+  'linked_app_token', 'cloudflare_account_member', 'login_method_group',
+]);
+
+function invalid(where: string, message: string): PolicyError {
+  return new PolicyError('ERR_POLICY_INVALID', `${message}: ${where}`);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringField(body: Record<string, unknown>, key: string, where: string, selector: string): string {
+  const value = body[key];
+  if (typeof value !== 'string' || value.length === 0) {
+    throw invalid(where, `\`${selector}.${key}\` must be a non-empty string`);
+  }
+  return value;
+}
+
+function optionalString(body: Record<string, unknown>, key: string, where: string, selector: string): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw invalid(where, `\`${selector}.${key}\` must be a string`);
+  return value;
+}
+
+// The request IP is parsed once per distinct text: consecutive evaluations of
+// many ip rules against the same request reuse it.
+let lastIpText: string | undefined;
+let lastIp: IpWords | null = null;
+function requestIp(context: RequestContext): IpWords | null {
+  const text = context.ip;
+  if (typeof text !== 'string') return null;
+  if (text !== lastIpText) {
+    lastIp = parseIp(text);
+    lastIpText = text;
+  }
+  return lastIp;
+}
+
+function claimMatches(claim: unknown, expected: string): boolean {
+  if (typeof claim === 'string') return claim === expected;
+  if (typeof claim === 'number' || typeof claim === 'boolean') return String(claim) === expected;
+  if (Array.isArray(claim)) {
+    for (const item of claim) if (claimMatches(item, expected)) return true;
+  }
+  return false;
+}
+
+type Leaf = {
+  value: string;
+  attribute: string;
+  identityBased: boolean;
+  azureGroup?: string;
+  evaluate: (view: IdentityView, context: RequestContext) => Tri;
+  /** Extra words for a trace line; called only when tracing. */
+  detail?: (view: IdentityView, context: RequestContext, result: Tri) => string | undefined;
+};
+
+function leaf(selector: AccessSelector, path: string, spec: Leaf): CompiledRule {
+  const { evaluate, detail } = spec;
+  return {
+    selector,
+    path,
+    value: spec.value,
+    attribute: spec.attribute,
+    identityBased: spec.identityBased,
+    azureGroup: spec.azureGroup,
+    evaluate,
+    trace: (view, context) => {
+      const result = evaluate(view, context);
+      const note = detail?.(view, context, result);
+      const out: CheckTrace = { path, selector, value: spec.value, attribute: spec.attribute, result: traceResult(result) };
+      return note === undefined ? out : { ...out, detail: note };
+    },
+  };
+}
+
+const observed = (text: string | undefined): string => (text === undefined || text === '' ? 'absent' : `\`${text}\``);
+
+/**
+ * Compiles one rule at `path` (`include[0]`). Throws `ERR_POLICY_UNKNOWN_SELECTOR`
+ * for a selector entragate does not evaluate, `ERR_POLICY_INVALID` for a bad shape.
+ */
+export function compileRule(rule: unknown, path: string, scope: RuleCompileScope): CompiledRule {
+  const where = `${scope.where}.${path}`;
+  if (!isObject(rule)) throw invalid(where, 'a rule must be an object with one selector');
+  const keys = Object.keys(rule);
+  if (keys.length !== 1) throw invalid(where, `a rule must have exactly one selector, found ${keys.length}`);
+  const selector = keys[0] as string;
+  if (!KNOWN.has(selector)) {
+    const why = UNSUPPORTED.has(selector) ? 'is not supported by entragate' : 'is not known';
+    throw new PolicyError('ERR_POLICY_UNKNOWN_SELECTOR', `selector \`${selector}\` ${why}: ${where}`);
+  }
+  const body = rule[selector];
+  if (!isObject(body)) throw invalid(where, `\`${selector}\` must be an object`);
+  const s = selector as AccessSelector;
+
+  switch (s) {
+    case 'email': {
+      const email = stringField(body, 'email', where, s).toLowerCase();
+      return leaf(s, path, {
+        value: email, attribute: 'identity.email', identityBased: true,
+        evaluate: (v) => triOf(v.emailLower === email),
+        detail: (v, _c, r) => (r === T ? undefined : `email is ${observed(v.email)}`),
+      });
+    }
+    case 'email_domain': {
+      let domain = stringField(body, 'domain', where, s).toLowerCase();
+      if (domain.startsWith('@')) domain = domain.slice(1);
+      if (domain === '' || domain.includes('@')) throw invalid(where, `\`email_domain.domain\` \`${domain}\` is not a domain`);
+      const suffix = `@${domain}`;
+      return leaf(s, path, {
+        value: domain, attribute: 'identity.email', identityBased: true,
+        evaluate: (v) => triOf(v.emailLower.length > suffix.length && v.emailLower.endsWith(suffix)),
+        detail: (v, _c, r) => (r === T ? undefined : `email is ${observed(v.email)}`),
+      });
+    }
+    case 'email_list': {
+      const id = stringField(body, 'id', where, s);
+      const list = scope.lists[id];
+      if (!list) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${id}\` is not configured: ${where}`);
+      const set = new Set(list.map((e) => e.toLowerCase()));
+      return leaf(s, path, {
+        value: id, attribute: 'identity.email', identityBased: true,
+        evaluate: (v) => triOf(set.has(v.emailLower)),
+        detail: (v, _c, r) => (r === T ? undefined : `email is ${observed(v.email)}`),
+      });
+    }
+    case 'everyone':
+      return leaf(s, path, { value: '', attribute: 'request', identityBased: false, evaluate: () => T });
+    case 'group': {
+      const id = stringField(body, 'id', where, s);
+      const group = scope.group(id, where);
+      const evaluate = (v: IdentityView, c: RequestContext): Tri => evaluateRuleSet(group, v, c);
+      return {
+        selector: s, path, value: id, attribute: 'rule group', identityBased: group.identityBased, azureGroup: undefined,
+        evaluate,
+        trace: (v, c) => {
+          const { result, checks } = traceRuleSet(group, v, c);
+          return { path, selector: s, value: id, attribute: 'rule group', result: traceResult(result), children: checks };
+        },
+      };
+    }
+    case 'azureAD': {
+      const raw = stringField(body, 'id', where, s);
+      const id = raw.toLowerCase();
+      const idp = optionalString(body, 'identity_provider_id', where, s);
+      // INVARIANT: a group the identity is not known to have is `unknown` unless membership is complete:
+      // overage, absent or failed resolution is never read as "not a member".
+      const evaluate = (v: IdentityView): Tri => {
+        if (v.identity === null) return F;
+        if (idp !== undefined && v.idpId !== idp) return F;
+        if (v.groupIdsLower.has(id)) return T;
+        return v.complete ? F : U;
+      };
+      return leaf(s, path, {
+        value: raw, attribute: 'identity.groups', identityBased: true, azureGroup: id, evaluate,
+        detail: (v, _c, r) => {
+          if (v.identity === null) return 'no identity';
+          if (idp !== undefined && v.idpId !== idp) return `identity provider ${observed(v.idpId)} is not \`${idp}\``;
+          if (r === U) return v.membershipNote;
+          return r === F ? `not among ${v.groupIds.length} groups (${v.membershipNote})` : undefined;
+        },
+      });
+    }
+    case 'login_method': {
+      const id = stringField(body, 'id', where, s);
+      return leaf(s, path, {
+        value: id, attribute: 'identity.idp.id', identityBased: true,
+        evaluate: (v) => triOf(v.identity !== null && v.idpId === id),
+        detail: (v, _c, r) => (r === T ? undefined : `identity provider is ${observed(v.idpId)}`),
+      });
+    }
+    case 'auth_method': {
+      const method = stringField(body, 'auth_method', where, s);
+      return leaf(s, path, {
+        value: method, attribute: 'identity.amr', identityBased: true,
+        evaluate: (v) => triOf(v.amr.includes(method)),
+        detail: (v, _c, r) => (r === T ? undefined : `amr is [${v.amr.join(', ')}]`),
+      });
+    }
+    case 'oidc': {
+      const name = stringField(body, 'claim_name', where, s);
+      const value = stringField(body, 'claim_value', where, s);
+      const idp = optionalString(body, 'identity_provider_id', where, s);
+      return leaf(s, path, {
+        value: `${name}=${value}`, attribute: `identity.oidc_fields.${name}`, identityBased: true,
+        evaluate: (v) => {
+          const id = v.identity;
+          if (id === null || (idp !== undefined && v.idpId !== idp)) return F;
+          const fields = id.oidc_fields;
+          return triOf(typeof fields === 'object' && fields !== null && Object.hasOwn(fields, name) && claimMatches(fields[name], value));
+        },
+      });
+    }
+    case 'ip': {
+      const text = stringField(body, 'ip', where, s);
+      const cidr = parseCidr(text);
+      if (!cidr) throw invalid(where, `\`ip.ip\` \`${text}\` is not an IPv4 or IPv6 address or CIDR`);
+      return leaf(s, path, {
+        value: text, attribute: 'context.ip', identityBased: false,
+        evaluate: (_v, c) => {
+          const ip = requestIp(c);
+          return triOf(ip !== null && cidrContains(cidr, ip));
+        },
+        detail: (_v, c, r) => (r === T ? undefined : `request ip is ${observed(c.ip)}`),
+      });
+    }
+    case 'ip_list': {
+      const id = stringField(body, 'id', where, s);
+      let cidrs = scope.cidrLists.get(id);
+      if (!cidrs) {
+        const list = scope.lists[id];
+        if (!list) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${id}\` is not configured: ${where}`);
+        cidrs = list.map((text, i) => {
+          const cidr = parseCidr(text);
+          if (!cidr) throw invalid(`lists.${id}[${i}]`, `\`${text}\` is not an IPv4 or IPv6 address or CIDR`);
+          return cidr;
+        });
+        scope.cidrLists.set(id, cidrs);
+      }
+      const all = cidrs;
+      return leaf(s, path, {
+        value: id, attribute: 'context.ip', identityBased: false,
+        evaluate: (_v, c) => {
+          const ip = requestIp(c);
+          if (ip === null) return F;
+          for (const cidr of all) if (cidrContains(cidr, ip)) return T;
+          return F;
+        },
+        detail: (_v, c, r) => (r === T ? undefined : `request ip is ${observed(c.ip)}`),
+      });
+    }
+    case 'geo': {
+      const code = stringField(body, 'country_code', where, s).toUpperCase();
+      return leaf(s, path, {
+        value: code, attribute: 'context.country', identityBased: false,
+        evaluate: (_v, c) => triOf(typeof c.country === 'string' && c.country.toUpperCase() === code),
+        detail: (_v, c, r) => (r === T ? undefined : `country is ${observed(c.country)}`),
+      });
+    }
+    case 'common_name': {
+      const cn = stringField(body, 'common_name', where, s);
+      return leaf(s, path, {
+        value: cn, attribute: 'context.certificate', identityBased: false,
+        evaluate: (_v, c) => triOf(c.certificate?.valid === true && c.certificate.commonName === cn),
+        detail: (_v, c, r) =>
+          r === T ? undefined : c.certificate?.valid === true ? `common name is ${observed(c.certificate.commonName)}` : 'no valid certificate',
+      });
+    }
+    case 'certificate':
+      return leaf(s, path, {
+        value: '', attribute: 'context.certificate', identityBased: false,
+        evaluate: (_v, c) => triOf(c.certificate?.valid === true),
+      });
+    case 'service_token': {
+      const id = stringField(body, 'token_id', where, s);
+      return leaf(s, path, {
+        value: id, attribute: 'context.serviceToken', identityBased: false,
+        evaluate: (_v, c) => triOf(c.serviceToken?.tokenId === id),
+        detail: (_v, c, r) => (r === T ? undefined : c.serviceToken ? 'another service token' : 'no service token'),
+      });
+    }
+    case 'any_valid_service_token':
+      return leaf(s, path, {
+        value: '', attribute: 'context.serviceToken', identityBased: false,
+        evaluate: (_v, c) => triOf(typeof c.serviceToken?.tokenId === 'string' && c.serviceToken.tokenId.length > 0),
+      });
+    case 'device_posture': {
+      const uid = stringField(body, 'integration_uid', where, s);
+      return leaf(s, path, {
+        value: uid, attribute: 'context.devicePosture', identityBased: false,
+        evaluate: (_v, c) => triOf(Array.isArray(c.devicePosture) && c.devicePosture.includes(uid)),
+      });
+    }
+  }
+}
+
+/**
+ * include = OR, require = AND, exclude = NOT OR, in Kleene logic.
+ * INVARIANT: an exclude that might match makes the set at best `unknown`, never a match.
+ */
+export function evaluateRuleSet(set: CompiledRuleSet, view: IdentityView, context: RequestContext): Tri {
+  let result: Tri = F;
+  for (const rule of set.include) {
+    const r = rule.evaluate(view, context);
+    if (r === T) {
+      result = T;
+      break;
+    }
+    if (r === U) result = U;
+  }
+  if (result === F) return F;
+  for (const rule of set.require) {
+    const r = rule.evaluate(view, context);
+    if (r === F) return F;
+    if (r === U) result = U;
+  }
+  for (const rule of set.exclude) {
+    const r = rule.evaluate(view, context);
+    if (r === T) return F;
+    if (r === U) result = U;
+  }
+  return result;
+}
+
+/** The same logic as {@link evaluateRuleSet}, evaluating every rule to report it. */
+export function traceRuleSet(set: CompiledRuleSet, view: IdentityView, context: RequestContext): { result: Tri; checks: CheckTrace[] } {
+  const checks: CheckTrace[] = [];
+  const run = (rules: readonly CompiledRule[]): Tri[] =>
+    rules.map((rule) => {
+      const check = rule.trace(view, context);
+      checks.push(check);
+      return check.result === 'match' ? T : check.result === 'no-match' ? F : U;
+    });
+  const inc = run(set.include);
+  const req = run(set.require);
+  const exc = run(set.exclude);
+  let include: Tri = F;
+  for (const r of inc) if (r > include) include = r;
+  let require: Tri = T;
+  for (const r of req) if (r < require) require = r;
+  let excluded: Tri = F;
+  for (const r of exc) if (r > excluded) excluded = r;
+  const notExcluded = (2 - excluded) as Tri;
+  return { result: Math.min(include, require, notExcluded) as Tri, checks };
+}

@@ -1,0 +1,301 @@
+/**
+ * Turns a parsed Gateway expression into a closure over a prepared identity
+ * view and the request context, in three-valued logic. Regexes are compiled
+ * once, with re2js (linear time); lists are resolved at compile time.
+ */
+import { RE2JS } from 're2js';
+import { PolicyError } from '../errors/index.js';
+import type { RequestContext } from '../types.js';
+import { canonicalEmail } from './extended-email.js';
+import type { CompareOp, Expr, Rhs } from './expression-parser.js';
+import type { IdentityView } from './identity-view.js';
+import { F, T, U, traceResult, triNot, triXor, type Tri } from './tri.js';
+import type { CheckTrace } from './types.js';
+
+/** Evaluates an expression; with `sink`, every comparison reports itself there. */
+export type ExpressionFn = (view: IdentityView, context: RequestContext, sink?: CheckTrace[]) => Tri;
+
+export interface ExpressionScope {
+  readonly source: string;
+  readonly where: string;
+  /** The expression part, used as the trace path (`identity`, `traffic`, `device_posture`). */
+  readonly part: string;
+  readonly lists: Readonly<Record<string, readonly string[]>>;
+  /** Whether `identity.email` `==`/`!=`/`in` match `+tag` and dot variants. */
+  readonly extendedEmail: boolean;
+}
+
+type Predicate = (value: string) => boolean;
+
+const EMPTY: readonly string[] = [];
+
+function arrayOf(field: string, view: IdentityView, context: RequestContext): readonly string[] {
+  switch (field) {
+    case 'identity.groups.id':
+      return view.groupIds;
+    case 'identity.groups.name':
+      return view.groupNames;
+    case 'identity.groups.email':
+      return view.groupEmails;
+    default:
+      return Array.isArray(context.devicePosture) ? context.devicePosture : EMPTY;
+  }
+}
+
+function setOf(field: string, view: IdentityView): ReadonlySet<string> | undefined {
+  switch (field) {
+    case 'identity.groups.id':
+      return view.groupIdSet;
+    case 'identity.groups.name':
+      return view.groupNameSet;
+    case 'identity.groups.email':
+      return view.groupEmailSet;
+    default:
+      return undefined;
+  }
+}
+
+/** INVARIANT: a group array is complete only when membership is; posture checks come from the request. */
+function isComplete(field: string, view: IdentityView): boolean {
+  return field.startsWith('identity.groups.') ? view.complete : true;
+}
+
+function scalarOf(field: string, view: IdentityView): string {
+  if (field === 'identity.email') return view.email;
+  const name = view.identity?.name;
+  return typeof name === 'string' ? name : '';
+}
+
+/** Byte order of UTF-8 equals code point order; JS `<` compares UTF-16 units, which differs above U+FFFF. */
+function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i) as number;
+    const y = b.codePointAt(i) as number;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Rust-regex syntax that RE2 reads differently is refused rather than run with
+ * another meaning: class set operations (`&&`, `--`, `~~`) and nested classes.
+ */
+function rustOnlySyntax(pattern: string): string | undefined {
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (!inClass) {
+      if (c === '[') {
+        inClass = true;
+        if (pattern[i + 1] === '^') i++;
+        if (pattern[i + 1] === ']') i++;
+      }
+      continue;
+    }
+    if (c === ']') inClass = false;
+    else if (c === '[') {
+      const posix = /^\[:\^?[a-z]+:\]/.exec(pattern.slice(i));
+      if (!posix) return 'nested character classes';
+      i += posix[0].length - 1;
+    } else if ((c === '&' || c === '-' || c === '~') && pattern[i + 1] === c) {
+      return `class set operation \`${c}${c}\``;
+    }
+  }
+  return undefined;
+}
+
+function compileRegex(rhs: Extract<Rhs, { k: 'regex' }>, scope: ExpressionScope): Predicate {
+  const bad = rustOnlySyntax(rhs.pattern);
+  if (bad !== undefined) {
+    throw new PolicyError('ERR_EXPRESSION_REGEX', `regular expression \`${rhs.pattern}\` uses ${bad}, which is not supported at ${rhs.at + 1}: ${scope.where}`);
+  }
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(rhs.pattern);
+  } catch (err) {
+    const why = err instanceof Error ? err.message.replace(/^error parsing regexp: /, '') : 'invalid';
+    throw new PolicyError(
+      'ERR_EXPRESSION_REGEX',
+      `regular expression \`${rhs.pattern}\` cannot run in linear time or is invalid (${why}) at ${rhs.at + 1}: ${scope.where}`,
+      { cause: err },
+    );
+  }
+  // Unanchored, as wirefilter's `is_match`; `(?i)` is RE2 syntax too.
+  return (value) => re.test(value);
+}
+
+function rhsValues(rhs: Rhs, scope: ExpressionScope): readonly string[] {
+  if (rhs.k === 'set') return rhs.values;
+  if (rhs.k === 'list') {
+    const list = scope.lists[rhs.name];
+    if (!list) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${rhs.name}\` is not configured: ${scope.where}`);
+    return list;
+  }
+  return rhs.k === 'string' ? [rhs.value] : [];
+}
+
+/** A predicate over one Bytes value (a scalar field, or one element under `[*]`). */
+function comparePredicate(op: CompareOp, rhs: Rhs, extended: boolean, scope: ExpressionScope): Predicate {
+  if (op === 'matches' && rhs.k === 'regex') return compileRegex(rhs, scope);
+  if (op === 'in') {
+    const values = rhsValues(rhs, scope);
+    if (extended) {
+      const set = new Set(values.map(canonicalEmail));
+      return (v) => set.has(canonicalEmail(v));
+    }
+    const set = new Set(values);
+    return (v) => set.has(v);
+  }
+  const value = rhs.k === 'string' ? rhs.value : '';
+  switch (op) {
+    case 'eq':
+      if (extended) {
+        const c = canonicalEmail(value);
+        return (v) => canonicalEmail(v) === c;
+      }
+      return (v) => v === value;
+    case 'ne':
+      if (extended) {
+        const c = canonicalEmail(value);
+        return (v) => canonicalEmail(v) !== c;
+      }
+      return (v) => v !== value;
+    case 'contains':
+      return (v) => v.includes(value);
+    case 'lt':
+      return (v) => compareCodePoints(v, value) < 0;
+    case 'le':
+      return (v) => compareCodePoints(v, value) <= 0;
+    case 'gt':
+      return (v) => compareCodePoints(v, value) > 0;
+    case 'ge':
+      return (v) => compareCodePoints(v, value) >= 0;
+    default:
+      throw new PolicyError('ERR_EXPRESSION_TYPE', `operator \`${op}\` does not take this value: ${scope.where}`);
+  }
+}
+
+/** Compiles the argument of `any`/`all` into a predicate over one element. */
+function elementPredicate(expr: Expr, scope: ExpressionScope): Predicate {
+  switch (expr.k) {
+    case 'compare':
+      return comparePredicate(expr.op, expr.rhs, false, scope);
+    case 'not': {
+      const inner = elementPredicate(expr.arg, scope);
+      return (v) => !inner(v);
+    }
+    case 'logic': {
+      const items = expr.items.map((item) => elementPredicate(item, scope));
+      if (expr.op === 'and') return (v) => items.every((p) => p(v));
+      if (expr.op === 'or') return (v) => items.some((p) => p(v));
+      return (v) => items.reduce((acc, p) => acc !== p(v), false);
+    }
+    case 'quant':
+      throw new PolicyError('ERR_EXPRESSION_TYPE', `\`${expr.q}(…)\` cannot be nested: ${scope.where}`);
+  }
+}
+
+function report(sink: CheckTrace[], scope: ExpressionScope, expr: Expr, attribute: string, result: Tri, detail?: string): void {
+  const check: CheckTrace = {
+    path: scope.part,
+    selector: scope.source.slice(expr.start, expr.end),
+    value: '',
+    attribute,
+    result: traceResult(result),
+  };
+  sink.push(detail === undefined ? check : { ...check, detail });
+}
+
+function compileQuantifier(expr: Extract<Expr, { k: 'quant' }>, scope: ExpressionScope): ExpressionFn {
+  const { field, q } = expr;
+  const attribute = `${field}[*]`;
+  const arg = expr.arg;
+  let evaluate: (view: IdentityView, context: RequestContext) => Tri;
+  // Fast path for the canonical `any(f[*] in {…})` / `any(f[*] == "…")`: probe the identity's set
+  // with each wanted value instead of testing every group.
+  const wanted = q === 'any' && arg.k === 'compare' && (arg.op === 'eq' || arg.op === 'in') ? rhsValues(arg.rhs, scope) : undefined;
+  if (wanted !== undefined && field.startsWith('identity.groups.')) {
+    const values = [...new Set(wanted)];
+    evaluate = (view) => {
+      const set = setOf(field, view) as ReadonlySet<string>;
+      for (const v of values) if (set.has(v)) return T;
+      // INVARIANT: not finding a group is "no" only when membership is complete.
+      return view.complete ? F : U;
+    };
+  } else {
+    const predicate = elementPredicate(arg, scope);
+    evaluate =
+      q === 'any'
+        ? (view, context) => {
+            for (const v of arrayOf(field, view, context)) if (predicate(v)) return T;
+            return isComplete(field, view) ? F : U;
+          }
+        : (view, context) => {
+            for (const v of arrayOf(field, view, context)) if (!predicate(v)) return F;
+            return isComplete(field, view) ? T : U;
+          };
+  }
+  return (view, context, sink) => {
+    const result = evaluate(view, context);
+    if (sink !== undefined) {
+      const detail = result === U ? view.membershipNote : field.startsWith('identity.groups.') ? `${arrayOf(field, view, context).length} values` : undefined;
+      report(sink, scope, expr, attribute, result, detail);
+    }
+    return result;
+  };
+}
+
+/**
+ * Compiles an AST. Identity and request fields read from the view and context;
+ * a missing identity reads as `""` and `[]` (with membership complete).
+ */
+export function compileExpression(expr: Expr, scope: ExpressionScope): ExpressionFn {
+  switch (expr.k) {
+    case 'compare': {
+      const extended = scope.extendedEmail && expr.field === 'identity.email' && (expr.op === 'eq' || expr.op === 'ne' || expr.op === 'in');
+      const predicate = comparePredicate(expr.op, expr.rhs, extended, scope);
+      const field = expr.field;
+      return (view, _context, sink) => {
+        const result: Tri = predicate(scalarOf(field, view)) ? T : F;
+        if (sink !== undefined) {
+          const value = scalarOf(field, view);
+          report(sink, scope, expr, field, result, `${field} is ${value === '' ? 'empty' : `\`${value}\``}${extended ? ', extended email matching' : ''}`);
+        }
+        return result;
+      };
+    }
+    case 'quant':
+      return compileQuantifier(expr, scope);
+    case 'not': {
+      const inner = compileExpression(expr.arg, scope);
+      return (view, context, sink) => triNot(inner(view, context, sink));
+    }
+    case 'logic': {
+      const items = expr.items.map((item) => compileExpression(item, scope));
+      if (expr.op === 'xor') {
+        return (view, context, sink) => {
+          let acc: Tri = F;
+          for (const item of items) acc = triXor(acc, item(view, context, sink));
+          return acc;
+        };
+      }
+      const and = expr.op === 'and';
+      // AND is min and OR is max over F < U < T; short-circuit unless tracing.
+      return (view, context, sink) => {
+        let acc: Tri = and ? T : F;
+        for (const item of items) {
+          const r = item(view, context, sink);
+          if (and ? r < acc : r > acc) acc = r;
+          if (sink === undefined && acc === (and ? F : T)) return acc;
+        }
+        return acc;
+      };
+    }
+  }
+}

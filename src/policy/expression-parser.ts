@@ -1,0 +1,490 @@
+/**
+ * A parser for the identity subset of Cloudflare's wirefilter expression
+ * language (reference §2.4), producing a typed AST. It is hand-written,
+ * bounded in input length and nesting depth, and throws only `PolicyError`
+ * with `ERR_EXPRESSION_SYNTAX` or `ERR_EXPRESSION_TYPE` and a 1-based position.
+ */
+import { PolicyError } from '../errors/index.js';
+
+/** The value type of a field. */
+export type FieldType = 'bytes' | 'array';
+
+/** Fields the evaluator can read. Anything else is a type error, never ignored. */
+export const FIELDS: Readonly<Record<string, FieldType>> = {
+  'identity.email': 'bytes',
+  'identity.name': 'bytes',
+  'identity.groups.id': 'array',
+  'identity.groups.name': 'array',
+  'identity.groups.email': 'array',
+  'device_posture.checks.passed': 'array',
+};
+
+export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'contains' | 'matches';
+
+export type Rhs =
+  | { readonly k: 'string'; readonly value: string }
+  | { readonly k: 'set'; readonly values: readonly string[] }
+  | { readonly k: 'list'; readonly name: string }
+  | { readonly k: 'regex'; readonly pattern: string; readonly at: number };
+
+interface Span {
+  /** 0-based start offset in the source. */
+  readonly start: number;
+  /** 0-based end offset (exclusive). */
+  readonly end: number;
+}
+
+export type Expr =
+  | (Span & { readonly k: 'logic'; readonly op: 'and' | 'or' | 'xor'; readonly items: readonly Expr[] })
+  | (Span & { readonly k: 'not'; readonly arg: Expr })
+  | (Span & { readonly k: 'quant'; readonly q: 'any' | 'all'; readonly field: string; readonly arg: Expr })
+  | (Span & { readonly k: 'compare'; readonly field: string; readonly each: boolean; readonly op: CompareOp; readonly rhs: Rhs });
+
+/** Parse limits; both are enforced before any recursion can exhaust the stack. */
+export interface ParseLimits {
+  readonly maxLength: number;
+  readonly maxDepth: number;
+}
+
+const LOGIC_PRECEDENCE = { or: 1, xor: 2, and: 3 } as const;
+const WORD_OPS: Readonly<Record<string, CompareOp | 'unsupported'>> = {
+  eq: 'eq', ne: 'ne', lt: 'lt', le: 'le', gt: 'gt', ge: 'ge', in: 'in', contains: 'contains', matches: 'matches',
+  wildcard: 'unsupported', strict: 'unsupported', bitwise_and: 'unsupported',
+};
+
+function isNameChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+function isOctal(c: string | undefined): boolean {
+  return c !== undefined && c >= '0' && c <= '7';
+}
+
+/** Strict UTF-8 decoding of string-literal bytes (escapes may build multi-byte characters). */
+function decodeUtf8(bytes: readonly number[]): string | null {
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i] as number;
+    let cp: number;
+    let n: number;
+    if (b < 0x80) [cp, n] = [b, 0];
+    else if (b >= 0xc2 && b < 0xe0) [cp, n] = [b & 0x1f, 1];
+    else if (b >= 0xe0 && b < 0xf0) [cp, n] = [b & 0x0f, 2];
+    else if (b >= 0xf0 && b < 0xf5) [cp, n] = [b & 0x07, 3];
+    else return null;
+    for (let j = 1; j <= n; j++) {
+      const c = bytes[i + j];
+      if (c === undefined || (c & 0xc0) !== 0x80) return null;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if ((n === 2 && cp < 0x800) || (n === 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) return null;
+    out += String.fromCodePoint(cp);
+    i += n + 1;
+  }
+  return out;
+}
+
+function utf8Bytes(char: string, into: number[]): void {
+  const cp = char.codePointAt(0) as number;
+  if (cp < 0x80) into.push(cp);
+  else if (cp < 0x800) into.push(0xc0 | (cp >> 6), 0x80 | (cp & 63));
+  else if (cp < 0x10000) into.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
+  else into.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
+}
+
+class Parser {
+  readonly #src: string;
+  readonly #where: string;
+  readonly #limits: ParseLimits;
+  #pos = 0;
+  /** The array field of the enclosing any()/all(), when inside one. */
+  #quantField: string | undefined;
+
+  constructor(src: string, where: string, limits: ParseLimits) {
+    this.#src = src;
+    this.#where = where;
+    this.#limits = limits;
+  }
+
+  parse(): Expr {
+    this.#ws();
+    const expr = this.#logical(0, 1);
+    this.#ws();
+    if (this.#pos < this.#src.length) throw this.#expected('`and`, `or`, `xor` or the end of the expression');
+    return expr;
+  }
+
+  // ----- errors --------------------------------------------------------------
+
+  #found(at = this.#pos): string {
+    if (at >= this.#src.length) return 'end of input';
+    const rest = this.#src.slice(at, at + 24);
+    const m = /^[A-Za-z0-9_.]+|^\S/u.exec(rest);
+    return `\`${m ? m[0] : rest[0]}\``;
+  }
+
+  #expected(what: string, at = this.#pos): PolicyError {
+    return new PolicyError('ERR_EXPRESSION_SYNTAX', `expected ${what} at ${at + 1}: found ${this.#found(at)}: ${this.#where}`);
+  }
+
+  #syntax(message: string, at: number): PolicyError {
+    return new PolicyError('ERR_EXPRESSION_SYNTAX', `${message} at ${at + 1}: ${this.#where}`);
+  }
+
+  #type(message: string, at: number): PolicyError {
+    return new PolicyError('ERR_EXPRESSION_TYPE', `${message} at ${at + 1}: ${this.#where}`);
+  }
+
+  // ----- lexing helpers ------------------------------------------------------
+
+  /** Upstream skips only space, CR and LF; a tab is a syntax error, as there. */
+  #ws(): void {
+    const s = this.#src;
+    while (this.#pos < s.length) {
+      const c = s.charCodeAt(this.#pos);
+      if (c !== 32 && c !== 10 && c !== 13) break;
+      this.#pos++;
+    }
+  }
+
+  #peekWord(): string {
+    const s = this.#src;
+    let end = this.#pos;
+    while (end < s.length && isNameChar(s.charCodeAt(end))) end++;
+    return s.slice(this.#pos, end);
+  }
+
+  #startsWith(text: string): boolean {
+    return this.#src.startsWith(text, this.#pos);
+  }
+
+  #expect(text: string): void {
+    if (!this.#startsWith(text)) throw this.#expected(`\`${text}\``);
+    this.#pos += text.length;
+  }
+
+  // ----- grammar -------------------------------------------------------------
+
+  #logicalOp(): { op: 'and' | 'or' | 'xor'; len: number } | undefined {
+    if (this.#startsWith('&&')) return { op: 'and', len: 2 };
+    if (this.#startsWith('||')) return { op: 'or', len: 2 };
+    if (this.#startsWith('^^')) return { op: 'xor', len: 2 };
+    const word = this.#peekWord();
+    if (word === 'and' || word === 'or' || word === 'xor') return { op: word, len: word.length };
+    return undefined;
+  }
+
+  /** Precedence climbing: or < xor < and; chains of one operator are flattened. */
+  #logical(minPrecedence: number, depth: number): Expr {
+    let left = this.#simple(depth);
+    for (;;) {
+      const save = this.#pos;
+      this.#ws();
+      const op = this.#logicalOp();
+      if (!op || LOGIC_PRECEDENCE[op.op] < minPrecedence) {
+        this.#pos = save;
+        return left;
+      }
+      this.#pos += op.len;
+      this.#ws();
+      const right = this.#logical(LOGIC_PRECEDENCE[op.op] + 1, depth);
+      const items = left.k === 'logic' && left.op === op.op ? [...left.items, right] : [left, right];
+      left = { k: 'logic', op: op.op, items, start: left.start, end: right.end };
+    }
+  }
+
+  #simple(depth: number): Expr {
+    if (depth > this.#limits.maxDepth) throw this.#syntax(`expression nests deeper than ${this.#limits.maxDepth}`, this.#pos);
+    const start = this.#pos;
+    const s = this.#src;
+    if (s[this.#pos] === '(') {
+      this.#pos++;
+      this.#ws();
+      const inner = this.#logical(0, depth + 1);
+      this.#ws();
+      this.#expect(')');
+      return { ...inner, start, end: this.#pos };
+    }
+    const word = this.#peekWord();
+    if ((s[this.#pos] === '!' && s[this.#pos + 1] !== '=') || word === 'not') {
+      this.#pos += word === 'not' ? 3 : 1;
+      this.#ws();
+      const arg = this.#simple(depth + 1);
+      return { k: 'not', arg, start, end: arg.end };
+    }
+    if (word === 'any' || word === 'all') {
+      const save = this.#pos;
+      this.#pos += 3;
+      this.#ws();
+      if (s[this.#pos] === '(') return this.#quantifier(word, start, depth);
+      this.#pos = save;
+    }
+    return this.#comparison();
+  }
+
+  #quantifier(q: 'any' | 'all', start: number, depth: number): Expr {
+    if (this.#quantField !== undefined) throw this.#type(`\`${q}(…)\` cannot be nested`, start);
+    this.#pos++;
+    this.#ws();
+    let arg: Expr;
+    let field: string | undefined;
+    try {
+      this.#quantField = '';
+      arg = this.#logical(0, depth + 1);
+      field = this.#quantField;
+    } finally {
+      this.#quantField = undefined;
+    }
+    if (!field) throw this.#type(`\`${q}(…)\` needs an array comparison such as \`identity.groups.id[*] == "…"\``, start);
+    this.#ws();
+    this.#expect(')');
+    return { k: 'quant', q, field, arg, start, end: this.#pos };
+  }
+
+  #fieldName(): string {
+    const s = this.#src;
+    const start = this.#pos;
+    let name = this.#peekWord();
+    if (name === '') throw this.#expected('a field, `(`, `not`, `any(` or `all(`');
+    this.#pos += name.length;
+    while (s[this.#pos] === '.' && isNameChar(s.charCodeAt(this.#pos + 1))) {
+      this.#pos++;
+      const part = this.#peekWord();
+      this.#pos += part.length;
+      name += `.${part}`;
+    }
+    if (this.#pos - start > 128) throw this.#syntax('field name is too long', start);
+    return name;
+  }
+
+  /** `[*]` only: other indexes (`[0]`, `["key"]`) are valid wirefilter but no field here is a map. */
+  #index(): boolean {
+    const s = this.#src;
+    if (s[this.#pos] !== '[') return false;
+    const at = this.#pos;
+    this.#pos++;
+    this.#ws();
+    if (s[this.#pos] !== '*') {
+      if (/[0-9"]/.test(s[this.#pos] ?? '')) throw this.#type('only the `[*]` index is supported', at);
+      throw this.#expected('`*`');
+    }
+    this.#pos++;
+    this.#ws();
+    this.#expect(']');
+    return true;
+  }
+
+  #operator(): { op: CompareOp; at: number } {
+    const s = this.#src;
+    const at = this.#pos;
+    const symbols: [string, CompareOp][] = [['==', 'eq'], ['!=', 'ne'], ['>=', 'ge'], ['<=', 'le'], ['>', 'gt'], ['<', 'lt'], ['~', 'matches']];
+    for (const [text, op] of symbols) {
+      if (this.#startsWith(text)) {
+        this.#pos += text.length;
+        return { op, at };
+      }
+    }
+    if (s[this.#pos] === '&') throw this.#type('operator `&` is not supported on these fields', at);
+    const word = this.#peekWord();
+    const op = WORD_OPS[word];
+    if (op === undefined) throw this.#expected('a comparison operator (`==`, `!=`, `in`, `contains`, `matches`, …)');
+    if (op === 'unsupported') throw this.#type(`operator \`${word}\` is not supported on these fields`, at);
+    this.#pos += word.length;
+    return { op, at };
+  }
+
+  #comparison(): Expr {
+    const start = this.#pos;
+    let name = this.#fieldName();
+    let each = this.#index();
+    // The newer docs write `identity.groups[*].id`: normalise it to `identity.groups.id[*]`.
+    if (each && this.#src[this.#pos] === '.' && isNameChar(this.#src.charCodeAt(this.#pos + 1))) {
+      this.#pos++;
+      const tail = this.#peekWord();
+      this.#pos += tail.length;
+      name += `.${tail}`;
+      if (this.#index()) throw this.#type('only one `[*]` index is supported', start);
+    }
+    const type = FIELDS[name];
+    if (type === undefined) throw this.#type(`unknown field \`${name}\``, start);
+    if (each && type !== 'array') throw this.#type(`\`[*]\` applies to array fields; \`${name}\` is not one`, start);
+    this.#ws();
+    if (this.#pos >= this.#src.length || /[)&|^]/.test(this.#src[this.#pos] as string) || this.#logicalOp()) {
+      throw this.#type(`field \`${name}\` is not a boolean: expected a comparison operator`, this.#pos);
+    }
+    const { op, at } = this.#operator();
+    this.#ws();
+    const rhs = this.#rhs(op);
+    const end = this.#pos;
+
+    if (type === 'array' && !each) {
+      // Lenient doc shorthand: `arrayField == "v"` / `arrayField in {…}` mean `any(arrayField[*] …)`.
+      if (op !== 'eq' && op !== 'in') {
+        throw this.#type(`\`${name}\` is an array: write \`any(${name}[*] …)\` or \`all(${name}[*] …)\``, at);
+      }
+      if (this.#quantField !== undefined) throw this.#type(`inside \`any(…)\`/\`all(…)\` write \`${name}[*]\``, start);
+      const compare: Expr = { k: 'compare', field: name, each: true, op, rhs, start, end };
+      return { k: 'quant', q: 'any', field: name, arg: compare, start, end };
+    }
+    if (each) {
+      if (this.#quantField === undefined) {
+        throw this.#type(`\`${name}[*]\` yields an array: wrap it in \`any(…)\` or \`all(…)\``, start);
+      }
+      if (this.#quantField !== '' && this.#quantField !== name) {
+        throw this.#type(`one \`any(…)\`/\`all(…)\` cannot mix \`${this.#quantField}[*]\` and \`${name}[*]\``, start);
+      }
+      this.#quantField = name;
+    } else if (this.#quantField !== undefined) {
+      throw this.#type(`inside \`any(…)\`/\`all(…)\` every comparison must use an array field with \`[*]\``, start);
+    }
+    return { k: 'compare', field: name, each, op, rhs, start, end };
+  }
+
+  #rhs(op: CompareOp): Rhs {
+    const s = this.#src;
+    if (op === 'matches') {
+      const at = this.#pos;
+      if (s[this.#pos] === '"') return { k: 'regex', pattern: this.#regexLiteral(), at };
+      if (s[this.#pos] === 'r' && (s[this.#pos + 1] === '"' || s[this.#pos + 1] === '#')) {
+        return { k: 'regex', pattern: this.#rawString(), at };
+      }
+      throw this.#expected('a regular expression string');
+    }
+    if (op === 'in') {
+      if (s[this.#pos] === '$') {
+        this.#pos++;
+        const m = /^[A-Za-z0-9_.-]+/.exec(s.slice(this.#pos, this.#pos + 129));
+        if (!m || m[0].length > 128) throw this.#expected('a list name after `$`');
+        this.#pos += m[0].length;
+        return { k: 'list', name: m[0] };
+      }
+      if (s[this.#pos] !== '{') throw this.#expected('`{` or `$`');
+      this.#pos++;
+      const values: string[] = [];
+      for (;;) {
+        // Items are separated by whitespace; commas are accepted as whitespace (third-party configs use them).
+        while (this.#pos < s.length && /[ \r\n,]/.test(s[this.#pos] as string)) this.#pos++;
+        if (s[this.#pos] === '}') {
+          this.#pos++;
+          return { k: 'set', values };
+        }
+        if (this.#pos >= s.length) throw this.#expected('a string or `}`');
+        values.push(this.#string());
+        if (this.#pos < s.length && !/[ \r\n,}]/.test(s[this.#pos] as string)) throw this.#expected('whitespace or `}`');
+      }
+    }
+    return { k: 'string', value: this.#string() };
+  }
+
+  #string(): string {
+    const s = this.#src;
+    if (s[this.#pos] === '"') return this.#quoted();
+    if (s[this.#pos] === 'r' && (s[this.#pos + 1] === '"' || s[this.#pos + 1] === '#')) return this.#rawString();
+    throw this.#expected('a string');
+  }
+
+  /** `"…"` with only `\"`, `\\`, `\xHH` and `\ooo` escapes, as wirefilter (bytes, decoded as UTF-8). */
+  #quoted(): string {
+    const s = this.#src;
+    const open = this.#pos;
+    this.#pos++;
+    const bytes: number[] = [];
+    for (;;) {
+      if (this.#pos >= s.length) throw this.#syntax('missing ending quote of the string opened', open);
+      const cp = s.codePointAt(this.#pos) as number;
+      const ch = String.fromCodePoint(cp);
+      if (ch === '"') {
+        this.#pos++;
+        break;
+      }
+      if (ch === '\\') {
+        const at = this.#pos;
+        const next = s[this.#pos + 1];
+        if (next === undefined) throw this.#syntax('missing ending quote of the string opened', open);
+        if (next === '"' || next === '\\') {
+          bytes.push(next.charCodeAt(0));
+          this.#pos += 2;
+        } else if (next === 'x') {
+          const hex = s.slice(this.#pos + 2, this.#pos + 4);
+          if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw this.#syntax('`\\x` needs two hex digits', at);
+          bytes.push(parseInt(hex, 16));
+          this.#pos += 4;
+        } else if (isOctal(next)) {
+          const oct = s.slice(this.#pos + 1, this.#pos + 4);
+          if (!/^[0-7]{3}$/.test(oct) || parseInt(oct, 8) > 255) throw this.#syntax('an octal escape needs three digits up to `\\377`', at);
+          bytes.push(parseInt(oct, 8));
+          this.#pos += 4;
+        } else {
+          throw this.#syntax(`invalid character escape \`\\${next}\``, at);
+        }
+        continue;
+      }
+      utf8Bytes(ch, bytes);
+      this.#pos += ch.length;
+    }
+    const text = decodeUtf8(bytes);
+    if (text === null) throw this.#syntax('string literal is not valid UTF-8', open);
+    return text;
+  }
+
+  /** `r"…"`, `r#"…"#`: no escapes; ends at the first `"` followed by as many `#`. */
+  #rawString(): string {
+    const s = this.#src;
+    const open = this.#pos;
+    this.#pos++;
+    let hashes = 0;
+    while (s[this.#pos] === '#') {
+      hashes++;
+      this.#pos++;
+    }
+    if (hashes > 255) throw this.#syntax('a raw string takes at most 255 `#`', open);
+    if (s[this.#pos] !== '"') throw this.#expected('`"` or `#`');
+    this.#pos++;
+    const close = `"${'#'.repeat(hashes)}`;
+    const end = s.indexOf(close, this.#pos);
+    if (end === -1) throw this.#syntax('missing ending quote of the raw string opened', open);
+    const text = s.slice(this.#pos, end);
+    this.#pos = end + close.length;
+    return text;
+  }
+
+  /** Regex literal: backslashes stay verbatim except `\"` outside a class, which is `"` (wirefilter `lex_regex_from_literal`). */
+  #regexLiteral(): string {
+    const s = this.#src;
+    const open = this.#pos;
+    this.#pos++;
+    let out = '';
+    let inClass = false;
+    for (;;) {
+      if (this.#pos >= s.length) throw this.#syntax('missing ending quote of the regular expression opened', open);
+      const c = s[this.#pos] as string;
+      if (c === '\\') {
+        const next = s[this.#pos + 1];
+        if (next === undefined) throw this.#syntax('missing ending quote of the regular expression opened', open);
+        if (inClass || next !== '"') out += '\\';
+        out += next;
+        this.#pos += 2;
+        continue;
+      }
+      this.#pos++;
+      if (c === '"' && !inClass) return out;
+      if (c === '[' && !inClass) inClass = true;
+      else if (c === ']' && inClass) inClass = false;
+      out += c;
+    }
+  }
+}
+
+/**
+ * Parses one expression. Throws `PolicyError` with `ERR_EXPRESSION_SYNTAX`
+ * (with the 1-based position and what was expected) or `ERR_EXPRESSION_TYPE`
+ * (unknown field, operator not valid for the field type). `where` names the
+ * expression in messages (`rules[3].identity`).
+ */
+export function parseExpression(source: string, where: string, limits: ParseLimits): Expr {
+  if (typeof source !== 'string') throw new PolicyError('ERR_EXPRESSION_SYNTAX', `expression must be a string: ${where}`);
+  if (source.length > limits.maxLength) {
+    throw new PolicyError('ERR_EXPRESSION_SYNTAX', `expression is longer than ${limits.maxLength} characters: ${where}`);
+  }
+  return new Parser(source, where, limits).parse();
+}

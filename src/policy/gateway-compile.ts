@@ -1,0 +1,207 @@
+/**
+ * Compiles Cloudflare Gateway rules (API JSON) once into an evaluator that is
+ * pure and synchronous.
+ */
+import { PolicyError } from '../errors/index.js';
+import type { Identity, RequestContext } from '../types.js';
+import { makeGatewayDecision } from './decision.js';
+import { compileExpression, type ExpressionFn } from './expression-compile.js';
+import { parseExpression } from './expression-parser.js';
+import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
+import { viewOf, type IdentityView } from './identity-view.js';
+import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, parseOptions, type GatewayCompileOptions } from './options.js';
+import { F, T, U, traceResult, type Tri } from './tri.js';
+import type { CheckTrace, DecisionPolicyRef, GatewayAction, GatewayDecision, GatewayFilter, GatewayRule, PolicyTrace } from './types.js';
+
+const PARTS = ['identity', 'traffic', 'device_posture'] as const;
+
+/**
+ * Actions that only exempt traffic or let it through. An unknown rule with one
+ * of these is a "maybe" and evaluation continues; an unknown rule with any
+ * other action (block, isolate, override, safesearch, redirect, …) might
+ * apply a restriction we cannot rule out, so it fails closed as a block.
+ */
+const PASS_ACTIONS: ReadonlySet<GatewayAction> = new Set<GatewayAction>(['allow', 'off', 'noisolate', 'noscan', 'resolve', 'egress', 'l4_override']);
+
+interface CompiledGatewayRule {
+  readonly ref: DecisionPolicyRef;
+  readonly action: GatewayAction;
+  readonly parts: readonly { readonly part: string; readonly fn: ExpressionFn }[];
+}
+
+/** A compiled set of Gateway rules. */
+export interface CompiledGatewayRules {
+  /**
+   * Decides one request: the first matching enabled rule (lowest precedence
+   * first) decides; no match gives the default action. Pure and synchronous.
+   */
+  evaluate(identity: Identity | null, context: RequestContext): GatewayDecision;
+  /** The enabled rules in evaluation order. */
+  readonly order: readonly (DecisionPolicyRef & { readonly action: GatewayAction })[];
+}
+
+const ACTIONS = new Set<string>(GATEWAY_ACTIONS);
+const FILTERS = new Set<string>(GATEWAY_FILTERS);
+const EMPTY_CONTEXT: RequestContext = {};
+
+function invalid(where: string, message: string): PolicyError {
+  return new PolicyError('ERR_POLICY_INVALID', `${message}: ${where}`);
+}
+
+/** HTTP rules run by action class: Do Not Inspect, then Isolate, then everything else. */
+function httpClass(action: GatewayAction): number {
+  return action === 'off' ? 0 : action === 'isolate' ? 1 : 2;
+}
+
+/**
+ * Compiles Gateway rules, in Cloudflare's API JSON, into an evaluator.
+ *
+ * A rule matches when each of its present, non-empty expressions (`identity`,
+ * `traffic`, `device_posture`) is true. Enabled rules run by ascending
+ * `precedence` (ties in array order); with `filter: 'http'` the Do Not Inspect
+ * and then Isolate rules run first, as Cloudflare orders HTTP policies. The
+ * first match decides, whatever its action; no match gives `defaultAction`
+ * (`allow` by default: Cloudflare lets unmatched traffic through).
+ *
+ * Expressions use the identity subset of wirefilter (reference §2.4) over
+ * `identity.email`, `identity.name`, `identity.groups.id|name|email` and
+ * `device_posture.checks.passed`. Any other field is an `ERR_EXPRESSION_TYPE`
+ * compile error: a rule is never half-evaluated. `matches` runs on re2js (RE2,
+ * linear time); a pattern RE2 cannot run is `ERR_EXPRESSION_REGEX`.
+ *
+ * Unknown group membership: an `any(identity.groups…)` that finds no group is
+ * `unknown` unless membership is complete. An unknown Block (or other
+ * restricting action) denies; an unknown Allow-type rule is passed over.
+ * With no identity at all, scalars read `""` and arrays `[]`, as the reference
+ * recommends (so `not(any(identity.groups.id[*] in {…}))` is true).
+ *
+ * Extended email (§2.5): for block, override, safesearch, ytrestricted, isolate
+ * and audit_ssh (or every action with `matchExtendedEmail`), `identity.email`
+ * `==`, `!=` and `in` compare addresses without `+tag` and dots in the local part.
+ *
+ * @example
+ * ```ts
+ * import { compileGatewayRules } from 'entragate';
+ * const rules = compileGatewayRules([
+ *   { name: 'block contractors', action: 'block', precedence: 10,
+ *     identity: 'any(identity.groups.name[*] in {"Contractors"})' },
+ * ]);
+ * const decision = rules.evaluate(identity, {});
+ * decision.allowed; // false for members of Contractors
+ * ```
+ */
+export function compileGatewayRules(rules: readonly GatewayRule[], options: GatewayCompileOptions = {}): CompiledGatewayRules {
+  const opts = parseOptions(gatewayCompileOptionsSchema, options, 'gateway rule');
+  if (!Array.isArray(rules)) throw invalid('rules', '`rules` must be an array');
+  const limits = { maxLength: opts.maxExpressionLength, maxDepth: opts.maxExpressionDepth };
+  const kept: (CompiledGatewayRule & { index: number; cls: number })[] = [];
+  rules.forEach((rule, index) => {
+    const where = `rules[${index}]`;
+    if (typeof rule !== 'object' || rule === null || Array.isArray(rule)) throw invalid(where, 'a rule must be an object');
+    const r = rule as Record<string, unknown>;
+    const name = r['name'];
+    if (typeof name !== 'string' || name === '') throw invalid(where, '`name` must be a non-empty string');
+    const at = `${where} \`${name}\``;
+    const action = r['action'];
+    if (typeof action !== 'string' || !ACTIONS.has(action)) throw invalid(at, `\`action\` \`${String(action)}\` is not a gateway action`);
+    const precedence = r['precedence'];
+    if (typeof precedence !== 'number' || !Number.isFinite(precedence)) throw invalid(at, '`precedence` must be a finite number');
+    const id = r['id'];
+    if (id !== undefined && typeof id !== 'string') throw invalid(at, '`id` must be a string');
+    const enabled = r['enabled'];
+    if (enabled !== undefined && typeof enabled !== 'boolean') throw invalid(at, '`enabled` must be a boolean');
+    const filters = r['filters'];
+    if (filters !== undefined && (!Array.isArray(filters) || !filters.every((f) => typeof f === 'string' && FILTERS.has(f)))) {
+      throw invalid(at, '`filters` must be an array of http, dns, l4, egress, dns_resolver');
+    }
+    const extendedEmail = opts.matchExtendedEmail || EXTENDED_EMAIL_ACTIONS.has(action as GatewayAction);
+    const parts: { part: string; fn: ExpressionFn }[] = [];
+    for (const part of PARTS) {
+      const source = r[part];
+      if (source === undefined || source === null || source === '') continue;
+      if (typeof source !== 'string') throw invalid(`${at}.${part}`, `\`${part}\` must be a string`);
+      const partWhere = `${at}.${part}`;
+      const ast = parseExpression(source, partWhere, limits);
+      parts.push({ part, fn: compileExpression(ast, { source, where: partWhere, part, lists: opts.lists, extendedEmail }) });
+    }
+    // Compile every rule (a broken disabled rule is still a configuration error), keep the enabled ones.
+    if (enabled === false) return;
+    if (opts.filter !== undefined && Array.isArray(filters) && !(filters as GatewayFilter[]).includes(opts.filter)) return;
+    const ref: DecisionPolicyRef = id === undefined ? { name, precedence } : { id, name, precedence };
+    const cls = opts.filter === 'http' ? httpClass(action as GatewayAction) : 0;
+    kept.push({ ref, action: action as GatewayAction, parts, index, cls });
+  });
+  kept.sort((a, b) => a.cls - b.cls || a.ref.precedence - b.ref.precedence || a.index - b.index);
+  return new GatewayEvaluator(kept, opts.defaultAction);
+}
+
+function matchRule(rule: CompiledGatewayRule, view: IdentityView, context: RequestContext): Tri {
+  let result: Tri = T;
+  for (const { fn } of rule.parts) {
+    const r = fn(view, context);
+    if (r === F) return F;
+    if (r === U) result = U;
+  }
+  return result;
+}
+
+class GatewayEvaluator implements CompiledGatewayRules {
+  readonly order: readonly (DecisionPolicyRef & { readonly action: GatewayAction })[];
+  readonly #rules: readonly CompiledGatewayRule[];
+  readonly #defaultAction: GatewayAction;
+
+  constructor(rules: readonly CompiledGatewayRule[], defaultAction: GatewayAction) {
+    this.#rules = rules;
+    this.#defaultAction = defaultAction;
+    this.order = rules.map((r) => ({ ...r.ref, action: r.action }));
+  }
+
+  evaluate(identity: Identity | null, context: RequestContext): GatewayDecision {
+    const view = viewOf(identity);
+    const ctx = context ?? EMPTY_CONTEXT;
+    const rules = this.#rules;
+    let maybe = false;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i] as CompiledGatewayRule;
+      const result = matchRule(rule, view, ctx);
+      if (result === T) {
+        const allowed = rule.action !== 'block';
+        return makeGatewayDecision(allowed, rule.action, rule.ref, !allowed && maybe ? 'unknown-membership' : 'matched', () =>
+          this.#trace(view, ctx, i),
+        );
+      }
+      if (result === U) {
+        // INVARIANT: a block (or any restricting action) that might match denies.
+        if (!PASS_ACTIONS.has(rule.action)) {
+          return makeGatewayDecision(false, 'block', rule.ref, 'unknown-membership', () => this.#trace(view, ctx, i));
+        }
+        maybe = true;
+      }
+    }
+    const allowed = this.#defaultAction !== 'block';
+    return makeGatewayDecision(allowed, this.#defaultAction, undefined, !allowed && maybe ? 'unknown-membership' : 'default', () =>
+      this.#trace(view, ctx, rules.length - 1),
+    );
+  }
+
+  #trace(view: IdentityView, ctx: RequestContext, last: number): PolicyTrace[] {
+    const out: PolicyTrace[] = [];
+    for (let i = 0; i <= last; i++) {
+      const rule = this.#rules[i] as CompiledGatewayRule;
+      const checks: CheckTrace[] = [];
+      let result: Tri = T;
+      for (const { fn } of rule.parts) {
+        const r = fn(view, ctx, checks);
+        if (r < result) result = r;
+      }
+      const policy = { ...rule.ref, action: rule.action };
+      if (result === U) {
+        const note = PASS_ACTIONS.has(rule.action) ? 'might match: not counted as a match' : 'might match: fail closed, block';
+        out.push({ policy, result: traceResult(result), note, checks });
+      } else {
+        out.push({ policy, result: traceResult(result), checks });
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Compile options, validated once with zod (never on the hot path).
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+import type { AccessRuleGroup } from './types.js';
+
+const GATEWAY_ACTIONS = [
+  'on', 'off', 'allow', 'block', 'scan', 'noscan', 'safesearch', 'ytrestricted', 'isolate',
+  'noisolate', 'override', 'l4_override', 'egress', 'resolve', 'quarantine', 'redirect', 'audit_ssh',
+] as const;
+const GATEWAY_FILTERS = ['http', 'dns', 'l4', 'egress', 'dns_resolver'] as const;
+
+export { GATEWAY_ACTIONS, GATEWAY_FILTERS };
+
+/** Lists (`email_list`, `ip_list`, `in $<id>`): list id → values. */
+const listsSchema = z.record(z.string().min(1), z.array(z.string())).default({});
+
+export const accessCompileOptionsSchema = z.strictObject({
+  /** Reusable rule groups referenced by `{"group":{"id":…}}`; shapes are checked by the compiler with locations. */
+  groups: z.array(z.unknown()).default([]),
+  /** Lists for `email_list` and `ip_list`. */
+  lists: listsSchema,
+  /** How deep rule groups may nest. */
+  maxGroupDepth: z.number().int().min(1).max(256).default(32),
+});
+
+export const gatewayCompileOptionsSchema = z.strictObject({
+  /** Lists for `in $<list id>`. */
+  lists: listsSchema,
+  /** The action when no rule matches. Cloudflare's implicit default is to let traffic through. */
+  defaultAction: z.enum(GATEWAY_ACTIONS).default('allow'),
+  /** The account setting "Match extended email addresses": variants for every action. */
+  matchExtendedEmail: z.boolean().default(false),
+  /**
+   * Keep only rules whose `filters` include this builder; with `http`, the
+   * action classes run in Cloudflare's order (Do Not Inspect, Isolate, the rest).
+   */
+  filter: z.enum(GATEWAY_FILTERS).optional(),
+  /** Longest expression accepted, in characters. */
+  maxExpressionLength: z.number().int().min(1).max(1_000_000).default(8192),
+  /** Deepest nesting of parentheses, `not`, `any`/`all` accepted. */
+  maxExpressionDepth: z.number().int().min(1).max(1000).default(64),
+});
+
+/** Options of {@link compileAccessPolicies} (input form: defaults may be omitted). */
+export type AccessCompileOptions = Omit<z.input<typeof accessCompileOptionsSchema>, 'groups'> & {
+  /** Reusable rule groups referenced by `{"group":{"id":…}}`. */
+  groups?: readonly AccessRuleGroup[];
+};
+/** Options of {@link compileGatewayRules} (input form: defaults may be omitted). */
+export type GatewayCompileOptions = z.input<typeof gatewayCompileOptionsSchema>;
+export type ResolvedAccessOptions = z.output<typeof accessCompileOptionsSchema>;
+export type ResolvedGatewayOptions = z.output<typeof gatewayCompileOptionsSchema>;
+
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input ?? {});
+  if (!result.success) {
+    throw new ConfigError('ERR_CONFIG_INVALID', `invalid ${what} options: ${z.prettifyError(result.error)}`);
+  }
+  return result.data;
+}
