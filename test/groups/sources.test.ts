@@ -1,0 +1,246 @@
+import { describe, expect, it } from 'vitest';
+import { createDirectoryIndex } from '../../src/directory/index.js';
+import { ConfigError, GroupsError } from '../../src/errors/index.js';
+import {
+  createDirectoryGroupSource,
+  createGroupSourceChain,
+  createTokenGroupSource,
+  resolveGroups,
+  type GroupResolution,
+  type GroupSource,
+} from '../../src/groups/index.js';
+import { HASGROUPS_CLAIMS, V1_OVERAGE_CLAIMS, V2_OVERAGE_CLAIMS, identity } from './identity-fixtures.js';
+
+const G1 = 'f448435d-3ca7-4073-8152-a1fd73c0fd09';
+const G2 = '93670da6-d731-4366-94b5-abed40b6016b';
+
+function fixed(name: string, resolution: GroupResolution): GroupSource & { calls: number } {
+  const source = {
+    name,
+    calls: 0,
+    resolve: () => {
+      source.calls++;
+      return Promise.resolve(resolution);
+    },
+  };
+  return source;
+}
+
+describe('createTokenGroupSource', () => {
+  const source = createTokenGroupSource();
+
+  it('answers the v2 groups claim as is, complete, deduplicated', async () => {
+    const claims = { oid: 'x', groups: [G1, G2, G1], ver: '2.0' };
+    await expect(source.resolve(identity({ ver: '2.0' }), { claims })).resolves.toEqual({
+      groups: [{ id: G1 }, { id: G2 }],
+      membership: { state: 'complete', source: 'token' },
+    });
+  });
+
+  it('answers the v1 groups claim as is', async () => {
+    const claims = { ...V1_OVERAGE_CLAIMS, _claim_names: undefined, _claim_sources: undefined, groups: [G2] };
+    const result = await source.resolve(identity(), { claims });
+    expect(result).toEqual({ groups: [{ id: G2 }], membership: { state: 'complete', source: 'token' } });
+  });
+
+  it('answers an empty groups claim as complete with no groups (the user is in none)', async () => {
+    await expect(source.resolve(identity(), { claims: { groups: [] } })).resolves.toEqual({
+      groups: [],
+      membership: { state: 'complete', source: 'token' },
+    });
+  });
+
+  it('reports v1 overage (`_claim_names` with a graph.windows.net source) without calling it', async () => {
+    const result = await source.resolve(identity(), { claims: V1_OVERAGE_CLAIMS });
+    expect(result).toEqual({ groups: [], membership: { state: 'overage', signal: 'claim_names' } });
+  });
+
+  it('reports v2 overage (`_claim_names`)', async () => {
+    const result = await source.resolve(identity({ ver: '2.0' }), { claims: V2_OVERAGE_CLAIMS });
+    expect(result.membership).toEqual({ state: 'overage', signal: 'claim_names' });
+  });
+
+  it('reports implicit-flow overage (`hasgroups: true`)', async () => {
+    const result = await source.resolve(identity(), { claims: HASGROUPS_CLAIMS });
+    expect(result.membership).toEqual({ state: 'overage', signal: 'hasgroups' });
+  });
+
+  it('reports absent when the token carries no group claim and the identity knows nothing', async () => {
+    const result = await source.resolve(identity(), { claims: { oid: 'x', ver: '2.0' } });
+    expect(result).toEqual({ groups: [], membership: { state: 'absent' } });
+  });
+
+  it('falls back to the identity when the claims hold nothing about groups', async () => {
+    const id = identity({ groups: [{ id: G1 }], membership: { state: 'complete', source: 'token' } });
+    const result = await source.resolve(id, { claims: {} });
+    expect(result).toEqual({ groups: [{ id: G1 }], membership: { state: 'complete', source: 'token' } });
+  });
+
+  it('reads `roles` when groups are emitted as roles', async () => {
+    const roles = createTokenGroupSource({ claim: 'roles' });
+    const result = await roles.resolve(identity(), { claims: { roles: [G1] } });
+    expect(result).toEqual({ groups: [{ id: G1 }], membership: { state: 'complete', source: 'token' } });
+  });
+
+  it('rejects an unknown option at construction', () => {
+    expect(() => createTokenGroupSource({ claim: 'wids' } as never)).toThrow(ConfigError);
+    try {
+      createTokenGroupSource({ extra: true } as never);
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).code).toBe('ERR_CONFIG_INVALID');
+      expect((err as ConfigError).message).toMatch(/^invalid token group source configuration/);
+    }
+  });
+});
+
+describe('createGroupSourceChain', () => {
+  it('returns the first complete answer and does not ask further sources', async () => {
+    const second = fixed('directory', { groups: [{ id: G2 }], membership: { state: 'complete', source: 'directory' } });
+    const chain = createGroupSourceChain([createTokenGroupSource(), second]);
+    const result = await chain.resolve(identity(), { claims: { groups: [G1] } });
+    expect(result.groups).toEqual([{ id: G1 }]);
+    expect(second.calls).toBe(0);
+    expect(chain.name).toBe('token>directory');
+  });
+
+  it('hands an overage token to the next source', async () => {
+    const second = fixed('graph', { groups: [{ id: G2, name: 'Devs' }], membership: { state: 'complete', source: 'graph' } });
+    const chain = createGroupSourceChain([createTokenGroupSource(), second]);
+    const result = await chain.resolve(identity(), { claims: V1_OVERAGE_CLAIMS });
+    expect(result).toEqual({ groups: [{ id: G2, name: 'Devs' }], membership: { state: 'complete', source: 'graph' } });
+    expect(second.calls).toBe(1);
+  });
+
+  it('answers unknown with every reason joined when no source completes (never zero groups)', async () => {
+    const failing = fixed('graph', {
+      groups: [],
+      membership: { state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph: 503 after 4 attempts' },
+    });
+    const throwing: GroupSource = {
+      name: 'directory',
+      resolve: () => Promise.reject(new GroupsError('ERR_GROUPS_UNAVAILABLE', 'directory offline')),
+    };
+    const chain = createGroupSourceChain([createTokenGroupSource(), failing, throwing]);
+    const result = await chain.resolve(identity(), { claims: HASGROUPS_CLAIMS });
+    expect(result.groups).toEqual([]);
+    expect(result.membership).toEqual({
+      state: 'unknown',
+      code: 'ERR_GROUPS_UNAVAILABLE',
+      reason: 'token: groups overage (`hasgroups`); graph: graph: 503 after 4 attempts; directory: directory offline',
+    });
+  });
+
+  it('keeps the code of the last failing source', async () => {
+    const failing = fixed('graph', { groups: [], membership: { state: 'unknown', code: 'ERR_GRAPH_FORBIDDEN', reason: 'forbidden' } });
+    const chain = createGroupSourceChain([createTokenGroupSource(), failing]);
+    const result = await chain.resolve(identity(), { claims: V2_OVERAGE_CLAIMS });
+    expect(result.membership).toEqual({ state: 'unknown', code: 'ERR_GRAPH_FORBIDDEN', reason: 'token: groups overage (`_claim_names`); graph: forbidden' });
+  });
+
+  it('does not repeat a foreign error message (it might hold a secret)', async () => {
+    const throwing: GroupSource = { name: 'custom', resolve: () => Promise.reject(new TypeError('token eyJhbGciOi… leaked')) };
+    const result = await createGroupSourceChain([throwing]).resolve(identity(), { claims: {} });
+    expect(result.membership).toEqual({ state: 'unknown', code: 'ERR_GROUPS_UNAVAILABLE', reason: 'custom: source threw `TypeError`' });
+  });
+
+  it('treats a malformed answer as a failure', async () => {
+    const broken = { name: 'broken', resolve: () => Promise.resolve({ groups: 'all' }) } as unknown as GroupSource;
+    const result = await createGroupSourceChain([broken]).resolve(identity(), { claims: {} });
+    expect(result.membership).toMatchObject({ state: 'unknown', reason: 'broken: returned no group resolution' });
+  });
+
+  it('refuses an empty chain at construction', () => {
+    expect(() => createGroupSourceChain([])).toThrow(/a chain needs at least one source/);
+    expect(() => createGroupSourceChain([{ name: 'x' } as never])).toThrow(ConfigError);
+  });
+});
+
+describe('createDirectoryGroupSource', () => {
+  function directory() {
+    const index = createDirectoryIndex();
+    index.upsertUser({
+      id: 'u1',
+      externalId: 'a62060da-1ae3-44eb-8988-1197a68ff41e',
+      userName: 'suwatch@microsoft.com',
+      emails: ['suwatch@microsoft.com'],
+      active: true,
+    });
+    index.upsertUser({ id: 'u2', externalId: 'suwatch2', userName: 'Other@Microsoft.com', emails: ['alias@microsoft.com'], active: true });
+    index.upsertUser({ id: 'u3', userName: 'gone@microsoft.com', emails: [], active: false });
+    index.upsertGroup({ id: 'g1', externalId: G1, displayName: 'Devs' });
+    index.upsertGroup({ id: 'g2', externalId: G2, displayName: 'US devs' });
+    index.addMember('g1', 'g2');
+    index.addMember('g2', 'g1'); // a cycle
+    index.addMember('g2', 'u1');
+    index.addMember('g2', 'u2');
+    index.addMember('g1', 'u3');
+    return index;
+  }
+
+  it('answers the user’s nested groups by Entra object id, matched by oid', async () => {
+    const source = createDirectoryGroupSource({ index: directory() });
+    const result = await source.resolve(identity(), { claims: {} });
+    expect(result.membership).toEqual({ state: 'complete', source: 'directory' });
+    expect(result.groups.map((g) => g.id).sort()).toEqual([G1, G2].sort());
+    expect(result.groups).toContainEqual({ id: G1, name: 'Devs' });
+  });
+
+  it('falls back to the UPN claim against userName, case-insensitively', async () => {
+    const source = createDirectoryGroupSource({ index: directory() });
+    const id = identity({ oid: '00000000-0000-0000-0000-000000000001', email: 'x@y.z' });
+    const result = await source.resolve(id, { claims: { preferred_username: 'OTHER@microsoft.com' } });
+    expect(result.membership.state).toBe('complete');
+    expect(result.groups).toHaveLength(2);
+  });
+
+  it('falls back to the email, unless told not to', async () => {
+    const id = identity({ oid: '00000000-0000-0000-0000-000000000001', email: 'ALIAS@microsoft.com' });
+    const both = await createDirectoryGroupSource({ index: directory() }).resolve(id, { claims: {} });
+    expect(both.membership.state).toBe('complete');
+    const noEmail = await createDirectoryGroupSource({ index: directory(), match: ['oid', 'userName'] }).resolve(id, { claims: {} });
+    expect(noEmail.membership).toEqual({
+      state: 'unknown',
+      code: 'ERR_GROUPS_UNAVAILABLE',
+      reason: 'user not in directory: oid `00000000-0000-0000-0000-000000000001`',
+    });
+  });
+
+  it('answers unknown (not "no groups") for a user the directory does not hold', async () => {
+    const id = identity({ oid: '11111111-2222-3333-4444-555555555555', email: 'stranger@contoso.com' });
+    const result = await createDirectoryGroupSource({ index: directory() }).resolve(id, { claims: {} });
+    expect(result.groups).toEqual([]);
+    expect(result.membership).toMatchObject({ state: 'unknown', code: 'ERR_GROUPS_UNAVAILABLE' });
+  });
+
+  it('answers unknown for an inactive user, so decisions fail closed', async () => {
+    const id = identity({ oid: '', email: 'gone@microsoft.com' });
+    const result = await createDirectoryGroupSource({ index: directory() }).resolve(id, { claims: {} });
+    expect(result).toEqual({ groups: [], membership: { state: 'unknown', code: 'ERR_GROUPS_UNAVAILABLE', reason: 'user inactive: directory user `u3`' } });
+  });
+
+  it('refuses a missing index at construction', () => {
+    expect(() => createDirectoryGroupSource({} as never)).toThrow(ConfigError);
+    expect(() => createDirectoryGroupSource({ index: directory(), match: [] })).toThrow(/invalid directory group source configuration/);
+  });
+});
+
+describe('resolveGroups', () => {
+  it('returns a new identity with groups and membership filled', async () => {
+    const before = identity({ membership: { state: 'overage', signal: 'claim_names' } });
+    const source = fixed('graph', { groups: [{ id: G1 }], membership: { state: 'complete', source: 'graph' } });
+    const after = await resolveGroups(before, source, { claims: V1_OVERAGE_CLAIMS });
+    expect(after).not.toBe(before);
+    expect(after.groups).toEqual([{ id: G1 }]);
+    expect(after.membership).toEqual({ state: 'complete', source: 'graph' });
+    expect(after.email).toBe(before.email);
+    expect(before.membership).toEqual({ state: 'overage', signal: 'claim_names' });
+  });
+
+  it('turns a throwing source into unknown with the reason', async () => {
+    const throwing: GroupSource = { name: 'graph', resolve: () => Promise.reject(new GroupsError('ERR_GRAPH_REQUEST_FAILED', 'graph down')) };
+    const after = await resolveGroups(identity(), throwing);
+    expect(after.membership).toEqual({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph: graph down' });
+    expect(after.groups).toEqual([]);
+  });
+});
