@@ -1,1 +1,379 @@
-export {};
+/**
+ * fast-check arbitraries for identities, request contexts, Access policies and
+ * rule groups, and Gateway rules and expressions, drawn from one shared
+ * {@link PolicyUniverse} so that generated identities and policies meet.
+ * Use them to property-test your own policies in CI.
+ *
+ * fast-check must be installed (it is a peer of `entragate/testing`).
+ */
+import fc from 'fast-check';
+import type { GroupMembership, GroupRef, Identity, RequestContext } from '../types.js';
+import type { AccessAction, AccessPolicy, AccessRule, AccessRuleGroup, GatewayAction, GatewayRule } from '../policy/types.js';
+
+/** The values identities, contexts and policies are drawn from. */
+export interface PolicyUniverse {
+  readonly groups: readonly GroupRef[];
+  readonly emails: readonly string[];
+  readonly domains: readonly string[];
+  readonly idpIds: readonly string[];
+  readonly amr: readonly string[];
+  readonly countries: readonly string[];
+  readonly ips: readonly string[];
+  readonly cidrs: readonly string[];
+  readonly serviceTokens: readonly string[];
+  readonly postures: readonly string[];
+  /** Ids of rule groups that {@link arbRuleGroups} creates and rules may reference. */
+  readonly ruleGroupIds: readonly string[];
+  /** Lists for `email_list`, `ip_list` and `in $<id>` (pass them to the compile options). */
+  readonly lists: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * Builds a universe of `groupCount` Entra-like groups (GUID ids, names, some
+ * mails) and small pools of the other values.
+ *
+ * @example
+ * ```ts
+ * import { createPolicyUniverse } from 'entragate/testing';
+ * const universe = createPolicyUniverse({ groupCount: 12 });
+ * ```
+ */
+export function createPolicyUniverse(options: { groupCount?: number; ruleGroupCount?: number } = {}): PolicyUniverse {
+  const groupCount = options.groupCount ?? 8;
+  const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
+  const groups: GroupRef[] = Array.from({ length: groupCount }, (_, i) => {
+    const id = `${hex(0x1000 + i, 8)}-5feb-48dd-814b-${hex(i * 7919, 12)}`;
+    return i % 3 === 0 ? { id, name: `group-${i}`, email: `group-${i}@example.com` } : { id, name: `group-${i}` };
+  });
+  return {
+    groups,
+    emails: ['alice@example.com', 'bob@example.com', 'carol@contractors.com', 'dave@example.org', 'al.ice+ci@example.com'],
+    domains: ['example.com', 'contractors.com', 'example.org'],
+    idpIds: ['entra-main', 'entra-other'],
+    amr: ['pwd', 'mfa', 'hwk', 'otp'],
+    countries: ['US', 'PT', 'FR'],
+    ips: ['10.1.2.3', '192.0.2.7', '2001:db8::1', '198.51.100.9'],
+    cidrs: ['10.0.0.0/8', '192.0.2.0/24', '2001:db8::/32', '203.0.113.0/24'],
+    serviceTokens: ['token-a', 'token-b'],
+    postures: ['posture-disk', 'posture-firewall'],
+    ruleGroupIds: Array.from({ length: options.ruleGroupCount ?? 3 }, (_, i) => `rule-group-${i}`),
+    lists: {
+      'list-emails': ['alice@example.com', 'carol@contractors.com'],
+      'list-ips': ['10.0.0.0/8', '2001:db8::/32'],
+    },
+  };
+}
+
+/** The universe the arbitraries use when none is given. */
+export const DEFAULT_UNIVERSE: PolicyUniverse = createPolicyUniverse();
+
+/**
+ * A group membership state: mostly `complete`, sometimes absent, overage or
+ * unknown (the states in which group selectors must fail closed).
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbMembership } from 'entragate/testing';
+ * fc.sample(arbMembership(), 3);
+ * ```
+ */
+export function arbMembership(): fc.Arbitrary<GroupMembership> {
+  return fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom<GroupMembership>({ state: 'complete', source: 'graph' }, { state: 'complete', source: 'token' }) },
+    { weight: 1, arbitrary: fc.constant<GroupMembership>({ state: 'absent' }) },
+    { weight: 1, arbitrary: fc.constantFrom<GroupMembership>({ state: 'overage', signal: 'hasgroups' }, { state: 'overage', signal: 'claim_names' }) },
+    { weight: 1, arbitrary: fc.constant<GroupMembership>({ state: 'unknown', reason: 'graph unavailable', code: 'ERR_GROUPS_UNAVAILABLE' }) },
+  );
+}
+
+/**
+ * An identity with groups drawn from the universe's pool and a membership
+ * state (pass `membership` to pin it).
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbIdentity } from 'entragate/testing';
+ * fc.assert(fc.property(arbIdentity(), (identity) => typeof identity.email === 'string'));
+ * ```
+ */
+export function arbIdentity(
+  options: { universe?: PolicyUniverse; membership?: fc.Arbitrary<GroupMembership> } = {},
+): fc.Arbitrary<Identity> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
+  return fc
+    .record({
+      email: fc.constantFrom(...u.emails),
+      name: fc.constantFrom('Alice', 'Bob', 'Carol'),
+      idp: fc.constantFrom(...u.idpIds),
+      amr: fc.subarray([...u.amr]),
+      groups: fc.subarray([...u.groups]),
+      membership: options.membership ?? arbMembership(),
+      oidcDepartment: fc.option(fc.constantFrom('engineering', 'finance'), { nil: undefined }),
+    })
+    .map(({ email, name, idp, amr, groups, membership, oidcDepartment }) => ({
+      email,
+      name,
+      user_uuid: `user-${email}`,
+      idp: { id: idp, type: 'azureAD' as const },
+      amr,
+      groups: groups.map((g) => ({ ...g })),
+      membership,
+      oidc_fields: oidcDepartment === undefined ? {} : { department: oidcDepartment },
+      oid: `oid-${email}`,
+      tid: 'tenant',
+      sub: `sub-${email}`,
+      iat: 1_700_000_000,
+      exp: 1_700_003_600,
+      ver: '2.0' as const,
+    }));
+}
+
+/**
+ * A request context: IP, country, certificate, service token, posture checks,
+ * each present or not.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbRequestContext } from 'entragate/testing';
+ * fc.sample(arbRequestContext(), 2);
+ * ```
+ */
+export function arbRequestContext(options: { universe?: PolicyUniverse } = {}): fc.Arbitrary<RequestContext> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
+  return fc
+    .record({
+      ip: fc.option(fc.constantFrom(...u.ips), { nil: undefined }),
+      country: fc.option(fc.constantFrom(...u.countries), { nil: undefined }),
+      certificate: fc.option(fc.record({ valid: fc.boolean(), commonName: fc.constantFrom('svc-a', 'svc-b') }), { nil: undefined }),
+      serviceToken: fc.option(fc.constantFrom(...u.serviceTokens).map((tokenId) => ({ tokenId })), { nil: undefined }),
+      devicePosture: fc.option(fc.subarray([...u.postures]), { nil: undefined }),
+    })
+    .map((c) => {
+      const out: RequestContext = {};
+      if (c.ip !== undefined) out.ip = c.ip;
+      if (c.country !== undefined) out.country = c.country;
+      if (c.certificate !== undefined) out.certificate = c.certificate;
+      if (c.serviceToken !== undefined) out.serviceToken = c.serviceToken;
+      if (c.devicePosture !== undefined) out.devicePosture = c.devicePosture;
+      return out;
+    });
+}
+
+/**
+ * One Access rule object. `identityBased: false` draws only the selectors a
+ * Bypass policy accepts; `ruleGroups: false` never references a rule group.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbAccessRule } from 'entragate/testing';
+ * fc.sample(arbAccessRule({ ruleGroups: false }), 3);
+ * ```
+ */
+export function arbAccessRule(
+  options: { universe?: PolicyUniverse; identityBased?: boolean; ruleGroups?: boolean | readonly string[] } = {},
+): fc.Arbitrary<AccessRule> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
+  const request: fc.Arbitrary<AccessRule>[] = [
+    fc.constant<AccessRule>({ everyone: {} }),
+    fc.constantFrom(...u.cidrs).map((ip): AccessRule => ({ ip: { ip } })),
+    fc.constant<AccessRule>({ ip_list: { id: 'list-ips' } }),
+    fc.constantFrom(...u.countries).map((country_code): AccessRule => ({ geo: { country_code } })),
+    fc.constant<AccessRule>({ certificate: {} }),
+    fc.constantFrom('svc-a', 'svc-b').map((common_name): AccessRule => ({ common_name: { common_name } })),
+    fc.constantFrom(...u.serviceTokens).map((token_id): AccessRule => ({ service_token: { token_id } })),
+    fc.constant<AccessRule>({ any_valid_service_token: {} }),
+    fc.constantFrom(...u.postures).map((integration_uid): AccessRule => ({ device_posture: { integration_uid } })),
+  ];
+  const identity: fc.Arbitrary<AccessRule>[] = [
+    fc.constantFrom(...u.emails).map((email): AccessRule => ({ email: { email } })),
+    fc.constantFrom(...u.domains).map((domain): AccessRule => ({ email_domain: { domain } })),
+    fc.constant<AccessRule>({ email_list: { id: 'list-emails' } }),
+    fc.constantFrom(...u.idpIds).map((id): AccessRule => ({ login_method: { id } })),
+    fc.constantFrom(...u.amr).map((auth_method): AccessRule => ({ auth_method: { auth_method } })),
+    fc.constantFrom('engineering', 'finance').map((claim_value): AccessRule => ({ oidc: { claim_name: 'department', claim_value } })),
+  ];
+  const azure = fc
+    .record({ group: fc.constantFrom(...u.groups), idp: fc.option(fc.constantFrom(...u.idpIds), { freq: 3, nil: undefined }) })
+    .map(({ group, idp }): AccessRule => ({ azureAD: idp === undefined ? { id: group.id } : { id: group.id, identity_provider_id: idp } }));
+  const refs = options.ruleGroups === false ? [] : Array.isArray(options.ruleGroups) ? options.ruleGroups : u.ruleGroupIds;
+  const all: { weight: number; arbitrary: fc.Arbitrary<AccessRule> }[] = request.map((arbitrary) => ({ weight: 1, arbitrary }));
+  if (options.identityBased !== false) {
+    all.push(...identity.map((arbitrary) => ({ weight: 1, arbitrary })), { weight: 8, arbitrary: azure });
+    if (refs.length > 0) all.push({ weight: 2, arbitrary: fc.constantFrom(...refs).map((id): AccessRule => ({ group: { id } })) });
+  }
+  return fc.oneof(...all);
+}
+
+function arbRuleArrays(
+  rule: fc.Arbitrary<AccessRule>,
+): fc.Arbitrary<{ include: AccessRule[]; require: AccessRule[]; exclude: AccessRule[] }> {
+  return fc.record({
+    include: fc.array(rule, { minLength: 1, maxLength: 3 }),
+    require: fc.array(rule, { maxLength: 2 }),
+    exclude: fc.array(rule, { maxLength: 2 }),
+  });
+}
+
+/**
+ * Rule groups with the universe's `ruleGroupIds`; group *i* references only
+ * groups before it, so there is never a cycle (pass them as `groups`).
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbRuleGroups, DEFAULT_UNIVERSE } from 'entragate/testing';
+ * const [groups] = fc.sample(arbRuleGroups(), 1);
+ * // compileAccessPolicies(policies, { groups, lists: DEFAULT_UNIVERSE.lists })
+ * ```
+ */
+export function arbRuleGroups(options: { universe?: PolicyUniverse } = {}): fc.Arbitrary<AccessRuleGroup[]> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
+  const each = u.ruleGroupIds.map((id, i) =>
+    arbRuleArrays(arbAccessRule({ universe: u, ruleGroups: u.ruleGroupIds.slice(0, i) })).map(
+      (rules): AccessRuleGroup => ({ id, name: `Rule group ${i}`, ...rules }),
+    ),
+  );
+  return fc.tuple(...each);
+}
+
+/**
+ * One Access policy in API shape; Bypass policies get only non-identity
+ * selectors, as Cloudflare requires.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbAccessPolicy } from 'entragate/testing';
+ * fc.sample(arbAccessPolicy(), 1);
+ * ```
+ */
+export function arbAccessPolicy(options: { universe?: PolicyUniverse; decisions?: readonly AccessAction[] } = {}): fc.Arbitrary<AccessPolicy> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
+  const decisions = options.decisions ?? (['allow', 'allow', 'deny', 'bypass', 'non_identity'] as const);
+  return fc
+    .record({ decision: fc.constantFrom(...decisions), n: fc.nat(9999), precedence: fc.option(fc.integer({ min: 1, max: 50 }), { nil: undefined }) })
+    .chain(({ decision, n, precedence }) =>
+      arbRuleArrays(arbAccessRule({ universe: u, identityBased: decision !== 'bypass', ruleGroups: decision !== 'bypass' })).map(
+        (rules): AccessPolicy => ({
+          id: `policy-${n}`,
+          name: `${decision} ${n}`,
+          decision,
+          ...rules,
+          ...(precedence === undefined ? {} : { precedence }),
+          ...(n % 4 === 0 ? { session_duration: '12h' } : {}),
+        }),
+      ),
+    );
+}
+
+/**
+ * A list of Access policies (array order is the tie-break of equal precedence).
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { compileAccessPolicies } from 'entragate';
+ * import { arbAccessPolicies, arbIdentity, arbRequestContext, arbRuleGroups, DEFAULT_UNIVERSE } from 'entragate/testing';
+ * fc.assert(fc.property(arbAccessPolicies(), arbRuleGroups(), arbIdentity(), arbRequestContext(), (policies, groups, id, ctx) => {
+ *   const d = compileAccessPolicies(policies, { groups, lists: DEFAULT_UNIVERSE.lists }).evaluate(id, ctx);
+ *   return d.allowed === (d.action !== 'deny');
+ * }));
+ * ```
+ */
+export function arbAccessPolicies(
+  options: { universe?: PolicyUniverse; minLength?: number; maxLength?: number; decisions?: readonly AccessAction[] } = {},
+): fc.Arbitrary<AccessPolicy[]> {
+  return fc.array(arbAccessPolicy(options), { minLength: options.minLength ?? 0, maxLength: options.maxLength ?? 6 });
+}
+
+const quote = (value: string): string => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+
+/**
+ * A Gateway identity expression in wirefilter syntax over the universe's
+ * emails and groups: comparisons, `any`/`all` (both `[*]` spellings), sets,
+ * `matches`, combined with `and`/`or`/`xor`/`not` up to `depth`.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbGatewayExpression } from 'entragate/testing';
+ * fc.sample(arbGatewayExpression(), 3); // e.g. 'not(any(identity.groups.id[*] in {"…"})) and identity.email == "bob@example.com"'
+ * ```
+ */
+export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth?: number } = {}): fc.Arbitrary<string> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
+  const groupField = fc.constantFrom('id', 'name', 'email');
+  const groupValues = (field: string): string[] =>
+    u.groups.map((g) => (field === 'id' ? g.id : field === 'name' ? g.name : g.email)).filter((v): v is string => v !== undefined);
+  const set = (values: readonly string[]): fc.Arbitrary<string> =>
+    fc.subarray([...values], { minLength: 1, maxLength: 3 }).map((vs) => `{${vs.map(quote).join(' ')}}`);
+  const leaf = fc.oneof(
+    fc.constantFrom(...u.emails).map((e) => `identity.email == ${quote(e)}`),
+    fc.constantFrom(...u.emails).map((e) => `identity.email != ${quote(e)}`),
+    set(u.emails).map((s) => `identity.email in ${s}`),
+    fc.constantFrom(...u.domains).map((d) => `identity.email matches ${quote(`@${d.replaceAll('.', '\\.')}$`)}`),
+    fc.constantFrom('ali', 'bob').map((s) => `identity.email contains ${quote(s)}`),
+    fc.constantFrom('Alice', 'Bob').map((n) => `identity.name == ${quote(n)}`),
+    fc.record({ q: fc.constantFrom('any', 'all'), f: groupField, style: fc.boolean() }).chain(({ q, f, style }) =>
+      set(groupValues(f)).map((s) => `${q}(${style ? `identity.groups.${f}[*]` : `identity.groups[*].${f}`} in ${s})`),
+    ),
+    groupField.chain((f) => fc.constantFrom(...groupValues(f)).map((v) => `any(identity.groups.${f}[*] == ${quote(v)})`)),
+    fc.constantFrom(...u.groups).map((g) => `identity.groups.id == ${quote(g.id)}`),
+  );
+  const depth = options.depth ?? 3;
+  const build = (d: number): fc.Arbitrary<string> =>
+    d <= 0
+      ? leaf
+      : fc.oneof(
+          { weight: 2, arbitrary: leaf },
+          { weight: 1, arbitrary: build(d - 1).map((e) => `not(${e})`) },
+          {
+            weight: 2,
+            arbitrary: fc
+              .tuple(build(d - 1), fc.constantFrom('and', 'or', 'xor', '&&', '||', '^^'), build(d - 1))
+              .map(([a, op, b]) => `(${a}) ${op} (${b})`),
+          },
+        );
+  return build(depth);
+}
+
+const GATEWAY_RULE_ACTIONS: readonly GatewayAction[] = ['allow', 'block', 'isolate', 'off', 'noscan', 'override', 'safesearch'];
+
+/**
+ * Gateway rules with generated identity expressions, distinct precedences,
+ * some disabled.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { compileGatewayRules } from 'entragate';
+ * import { arbGatewayRules, arbIdentity } from 'entragate/testing';
+ * fc.assert(fc.property(arbGatewayRules(), arbIdentity(), (rules, identity) => {
+ *   compileGatewayRules(rules).evaluate(identity, {});
+ * }));
+ * ```
+ */
+export function arbGatewayRules(
+  options: { universe?: PolicyUniverse; maxLength?: number; actions?: readonly GatewayAction[] } = {},
+): fc.Arbitrary<GatewayRule[]> {
+  const rule = fc.record({
+    action: fc.constantFrom(...(options.actions ?? GATEWAY_RULE_ACTIONS)),
+    identity: fc.option(arbGatewayExpression({ universe: options.universe, depth: 2 }), { freq: 6, nil: undefined }),
+    enabled: fc.option(fc.boolean(), { freq: 3, nil: undefined }),
+  });
+  return fc
+    .uniqueArray(fc.integer({ min: 1, max: 10_000 }), { maxLength: options.maxLength ?? 6 })
+    .chain((precedences) => fc.tuple(...precedences.map(() => rule)).map((rules) => rules.map((r, i) => ({ r, p: precedences[i] as number }))))
+    .map((items) =>
+      items.map(({ r, p }, i): GatewayRule => {
+        const out: GatewayRule = { id: `rule-${i}`, name: `${r.action} ${i}`, action: r.action, precedence: p };
+        if (r.identity !== undefined) out.identity = r.identity;
+        if (r.enabled !== undefined) out.enabled = r.enabled;
+        return out;
+      }),
+    );
+}

@@ -1,0 +1,181 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compileAccessPolicies, compileGatewayRules } from '../../src/policy/index.js';
+import type { AccessPolicy, AccessRule } from '../../src/policy/types.js';
+import {
+  DEFAULT_UNIVERSE,
+  arbAccessPolicies,
+  arbAccessPolicy,
+  arbAccessRule,
+  arbGatewayRules,
+  arbIdentity,
+  arbRequestContext,
+  arbRuleGroups,
+} from '../../src/testing/arbitraries.js';
+import { referenceEvaluate } from './reference-interpreter.js';
+
+const lists = DEFAULT_UNIVERSE.lists;
+const identityOrNull = fc.option(arbIdentity(), { freq: 8, nil: null });
+const runs = { numRuns: 300 };
+
+describe('access policies: properties', () => {
+  it('agree with the reference interpreter', () => {
+    fc.assert(
+      fc.property(arbAccessPolicies({ maxLength: 8 }), arbRuleGroups(), identityOrNull, arbRequestContext(), (policies, groups, identity, ctx) => {
+        const compiled = compileAccessPolicies(policies, { groups, lists });
+        const d = compiled.evaluate(identity, ctx);
+        const r = referenceEvaluate(policies, groups, lists, identity, ctx);
+        expect({ allowed: d.allowed, action: d.action, policyName: d.policy?.name, reason: d.reason }).toEqual(r);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('deny by default: no policy, no allow', () => {
+    fc.assert(
+      fc.property(identityOrNull, arbRequestContext(), (identity, ctx) => {
+        const d = compileAccessPolicies([]).evaluate(identity, ctx);
+        expect(d).toMatchObject({ allowed: false, action: 'deny', reason: 'default' });
+        expect(d.policy).toBeUndefined();
+      }),
+      runs,
+    );
+  });
+
+  it('only Block policies never allow', () => {
+    fc.assert(
+      fc.property(arbAccessPolicies({ decisions: ['deny'] }), arbRuleGroups(), identityOrNull, arbRequestContext(), (policies, groups, identity, ctx) => {
+        expect(compileAccessPolicies(policies, { groups, lists }).evaluate(identity, ctx).allowed).toBe(false);
+      }),
+      runs,
+    );
+  });
+
+  it('adding an exclude never turns a deny into an allow', () => {
+    fc.assert(
+      fc.property(
+        arbAccessPolicies({ minLength: 1 }),
+        fc.nat(),
+        arbAccessRule(),
+        arbRuleGroups(),
+        identityOrNull,
+        arbRequestContext(),
+        (policies, which, extra, groups, identity, ctx) => {
+          const i = which % policies.length;
+          const target = policies[i] as AccessPolicy;
+          if (target.decision === 'bypass' && 'group' in extra) return;
+          const safeExtra: AccessRule = target.decision === 'bypass' ? { geo: { country_code: 'US' } } : extra;
+          const changed = policies.map((p, j) => (j === i ? { ...p, exclude: [...(p.exclude ?? []), safeExtra] } : p));
+          const before = compileAccessPolicies(policies, { groups, lists }).evaluate(identity, ctx);
+          const after = compileAccessPolicies(changed, { groups, lists }).evaluate(identity, ctx);
+          if (!before.allowed) expect(after.allowed).toBe(false);
+        },
+      ),
+      runs,
+    );
+  });
+
+  it('appending a policy never changes a decision an earlier policy made', () => {
+    fc.assert(
+      fc.property(arbAccessPolicies(), arbAccessPolicy(), arbRuleGroups(), identityOrNull, arbRequestContext(), (policies, extra, groups, identity, ctx) => {
+        // Appended last with the highest precedence, it runs last in its phase.
+        const appended = { ...extra, precedence: 1000 };
+        const before = compileAccessPolicies(policies, { groups, lists }).evaluate(identity, ctx);
+        const after = compileAccessPolicies([...policies, appended], { groups, lists }).evaluate(identity, ctx);
+        // A decision made by a policy (definite match or fail-closed unknown block) stands, unless the new
+        // policy runs in an earlier phase (a bypass/service auth added after an allow/block decision).
+        const earlierPhase = (appended.decision === 'bypass' || appended.decision === 'non_identity') && (before.action === 'allow' || before.action === 'deny');
+        if (before.policy !== undefined && !earlierPhase) {
+          expect({ allowed: after.allowed, action: after.action, policy: after.policy, reason: after.reason }).toEqual({
+            allowed: before.allowed,
+            action: before.action,
+            policy: before.policy,
+            reason: before.reason,
+          });
+        }
+      }),
+      runs,
+    );
+  });
+
+  it('is deterministic and does not depend on the identity cache', () => {
+    fc.assert(
+      fc.property(arbAccessPolicies(), arbRuleGroups(), identityOrNull, arbRequestContext(), (policies, groups, identity, ctx) => {
+        const compiled = compileAccessPolicies(policies, { groups, lists });
+        const a = compiled.evaluate(identity, ctx);
+        const b = compiled.evaluate(identity, ctx);
+        const c = compiled.evaluate(identity === null ? null : structuredClone(identity), structuredClone(ctx));
+        expect(JSON.parse(JSON.stringify(b))).toEqual(JSON.parse(JSON.stringify(a)));
+        expect(JSON.parse(JSON.stringify(c))).toEqual(JSON.parse(JSON.stringify(a)));
+      }),
+      runs,
+    );
+  });
+
+  it('unknown membership never allows what complete membership with the groups removed or added would not', () => {
+    fc.assert(
+      fc.property(arbAccessPolicies(), arbRuleGroups(), arbIdentity(), arbRequestContext(), fc.subarray([...DEFAULT_UNIVERSE.groups]), (policies, groups, identity, ctx, extra) => {
+        const compiled = compileAccessPolicies(policies, { groups, lists });
+        const unknown = { ...identity, membership: { state: 'overage' as const, signal: 'hasgroups' as const } };
+        const d = compiled.evaluate(unknown, ctx);
+        if (!d.allowed) return;
+        // Any completion of the known groups must allow too.
+        const completed = { ...identity, groups: [...identity.groups, ...extra], membership: { state: 'complete' as const, source: 'graph' as const } };
+        expect(compiled.evaluate(completed, ctx).allowed).toBe(true);
+      }),
+      runs,
+    );
+  });
+
+  it('allowed is exactly: the action is not deny', () => {
+    fc.assert(
+      fc.property(arbAccessPolicies(), arbRuleGroups(), identityOrNull, arbRequestContext(), (policies, groups, identity, ctx) => {
+        const d = compileAccessPolicies(policies, { groups, lists }).evaluate(identity, ctx);
+        expect(d.allowed).toBe(d.action !== 'deny');
+        expect(d.trace.length).toBeGreaterThanOrEqual(d.policy === undefined ? 0 : 1);
+      }),
+      runs,
+    );
+  });
+});
+
+describe('gateway rules: properties', () => {
+  it('compile, evaluate deterministically, and only block denies', () => {
+    fc.assert(
+      fc.property(arbGatewayRules(), fc.option(arbIdentity(), { nil: null }), (rules, identity) => {
+        const compiled = compileGatewayRules(rules);
+        const a = compiled.evaluate(identity, {});
+        const b = compiled.evaluate(identity, {});
+        expect(b).toMatchObject({ allowed: a.allowed, action: a.action, reason: a.reason });
+        expect(a.allowed).toBe(a.action !== 'block');
+      }),
+      runs,
+    );
+  });
+
+  it('unknown membership never allows what some completion of the groups would block', () => {
+    fc.assert(
+      fc.property(arbGatewayRules({ actions: ['allow', 'block'] }), arbIdentity(), fc.subarray([...DEFAULT_UNIVERSE.groups]), (rules, identity, extra) => {
+        const compiled = compileGatewayRules(rules);
+        const unknown = { ...identity, membership: { state: 'absent' as const } };
+        if (!compiled.evaluate(unknown, {}).allowed) return;
+        const completed = { ...identity, groups: [...identity.groups, ...extra], membership: { state: 'complete' as const, source: 'graph' as const } };
+        expect(compiled.evaluate(completed, {}).allowed).toBe(true);
+      }),
+      runs,
+    );
+  });
+
+  it('a disabled rule never decides', () => {
+    fc.assert(
+      fc.property(arbGatewayRules(), arbIdentity(), (rules, identity) => {
+        const d = compileGatewayRules(rules).evaluate(identity, {});
+        if (d.policy !== undefined) {
+          const rule = rules.find((r) => r.name === d.policy?.name);
+          expect(rule?.enabled).not.toBe(false);
+        }
+      }),
+      runs,
+    );
+  });
+});
