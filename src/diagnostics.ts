@@ -13,12 +13,14 @@ import diagnostics from 'node:diagnostics_channel';
  */
 export const CHANNEL_NAMES = {
   decision: 'entragate:decision',
+  decisionDifference: 'entragate:decision:difference',
   jwks: 'entragate:jwks:fetch',
   tokenCacheMiss: 'entragate:token:cache-miss',
 } as const;
 
 export const channels = {
   decision: diagnostics.channel(CHANNEL_NAMES.decision),
+  decisionDifference: diagnostics.channel(CHANNEL_NAMES.decisionDifference),
   jwks: diagnostics.channel(CHANNEL_NAMES.jwks),
   tokenCacheMiss: diagnostics.channel(CHANNEL_NAMES.tokenCacheMiss),
 };

@@ -3,7 +3,38 @@ import { idpConfigSchema, parseWith, type IdpConfig } from './config/idp.js';
 import { cloudHosts, type CloudHosts } from './config/clouds.js';
 import { KeyStore } from './token/key-store.js';
 import { TokenVerifier, type VerifiedToken, type VerifyOptions } from './token/verifier.js';
-import type { Identity } from './types.js';
+import type { Identity, RequestContext } from './types.js';
+import { ConfigError } from './errors/index.js';
+import type { GroupSource } from './groups/types.js';
+import { createGroupSourceChain } from './groups/chain.js';
+import { resolveGroups } from './groups/resolve-groups.js';
+import { compileAccessPolicies, type CompiledAccessPolicies } from './policy/access-compile.js';
+import { compileGatewayRules, type CompiledGatewayRules } from './policy/gateway-compile.js';
+import { createShadowEvaluator, type DecisionDifference } from './policy/shadow.js';
+import type { AccessDecision, AccessPolicy, AccessRuleGroup, Decision, GatewayDecision, GatewayRule } from './policy/types.js';
+import { GATEWAY_ACTIONS, GATEWAY_FILTERS } from './policy/options.js';
+import { channels, publish } from './diagnostics.js';
+
+const groupSource = z.custom<GroupSource>(
+  (v) => typeof v === 'object' && v !== null && typeof (v as GroupSource).resolve === 'function' && typeof (v as GroupSource).name === 'string',
+  'must be a GroupSource ({ name, resolve(identity, context) })',
+);
+const goDuration = z.string().regex(/^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$/, 'must be a Go duration such as `24h` or `30m`');
+const policyList = z.array(z.custom<AccessPolicy>((v) => typeof v === 'object' && v !== null, 'must be an Access policy object'));
+const applicationSchema = z.strictObject({
+  /** The app's Access policies, Cloudflare's API JSON. */
+  policies: policyList,
+  /** The app's session duration (a Go duration), used when the deciding policy has none. @defaultValue `24h` */
+  session_duration: goDuration.default('24h'),
+  /** The app's AUD tag (the `aud` of its session tokens). @defaultValue the application name */
+  aud: z.string().min(1).optional(),
+});
+const gatewaySchema = z.strictObject({
+  rules: z.array(z.custom<GatewayRule>((v) => typeof v === 'object' && v !== null, 'must be a Gateway rule object')),
+  defaultAction: z.enum(GATEWAY_ACTIONS).optional(),
+  matchExtendedEmail: z.boolean().optional(),
+  filter: z.enum(GATEWAY_FILTERS).optional(),
+});
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a tenant GUID');
 const httpUrl = z.string().regex(/^https?:\/\/[^/]+/, 'must be an http(s) URL');
@@ -46,6 +77,35 @@ export const gateOptionsSchema = z.strictObject({
     .prefault({}),
   /** The verified-token cache; `false` turns it off. @defaultValue `{ max: 10000 }` */
   tokenCache: z.union([z.literal(false), z.strictObject({ max: z.number().int().min(1).default(10_000) })]).prefault({}),
+  /**
+   * Where groups come from when the token does not list them all (claim absent or in
+   * overage): one source or a chain tried in order (`entragate/graph`, the directory).
+   * A token with a complete `groups` claim is used as is unless `tokenGroups` is `ignore`.
+   */
+  groups: z.union([groupSource, z.array(groupSource).min(1)]).optional(),
+  /** `prefer`: a complete `groups` claim is the answer. `ignore`: always ask the sources. @defaultValue `prefer` */
+  tokenGroups: z.enum(['prefer', 'ignore']).default('prefer'),
+  /** Access applications by name, each with its policies (Cloudflare's API JSON). */
+  applications: z.record(z.string().min(1), applicationSchema).default({}),
+  /** Reusable rule groups (Access groups) referenced by `{"group":{"id":…}}`. */
+  ruleGroups: z.array(z.custom<AccessRuleGroup>((v) => typeof v === 'object' && v !== null, 'must be a rule group object')).default([]),
+  /** Lists for `email_list`, `ip_list` and Gateway `in $<id>`: list id → values. */
+  lists: z.record(z.string().min(1), z.array(z.string())).default({}),
+  /** Gateway rules, evaluated by `authorize(…, { gateway: true })`. */
+  gateway: gatewaySchema.optional(),
+  /**
+   * Report-only candidates: evaluated beside the enforced policies on every decision, never
+   * enforced; differences are published on `entragate:decision:difference` and to `onDifference`.
+   */
+  reportOnly: z
+    .strictObject({
+      applications: z.record(z.string().min(1), z.strictObject({ policies: policyList })).default({}),
+      gateway: gatewaySchema.optional(),
+      onDifference: z.custom<(difference: DecisionDifference, where: string) => void>((v) => typeof v === 'function').optional(),
+    })
+    .optional(),
+  /** The global session duration (Cloudflare's org setting). @defaultValue `24h` */
+  session_duration: goDuration.default('24h'),
   /** `fetch` used for discovery and JWKS (tests inject one). @defaultValue `globalThis.fetch` */
   fetch: z.custom<typeof fetch>((v) => typeof v === 'function', 'must be a fetch function').optional(),
   /** Clock in ms (tests inject one). @defaultValue `Date.now` */
@@ -55,7 +115,24 @@ export const gateOptionsSchema = z.strictObject({
 /** Options accepted by `createGate`. */
 export type GateOptions = z.input<typeof gateOptionsSchema>;
 
-/** The framework-free core: verifies tokens and (as the other modules land) resolves groups and decides. */
+/** Per-request inputs of `authorize`: the request attributes, and which policies decide. */
+export interface AuthorizeContext extends RequestContext {
+  /** The Access application whose policies decide. Default: the only one configured. */
+  application?: string;
+  /** Decide with the Gateway rules instead of an application's Access policies. */
+  gateway?: boolean;
+  /** The user's delegated Graph token (from the login flow), for the Graph group source. */
+  graphToken?: string;
+}
+
+/** An Access application as the gate compiled it. */
+export interface GateApplication {
+  name: string;
+  aud: string;
+  session_duration: string;
+}
+
+/** The framework-free core: verifies tokens, resolves groups, and decides. */
 export interface Gate {
   /** The validated identity-provider configuration. */
   readonly idp: IdpConfig;
@@ -70,6 +147,24 @@ export interface Gate {
   verify(token: string, options?: VerifyOptions): Promise<Identity>;
   /** Like `verify`, and also returns the verified claims (frozen). */
   verifyToken(token: string, options?: VerifyOptions): Promise<VerifiedToken>;
+  /**
+   * Verifies a token, then completes its groups from the configured sources when the
+   * token does not list them all. Never throws for a group failure: the identity then
+   * carries `membership: { state: 'unknown', reason, code }` and decisions fail closed.
+   */
+  identify(token: string, options?: { graphToken?: string }): Promise<Identity>;
+  /**
+   * Decides a request with Cloudflare's semantics: an application's Access policies
+   * (default) or the Gateway rules (`{ gateway: true }`). `input` is a token (verified and
+   * identified first), an identity, or `null` for a request without a login (service
+   * token, mTLS). A deny is a returned decision, not an error; a token that fails
+   * verification rejects with its `TokenError`.
+   */
+  authorize(input: string | Identity | null, context?: AuthorizeContext): Promise<Decision>;
+  /** The configured application, or `undefined`. */
+  application(name?: string): GateApplication | undefined;
+  /** Session length in seconds with Cloudflare's precedence: the deciding policy, the app, the global default. */
+  sessionDuration(decision: Decision, application?: string): number;
   /** Forgets every cached verification. */
   clearTokenCache(): void;
 }
@@ -121,11 +216,126 @@ export function createGate(options: GateOptions): Gate {
     now,
   });
 
+  const source = o.groups === undefined ? undefined : Array.isArray(o.groups) ? (o.groups.length === 1 ? o.groups[0]! : createGroupSourceChain(o.groups)) : o.groups;
+  const compileOptions = { groups: o.ruleGroups, lists: o.lists };
+  const applications = new Map<string, { app: GateApplication; evaluator: { evaluate: CompiledAccessPolicies['evaluate'] } }>();
+  for (const [name, app] of Object.entries(o.applications)) {
+    const compiled = withLocation(`applications.${name}`, () => compileAccessPolicies(app.policies, compileOptions));
+    const candidate = o.reportOnly?.applications[name];
+    const evaluator = candidate
+      ? createShadowEvaluator<AccessDecision>(compiled, withLocation(`reportOnly.applications.${name}`, () => compileAccessPolicies(candidate.policies, compileOptions)), {
+          onDifference: (difference) => reportDifference(difference, `applications.${name}`),
+        })
+      : compiled;
+    applications.set(name, { app: { name, aud: app.aud ?? name, session_duration: app.session_duration }, evaluator });
+  }
+  for (const name of Object.keys(o.reportOnly?.applications ?? {})) {
+    if (!applications.has(name)) throw new ConfigError('ERR_CONFIG_INVALID', `invalid gate configuration: \`reportOnly.applications.${name}\` has no enforced application of that name`);
+  }
+  const gatewayOptions = (g: z.output<typeof gatewaySchema>) => ({
+    lists: o.lists,
+    ...(g.defaultAction ? { defaultAction: g.defaultAction } : {}),
+    ...(g.matchExtendedEmail !== undefined ? { matchExtendedEmail: g.matchExtendedEmail } : {}),
+    ...(g.filter ? { filter: g.filter } : {}),
+  });
+  let gateway: { evaluate: CompiledGatewayRules['evaluate'] } | undefined;
+  if (o.gateway) {
+    const compiled = withLocation('gateway', () => compileGatewayRules(o.gateway!.rules, gatewayOptions(o.gateway!)));
+    const candidate = o.reportOnly?.gateway;
+    gateway = candidate
+      ? createShadowEvaluator<GatewayDecision>(compiled, withLocation('reportOnly.gateway', () => compileGatewayRules(candidate.rules, gatewayOptions(candidate))), {
+          onDifference: (difference) => reportDifference(difference, 'gateway'),
+        })
+      : compiled;
+  }
+  const onDifference = o.reportOnly?.onDifference;
+  function reportDifference(difference: DecisionDifference, where: string): void {
+    publish(channels.decisionDifference, { where, ...difference });
+    onDifference?.(difference, where);
+  }
+  const defaultApplication = applications.size === 1 ? [...applications.keys()][0] : undefined;
+  const globalSession = parseGoDuration(o.session_duration);
+
+  async function identify(token: string, options: { graphToken?: string } = {}): Promise<Identity> {
+    const { identity, claims } = await verifier.verifyToken(token);
+    if (source === undefined) return identity;
+    if (o.tokenGroups === 'prefer' && identity.membership.state === 'complete') return identity;
+    return resolveGroups(identity, source, options.graphToken === undefined ? { claims } : { claims, graphToken: options.graphToken });
+  }
+
   return {
     idp,
     hosts,
     verify: (token, verifyOptions) => verifier.verify(token, verifyOptions),
     verifyToken: (token, verifyOptions) => verifier.verifyToken(token, verifyOptions),
+    identify,
+    async authorize(input, context = {}) {
+      const identity = typeof input === 'string' ? await identify(input, context.graphToken === undefined ? {} : { graphToken: context.graphToken }) : input;
+      let decision: Decision;
+      let where: string;
+      if (context.gateway) {
+        if (gateway === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid gate configuration: `authorize` was asked for a Gateway decision but no `gateway` rules are configured');
+        decision = gateway.evaluate(identity, context);
+        where = 'gateway';
+      } else {
+        const name = context.application ?? defaultApplication;
+        const app = name === undefined ? undefined : applications.get(name);
+        if (app === undefined) {
+          throw new ConfigError(
+            'ERR_CONFIG_INVALID',
+            name === undefined
+              ? `invalid gate configuration: \`authorize\` needs \`application\` (configured: ${[...applications.keys()].map((n) => `\`${n}\``).join(', ') || 'none'})`
+              : `invalid gate configuration: no application \`${name}\``,
+          );
+        }
+        decision = app.evaluator.evaluate(identity, context);
+        where = `applications.${app.app.name}`;
+      }
+      publish(channels.decision, {
+        where,
+        allowed: decision.allowed,
+        action: decision.action,
+        reason: decision.reason,
+        policy: decision.policy,
+        user: identity?.user_uuid,
+        membership: identity?.membership.state,
+      });
+      return decision;
+    },
+    application(name) {
+      const key = name ?? defaultApplication;
+      return key === undefined ? undefined : applications.get(key)?.app;
+    },
+    sessionDuration(decision, name) {
+      if (decision.kind === 'access' && decision.sessionDuration !== undefined) return parseGoDuration(decision.sessionDuration);
+      const app = name ?? defaultApplication;
+      const configured = app === undefined ? undefined : applications.get(app)?.app.session_duration;
+      return configured === undefined ? globalSession : parseGoDuration(configured);
+    },
     clearTokenCache: () => verifier.clearCache(),
   };
+}
+
+/** Prefixes a compile error with where in the gate options it happened. */
+function withLocation<T>(where: string, compile: () => T): T {
+  try {
+    return compile();
+  } catch (error) {
+    if (error instanceof Error && 'code' in error) error.message = `${where}: ${error.message}`;
+    throw error;
+  }
+}
+
+const UNIT_SECONDS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+
+/** Parses a Go duration (`24h`, `1h30m`, `90s`) into whole seconds. */
+export function parseGoDuration(text: string): number {
+  let total = 0;
+  let matched = '';
+  for (const m of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) {
+    total += Number(m[1]) * UNIT_SECONDS[m[2]!]!;
+    matched += m[0];
+  }
+  if (matched.length === 0 || matched !== text) throw new ConfigError('ERR_CONFIG_INVALID', `invalid duration \`${text}\`: expected a Go duration such as \`24h\``);
+  return Math.floor(total);
 }
