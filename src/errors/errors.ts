@@ -57,7 +57,11 @@ export class TokenError extends EntragateError {
   constructor(code: ErrorCode, message: string, options: EntragateErrorOptions = {}) {
     const status = options.status ?? ERROR_CODES[code].status;
     const headers =
-      options.headers ?? (status === 401 ? { 'WWW-Authenticate': bearerChallenge(code === 'ERR_TOKEN_MISSING' ? undefined : 'invalid_token', message) } : {});
+      options.headers ??
+      (status !== 401
+        ? {}
+        : // RFC 6750 §3.1: a request with no credentials gets a bare challenge, without error details.
+          { 'WWW-Authenticate': code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', message) });
     super(code, message, { ...options, status, headers });
   }
 }
