@@ -1,1 +1,16 @@
-export {};
+/**
+ * `entragate/scim`: the SCIM 2.0 service provider for Entra provisioning, as a
+ * fetch-style handler on the directory store.
+ *
+ * @example
+ * ```ts
+ * import { createScimHandler, toNodeListener } from 'entragate/scim';
+ * const handler = createScimHandler({ store, secrets: [process.env.SCIM_SECRET!] });
+ * ```
+ * @packageDocumentation
+ */
+export { createScimHandler, type ScimHandler, type ScimHandlerOptions } from './handler.js';
+export { toNodeListener } from './node-listener.js';
+export { parseFilter, parsePatchPath, matchesFilter, FILTER_LIMITS, type AttrPath, type CompareOp, type ScimFilter } from './filter.js';
+export { parsePatchRequest, applyPatch, planGroupPatch, MAX_PATCH_OPERATIONS, type PatchOperation } from './patch.js';
+export { USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE_SCHEMA } from './schema.js';

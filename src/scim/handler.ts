@@ -1,0 +1,459 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { ConfigError, EntragateError, ScimError } from '../errors/index.js';
+import type { DirectoryChange, DirectoryStore, IndexedKey, JsonObject, JsonValue, ProvisioningPolicy, ResourceQuery, StoredResource, WriteContext } from '../store/index.js';
+import { resourceTypeDocuments, schemaDocuments, serviceProviderConfig } from './discovery.js';
+import { matchesFilter, parseAttrWord, parseFilter, type AttrPath, type ScimFilter } from './filter.js';
+import { applyPatch, parsePatchRequest, planGroupPatch } from './patch.js';
+import { ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, USER_SCHEMA, findKey, isForbiddenKey, isObject, normalizeResource } from './schema.js';
+
+/** A fetch-style handler: WHATWG `Request` in, `Response` out. */
+export type ScimHandler = (request: Request) => Promise<Response>;
+
+const scimConfigSchema = z
+  .strictObject({
+    user_deprovision: z.boolean().default(false),
+    seat_deprovision: z.boolean().default(false),
+    identity_update_behavior: z.enum(['automatic', 'reauth', 'no_action']).default('no_action'),
+    /** Deprecated in Cloudflare's API: `true` means `identity_update_behavior: 'reauth'`. */
+    group_member_deprovision: z.boolean().optional(),
+  })
+  .refine((c) => !c.seat_deprovision || c.user_deprovision, { message: '`seat_deprovision` requires `user_deprovision`, as in Cloudflare' });
+
+const handlerOptionsSchema = z.strictObject({
+  store: z.custom<DirectoryStore>((v) => isObject(v as JsonValue) && typeof (v as { users?: unknown }).users === 'object', { message: 'expected a DirectoryStore from openDirectoryStore()' }),
+  /** Bearer secrets accepted at once: `[current]` or `[current, previous]` while rotating. */
+  secrets: z.array(z.string().min(16, 'a SCIM secret must be at least 16 characters')).min(1).max(2),
+  /** Mount path (`/scim/v2`); when absent, anything before `/Users`, `/Groups`, … is ignored. */
+  basePath: z.string().regex(/^\/[^?#]*$/, 'expected an absolute path').optional(),
+  /** Request bodies over this many bytes are refused with 413. */
+  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Page size when a list request sends no `count`. */
+  defaultCount: z.number().int().min(1).max(10_000).default(100),
+  /** The largest page served (`count` above it is lowered). */
+  maxCount: z.number().int().min(1).max(10_000).default(1000),
+  /** Cloudflare's `scim_config` lifecycle fields. */
+  scimConfig: scimConfigSchema.default({ user_deprovision: false, seat_deprovision: false, identity_update_behavior: 'no_action' }),
+  /** Called after each committed write made through this handler. */
+  onEvent: z.custom<(change: DirectoryChange) => void>((v) => typeof v === 'function', { message: 'expected a function' }).optional(),
+});
+
+/** Options of {@link createScimHandler}. */
+export type ScimHandlerOptions = z.input<typeof handlerOptionsSchema>;
+
+const JSON_TYPE = 'application/scim+json';
+const RESOURCE_PATH = /\/(users|groups|schemas|resourcetypes|serviceproviderconfig)(?:\/([^/]+))?\/?$/i;
+const MAX_JSON_DEPTH = 32;
+
+function scimResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': JSON_TYPE, ...headers } });
+}
+
+function errorResponse(err: unknown): Response {
+  if (err instanceof EntragateError) {
+    const body: Record<string, string | string[]> = { schemas: [ERROR_SCHEMA], status: String(err.status), detail: err.status >= 500 ? 'the directory store is unavailable' : err.message };
+    if (err instanceof ScimError && err.scimType) body.scimType = err.scimType;
+    return scimResponse(err.status, body, { ...err.headers });
+  }
+  // INVARIANT: an unexpected failure says nothing about its cause to the client.
+  return scimResponse(500, { schemas: [ERROR_SCHEMA], status: '500', detail: 'internal error' });
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Walks parsed JSON once: bounded depth, and no key that could reach a prototype. */
+function checkJson(value: JsonValue, depth: number): void {
+  if (depth > MAX_JSON_DEPTH) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', `request body nests deeper than ${MAX_JSON_DEPTH} levels`, { scimType: 'invalidSyntax' });
+  if (Array.isArray(value)) {
+    for (const v of value) checkJson(v, depth + 1);
+  } else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      if (isForbiddenKey(k)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `attribute \`${k}\` is not permitted`, { scimType: 'invalidValue' });
+      checkJson(v, depth + 1);
+    }
+  }
+}
+
+/** Reads a body with a streaming cap: never buffers more than `limit` bytes. */
+async function readJson(request: Request, limit: number): Promise<JsonValue> {
+  const tooLarge = (): ScimError => new ScimError('ERR_SCIM_TOO_LARGE', `request body is over the limit of \`${limit}\` bytes`);
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+  if (!request.body) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'request body is empty', { scimType: 'invalidSyntax' });
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'request body is not UTF-8', { scimType: 'invalidSyntax' });
+  }
+  let parsed: JsonValue;
+  try {
+    parsed = JSON.parse(text) as JsonValue;
+  } catch {
+    throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'request body is not valid JSON', { scimType: 'invalidSyntax' });
+  }
+  checkJson(parsed, 0);
+  return parsed;
+}
+
+/** Equalities the store answers from indexes; `exact` when they say everything the filter says. */
+function indexedKeys(filter: ScimFilter, kind: 'User' | 'Group'): { keys: IndexedKey[]; exact: boolean } {
+  if (filter.kind === 'and') {
+    const l = indexedKeys(filter.left, kind);
+    const r = indexedKeys(filter.right, kind);
+    return { keys: [...l.keys, ...r.keys], exact: l.exact && r.exact };
+  }
+  if (filter.kind !== 'compare' || filter.op !== 'eq' || filter.path.schema !== undefined || filter.value === null || typeof filter.value === 'boolean') {
+    return { keys: [], exact: false };
+  }
+  const value = String(filter.value);
+  const attr = filter.path.attr.toLowerCase();
+  const sub = filter.path.sub?.toLowerCase();
+  const none = { keys: [], exact: false };
+  if (filter.path.filter) {
+    const f = filter.path.filter;
+    const isWork =
+      kind === 'User' && attr === 'emails' && sub === 'value' && f.kind === 'compare' && f.op === 'eq' && f.path.attr.toLowerCase() === 'type' && !f.path.sub && !f.path.filter && typeof f.value === 'string' && f.value.toLowerCase() === 'work';
+    return isWork ? { keys: [{ field: 'workEmail', value }], exact: true } : none;
+  }
+  if (sub === undefined) {
+    if (attr === 'id') return { keys: [{ field: 'id', value }], exact: true };
+    if (attr === 'externalid') return { keys: [{ field: 'externalId', value }], exact: true };
+    if (attr === 'username' && kind === 'User') return { keys: [{ field: 'userName', value }], exact: true };
+    if (attr === 'displayname') return { keys: [{ field: 'displayName', value }], exact: true };
+    if (attr === 'emails' && kind === 'User') return { keys: [{ field: 'email', value }], exact: true };
+  } else if (attr === 'emails' && sub === 'value' && kind === 'User') {
+    return { keys: [{ field: 'email', value }], exact: true };
+  }
+  return none;
+}
+
+function parseAttributeList(raw: string | null): AttrPath[] | undefined {
+  if (raw === null || raw.trim() === '') return undefined;
+  return raw.split(',').map((s) =>
+    parseAttrWord(s.trim(), (m) => {
+      throw new ScimError('ERR_SCIM_INVALID_VALUE', `attribute list: ${m}`, { scimType: 'invalidValue' });
+    }),
+  );
+}
+
+function pathKey(target: JsonObject, path: AttrPath): { owner: JsonObject; key: string } | undefined {
+  let owner: JsonValue | undefined = target;
+  if (path.schema) {
+    const k = findKey(target, path.schema);
+    owner = k === undefined ? undefined : target[k];
+  }
+  if (!isObject(owner)) return undefined;
+  const key = findKey(owner, path.attr);
+  return key === undefined ? undefined : { owner, key };
+}
+
+/** Applies `attributes` / `excludedAttributes`; `id` and `schemas` are always returned. */
+function project(resource: JsonObject, include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): JsonObject {
+  if (include) {
+    const out: JsonObject = { schemas: resource.schemas ?? [], id: resource.id ?? '' };
+    for (const path of include) {
+      const found = pathKey(resource, path);
+      if (!found) continue;
+      let value = found.owner[found.key]!;
+      if (path.sub !== undefined && isObject(value)) {
+        const sk = findKey(value, path.sub);
+        if (sk === undefined) continue;
+        value = { [sk]: value[sk]! };
+      }
+      if (path.schema) {
+        const schemaKey = findKey(resource, path.schema)!;
+        const holder = isObject(out[schemaKey]) ? (out[schemaKey] as JsonObject) : {};
+        holder[found.key] = isObject(value) && isObject(holder[found.key]) ? { ...(holder[found.key] as JsonObject), ...value } : value;
+        out[schemaKey] = holder;
+      } else {
+        out[found.key] = isObject(value) && isObject(out[found.key]) ? { ...(out[found.key] as JsonObject), ...value } : value;
+      }
+    }
+    return out;
+  }
+  if (exclude) {
+    const out: JsonObject = { ...resource };
+    for (const path of exclude) {
+      if (!path.schema && (path.attr.toLowerCase() === 'id' || path.attr.toLowerCase() === 'schemas')) continue;
+      const found = pathKey(out, path);
+      if (!found) continue;
+      if (path.schema) {
+        const schemaKey = findKey(out, path.schema)!;
+        const copy = { ...(out[schemaKey] as JsonObject) };
+        delete copy[found.key];
+        out[schemaKey] = copy;
+      } else if (path.sub !== undefined && isObject(out[found.key])) {
+        const copy = { ...(out[found.key] as JsonObject) };
+        const sk = findKey(copy, path.sub);
+        if (sk !== undefined) delete copy[sk];
+        out[found.key] = copy;
+      } else {
+        delete out[found.key];
+      }
+    }
+    return out;
+  }
+  return resource;
+}
+
+function wantsMembers(include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): boolean {
+  const isMembers = (p: AttrPath): boolean => !p.schema && p.attr.toLowerCase() === 'members';
+  if (include) return include.some(isMembers);
+  return !(exclude ?? []).some(isMembers);
+}
+
+function parseIndex(raw: string | null, fallback: number): number {
+  if (raw === null || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `paging parameter \`${raw.slice(0, 20)}\` is not a number`, { scimType: 'invalidValue' });
+  return Math.trunc(n);
+}
+
+/**
+ * Creates the SCIM 2.0 service provider Entra provisioning talks to: `/Users`,
+ * `/Groups`, `/Schemas`, `/ResourceTypes`, `/ServiceProviderConfig`, on a
+ * {@link DirectoryStore}. It tolerates Entra's quirks (PATCH in both
+ * `aadOptscim062020` modes, `"False"` strings, unquoted filter values, unknown
+ * query parameters, no `User-Agent`) and answers as Entra expects
+ * (`application/scim+json`, 201/200/204, string `status` in errors).
+ *
+ * Filters: `id`, `externalId`, `userName`, `displayName`, `emails.value` and
+ * `emails[type eq "work"].value` with `eq` (and `and`s of them) are answered from
+ * SQL indexes; any other filter is evaluated in memory over a paged scan of the
+ * resource table (linear in its size).
+ *
+ * It does not rate-limit, does not support `/Bulk`, sorting or ETags, and does
+ * not check `Content-Type` on requests (Entra sends `application/scim+json`, some
+ * tools `application/json`).
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { openDirectoryStore } from 'entragate/store';
+ * import { createScimHandler, toNodeListener } from 'entragate/scim';
+ *
+ * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
+ * const scim = createScimHandler({
+ *   store,
+ *   secrets: [process.env.SCIM_SECRET!],
+ *   basePath: '/scim/v2',
+ *   scimConfig: { user_deprovision: true, identity_update_behavior: 'reauth' },
+ * });
+ * createServer(toNodeListener(scim)).listen(3000);
+ * ```
+ */
+export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
+  const parsed = handlerOptionsSchema.safeParse(options);
+  if (!parsed.success) throw new ConfigError('ERR_CONFIG_INVALID', `invalid SCIM handler options: ${z.prettifyError(parsed.error)}`);
+  const opts = parsed.data;
+  const store = opts.store;
+  const secretDigests = opts.secrets.map(digest);
+  const basePath = opts.basePath?.replace(/\/+$/, '');
+  const cfg = opts.scimConfig;
+  const provisioning: ProvisioningPolicy = {
+    userDeprovision: cfg.user_deprovision,
+    seatDeprovision: cfg.seat_deprovision,
+    identityUpdateBehavior: cfg.group_member_deprovision === true && cfg.identity_update_behavior === 'no_action' ? 'reauth' : cfg.identity_update_behavior,
+  };
+  const ctx: WriteContext = { provisioning };
+  const onEvent = opts.onEvent;
+  const maxCount = Math.max(opts.maxCount, 1);
+
+  const unauthorized = (message: string): ScimError =>
+    new ScimError('ERR_SCIM_UNAUTHORIZED', message, { headers: { 'WWW-Authenticate': 'Bearer realm="entragate-scim"' } });
+
+  /** INVARIANT: every secret is compared, in constant time over SHA-256 digests; no early exit reveals which one matched. */
+  function authenticate(request: Request): void {
+    const header = request.headers.get('authorization');
+    if (header === null) throw unauthorized('a bearer secret is required');
+    const match = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
+    if (!match) throw unauthorized('authorization must be a bearer secret');
+    const presented = digest(match[1]!);
+    let ok = false;
+    for (const d of secretDigests) ok = timingSafeEqual(presented, d) || ok;
+    if (!ok) throw unauthorized('the bearer secret is not valid');
+  }
+
+  function notify(change: DirectoryChange): void {
+    if (!onEvent) return;
+    try {
+      onEvent(change);
+    } catch {
+      // The write is committed; a failing observer cannot change the response.
+    }
+  }
+
+  function render(kind: 'User' | 'Group', r: StoredResource, base: string): JsonObject {
+    const schemas = [kind === 'User' ? USER_SCHEMA : GROUP_SCHEMA];
+    for (const key of Object.keys(r.attributes)) if (key.toLowerCase().startsWith('urn:') && key !== USER_SCHEMA && key !== GROUP_SCHEMA) schemas.push(key);
+    const out: JsonObject = { schemas, id: r.id, ...r.attributes };
+    if (kind === 'Group' && r.members) {
+      out.members = r.members.map((m) => ({ value: m.value, type: m.type, $ref: `${base}/${m.type === 'User' ? 'Users' : 'Groups'}/${encodeURIComponent(m.value)}` }));
+    }
+    out.meta = {
+      resourceType: kind,
+      created: r.created,
+      lastModified: r.lastModified,
+      location: `${base}/${kind === 'User' ? 'Users' : 'Groups'}/${encodeURIComponent(r.id)}`,
+      version: `W/"${r.version}"`,
+    };
+    return out;
+  }
+
+  async function list(kind: 'User' | 'Group', url: URL, base: string): Promise<Response> {
+    const include = parseAttributeList(url.searchParams.get('attributes'));
+    const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
+    const startIndex = Math.max(1, parseIndex(url.searchParams.get('startIndex'), 1));
+    const count = Math.min(maxCount, Math.max(0, parseIndex(url.searchParams.get('count'), opts.defaultCount)));
+    const rawFilter = url.searchParams.get('filter');
+    const query: ResourceQuery = { startIndex, count, members: kind === 'Group' && wantsMembers(include, exclude) };
+    if (rawFilter !== null && rawFilter.trim() !== '') {
+      const filter = parseFilter(rawFilter);
+      const { keys, exact } = indexedKeys(filter, kind);
+      if (keys.length > 0) query.keys = keys;
+      if (!exact) query.match = (r) => matchesFilter(filter, render(kind, r, base));
+      // A members filter needs members to evaluate against.
+      if (query.match && kind === 'Group') query.members = true;
+    }
+    const page = await (kind === 'User' ? store.users.query(query) : store.groups.query(query));
+    const keepMembers = kind === 'Group' && wantsMembers(include, exclude);
+    const resources = page.resources.map((r) => {
+      const rendered = render(kind, r, base);
+      if (kind === 'Group' && !keepMembers) delete rendered.members;
+      return project(rendered, include, exclude);
+    });
+    return scimResponse(200, { schemas: [LIST_SCHEMA], totalResults: page.totalResults, Resources: resources, startIndex, itemsPerPage: resources.length });
+  }
+
+  async function getOne(kind: 'User' | 'Group', id: string, url: URL, base: string): Promise<Response> {
+    const include = parseAttributeList(url.searchParams.get('attributes'));
+    const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
+    const r = kind === 'User' ? await store.users.get(id) : await store.groups.get(id, { members: wantsMembers(include, exclude) });
+    if (!r) throw new ScimError('ERR_SCIM_NOT_FOUND', `${kind.toLowerCase()} \`${id}\` not found`);
+    return scimResponse(200, project(render(kind, r, base), include, exclude));
+  }
+
+  function memberIdsOf(members: JsonValue | undefined): string[] {
+    if (members === undefined || members === null) return [];
+    if (!Array.isArray(members)) throw new ScimError('ERR_SCIM_INVALID_VALUE', 'attribute `members` must be an array', { scimType: 'invalidValue' });
+    return members.flatMap((m) => {
+      if (m === null) return [];
+      const v = isObject(m) ? m[findKey(m, 'value') ?? 'value'] : undefined;
+      if (typeof v !== 'string' || v === '') throw new ScimError('ERR_SCIM_INVALID_VALUE', 'each of `members` must have a string `value`', { scimType: 'invalidValue' });
+      return [v];
+    });
+  }
+
+  function methodNotAllowed(allow: string): never {
+    throw new ScimError('ERR_SCIM_METHOD_NOT_ALLOWED', `method not allowed: allowed are \`${allow}\``, { headers: { Allow: allow } });
+  }
+
+  async function resource(kind: 'User' | 'Group', id: string | undefined, request: Request, url: URL, base: string): Promise<Response> {
+    const method = request.method.toUpperCase();
+    if (id === undefined) {
+      if (method === 'GET') return list(kind, url, base);
+      if (method !== 'POST') methodNotAllowed('GET, POST');
+      const { attributes, members } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
+      const result = kind === 'User' ? await store.users.create(attributes, ctx) : await store.groups.create(attributes, memberIdsOf(members), ctx);
+      notify(result.change);
+      const created = result.resource!;
+      if (kind === 'Group') created.members = (await store.groups.get(created.id, { members: true }))?.members ?? [];
+      const body = render(kind, created, base);
+      return scimResponse(201, body, { location: (body.meta as JsonObject).location as string });
+    }
+    switch (method) {
+      case 'GET':
+        return getOne(kind, id, url, base);
+      case 'PUT': {
+        const { attributes, members } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
+        const result = kind === 'User' ? await store.users.replace(id, attributes, ctx) : await store.groups.replace(id, attributes, memberIdsOf(members), ctx);
+        notify(result.change);
+        if (!result.resource) return new Response(null, { status: 204 });
+        if (kind === 'Group') result.resource.members = (await store.groups.get(id, { members: true }))?.members ?? [];
+        return scimResponse(200, render(kind, result.resource, base));
+      }
+      case 'PATCH': {
+        const operations = parsePatchRequest(await readJson(request, opts.maxBodyBytes));
+        if (kind === 'User') {
+          const result = await store.users.update(id, (current) => applyPatch('User', current.attributes, operations), ctx);
+          notify(result.change);
+          // A seat removed on deactivation has no representation left to return.
+          return result.resource ? scimResponse(200, render('User', result.resource, base)) : new Response(null, { status: 204 });
+        }
+        const plan = planGroupPatch(operations);
+        const change: Parameters<DirectoryStore['groups']['update']>[1] = { members: plan.memberOps };
+        if (plan.attributeOps.length > 0) change.attributes = (current) => applyPatch('Group', current.attributes, plan.attributeOps);
+        notify((await store.groups.update(id, change, ctx)).change);
+        return new Response(null, { status: 204 });
+      }
+      case 'DELETE': {
+        const result = kind === 'User' ? await store.users.delete(id, ctx) : await store.groups.delete(id, ctx);
+        notify(result.change);
+        return new Response(null, { status: 204 });
+      }
+      default:
+        return methodNotAllowed('GET, PUT, PATCH, DELETE');
+    }
+  }
+
+  function discovery(name: string, id: string | undefined, method: string, base: string): Response {
+    if (method !== 'GET') methodNotAllowed('GET');
+    if (name === 'serviceproviderconfig') {
+      if (id !== undefined) throw new ScimError('ERR_SCIM_NOT_FOUND', `resource \`${id}\` not found`);
+      return scimResponse(200, serviceProviderConfig(base, maxCount));
+    }
+    const docs = name === 'schemas' ? schemaDocuments(base) : resourceTypeDocuments(base);
+    if (id !== undefined) {
+      const doc = docs.find((d) => d.id === id);
+      if (!doc) throw new ScimError('ERR_SCIM_NOT_FOUND', `${name === 'schemas' ? 'schema' : 'resource type'} \`${id}\` not found`);
+      return scimResponse(200, doc);
+    }
+    return scimResponse(200, { schemas: [LIST_SCHEMA], totalResults: docs.length, Resources: docs, startIndex: 1, itemsPerPage: docs.length });
+  }
+
+  return async function handleScim(request: Request): Promise<Response> {
+    try {
+      authenticate(request);
+      const url = new URL(request.url);
+      let path = url.pathname;
+      if (basePath !== undefined) {
+        if (path !== basePath && !path.startsWith(`${basePath}/`)) throw new ScimError('ERR_SCIM_NOT_FOUND', 'no SCIM resource at this path');
+        path = path.slice(basePath.length);
+      }
+      const match = RESOURCE_PATH.exec(path);
+      if (!match || (basePath !== undefined && match.index !== 0)) throw new ScimError('ERR_SCIM_NOT_FOUND', 'no SCIM resource at this path');
+      const base = `${url.origin}${url.pathname.slice(0, url.pathname.length - path.length + match.index)}`;
+      const name = match[1]!.toLowerCase();
+      let id: string | undefined;
+      if (match[2] !== undefined) {
+        try {
+          id = decodeURIComponent(match[2]);
+        } catch {
+          throw new ScimError('ERR_SCIM_NOT_FOUND', 'no SCIM resource at this path');
+        }
+      }
+      if (name === 'users') return await resource('User', id, request, url, base);
+      if (name === 'groups') return await resource('Group', id, request, url, base);
+      return discovery(name, id, request.method.toUpperCase(), base);
+    } catch (err) {
+      return errorResponse(err);
+    }
+  };
+}
+
