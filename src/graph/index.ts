@@ -1,1 +1,7 @@
-export {};
+/**
+ * `entragate/graph`: resolve a user's groups (nested ones included) with
+ * Microsoft Graph, with paging, throttling, timeouts and a per-user cache.
+ *
+ * @packageDocumentation
+ */
+export { createGraphGroupSource, GRAPH_CHANNEL_NAMES, type GraphGroupSource, type GraphGroupSourceOptions } from './graph-source.js';
