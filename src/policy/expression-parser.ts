@@ -120,7 +120,8 @@ class Parser {
     if (at >= this.#src.length) return 'end of input';
     const rest = this.#src.slice(at, at + 24);
     const m = /^[A-Za-z0-9_.]+|^\S/u.exec(rest);
-    return `\`${m ? m[0] : rest[0]}\``;
+    // Control characters are shown escaped (`\t`), never raw.
+    return `\`${m ? m[0] : JSON.stringify(rest[0]).slice(1, -1)}\``;
   }
 
   #expected(what: string, at = this.#pos): PolicyError {

@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import { compileGatewayRules, explain } from '../../src/policy/index.js';
+import { ConfigError, PolicyError } from '../../src/errors/index.js';
+import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
+import { makeIdentity, thrown } from './helpers.js';
+
+const FIN = '61503835-b6fe-4630-af88-de551dd59a2a';
+const ENG = '7a1f0c2e-1111-4222-8333-444455556666';
+const user = makeIdentity({
+  email: 'john.doe@example.com',
+  name: 'John Doe',
+  groups: [{ id: FIN, name: 'finance', email: 'finance@example.com' }, { id: ENG, name: 'Engineering' }],
+});
+
+/** Whether a single allow rule with this identity expression matches `user`. */
+function matches(expression: string, identity = user, options = {}): boolean {
+  const d = compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, identity: expression }], { defaultAction: 'block', ...options }).evaluate(identity, {});
+  return d.policy !== undefined;
+}
+
+describe('gateway: the operator table of reference §2.3', () => {
+  it.each([
+    // UI "is"
+    ['identity.email == "john.doe@example.com"', true],
+    ['any(identity.groups.id[*] == "61503835-b6fe-4630-af88-de551dd59a2a")', true],
+    // UI "is not"
+    ['identity.email != "john.doe@example.com"', false],
+    ['not(identity.email == "x@example.com")', true],
+    ['not(any(identity.groups.name[*] == "finance"))', false],
+    // UI "in" / "not in"
+    ['identity.email in {"a@example.com" "john.doe@example.com"}', true],
+    ['any(identity.groups.name[*] in {"marketing" "finance"})', true],
+    ['not(identity.email in {"a@example.com"})', true],
+    ['not(any(identity.groups.id[*] in {"00000000-0000-0000-0000-000000000000"}))', true],
+    // UI "in list" / "not in list"
+    ['identity.email in $emails', true],
+    ['any(identity.groups.email[*] in $group-mails)', true],
+    ['not(identity.email in $emails)', false],
+    // UI "matches regex" / "does not match regex"
+    ['identity.email matches ".*@example.com"', true],
+    ['identity.email matches "^.+@example\\.com$"', true],
+    ['any(identity.groups.name[*] matches "^fin")', true],
+    ['not(identity.email matches "@example\\.org$")', true],
+    // other comparisons
+    ['identity.name contains "Doe"', true],
+    ['identity.name > "Jane"', true],
+    ['identity.name <= "John Doe"', true],
+    ['identity.name lt "John"', false],
+    ['all(identity.groups.id[*] in {"61503835-b6fe-4630-af88-de551dd59a2a" "7a1f0c2e-1111-4222-8333-444455556666"})', true],
+    ['all(identity.groups.name[*] == "finance")', false],
+    ['any(identity.groups.email[*] == "finance@example.com")', true],
+  ])('%s → %s', (expression, expected) => {
+    expect(matches(expression, user, { lists: { emails: ['john.doe@example.com'], 'group-mails': ['finance@example.com'] } })).toBe(expected);
+  });
+
+  it('matches both group syntaxes and the lenient shorthand alike', () => {
+    for (const e of [
+      `any(identity.groups.id[*] in {"${FIN}"})`,
+      `any(identity.groups[*].id in {"${FIN}"})`,
+      `identity.groups.id == "${FIN}"`,
+      `identity.groups.id in {"${FIN}", "x"}`,
+    ]) {
+      expect(matches(e)).toBe(true);
+      expect(matches(e, makeIdentity({ groups: [ENG] }))).toBe(false);
+    }
+  });
+
+  it('compares bytes exactly: == is case-sensitive', () => {
+    expect(matches('identity.email == "John.Doe@example.com"')).toBe(false);
+    expect(matches(`any(identity.groups.id[*] == "${FIN.toUpperCase()}")`)).toBe(false);
+  });
+
+  it('evaluates and, or, xor and not with wirefilter precedence', () => {
+    expect(matches('identity.name == "x" or identity.name == "John Doe" and identity.email == "nope"')).toBe(false);
+    expect(matches('(identity.name == "x" or identity.name == "John Doe") and identity.email == "nope"')).toBe(false);
+    expect(matches('identity.name == "John Doe" xor identity.email == "john.doe@example.com"')).toBe(false);
+    expect(matches('identity.name == "John Doe" xor identity.email == "nope"')).toBe(true);
+    expect(matches('identity.name == "x" ^^ identity.name == "y" || identity.name == "John Doe"')).toBe(true);
+    expect(matches('not identity.name == "x" && !(identity.email == "y")')).toBe(true);
+  });
+
+  it('decodes escapes in values', () => {
+    const quoted = makeIdentity({ name: 'say "hi"\\' });
+    expect(matches('identity.name == "say \\"hi\\"\\\\"', quoted)).toBe(true);
+    expect(matches('identity.name == r#"say "hi"\\"#', quoted)).toBe(true);
+    expect(matches('identity.name == "\\x4aohn Doe"')).toBe(true);
+    expect(matches('identity.name == "\\112ohn Doe"')).toBe(true);
+  });
+});
+
+describe('gateway: matches', () => {
+  it('is unanchored and case-sensitive, honouring (?i)', () => {
+    expect(matches('identity.email matches "doe"')).toBe(true);
+    expect(matches('identity.email matches "DOE"')).toBe(false);
+    expect(matches('identity.email matches "(?i)DOE"')).toBe(true);
+    expect(matches('identity.email matches "^doe"')).toBe(false);
+    expect(matches('identity.email matches "finance|doe"')).toBe(true);
+  });
+
+  it('runs a ReDoS pattern in linear time (completes)', () => {
+    const victim = makeIdentity({ email: `${'a'.repeat(50_000)}!` });
+    expect(matches('identity.email matches "(a+)+$"', victim)).toBe(false);
+    expect(matches('identity.email matches "^(a|aa)+$"', victim)).toBe(false);
+    expect(matches('identity.email matches "(a*)*b"', victim)).toBe(false);
+  });
+
+  it.each([
+    ['identity.email matches "(a)\\1"', 'invalid escape sequence'],
+    ['identity.email matches "(?=a)"', 'unsupported Perl syntax'],
+    ['identity.email matches "(?<!a)b"', 'invalid named capture'],
+    ['identity.email matches "a{1001}"', 'invalid repeat count'],
+    ['identity.email matches "(a"', 'missing closing )'],
+    ['identity.email matches "[a-y&&xyz]"', 'class set operation `&&`'],
+    ['identity.email matches "[a[^b]]"', 'nested character classes'],
+  ])('rejects %s at compile time', (expression, why) => {
+    const err = thrown(() => compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, identity: expression }]));
+    expect(err).toBeInstanceOf(PolicyError);
+    expect(err.code).toBe('ERR_EXPRESSION_REGEX');
+    expect(err.message).toContain(why);
+    expect(err.message).toContain('at 24: rules[0] `r`.identity');
+  });
+
+  it('accepts POSIX classes and compiles each regex once', () => {
+    expect(matches('identity.name matches "^[[:alpha:] ]+$"')).toBe(true);
+  });
+});
+
+describe('gateway: extended email (reference §2.5)', () => {
+  const variant = makeIdentity({ email: 'John.Doe+news@Example.com' });
+  const rule = (action: GatewayAction, identity: string): GatewayRule => ({ name: action, action, precedence: 1, identity });
+  const hit = (action: GatewayAction, identity: string, options = {}): boolean =>
+    compileGatewayRules([rule(action, identity)], options).evaluate(variant, {}).policy !== undefined;
+
+  it.each(['block', 'override', 'safesearch', 'ytrestricted', 'isolate', 'audit_ssh'] as const)('%s matches variants', (action) => {
+    expect(hit(action, 'identity.email == "johndoe@example.com"')).toBe(true);
+    expect(hit(action, 'identity.email in {"x@example.com" "john.doe@example.com"}')).toBe(true);
+    expect(hit(action, 'identity.email in $l', { lists: { l: ['johndoe+other@example.com'] } })).toBe(true);
+    expect(hit(action, 'identity.email != "johndoe@example.com"')).toBe(false);
+  });
+
+  it.each(['allow', 'off', 'noisolate', 'noscan', 'l4_override', 'egress', 'resolve'] as const)('%s matches the exact address only', (action) => {
+    expect(hit(action, 'identity.email == "johndoe@example.com"')).toBe(false);
+    expect(hit(action, 'identity.email == "John.Doe+news@Example.com"')).toBe(true);
+    expect(hit(action, 'identity.email in {"johndoe@example.com"}')).toBe(false);
+  });
+
+  it('matchExtendedEmail forces variants for every action', () => {
+    expect(hit('allow', 'identity.email == "johndoe@example.com"', { matchExtendedEmail: true })).toBe(true);
+  });
+
+  it('does not apply to matches or contains', () => {
+    expect(hit('block', 'identity.email matches "^johndoe@"')).toBe(false);
+    expect(hit('block', 'identity.email contains "johndoe"')).toBe(false);
+  });
+});
+
+describe('gateway: rule order and actions', () => {
+  const rules: GatewayRule[] = [
+    { id: 'r3', name: 'catch-all block', action: 'block', precedence: 3000 },
+    { id: 'r1', name: 'finance allow', action: 'allow', precedence: 1000, identity: `any(identity.groups.id[*] in {"${FIN}"})` },
+    { id: 'r0', name: 'disabled block', action: 'block', precedence: 1, enabled: false },
+    { id: 'r2', name: 'isolate eng', action: 'isolate', precedence: 2000, identity: `any(identity.groups.id[*] in {"${ENG}"})` },
+  ];
+
+  it('evaluates lowest precedence first, skips disabled rules, first match wins', () => {
+    const compiled = compileGatewayRules(rules);
+    expect(compiled.order.map((r) => r.id)).toEqual(['r1', 'r2', 'r3']);
+    expect(compiled.evaluate(user, {})).toMatchObject({ allowed: true, action: 'allow', policy: { id: 'r1', name: 'finance allow', precedence: 1000 }, reason: 'matched' });
+    expect(compiled.evaluate(makeIdentity({ groups: [ENG] }), {})).toMatchObject({ allowed: true, action: 'isolate', policy: { id: 'r2' } });
+    expect(compiled.evaluate(makeIdentity(), {})).toMatchObject({ allowed: false, action: 'block', policy: { id: 'r3' } });
+  });
+
+  it('no match gives the default action, allow unless configured', () => {
+    expect(compileGatewayRules([]).evaluate(user, {})).toMatchObject({ allowed: true, action: 'allow', reason: 'default' });
+    expect(compileGatewayRules([], { defaultAction: 'block' }).evaluate(user, {})).toMatchObject({ allowed: false, action: 'block', reason: 'default' });
+  });
+
+  it('a rule matches only when every present expression is true', () => {
+    const r: GatewayRule = {
+      name: 'both', action: 'block', precedence: 1,
+      identity: 'identity.email == "john.doe@example.com"',
+      device_posture: 'any(device_posture.checks.passed[*] in {"disk"})',
+      traffic: '',
+    };
+    expect(compileGatewayRules([r]).evaluate(user, { devicePosture: ['disk'] }).action).toBe('block');
+    expect(compileGatewayRules([r]).evaluate(user, { devicePosture: ['fw'] }).action).toBe('allow');
+    expect(compileGatewayRules([r]).evaluate(user, {}).action).toBe('allow');
+  });
+
+  it('filter keeps one builder, and http runs Do Not Inspect, then Isolate, then the rest', () => {
+    const http: GatewayRule[] = [
+      { name: 'allow', action: 'allow', precedence: 1, filters: ['http'] },
+      { name: 'isolate', action: 'isolate', precedence: 5, filters: ['http'] },
+      { name: 'off', action: 'off', precedence: 9, filters: ['http'] },
+      { name: 'dns block', action: 'block', precedence: 0, filters: ['dns'] },
+    ];
+    expect(compileGatewayRules(http, { filter: 'http' }).order.map((r) => r.name)).toEqual(['off', 'isolate', 'allow']);
+    expect(compileGatewayRules(http, { filter: 'dns' }).order.map((r) => r.name)).toEqual(['dns block']);
+    expect(compileGatewayRules(http).order.map((r) => r.name)).toEqual(['dns block', 'allow', 'isolate', 'off']);
+  });
+
+  it('a missing identity reads as "" and []', () => {
+    const compiled = compileGatewayRules([
+      { name: 'not finance', action: 'block', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"}))` },
+    ]);
+    expect(compiled.evaluate(null, {})).toMatchObject({ allowed: false, action: 'block', reason: 'matched' });
+    expect(matches('identity.email == ""', makeIdentity({ email: '' }))).toBe(true);
+    expect(compileGatewayRules([{ name: 'e', action: 'allow', precedence: 1, identity: 'identity.email == ""' }], { defaultAction: 'block' }).evaluate(null, {}).action).toBe('allow');
+  });
+});
+
+describe('gateway: unknown membership fails closed', () => {
+  const overage = makeIdentity({ email: 'x@example.com', groups: [ENG], membership: { state: 'overage', signal: 'hasgroups' } });
+
+  it('an allow on an unknown group does not match; the default applies', () => {
+    const d = compileGatewayRules([{ name: 'fin', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${FIN}"})` }], { defaultAction: 'block' }).evaluate(overage, {});
+    expect(d).toMatchObject({ allowed: false, action: 'block', reason: 'unknown-membership' });
+    expect(d.policy).toBeUndefined();
+    expect(explain(d)).toContain(`identity any(identity.groups.id[*] in {"${FIN}"}) : unknown (membership overage (hasgroups))`);
+  });
+
+  it('a block that might match denies', () => {
+    const d = compileGatewayRules([{ name: 'block fin', action: 'block', precedence: 1, identity: `any(identity.groups.id[*] in {"${FIN}"})` }]).evaluate(overage, {});
+    expect(d).toMatchObject({ allowed: false, action: 'block', policy: { name: 'block fin' }, reason: 'unknown-membership' });
+    expect(explain(d)).toContain('might match: fail closed, block');
+  });
+
+  it('a restricting action that might match fails closed as a block', () => {
+    const d = compileGatewayRules([{ name: 'iso', action: 'isolate', precedence: 1, identity: `identity.groups.id == "${FIN}"` }]).evaluate(overage, {});
+    expect(d).toMatchObject({ allowed: false, action: 'block', policy: { name: 'iso' }, reason: 'unknown-membership' });
+  });
+
+  it('not(any(…)) on unknown membership is unknown, never true', () => {
+    const d = compileGatewayRules([{ name: 'allow non-fin', action: 'allow', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"}))` }], { defaultAction: 'block' }).evaluate(overage, {});
+    expect(d.allowed).toBe(false);
+  });
+
+  it('a known group still matches under overage, and all(…) with a known failure is false', () => {
+    expect(compileGatewayRules([{ name: 'eng', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${ENG}"})` }], { defaultAction: 'block' }).evaluate(overage, {}).allowed).toBe(true);
+    const d = compileGatewayRules([{ name: 'all', action: 'block', precedence: 1, identity: `all(identity.groups.id[*] == "${FIN}")` }]).evaluate(overage, {});
+    expect(d).toMatchObject({ allowed: true, reason: 'default' });
+  });
+
+  it('scalar fields are never unknown', () => {
+    expect(compileGatewayRules([{ name: 'b', action: 'block', precedence: 1, identity: 'identity.email == "y@example.com"' }]).evaluate(overage, {})).toMatchObject({ allowed: true, reason: 'default' });
+  });
+});
+
+describe('gateway: compile errors', () => {
+  it.each([
+    [[{ name: 'r', action: 'permit', precedence: 1 }], 'ERR_POLICY_INVALID', '`action` `permit` is not a gateway action: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow' }], 'ERR_POLICY_INVALID', '`precedence` must be a finite number: rules[0] `r`'],
+    [[{ action: 'allow', precedence: 1 }], 'ERR_POLICY_INVALID', '`name` must be a non-empty string: rules[0]'],
+    [[{ name: 'r', action: 'allow', precedence: 1, enabled: 'yes' }], 'ERR_POLICY_INVALID', '`enabled` must be a boolean'],
+    [[{ name: 'r', action: 'allow', precedence: 1, filters: ['smtp'] }], 'ERR_POLICY_INVALID', '`filters` must be an array'],
+    [[{ name: 'r', action: 'allow', precedence: 1, identity: 42 }], 'ERR_POLICY_INVALID', '`identity` must be a string: rules[0] `r`.identity'],
+    [[{ name: 'r', action: 'allow', precedence: 1, traffic: 'any(dns.content_category[*] in {149})' }], 'ERR_EXPRESSION_TYPE', 'unknown field `dns.content_category` at 5: rules[0] `r`.traffic'],
+    [[{ name: 'r', action: 'allow', precedence: 1, identity: 'identity.email in $nowhere' }], 'ERR_POLICY_GROUP_MISSING', 'list `nowhere` is not configured: rules[0] `r`.identity'],
+    [[{ name: 'r', action: 'allow', precedence: 1, enabled: false, identity: 'identity.email ==' }], 'ERR_EXPRESSION_SYNTAX', 'expected a string at 18'],
+  ])('%j → %s', (rules, code, message) => {
+    const err = thrown(() => compileGatewayRules(rules as unknown as GatewayRule[]));
+    expect(err).toBeInstanceOf(PolicyError);
+    expect(err.code).toBe(code);
+    expect(err.message).toContain(message);
+  });
+
+  it('rejects bad options with ConfigError', () => {
+    const err = thrown(() => compileGatewayRules([], { defaultAction: 'deny' as never }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.code).toBe('ERR_CONFIG_INVALID');
+    expect(err.message).toMatch(/^invalid gateway rule options: /);
+    expect(thrown(() => compileGatewayRules([], { bogus: 1 } as never)).code).toBe('ERR_CONFIG_INVALID');
+  });
+});
