@@ -5,11 +5,21 @@ import { z } from 'zod';
 import { cloudHosts, type AzureCloud } from '../config/clouds.js';
 import { isGuid, parseWith } from '../config/idp.js';
 import type { ErrorCode } from '../errors/index.js';
-import { unknownResolution } from '../groups/resolution.js';
+import { quoteId, unknownResolution } from '../groups/resolution.js';
 import type { GroupResolution, GroupSource, GroupSourceContext } from '../groups/types.js';
 import type { GroupRef, Identity } from '../types.js';
 
-/** The `node:diagnostics_channel` channels the Graph source publishes on. Messages never hold a token or a secret. */
+/**
+ * The `node:diagnostics_channel` channels the Graph source publishes on. Messages never hold a token or a secret.
+ *
+ * @example
+ * ```ts
+ * import diagnostics from 'node:diagnostics_channel';
+ * import { GRAPH_CHANNEL_NAMES } from 'entragate/graph';
+ *
+ * diagnostics.subscribe(GRAPH_CHANNEL_NAMES.throttled, (m) => console.warn('graph throttled', m));
+ * ```
+ */
 export const GRAPH_CHANNEL_NAMES = {
   /** Every HTTP attempt: `{ target: 'graph' | 'token', method, host, path, status, attempt, durationMs }` (`status` 0 = no response). */
   request: 'entragate:graph:request',
@@ -368,7 +378,7 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     async resolve(identity: Identity, context: GroupSourceContext): Promise<GroupResolution> {
       const oid = identity.oid;
       // INVARIANT: only a GUID reaches the URL path, so a claim can never reshape the request.
-      if (!isGuid(oid)) return unknownResolution('ERR_GROUPS_UNAVAILABLE', `graph needs the user object id: oid ${describe(oid)} is not a guid`);
+      if (!isGuid(oid)) return unknownResolution('ERR_GROUPS_UNAVAILABLE', `graph needs the user object id: oid ${quoteId(oid)} is not a guid`);
       const key = oid.toLowerCase();
       const cached = cache?.get(key);
       if (cached !== undefined) return { groups: [...cached], membership: { state: 'complete', source: 'graph' } };
@@ -402,7 +412,7 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     }
     const tenant = config.tenantId ?? identity.tid;
     if (config.tenantId === undefined && !isGuid(tenant)) {
-      return { code: 'ERR_GROUPS_UNAVAILABLE', reason: `graph needs a tenant: tid ${describe(tenant)} is not a guid and no tenantId is configured` };
+      return { code: 'ERR_GROUPS_UNAVAILABLE', reason: `graph needs a tenant: tid ${quoteId(tenant)} is not a guid and no tenantId is configured` };
     }
     return { kind: 'application', tenant };
   }
@@ -410,11 +420,6 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
 
 function fail(failure: Failure): GroupResolution {
   return unknownResolution(failure.code, failure.reason);
-}
-
-/** Quotes a value for a message when it is short and plain; never echoes arbitrary input. */
-function describe(value: string): string {
-  return /^[A-Za-z0-9.@_-]{0,64}$/.test(value) ? `\`${value}\`` : '(malformed)';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -46,3 +46,8 @@ export function isGroupResolution(value: unknown): value is GroupResolution {
 function isGroupRef(value: unknown): value is GroupRef {
   return typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string';
 }
+
+/** Quotes a value for a message when it is short and plain; never echoes arbitrary input (it may come from a token). */
+export function quoteId(value: string): string {
+  return /^[A-Za-z0-9.@_-]{0,64}$/.test(value) ? `\`${value}\`` : '(malformed)';
+}

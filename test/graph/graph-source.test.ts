@@ -291,6 +291,29 @@ describe('createGraphGroupSource: tokens, cache and single flight', () => {
     }
   });
 
+  it('fetches one application token for concurrent misses of different users', async () => {
+    const graphSource = source();
+    const [a, b] = await Promise.all([graphSource.resolve(identity(), { claims: {} }), graphSource.resolve(identity({ oid: OTHER_OID }), { claims: {} })]);
+    expect(a.groups).toHaveLength(3);
+    expect(b).toEqual({ groups: [], membership: { state: 'complete', source: 'graph' } });
+    expect(tokenRequests()).toHaveLength(1);
+    expect(graphRequests()).toHaveLength(2);
+  });
+
+  it('lets one caller abort without cancelling the shared lookup for the others', async () => {
+    graph.delayNext(50);
+    const graphSource = source();
+    const controller = new AbortController();
+    const aborted = graphSource.resolve(identity(), { claims: {}, signal: controller.signal });
+    const patient = graphSource.resolve(identity(), { claims: {} });
+    controller.abort();
+    await expect(aborted).resolves.toEqual({
+      groups: [],
+      membership: { state: 'unknown', code: 'ERR_GROUPS_UNAVAILABLE', reason: 'graph lookup aborted' },
+    });
+    await expect(patient).resolves.toMatchObject({ membership: { state: 'complete', source: 'graph' } });
+  });
+
   it('uses a delegated token when the request carries one (no client credentials needed)', async () => {
     const graphToken = graph.issueToken(OID);
     const delegated = createGraphGroupSource({ graphHost: graph.url, now: time.now, sleep: time.sleep });
