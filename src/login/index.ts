@@ -1,1 +1,16 @@
-export {};
+/**
+ * `entragate/login`: Entra ID login (authorization code + PKCE) and Cloudflare
+ * Access-style sessions with per-user and per-app revocation.
+ *
+ * @packageDocumentation
+ */
+export { createLogin, getIdentityJson } from './login.js';
+export type { Login, Authenticated, AuthenticatedBearer, GetIdentityResponse, IssuedSession } from './login.js';
+export { loginOptionsSchema, type LoginOptions } from './options.js';
+export type { AuthenticatedSession, SessionClaims } from './session.js';
+export { createMemoryRevocationList, type RevocationList } from './revocation.js';
+export { createMemoryIdentityStore, type IdentityStore, type SessionIdentity, type MemoryIdentityStoreOptions } from './identity-store.js';
+export { parseGoDuration, resolveSessionDuration, type SessionDurations } from './duration.js';
+export type { RequestLike, HeaderBag } from './request.js';
+export type { SessionAlgorithm, KeyMaterial } from './keys.js';
+export { LOGIN_CHANNEL_NAMES } from './diagnostics.js';

@@ -7,3 +7,4 @@
 export * from './mock-entra.js';
 export * from './arbitraries.js';
 export * from './mock-graph.js';
+export * from './mock-entra-login.js';

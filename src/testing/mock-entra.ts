@@ -3,6 +3,7 @@ import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:cryp
 import type { AddressInfo } from 'node:net';
 import { base64urlJson } from '../token/jwt.js';
 import type { IdpConfigInput } from '../config/idp.js';
+import { createMockEntraLogin, type MockEntraLogin } from './mock-entra-login.js';
 
 /** One RSA signing key of the mock, with its `kid`. */
 export interface MockSigningKey {
@@ -83,6 +84,8 @@ export interface MockEntra {
   idpConfig(overrides?: { config?: Record<string, unknown>; scim_config?: Record<string, unknown>; id?: string }): IdpConfigInput;
   /** Adds a route (for example the Graph or login routes) in front of the built-in ones. */
   addRoute(route: MockRoute): void;
+  /** The login endpoints (authorize, token, logout), mounted by default: choose the user, arm errors, read what was checked. */
+  readonly login: MockEntraLogin;
   close(): Promise<void>;
 }
 
@@ -123,6 +126,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
   const clientSecret = options.clientSecret ?? `secret-${randomUUID()}`;
   const v1Issuer = options.v1Issuer ?? ((tid: string) => `https://sts.windows.net/${tid}/`);
   const routes: MockRoute[] = [...(options.routes ?? [])];
+  const login = createMockEntraLogin();
   let keys: MockSigningKey[] = [createSigningKey()];
   let current = keys[0]!;
   const requests: Record<string, number> = { discovery: 0, jwks: 0 };
@@ -206,6 +210,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
       try {
         for (const route of routes) if (await route(req, res, u, entra)) return;
         if (await builtIn(req, res, u)) return;
+        if (await login.route(req, res, u, entra)) return;
         json(res, 404, { error: 'not_found' });
       } catch (error) {
         if (!res.headersSent) json(res, 500, { error: 'server_error', error_description: error instanceof Error ? error.message : String(error) });
@@ -281,6 +286,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
     addRoute(route) {
       routes.push(route);
     },
+    login: login.login,
     close() {
       server.closeAllConnections();
       return new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));

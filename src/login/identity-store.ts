@@ -1,0 +1,67 @@
+import { LRUCache } from 'lru-cache';
+import type { Identity } from '../types.js';
+
+/** What a session's `identity_nonce` points at: the identity as resolved at login. */
+export interface SessionIdentity {
+  /** The verified identity with its groups (resolved at login). */
+  identity: Identity;
+  /** Country the user authenticated from, when the app knew it. */
+  country?: string;
+  /** When the session was issued (Unix seconds). */
+  issuedAt: number;
+}
+
+/**
+ * Where identities live, keyed by `identity_nonce`, as Cloudflare keeps groups out
+ * of the app token and serves them from get-identity. `get` may be synchronous (the
+ * in-memory default, on the hot path) or return a promise (a shared store).
+ */
+export interface IdentityStore {
+  get(nonce: string): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
+  /** Stores an identity until `expiresAt` (Unix seconds); it may be forgotten earlier (LRU). */
+  set(nonce: string, value: SessionIdentity, expiresAt: number): void | Promise<void>;
+  delete(nonce: string): void | Promise<void>;
+}
+
+/** Options of `createMemoryIdentityStore`. */
+export interface MemoryIdentityStoreOptions {
+  /** Most identities kept; the least recently used is dropped first. @defaultValue 10000 */
+  max?: number;
+  /** Clock in ms. @defaultValue `Date.now` */
+  now?: () => number;
+}
+
+/**
+ * Creates the default identity store: a bounded in-memory LRU whose entries never
+ * outlive their session. A session whose identity was dropped (LRU eviction,
+ * logout, restart) is refused and the user logs in again. Not shared between
+ * instances: plug a shared store for that.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryIdentityStore } from 'entragate/login';
+ * const identities = createMemoryIdentityStore({ max: 50_000 });
+ * ```
+ */
+export function createMemoryIdentityStore(options: MemoryIdentityStoreOptions = {}): IdentityStore {
+  const now = options.now ?? Date.now;
+  const cache = new LRUCache<string, { value: SessionIdentity; expiresAt: number }>({ max: options.max ?? 10_000 });
+  return {
+    get(nonce) {
+      const entry = cache.get(nonce);
+      if (entry === undefined) return undefined;
+      // INVARIANT: an identity is never served after its session's exp.
+      if (now() >= entry.expiresAt * 1000) {
+        cache.delete(nonce);
+        return undefined;
+      }
+      return entry.value;
+    },
+    set(nonce, value, expiresAt) {
+      cache.set(nonce, { value, expiresAt });
+    },
+    delete(nonce) {
+      cache.delete(nonce);
+    },
+  };
+}

@@ -1,0 +1,495 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import * as oidc from 'openid-client';
+import { parseWith } from '../config/idp.js';
+import { publish } from '../diagnostics.js';
+import { ConfigError, EntragateError, GroupsError, JwksError, SessionError } from '../errors/index.js';
+import type { VerifiedToken } from '../token/verifier.js';
+import type { Identity } from '../types.js';
+import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
+import { loginChannels } from './diagnostics.js';
+import { parseGoDuration, resolveSessionDuration } from './duration.js';
+import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
+import { importSessionKey, type ImportedKey } from './keys.js';
+import { loginOptionsSchema, type LoginOptions } from './options.js';
+import { bearerToken, header, queryOf, safeReturnTo, type RequestLike } from './request.js';
+import { createMemoryRevocationList, type RevocationList } from './revocation.js';
+import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
+import { TransactionSealer, type LoginTransaction } from './transaction.js';
+
+/** An API client authenticated with an Entra access token (`Authorization: Bearer`). */
+export interface AuthenticatedBearer {
+  kind: 'bearer';
+  identity: Identity;
+  /** The verified token claims (frozen). */
+  claims: Readonly<Record<string, unknown>>;
+}
+
+/** What `authenticateRequest` returns: a bearer client or a browser session. */
+export type Authenticated = AuthenticatedBearer | AuthenticatedSession;
+
+/**
+ * Cloudflare's get-identity JSON for a session (`/cdn-cgi/access/get-identity`), with
+ * entragate's `membership` so a caller knows whether `groups` is complete.
+ */
+export interface GetIdentityResponse {
+  email: string;
+  name?: string;
+  user_uuid: string;
+  idp: { id: string; type: 'azureAD' };
+  amr: string[];
+  groups: Array<{ id: string; name?: string; email?: string }>;
+  oidc_fields: Record<string, unknown>;
+  /** When the session was issued (Unix seconds). */
+  iat: number;
+  geo?: { country: string };
+  membership: Identity['membership'];
+}
+
+/** A freshly issued session: the token, its claims and the `Set-Cookie` value carrying it. */
+export interface IssuedSession {
+  token: string;
+  claims: SessionClaims;
+  setCookie: string;
+}
+
+/** The login and session API of `createLogin`. Framework-free: WHATWG `Response` out, `Request` or a plain object in. */
+export interface Login {
+  /** The app's AUD tag (the `aud` of every session, the unit of `revokeApp`). */
+  readonly audience: string;
+  /** The `iss` of every session. */
+  readonly issuer: string;
+  /** The session cookie name (`CF_Authorization` by default). */
+  readonly cookieName: string;
+  /** The revocation list checked on every request. */
+  readonly revocations: RevocationList;
+  /** Where identities live, by `identity_nonce`. */
+  readonly identities: IdentityStore;
+  /**
+   * Starts a login: a 302 to Entra's authorize endpoint with `state`, `nonce`, PKCE
+   * (S256, when `pkce_enabled`) and `prompt`; the transaction goes in an encrypted,
+   * HttpOnly cookie scoped to the callback path. The return-to path comes from
+   * `options.returnTo` or the `returnTo` query parameter; anything but a relative
+   * path becomes `/`. When discovery fails it answers a 503 failure page.
+   */
+  start(request: RequestLike, options?: { returnTo?: string }): Promise<Response>;
+  /**
+   * Finishes a login: checks `state` (single use), refuses an Entra `error`, exchanges
+   * the code (with the PKCE verifier), verifies the ID token with the gate (nonce
+   * included), resolves groups, issues the session cookie and redirects to the
+   * return-to path. Every failure is an HTML failure page with the error status and
+   * an `x-entragate-error` header holding the code, and never sets a session.
+   */
+  callback(request: RequestLike, context?: { country?: string }): Promise<Response>;
+  /** Ends the session (forgets its identity; with `logoutRevokes: 'user'` revokes every session of the user), clears the cookie and redirects. */
+  logout(request: RequestLike): Promise<Response>;
+  /** Cloudflare's get-identity for the request's session, as JSON; a 401 JSON body with `code` when there is none. */
+  identity(request: RequestLike): Promise<Response>;
+  /** Verifies a session token (the cookie value). Throws `SessionError` (`ERR_TOKEN_MISSING`, `ERR_SESSION_INVALID`, `ERR_SESSION_EXPIRED`, `ERR_SESSION_REVOKED`). */
+  verifySession(token: string): Promise<AuthenticatedSession>;
+  /** Verifies the session cookie of a request. Throws as `verifySession`. */
+  authenticate(request: RequestLike): Promise<AuthenticatedSession>;
+  /**
+   * Authenticates an API client or a browser: `Authorization: Bearer` first (verified by
+   * the gate, user revocations applied, groups resolved as at login), else the session
+   * cookie. Throws `TokenError`, `JwksError`, `GroupsError` or `SessionError`.
+   */
+  authenticateRequest(request: RequestLike): Promise<Authenticated>;
+  /** Issues a session for an already verified identity (used by the callback; exposed for custom flows). */
+  createSession(identity: Identity, options?: { durationSeconds?: number; country?: string }): Promise<IssuedSession>;
+  /** Revokes every session of these subjects (`oid`, email; lower-cased) issued at or before `at` (Unix seconds, default now). */
+  revokeUser(subjects: string | readonly string[], at?: number): Promise<void>;
+  /** Revokes every session of an app (default: this app) issued at or before `at` (Unix seconds, default now). */
+  revokeApp(appAud?: string, at?: number): Promise<void>;
+  /** Forgets every cached session verification. */
+  clearSessionCache(): void;
+}
+
+const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+
+/**
+ * Creates the Entra ID login (authorization code + PKCE, with `openid-client`) and
+ * Cloudflare Access-style sessions: a signed `type: "app"` JWT in `CF_Authorization`,
+ * groups kept server-side by `identity_nonce`, Cloudflare's session-duration
+ * precedence, and per-user / per-app revocation checked on every request.
+ *
+ * Validates every option once and imports the keys; a bad option throws a
+ * `ConfigError` (`ERR_CONFIG_INVALID`) synchronously. Discovery happens at the
+ * first `start`/`callback`, not here.
+ *
+ * @example
+ * ```ts
+ * import { generateKeyPairSync } from 'node:crypto';
+ * import { createGate } from 'entragate';
+ * import { createLogin } from 'entragate/login';
+ * const gate = createGate({ idp: { type: 'azureAD', name: 'Entra ID', config: { client_id: '…', client_secret: '…', directory_id: '…', pkce_enabled: true } } });
+ * const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+ * const login = createLogin({
+ *   gate,
+ *   redirectUri: 'https://app.example.com/auth/callback',
+ *   keys: { signing: { kid: '2025-06', alg: 'ES256', privateKey } },
+ *   sessionDuration: '8h',
+ * });
+ * // GET /auth/login    → login.start(request)
+ * // GET /auth/callback → login.callback(request)
+ * const { identity } = await login.authenticateRequest(request);
+ * ```
+ */
+export function createLogin(options: LoginOptions): Login {
+  const o = parseWith(loginOptionsSchema, options, 'login');
+  const gate = o.gate;
+  const idp = gate.idp;
+  const clientId = idp.config.client_id;
+  const clientSecret = o.clientSecret ?? idp.config.client_secret;
+  if (clientSecret === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: the login needs a client secret: set `clientSecret` or the IdP `config.client_secret`');
+  }
+  const now = o.now ?? Date.now;
+  const redirect = new URL(o.redirectUri);
+  const audience = o.audience ?? createHash('sha256').update(`${clientId}\n${redirect.origin}`).digest('hex');
+  const issuer = o.issuer ?? redirect.origin;
+  const supportGroups = idp.config.support_groups;
+  const scopes = o.scopes ?? (supportGroups && o.groups ? [...DEFAULT_SCOPES, 'User.Read'] : DEFAULT_SCOPES);
+  const appDuration = o.sessionDuration;
+  const globalDuration = o.globalSessionDuration;
+  // Policy durations arrive per login; each distinct string is parsed once.
+  const policyDurations = new Map<string, number>();
+
+  const signing = importSessionKey(o.keys.signing.kid, o.keys.signing.alg, o.keys.signing.privateKey, 'private');
+  const verification = new Map<string, ImportedKey>([[signing.kid, importSessionKey(signing.kid, signing.alg, signing.key, 'public')]]);
+  for (const k of o.keys.verification) {
+    if (verification.has(k.kid)) throw new ConfigError('ERR_CONFIG_INVALID', `invalid login configuration: the session key id \`${k.kid}\` is used twice`);
+    verification.set(k.kid, importSessionKey(k.kid, k.alg, k.publicKey, 'public'));
+  }
+
+  const revocations = o.revocations ?? createMemoryRevocationList();
+  const identities = o.identities ?? createMemoryIdentityStore({ now, max: o.sessionCache === false ? 10_000 : o.sessionCache.max });
+  const sessions = new SessionManager({
+    signing,
+    verification,
+    issuer,
+    audience,
+    cacheMax: o.sessionCache === false ? 0 : o.sessionCache.max,
+    clockTolerance: o.clockTolerance,
+    maxTokenBytes: 8_192,
+    revocations,
+    identities,
+    now,
+  });
+  const sealer = new TransactionSealer(o.transactionSecret ?? randomBytes(32).toString('base64url'));
+  const usedStates = new LRUCache<string, number>({ max: 10_000 });
+  const cookieName = o.cookie.name;
+  const sessionCookie: CookieAttributes = { path: o.cookie.path, domain: o.cookie.domain, secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
+  const txCookie: CookieAttributes = { path: redirect.pathname, secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
+  const fetchImpl = o.fetch ?? globalThis.fetch;
+  const authorityTenant = o.authorityTenant ?? idp.config.directory_id;
+
+  let configuration: Promise<oidc.Configuration> | undefined;
+  const discover = (): Promise<oidc.Configuration> => {
+    configuration ??= (async () => {
+      const server = new URL(`${gate.hosts.authorityHost}/${authorityTenant}/v2.0`);
+      const auth = o.clientAuth === 'client_secret_basic' ? oidc.ClientSecretBasic(clientSecret) : oidc.ClientSecretPost(clientSecret);
+      return oidc.discovery(server, clientId, { client_secret: clientSecret }, auth, {
+        [oidc.customFetch]: (url: string, init: oidc.CustomFetchOptions) => fetchImpl(url, init as RequestInit),
+        timeout: Math.ceil(o.timeout / 1000),
+        execute: server.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
+      });
+    })().catch((cause: unknown) => {
+      configuration = undefined;
+      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the login discovery document of tenant \`${authorityTenant}\` could not be fetched`, { cause });
+    });
+    return configuration;
+  };
+
+  const durationFor = async (identity: Identity): Promise<number> => {
+    const policy = o.policySessionDuration ? await o.policySessionDuration(identity) : undefined;
+    if (policy !== undefined) {
+      let seconds = policyDurations.get(policy);
+      if (seconds === undefined) {
+        seconds = Math.floor(parseGoDuration(policy) / 1000);
+        if (seconds < 1) throw new ConfigError('ERR_CONFIG_INVALID', `the policy session duration \`${policy}\` must be at least \`1s\``);
+        if (policyDurations.size < 1_000) policyDurations.set(policy, seconds);
+      }
+      return seconds;
+    }
+    return resolveSessionDuration({ app: appDuration, global: globalDuration });
+  };
+
+  const resolveGroups = async (verified: VerifiedToken, graphToken: string | undefined): Promise<Identity> => {
+    const identity = verified.identity;
+    if (!supportGroups || o.groups === undefined || identity.membership.state === 'complete') return identity;
+    const source = o.groups;
+    let resolution;
+    try {
+      resolution = await source.resolve(identity, { claims: verified.claims, ...(graphToken ? { graphToken } : {}) });
+    } catch (cause) {
+      if (cause instanceof EntragateError && cause.code === 'ERR_GROUPS_UNAVAILABLE') throw cause;
+      throw new GroupsError('ERR_GROUPS_UNAVAILABLE', `the groups could not be resolved at login: source \`${source.name}\` failed`, { cause });
+    }
+    // INVARIANT: no session is issued on groups nobody could resolve; the user retries instead of holding a session with unknown groups.
+    if (resolution.membership.state !== 'complete') {
+      const reason = resolution.membership.state === 'unknown' ? `: ${resolution.membership.reason}` : '';
+      throw new GroupsError('ERR_GROUPS_UNAVAILABLE', `the groups could not be resolved at login: source \`${source.name}\` answered \`${resolution.membership.state}\`${reason}`);
+    }
+    return { ...identity, groups: resolution.groups, membership: resolution.membership };
+  };
+
+  const issueSession = async (identity: Identity, durationSeconds: number, country: string | undefined): Promise<IssuedSession> => {
+    const { token, claims } = await sessions.issue(identity, { durationSeconds, country });
+    return { token, claims, setCookie: serializeCookie(cookieName, token, { ...sessionCookie, maxAge: durationSeconds }) };
+  };
+
+  const authenticate = (request: RequestLike): Promise<AuthenticatedSession> => {
+    const token = readCookie(header(request.headers, 'cookie'), cookieName);
+    if (token === undefined) return Promise.reject(new SessionError('ERR_TOKEN_MISSING', 'no session cookie or bearer token was presented'));
+    return sessions.verify(token);
+  };
+
+  const revokeUser = async (subjects: string | readonly string[], at?: number): Promise<void> => {
+    const list = (typeof subjects === 'string' ? [subjects] : [...subjects]).map((s) => s.toLowerCase()).filter((s) => s.length > 0);
+    if (list.length === 0) return;
+    const notBefore = at ?? Math.floor(now() / 1000);
+    await revocations.revokeUser(list, notBefore);
+    publish(loginChannels.revoked, { event: 'revoke-user', subjects: list.length, notBefore });
+  };
+
+  return {
+    audience,
+    issuer,
+    cookieName,
+    revocations,
+    identities,
+
+    async start(request, startOptions = {}) {
+      try {
+        const config = await discover();
+        const returnTo = safeReturnTo(startOptions.returnTo ?? queryOf(request).get('returnTo'), '/');
+        const state = oidc.randomState();
+        const nonce = oidc.randomNonce();
+        const params: Record<string, string> = {
+          redirect_uri: redirect.href,
+          response_type: 'code',
+          response_mode: 'query',
+          scope: scopes.join(' '),
+          state,
+          nonce,
+        };
+        if (idp.config.prompt) params.prompt = idp.config.prompt;
+        const tx: LoginTransaction = { state, nonce, returnTo, expiresAt: now() + o.transactionTtl * 1000 };
+        if (idp.config.pkce_enabled) {
+          tx.verifier = oidc.randomPKCECodeVerifier();
+          params.code_challenge = await oidc.calculatePKCECodeChallenge(tx.verifier);
+          params.code_challenge_method = 'S256';
+        }
+        const location = oidc.buildAuthorizationUrl(config, params);
+        const name = TransactionSealer.cookieName(o.cookie.transactionPrefix, state);
+        const headers = new Headers({ location: location.href, 'cache-control': 'no-store' });
+        headers.append('set-cookie', serializeCookie(name, sealer.seal(tx, name), { ...txCookie, maxAge: o.transactionTtl }));
+        publish(loginChannels.login, { event: 'start', pkce: idp.config.pkce_enabled });
+        return new Response(null, { status: 302, headers });
+      } catch (error) {
+        return failure(error, []);
+      }
+    },
+
+    async callback(request, context = {}) {
+      const params = queryOf(request);
+      const state = params.get('state');
+      const clear: string[] = [];
+      try {
+        let tx: LoginTransaction | undefined;
+        if (state) {
+          const name = TransactionSealer.cookieName(o.cookie.transactionPrefix, state);
+          const sealed = readCookie(header(request.headers, 'cookie'), name);
+          if (sealed !== undefined) {
+            clear.push(serializeCookie(name, '', { ...txCookie, maxAge: 0 }));
+            tx = sealer.open(sealed, name);
+          }
+        }
+        const idpError = params.get('error');
+        if (idpError !== null) {
+          if (tx !== undefined) usedStates.set(tx.state, tx.expiresAt);
+          const detail = aadsts(params.get('error_description'));
+          throw new SessionError('ERR_LOGIN_IDP_ERROR', `entra refused the login: \`${token(idpError)}\`${detail ? `: ${detail}` : ''}`);
+        }
+        if (!state) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login callback has no `state`');
+        if (tx === undefined) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` matches no transaction of this browser (forged, expired or already used)');
+        if (!sameString(tx.state, state)) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` does not match its transaction');
+        if (now() >= tx.expiresAt) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login transaction expired: start the login again');
+        // INVARIANT: a state is accepted once per instance; the browser's cookie is cleared too, and Entra's code is single use.
+        if (usedStates.has(state)) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` was already used');
+        usedStates.set(state, tx.expiresAt);
+        if (!params.get('code')) throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the login callback has no `code`');
+
+        const config = await discover();
+        const current = new URL(redirect.href);
+        for (const [k, v] of params) current.searchParams.append(k, v);
+        let tokens: oidc.TokenEndpointResponse;
+        try {
+          tokens = await oidc.authorizationCodeGrant(config, current, {
+            expectedState: tx.state,
+            expectedNonce: tx.nonce,
+            idTokenExpected: true,
+            ...(tx.verifier ? { pkceCodeVerifier: tx.verifier } : {}),
+          });
+        } catch (cause) {
+          throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', `the authorization code could not be exchanged: ${describeOidcError(cause)}`, { cause });
+        }
+        if (typeof tokens.id_token !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
+        // The ID token is verified again with the gate: signature, tenant, audience and nonce.
+        const verified = await gate.verifyToken(tokens.id_token, { nonce: tx.nonce });
+        const identity = await resolveGroups(verified, typeof tokens.access_token === 'string' ? tokens.access_token : undefined);
+        const duration = await durationFor(identity);
+        const issued = await issueSession(identity, duration, context.country);
+        const headers = new Headers({ location: tx.returnTo, 'cache-control': 'no-store' });
+        headers.append('set-cookie', issued.setCookie);
+        for (const c of clear) headers.append('set-cookie', c);
+        publish(loginChannels.login, { event: 'success', user_uuid: identity.user_uuid, duration });
+        return new Response(null, { status: 302, headers });
+      } catch (error) {
+        return failure(error, clear);
+      }
+    },
+
+    async logout(request) {
+      const value = readCookie(header(request.headers, 'cookie'), cookieName);
+      let user: string | undefined;
+      if (value !== undefined) {
+        try {
+          const { session } = await sessions.verify(value);
+          user = session.sub;
+          await identities.delete(session.identity_nonce);
+          if (o.logoutRevokes === 'user') await revokeUser(subjectsOf(session.sub, session.email));
+        } catch {
+          // An invalid or already revoked session has nothing left to end; the cookie is cleared regardless.
+        }
+        sessions.evict(value);
+      }
+      let location = o.postLogoutPath;
+      if (o.entraLogout) {
+        try {
+          const config = await discover();
+          location = oidc.buildEndSessionUrl(config, { post_logout_redirect_uri: new URL(o.postLogoutPath, redirect.origin).href }).href;
+        } catch {
+          // Entra's sign-out is best effort; the local session is gone already.
+        }
+      }
+      const headers = new Headers({ location, 'cache-control': 'no-store' });
+      headers.append('set-cookie', serializeCookie(cookieName, '', { ...sessionCookie, maxAge: 0 }));
+      publish(loginChannels.login, { event: 'logout', ...(user ? { user_uuid: user } : {}) });
+      return new Response(null, { status: 302, headers });
+    },
+
+    async identity(request) {
+      try {
+        const result = await authenticate(request);
+        return Response.json(getIdentityJson(result), { headers: { 'cache-control': 'no-store' } });
+      } catch (error) {
+        const e = error instanceof EntragateError ? error : new SessionError('ERR_SESSION_INVALID', 'the session could not be read', { cause: error });
+        return Response.json({ err: e.message, code: e.code }, { status: e.status, headers: { 'cache-control': 'no-store' } });
+      }
+    },
+
+    verifySession: (value) => sessions.verify(value),
+    authenticate,
+
+    async authenticateRequest(request) {
+      const bearer = bearerToken(request.headers);
+      if (bearer === undefined) return authenticate(request);
+      const verified = await gate.verifyToken(bearer);
+      const identity = verified.identity;
+      // INVARIANT: a user revocation also refuses that user's bearer tokens issued before it.
+      if (revocations.isRevoked({ subjects: subjectsOf(identity.oid || identity.sub, identity.email), appId: audience, issuedAt: identity.iat })) {
+        publish(loginChannels.revoked, { event: 'refused', user_uuid: identity.user_uuid, code: 'ERR_SESSION_REVOKED' });
+        throw new SessionError('ERR_SESSION_REVOKED', 'the access token was issued before a revocation of this user or app');
+      }
+      return { kind: 'bearer', identity: await resolveGroups(verified, undefined), claims: verified.claims };
+    },
+
+    async createSession(identity, sessionOptions = {}) {
+      const duration = sessionOptions.durationSeconds ?? (await durationFor(identity));
+      if (!Number.isInteger(duration) || duration < 1) throw new ConfigError('ERR_CONFIG_INVALID', `the session duration \`${duration}\` must be a whole number of seconds ≥ 1`);
+      return issueSession(identity, duration, sessionOptions.country);
+    },
+
+    revokeUser,
+
+    async revokeApp(appAud = audience, at) {
+      const notBefore = at ?? Math.floor(now() / 1000);
+      await revocations.revokeApp(appAud, notBefore);
+      publish(loginChannels.revoked, { event: 'revoke-app', appId: appAud, notBefore });
+    },
+
+    clearSessionCache: () => sessions.clearCache(),
+  };
+}
+
+/**
+ * Builds Cloudflare's get-identity JSON from a verified session.
+ *
+ * @example
+ * ```ts
+ * import { getIdentityJson } from 'entragate/login';
+ * const body = getIdentityJson(await login.authenticate(request));
+ * console.log(body.groups.map((g) => g.id));
+ * ```
+ */
+export function getIdentityJson(result: AuthenticatedSession): GetIdentityResponse {
+  const i = result.identity;
+  return {
+    email: i.email,
+    ...(i.name ? { name: i.name } : {}),
+    user_uuid: i.user_uuid,
+    idp: { id: i.idp.id, type: i.idp.type },
+    amr: [...i.amr],
+    groups: i.groups.map((g) => ({ ...g })),
+    oidc_fields: { ...i.oidc_fields },
+    iat: result.session.iat,
+    ...(result.country ? { geo: { country: result.country } } : {}),
+    membership: i.membership,
+  };
+}
+
+/** Renders a failed login: the error status, a short HTML page and the code in `x-entragate-error`. Never sets a session. */
+function failure(error: unknown, setCookies: readonly string[]): Response {
+  const e =
+    error instanceof EntragateError
+      ? error
+      : new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the login could not be completed', { cause: error, status: 500 });
+  publish(loginChannels.login, { event: 'failure', code: e.code });
+  const headers = new Headers({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-entragate-error': e.code });
+  for (const c of setCookies) headers.append('set-cookie', c);
+  const body = `<!doctype html><html><head><meta charset="utf-8"><title>Sign-in failed</title></head><body><h1>Sign-in failed</h1><p>${escapeHtml(e.message)}</p><p><code>${e.code}</code></p></body></html>`;
+  return new Response(body, { status: e.status, headers });
+}
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Keeps an OAuth error value printable and short (it comes from the query string). */
+function token(value: string): string {
+  return value.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64);
+}
+
+/** The `AADSTS…` code of an Entra error description (the rest may carry trace ids). */
+function aadsts(description: string | null): string | undefined {
+  return description?.match(/AADSTS\d{4,7}/)?.[0];
+}
+
+function describeOidcError(error: unknown): string {
+  if (error instanceof oidc.ResponseBodyError) {
+    const detail = aadsts(error.error_description ?? null);
+    return `\`${token(error.error)}\`${detail ? ` (${detail})` : ''}`;
+  }
+  if (error instanceof Error) return error.message.slice(0, 200);
+  return 'unknown error';
+}
+
+function sameString(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export type { SessionIdentity };

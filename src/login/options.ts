@@ -1,0 +1,120 @@
+import { KeyObject, type JsonWebKey } from 'node:crypto';
+import { z } from 'zod';
+import type { Gate } from '../gate.js';
+import type { GroupSource } from '../groups/types.js';
+import type { Identity } from '../types.js';
+import { parseGoDuration } from './duration.js';
+import type { IdentityStore } from './identity-store.js';
+import type { KeyMaterial } from './keys.js';
+import type { RevocationList } from './revocation.js';
+
+const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', `must be ${what}`);
+const keyMaterial = z.custom<KeyMaterial>(
+  (v) =>
+    v instanceof KeyObject ||
+    (typeof v === 'string' && v.includes('-----BEGIN')) ||
+    (typeof v === 'object' && v !== null && typeof (v as JsonWebKey).kty === 'string'),
+  'must be a KeyObject, a PEM string or a JWK object',
+);
+const algorithm = z.enum(['ES256', 'RS256', 'EdDSA']);
+const goDuration = z.string().refine((v) => {
+  try {
+    return parseGoDuration(v) >= 1000;
+  } catch {
+    return false;
+  }
+}, 'must be a Go duration of at least 1s, such as `24h`, `30m` or `1h30m`');
+const relativePath = z.string().regex(/^\/(?![/\\])[^\\\s]*$/, 'must be a relative path starting with a single `/`');
+
+/**
+ * Options of `createLogin`, validated once at construction.
+ */
+export const loginOptionsSchema = z.strictObject({
+  /** The gate: its IdP configuration, hosts and verifier are used for the login and bearer tokens. */
+  gate: z.custom<Gate>((v) => typeof v === 'object' && v !== null && typeof (v as Gate).verifyToken === 'function', 'must be a gate from `createGate`'),
+  /** The absolute callback URL registered in Entra (`https://app.example.com/auth/callback`). */
+  redirectUri: z.url({ protocol: /^https?$/ }),
+  /**
+   * Scopes asked for. @defaultValue `openid profile email offline_access`, plus `User.Read`
+   * when `support_groups` is on and a `groups` source is given.
+   */
+  scopes: z.array(z.string().regex(/^[\x21-\x7e]+$/)).min(1).optional(),
+  /** How the client authenticates at the token endpoint. @defaultValue `client_secret_post` */
+  clientAuth: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
+  /** The client secret; defaults to the IdP config `client_secret`. */
+  clientSecret: z.string().min(1).optional(),
+  /** The authority tenant of the login (a tenant id, `organizations` or `common`). @defaultValue the IdP `directory_id` */
+  authorityTenant: z.string().regex(/^[A-Za-z0-9.-]+$/).optional(),
+  /** The app's AUD tag (`aud` of sessions, the unit of `revokeApp`). @defaultValue sha256 hex of client id and redirect origin */
+  audience: z.string().min(1).optional(),
+  /** `iss` of sessions. @defaultValue the origin of `redirectUri` */
+  issuer: z.string().min(1).optional(),
+  keys: z.strictObject({
+    /** The key new sessions are signed with. */
+    signing: z.strictObject({ kid: z.string().min(1), alg: algorithm, privateKey: keyMaterial }),
+    /** Further keys sessions may be verified with (the previous signing keys during a rotation). */
+    verification: z.array(z.strictObject({ kid: z.string().min(1), alg: algorithm, publicKey: keyMaterial })).default([]),
+  }),
+  cookie: z
+    .strictObject({
+      /** @defaultValue `CF_Authorization` */
+      name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/).default('CF_Authorization'),
+      /** Set `false` only for local http development. @defaultValue true */
+      secure: z.boolean().default(true),
+      domain: z.string().min(1).optional(),
+      path: relativePath.default('/'),
+      /** Prefix of the login transaction cookies. @defaultValue `CF_Login` */
+      transactionPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('CF_Login'),
+    })
+    .prefault({}),
+  /**
+   * Secret (at least 32 characters) the login transaction cookies are encrypted with.
+   * Set it when several instances serve the callback. @defaultValue random per process
+   */
+  transactionSecret: z.string().min(32).optional(),
+  /** Seconds a login may take between `start` and `callback`. @defaultValue 600 */
+  transactionTtl: z.number().int().min(30).max(3600).default(600),
+  /** The application's `session_duration` (Go duration). */
+  sessionDuration: goDuration.optional(),
+  /** The organisation's global session duration. @defaultValue `24h` */
+  globalSessionDuration: goDuration.default('24h'),
+  /** The `session_duration` of the policy that admitted the user, when it sets one (evaluated at login). */
+  policySessionDuration: fn<(identity: Identity) => string | undefined | Promise<string | undefined>>('a function').optional(),
+  /** Resolves groups at login when `support_groups` is on and the token's membership is not complete. */
+  groups: z.custom<GroupSource>((v) => typeof v === 'object' && v !== null && typeof (v as GroupSource).resolve === 'function', 'must be a GroupSource').optional(),
+  /** Revocations checked on every request. @defaultValue an in-memory list */
+  revocations: z
+    .custom<RevocationList>(
+      (v) => typeof v === 'object' && v !== null && ['revokeUser', 'revokeApp', 'isRevoked'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+      'must have `revokeUser`, `revokeApp` and `isRevoked`',
+    )
+    .optional(),
+  /** Where identities (and their groups) live, by `identity_nonce`. @defaultValue an in-memory LRU */
+  identities: z
+    .custom<IdentityStore>(
+      (v) => typeof v === 'object' && v !== null && ['get', 'set', 'delete'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+      'must have `get`, `set` and `delete`',
+    )
+    .optional(),
+  /** The verified-session cache; `false` turns it off. @defaultValue `{ max: 10000 }` */
+  sessionCache: z.union([z.literal(false), z.strictObject({ max: z.number().int().min(1).default(10_000) })]).prefault({}),
+  /** Clock tolerance for session `exp`/`nbf`, seconds. @defaultValue 0 */
+  clockTolerance: z.number().int().min(0).max(300).default(0),
+  /** What `logout` revokes besides this session: `session` (only it) or `user` (every session of the user). @defaultValue `session` */
+  logoutRevokes: z.enum(['session', 'user']).default('session'),
+  /** After logout, also sign out of Entra (redirect to its `end_session_endpoint`). @defaultValue false */
+  entraLogout: z.boolean().default(false),
+  /** Where `logout` sends the browser (relative path). @defaultValue `/` */
+  postLogoutPath: relativePath.default('/'),
+  /** `fetch` for discovery and the token endpoint (tests inject one). @defaultValue `globalThis.fetch` */
+  fetch: fn<typeof fetch>('a fetch function').optional(),
+  /** Timeout of each call to Entra, ms. @defaultValue 10000 */
+  timeout: z.number().int().min(100).max(60_000).default(10_000),
+  /** Clock in ms (tests inject one). @defaultValue `Date.now` */
+  now: fn<() => number>('a function returning ms').optional(),
+});
+
+/** Options accepted by `createLogin`. */
+export type LoginOptions = z.input<typeof loginOptionsSchema>;
+/** The options after validation. */
+export type ParsedLoginOptions = z.output<typeof loginOptionsSchema>;

@@ -1,0 +1,247 @@
+import { randomBytes } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { publish } from '../diagnostics.js';
+import { SessionError } from '../errors/index.js';
+import type { Identity } from '../types.js';
+import { loginChannels } from './diagnostics.js';
+import type { IdentityStore, SessionIdentity } from './identity-store.js';
+import type { ImportedKey, SessionAlgorithm } from './keys.js';
+import type { RevocationList } from './revocation.js';
+
+/** The claims of a session token: those of Cloudflare's application token (`type: "app"`). */
+export interface SessionClaims {
+  /** The app's AUD tag, in an array as Cloudflare sends it. */
+  aud: string[];
+  email: string;
+  /** The Entra `oid` (else the token `sub`). */
+  sub: string;
+  iat: number;
+  nbf: number;
+  exp: number;
+  iss: string;
+  /** Key of the server-side identity (groups included), as Cloudflare's get-identity uses it. */
+  identity_nonce: string;
+  type: 'app';
+  /** Country the user authenticated from, when known. */
+  country?: string;
+}
+
+/** A verified session and the identity it points at. */
+export interface AuthenticatedSession {
+  kind: 'session';
+  identity: Identity;
+  session: SessionClaims;
+  /** Country the user authenticated from, when known. */
+  country?: string;
+}
+
+/** The settings the session manager runs with (built once by `createLogin`). */
+export interface SessionSettings {
+  signing: ImportedKey;
+  /** Every key a session may be verified with, by `kid` (the signing key included). */
+  verification: ReadonlyMap<string, ImportedKey>;
+  issuer: string;
+  audience: string;
+  cacheMax: number;
+  clockTolerance: number;
+  maxTokenBytes: number;
+  revocations: RevocationList;
+  identities: IdentityStore;
+  now: () => number;
+}
+
+interface CacheEntry {
+  claims: SessionClaims;
+  /** `exp` in ms: a cached session is never accepted at or after it. */
+  expiresAt: number;
+  /** Lower-cased `sub` and email, computed once for the revocation look-up. */
+  subjects: readonly string[];
+  /** The last answer, reused while the identity store returns the same object. */
+  last: AuthenticatedSession | undefined;
+}
+
+const NONCE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A 16-character identity nonce like Cloudflare's (`6ei69kawdKzMIAPF`), ~95 bits. */
+export function newIdentityNonce(): string {
+  const bytes = randomBytes(16);
+  let out = '';
+  // 62 × 4 = 248 < 256: reject bytes ≥ 248 to keep the draw uniform.
+  for (let i = 0; out.length < 16; i++) {
+    if (i === bytes.length) {
+      bytes.set(randomBytes(16));
+      i = 0;
+    }
+    const b = bytes[i]!;
+    if (b < 248) out += NONCE_ALPHABET[b % 62];
+  }
+  return out;
+}
+
+/** The lower-cased subjects a revocation may name for a user: the `oid`/`sub` and the email. */
+export function subjectsOf(sub: string, email: string): string[] {
+  const out: string[] = [];
+  if (sub) out.push(sub.toLowerCase());
+  if (email && email.toLowerCase() !== sub.toLowerCase()) out.push(email.toLowerCase());
+  return out;
+}
+
+/**
+ * Issues and verifies session tokens. Verified tokens are cached (bounded LRU keyed
+ * by the cookie value, entries never outliving `exp`); the revocation list and the
+ * identity store are consulted on every call, so a revocation takes effect at the
+ * next request.
+ */
+export class SessionManager {
+  readonly #s: SessionSettings;
+  readonly #cache: LRUCache<string, CacheEntry> | undefined;
+  readonly #algorithms: SessionAlgorithm[];
+
+  constructor(settings: SessionSettings) {
+    this.#s = settings;
+    this.#cache = settings.cacheMax > 0 ? new LRUCache<string, CacheEntry>({ max: settings.cacheMax }) : undefined;
+    this.#algorithms = [...new Set([...settings.verification.values()].map((k) => k.alg))];
+  }
+
+  /** Signs a session for `identity`, stores the identity under a fresh nonce, and returns the token and claims. */
+  async issue(identity: Identity, options: { durationSeconds: number; country?: string | undefined }): Promise<{ token: string; claims: SessionClaims }> {
+    const s = this.#s;
+    const iat = Math.floor(s.now() / 1000);
+    const claims: SessionClaims = {
+      aud: [s.audience],
+      email: identity.email,
+      sub: identity.oid || identity.sub,
+      iat,
+      nbf: iat,
+      exp: iat + options.durationSeconds,
+      iss: s.issuer,
+      identity_nonce: newIdentityNonce(),
+      type: 'app',
+      ...(options.country ? { country: options.country } : {}),
+    };
+    const stored: SessionIdentity = { identity, issuedAt: iat, ...(options.country ? { country: options.country } : {}) };
+    await s.identities.set(claims.identity_nonce, stored, claims.exp);
+    const token = await new SignJWT({ ...claims } as unknown as JWTPayload)
+      .setProtectedHeader({ alg: s.signing.alg, kid: s.signing.kid, typ: 'JWT' })
+      .sign(s.signing.key);
+    return { token, claims };
+  }
+
+  /**
+   * Verifies a session token and returns the session and its identity. Throws a
+   * `SessionError`: `ERR_TOKEN_MISSING`, `ERR_SESSION_INVALID`, `ERR_SESSION_EXPIRED`
+   * or `ERR_SESSION_REVOKED`.
+   */
+  async verify(token: string): Promise<AuthenticatedSession> {
+    const s = this.#s;
+    if (typeof token !== 'string' || token.length === 0) throw new SessionError('ERR_TOKEN_MISSING', 'no session cookie was presented');
+    const now = s.now();
+    let entry = this.#cache?.get(token);
+    if (entry === undefined) {
+      entry = await this.#verifyUncached(token, now);
+      this.#cache?.set(token, entry);
+    } else if (now >= entry.expiresAt) {
+      // INVARIANT: a cached session is never accepted at or after its exp.
+      this.#cache!.delete(token);
+      throw expired(entry.claims.exp);
+    }
+    const claims = entry.claims;
+    // INVARIANT: revocation is checked on every call, cache hit or not.
+    if (s.revocations.isRevoked({ subjects: entry.subjects, appId: s.audience, issuedAt: claims.iat })) {
+      publish(loginChannels.revoked, { event: 'refused', user_uuid: claims.sub, code: 'ERR_SESSION_REVOKED' });
+      throw new SessionError('ERR_SESSION_REVOKED', 'the session was revoked: log in again');
+    }
+    const found = s.identities.get(claims.identity_nonce);
+    const stored = found instanceof Promise ? await found : found;
+    if (stored === undefined) {
+      // Logged out, evicted or lost with a restart: the groups are gone, so the session cannot be honoured.
+      throw new SessionError('ERR_SESSION_REVOKED', 'the identity of this session is no longer held (logged out, revoked or evicted): log in again');
+    }
+    const last = entry.last;
+    if (last !== undefined && last.identity === stored.identity) return last;
+    const result: AuthenticatedSession = { kind: 'session', identity: stored.identity, session: claims, ...(stored.country ? { country: stored.country } : {}) };
+    entry.last = result;
+    return result;
+  }
+
+  /** Forgets a token's cached verification (logout). */
+  evict(token: string): void {
+    this.#cache?.delete(token);
+  }
+
+  clearCache(): void {
+    this.#cache?.clear();
+  }
+
+  async #verifyUncached(token: string, now: number): Promise<CacheEntry> {
+    const s = this.#s;
+    if (token.length > s.maxTokenBytes) {
+      throw new SessionError('ERR_SESSION_INVALID', `the session token is ${token.length} bytes, over the cap of ${s.maxTokenBytes}`);
+    }
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(
+        token,
+        (header) => {
+          const key = typeof header.kid === 'string' ? s.verification.get(header.kid) : undefined;
+          if (key === undefined) throw new SessionError('ERR_SESSION_INVALID', `the session key \`${clip(String(header.kid))}\` is unknown`);
+          if (header.alg !== key.alg) throw new SessionError('ERR_SESSION_INVALID', `the session algorithm \`${clip(String(header.alg))}\` does not match key \`${key.kid}\``);
+          return key.key;
+        },
+        {
+          issuer: s.issuer,
+          audience: s.audience,
+          algorithms: this.#algorithms,
+          currentDate: new Date(now),
+          clockTolerance: s.clockTolerance,
+          requiredClaims: ['exp', 'iat', 'nbf', 'sub', 'iss', 'aud'],
+        },
+      ));
+    } catch (error) {
+      if (error instanceof SessionError) throw error;
+      if (error instanceof joseErrors.JWTExpired) throw expired(typeof error.payload.exp === 'number' ? error.payload.exp : 0, error);
+      throw new SessionError('ERR_SESSION_INVALID', describeJoseError(error), { cause: error });
+    }
+    const claims = sessionClaims(payload);
+    if (claims === undefined) throw new SessionError('ERR_SESSION_INVALID', 'the session token is not an app session (`type`, `identity_nonce`, `email` or `aud`)');
+    return { claims, expiresAt: claims.exp * 1000, subjects: Object.freeze(subjectsOf(claims.sub, claims.email)), last: undefined };
+  }
+}
+
+function expired(exp: number, cause?: unknown): SessionError {
+  return new SessionError('ERR_SESSION_EXPIRED', `the session expired at ${new Date(exp * 1000).toISOString()}`, cause === undefined ? {} : { cause });
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the session signature does not verify';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `the session claim \`${error.claim}\` is invalid: ${error.reason}`;
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'the session algorithm is not allowed';
+  return 'the session token is malformed';
+}
+
+/** Hand-written guard (no zod on the request path). */
+function sessionClaims(p: JWTPayload): SessionClaims | undefined {
+  const r = p as Record<string, unknown>;
+  if (r.type !== 'app' || typeof r.identity_nonce !== 'string' || r.identity_nonce.length === 0) return undefined;
+  if (typeof r.email !== 'string' || typeof r.sub !== 'string' || !Array.isArray(r.aud)) return undefined;
+  if (typeof r.iat !== 'number' || typeof r.nbf !== 'number' || typeof r.exp !== 'number' || typeof r.iss !== 'string') return undefined;
+  if (r.country !== undefined && typeof r.country !== 'string') return undefined;
+  const claims: SessionClaims = {
+    aud: r.aud.filter((a): a is string => typeof a === 'string'),
+    email: r.email,
+    sub: r.sub,
+    iat: r.iat,
+    nbf: r.nbf,
+    exp: r.exp,
+    iss: r.iss,
+    identity_nonce: r.identity_nonce,
+    type: 'app',
+    ...(typeof r.country === 'string' ? { country: r.country } : {}),
+  };
+  return Object.freeze(claims) as SessionClaims;
+}
+
+function clip(value: string): string {
+  return value.length > 64 ? `${value.slice(0, 64)}…` : value;
+}

@@ -1,0 +1,67 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+
+/** What the login keeps between `start` and `callback`. */
+export interface LoginTransaction {
+  state: string;
+  nonce: string;
+  /** The PKCE code verifier, when PKCE is on. */
+  verifier?: string;
+  /** The relative path to return to after the login. */
+  returnTo: string;
+  /** Unix ms after which the transaction is refused. */
+  expiresAt: number;
+}
+
+/**
+ * Seals login transactions into cookies: AES-256-GCM with a key derived (HKDF)
+ * from the app's transaction secret, the cookie name bound as additional data.
+ * The browser holds the transaction, so any instance sharing the secret can
+ * finish a login started on another.
+ */
+export class TransactionSealer {
+  readonly #key: Buffer;
+
+  constructor(secret: string) {
+    this.#key = Buffer.from(hkdfSync('sha256', secret, 'entragate', 'entragate login transaction v1', 32));
+  }
+
+  /** The cookie name of the transaction of `state`: one cookie per login, so parallel tabs do not clobber each other. */
+  static cookieName(prefix: string, state: string): string {
+    return `${prefix}_${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`;
+  }
+
+  seal(tx: LoginTransaction, name: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    cipher.setAAD(Buffer.from(name));
+    const body = Buffer.concat([cipher.update(JSON.stringify(tx), 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+  }
+
+  /** Opens a sealed transaction; undefined when it was tampered with, sealed with another secret, or is malformed. */
+  open(value: string, name: string): LoginTransaction | undefined {
+    if (value.length > 4096 || !/^[A-Za-z0-9_-]+$/.test(value)) return undefined;
+    const raw = Buffer.from(value, 'base64url');
+    if (raw.length < 12 + 16 + 2) return undefined;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
+      decipher.setAAD(Buffer.from(name));
+      decipher.setAuthTag(raw.subarray(raw.length - 16));
+      const text = Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8');
+      const tx = JSON.parse(text) as Partial<LoginTransaction>;
+      if (
+        typeof tx.state !== 'string' ||
+        typeof tx.nonce !== 'string' ||
+        typeof tx.returnTo !== 'string' ||
+        typeof tx.expiresAt !== 'number' ||
+        (tx.verifier !== undefined && typeof tx.verifier !== 'string')
+      ) {
+        return undefined;
+      }
+      return tx as LoginTransaction;
+    } catch {
+      // INVARIANT: a transaction that does not authenticate is treated as absent, never partly trusted.
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,565 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
+import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
+import { LOGIN_CHANNEL_NAMES, type GetIdentityResponse } from '../../src/login/index.js';
+import { TransactionSealer } from '../../src/login/transaction.js';
+import type { GroupSource } from '../../src/groups/types.js';
+import { browse, CookieJar, fakeClock, fetchWithJar, startApp, TX_SECRET, type App, type Hop } from './harness.js';
+
+let entra: MockEntra;
+const apps: App[] = [];
+beforeAll(async () => {
+  entra = await createMockEntra();
+});
+afterEach(async () => {
+  while (apps.length > 0) await apps.pop()!.close();
+  entra.login.reset();
+});
+afterAll(async () => {
+  await entra.close();
+});
+
+async function app(options: Parameters<typeof startApp>[1] = {}): Promise<App> {
+  const a = await startApp(entra, options);
+  apps.push(a);
+  return a;
+}
+
+function user(email = `u${randomUUID().slice(0, 8)}@contoso.com`): { oid: string; email: string } {
+  const oid = randomUUID();
+  entra.login.nextUser = { claims: { oid, email, name: 'Ada Lovelace' } };
+  return { oid, email };
+}
+
+async function me(jar: CookieJar, a: App, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const hop = await fetchWithJar(jar, a.url, `${a.url}/me`, headers);
+  return { status: hop.status, body: (await hop.response.json()) as Record<string, unknown> };
+}
+
+/** Runs a full login in a fresh jar and returns the jar and the hops. */
+async function signIn(a: App, path = '/auth/login?returnTo=%2Fdashboard', intercept?: (u: URL) => URL | undefined): Promise<{ jar: CookieJar; hops: Hop[] }> {
+  const jar = new CookieJar();
+  const hops = await browse(jar, a.url, `${a.url}${path}`, intercept);
+  return { jar, hops };
+}
+
+function errorOf(hop: Hop): string | null {
+  return hop.response.headers.get('x-entragate-error');
+}
+
+describe('login: the full authorization-code flow against the mock', () => {
+  it('logs in with PKCE: the mock sees an S256 challenge and verifies the verifier', async () => {
+    const a = await app({ idp: { config: { pkce_enabled: true, prompt: 'select_account' } } });
+    const u = user();
+    const { jar, hops } = await signIn(a);
+    expect(hops.map((h) => h.status)).toEqual([302, 302, 302, 200]);
+    expect(new URL(hops[0]!.location!).pathname).toBe(`/${entra.tenantId}/oauth2/v2.0/authorize`);
+    expect(hops.at(-1)!.url).toBe(`${a.url}/dashboard`);
+    const seen = entra.login.authorizations.at(-1)!;
+    expect(seen).toMatchObject({ client_id: entra.clientId, response_type: 'code', code_challenge_method: 'S256', prompt: 'select_account', outcome: 'code' });
+    expect(seen.code_challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(seen.scope!.split(' ')).toEqual(['openid', 'profile', 'email', 'offline_access']);
+    expect(seen.state).toBeTruthy();
+    expect(seen.nonce).toBeTruthy();
+    expect(entra.login.tokenRequests.at(-1)).toMatchObject({ grant_type: 'authorization_code', pkce: 'verified', outcome: 'ok', clientAuth: 'client_secret_post' });
+    const session = jar.get('CF_Authorization');
+    expect(session).toBeDefined();
+    // The transaction cookie is gone after the callback.
+    expect([...jar.cookies.keys()].filter((n) => n.startsWith('CF_Login'))).toEqual([]);
+    const who = await me(jar, a);
+    expect(who).toEqual({ status: 200, body: { kind: 'session', email: u.email, oid: u.oid, groups: [] } });
+  });
+
+  it('logs in without PKCE when pkce_enabled is off: no challenge is sent and the mock checks none', async () => {
+    const a = await app({ idp: { config: { pkce_enabled: false } } });
+    const u = user();
+    const { jar } = await signIn(a);
+    expect(entra.login.authorizations.at(-1)).toMatchObject({ code_challenge: null, code_challenge_method: null, prompt: null });
+    expect(entra.login.tokenRequests.at(-1)).toMatchObject({ pkce: 'not-used', outcome: 'ok' });
+    expect((await me(jar, a)).body.email).toBe(u.email);
+  });
+
+  it('authenticates with client_secret_basic when configured', async () => {
+    const a = await app({ login: () => ({ clientAuth: 'client_secret_basic' }) });
+    user();
+    const { jar } = await signIn(a);
+    expect(entra.login.tokenRequests.at(-1)).toMatchObject({ clientAuth: 'client_secret_basic', outcome: 'ok' });
+    expect((await me(jar, a)).status).toBe(200);
+  });
+
+  it('sets the session cookie HttpOnly, Secure, SameSite=Lax, Path=/ with the session Max-Age', async () => {
+    const a = await app({ login: () => ({ cookie: { secure: true }, sessionDuration: '8h' }) });
+    user();
+    const { hops } = await signIn(a);
+    const callback = hops.find((h) => h.url.includes('/auth/callback'))!;
+    const line = callback.setCookies.find((c) => c.startsWith('CF_Authorization='))!;
+    const attrs = line.split('; ').slice(1);
+    expect(attrs).toEqual(['Path=/', 'Max-Age=28800', 'HttpOnly', 'Secure', 'SameSite=Lax']);
+    const start = hops[0]!.setCookies[0]!;
+    expect(start).toMatch(/^CF_Login_[A-Za-z0-9_-]{16}=[A-Za-z0-9_-]+; Path=\/auth\/callback; Max-Age=600; HttpOnly; Secure; SameSite=Lax$/);
+  });
+
+  it('omits Secure only when told to for local http', async () => {
+    const a = await app();
+    user();
+    const { hops } = await signIn(a);
+    const line = hops.flatMap((h) => h.setCookies).find((c) => c.startsWith('CF_Authorization='))!;
+    expect(line).not.toContain('Secure');
+    expect(line).toContain('HttpOnly');
+  });
+
+  it('carries the claims of a Cloudflare app token and keeps groups out of it', async () => {
+    const a = await app({ login: () => ({ audience: 'aud-tag-1', issuer: 'https://team.example.com' }) });
+    const u = user();
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email, groups: [randomUUID()] } };
+    const { jar } = await signIn(a);
+    const token = jar.get('CF_Authorization')!;
+    const [h, p] = token.split('.').slice(0, 2).map((s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Record<string, unknown>);
+    expect(h).toEqual({ alg: 'ES256', kid: 'k1', typ: 'JWT' });
+    expect(p).toMatchObject({ aud: ['aud-tag-1'], email: u.email, sub: u.oid, iss: 'https://team.example.com', type: 'app', country: 'FR' });
+    expect(p!.identity_nonce).toMatch(/^[A-Za-z0-9]{16}$/);
+    expect(p!.nbf).toBe(p!.iat);
+    expect((p!.exp as number) - (p!.iat as number)).toBe(86_400);
+    expect(p).not.toHaveProperty('groups');
+  });
+
+  it('serves get-identity with the groups kept server-side', async () => {
+    const a = await app();
+    const u = user();
+    const g = randomUUID();
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email, name: 'Ada', groups: [g], amr: ['pwd', 'mfa'] } };
+    const { jar } = await signIn(a);
+    const hop = await fetchWithJar(jar, a.url, `${a.url}/cdn-cgi/access/get-identity`);
+    expect(hop.status).toBe(200);
+    const body = (await hop.response.json()) as GetIdentityResponse;
+    expect(body).toMatchObject({
+      email: u.email,
+      name: 'Ada',
+      user_uuid: u.oid,
+      idp: { id: 'f174e90a-fafe-4643-bbbc-4a0ed4fc8415', type: 'azureAD' },
+      amr: ['pwd', 'mfa'],
+      groups: [{ id: g }],
+      geo: { country: 'FR' },
+      membership: { state: 'complete', source: 'token' },
+    });
+    const anonymous = await fetchWithJar(new CookieJar(), a.url, `${a.url}/cdn-cgi/access/get-identity`);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.response.json()).toEqual({ code: 'ERR_TOKEN_MISSING', err: 'no session cookie or bearer token was presented' });
+  });
+});
+
+describe('login: refused callbacks never make a session', () => {
+  function noSession(jar: CookieJar, hops: Hop[]): void {
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+    expect(hops.flatMap((h) => h.setCookies).some((c) => c.startsWith('CF_Authorization=') && !c.includes('Max-Age=0'))).toBe(false);
+  }
+
+  it('refuses a tampered state', async () => {
+    const a = await app();
+    user();
+    const { jar, hops } = await signIn(a, '/auth/login', (next) => {
+      if (next.pathname === '/auth/callback') next.searchParams.set('state', `${next.searchParams.get('state')}x`);
+      return next;
+    });
+    const last = hops.at(-1)!;
+    expect(last.status).toBe(400);
+    expect(errorOf(last)).toBe('ERR_LOGIN_STATE_MISMATCH');
+    expect(await last.response.text()).toContain('matches no transaction of this browser');
+    expect(entra.login.tokenRequests).toHaveLength(0);
+    noSession(jar, hops);
+  });
+
+  it('refuses a callback without state, and one whose transaction cookie is missing', async () => {
+    const a = await app();
+    const jar = new CookieJar();
+    const noState = await fetchWithJar(jar, a.url, `${a.url}/auth/callback?code=abc`);
+    expect(noState.status).toBe(400);
+    expect(errorOf(noState)).toBe('ERR_LOGIN_STATE_MISMATCH');
+    expect(await noState.response.text()).toContain('the login callback has no `state`');
+    const forged = await fetchWithJar(jar, a.url, `${a.url}/auth/callback?code=abc&state=forged`);
+    expect(errorOf(forged)).toBe('ERR_LOGIN_STATE_MISMATCH');
+    noSession(jar, [noState, forged]);
+  });
+
+  it('refuses a reused state (the same callback replayed with its transaction cookie)', async () => {
+    const a = await app();
+    user();
+    const jar = new CookieJar();
+    let callbackUrl = '';
+    let txCookie: [string, string] | undefined;
+    const hops = await browse(jar, a.url, `${a.url}/auth/login`, (next) => {
+      if (next.pathname === '/auth/callback') {
+        callbackUrl = next.href;
+        const entry = [...jar.cookies].find(([n]) => n.startsWith('CF_Login'))!;
+        txCookie = [entry[0], entry[1].value];
+      }
+      return next;
+    });
+    expect(hops.at(-1)!.status).toBe(200);
+    const replayJar = new CookieJar();
+    replayJar.cookies.set(txCookie![0], { value: txCookie![1], path: '/auth/callback' });
+    const replay = await fetchWithJar(replayJar, a.url, callbackUrl);
+    expect(replay.status).toBe(400);
+    expect(errorOf(replay)).toBe('ERR_LOGIN_STATE_MISMATCH');
+    expect(await replay.response.text()).toContain('was already used');
+    expect(replayJar.get('CF_Authorization')).toBeUndefined();
+  });
+
+  it('refuses an expired transaction', async () => {
+    const clock = fakeClock();
+    const a = await app({ login: () => ({ now: clock.now }) });
+    user();
+    const { jar, hops } = await signIn(a, '/auth/login', (next) => {
+      if (next.pathname === '/auth/callback') clock.advance(601_000);
+      return next;
+    });
+    expect(errorOf(hops.at(-1)!)).toBe('ERR_LOGIN_STATE_MISMATCH');
+    expect(await hops.at(-1)!.response.text()).toContain('expired');
+    noSession(jar, hops);
+  });
+
+  it('refuses a replayed authorization code: the mock answers invalid_grant (AADSTS54005)', async () => {
+    const a = await app();
+    user();
+    let firstCode = '';
+    const first = await signIn(a, '/auth/login', (next) => {
+      if (next.pathname === '/auth/callback') firstCode = next.searchParams.get('code')!;
+      return next;
+    });
+    expect(first.hops.at(-1)!.status).toBe(200);
+    // A second login gets a fresh valid state; its callback is fed the spent code.
+    user();
+    const { jar, hops } = await signIn(a, '/auth/login', (next) => {
+      if (next.pathname === '/auth/callback') next.searchParams.set('code', firstCode);
+      return next;
+    });
+    const last = hops.at(-1)!;
+    expect(last.status).toBe(400);
+    expect(errorOf(last)).toBe('ERR_LOGIN_EXCHANGE_FAILED');
+    expect(await last.response.text()).toContain('`invalid_grant` (AADSTS54005)');
+    expect(entra.login.tokenRequests.at(-1)).toMatchObject({ outcome: 'invalid_grant', aadsts: 'AADSTS54005' });
+    noSession(jar, hops);
+  });
+
+  async function tamperTransaction(change: (tx: Record<string, unknown>) => void): Promise<{ jar: CookieJar; hops: Hop[] }> {
+    const a = await app({ idp: { config: { pkce_enabled: true } } });
+    user();
+    const jar = new CookieJar();
+    const sealer = new TransactionSealer(TX_SECRET);
+    const hops = await browse(jar, a.url, `${a.url}/auth/login`, (next) => {
+      if (next.pathname === '/auth/callback') {
+        const [name, cookie] = [...jar.cookies].find(([n]) => n.startsWith('CF_Login'))!;
+        const tx = sealer.open(cookie.value, name)! as unknown as Record<string, unknown>;
+        expect(typeof tx.verifier).toBe('string');
+        change(tx);
+        cookie.value = sealer.seal(tx as never, name);
+      }
+      return next;
+    });
+    return { jar, hops };
+  }
+
+  it('refuses a wrong PKCE verifier: the mock hashes it and refuses (AADSTS501481)', async () => {
+    const { jar, hops } = await tamperTransaction((tx) => {
+      tx.verifier = 'A'.repeat(43);
+    });
+    const last = hops.at(-1)!;
+    expect(errorOf(last)).toBe('ERR_LOGIN_EXCHANGE_FAILED');
+    expect(await last.response.text()).toContain('AADSTS501481');
+    expect(entra.login.tokenRequests.at(-1)).toMatchObject({ pkce: 'mismatch', outcome: 'invalid_grant' });
+    noSession(jar, hops);
+  });
+
+  it('refuses a missing PKCE verifier when a challenge was sent (AADSTS50148)', async () => {
+    const { jar, hops } = await tamperTransaction((tx) => {
+      delete tx.verifier;
+    });
+    expect(errorOf(hops.at(-1)!)).toBe('ERR_LOGIN_EXCHANGE_FAILED');
+    expect(entra.login.tokenRequests.at(-1)).toMatchObject({ pkce: 'missing', aadsts: 'AADSTS50148' });
+    noSession(jar, hops);
+  });
+
+  it('refuses a transaction cookie that was altered without the secret', async () => {
+    const a = await app();
+    user();
+    const jar = new CookieJar();
+    const hops = await browse(jar, a.url, `${a.url}/auth/login`, (next) => {
+      if (next.pathname === '/auth/callback') {
+        const [, cookie] = [...jar.cookies].find(([n]) => n.startsWith('CF_Login'))!;
+        const raw = Buffer.from(cookie.value, 'base64url');
+        raw[20] = raw[20]! ^ 1;
+        cookie.value = raw.toString('base64url');
+      }
+      return next;
+    });
+    expect(errorOf(hops.at(-1)!)).toBe('ERR_LOGIN_STATE_MISMATCH');
+    expect(entra.login.tokenRequests).toHaveLength(0);
+    noSession(jar, hops);
+  });
+
+  it('ends in a failure page when Entra returns error=access_denied', async () => {
+    const a = await app();
+    entra.login.nextError = { error: 'access_denied', error_description: 'AADSTS65004: User declined to consent to access the app.' };
+    const { jar, hops } = await signIn(a);
+    const last = hops.at(-1)!;
+    expect(last.status).toBe(400);
+    expect(errorOf(last)).toBe('ERR_LOGIN_IDP_ERROR');
+    expect(last.response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await last.response.text()).toContain('entra refused the login: `access_denied`: AADSTS65004');
+    expect(entra.login.authorizations.at(-1)!.outcome).toBe('error');
+    // The transaction cookie is cleared too.
+    expect(last.setCookies.some((c) => c.startsWith('CF_Login') && c.includes('Max-Age=0'))).toBe(true);
+    noSession(jar, hops);
+  });
+
+  it('escapes what the callback query carries in the failure page', async () => {
+    const a = await app();
+    const hop = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/callback?error=%3Cscript%3E&error_description=%3Cimg%3E`);
+    const html = await hop.response.text();
+    expect(errorOf(hop)).toBe('ERR_LOGIN_IDP_ERROR');
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('<img>');
+  });
+
+  it('refuses a wrong client secret (invalid_client)', async () => {
+    const a = await app({ login: () => ({ clientSecret: 'not-the-secret' }) });
+    user();
+    const { jar, hops } = await signIn(a);
+    expect(errorOf(hops.at(-1)!)).toBe('ERR_LOGIN_EXCHANGE_FAILED');
+    expect(await hops.at(-1)!.response.text()).toContain('`invalid_client` (AADSTS7000215)');
+    noSession(jar, hops);
+  });
+
+  it('answers 503 when discovery is down, and recovers when it is back', async () => {
+    const a = await app();
+    entra.faults.down = true;
+    try {
+      const hop = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/login`);
+      expect(hop.status).toBe(503);
+      expect(errorOf(hop)).toBe('ERR_JWKS_UNAVAILABLE');
+    } finally {
+      entra.faults.down = false;
+    }
+    user();
+    const { jar } = await signIn(a);
+    expect((await me(jar, a)).status).toBe(200);
+  });
+});
+
+describe('login: return-to paths', () => {
+  for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/%0d%0aLocation:x', '\\\\evil']) {
+    it(`refuses the open redirect \`${evil}\` and returns to /`, async () => {
+      const a = await app();
+      user();
+      const { hops } = await signIn(a, `/auth/login?returnTo=${encodeURIComponent(evil)}`);
+      const callback = hops.find((h) => h.url.includes('/auth/callback'))!;
+      expect(callback.status).toBe(302);
+      const location = callback.location!;
+      expect(location.startsWith('/') && !location.startsWith('//') && !location.startsWith('/\\')).toBe(true);
+      expect(new URL(location, a.url).origin).toBe(a.url);
+    });
+  }
+
+  it('keeps a relative path with its query', async () => {
+    const a = await app();
+    user();
+    const { hops } = await signIn(a, `/auth/login?returnTo=${encodeURIComponent('/reports/q?year=2025')}`);
+    expect(hops.find((h) => h.url.includes('/auth/callback'))!.location).toBe('/reports/q?year=2025');
+  });
+});
+
+describe('login: groups at login', () => {
+  it('resolves overage through the group source with the delegated Graph token and asks for User.Read', async () => {
+    const calls: Array<{ graphToken?: string; oid: string; state: string }> = [];
+    const g = randomUUID();
+    const source: GroupSource = {
+      name: 'graph',
+      async resolve(identity, ctx) {
+        calls.push({ ...(ctx.graphToken ? { graphToken: ctx.graphToken } : {}), oid: identity.oid, state: identity.membership.state });
+        return { groups: [{ id: g, name: 'Security Team' }], membership: { state: 'complete', source: 'graph' } };
+      },
+    };
+    const a = await app({ login: () => ({ groups: source }) });
+    const u = user();
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email, _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: 'x' } } } };
+    const { jar } = await signIn(a);
+    expect(entra.login.authorizations.at(-1)!.scope!.split(' ')).toContain('User.Read');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.state).toBe('overage');
+    expect(calls[0]!.oid).toBe(u.oid);
+    // The token handed to the source is the user's delegated token from the token endpoint.
+    expect(entra.login.introspect(calls[0]!.graphToken!)).toMatchObject({ kind: 'delegated', oid: u.oid, clientId: entra.clientId });
+    const hop = await fetchWithJar(jar, a.url, `${a.url}/cdn-cgi/access/get-identity`);
+    expect(((await hop.response.json()) as GetIdentityResponse).groups).toEqual([{ id: g, name: 'Security Team' }]);
+  });
+
+  it('does not call the source when the token lists the groups', async () => {
+    let called = 0;
+    const source: GroupSource = {
+      name: 'graph',
+      resolve: async () => {
+        called++;
+        return { groups: [], membership: { state: 'complete', source: 'graph' } };
+      },
+    };
+    const a = await app({ login: () => ({ groups: source }) });
+    const u = user();
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email, groups: [randomUUID()] } };
+    const { jar } = await signIn(a);
+    expect(called).toBe(0);
+    expect((await me(jar, a)).status).toBe(200);
+  });
+
+  it('fails the login (503, no session) when the groups cannot be resolved', async () => {
+    const source: GroupSource = {
+      name: 'graph',
+      resolve: async () => ({ groups: [], membership: { state: 'unknown', reason: 'graph is throttling', code: 'ERR_GRAPH_REQUEST_FAILED' } }),
+    };
+    const a = await app({ login: () => ({ groups: source }) });
+    const u = user();
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email, hasgroups: true } };
+    const { jar, hops } = await signIn(a);
+    const last = hops.at(-1)!;
+    expect(last.status).toBe(503);
+    expect(errorOf(last)).toBe('ERR_GROUPS_UNAVAILABLE');
+    expect(await last.response.text()).toContain('graph is throttling');
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+  });
+});
+
+describe('sessions: expiry, revocation and bearer tokens', () => {
+  it('expires a session at its exp (fake clock), cached or not', async () => {
+    const clock = fakeClock();
+    const a = await app({ login: () => ({ now: clock.now, sessionDuration: '1h' }) });
+    user();
+    const { jar } = await signIn(a);
+    expect((await me(jar, a)).status).toBe(200);
+    clock.advance(3_599_000);
+    expect((await me(jar, a)).status).toBe(200);
+    clock.advance(1_000);
+    const cached = await me(jar, a);
+    expect(cached.status).toBe(401);
+    expect(cached.body.code).toBe('ERR_SESSION_EXPIRED');
+    expect(cached.body.message).toMatch(/^the session expired at \d{4}-/);
+    a.login.clearSessionCache();
+    expect((await me(jar, a)).body.code).toBe('ERR_SESSION_EXPIRED');
+  });
+
+  it('revokes a user at the next request (by oid or by email), and a new login after it works', async () => {
+    const clock = fakeClock();
+    const a = await app({ login: () => ({ now: clock.now }) });
+    const u = user('Ada.Lovelace@Contoso.com');
+    const { jar } = await signIn(a);
+    expect((await me(jar, a)).status).toBe(200);
+    const events: unknown[] = [];
+    const listener = (m: unknown): void => void events.push(m);
+    diagnostics.subscribe(LOGIN_CHANNEL_NAMES.revoked, listener);
+    try {
+      await a.login.revokeUser(u.oid.toUpperCase());
+      const after = await me(jar, a);
+      expect(after).toEqual({ status: 401, body: { code: 'ERR_SESSION_REVOKED', message: 'the session was revoked: log in again' } });
+    } finally {
+      diagnostics.unsubscribe(LOGIN_CHANNEL_NAMES.revoked, listener);
+    }
+    expect(events).toContainEqual(expect.objectContaining({ event: 'revoke-user', subjects: 1 }));
+    expect(events).toContainEqual({ event: 'refused', user_uuid: u.oid, code: 'ERR_SESSION_REVOKED' });
+
+    clock.advance(1_000);
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email } };
+    const again = await signIn(a);
+    expect((await me(again.jar, a)).status).toBe(200);
+    await a.login.revokeUser('ada.lovelace@contoso.com');
+    expect((await me(again.jar, a)).body.code).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('revokes every session of an app, and only of that app', async () => {
+    const clock = fakeClock();
+    const revocations = (await import('../../src/login/index.js')).createMemoryRevocationList();
+    const a = await app({ login: () => ({ now: clock.now, revocations, audience: 'app-a' }) });
+    const b = await app({ login: () => ({ now: clock.now, revocations, audience: 'app-b' }) });
+    user();
+    const sa = await signIn(a);
+    user();
+    const sb = await signIn(b);
+    await a.login.revokeApp();
+    expect((await me(sa.jar, a)).body.code).toBe('ERR_SESSION_REVOKED');
+    expect((await me(sb.jar, b)).status).toBe(200);
+    await b.login.revokeApp('app-b', Math.floor(clock.now() / 1000) - 5);
+    // A revocation before the session was issued leaves it alone.
+    expect((await me(sb.jar, b)).status).toBe(200);
+  });
+
+  it('ends the session on logout: the old cookie is refused afterwards', async () => {
+    const a = await app();
+    user();
+    const { jar } = await signIn(a);
+    const token = jar.get('CF_Authorization')!;
+    const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`);
+    expect(out.status).toBe(302);
+    expect(out.location).toBe('/');
+    expect(out.setCookies[0]).toMatch(/^CF_Authorization=; Path=\/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/);
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+    const replay = await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` });
+    expect(replay.body.code).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('signs out of Entra too when entraLogout is set', async () => {
+    const a = await app({ login: () => ({ entraLogout: true, logoutRevokes: 'user' }) });
+    user();
+    const { jar } = await signIn(a);
+    const hops = await browse(jar, a.url, `${a.url}/auth/logout`);
+    expect(new URL(hops[0]!.location!).pathname).toBe(`/${entra.tenantId}/oauth2/v2.0/logout`);
+    expect(entra.login.logouts.at(-1)!.post_logout_redirect_uri).toBe(`${a.url}/`);
+    expect(hops.at(-1)!.url).toBe(`${a.url}/`);
+  });
+
+  it('takes a bearer token first, and applies user revocations to it', async () => {
+    const clock = fakeClock();
+    const a = await app({ login: () => ({ now: clock.now }) });
+    const oid = randomUUID();
+    const token = entra.mintToken({ audience: `api://${entra.clientId}`, claims: { oid, email: 'api@contoso.com' } });
+    const ok = await me(new CookieJar(), a, { authorization: `Bearer ${token}` });
+    expect(ok).toEqual({ status: 200, body: { kind: 'bearer', email: 'api@contoso.com', oid, groups: [] } });
+    const bad = await me(new CookieJar(), a, { authorization: 'Bearer not.a.token' });
+    expect(bad.status).toBe(401);
+    expect(bad.body.code).toBe('ERR_TOKEN_MALFORMED');
+    clock.advance(60_000);
+    await a.login.revokeUser(oid);
+    const revoked = await me(new CookieJar(), a, { authorization: `Bearer ${token}` });
+    expect(revoked.body.code).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('answers ERR_TOKEN_MISSING with neither a cookie nor a bearer token', async () => {
+    const a = await app();
+    expect((await me(new CookieJar(), a)).body).toEqual({ code: 'ERR_TOKEN_MISSING', message: 'no session cookie or bearer token was presented' });
+  });
+});
+
+describe('login: diagnostics', () => {
+  it('publishes start, success and failure without tokens, codes or secrets', async () => {
+    const a = await app({ idp: { config: { pkce_enabled: true } } });
+    const messages: unknown[] = [];
+    const listener = (m: unknown): void => void messages.push(m);
+    diagnostics.subscribe(LOGIN_CHANNEL_NAMES.login, listener);
+    let code = '';
+    try {
+      const u = user();
+      const { jar } = await signIn(a, '/auth/login', (next) => {
+        if (next.pathname === '/auth/callback') code = next.searchParams.get('code')!;
+        return next;
+      });
+      entra.login.nextError = { error: 'access_denied', error_description: 'AADSTS65004: declined' };
+      await signIn(a);
+      const text = JSON.stringify(messages);
+      expect(messages).toContainEqual({ event: 'start', pkce: true });
+      expect(messages).toContainEqual({ event: 'success', user_uuid: u.oid, duration: 86_400 });
+      expect(messages).toContainEqual({ event: 'failure', code: 'ERR_LOGIN_IDP_ERROR' });
+      expect(text).not.toContain(code);
+      expect(text).not.toContain(jar.get('CF_Authorization')!);
+      expect(text).not.toContain(entra.clientSecret);
+    } finally {
+      diagnostics.unsubscribe(LOGIN_CHANNEL_NAMES.login, listener);
+    }
+  });
+});
