@@ -315,7 +315,8 @@ export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth
     fc.constantFrom(...u.emails).map((e) => `identity.email == ${quote(e)}`),
     fc.constantFrom(...u.emails).map((e) => `identity.email != ${quote(e)}`),
     set(u.emails).map((s) => `identity.email in ${s}`),
-    fc.constantFrom(...u.domains).map((d) => `identity.email matches ${quote(`@${d.replaceAll('.', '\\.')}$`)}`),
+    // Regex literals keep backslashes verbatim (only `\"` is unescaped), so the pattern is written as is.
+    fc.constantFrom(...u.domains).map((d) => `identity.email matches "@${d.replaceAll('.', '\\.')}$"`),
     fc.constantFrom('ali', 'bob').map((s) => `identity.email contains ${quote(s)}`),
     fc.constantFrom('Alice', 'Bob').map((n) => `identity.name == ${quote(n)}`),
     fc.record({ q: fc.constantFrom('any', 'all'), f: groupField, style: fc.boolean() }).chain(({ q, f, style }) =>
