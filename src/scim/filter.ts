@@ -85,8 +85,8 @@ export function parseAttrWord(word: string, onError: (message: string) => never 
   const dot = rest.indexOf('.');
   const attr = dot < 0 ? rest : rest.slice(0, dot);
   const sub = dot < 0 ? undefined : rest.slice(dot + 1);
-  if (!ATTR_NAME.test(attr) || (sub !== undefined && !ATTR_NAME.test(sub))) onError(`\`${word.slice(0, 100)}\` is not an attribute path`);
   if (isForbiddenKey(attr) || (sub !== undefined && isForbiddenKey(sub))) onError(`\`${word.slice(0, 100)}\` is not a permitted attribute name`);
+  if (!ATTR_NAME.test(attr) || (sub !== undefined && !ATTR_NAME.test(sub))) onError(`\`${word.slice(0, 100)}\` is not an attribute path`);
   const path: AttrPath = { attr };
   if (schema !== undefined) path.schema = schema;
   if (sub !== undefined) path.sub = sub;
