@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { publish } from '../diagnostics.js';
 import { SessionError } from '../errors/index.js';
 import type { Identity } from '../types.js';
 import { loginChannels } from './diagnostics.js';
 import type { IdentityStore, SessionIdentity } from './identity-store.js';
-import type { ImportedKey, SessionAlgorithm } from './keys.js';
+import type { ImportedKey } from './keys.js';
 import type { RevocationList } from './revocation.js';
 
 /** The claims of a session token: those of Cloudflare's application token (`type: "app"`). */
@@ -96,12 +96,10 @@ export function subjectsOf(sub: string, email: string): string[] {
 export class SessionManager {
   readonly #s: SessionSettings;
   readonly #cache: LRUCache<string, CacheEntry> | undefined;
-  readonly #algorithms: SessionAlgorithm[];
 
   constructor(settings: SessionSettings) {
     this.#s = settings;
     this.#cache = settings.cacheMax > 0 ? new LRUCache<string, CacheEntry>({ max: settings.cacheMax }) : undefined;
-    this.#algorithms = [...new Set([...settings.verification.values()].map((k) => k.alg))];
   }
 
   /** Signs a session for `identity`, stores the identity under a fresh nonce, and returns the token and claims. */
@@ -179,25 +177,26 @@ export class SessionManager {
     if (token.length > s.maxTokenBytes) {
       throw new SessionError('ERR_SESSION_INVALID', `the session token is ${token.length} bytes, over the cap of ${s.maxTokenBytes}`);
     }
+    // The header is read first so an unknown key or a foreign algorithm gets a precise message.
+    let header: ProtectedHeaderParameters;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch (cause) {
+      throw new SessionError('ERR_SESSION_INVALID', 'the session token is malformed', { cause });
+    }
+    const key = typeof header.kid === 'string' ? s.verification.get(header.kid) : undefined;
+    if (key === undefined) throw new SessionError('ERR_SESSION_INVALID', `the session key \`${clip(String(header.kid))}\` is unknown`);
+    if (header.alg !== key.alg) throw new SessionError('ERR_SESSION_INVALID', `the session algorithm \`${clip(String(header.alg))}\` does not match key \`${key.kid}\``);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(
-        token,
-        (header) => {
-          const key = typeof header.kid === 'string' ? s.verification.get(header.kid) : undefined;
-          if (key === undefined) throw new SessionError('ERR_SESSION_INVALID', `the session key \`${clip(String(header.kid))}\` is unknown`);
-          if (header.alg !== key.alg) throw new SessionError('ERR_SESSION_INVALID', `the session algorithm \`${clip(String(header.alg))}\` does not match key \`${key.kid}\``);
-          return key.key;
-        },
-        {
-          issuer: s.issuer,
-          audience: s.audience,
-          algorithms: this.#algorithms,
-          currentDate: new Date(now),
-          clockTolerance: s.clockTolerance,
-          requiredClaims: ['exp', 'iat', 'nbf', 'sub', 'iss', 'aud'],
-        },
-      ));
+      ({ payload } = await jwtVerify(token, key.key, {
+        issuer: s.issuer,
+        audience: s.audience,
+        algorithms: [key.alg],
+        currentDate: new Date(now),
+        clockTolerance: s.clockTolerance,
+        requiredClaims: ['exp', 'iat', 'nbf', 'sub', 'iss', 'aud'],
+      }));
     } catch (error) {
       if (error instanceof SessionError) throw error;
       if (error instanceof joseErrors.JWTExpired) throw expired(typeof error.payload.exp === 'number' ? error.payload.exp : 0, error);
