@@ -1,0 +1,411 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { z } from 'zod';
+import { parseWith } from '../config/idp.js';
+import { ConfigError, EntragateError, ERROR_CODES, GroupsError, TokenError, bearerChallenge, type ErrorCode } from '../errors/index.js';
+import type { AuthorizeContext, Gate } from '../gate.js';
+import type { Login } from '../login/login.js';
+import type { RevocationList } from '../login/revocation.js';
+import type { Decision, DecisionPolicyRef, DecisionReason, PolicyTrace } from '../policy/types.js';
+import type { GroupMembership, Identity, RequestContext } from '../types.js';
+
+/** Request headers as `node:http` and every Node framework expose them (lower-case names). */
+export type NodeHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/**
+ * The small, framework-free view of a request the adapters build: all the core
+ * reads. `ip` is the address the framework computed (so its trust-proxy setting
+ * applies); `certificate` comes from the TLS socket.
+ */
+export interface RequestView {
+  method: string;
+  /** Path and query as received (`/orders?page=2`). */
+  url: string;
+  headers: NodeHeaders;
+  /** Client IP as the framework computed it (`req.ip`). */
+  ip?: string | undefined;
+  /** The client certificate of an mTLS connection (see {@link certificateOf}). */
+  certificate?: { valid: boolean; commonName?: string } | undefined;
+}
+
+/** How the caller authenticated. */
+export type AuthVia = 'bearer' | 'assertion' | 'session' | 'service-token' | 'anonymous';
+
+/**
+ * What a protected route sees as `req.auth` (Express), `ctx.state.auth` (Koa) or
+ * `request.auth` (Fastify): who the caller is and the decision that let them in.
+ */
+export interface Auth {
+  /** The verified user, or `null` for a request admitted without a login (Bypass, Service Auth). */
+  identity: Identity | null;
+  /** The allowing decision (Access or Gateway), with its trace. */
+  decision: Decision;
+  /** The raw bearer token when one authenticated the request (for on-behalf-of calls); never logged. */
+  token?: string;
+  via: AuthVia;
+  /** The service token that was presented and validated, if any. */
+  serviceToken?: { tokenId: string };
+  /** The request attributes the policies saw (client IP, country, certificate, service token). */
+  context: RequestContext;
+}
+
+/** Which policies decide: an Access application's (default: the only one), or the Gateway rules. */
+export type ProtectTarget = { application?: string; gateway?: false } | { gateway: true };
+
+/** The JSON body of a 403: the deciding policy and why, never the token or another user's data. */
+export interface DenyBody {
+  error: 'access_denied';
+  code: 'ERR_ACCESS_DENIED';
+  message: string;
+  decision: { kind: Decision['kind']; action: string; reason: DecisionReason; policy?: DecisionPolicyRef };
+  /** The membership state when it decided (`unknown-membership`). */
+  membership?: GroupMembership['state'];
+  /** Present only with `exposeTrace: true`. */
+  trace?: readonly PolicyTrace[];
+}
+
+/** The JSON body of a 401/503 the adapters render when they answer themselves. */
+export interface ErrorBody {
+  error: string;
+  code: string;
+  message: string;
+}
+
+/** What the core decided: let the request through, answer it, or send the browser to the login. */
+export type ProtectOutcome =
+  | { kind: 'allow'; auth: Auth }
+  | {
+      kind: 'respond';
+      status: number;
+      headers: Record<string, string>;
+      body: DenyBody | ErrorBody;
+      /** Set for 401/5xx: the error adapters hand to the framework's error handling. A 403 deny has none. */
+      error?: EntragateError;
+    }
+  | { kind: 'redirect'; location: string };
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const relativePath = z.string().regex(/^\/(?![/\\])[^\\\s?#]*$/, 'must be a relative path starting with a single `/`');
+const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', `must be ${what}`);
+
+/**
+ * Options of `protect`, the same in the Express, Koa and Fastify adapters.
+ */
+export const protectOptionsSchema = z.strictObject({
+  /** The login (`entragate/login`): enables the session cookie and redirects browsers without one. */
+  login: z
+    .custom<Login>((v) => typeof v === 'object' && v !== null && typeof (v as Login).authenticate === 'function', 'must be a login from `createLogin`')
+    .optional(),
+  /** Where a browser without a session is sent (the login route), with `returnTo`. @defaultValue `/login` */
+  loginPath: relativePath.default('/login'),
+  /** Redirect browsers (`GET`, `Accept: text/html`) without a session to the login; `false` answers 401. @defaultValue true */
+  redirectBrowsers: z.boolean().default(true),
+  /**
+   * Service tokens accepted from `CF-Access-Client-Id` / `CF-Access-Client-Secret`:
+   * `tokenId` is what `service_token` rules name. A pair that matches none is a 401.
+   */
+  serviceTokens: z
+    .array(z.strictObject({ tokenId: z.string().min(1), clientId: z.string().min(1), clientSecret: z.string().min(16, 'a service token secret must be at least 16 characters') }))
+    .default([]),
+  /** Header holding the client's ISO country (`cf-ipcountry` behind Cloudflare); only trust one your proxy sets. */
+  countryHeader: z.string().regex(HEADER_NAME, 'must be a header name').optional(),
+  /** Also accept a token from this header (`cf-access-jwt-assertion`), after `Authorization`. Off by default. */
+  assertionHeader: z.string().regex(HEADER_NAME, 'must be a header name').optional(),
+  /** Revocations checked for bearer tokens (the store's `revocations`); the login's list is used when a login is set. */
+  revocations: z
+    .custom<Pick<RevocationList, 'isRevoked'>>((v) => typeof v === 'object' && v !== null && typeof (v as RevocationList).isRevoked === 'function', 'must have `isRevoked`')
+    .optional(),
+  /** Put the decision trace in 403 bodies (debugging only: it names policies and groups). @defaultValue false */
+  exposeTrace: z.boolean().default(false),
+  /** `Retry-After` seconds on a 503 (IdP or Graph down). @defaultValue 30 */
+  retryAfter: z.number().int().min(1).max(86_400).default(30),
+  /** The user's delegated Graph token for the Graph group source, when the app has one per request. */
+  graphToken: fn<(request: RequestView) => string | undefined>('a function').optional(),
+});
+
+/** Options of `protect` (Express, Koa and Fastify alike). */
+export type ProtectOptions = z.input<typeof protectOptionsSchema>;
+
+/** A compiled `protect`: decides one request view. */
+export interface Protector {
+  decide(request: RequestView): Promise<ProtectOutcome>;
+}
+
+/**
+ * Builds the framework-free decision function every adapter calls: reads the
+ * credentials (bearer token, assertion header, session cookie, service token),
+ * builds the request context, asks the gate, and maps the result to an outcome.
+ * Options are validated here, once; a bad option or an unknown application throws
+ * a `ConfigError` synchronously.
+ *
+ * It does not write a response: adapters do, in their framework's way.
+ *
+ * @example
+ * ```ts
+ * import { createGate } from 'entragate';
+ * import { createProtector } from 'entragate/express';
+ * declare const gate: ReturnType<typeof createGate>;
+ * const protector = createProtector(gate, { application: 'portal' });
+ * const outcome = await protector.decide({ method: 'GET', url: '/', headers: { authorization: 'Bearer …' }, ip: '127.0.0.1' });
+ * if (outcome.kind === 'allow') console.log(outcome.auth.identity?.email);
+ * ```
+ */
+export function createProtector(gate: Gate, target: ProtectTarget, options: ProtectOptions = {}): Protector {
+  if (typeof gate !== 'object' || gate === null || typeof gate.authorize !== 'function') {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid protect configuration: the first argument must be a gate from `createGate`');
+  }
+  const o = parseWith(protectOptionsSchema, options, 'protect');
+  const gateway = target.gateway === true;
+  const application = gateway ? undefined : (target as { application?: string }).application;
+  if (!gateway && gate.application(application) === undefined) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      application === undefined
+        ? 'invalid protect configuration: the gate has several applications (or none): pass `{ application }` or `{ gateway: true }`'
+        : `invalid protect configuration: the gate has no application \`${application}\``,
+    );
+  }
+  const login = o.login;
+  const revocations = login?.revocations ?? o.revocations;
+  const serviceTokens = o.serviceTokens.map((t) => ({ tokenId: t.tokenId, clientId: t.clientId, secretDigest: digest(t.clientSecret) }));
+  const countryHeader = o.countryHeader?.toLowerCase();
+  const assertionHeader = o.assertionHeader?.toLowerCase();
+  const retryAfter = String(o.retryAfter);
+  const baseContext: AuthorizeContext = gateway ? { gateway: true } : application === undefined ? {} : { application };
+
+  function matchServiceToken(clientId: string | undefined, secret: string | undefined): string | undefined {
+    if (clientId === undefined || secret === undefined) return undefined;
+    const presented = digest(secret);
+    let found: string | undefined;
+    // INVARIANT: every configured token is compared, in constant time, whatever matched.
+    for (const t of serviceTokens) {
+      const ok = timingSafeEqual(presented, t.secretDigest) && t.clientId === clientId;
+      if (ok && found === undefined) found = t.tokenId;
+    }
+    return found;
+  }
+
+  function outage(error: EntragateError): ProtectOutcome {
+    const headers = { ...error.headers, 'Retry-After': retryAfter };
+    const wrapped = new (error.constructor as typeof EntragateError)(error.code, error.message, { cause: error, status: 503, headers });
+    return { kind: 'respond', status: 503, headers, body: errorBody('temporarily_unavailable', wrapped), error: wrapped };
+  }
+
+  function unauthorized(error: EntragateError): ProtectOutcome {
+    const headers = { ...error.headers };
+    // Session errors carry no challenge of their own; a 401 always says how to authenticate.
+    if (headers['WWW-Authenticate'] === undefined) {
+      headers['WWW-Authenticate'] = error.code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', error.message);
+    }
+    const withHeaders = error.headers['WWW-Authenticate'] === undefined ? new TokenError(error.code, error.message, { cause: error, headers }) : error;
+    return { kind: 'respond', status: 401, headers, body: errorBody(error.code === 'ERR_TOKEN_MISSING' ? 'unauthorized' : 'invalid_token', withHeaders), error: withHeaders };
+  }
+
+  function fromError(error: unknown, view: RequestView, fromCookie: boolean): ProtectOutcome {
+    if (!(error instanceof EntragateError)) throw error;
+    if (error.isOutage) return outage(error);
+    if (error.status === 401) {
+      // An expired or revoked session in a browser goes back through the login.
+      if (fromCookie && wantsLogin(view)) return redirect(view);
+      return unauthorized(error);
+    }
+    return { kind: 'respond', status: error.status, headers: { ...error.headers }, body: errorBody('error', error), error };
+  }
+
+  function wantsLogin(view: RequestView): boolean {
+    if (login === undefined || !o.redirectBrowsers) return false;
+    if (view.method !== 'GET' && view.method !== 'HEAD') return false;
+    const accept = headerOf(view.headers, 'accept');
+    return accept !== undefined && accept.includes('text/html');
+  }
+
+  function redirect(view: RequestView): ProtectOutcome {
+    return { kind: 'redirect', location: `${o.loginPath}?returnTo=${encodeURIComponent(view.url)}` };
+  }
+
+  function isRevoked(identity: Identity): boolean {
+    if (revocations === undefined) return false;
+    const subjects = [identity.oid, identity.user_uuid, identity.email].filter((s) => s.length > 0).map((s) => s.toLowerCase());
+    return revocations.isRevoked({ subjects, issuedAt: identity.iat });
+  }
+
+  return {
+    async decide(view) {
+      const context: RequestContext = {};
+      if (view.ip !== undefined && view.ip.length > 0) context.ip = stripMappedIpv4(view.ip);
+      if (countryHeader !== undefined) {
+        const country = headerOf(view.headers, countryHeader);
+        if (country !== undefined && /^[A-Za-z]{2}$/.test(country)) context.country = country.toUpperCase();
+      }
+      if (view.certificate !== undefined) context.certificate = view.certificate;
+
+      const clientId = headerOf(view.headers, 'cf-access-client-id');
+      const clientSecret = headerOf(view.headers, 'cf-access-client-secret');
+      if (clientId !== undefined || clientSecret !== undefined) {
+        const tokenId = matchServiceToken(clientId, clientSecret);
+        // INVARIANT: a service token that fails is a 401, never an anonymous pass.
+        if (tokenId === undefined) return unauthorized(new TokenError('ERR_SERVICE_TOKEN_INVALID', 'the service token is not valid'));
+        context.serviceToken = { tokenId };
+      }
+
+      let identity: Identity | null = null;
+      let token: string | undefined;
+      let via: AuthVia = context.serviceToken === undefined ? 'anonymous' : 'service-token';
+      let fromCookie = false;
+      try {
+        const authorization = headerOf(view.headers, 'authorization');
+        const bearer = authorization === undefined ? undefined : parseBearer(authorization);
+        if (bearer === '') return unauthorized(new TokenError('ERR_TOKEN_MALFORMED', 'the `Authorization: Bearer` header has no token'));
+        const assertion = bearer === undefined && assertionHeader !== undefined ? headerOf(view.headers, assertionHeader) : undefined;
+        if (bearer !== undefined || assertion !== undefined) {
+          token = (bearer ?? assertion)!;
+          via = bearer !== undefined ? 'bearer' : 'assertion';
+          const graphToken = o.graphToken?.(view);
+          identity = await gate.identify(token, graphToken === undefined ? {} : { graphToken });
+          if (isRevoked(identity)) return unauthorized(new TokenError('ERR_SESSION_REVOKED', 'the user was revoked'));
+        } else if (login !== undefined && readCookie(headerOf(view.headers, 'cookie'), login.cookieName) !== undefined) {
+          fromCookie = true;
+          const session = await login.authenticate({ method: view.method, url: view.url, headers: view.headers });
+          identity = session.identity;
+          via = 'session';
+          if (context.country === undefined && session.country !== undefined) context.country = session.country;
+        }
+      } catch (error) {
+        return fromError(error, view, fromCookie);
+      }
+
+      let decision: Decision;
+      try {
+        decision = await gate.authorize(identity, { ...baseContext, ...context });
+      } catch (error) {
+        return fromError(error, view, fromCookie);
+      }
+
+      if (decision.allowed) {
+        const auth: Auth = { identity, decision, via, context };
+        if (token !== undefined) auth.token = token;
+        if (context.serviceToken !== undefined) auth.serviceToken = context.serviceToken;
+        return { kind: 'allow', auth };
+      }
+      if (identity === null && context.serviceToken === undefined) {
+        if (wantsLogin(view)) return redirect(view);
+        return unauthorized(new TokenError('ERR_TOKEN_MISSING', 'no bearer token or session was presented'));
+      }
+      // INVARIANT: fail closed with 503 when an outage, not the policies, left membership unknown.
+      if (identity !== null && decision.reason === 'unknown-membership' && identity.membership.state === 'unknown' && isOutageCode(identity.membership.code)) {
+        return outage(new GroupsError(identity.membership.code, `group membership is unavailable: ${identity.membership.code}`));
+      }
+      const body: DenyBody = {
+        error: 'access_denied',
+        code: 'ERR_ACCESS_DENIED',
+        message: denyMessage(decision),
+        decision: { kind: decision.kind, action: decision.action, reason: decision.reason, ...(decision.policy ? { policy: { ...decision.policy } } : {}) },
+      };
+      if (identity !== null && decision.reason === 'unknown-membership') body.membership = identity.membership.state;
+      if (o.exposeTrace) body.trace = decision.trace;
+      return { kind: 'respond', status: 403, headers: { 'content-type': 'application/json; charset=utf-8' }, body };
+    },
+  };
+}
+
+function denyMessage(decision: Decision): string {
+  if (decision.reason === 'unknown-membership') return 'denied: group membership is unknown, so the policies fail closed';
+  if (decision.policy !== undefined) return `denied by ${decision.kind === 'access' ? 'policy' : 'rule'} \`${decision.policy.name}\``;
+  return decision.kind === 'access' ? 'denied: no policy allowed the request' : 'denied by the default action';
+}
+
+function errorBody(error: string, e: EntragateError): ErrorBody {
+  // 5xx messages stay on the server: they may describe the infrastructure.
+  return { error, code: e.code, message: e.expose ? e.message : 'the identity provider or the directory is unavailable' };
+}
+
+function isOutageCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code) && ERROR_CODES[code as ErrorCode].status === 503;
+}
+
+function digest(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+/** `::ffff:192.0.2.1` (an IPv4 client on a dual-stack socket) → `192.0.2.1`, so IPv4 rules match. */
+function stripMappedIpv4(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/**
+ * The token of an `Authorization` header with the `Bearer` scheme (RFC 6750 §2.1,
+ * scheme case-insensitive): the token, `''` for a bearer header without one, or
+ * `undefined` for another scheme.
+ */
+export function parseBearer(authorization: string): string | undefined {
+  const space = authorization.indexOf(' ');
+  const scheme = space === -1 ? authorization : authorization.slice(0, space);
+  if (scheme.toLowerCase() !== 'bearer') return undefined;
+  return space === -1 ? '' : authorization.slice(space + 1).trim();
+}
+
+/** One header of a Node header record; repeated headers are joined (`; ` for cookies). */
+export function headerOf(headers: NodeHeaders, name: string): string | undefined {
+  const value = headers[name];
+  if (value === undefined || typeof value === 'string') return value;
+  return value.join(name === 'cookie' ? '; ' : ', ');
+}
+
+/** Reads one cookie from a `Cookie` header, or undefined. */
+function readCookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * The client certificate of a TLS socket, when the server asked for one:
+ * `valid` is Node's `authorized` (the chain verified against the server's CAs),
+ * `commonName` the subject CN. `undefined` on a plain socket or without a certificate.
+ *
+ * @example
+ * ```ts
+ * import { certificateOf } from 'entragate/express';
+ * declare const req: import('node:http').IncomingMessage;
+ * const cert = certificateOf(req.socket);
+ * ```
+ */
+export function certificateOf(socket: Socket | undefined): { valid: boolean; commonName?: string } | undefined {
+  const tls = socket as TLSSocket | undefined;
+  if (tls === undefined || tls.encrypted !== true || typeof tls.getPeerCertificate !== 'function') return undefined;
+  const cert = tls.getPeerCertificate();
+  if (cert === null || typeof cert !== 'object' || Object.keys(cert).length === 0) return undefined;
+  const cn = cert.subject?.CN;
+  const commonName = Array.isArray(cn) ? cn[0] : cn;
+  return commonName === undefined ? { valid: tls.authorized === true } : { valid: tls.authorized === true, commonName };
+}
+
+/**
+ * Cloudflare's get-identity JSON for an authenticated request (with entragate's
+ * `membership`), or `undefined` for a request admitted without a login.
+ *
+ * @example
+ * ```ts
+ * import { identityJson } from 'entragate/express';
+ * // app.get('/whoami', protect(gate, {}), (req, res) => res.json(identityJson(req.auth!)));
+ * ```
+ */
+export function identityJson(auth: Auth): Record<string, unknown> | undefined {
+  const i = auth.identity;
+  if (i === null) return undefined;
+  return {
+    email: i.email,
+    ...(i.name === undefined ? {} : { name: i.name }),
+    user_uuid: i.user_uuid,
+    idp: i.idp,
+    amr: i.amr,
+    groups: i.groups,
+    oidc_fields: i.oidc_fields,
+    iat: i.iat,
+    membership: i.membership,
+  };
+}

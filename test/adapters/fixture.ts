@@ -1,0 +1,290 @@
+/**
+ * One fixture for the three adapters: a mock Entra ID, a mock Graph, gates for the
+ * normal case, a cold JWKS cache and an overage token, a fake login and a fake
+ * SCIM handler, and the scenarios every framework must pass, over its own test
+ * path and over a real socket.
+ */
+import { expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { createGate, type Gate } from '../../src/index.js';
+import { createGraphGroupSource } from '../../src/graph/index.js';
+import { createMockEntra, createMockGraph, type MockEntra, type MockGraph } from '../../src/testing/index.js';
+import type { Login } from '../../src/login/index.js';
+import type { ProtectOptions } from '../../src/adapters/core.js';
+
+export const DEVS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e10';
+export const CONTRACTORS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e12';
+export const SERVICE = { tokenId: 'a6cfe1d3-7e5c-4b59-9f5e-3c2d1b0a9e8f', clientId: 'ci.access', clientSecret: 'ci-secret-0123456789abcdef' };
+export const SESSION_COOKIE = 'CF_Authorization';
+
+export interface Fixture {
+  entra: MockEntra;
+  graph: MockGraph;
+  gate: Gate;
+  /** A gate that never fetched keys, for the JWKS-down case. */
+  coldGate: Gate;
+  /** A gate whose group source is the (mock) Graph, for overage tokens. */
+  graphGate: Gate;
+  login: Login;
+  options: ProtectOptions;
+  /** A fake fetch-style SCIM handler that echoes what it received. */
+  scim: (request: Request) => Promise<Response>;
+  token(claims?: Record<string, unknown>): string;
+  close(): Promise<void>;
+}
+
+const policies = [
+  { name: 'Block contractors', decision: 'deny' as const, include: [{ azureAD: { id: CONTRACTORS } }] },
+  { name: 'CI', decision: 'non_identity' as const, include: [{ service_token: { token_id: SERVICE.tokenId } }] },
+  { name: 'Devs', decision: 'allow' as const, include: [{ azureAD: { id: DEVS } }] },
+  { name: 'Office network', decision: 'allow' as const, include: [{ ip: { ip: '203.0.113.0/24' } }] },
+];
+
+export async function createFixture(): Promise<Fixture> {
+  const entra = await createMockEntra();
+  const graph = await createMockGraph({ tenantId: entra.tenantId });
+  const common = { idp: entra.idpConfig(), authorityHost: entra.url, applications: { portal: { policies } } };
+  const gate = createGate({
+    ...common,
+    gateway: { rules: [{ name: 'Allow devs', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${DEVS}"})` }], defaultAction: 'block' },
+  });
+  const coldGate = createGate({ ...common, jwks: { timeout: 500, failureBackoff: 0, cooldown: 0 } });
+  const graphGate = createGate({
+    ...common,
+    groups: createGraphGroupSource({
+      tenantId: entra.tenantId,
+      clientId: 'mock-graph-client',
+      clientSecret: 'mock-graph-secret',
+      graphHost: graph.url,
+      authorityHost: graph.url,
+      maxRetries: 0,
+      timeoutMs: 1_000,
+    }),
+  });
+  const sessionIdentity = await gate.verify(entra.mintToken({ claims: { groups: [DEVS], email: 'session@contoso.com' } }));
+  // A login double: the adapters only call these members; the real login is tested in test/login.
+  const login = {
+    cookieName: SESSION_COOKIE,
+    revocations: { isRevoked: () => false, revokeUser: () => undefined, revokeApp: () => undefined },
+    async authenticate(request: { headers: Record<string, unknown> }) {
+      const cookie = String(request.headers.cookie ?? '');
+      if (cookie.includes(`${SESSION_COOKIE}=good`)) return { kind: 'session', identity: sessionIdentity, session: {}, country: 'FR' };
+      const { SessionError } = await import('../../src/errors/index.js');
+      throw new SessionError('ERR_SESSION_EXPIRED', 'the session has expired');
+    },
+    start: async (request: { url?: string }) => new Response(null, { status: 302, headers: { location: `${entra.url}/authorize?from=${encodeURIComponent(request.url ?? '')}` } }),
+    callback: async (_request: unknown, context: { country?: string }) => {
+      const headers = new Headers({ location: '/' });
+      headers.append('set-cookie', `${SESSION_COOKIE}=good; Path=/; HttpOnly`);
+      headers.append('set-cookie', `CF_Login_tx=; Max-Age=0; country=${context.country ?? 'none'}`);
+      return new Response(null, { status: 302, headers });
+    },
+    logout: async () => new Response(null, { status: 302, headers: { location: '/', 'set-cookie': `${SESSION_COOKIE}=; Max-Age=0` } }),
+    identity: async () => new Response(JSON.stringify({ email: 'session@contoso.com' }), { status: 200, headers: { 'content-type': 'application/json' } }),
+  } as unknown as Login;
+  const scim = async (request: Request): Promise<Response> => {
+    const text = await request.text();
+    return new Response(JSON.stringify({ method: request.method, path: new URL(request.url).pathname, auth: request.headers.get('authorization'), body: text }), {
+      status: request.method === 'POST' ? 201 : 200,
+      headers: { 'content-type': 'application/scim+json' },
+    });
+  };
+  return {
+    entra,
+    graph,
+    gate,
+    coldGate,
+    graphGate,
+    login,
+    options: { serviceTokens: [SERVICE], countryHeader: 'cf-ipcountry', login, exposeTrace: false, retryAfter: 7 },
+    scim,
+    token: (claims = {}) => entra.mintToken({ claims: { email: 'ada@contoso.com', groups: [DEVS], ...claims } }),
+    async close() {
+      await graph.close();
+      await entra.close();
+    },
+  };
+}
+
+/** A framework-independent response. */
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** Sends a request through one path (the framework's test path, or a real socket). */
+export type Send = (method: string, path: string, headers?: Record<string, string>, body?: string) => Promise<Reply>;
+
+/** An app under test: `trustProxy` decides whether `X-Forwarded-For` is believed. */
+export interface AppUnderTest {
+  send: Send;
+  close(): Promise<void>;
+}
+
+function json(reply: Reply): Record<string, unknown> {
+  return JSON.parse(reply.text) as Record<string, unknown>;
+}
+
+/**
+ * The scenarios every adapter passes. The app must serve:
+ * `GET /hello` (protect portal, `fixture.options`) answering `{ email, via, policy, tokenId, country, ip }`,
+ * `GET /gw` (protect gateway), `GET /cold/hello` (coldGate), `GET /graph/hello` (graphGate),
+ * `GET /whoami` (protect + identityEndpoint), `/auth/*` (loginRoutes), `/scim/v2/*` (scimEndpoint, 1 KiB cap).
+ */
+export function scenarios(label: string, fixture: () => Fixture, app: () => AppUnderTest, plain: () => AppUnderTest): void {
+  const send: Send = (...args) => app().send(...args);
+
+  it(`${label}: allows a member of Devs and attaches the typed identity and decision`, async () => {
+    const reply = await send('GET', '/hello', { authorization: `Bearer ${fixture().token()}` });
+    expect(reply.status).toBe(200);
+    expect(json(reply)).toMatchObject({ email: 'ada@contoso.com', via: 'bearer', policy: 'Devs' });
+  });
+
+  it(`${label}: accepts the bearer scheme in any case`, async () => {
+    const reply = await send('GET', '/hello', { authorization: `bEaReR ${fixture().token()}` });
+    expect(reply.status).toBe(200);
+  });
+
+  it(`${label}: answers 401 with a bare Bearer challenge when no token is presented`, async () => {
+    const reply = await send('GET', '/hello', { accept: 'application/json' });
+    expect(reply.status).toBe(401);
+    expect(reply.headers['www-authenticate']).toBe('Bearer realm="entragate"');
+  });
+
+  it(`${label}: answers 401 invalid_token with a description for a bad token`, async () => {
+    const forged = fixture().entra.mintToken({ key: fixture().entra.createUnpublishedKey() });
+    const reply = await send('GET', '/hello', { authorization: `Bearer ${forged}` });
+    expect(reply.status).toBe(401);
+    expect(reply.headers['www-authenticate']).toMatch(/^Bearer realm="entragate", error="invalid_token", error_description="[^"]+"$/);
+    expect(reply.text).not.toContain(forged);
+  });
+
+  it(`${label}: answers 403 naming the deciding policy, without the token or the trace`, async () => {
+    const token = fixture().token({ groups: [CONTRACTORS, DEVS] });
+    const reply = await send('GET', '/hello', { authorization: `Bearer ${token}` });
+    expect(reply.status).toBe(403);
+    const body = json(reply);
+    expect(body).toMatchObject({ error: 'access_denied', code: 'ERR_ACCESS_DENIED', message: 'denied by policy `Block contractors`' });
+    expect(body.decision).toMatchObject({ kind: 'access', action: 'deny', reason: 'matched', policy: { name: 'Block contractors' } });
+    expect(body).not.toHaveProperty('trace');
+    expect(reply.text).not.toContain(token.split('.')[1]!);
+    expect(reply.text).not.toContain('ada@contoso.com');
+  });
+
+  it(`${label}: denies by default when no policy matches`, async () => {
+    const reply = await send('GET', '/hello', { authorization: `Bearer ${fixture().token({ groups: [randomUUID()] })}` });
+    expect(reply.status).toBe(403);
+    expect(json(reply)).toMatchObject({ message: 'denied: no policy allowed the request', decision: { reason: 'default' } });
+  });
+
+  it(`${label}: answers 503 with Retry-After when the JWKS is down and the key cache is cold`, async () => {
+    const f = fixture();
+    f.entra.faults.down = true;
+    try {
+      const reply = await send('GET', '/cold/hello', { authorization: `Bearer ${f.token()}` });
+      expect(reply.status).toBe(503);
+      expect(reply.headers['retry-after']).toBe('7');
+    } finally {
+      f.entra.faults.down = false;
+    }
+  });
+
+  it(`${label}: answers 503 when Graph is down for an overage token, and allows once it is back`, async () => {
+    const f = fixture();
+    const oid = randomUUID();
+    f.graph.addUser({ id: oid });
+    f.graph.addGroup({ id: DEVS, displayName: 'Devs' });
+    f.graph.addMember(DEVS, oid);
+    const token = f.entra.mintToken({ claims: { oid, email: 'big@contoso.com', groups: undefined, _claim_names: { groups: 'src1' } } });
+    f.graph.down();
+    try {
+      const reply = await send('GET', '/graph/hello', { authorization: `Bearer ${token}` });
+      expect(reply.status).toBe(503);
+      expect(reply.headers['retry-after']).toBe('7');
+      expect(reply.text).not.toContain('Devs');
+    } finally {
+      f.graph.up();
+    }
+    const after = await send('GET', '/graph/hello', { authorization: `Bearer ${token}` });
+    expect(after.status).toBe(200);
+    expect(json(after)).toMatchObject({ email: 'big@contoso.com', policy: 'Devs' });
+  });
+
+  it(`${label}: admits a valid service token with Service Auth, and refuses a wrong secret with 401`, async () => {
+    const ok = await send('GET', '/hello', { 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': SERVICE.clientSecret });
+    expect(ok.status).toBe(200);
+    expect(json(ok)).toMatchObject({ via: 'service-token', tokenId: SERVICE.tokenId, policy: 'CI' });
+    const bad = await send('GET', '/hello', { 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': `${SERVICE.clientSecret}x` });
+    expect(bad.status).toBe(401);
+    expect(bad.headers['www-authenticate']).toContain('error="invalid_token"');
+    const half = await send('GET', '/hello', { 'cf-access-client-id': SERVICE.clientId });
+    expect(half.status).toBe(401);
+  });
+
+  it(`${label}: takes the client IP from X-Forwarded-For only when the framework trusts the proxy`, async () => {
+    const token = fixture().token({ groups: [] });
+    const headers = { authorization: `Bearer ${token}`, 'x-forwarded-for': '203.0.113.9' };
+    const trusted = await send('GET', '/hello', headers);
+    expect(trusted.status).toBe(200);
+    expect(json(trusted)).toMatchObject({ policy: 'Office network', ip: '203.0.113.9' });
+    const untrusted = await plain().send('GET', '/hello', headers);
+    expect(untrusted.status).toBe(403);
+  });
+
+  it(`${label}: reads the country from the configured header`, async () => {
+    const reply = await send('GET', '/hello', { authorization: `Bearer ${fixture().token()}`, 'cf-ipcountry': 'de' });
+    expect(json(reply)).toMatchObject({ country: 'DE' });
+  });
+
+  it(`${label}: decides with the Gateway rules`, async () => {
+    expect((await send('GET', '/gw', { authorization: `Bearer ${fixture().token()}` })).status).toBe(200);
+    const blocked = await send('GET', '/gw', { authorization: `Bearer ${fixture().token({ groups: [] })}` });
+    expect(blocked.status).toBe(403);
+    expect(json(blocked)).toMatchObject({ decision: { kind: 'gateway', action: 'block', reason: 'default' } });
+  });
+
+  it(`${label}: redirects a browser without a session to the login, and admits one with a session`, async () => {
+    const browser = { accept: 'text/html,application/xhtml+xml' };
+    const reply = await send('GET', '/hello?x=1', browser);
+    expect(reply.status).toBe(302);
+    expect(reply.headers.location).toBe(`/login?returnTo=${encodeURIComponent('/hello?x=1')}`);
+    const expired = await send('GET', '/hello', { ...browser, cookie: `${SESSION_COOKIE}=old` });
+    expect(expired.status).toBe(302);
+    const api = await send('GET', '/hello', { accept: 'application/json', cookie: `${SESSION_COOKIE}=old` });
+    expect(api.status).toBe(401);
+    expect(api.headers['www-authenticate']).toContain('error="invalid_token"');
+    const session = await send('GET', '/hello', { ...browser, cookie: `a=b; ${SESSION_COOKIE}=good` });
+    expect(session.status).toBe(200);
+    expect(json(session)).toMatchObject({ email: 'session@contoso.com', via: 'session', country: 'FR' });
+  });
+
+  it(`${label}: serves the identity endpoint for the authenticated caller`, async () => {
+    const reply = await send('GET', '/whoami', { authorization: `Bearer ${fixture().token()}` });
+    expect(reply.status).toBe(200);
+    expect(json(reply)).toMatchObject({ email: 'ada@contoso.com', groups: [{ id: DEVS }], membership: { state: 'complete' }, idp: { type: 'azureAD' } });
+  });
+
+  it(`${label}: mounts the login routes`, async () => {
+    const start = await send('GET', '/auth/login?returnTo=/hello');
+    expect(start.status).toBe(302);
+    expect(start.headers.location).toContain('/authorize?from=');
+    const callback = await send('GET', '/auth/callback?code=c&state=s', { 'cf-ipcountry': 'nl' });
+    expect(callback.status).toBe(302);
+    const cookies = callback.headers['set-cookie'];
+    expect(Array.isArray(cookies) ? cookies : [cookies]).toEqual([`${SESSION_COOKIE}=good; Path=/; HttpOnly`, 'CF_Login_tx=; Max-Age=0; country=NL']);
+    expect((await send('GET', '/auth/logout')).status).toBe(302);
+  });
+
+  it(`${label}: bridges the SCIM endpoint with its path, headers and body, and caps the body`, async () => {
+    const body = JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'ada@contoso.com' });
+    const reply = await send('POST', '/scim/v2/Users', { authorization: 'Bearer scim-secret', 'content-type': 'application/scim+json' }, body);
+    expect(reply.status).toBe(201);
+    expect(reply.headers['content-type']).toBe('application/scim+json');
+    expect(json(reply)).toEqual({ method: 'POST', path: '/scim/v2/Users', auth: 'Bearer scim-secret', body });
+    const list = await send('GET', '/scim/v2/Users?filter=userName%20eq%20%22a%22');
+    expect(json(list)).toMatchObject({ method: 'GET', path: '/scim/v2/Users' });
+    const big = await send('POST', '/scim/v2/Users', { 'content-type': 'application/scim+json' }, 'x'.repeat(4096));
+    expect(big.status).toBe(413);
+  });
+}
