@@ -1,0 +1,248 @@
+/**
+ * SCIM benchmark: an Entra-like initial sync over real HTTP — 10,000 users and
+ * 1,000 groups of 50 members — with 8 requests in flight, on PGlite (a temp
+ * folder) and on the local PostgreSQL; then the time until a group change made
+ * on one PostgreSQL instance is visible in another instance's index.
+ *
+ * Request mix, as Entra runs it: per user `GET /Users?filter=userName eq …`
+ * (no match) then `POST /Users`; per group `GET /Groups?excludedAttributes=members&filter=displayName eq …`,
+ * `POST /Groups`, then 5 `PATCH` adding 10 members each.
+ *
+ * Baseline (same process, same client, same mix): a `node:http` handler that
+ * checks the bearer and parses the body but stores nothing.
+ *
+ * Run alone: `npx tsx bench/scim.bench.ts` (`SCIM_BENCH_SCALE=0.1` for a quick run).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { createScimHandler, toNodeListener } from '../src/scim/index.js';
+import { openDirectoryStore, type DirectoryStore } from '../src/store/index.js';
+import { isMain, report, save, type BenchResult, type Measurement } from './harness.js';
+
+const SCALE = Number(process.env.SCIM_BENCH_SCALE ?? 1);
+const USERS = Math.round(10_000 * SCALE);
+const GROUPS = Math.round(1_000 * SCALE);
+const MEMBERS = 50;
+const PATCH_BATCH = 10;
+const IN_FLIGHT = 8;
+const CHANGES = 50;
+const SECRET = 'bench-secret-0123456789abcdef';
+
+interface Target {
+  base: string;
+  close(): Promise<void>;
+}
+
+async function listen(listener: Parameters<typeof createServer>[1]): Promise<{ server: Server; base: string }> {
+  const server = createServer(listener);
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/scim/v2` };
+}
+
+async function storeTarget(store: DirectoryStore): Promise<Target> {
+  const { server, base } = await listen(toNodeListener(createScimHandler({ store, secrets: [SECRET], basePath: '/scim/v2' })));
+  return { base, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** Baseline: authenticate, read and parse the body, answer the shape Entra expects; no storage. */
+async function nullTarget(): Promise<Target> {
+  const { server, base } = await listen((req, res) => {
+    if (req.headers.authorization !== `Bearer ${SECRET}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>) : undefined;
+      const type = { 'content-type': 'application/scim+json' };
+      if (req.method === 'GET') res.writeHead(200, type).end(JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: 0, Resources: [], startIndex: 1, itemsPerPage: 0 }));
+      else if (req.method === 'POST') res.writeHead(201, type).end(JSON.stringify({ ...body, id: randomUUID() }));
+      else res.writeHead(204).end();
+    });
+  });
+  return { base, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+async function call(base: string, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${SECRET}`, ...(body ? { 'content-type': 'application/scim+json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (res.status >= 400) throw new Error(`${method} ${path} → ${res.status} ${text.slice(0, 200)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+async function pool<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** The initial sync; returns requests per second. */
+async function sync(target: Target, tag: string): Promise<{ requests: number; seconds: number }> {
+  let requests = 0;
+  const userIds: string[] = new Array(USERS);
+  const t0 = process.hrtime.bigint();
+  await pool(
+    Array.from({ length: USERS }, (_, i) => i),
+    async (i) => {
+      const userName = `${tag}-user${i}@contoso.com`;
+      await call(target.base, 'GET', `/Users?aadOptscim062020&${new URLSearchParams({ filter: `userName eq "${userName}"` })}`);
+      const created = await call(target.base, 'POST', '/Users?aadOptscim062020', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'],
+        externalId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+        userName,
+        active: true,
+        emails: [{ primary: true, type: 'work', value: userName }],
+        meta: { resourceType: 'User' },
+        name: { formatted: `Given${i} Family${i}`, familyName: `Family${i}`, givenName: `Given${i}` },
+        'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: `dept${i % 37}` },
+      });
+      userIds[i] = created.id;
+      requests += 2;
+    },
+  );
+  await pool(
+    Array.from({ length: GROUPS }, (_, g) => g),
+    async (g) => {
+      const displayName = `${tag}-group${g}`;
+      await call(target.base, 'GET', `/Groups?aadOptscim062020&excludedAttributes=members&${new URLSearchParams({ filter: `displayName eq "${displayName}"` })}`);
+      const group = await call(target.base, 'POST', '/Groups?aadOptscim062020', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+        externalId: `11111111-0000-4000-8000-${String(g).padStart(12, '0')}`,
+        displayName,
+        meta: { resourceType: 'Group' },
+      });
+      requests += 2;
+      for (let b = 0; b < MEMBERS / PATCH_BATCH; b++) {
+        const value = Array.from({ length: PATCH_BATCH }, (_, k) => ({ $ref: null, value: userIds[(g * MEMBERS + b * PATCH_BATCH + k) % USERS]! }));
+        await call(target.base, 'PATCH', `/Groups/${group.id}?aadOptscim062020`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Add', path: 'members', value }] });
+        requests++;
+      }
+    },
+  );
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { requests, seconds };
+}
+
+async function postgresUrl(): Promise<string> {
+  const pg = (await import('pg')).default;
+  for (const user of ['postgres', userInfo().username]) {
+    const url = `postgres://${encodeURIComponent(user)}@127.0.0.1:5432/test`;
+    const c = new pg.Client({ connectionString: url });
+    try {
+      await c.connect();
+      await c.end();
+      return url;
+    } catch {
+      await c.end().catch(() => undefined);
+    }
+  }
+  throw new Error('postgresql at 127.0.0.1:5432/test is not reachable');
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))] ?? 0;
+}
+
+/** Time until a group change committed on A shows in B's index (LISTEN/NOTIFY). */
+async function propagation(a: DirectoryStore, b: DirectoryStore): Promise<{ fromStart: number[]; fromCommit: number[] }> {
+  const group = (await a.groups.create({ displayName: `propagation-${randomUUID()}` }, [])).resource!;
+  const users: string[] = [];
+  for (let i = 0; i < CHANGES; i++) users.push((await a.users.create({ userName: `prop-${i}-${randomUUID()}@contoso.com` })).resource!.id);
+  const fromStart: number[] = [];
+  const fromCommit: number[] = [];
+  for (const id of users) {
+    const seen = new Promise<number>((resolve) => {
+      const off = b.onChange((c) => {
+        if (c.resourceId === group.id && c.members?.added.includes(id)) {
+          off();
+          resolve(performance.now());
+        }
+      });
+    });
+    const t0 = performance.now();
+    await a.groups.update(group.id, { members: [{ op: 'add', ids: [id] }] });
+    const t1 = performance.now();
+    const t2 = await seen;
+    if (!b.index.directMembers(group.id).includes(id)) throw new Error('change event fired before the index had the member');
+    fromStart.push(t2 - t0);
+    fromCommit.push(Math.max(0, t2 - t1));
+  }
+  return { fromStart: fromStart.sort((x, y) => x - y), fromCommit: fromCommit.sort((x, y) => x - y) };
+}
+
+export async function run(): Promise<BenchResult> {
+  const measurements: Measurement[] = [];
+  const extra: Record<string, number | string> = { users: USERS, groups: GROUPS, membersPerGroup: MEMBERS, inFlight: IN_FLIGHT };
+  const record = (name: string, r: { requests: number; seconds: number }): number => {
+    const rps = r.requests / r.seconds;
+    measurements.push({ name, opsPerSec: rps, medianNs: (r.seconds / r.requests) * 1e9, iterations: r.requests });
+    extra[`${name} seconds`] = Number(r.seconds.toFixed(2));
+    return rps;
+  };
+
+  const baselineTarget = await nullTarget();
+  const baseline = record('http sync, no store (baseline)', await sync(baselineTarget, 'baseline'));
+  await baselineTarget.close();
+
+  const dir = mkdtempSync(join(tmpdir(), 'entragate-scim-bench-'));
+  const lite = await openDirectoryStore({ driver: 'pglite', dataDir: dir });
+  const liteTarget = await storeTarget(lite);
+  const pglite = record('http sync on PGlite (req/s)', await sync(liteTarget, 'lite'));
+  await liteTarget.close();
+  await lite.close();
+  rmSync(dir, { recursive: true, force: true });
+
+  const url = await postgresUrl();
+  const schema = `bench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const a = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema, poolSize: 16 });
+  const b = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema });
+  let postgres = 0;
+  let prop: { fromStart: number[]; fromCommit: number[] };
+  try {
+    const pgTarget = await storeTarget(a);
+    postgres = record('http sync on PostgreSQL (req/s)', await sync(pgTarget, 'pg'));
+    await pgTarget.close();
+    prop = await propagation(a, b);
+    extra['instance B users after sync'] = b.index.size.users;
+  } finally {
+    await a.close();
+    await b.close();
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  }
+  extra['propagation median ms (write start → B index)'] = Number(percentile(prop.fromStart, 0.5).toFixed(2));
+  extra['propagation p99 ms (write start → B index)'] = Number(percentile(prop.fromStart, 0.99).toFixed(2));
+  extra['propagation median ms (A commit → B index)'] = Number(percentile(prop.fromCommit, 0.5).toFixed(2));
+  extra['propagation p99 ms (A commit → B index)'] = Number(percentile(prop.fromCommit, 0.99).toFixed(2));
+  extra['target PGlite ≥ 500 req/s'] = pglite >= 500 ? 'met' : 'missed';
+  extra['target PostgreSQL ≥ 1000 req/s'] = postgres >= 1000 ? 'met' : 'missed';
+  extra['target propagation p99 ≤ 100 ms'] = percentile(prop.fromStart, 0.99) <= 100 ? 'met' : 'missed';
+  return {
+    name: 'scim',
+    measurements,
+    ratios: { 'PGlite / no-store baseline': pglite / baseline, 'PostgreSQL / no-store baseline': postgres / baseline },
+    extra,
+  };
+}
+
+if (isMain(import.meta.url)) {
+  const result = await run();
+  report(result);
+  console.log(`\nwrote ${save('scim', result)}`);
+}
