@@ -397,14 +397,15 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
         const resource = await driver.transaction(async (tx) => {
           logged = undefined;
           const result = await fn(tx, async (change, ops) => {
-            const [row] = await tx.query<{ id: string }>('INSERT INTO scim_events (at, change, ops) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id::text AS id', [
-              at,
-              JSON.stringify({ ...change, instance: instanceId }),
-              JSON.stringify(ops),
-            ]);
+            const payload = [at, JSON.stringify({ ...change, instance: instanceId }), JSON.stringify(ops)];
+            // The notification is sent on commit only, in commit order; listeners fetch the row by id.
+            const [row] = channel
+              ? await tx.query<{ id: string }>(
+                  'WITH e AS (INSERT INTO scim_events (at, change, ops) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id) SELECT e.id::text AS id, pg_notify($4, e.id::text) FROM e',
+                  [...payload, channel],
+                )
+              : await tx.query<{ id: string }>('INSERT INTO scim_events (at, change, ops) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id::text AS id', payload);
             if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'event log insert returned no id');
-            // Sent on commit only, in commit order; listeners fetch the row by id.
-            if (channel) await tx.query('SELECT pg_notify($1, $2)', [channel, row.id]);
             logged = { id: row.id, change, ops };
           });
           return result;
@@ -491,6 +492,14 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const offset = Math.max(0, q.startIndex - 1);
     if (!q.match) {
+      if (q.count > 0 && where.length > 0) {
+        // Index look-ups (Entra's matching queries) answer rows and total in one round trip.
+        const rows = await driver.query<Row & { total_count: string | number }>(
+          `SELECT ${columns}, count(*) OVER () AS total_count FROM ${table} ${cond} ORDER BY id LIMIT ${q.count} OFFSET ${offset}`,
+          params,
+        );
+        if (rows.length > 0 || offset === 0) return { total: Number(rows[0]?.total_count ?? 0), rows };
+      }
       const [countRow] = await driver.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table} ${cond}`, params);
       const rows = q.count > 0 ? await driver.query<Row>(`SELECT ${columns} FROM ${table} ${cond} ORDER BY id LIMIT ${q.count} OFFSET ${offset}`, params) : [];
       return { total: Number(countRow?.n ?? 0), rows };
