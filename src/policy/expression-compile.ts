@@ -241,7 +241,7 @@ function compileQuantifier(expr: Extract<Expr, { k: 'quant' }>, scope: Expressio
             return isComplete(field, view) ? T : U;
           };
   }
-  return (view, context, sink) => {
+  const fn: ExpressionFn = (view, context, sink) => {
     const result = evaluate(view, context);
     if (sink !== undefined) {
       const detail = result === U ? view.membershipNote : field.startsWith('identity.groups.') ? `${arrayOf(field, view, context).length} values` : undefined;
@@ -249,6 +249,27 @@ function compileQuantifier(expr: Extract<Expr, { k: 'quant' }>, scope: Expressio
     }
     return result;
   };
+  if (wanted !== undefined && field.startsWith('identity.groups.')) {
+    // The rule index uses this: the expression is true exactly when the identity has one of these values.
+    return Object.assign(fn, { groupProbe: { field, values: [...new Set(wanted)] } });
+  }
+  return fn;
+}
+
+/** What a positive group test (`any(identity.groups.id[*] in {…})`) looks for. */
+export interface GroupProbe {
+  readonly field: string;
+  readonly values: readonly string[];
+}
+
+/** The probe of an expression that is nothing but a positive group test, else `undefined`. */
+export function groupProbeOf(fn: ExpressionFn): GroupProbe | undefined {
+  return (fn as ExpressionFn & { groupProbe?: GroupProbe }).groupProbe;
+}
+
+/** The identity's values for a group field (`identity.groups.id` → ids). */
+export function groupValues(field: string, view: IdentityView): readonly string[] {
+  return arrayOf(field, view, {});
 }
 
 /**

@@ -62,7 +62,8 @@ function isOctal(c: string | undefined): boolean {
 
 /** Strict UTF-8 decoding of string-literal bytes (escapes may build multi-byte characters). */
 function decodeUtf8(bytes: readonly number[]): string | null {
-  let out = '';
+  // Code points are collected and joined once: a string built by `+=` is a rope, slow as a Set key.
+  const out: number[] = [];
   for (let i = 0; i < bytes.length; ) {
     const b = bytes[i] as number;
     let cp: number;
@@ -78,10 +79,12 @@ function decodeUtf8(bytes: readonly number[]): string | null {
       cp = (cp << 6) | (c & 0x3f);
     }
     if ((n === 2 && cp < 0x800) || (n === 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) return null;
-    out += String.fromCodePoint(cp);
+    out.push(cp);
     i += n + 1;
   }
-  return out;
+  let text = '';
+  for (let i = 0; i < out.length; i += 4096) text += String.fromCodePoint(...out.slice(i, i + 4096));
+  return text;
 }
 
 function utf8Bytes(char: string, into: number[]): void {

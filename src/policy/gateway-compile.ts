@@ -5,7 +5,7 @@
 import { PolicyError } from '../errors/index.js';
 import type { Identity, RequestContext } from '../types.js';
 import { makeGatewayDecision } from './decision.js';
-import { compileExpression, type ExpressionFn } from './expression-compile.js';
+import { compileExpression, groupProbeOf, groupValues, type ExpressionFn, type GroupProbe } from './expression-compile.js';
 import { parseExpression } from './expression-parser.js';
 import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
 import { viewOf, type IdentityView } from './identity-view.js';
@@ -27,6 +27,12 @@ interface CompiledGatewayRule {
   readonly ref: DecisionPolicyRef;
   readonly action: GatewayAction;
   readonly parts: readonly { readonly part: string; readonly fn: ExpressionFn }[];
+}
+
+/** The probe of a rule whose only expression is a positive group test (indexable), else `undefined`. */
+function ruleProbe(rule: CompiledGatewayRule): GroupProbe | undefined {
+  const only = rule.parts.length === 1 ? rule.parts[0] : undefined;
+  return only === undefined ? undefined : groupProbeOf(only.fn);
 }
 
 /** A compiled set of Gateway rules. */
@@ -149,19 +155,59 @@ class GatewayEvaluator implements CompiledGatewayRules {
   readonly order: readonly (DecisionPolicyRef & { readonly action: GatewayAction })[];
   readonly #rules: readonly CompiledGatewayRule[];
   readonly #defaultAction: GatewayAction;
+  /** Per group field: value → positions of rules that are only a positive test for it. */
+  readonly #index = new Map<string, Map<string, number[]>>();
+  readonly #indexable: Uint8Array;
+  readonly #candidates = new WeakMap<IdentityView, Uint8Array>();
 
   constructor(rules: readonly CompiledGatewayRule[], defaultAction: GatewayAction) {
     this.#rules = rules;
     this.#defaultAction = defaultAction;
     this.order = rules.map((r) => ({ ...r.ref, action: r.action }));
+    this.#indexable = new Uint8Array(rules.length);
+    rules.forEach((rule, i) => {
+      const probe = ruleProbe(rule);
+      if (probe === undefined) return;
+      this.#indexable[i] = 1;
+      let byValue = this.#index.get(probe.field);
+      if (!byValue) this.#index.set(probe.field, (byValue = new Map()));
+      for (const v of probe.values) {
+        const list = byValue.get(v);
+        if (list) list.push(i);
+        else byValue.set(v, [i]);
+      }
+    });
+  }
+
+  /**
+   * With complete membership, a rule that is only `any(identity.groups.X[*] in {…})`
+   * matches exactly when the identity has one of those values: mark those, skip
+   * the other indexed rules. Unknown membership disables the shortcut.
+   */
+  #candidatesFor(view: IdentityView): Uint8Array | undefined {
+    if (this.#index.size === 0 || !view.complete) return undefined;
+    let marks = this.#candidates.get(view);
+    if (marks) return marks;
+    marks = new Uint8Array(this.#rules.length);
+    for (let i = 0; i < marks.length; i++) marks[i] = this.#indexable[i] === 1 ? 0 : 1;
+    for (const [field, byValue] of this.#index) {
+      for (const v of groupValues(field, view)) {
+        const hits = byValue.get(v);
+        if (hits) for (const i of hits) marks[i] = 1;
+      }
+    }
+    this.#candidates.set(view, marks);
+    return marks;
   }
 
   evaluate(identity: Identity | null, context: RequestContext): GatewayDecision {
     const view = viewOf(identity);
     const ctx = context ?? EMPTY_CONTEXT;
     const rules = this.#rules;
+    const marks = this.#candidatesFor(view);
     let maybe = false;
     for (let i = 0; i < rules.length; i++) {
+      if (marks !== undefined && marks[i] === 0) continue;
       const rule = rules[i] as CompiledGatewayRule;
       const result = matchRule(rule, view, ctx);
       if (result === T) {

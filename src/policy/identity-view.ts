@@ -82,39 +82,88 @@ function strings(values: unknown): string[] {
   return out;
 }
 
-function build(identity: Identity): IdentityView {
-  // INVARIANT: fail closed on a malformed membership: anything but an explicit `complete` is unknown.
-  const complete = (identity.membership as { state?: unknown } | undefined)?.state === 'complete';
-  const groups = Array.isArray(identity.groups) ? identity.groups : [];
-  const ids: string[] = [];
-  const names: string[] = [];
-  const emails: string[] = [];
-  const idsLower = new Set<string>();
-  for (const g of groups) {
-    if (!g || typeof g.id !== 'string') continue;
-    ids.push(g.id);
-    idsLower.add(g.id.toLowerCase());
-    if (typeof g.name === 'string') names.push(g.name);
-    if (typeof g.email === 'string') emails.push(g.email);
+function hasUpper(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+    if (c > 127) return text.toLowerCase() !== text;
   }
-  const email = typeof identity.email === 'string' ? identity.email : '';
-  return {
-    identity,
-    complete,
-    membershipNote: describeMembership(identity),
-    email,
-    emailLower: email.toLowerCase(),
-    idpId: typeof identity.idp?.id === 'string' ? identity.idp.id : '',
-    amr: strings(identity.amr),
-    groupIdsLower: idsLower,
-    groupIds: ids,
-    groupIdSet: new Set(ids),
-    groupNames: names,
-    groupNameSet: new Set(names),
-    groupEmails: emails,
-    groupEmailSet: new Set(emails),
-    canonicalEmail: canonicalEmail(email),
-  };
+  return false;
+}
+
+/**
+ * The sets are built on first use: Access reads only the lower-cased ids,
+ * Gateway only the exact values, and a fresh identity should not pay for both.
+ */
+class PreparedView implements IdentityView {
+  readonly identity: Identity;
+  readonly complete: boolean;
+  readonly email: string;
+  readonly emailLower: string;
+  readonly idpId: string;
+  readonly amr: readonly string[];
+  readonly groupIds: readonly string[];
+  readonly groupNames: readonly string[];
+  readonly groupEmails: readonly string[];
+  #membershipNote: string | undefined;
+  #idsLower: ReadonlySet<string> | undefined;
+  #idSet: ReadonlySet<string> | undefined;
+  #nameSet: ReadonlySet<string> | undefined;
+  #emailSet: ReadonlySet<string> | undefined;
+  #canonical: string | undefined;
+
+  constructor(identity: Identity) {
+    this.identity = identity;
+    // INVARIANT: fail closed on a malformed membership: anything but an explicit `complete` is unknown.
+    this.complete = (identity.membership as { state?: unknown } | undefined)?.state === 'complete';
+    const groups = Array.isArray(identity.groups) ? identity.groups : [];
+    const ids: string[] = [];
+    const names: string[] = [];
+    const emails: string[] = [];
+    for (const g of groups) {
+      if (!g || typeof g.id !== 'string') continue;
+      ids.push(g.id);
+      if (typeof g.name === 'string') names.push(g.name);
+      if (typeof g.email === 'string') emails.push(g.email);
+    }
+    this.groupIds = ids;
+    this.groupNames = names;
+    this.groupEmails = emails;
+    this.email = typeof identity.email === 'string' ? identity.email : '';
+    this.emailLower = this.email.toLowerCase();
+    this.idpId = typeof identity.idp?.id === 'string' ? identity.idp.id : '';
+    this.amr = strings(identity.amr);
+  }
+
+  get membershipNote(): string {
+    return (this.#membershipNote ??= describeMembership(this.identity));
+  }
+
+  get groupIdsLower(): ReadonlySet<string> {
+    if (this.#idsLower === undefined) {
+      const set = new Set<string>();
+      // Entra ids are lower-case already: keep those strings (their hashes are cached) rather than copy them.
+      for (const id of this.groupIds) set.add(hasUpper(id) ? id.toLowerCase() : id);
+      this.#idsLower = set;
+    }
+    return this.#idsLower;
+  }
+
+  get groupIdSet(): ReadonlySet<string> {
+    return (this.#idSet ??= new Set(this.groupIds));
+  }
+
+  get groupNameSet(): ReadonlySet<string> {
+    return (this.#nameSet ??= new Set(this.groupNames));
+  }
+
+  get groupEmailSet(): ReadonlySet<string> {
+    return (this.#emailSet ??= new Set(this.groupEmails));
+  }
+
+  get canonicalEmail(): string {
+    return (this.#canonical ??= canonicalEmail(this.email));
+  }
 }
 
 /** Returns the cached view of an identity, building it on first use. */
@@ -122,7 +171,7 @@ export function viewOf(identity: Identity | null | undefined): IdentityView {
   if (identity === null || identity === undefined) return NO_IDENTITY_VIEW;
   let view = cache.get(identity);
   if (view === undefined) {
-    view = build(identity);
+    view = new PreparedView(identity);
     cache.set(identity, view);
   }
   return view;

@@ -127,6 +127,17 @@ describe('access policies: properties', () => {
     );
   });
 
+  it('the group index agrees with full evaluation: the decider is the first policy the trace shows matching', () => {
+    fc.assert(
+      fc.property(arbAccessPolicies({ maxLength: 10 }), arbRuleGroups(), arbIdentity({ membership: fc.constant({ state: 'complete', source: 'graph' }) }), arbRequestContext(), (policies, groups, identity, ctx) => {
+        const d = compileAccessPolicies(policies, { groups, lists }).evaluate(identity, ctx);
+        const firstMatch = d.trace.find((t) => t.result === 'match');
+        expect(d.policy?.name).toBe(firstMatch?.policy.name);
+      }),
+      runs,
+    );
+  });
+
   it('allowed is exactly: the action is not deny', () => {
     fc.assert(
       fc.property(arbAccessPolicies(), arbRuleGroups(), identityOrNull, arbRequestContext(), (policies, groups, identity, ctx) => {
@@ -161,6 +172,20 @@ describe('gateway rules: properties', () => {
         if (!compiled.evaluate(unknown, {}).allowed) return;
         const completed = { ...identity, groups: [...identity.groups, ...extra], membership: { state: 'complete' as const, source: 'graph' as const } };
         expect(compiled.evaluate(completed, {}).allowed).toBe(true);
+      }),
+      runs,
+    );
+  });
+
+  it('the rule index agrees with full evaluation: the decider is the first rule the trace shows matching', () => {
+    fc.assert(
+      fc.property(arbGatewayRules({ maxLength: 10 }), arbIdentity({ membership: fc.constant({ state: 'complete', source: 'graph' }) }), (rules, identity) => {
+        const compiled = compileGatewayRules(rules);
+        const d = compiled.evaluate(identity, {});
+        const again = compiled.evaluate(identity, {});
+        const firstMatch = d.trace.find((t) => t.result === 'match');
+        expect(d.policy).toEqual(firstMatch === undefined ? undefined : { id: firstMatch.policy.id, name: firstMatch.policy.name, precedence: firstMatch.policy.precedence });
+        expect(again.policy).toEqual(d.policy);
       }),
       runs,
     );
