@@ -44,12 +44,17 @@ export const gatewayCompileOptionsSchema = z.strictObject({
 });
 
 /** Options of {@link compileAccessPolicies} (input form: defaults may be omitted). */
-export type AccessCompileOptions = Omit<z.input<typeof accessCompileOptionsSchema>, 'groups'> & {
+export type AccessCompileOptions = Omit<z.input<typeof accessCompileOptionsSchema>, 'groups' | 'lists'> & {
   /** Reusable rule groups referenced by `{"group":{"id":…}}`. */
   groups?: readonly AccessRuleGroup[];
+  /** Lists for `email_list` and `ip_list`: list id → values. */
+  lists?: Readonly<Record<string, readonly string[]>>;
 };
 /** Options of {@link compileGatewayRules} (input form: defaults may be omitted). */
-export type GatewayCompileOptions = z.input<typeof gatewayCompileOptionsSchema>;
+export type GatewayCompileOptions = Omit<z.input<typeof gatewayCompileOptionsSchema>, 'lists'> & {
+  /** Lists for `in $<list id>`: list id → values. */
+  lists?: Readonly<Record<string, readonly string[]>>;
+};
 export type ResolvedAccessOptions = z.output<typeof accessCompileOptionsSchema>;
 export type ResolvedGatewayOptions = z.output<typeof gatewayCompileOptionsSchema>;
 
