@@ -1,1 +1,162 @@
-export {};
+/**
+ * `entragate/fastify`: protect Fastify 5 routes with a gate (a real plugin made
+ * with `fastify-plugin`, decorating `request.auth`), and mount the login routes,
+ * the SCIM endpoint and the identity endpoint.
+ *
+ * @packageDocumentation
+ */
+import fp from 'fastify-plugin';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, RouteHandlerMethod } from 'fastify';
+import type { Gate } from '../gate.js';
+import type { Login } from '../login/login.js';
+import { certificateOf, createProtector, type Auth, type ProtectOptions, type ProtectTarget } from './core.js';
+import { runFetchHandler, type FetchHandler, type ResponseParts } from './node-bridge.js';
+import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
+
+export { createProtector, certificateOf, identityJson, parseBearer, protectOptionsSchema } from './core.js';
+export type { Auth, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by `protect` from `entragate/fastify` on an allowed request; `null` elsewhere. */
+    auth: Auth | null;
+  }
+}
+
+/**
+ * An `onRequest` hook that protects one route (`{ onRequest: protectHook(gate, …) }`);
+ * {@link protect} registers the same hook for a whole scope. Same outcomes as `protect`.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createGate } from 'entragate';
+ * import { protectHook } from 'entragate/fastify';
+ * declare const gate: ReturnType<typeof createGate>;
+ * Fastify().get('/hello', { onRequest: protectHook(gate, { application: 'portal' }) }, async (request) => request.auth?.identity?.email);
+ * ```
+ */
+export function protectHook(gate: Gate, target: ProtectTarget, options?: ProtectOptions): onRequestHookHandler {
+  const protector = createProtector(gate, target, options);
+  return async function entragateProtect(request: FastifyRequest, reply: FastifyReply) {
+    const outcome = await protector.decide({ method: request.method, url: request.url, headers: request.headers, ip: request.ip, certificate: certificateOf(request.raw.socket) });
+    if (outcome.kind === 'allow') {
+      request.auth = outcome.auth;
+      return;
+    }
+    if (outcome.kind === 'redirect') return reply.redirect(outcome.location, 302);
+    // Fastify's error handler renders `statusCode` and sets `headers` (WWW-Authenticate, Retry-After).
+    if (outcome.error !== undefined) throw outcome.error;
+    return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+  };
+}
+
+/**
+ * A plugin that protects every route of the scope it is registered in with the
+ * gate: an application's Access policies (`{ application }`) or the Gateway rules
+ * (`{ gateway: true }`). It decorates `request.auth` (typed) and adds an
+ * `onRequest` hook, so an unauthenticated body is never parsed. A deny is a 403
+ * JSON body naming the deciding policy; a missing or bad token is thrown to
+ * Fastify's error handler with `statusCode` 401 and `WWW-Authenticate`; an outage
+ * is a 503 with `Retry-After`; a browser without a session is redirected to the
+ * login when one is configured. The client IP is `request.ip` (`trustProxy`).
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createGate } from 'entragate';
+ * import { protect } from 'entragate/fastify';
+ * declare const gate: ReturnType<typeof createGate>;
+ * const app = Fastify();
+ * await app.register(async (scope) => {
+ *   await scope.register(protect(gate, { application: 'portal' }));
+ *   scope.get('/hello', async (request) => ({ hello: request.auth?.identity?.email }));
+ * });
+ * ```
+ */
+export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOptions): FastifyPluginAsync {
+  const hook = protectHook(gate, target, options);
+  return fp(
+    async (fastify) => {
+      if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', null);
+      fastify.addHook('onRequest', hook);
+    },
+    { fastify: '5.x' },
+  );
+}
+
+/**
+ * The login routes (`GET /login`, `GET /callback`, `GET|POST /logout`, paths
+ * configurable) as a plugin: `app.register(loginRoutes(login), { prefix: '/auth' })`.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createLogin } from 'entragate/login';
+ * import { loginRoutes } from 'entragate/fastify';
+ * declare const login: ReturnType<typeof createLogin>;
+ * await Fastify().register(loginRoutes(login), { prefix: '/auth' });
+ * ```
+ */
+export function loginRoutes(login: Login, options?: LoginRoutesOptions): FastifyPluginAsync {
+  const router = createLoginRouter(login, options);
+  return async (fastify) => {
+    for (const route of ['login', 'callback', 'logout'] as const) {
+      fastify.route({
+        method: route === 'login' ? ['GET'] : ['GET', 'POST'],
+        url: router.paths[route],
+        handler: async (request, reply) => send(reply, await router.handle(route, { method: request.method, url: request.url, headers: request.headers })),
+      });
+    }
+  };
+}
+
+/**
+ * Serves a fetch-style SCIM handler (`createScimHandler` from `entragate/scim`) as
+ * a plugin: `app.register(scimEndpoint(handler), { prefix: '/scim/v2' })`. Inside
+ * it, Fastify's body parsers are replaced by a pass-through so the raw body is
+ * streamed to the handler with a cap.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createScimHandler } from 'entragate/scim';
+ * import { scimEndpoint } from 'entragate/fastify';
+ * declare const handler: ReturnType<typeof createScimHandler>;
+ * await Fastify().register(scimEndpoint(handler), { prefix: '/scim/v2' });
+ * ```
+ */
+export function scimEndpoint(handler: FetchHandler, options: ScimEndpointOptions = {}): FastifyPluginAsync {
+  return async (fastify) => {
+    fastify.removeAllContentTypeParsers();
+    // Leave the stream unread: the bridge streams it to the handler with its own cap.
+    fastify.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    const serve: RouteHandlerMethod = async (request, reply) =>
+      send(reply, await runFetchHandler(handler, request.raw, { url: request.url, ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }) }));
+    fastify.all('/', serve);
+    fastify.all('/*', serve);
+  };
+}
+
+/**
+ * A route handler answering Cloudflare's get-identity JSON for the caller: from
+ * `request.auth` behind `protect`, else from the session cookie when `login` is
+ * given, else a 401.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createGate } from 'entragate';
+ * import { identityEndpoint, protectHook } from 'entragate/fastify';
+ * declare const gate: ReturnType<typeof createGate>;
+ * Fastify().get('/cdn-cgi/access/get-identity', { onRequest: protectHook(gate, { application: 'portal' }) }, identityEndpoint());
+ * ```
+ */
+export function identityEndpoint(options: IdentityEndpointOptions = {}): RouteHandlerMethod {
+  return async (request, reply) => send(reply, await identityParts(request.auth, options, { method: request.method, url: request.url, headers: request.headers }));
+}
+
+function send(reply: FastifyReply, parts: ResponseParts): FastifyReply {
+  return reply.code(parts.status).headers(parts.headers).send(parts.body);
+}

@@ -1,1 +1,141 @@
-export {};
+/**
+ * `entragate/koa`: protect Koa 3 routes with a gate, and mount the login routes,
+ * the SCIM endpoint and the identity endpoint.
+ *
+ * @packageDocumentation
+ */
+import type { Context, Middleware } from 'koa';
+import type { Gate } from '../gate.js';
+import type { Login } from '../login/login.js';
+import { certificateOf, createProtector, type Auth, type ProtectOptions, type ProtectTarget } from './core.js';
+import { pathOf, runFetchHandler, type FetchHandler, type ResponseParts } from './node-bridge.js';
+import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
+
+export { createProtector, certificateOf, identityJson, parseBearer, protectOptionsSchema } from './core.js';
+export type { Auth, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Set by `protect` from `entragate/koa` on an allowed request. */
+    auth?: Auth;
+  }
+}
+
+/**
+ * Protects the middleware after it with the gate: an application's Access
+ * policies (`{ application }`) or the Gateway rules (`{ gateway: true }`). An
+ * allowed request gets `ctx.state.auth`; a deny is a 403 JSON body naming the
+ * deciding policy; a missing or bad token is thrown as an error with `status`
+ * 401, `headers` (`WWW-Authenticate`) and `expose`, as `ctx.throw` would, so
+ * Koa's error handling renders it; an outage is a 503 with `Retry-After`; a
+ * browser without a session is redirected to the login when one is configured.
+ *
+ * The client IP is `ctx.ip`, so Koa's `app.proxy` setting applies.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { createGate } from 'entragate';
+ * import { protect } from 'entragate/koa';
+ * declare const gate: ReturnType<typeof createGate>;
+ * const app = new Koa();
+ * app.use(protect(gate, { application: 'portal' }));
+ * app.use((ctx) => { ctx.body = { hello: ctx.state.auth?.identity?.email }; });
+ * ```
+ */
+export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOptions): Middleware {
+  const protector = createProtector(gate, target, options);
+  return async (ctx, next) => {
+    const outcome = await protector.decide({ method: ctx.method, url: ctx.originalUrl, headers: ctx.headers, ip: ctx.ip, certificate: certificateOf(ctx.req.socket) });
+    if (outcome.kind === 'allow') {
+      ctx.state.auth = outcome.auth;
+      return next();
+    }
+    if (outcome.kind === 'redirect') {
+      ctx.status = 302;
+      ctx.redirect(outcome.location);
+      return undefined;
+    }
+    if (outcome.error !== undefined) throw outcome.error;
+    ctx.status = outcome.status;
+    ctx.set(outcome.headers);
+    ctx.body = outcome.body;
+    return undefined;
+  };
+}
+
+/**
+ * The login routes (`GET /login`, `GET /callback`, `GET|POST /logout`, paths
+ * configurable, under `prefix`) as one middleware; other paths fall through.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { createLogin } from 'entragate/login';
+ * import { loginRoutes } from 'entragate/koa';
+ * declare const login: ReturnType<typeof createLogin>;
+ * new Koa().use(loginRoutes(login, { prefix: '/auth' }));
+ * ```
+ */
+export function loginRoutes(login: Login, options: LoginRoutesOptions & { prefix?: string } = {}): Middleware {
+  const { prefix = '', ...rest } = options;
+  const router = createLoginRouter(login, rest);
+  return async (ctx, next) => {
+    if (!ctx.path.startsWith(prefix)) return next();
+    const route = router.route(ctx.method, ctx.path.slice(prefix.length));
+    if (route === undefined) return next();
+    write(ctx, await router.handle(route, { method: ctx.method, url: ctx.originalUrl, headers: ctx.headers }));
+    return undefined;
+  };
+}
+
+/**
+ * Serves a fetch-style SCIM handler (`createScimHandler` from `entragate/scim`)
+ * for paths under `prefix`; the body is streamed from the raw request with a
+ * cap (mount it before any body parser).
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { createScimHandler } from 'entragate/scim';
+ * import { scimEndpoint } from 'entragate/koa';
+ * declare const handler: ReturnType<typeof createScimHandler>;
+ * new Koa().use(scimEndpoint(handler, { prefix: '/scim/v2' }));
+ * ```
+ */
+export function scimEndpoint(handler: FetchHandler, options: ScimEndpointOptions & { prefix?: string } = {}): Middleware {
+  const { prefix = '', maxBodyBytes } = options;
+  return async (ctx, next) => {
+    const path = pathOf(ctx.originalUrl);
+    if (prefix !== '' && path !== prefix && !path.startsWith(`${prefix}/`)) return next();
+    const parsedBody = (ctx.request as { body?: unknown }).body;
+    write(ctx, await runFetchHandler(handler, ctx.req, { url: ctx.originalUrl, ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }), ...(parsedBody === undefined ? {} : { parsedBody }) }));
+    return undefined;
+  };
+}
+
+/**
+ * Cloudflare's get-identity JSON for the caller: from `ctx.state.auth` behind
+ * `protect`, else from the session cookie when `login` is given, else a 401.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { createGate } from 'entragate';
+ * import { identityEndpoint, protect } from 'entragate/koa';
+ * declare const gate: ReturnType<typeof createGate>;
+ * new Koa().use(protect(gate, { application: 'portal' })).use(identityEndpoint());
+ * ```
+ */
+export function identityEndpoint(options: IdentityEndpointOptions = {}): Middleware {
+  return async (ctx) => {
+    write(ctx, await identityParts(ctx.state.auth, options, { method: ctx.method, url: ctx.originalUrl, headers: ctx.headers }));
+  };
+}
+
+function write(ctx: Context, parts: ResponseParts): void {
+  ctx.status = parts.status;
+  for (const [name, value] of Object.entries(parts.headers)) ctx.set(name, value);
+  ctx.body = parts.body;
+}

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { identityEndpoint, loginRoutes, protect, protectHook, scimEndpoint, type Auth } from '../../src/adapters/fastify.js';
+import { createFixture, scenarios, type AppUnderTest, type Fixture, type Reply } from './fixture.js';
+import { overSocket } from './socket.js';
+
+const answer = async (request: FastifyRequest) => {
+  const auth: Auth | null = request.auth;
+  return {
+    email: auth?.identity?.email,
+    via: auth?.via,
+    policy: auth?.decision.policy?.name,
+    tokenId: auth?.serviceToken?.tokenId,
+    country: auth?.context.country,
+    ip: auth?.context.ip,
+  };
+};
+
+async function buildApp(f: Fixture, trustProxy: boolean): Promise<FastifyInstance> {
+  const app = Fastify({ trustProxy });
+  await app.register(scimEndpoint(f.scim, { maxBodyBytes: 1024 }), { prefix: '/scim/v2' });
+  await app.register(loginRoutes(f.login, { countryHeader: 'cf-ipcountry' }), { prefix: '/auth' });
+  // A scope protected by the plugin, and single routes protected by the hook.
+  await app.register(async (scope) => {
+    await scope.register(protect(f.gate, { application: 'portal' }, f.options));
+    scope.get('/hello', answer);
+    scope.get('/whoami', identityEndpoint());
+  });
+  app.get('/gw', { onRequest: protectHook(f.gate, { gateway: true }, f.options) }, answer);
+  app.get('/cold/hello', { onRequest: protectHook(f.coldGate, { application: 'portal' }, f.options) }, answer);
+  app.get('/graph/hello', { onRequest: protectHook(f.graphGate, { application: 'portal' }, f.options) }, answer);
+  app.get('/open', async (request) => ({ auth: request.auth }));
+  await app.ready();
+  return app;
+}
+
+function viaInject(app: FastifyInstance): AppUnderTest {
+  return {
+    async send(method, path, headers = {}, body) {
+      const res = await app.inject({ method: method as 'GET', url: path, headers, ...(body === undefined ? {} : { payload: body }) });
+      return { status: res.statusCode, headers: res.headers as Reply['headers'], text: res.body };
+    },
+    close: () => app.close(),
+  };
+}
+
+let f: Fixture;
+beforeAll(async () => {
+  f = await createFixture();
+});
+afterAll(async () => {
+  await f.close();
+});
+
+describe('fastify 5 through inject', () => {
+  let app: AppUnderTest;
+  let plain: AppUnderTest;
+  beforeAll(async () => {
+    app = viaInject(await buildApp(f, true));
+    plain = viaInject(await buildApp(f, false));
+  });
+  afterAll(async () => {
+    await app.close();
+    await plain.close();
+  });
+  scenarios('fastify', () => f, () => app, () => plain);
+});
+
+describe('fastify 5 over a real socket', () => {
+  let app: AppUnderTest;
+  let plain: AppUnderTest;
+  beforeAll(async () => {
+    app = await overSocket((await buildApp(f, true)).server);
+    plain = await overSocket((await buildApp(f, false)).server);
+  });
+  afterAll(async () => {
+    await app.close();
+    await plain.close();
+  });
+  scenarios('fastify', () => f, () => app, () => plain);
+});
+
+describe('fastify plugin', () => {
+  it('protects only the scope it is registered in, where it decorates request.auth', async () => {
+    const app = await buildApp(f, false);
+    const open = await app.inject({ method: 'GET', url: '/open' });
+    expect(open.statusCode).toBe(200);
+    expect(open.json()).toEqual({});
+    expect(app.hasRequestDecorator('auth')).toBe(false);
+    const scoped = Fastify();
+    await scoped.register(protect(f.gate, { application: 'portal' }));
+    scoped.get('/x', async (request) => ({ auth: request.auth === null ? null : 'set' }));
+    await scoped.ready();
+    expect(scoped.hasRequestDecorator('auth')).toBe(true);
+    expect((await scoped.inject({ method: 'GET', url: '/x' })).statusCode).toBe(401);
+    await scoped.close();
+    await app.close();
+  });
+
+  it('hands a 401 to a custom error handler with its code and headers', async () => {
+    const app = Fastify();
+    app.setErrorHandler((error: Error & { statusCode?: number; status?: number; code?: string }, _request, reply) => {
+      void reply.code(error.status ?? 500).send({ handled: error.code });
+    });
+    app.get('/x', { onRequest: protectHook(f.gate, { application: 'portal' }) }, async () => 'ok');
+    const res = await app.inject({ method: 'GET', url: '/x' });
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toEqual({ handled: 'ERR_TOKEN_MISSING' });
+    await app.close();
+  });
+});

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import Koa from 'koa';
+import request from 'supertest';
+import { identityEndpoint, loginRoutes, protect, scimEndpoint, type Auth } from '../../src/adapters/koa.js';
+import { createFixture, scenarios, type AppUnderTest, type Fixture, type Reply } from './fixture.js';
+import { overSocket } from './socket.js';
+
+function route(path: string, ...middleware: Koa.Middleware[]): Koa.Middleware {
+  return async (ctx, next) => {
+    if (ctx.path !== path) return next();
+    let i = 0;
+    const run = async (): Promise<void> => {
+      const m = middleware[i++];
+      if (m) await m(ctx, run);
+    };
+    await run();
+  };
+}
+
+const answer: Koa.Middleware = (ctx) => {
+  const auth: Auth | undefined = ctx.state.auth;
+  ctx.body = {
+    email: auth?.identity?.email,
+    via: auth?.via,
+    policy: auth?.decision.policy?.name,
+    tokenId: auth?.serviceToken?.tokenId,
+    country: auth?.context.country,
+    ip: auth?.context.ip,
+  };
+};
+
+function buildApp(f: Fixture, trustProxy: boolean): Koa {
+  const app = new Koa({ proxy: trustProxy });
+  app.silent = true;
+  app.use(scimEndpoint(f.scim, { prefix: '/scim/v2', maxBodyBytes: 1024 }));
+  app.use(loginRoutes(f.login, { prefix: '/auth', countryHeader: 'cf-ipcountry' }));
+  app.use(route('/hello', protect(f.gate, { application: 'portal' }, f.options), answer));
+  app.use(route('/gw', protect(f.gate, { gateway: true }, f.options), answer));
+  app.use(route('/cold/hello', protect(f.coldGate, { application: 'portal' }, f.options), answer));
+  app.use(route('/graph/hello', protect(f.graphGate, { application: 'portal' }, f.options), answer));
+  app.use(route('/whoami', protect(f.gate, { application: 'portal' }, f.options), identityEndpoint()));
+  return app;
+}
+
+function viaSupertest(app: Koa): AppUnderTest {
+  const server = app.callback();
+  return {
+    async send(method, path, headers = {}, body) {
+      let test = request(server)[method.toLowerCase() as 'get' | 'post'](path).set(headers);
+      if (body !== undefined) test = test.send(body);
+      const res = await test;
+      return { status: res.status, headers: res.headers as Reply['headers'], text: res.text ?? '' };
+    },
+    close: async () => undefined,
+  };
+}
+
+let f: Fixture;
+beforeAll(async () => {
+  f = await createFixture();
+});
+afterAll(async () => {
+  await f.close();
+});
+
+describe('koa 3 through supertest', () => {
+  let app: AppUnderTest;
+  let plain: AppUnderTest;
+  beforeAll(() => {
+    app = viaSupertest(buildApp(f, true));
+    plain = viaSupertest(buildApp(f, false));
+  });
+  scenarios('koa', () => f, () => app, () => plain);
+});
+
+describe('koa 3 over a real socket', () => {
+  let app: AppUnderTest;
+  let plain: AppUnderTest;
+  beforeAll(async () => {
+    app = await overSocket(createServer(buildApp(f, true).callback()));
+    plain = await overSocket(createServer(buildApp(f, false).callback()));
+  });
+  afterAll(async () => {
+    await app.close();
+    await plain.close();
+  });
+  scenarios('koa', () => f, () => app, () => plain);
+});
+
+describe('koa error handling', () => {
+  it('throws a ctx.throw-compatible error an upstream middleware can catch', async () => {
+    const app = new Koa();
+    const seen: Array<{ status: number; expose: boolean; code: string }> = [];
+    app.use(async (ctx, next) => {
+      try {
+        await next();
+      } catch (error) {
+        const e = error as { status: number; expose: boolean; code: string; headers: Record<string, string> };
+        seen.push({ status: e.status, expose: e.expose, code: e.code });
+        ctx.status = e.status;
+        ctx.set(e.headers);
+        ctx.body = { code: e.code };
+      }
+    });
+    app.use(protect(f.gate, { application: 'portal' }));
+    const res = await request(app.callback()).get('/').set('authorization', 'Bearer not.a.token');
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+    expect(seen).toEqual([{ status: 401, expose: true, code: 'ERR_TOKEN_MALFORMED' }]);
+  });
+});
