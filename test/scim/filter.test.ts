@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ScimError } from '../../src/errors/index.js';
 import { matchesFilter, parseFilter, parsePatchPath } from '../../src/scim/index.js';
+import type { JsonObject } from '../../src/store/index.js';
 
-const ada = {
+const ada: JsonObject = {
   id: 'ID-1',
   userName: 'Ada@Contoso.com',
   externalId: 'Oid-1',
