@@ -2,7 +2,7 @@ import { ScimError } from '../errors/index.js';
 import type { JsonObject, JsonValue } from '../store/index.js';
 import { isForbiddenKey, isObject } from './schema.js';
 
-/** A comparison operator of RFC 7644 §3.4.2.2. */
+/** A comparison operator of RFC 7644 §3.4.2.2 (`const op: CompareOp = 'eq'`). */
 export type CompareOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le';
 
 /**
@@ -25,7 +25,14 @@ export type ScimFilter =
   | { kind: 'and' | 'or'; left: ScimFilter; right: ScimFilter }
   | { kind: 'not'; filter: ScimFilter };
 
-/** Bounds that keep a hostile filter cheap to parse and to evaluate. */
+/**
+ * Bounds that keep a hostile filter cheap to parse and to evaluate.
+ * @example
+ * ```ts
+ * import { FILTER_LIMITS } from 'entragate/scim';
+ * if (filter.length > FILTER_LIMITS.maxLength) reject();
+ * ```
+ */
 export const FILTER_LIMITS = { maxLength: 4096, maxDepth: 16, maxTerms: 64 } as const;
 
 const COMPARE_OPS = new Set<string>(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
@@ -229,7 +236,14 @@ export function parseFilter(input: string): ScimFilter {
   return filter;
 }
 
-/** Parses a PATCH `path` (`members[value eq "…"]`, `emails[type eq "work"].value`, `urn:…:User:manager`). */
+/**
+ * Parses a PATCH `path` (`members[value eq "…"]`, `emails[type eq "work"].value`, `urn:…:User:manager`).
+ * @throws ScimError `ERR_SCIM_INVALID_PATH` (400, `scimType: invalidPath`).
+ * @example
+ * ```ts
+ * parsePatchPath('members[value eq "7f4b"]'); // { attr: 'members', filter: { kind: 'compare', … } }
+ * ```
+ */
 export function parsePatchPath(input: string): AttrPath {
   const onError = (message: string): never => {
     throw new ScimError('ERR_SCIM_INVALID_PATH', `invalid patch path: ${message}`, { scimType: 'invalidPath' });

@@ -25,7 +25,14 @@ export interface PatchOperation {
   value?: JsonValue;
 }
 
-/** The most operations one PATCH may carry. */
+/**
+ * The most operations one PATCH may carry; more is `ERR_SCIM_INVALID_SYNTAX`.
+ * @example
+ * ```ts
+ * import { MAX_PATCH_OPERATIONS } from 'entragate/scim';
+ * const fits = operations.length <= MAX_PATCH_OPERATIONS;
+ * ```
+ */
 export const MAX_PATCH_OPERATIONS = 1000;
 
 function syntax(message: string): never {

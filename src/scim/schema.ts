@@ -13,8 +13,32 @@ export interface AttributeDef {
   description?: string;
 }
 
+/**
+ * The SCIM core User schema URN.
+ * @example
+ * ```ts
+ * import { USER_SCHEMA } from 'entragate/scim';
+ * const body = { schemas: [USER_SCHEMA], userName: 'ada@contoso.com' };
+ * ```
+ */
 export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
+/**
+ * The SCIM core Group schema URN.
+ * @example
+ * ```ts
+ * import { GROUP_SCHEMA } from 'entragate/scim';
+ * const body = { schemas: [GROUP_SCHEMA], displayName: 'Devs' };
+ * ```
+ */
 export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
+/**
+ * The enterprise User extension URN; its attributes (manager, department, …) live under this key.
+ * @example
+ * ```ts
+ * import { ENTERPRISE_SCHEMA } from 'entragate/scim';
+ * const managerPath = `${ENTERPRISE_SCHEMA}:manager`;
+ * ```
+ */
 export const ENTERPRISE_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 export const LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';

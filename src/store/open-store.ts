@@ -25,7 +25,16 @@ import type {
   WriteResult,
 } from './types.js';
 
-/** The diagnostics channel every committed directory change is published on. */
+/**
+ * The diagnostics channel every committed directory change (local or remote) is
+ * published on, as a {@link DirectoryChange}; never a secret or a request body.
+ * @example
+ * ```ts
+ * import diagnostics from 'node:diagnostics_channel';
+ * import { SCIM_CHANGE_CHANNEL } from 'entragate/store';
+ * diagnostics.subscribe(SCIM_CHANGE_CHANNEL, (change) => console.log(change));
+ * ```
+ */
 export const SCIM_CHANGE_CHANNEL = 'entragate:scim:change';
 const changeChannel = diagnostics.channel(SCIM_CHANGE_CHANNEL);
 
