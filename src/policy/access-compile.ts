@@ -6,6 +6,8 @@ import { PolicyError } from '../errors/index.js';
 import type { Identity, RequestContext } from '../types.js';
 import {
   compileRule,
+  invalid,
+  isObject,
   evaluateRuleSet,
   traceRuleSet,
   type CompiledRule,
@@ -34,7 +36,16 @@ interface CompiledPolicy {
   readonly includeGroups: readonly string[] | undefined;
 }
 
-/** A compiled set of Access policies. */
+/**
+ * A compiled set of Access policies.
+ *
+ * @example
+ * ```ts
+ * import { compileAccessPolicies, type CompiledAccessPolicies } from 'entragate';
+ * const app: CompiledAccessPolicies = compileAccessPolicies([{ name: 'all', decision: 'allow', include: [{ everyone: {} }] }]);
+ * app.order.map((p) => p.name); // ['all']
+ * ```
+ */
 export interface CompiledAccessPolicies {
   /**
    * Decides one request. Pure and synchronous; `identity` is `null` for a
@@ -49,14 +60,6 @@ export interface CompiledAccessPolicies {
 const DECISIONS = new Set<string>(['allow', 'deny', 'bypass', 'non_identity']);
 const GO_DURATION = /^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$/;
 const EMPTY_CONTEXT: RequestContext = {};
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function invalid(where: string, message: string): PolicyError {
-  return new PolicyError('ERR_POLICY_INVALID', `${message}: ${where}`);
-}
 
 function ruleArray(body: Record<string, unknown>, key: 'include' | 'require' | 'exclude', where: string): readonly unknown[] {
   const value = body[key];

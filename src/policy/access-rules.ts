@@ -51,11 +51,12 @@ const UNSUPPORTED = new Set([
   'linked_app_token', 'cloudflare_account_member', 'login_method_group',
 ]);
 
-function invalid(where: string, message: string): PolicyError {
+/** An `ERR_POLICY_INVALID` error with its location appended. */
+export function invalid(where: string, message: string): PolicyError {
   return new PolicyError('ERR_POLICY_INVALID', `${message}: ${where}`);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

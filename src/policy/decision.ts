@@ -108,8 +108,9 @@ function renderRef(ref: DecisionPolicyRef): string {
  * const policies = compileAccessPolicies([{ name: 'staff', decision: 'allow', include: [{ email_domain: { domain: 'example.com' } }] }]);
  * const decision = policies.evaluate(null, {});
  * console.log(explain(decision));
- * // access: deny (default)
- * // ...
+ * // access: denied, action deny (default)
+ * // no policy matched: deny by default
+ * // 1. allow "staff" (precedence 1): skipped (no identity: allow and block policies need a login)
  * ```
  */
 export function explain(decision: Decision): string {

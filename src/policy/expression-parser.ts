@@ -484,6 +484,16 @@ class Parser {
  * (with the 1-based position and what was expected) or `ERR_EXPRESSION_TYPE`
  * (unknown field, operator not valid for the field type). `where` names the
  * expression in messages (`rules[3].identity`).
+ *
+ * Useful to validate expressions in CI; {@link compileGatewayRules} calls it
+ * for every rule.
+ *
+ * @example
+ * ```ts
+ * import { parseExpression } from 'entragate';
+ * const ast = parseExpression('any(identity.groups[*].id in {"61503835-b6fe-4630-af88-de551dd59a2a"})', 'identity', { maxLength: 8192, maxDepth: 64 });
+ * ast.k; // 'quant' (normalised to identity.groups.id[*])
+ * ```
  */
 export function parseExpression(source: string, where: string, limits: ParseLimits): Expr {
   if (typeof source !== 'string') throw new PolicyError('ERR_EXPRESSION_SYNTAX', `expression must be a string: ${where}`);

@@ -2,9 +2,9 @@
  * Compiles Cloudflare Gateway rules (API JSON) once into an evaluator that is
  * pure and synchronous.
  */
-import { PolicyError } from '../errors/index.js';
 import type { Identity, RequestContext } from '../types.js';
 import { makeGatewayDecision } from './decision.js';
+import { invalid, isObject } from './access-rules.js';
 import { compileExpression, groupProbeOf, groupValues, type ExpressionFn, type GroupProbe } from './expression-compile.js';
 import { parseExpression } from './expression-parser.js';
 import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
@@ -35,7 +35,16 @@ function ruleProbe(rule: CompiledGatewayRule): GroupProbe | undefined {
   return only === undefined ? undefined : groupProbeOf(only.fn);
 }
 
-/** A compiled set of Gateway rules. */
+/**
+ * A compiled set of Gateway rules.
+ *
+ * @example
+ * ```ts
+ * import { compileGatewayRules, type CompiledGatewayRules } from 'entragate';
+ * const rules: CompiledGatewayRules = compileGatewayRules([], { defaultAction: 'block' });
+ * rules.evaluate(null, {}).action; // 'block'
+ * ```
+ */
 export interface CompiledGatewayRules {
   /**
    * Decides one request: the first matching enabled rule (lowest precedence
@@ -49,10 +58,6 @@ export interface CompiledGatewayRules {
 const ACTIONS = new Set<string>(GATEWAY_ACTIONS);
 const FILTERS = new Set<string>(GATEWAY_FILTERS);
 const EMPTY_CONTEXT: RequestContext = {};
-
-function invalid(where: string, message: string): PolicyError {
-  return new PolicyError('ERR_POLICY_INVALID', `${message}: ${where}`);
-}
 
 /** HTTP rules run by action class: Do Not Inspect, then Isolate, then everything else. */
 function httpClass(action: GatewayAction): number {
@@ -103,8 +108,8 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
   const kept: (CompiledGatewayRule & { index: number; cls: number })[] = [];
   rules.forEach((rule, index) => {
     const where = `rules[${index}]`;
-    if (typeof rule !== 'object' || rule === null || Array.isArray(rule)) throw invalid(where, 'a rule must be an object');
-    const r = rule as Record<string, unknown>;
+    if (!isObject(rule)) throw invalid(where, 'a rule must be an object');
+    const r = rule;
     const name = r['name'];
     if (typeof name !== 'string' || name === '') throw invalid(where, '`name` must be a non-empty string');
     const at = `${where} \`${name}\``;

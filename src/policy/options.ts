@@ -43,14 +43,30 @@ export const gatewayCompileOptionsSchema = z.strictObject({
   maxExpressionDepth: z.number().int().min(1).max(1000).default(64),
 });
 
-/** Options of {@link compileAccessPolicies} (input form: defaults may be omitted). */
+/**
+ * Options of {@link compileAccessPolicies} (input form: defaults may be omitted).
+ *
+ * @example
+ * ```ts
+ * import type { AccessCompileOptions } from 'entragate';
+ * const options: AccessCompileOptions = { groups: [], lists: { vips: ['ceo@example.com'] }, maxGroupDepth: 8 };
+ * ```
+ */
 export type AccessCompileOptions = Omit<z.input<typeof accessCompileOptionsSchema>, 'groups' | 'lists'> & {
   /** Reusable rule groups referenced by `{"group":{"id":…}}`. */
   groups?: readonly AccessRuleGroup[];
   /** Lists for `email_list` and `ip_list`: list id → values. */
   lists?: Readonly<Record<string, readonly string[]>>;
 };
-/** Options of {@link compileGatewayRules} (input form: defaults may be omitted). */
+/**
+ * Options of {@link compileGatewayRules} (input form: defaults may be omitted).
+ *
+ * @example
+ * ```ts
+ * import type { GatewayCompileOptions } from 'entragate';
+ * const options: GatewayCompileOptions = { filter: 'http', defaultAction: 'allow', matchExtendedEmail: true };
+ * ```
+ */
 export type GatewayCompileOptions = Omit<z.input<typeof gatewayCompileOptionsSchema>, 'lists'> & {
   /** Lists for `in $<list id>`: list id → values. */
   lists?: Readonly<Record<string, readonly string[]>>;

@@ -39,7 +39,15 @@ export interface AnyValidServiceTokenRule { any_valid_service_token: Record<stri
 /** `{"device_posture":{"integration_uid":"<uuid>"}}`: that posture check passed (`context.devicePosture`). */
 export interface DevicePostureRule { device_posture: { integration_uid: string } }
 
-/** One Access rule object, as Cloudflare's API has it: exactly one selector key. */
+/**
+ * One Access rule object, as Cloudflare's API has it: exactly one selector key.
+ *
+ * @example
+ * ```ts
+ * import type { AccessRule } from 'entragate';
+ * const rule: AccessRule = { azureAD: { id: '86773093-5feb-48dd-814b-7ccd3676ff50', identity_provider_id: 'ca298b82-93b5-41bf-bc2d-10493f09b761' } };
+ * ```
+ */
 export type AccessRule =
   | EmailRule
   | EmailDomainRule
@@ -69,6 +77,17 @@ export type AccessAction = 'allow' | 'deny' | 'bypass' | 'non_identity';
  * An Access policy in Cloudflare's API shape. Other documented fields
  * (`approval_required`, `mfa_config`, `purpose_justification_required`, …) are
  * accepted and ignored.
+ *
+ * @example
+ * ```ts
+ * import type { AccessPolicy } from 'entragate';
+ * const policy: AccessPolicy = {
+ *   name: 'allow cloudflare employees', decision: 'allow',
+ *   include: [{ email_domain: { domain: 'cloudflare.com' } }],
+ *   exclude: [{ email: { email: 'notthisperson@cloudflare.com' } }],
+ *   require: [],
+ * };
+ * ```
  */
 export interface AccessPolicy {
   id?: string;
@@ -84,7 +103,17 @@ export interface AccessPolicy {
   [documentedButIgnored: string]: unknown;
 }
 
-/** A reusable rule group (UI: "Rule group", API: Access group), referenced as `{"group":{"id":…}}`. */
+/**
+ * A reusable rule group (UI: "Rule group", API: Access group), referenced as `{"group":{"id":…}}`.
+ *
+ * @example
+ * ```ts
+ * import type { AccessRuleGroup } from 'entragate';
+ * const countries: AccessRuleGroup = { id: 'rg-1', name: 'US or Portugal',
+ *   include: [{ geo: { country_code: 'US' } }, { geo: { country_code: 'PT' } }] };
+ * // used as { require: [{ group: { id: 'rg-1' } }] }
+ * ```
+ */
 export interface AccessRuleGroup {
   id: string;
   name: string;
@@ -117,7 +146,16 @@ export type GatewayAction =
 /** Gateway policy builders (`filters`). */
 export type GatewayFilter = 'http' | 'dns' | 'l4' | 'egress' | 'dns_resolver';
 
-/** A Gateway rule in Cloudflare's API shape (other fields such as `rule_settings` are ignored). */
+/**
+ * A Gateway rule in Cloudflare's API shape (other fields such as `rule_settings` are ignored).
+ *
+ * @example
+ * ```ts
+ * import type { GatewayRule } from 'entragate';
+ * const rule: GatewayRule = { name: 'Allow finance', action: 'allow', precedence: 1000, filters: ['http'],
+ *   identity: 'any(identity.groups.id[*] in {"61503835-b6fe-4630-af88-de551dd59a2a"})' };
+ * ```
+ */
 export interface GatewayRule {
   id?: string;
   name: string;
@@ -138,7 +176,16 @@ export type DecisionReason = 'matched' | 'default' | 'unknown-membership';
 /** A three-valued result, as the trace shows it. */
 export type TraceResult = 'match' | 'no-match' | 'unknown';
 
-/** One selector (Access) or comparison (Gateway) and what it found. */
+/**
+ * One selector (Access) or comparison (Gateway) and what it found.
+ *
+ * @example
+ * ```ts
+ * import type { CheckTrace } from 'entragate';
+ * const check: CheckTrace = { path: 'exclude[0]', selector: 'azureAD', value: '86773093-…', attribute: 'identity.groups',
+ *   result: 'unknown', detail: 'membership overage (hasgroups)' };
+ * ```
+ */
 export interface CheckTrace {
   /** Where in the policy: `include[0]`, `require[1]`, `identity`, `traffic`. */
   readonly path: string;
@@ -155,7 +202,15 @@ export interface CheckTrace {
   readonly children?: readonly CheckTrace[];
 }
 
-/** One policy (Access) or rule (Gateway) that was considered, in evaluation order. */
+/**
+ * One policy (Access) or rule (Gateway) that was considered, in evaluation order.
+ *
+ * @example
+ * ```ts
+ * import type { PolicyTrace } from 'entragate';
+ * const unknownFor = (trace: readonly PolicyTrace[]) => trace.filter((t) => t.result === 'unknown').map((t) => t.policy.name);
+ * ```
+ */
 export interface PolicyTrace {
   readonly policy: DecisionPolicyRef & { readonly action: string };
   /** `skipped`: not evaluated (disabled, or an Allow/Block policy when there is no identity). */
@@ -171,7 +226,17 @@ export interface DecisionPolicyRef {
   readonly precedence: number;
 }
 
-/** The outcome of {@link CompiledAccessPolicies.evaluate}. */
+/**
+ * The outcome of {@link CompiledAccessPolicies.evaluate}.
+ *
+ * @example
+ * ```ts
+ * import { explain, type AccessDecision } from 'entragate';
+ * function log(decision: AccessDecision): void {
+ *   if (!decision.allowed) console.warn(decision.reason, decision.policy?.name, explain(decision));
+ * }
+ * ```
+ */
 export interface AccessDecision {
   readonly kind: 'access';
   readonly allowed: boolean;
@@ -185,7 +250,15 @@ export interface AccessDecision {
   readonly trace: readonly PolicyTrace[];
 }
 
-/** The outcome of {@link CompiledGatewayRules.evaluate}. */
+/**
+ * The outcome of {@link CompiledGatewayRules.evaluate}.
+ *
+ * @example
+ * ```ts
+ * import type { GatewayDecision } from 'entragate';
+ * const isolated = (d: GatewayDecision) => d.allowed && d.action === 'isolate';
+ * ```
+ */
 export interface GatewayDecision {
   readonly kind: 'gateway';
   /** `false` for `block` (and for a fail-closed unknown); other actions let the traffic through, possibly transformed. */
