@@ -27,7 +27,14 @@ const goDuration = z.string().refine((v) => {
 const relativePath = z.string().regex(/^\/(?![/\\])[^\\\s]*$/, 'must be a relative path starting with a single `/`');
 
 /**
- * Options of `createLogin`, validated once at construction.
+ * Options of `createLogin`, validated once at construction (exported so tools can
+ * read the defaults; `createLogin` parses with it).
+ *
+ * @example
+ * ```ts
+ * import { loginOptionsSchema } from 'entragate/login';
+ * console.log(loginOptionsSchema.shape.globalSessionDuration.parse(undefined)); // '24h'
+ * ```
  */
 export const loginOptionsSchema = z.strictObject({
   /** The gate: its IdP configuration, hosts and verifier are used for the login and bearer tokens. */

@@ -5,6 +5,8 @@ import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
 import { LOGIN_CHANNEL_NAMES, type GetIdentityResponse } from '../../src/login/index.js';
 import { TransactionSealer } from '../../src/login/transaction.js';
 import type { GroupSource } from '../../src/groups/types.js';
+import { createGraphGroupSource } from '../../src/graph/index.js';
+import { createMockGraph } from '../../src/testing/index.js';
 import { browse, CookieJar, fakeClock, fetchWithJar, startApp, TX_SECRET, type App, type Hop } from './harness.js';
 
 let entra: MockEntra;
@@ -392,6 +394,38 @@ describe('login: groups at login', () => {
     expect(entra.login.introspect(calls[0]!.graphToken!)).toMatchObject({ kind: 'delegated', oid: u.oid, clientId: entra.clientId });
     const hop = await fetchWithJar(jar, a.url, `${a.url}/cdn-cgi/access/get-identity`);
     expect(((await hop.response.json()) as GetIdentityResponse).groups).toEqual([{ id: g, name: 'Security Team' }]);
+  });
+
+  it('resolves overage end to end through the Graph source and the mock Graph, with the delegated token', async () => {
+    const graph = await createMockGraph({
+      serveTokenEndpoint: false,
+      // The mock Graph accepts the delegated tokens the mock Entra issued, bound to their user.
+      acceptToken: (t) => {
+        const issued = entra.login.introspect(t);
+        return issued?.kind === 'delegated' && issued.oid ? { oid: issued.oid } : false;
+      },
+    });
+    try {
+      const u = user();
+      const parent = randomUUID();
+      const child = randomUUID();
+      graph.addUser({ id: u.oid });
+      graph.addGroup({ id: parent, displayName: 'Engineering' });
+      graph.addGroup({ id: child, displayName: 'Platform' });
+      graph.addMember(child, u.oid);
+      graph.addMember(parent, child);
+      const source = createGraphGroupSource({ tenantId: entra.tenantId, graphHost: graph.url });
+      const a = await app({ login: () => ({ groups: source }) });
+      entra.login.nextUser = { claims: { oid: u.oid, email: u.email, hasgroups: true } };
+      const { jar } = await signIn(a);
+      const hop = await fetchWithJar(jar, a.url, `${a.url}/cdn-cgi/access/get-identity`);
+      const body = (await hop.response.json()) as GetIdentityResponse;
+      expect(body.membership).toEqual({ state: 'complete', source: 'graph' });
+      expect(body.groups.map((g) => g.id).sort()).toEqual([parent, child].sort());
+      expect(graph.requests.some((r) => r.kind === 'graph')).toBe(true);
+    } finally {
+      await graph.close();
+    }
   });
 
   it('does not call the source when the token lists the groups', async () => {
