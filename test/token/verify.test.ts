@@ -300,6 +300,16 @@ describe('verified-token cache', () => {
     }
   });
 
+  it('a token sharing a cached token tail is verified in full, not served from the cache', async () => {
+    const gate = gateFor();
+    const token = entra.mintToken();
+    await gate.verify(token);
+    // Same signature (so the same cache key), different payload.
+    const error = await rejection(gate.verify(tamper(token)));
+    expect(error.code).toBe('ERR_TOKEN_SIGNATURE_INVALID');
+    await expect(gate.verify(token)).resolves.toMatchObject({ tid: entra.tenantId });
+  });
+
   it('a nonce check bypasses the cache', async () => {
     const gate = gateFor();
     const token = entra.mintToken({ claims: { nonce: 'a' } });
