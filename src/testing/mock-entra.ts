@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { base64urlJson } from '../token/jwt.js';
 import type { IdpConfigInput } from '../config/idp.js';
 import { createMockEntraLogin, type MockEntraLogin } from './mock-entra-login.js';
+import { createMockGraph, type MockGraph, type MockGraphOptions } from './mock-graph.js';
 
 /** One RSA signing key of the mock, with its `kid`. */
 export interface MockSigningKey {
@@ -25,8 +26,14 @@ export interface MockEntraOptions {
   clientSecret?: string;
   /** The v1 issuer for a tenant. Defaults to Entra's real `https://sts.windows.net/{tid}/`. */
   v1Issuer?: (tid: string) => string;
-  /** Extra routes (Graph, authorize/token), tried in order before the built-in ones. */
+  /** Extra routes, tried in order before the built-in ones. */
   routes?: MockRoute[];
+  /**
+   * Also serve Microsoft Graph (`/v1.0/users/{id}/transitiveMemberOf`, …) on the same host, accepting
+   * the access tokens this mock issues (client credentials, and delegated tokens from a login).
+   * Point `graphHost` at `entra.url`.
+   */
+  graph?: boolean | Omit<MockGraphOptions, 'listen' | 'serveTokenEndpoint' | 'acceptToken' | 'tenantId'>;
 }
 
 /** What `mintToken` puts in a token. */
@@ -86,6 +93,8 @@ export interface MockEntra {
   addRoute(route: MockRoute): void;
   /** The login endpoints (authorize, token, logout), mounted by default: choose the user, arm errors, read what was checked. */
   readonly login: MockEntraLogin;
+  /** The mock Graph on this host, when `graph` was asked for: add users, groups and nesting; inject faults. */
+  readonly graph: MockGraph | undefined;
   close(): Promise<void>;
 }
 
@@ -127,6 +136,21 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
   const v1Issuer = options.v1Issuer ?? ((tid: string) => `https://sts.windows.net/${tid}/`);
   const routes: MockRoute[] = [...(options.routes ?? [])];
   const login = createMockEntraLogin();
+  const graph =
+    options.graph === undefined || options.graph === false
+      ? undefined
+      : await createMockGraph({
+          ...(options.graph === true ? {} : options.graph),
+          tenantId: tenants[0]!,
+          listen: false,
+          serveTokenEndpoint: false,
+          // Graph accepts what this mock's token endpoint issued: app tokens, and user tokens bound to their oid.
+          acceptToken: (token) => {
+            const issued = login.login.introspect(token);
+            if (issued === undefined) return false;
+            return issued.kind === 'delegated' && issued.oid !== undefined ? { oid: issued.oid } : true;
+          },
+        });
   let keys: MockSigningKey[] = [createSigningKey()];
   let current = keys[0]!;
   const requests: Record<string, number> = { discovery: 0, jwks: 0 };
@@ -209,6 +233,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
       const u = new URL(req.url ?? '/', url);
       try {
         for (const route of routes) if (await route(req, res, u, entra)) return;
+        if (graph?.handle(req, res)) return;
         if (await builtIn(req, res, u)) return;
         if (await login.route(req, res, u, entra)) return;
         json(res, 404, { error: 'not_found' });
@@ -287,6 +312,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
       routes.push(route);
     },
     login: login.login,
+    graph,
     close() {
       server.closeAllConnections();
       return new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
