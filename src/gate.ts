@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { idpConfigSchema, parseWith, type IdpConfig } from './config/idp.js';
 import { cloudHosts, type CloudHosts } from './config/clouds.js';
+import { parseGoDuration, resolveSessionDuration } from './config/duration.js';
 import { KeyStore } from './token/key-store.js';
 import { TokenVerifier, type VerifiedToken, type VerifyOptions } from './token/verifier.js';
 import type { Identity, RequestContext } from './types.js';
@@ -19,7 +20,14 @@ const groupSource = z.custom<GroupSource>(
   (v) => typeof v === 'object' && v !== null && typeof (v as GroupSource).resolve === 'function' && typeof (v as GroupSource).name === 'string',
   'must be a GroupSource ({ name, resolve(identity, context) })',
 );
-const goDuration = z.string().regex(/^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$/, 'must be a Go duration such as `24h` or `30m`');
+const goDuration = z.string().refine((v) => {
+  try {
+    return parseGoDuration(v) > 0;
+  } catch {
+    return false;
+  }
+}, 'must be a positive Go duration such as `24h` or `1h30m`');
+
 const policyList = z.array(z.custom<AccessPolicy>((v) => typeof v === 'object' && v !== null, 'must be an Access policy object'));
 const applicationSchema = z.strictObject({
   /** The app's Access policies, Cloudflare's API JSON. */
@@ -254,7 +262,6 @@ export function createGate(options: GateOptions): Gate {
     onDifference?.(difference, where);
   }
   const defaultApplication = applications.size === 1 ? [...applications.keys()][0] : undefined;
-  const globalSession = parseGoDuration(o.session_duration);
 
   async function identify(token: string, options: { graphToken?: string } = {}): Promise<Identity> {
     const { identity, claims } = await verifier.verifyToken(token);
@@ -307,10 +314,12 @@ export function createGate(options: GateOptions): Gate {
       return key === undefined ? undefined : applications.get(key)?.app;
     },
     sessionDuration(decision, name) {
-      if (decision.kind === 'access' && decision.sessionDuration !== undefined) return parseGoDuration(decision.sessionDuration);
       const app = name ?? defaultApplication;
-      const configured = app === undefined ? undefined : applications.get(app)?.app.session_duration;
-      return configured === undefined ? globalSession : parseGoDuration(configured);
+      return resolveSessionDuration({
+        policy: decision.kind === 'access' ? decision.sessionDuration : undefined,
+        app: app === undefined ? undefined : applications.get(app)?.app.session_duration,
+        global: o.session_duration,
+      });
     },
     clearTokenCache: () => verifier.clearCache(),
   };
@@ -324,18 +333,4 @@ function withLocation<T>(where: string, compile: () => T): T {
     if (error instanceof Error && 'code' in error) error.message = `${where}: ${error.message}`;
     throw error;
   }
-}
-
-const UNIT_SECONDS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-
-/** Parses a Go duration (`24h`, `1h30m`, `90s`) into whole seconds. */
-export function parseGoDuration(text: string): number {
-  let total = 0;
-  let matched = '';
-  for (const m of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) {
-    total += Number(m[1]) * UNIT_SECONDS[m[2]!]!;
-    matched += m[0];
-  }
-  if (matched.length === 0 || matched !== text) throw new ConfigError('ERR_CONFIG_INVALID', `invalid duration \`${text}\`: expected a Go duration such as \`24h\``);
-  return Math.floor(total);
 }

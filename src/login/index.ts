@@ -10,7 +10,7 @@ export { loginOptionsSchema, type LoginOptions } from './options.js';
 export type { AuthenticatedSession, SessionClaims } from './session.js';
 export { createMemoryRevocationList, type RevocationList } from './revocation.js';
 export { createMemoryIdentityStore, type IdentityStore, type SessionIdentity, type MemoryIdentityStoreOptions } from './identity-store.js';
-export { parseGoDuration, resolveSessionDuration, type SessionDurations } from './duration.js';
+export { parseGoDuration, resolveSessionDuration, type SessionDurations } from '../config/duration.js';
 export type { RequestLike, HeaderBag } from './request.js';
 export type { SessionAlgorithm, KeyMaterial } from './keys.js';
 export { LOGIN_CHANNEL_NAMES } from './diagnostics.js';

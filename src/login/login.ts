@@ -8,7 +8,7 @@ import type { VerifiedToken } from '../token/verifier.js';
 import type { Identity } from '../types.js';
 import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
 import { loginChannels } from './diagnostics.js';
-import { parseGoDuration, resolveSessionDuration } from './duration.js';
+import { parseGoDuration, resolveSessionDuration } from '../config/duration.js';
 import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
 import { loginOptionsSchema, type LoginOptions } from './options.js';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Gate } from '../gate.js';
 import type { GroupSource } from '../groups/types.js';
 import type { Identity } from '../types.js';
-import { parseGoDuration } from './duration.js';
+import { parseGoDuration } from '../config/duration.js';
 import type { IdentityStore } from './identity-store.js';
 import type { KeyMaterial } from './keys.js';
 import type { RevocationList } from './revocation.js';

@@ -199,8 +199,8 @@ describe('gate configuration errors are thrown at construction, with a location'
   });
 
   it('parses Go durations', () => {
-    expect(parseGoDuration('1h30m')).toBe(5400);
-    expect(parseGoDuration('90s')).toBe(90);
+    expect(parseGoDuration('1h30m')).toBe(5_400_000);
+    expect(parseGoDuration('90s')).toBe(90_000);
     expect(() => parseGoDuration('1 day')).toThrow(ConfigError);
   });
 });
