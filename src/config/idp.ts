@@ -1,6 +1,8 @@
 import { z } from 'zod';
-import { ConfigError } from '../errors/index.js';
 import { AZURE_CLOUDS } from './clouds.js';
+import { parseWith } from './parse.js';
+
+export { parseWith };
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -82,18 +84,6 @@ export type ScimConfig = z.output<typeof scimConfigSchema>;
  */
 export function parseIdpConfig(input: unknown): IdpConfig {
   return parseWith(idpConfigSchema, input, 'identity provider');
-}
-
-/**
- * Parses with a zod schema and turns a failure into a `ConfigError` with a
- * readable message. Used by every factory, once, at construction.
- */
-export function parseWith<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(input);
-  if (!result.success) {
-    throw new ConfigError('ERR_CONFIG_INVALID', `invalid ${what} configuration:\n${z.prettifyError(result.error)}`);
-  }
-  return result.data;
 }
 
 /** Whether a string is a GUID (Entra tenant, object and client ids). */

@@ -2,6 +2,7 @@
  * Compiles Cloudflare Access policies (API JSON) once into an evaluator that is
  * pure and synchronous.
  */
+import { parseWith } from '../config/parse.js';
 import { PolicyError } from '../errors/index.js';
 import type { Identity, RequestContext } from '../types.js';
 import {
@@ -17,7 +18,7 @@ import {
 import { makeAccessDecision } from './decision.js';
 import { viewOf, type IdentityView } from './identity-view.js';
 import type { Cidr } from './ip.js';
-import { accessCompileOptionsSchema, parseOptions, type AccessCompileOptions } from './options.js';
+import { accessCompileOptionsSchema, type AccessCompileOptions } from './options.js';
 import { T, U, traceResult, type Tri } from './tri.js';
 import type {
   AccessAction,
@@ -126,7 +127,7 @@ export function compileAccessPolicies(
   policies: readonly AccessPolicy[],
   options: AccessCompileOptions = {},
 ): CompiledAccessPolicies {
-  const opts = parseOptions(accessCompileOptionsSchema, options, 'access policy');
+  const opts = parseWith(accessCompileOptionsSchema, options ?? {}, 'access policy');
   if (!Array.isArray(policies)) throw invalid('policies', '`policies` must be an array');
 
   // Rule groups: indexed by id, compiled on first reference with cycle detection.

@@ -3,13 +3,14 @@
  * pure and synchronous.
  */
 import type { Identity, RequestContext } from '../types.js';
+import { parseWith } from '../config/parse.js';
 import { makeGatewayDecision } from './decision.js';
 import { invalid, isObject } from './access-rules.js';
 import { compileExpression, groupProbeOf, groupValues, type ExpressionFn, type GroupProbe } from './expression-compile.js';
 import { parseExpression } from './expression-parser.js';
 import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
 import { viewOf, type IdentityView } from './identity-view.js';
-import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, parseOptions, type GatewayCompileOptions } from './options.js';
+import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, type GatewayCompileOptions } from './options.js';
 import { F, T, U, traceResult, type Tri } from './tri.js';
 import type { CheckTrace, DecisionPolicyRef, GatewayAction, GatewayDecision, GatewayFilter, GatewayRule, PolicyTrace } from './types.js';
 
@@ -102,7 +103,7 @@ function httpClass(action: GatewayAction): number {
  * ```
  */
 export function compileGatewayRules(rules: readonly GatewayRule[], options: GatewayCompileOptions = {}): CompiledGatewayRules {
-  const opts = parseOptions(gatewayCompileOptionsSchema, options, 'gateway rule');
+  const opts = parseWith(gatewayCompileOptionsSchema, options ?? {}, 'gateway rule');
   if (!Array.isArray(rules)) throw invalid('rules', '`rules` must be an array');
   const limits = { maxLength: opts.maxExpressionLength, maxDepth: opts.maxExpressionDepth };
   const kept: (CompiledGatewayRule & { index: number; cls: number })[] = [];

@@ -2,7 +2,6 @@
  * Compile options, validated once with zod (never on the hot path).
  */
 import { z } from 'zod';
-import { ConfigError } from '../errors/index.js';
 import type { AccessRuleGroup } from './types.js';
 
 const GATEWAY_ACTIONS = [
@@ -73,11 +72,3 @@ export type GatewayCompileOptions = Omit<z.input<typeof gatewayCompileOptionsSch
 };
 export type ResolvedAccessOptions = z.output<typeof accessCompileOptionsSchema>;
 export type ResolvedGatewayOptions = z.output<typeof gatewayCompileOptionsSchema>;
-
-export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(input ?? {});
-  if (!result.success) {
-    throw new ConfigError('ERR_CONFIG_INVALID', `invalid ${what} options: ${z.prettifyError(result.error)}`);
-  }
-  return result.data;
-}

@@ -55,7 +55,7 @@ describe('access: compile errors name the location', () => {
     const err = thrown(() => compileAccessPolicies([], { lists: { l: 'a@x' } } as never));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.code).toBe('ERR_CONFIG_INVALID');
-    expect(err.message).toMatch(/^invalid access policy options: /);
+    expect(err.message).toMatch(/^invalid access policy configuration:\n/);
     expect(thrown(() => compileAccessPolicies([], { extra: true } as never)).code).toBe('ERR_CONFIG_INVALID');
   });
 

@@ -268,7 +268,7 @@ describe('gateway: compile errors', () => {
     const err = thrown(() => compileGatewayRules([], { defaultAction: 'deny' as never }));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.code).toBe('ERR_CONFIG_INVALID');
-    expect(err.message).toMatch(/^invalid gateway rule options: /);
+    expect(err.message).toMatch(/^invalid gateway rule configuration:\n/);
     expect(thrown(() => compileGatewayRules([], { bogus: 1 } as never)).code).toBe('ERR_CONFIG_INVALID');
   });
 });
