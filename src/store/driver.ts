@@ -104,7 +104,12 @@ export async function openPostgresDriver(connectionString: string, schema: strin
   // An idle client dropped by the server must not crash the process; the next checkout reconnects.
   pool.on('error', () => undefined);
   try {
-    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    // Two instances starting together both run CREATE SCHEMA IF NOT EXISTS, and PostgreSQL can
+    // then fail the loser with a unique violation (23505) on pg_namespace: that one lost a race
+    // to an identical result, so it is not an error.
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code !== '23505') throw err;
+    });
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw new StoreError('ERR_STORE_UNAVAILABLE', `postgresql is not reachable or schema \`${schema}\` cannot be created`, { cause: err });
