@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   ERR_JWKS_UNAVAILABLE: { status: 503, doc: 'the discovery document or JWKS could not be fetched and no cached key can serve' },
 
   // groups
+  ERR_DIRECTORY_USER_UNKNOWN: { status: 403, doc: 'the user is not in the directory, or is inactive there: membership is unknown (not an outage)' },
   ERR_GROUPS_UNAVAILABLE: { status: 503, doc: 'group membership could not be resolved (overage and Graph down, or no source)' },
   ERR_GRAPH_REQUEST_FAILED: { status: 503, doc: 'a Microsoft Graph request failed after retries' },
   ERR_GRAPH_FORBIDDEN: { status: 503, doc: 'Microsoft Graph refused the request (missing permission or consent)' },

@@ -74,11 +74,11 @@ export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions)
       if (useEmail && identity.email) lookup.email = identity.email;
       const user = index.findUser(lookup);
       if (user === undefined) {
-        return Promise.resolve(unknownResolution('ERR_GROUPS_UNAVAILABLE', `user not in directory: oid ${quoteId(identity.oid)}`));
+        return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `user not in directory: oid ${quoteId(identity.oid)}`));
       }
       // INVARIANT: an inactive user gets no groups from the directory (fail closed), not "no groups".
       if (!user.active) {
-        return Promise.resolve(unknownResolution('ERR_GROUPS_UNAVAILABLE', `user inactive: directory user ${quoteId(user.id)}`));
+        return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `user inactive: directory user ${quoteId(user.id)}`));
       }
       return Promise.resolve({ groups: [...index.groupsOfUser(user.id)], membership: { state: 'complete', source: 'directory' } });
     },

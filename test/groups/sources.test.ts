@@ -201,7 +201,7 @@ describe('createDirectoryGroupSource', () => {
     const noEmail = await createDirectoryGroupSource({ index: directory(), match: ['oid', 'userName'] }).resolve(id, { claims: {} });
     expect(noEmail.membership).toEqual({
       state: 'unknown',
-      code: 'ERR_GROUPS_UNAVAILABLE',
+      code: 'ERR_DIRECTORY_USER_UNKNOWN',
       reason: 'user not in directory: oid `00000000-0000-0000-0000-000000000001`',
     });
   });
@@ -210,13 +210,13 @@ describe('createDirectoryGroupSource', () => {
     const id = identity({ oid: '11111111-2222-3333-4444-555555555555', email: 'stranger@contoso.com' });
     const result = await createDirectoryGroupSource({ index: directory() }).resolve(id, { claims: {} });
     expect(result.groups).toEqual([]);
-    expect(result.membership).toMatchObject({ state: 'unknown', code: 'ERR_GROUPS_UNAVAILABLE' });
+    expect(result.membership).toMatchObject({ state: 'unknown', code: 'ERR_DIRECTORY_USER_UNKNOWN' });
   });
 
   it('answers unknown for an inactive user, so decisions fail closed', async () => {
     const id = identity({ oid: '', email: 'gone@microsoft.com' });
     const result = await createDirectoryGroupSource({ index: directory() }).resolve(id, { claims: {} });
-    expect(result).toEqual({ groups: [], membership: { state: 'unknown', code: 'ERR_GROUPS_UNAVAILABLE', reason: 'user inactive: directory user `u3`' } });
+    expect(result).toEqual({ groups: [], membership: { state: 'unknown', code: 'ERR_DIRECTORY_USER_UNKNOWN', reason: 'user inactive: directory user `u3`' } });
   });
 
   it('refuses a missing index at construction', () => {
