@@ -40,8 +40,8 @@ export function bearerToken(headers: HeaderBag): string | undefined {
 
 /**
  * Keeps a return-to target only when it is a same-origin relative path: one leading
- * `/`, no `//` or `/\` (protocol-relative), no scheme, no backslash or control
- * character. Anything else becomes `fallback`.
+ * `/`, no `//` or `/\` (protocol-relative) before or after dot segments are
+ * resolved, no scheme, no backslash or control character. Anything else becomes `fallback`.
  */
 export function safeReturnTo(value: string | null | undefined, fallback: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return fallback;
@@ -56,5 +56,9 @@ export function safeReturnTo(value: string | null | undefined, fallback: string)
     return fallback;
   }
   if (parsed.origin !== base) return fallback;
-  return `${parsed.pathname}${parsed.search}${parsed.hash}`;
+  const path = `${parsed.pathname}${parsed.search}${parsed.hash}`;
+  // Dot segments collapse while parsing: `/.//evil.com`, `/%2e//evil.com` and `/a/..//evil.com`
+  // all come out as `//evil.com`, a protocol-relative URL. Check the result, not only the input.
+  if (path[1] === '/' || path[1] === '\\') return fallback;
+  return path;
 }

@@ -350,7 +350,7 @@ describe('login: refused callbacks never make a session', () => {
 });
 
 describe('login: return-to paths', () => {
-  for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/%0d%0aLocation:x', '\\\\evil']) {
+  for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/%0d%0aLocation:x', '\\\\evil', '/.//evil.example', '/%2e//evil.example', '/a/..//evil.example/x?y']) {
     it(`refuses the open redirect \`${evil}\` and returns to /`, async () => {
       const a = await app();
       user();
