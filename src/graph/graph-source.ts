@@ -113,7 +113,7 @@ export type GraphGroupSourceOptions = z.input<typeof graphGroupSourceOptions>;
 
 /** A Graph group source with its per-user cache exposed. */
 export interface GraphGroupSource extends GroupSource {
-  /** Drops one user's cached groups (after a membership change you learned of). */
+  /** Drops one user's cached groups (after a membership change you learned of); a lookup already in flight is not reused nor cached. */
   invalidate(oid: string): void;
   /** Drops every cached answer and application token. */
   clear(): void;
@@ -192,7 +192,8 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     config.cache.ttlMs > 0
       ? new LRUCache<string, readonly GroupRef[]>({ max: config.cache.max, ttl: config.cache.ttlMs, ttlResolution: 0, perf: { now } })
       : undefined;
-  const flights = new Map<string, Promise<GroupResolution>>();
+  /** Lookups in flight per user; `invalidate` drops the entry so a stale flight neither caches nor is joined. */
+  const flights = new Map<string, { id: object; promise: Promise<GroupResolution> }>();
   const appTokens = new Map<string, { token: string; expiresAt: number }>();
   const tokenFlights = new Map<string, Promise<string | Failure>>();
 
@@ -356,7 +357,6 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
         url = checked;
       }
     }
-    cache?.set(oid, Object.freeze(groups.map((g) => Object.freeze(g))));
     return { groups, membership: { state: 'complete', source: 'graph' } };
   }
 
@@ -388,19 +388,31 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
       if (flight === undefined) {
         const auth = authFor(identity, context);
         if ('code' in auth) return unknownResolution(auth.code, auth.reason);
-        flight = fetchGroups(key, auth)
+        const id = {};
+        const promise = fetchGroups(key, auth)
           .catch((err: unknown) => unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph lookup failed: \`${err instanceof Error ? err.name : 'unknown'}\``))
-          .finally(() => flights.delete(key));
+          .then((result) => {
+            // INVARIANT: an answer whose lookup was invalidated meanwhile is never cached (it may predate the change).
+            if (flights.get(key)?.id === id) {
+              flights.delete(key);
+              if (result.membership.state === 'complete') cache?.set(key, Object.freeze(result.groups.map((g) => Object.freeze(g))));
+            }
+            return result;
+          });
+        flight = { id, promise };
         flights.set(key, flight);
       }
-      const result = await abortable(flight, context.signal);
+      const result = await abortable(flight.promise, context.signal);
       return { groups: [...result.groups], membership: result.membership };
     },
     invalidate(oid: string): void {
-      cache?.delete(oid.toLowerCase());
+      const key = oid.toLowerCase();
+      cache?.delete(key);
+      flights.delete(key);
     },
     clear(): void {
       cache?.clear();
+      flights.clear();
       appTokens.clear();
     },
   };

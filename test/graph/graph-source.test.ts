@@ -274,6 +274,24 @@ describe('createGraphGroupSource: tokens, cache and single flight', () => {
     expect(graphRequests()).toHaveLength(3);
   });
 
+  it('regression: invalidate during an in-flight lookup neither caches nor serves the stale answer', async () => {
+    graph.delayNext(50);
+    const graphSource = source({ cache: { ttlMs: 60_000, max: 10 } });
+    const stale = graphSource.resolve(identity(), { claims: {} });
+    // Wait until the (delayed) Graph page request has been received: the old membership is being read.
+    while (graphRequests().length === 0) await new Promise((resolve) => setImmediate(resolve));
+    graph.addGroup({ id: groupId(9), displayName: 'New' });
+    graph.addMember(groupId(9), OID);
+    graphSource.invalidate(OID);
+    const fresh = await graphSource.resolve(identity(), { claims: {} });
+    expect(fresh.groups).toHaveLength(4);
+    expect((await stale).groups).toHaveLength(3);
+    // The stale flight finished last: it must not have overwritten the cache.
+    const again = await graphSource.resolve(identity(), { claims: {} });
+    expect(again.groups).toHaveLength(4);
+    expect(graphRequests()).toHaveLength(2);
+  });
+
   it('makes one Graph call for N concurrent misses of the same user', async () => {
     const misses: unknown[] = [];
     const listener = (message: unknown) => misses.push(message);
