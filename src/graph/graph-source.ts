@@ -137,7 +137,9 @@ const SAFE_CODE = /^[A-Za-z0-9_.]{1,64}$/;
  * the end.
  *
  * Credentials: a delegated Graph token passed per request (`context.graphToken`,
- * the user's token from the login flow) is used when present; otherwise client
+ * the user's token from the login flow) is used when present (when Graph refuses
+ * it with 401, as once it expires, client credentials take over if configured);
+ * otherwise client
  * credentials (`clientId`/`clientSecret`, application permission
  * `GroupMember.Read.All` or `Directory.Read.All` with admin consent), the token
  * cached until shortly before it expires and fetched once for concurrent callers.
@@ -153,8 +155,9 @@ const SAFE_CODE = /^[A-Za-z0-9_.]{1,64}$/;
  *   whole resolution a deadline.
  *
  * INVARIANT: when Graph cannot answer in full, the result is `membership:
- * unknown` (`ERR_GRAPH_REQUEST_FAILED` or `ERR_GRAPH_FORBIDDEN`) with the
- * reason, never a partial or empty list presented as complete.
+ * unknown` (`ERR_GRAPH_REQUEST_FAILED`, `ERR_GRAPH_FORBIDDEN`, or
+ * `ERR_DIRECTORY_USER_UNKNOWN` for a user Graph does not hold) with the reason,
+ * never a partial or empty list presented as complete.
  *
  * Complete answers are cached per user (`cache.ttlMs`, `cache.max`); concurrent
  * misses for one user share one Graph call. Failures are not cached.
@@ -305,8 +308,9 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     return { code: 'ERR_GRAPH_FORBIDDEN', reason: `graph forbidden: \`${graphCode}\`: ${permission}` };
   }
 
-  async function fetchGroups(oid: string, auth: Auth): Promise<GroupResolution> {
+  async function fetchGroups(oid: string, initialAuth: Auth, tid: string): Promise<GroupResolution> {
     const deadline = now() + config.deadlineMs;
+    let auth = initialAuth;
     const authorization = async (): Promise<RequestInit | Failure> => {
       const token = auth.kind === 'delegated' ? auth.token : await appToken(auth.tenant, deadline);
       if (typeof token !== 'string') return token;
@@ -333,8 +337,23 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
         pages--;
         continue;
       }
+      if (response.status === 401 && auth.kind === 'delegated') {
+        // A login's Graph token lives about an hour, a session much longer: application permissions, when configured, take over.
+        const fallback = applicationAuth(tid);
+        if ('code' in fallback) {
+          const hint = credentials === undefined ? 'configure clientId and clientSecret to fall back to application permissions' : fallback.reason;
+          return fail({ code: 'ERR_GRAPH_FORBIDDEN', reason: `graph refused the delegated token: \`401\` \`${graphCode}\`: it expired or is not for Microsoft Graph; ${hint}` });
+        }
+        auth = fallback;
+        pages--;
+        continue;
+      }
       if (response.status === 403) return fail(forbidden(auth, graphCode));
-      if (response.status === 404) return fail({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph user not found: oid \`${oid}\`` });
+      if (response.status === 404) {
+        // INVARIANT: a user Graph does not hold is unknown membership (fail closed), reported as a 403-class answer, not an outage.
+        const where = auth.kind === 'application' ? ` is not in tenant ${quoteId(auth.tenant)}` : '';
+        return fail({ code: 'ERR_DIRECTORY_USER_UNKNOWN', reason: `graph user not found: oid \`${oid}\`${where}` });
+      }
       if (response.status !== 200) return fail({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: status \`${response.status}\` \`${graphCode}\`` });
       if (!isRecord(json) || !Array.isArray(json.value)) return fail({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph response malformed: no `value` array' });
       for (const item of json.value) {
@@ -389,7 +408,7 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
         const auth = authFor(identity, context);
         if ('code' in auth) return unknownResolution(auth.code, auth.reason);
         const id = {};
-        const promise = fetchGroups(key, auth)
+        const promise = fetchGroups(key, auth, identity.tid)
           .catch((err: unknown) => unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph lookup failed: \`${err instanceof Error ? err.name : 'unknown'}\``))
           .then((result) => {
             // INVARIANT: an answer whose lookup was invalidated meanwhile is never cached (it may predate the change).
@@ -419,10 +438,14 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
 
   function authFor(identity: Identity, context: GroupSourceContext): Auth | Failure {
     if (typeof context.graphToken === 'string' && context.graphToken !== '') return { kind: 'delegated', token: context.graphToken };
+    return applicationAuth(identity.tid);
+  }
+
+  function applicationAuth(tid: string): Auth | Failure {
     if (credentials === undefined) {
       return { code: 'ERR_GROUPS_UNAVAILABLE', reason: 'graph has no credentials: configure clientId and clientSecret, or pass a delegated graphToken' };
     }
-    const tenant = config.tenantId ?? identity.tid;
+    const tenant = config.tenantId ?? tid;
     if (config.tenantId === undefined && !isGuid(tenant)) {
       return { code: 'ERR_GROUPS_UNAVAILABLE', reason: `graph needs a tenant: tid ${quoteId(tenant)} is not a guid and no tenantId is configured` };
     }

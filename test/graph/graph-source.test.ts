@@ -135,13 +135,32 @@ describe('createGraphGroupSource: resolution and paging', () => {
     expect(graph.requests).toHaveLength(0);
   });
 
-  it('answers unknown for a user Graph does not know', async () => {
+  it('regression: a user Graph does not know is unknown membership with a 403-class code, not an outage', async () => {
     const result = await source().resolve(identity({ oid: '11111111-2222-3333-4444-555555555555' }), { claims: {} });
     expect(result.membership).toEqual({
       state: 'unknown',
-      code: 'ERR_GRAPH_REQUEST_FAILED',
-      reason: 'graph user not found: oid `11111111-2222-3333-4444-555555555555`',
+      code: 'ERR_DIRECTORY_USER_UNKNOWN',
+      reason: 'graph user not found: oid `11111111-2222-3333-4444-555555555555` is not in tenant `72f988bf-86f1-41af-91ab-2d7cd011db47`',
     });
+    expect(graphRequests()).toHaveLength(1);
+  });
+
+  it('drops elements that are not groups (directory roles, administrative units)', async () => {
+    const fetch = (input: string | URL | Request) =>
+      Promise.resolve(
+        String(input).includes('/oauth2/')
+          ? Response.json({ expires_in: 3599, access_token: 't' })
+          : Response.json({
+              value: [
+                { '@odata.type': '#microsoft.graph.directoryRole', id: groupId(7), displayName: 'Global Administrator' },
+                { '@odata.type': '#microsoft.graph.administrativeUnit', id: groupId(8) },
+                { '@odata.type': '#microsoft.graph.group', id: groupId(1), displayName: 'Devs' },
+                { id: groupId(2) },
+              ],
+            }),
+      );
+    const result = await source({ fetch }).resolve(identity(), { claims: {} });
+    expect(result).toEqual({ groups: [{ id: groupId(1), name: 'Devs' }, { id: groupId(2) }], membership: { state: 'complete', source: 'graph' } });
   });
 });
 
@@ -338,6 +357,28 @@ describe('createGraphGroupSource: tokens, cache and single flight', () => {
     const result = await delegated.resolve(identity(), { claims: {}, graphToken });
     expect(result.groups).toHaveLength(3);
     expect(tokenRequests()).toHaveLength(0);
+  });
+
+  it('regression: an expired delegated token falls back to client credentials when they are configured', async () => {
+    const result = await source().resolve(identity(), { claims: {}, graphToken: 'expired-user-token' });
+    expect(result.membership).toEqual({ state: 'complete', source: 'graph' });
+    expect(result.groups).toHaveLength(3);
+    expect(graphRequests().map((r) => r.status)).toEqual([401, 200]);
+    expect(tokenRequests()).toHaveLength(1);
+  });
+
+  it('regression: a refused delegated token without client credentials names the token, not an outage of Graph', async () => {
+    const delegated = createGraphGroupSource({ graphHost: graph.url, now: time.now, sleep: time.sleep });
+    const result = await delegated.resolve(identity(), { claims: {}, graphToken: 'expired-user-token' });
+    expect(result).toEqual({
+      groups: [],
+      membership: {
+        state: 'unknown',
+        code: 'ERR_GRAPH_FORBIDDEN',
+        reason: 'graph refused the delegated token: `401` `InvalidAuthenticationToken`: it expired or is not for Microsoft Graph; configure clientId and clientSecret to fall back to application permissions',
+      },
+    });
+    expect(JSON.stringify(result)).not.toContain('expired-user-token');
   });
 
   it('answers unknown without credentials or a delegated token', async () => {
