@@ -193,12 +193,13 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
   }
 
   function unauthorized(error: EntragateError): ProtectOutcome {
-    const headers = { ...error.headers };
-    // Session errors carry no challenge of their own; a 401 always says how to authenticate.
-    if (headers['WWW-Authenticate'] === undefined) {
-      headers['WWW-Authenticate'] = error.code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', error.message);
-    }
-    const withHeaders = error.headers['WWW-Authenticate'] === undefined ? new TokenError(error.code, error.message, { cause: error, headers }) : error;
+    // A 401 always says how to authenticate (session errors carry no challenge of their own).
+    // INVARIANT: the challenge is rebuilt from printable ASCII only. Messages echo a token's `alg` or
+    // `kid`, which an attacker chooses; RFC 6750 §3 allows no other characters in `error_description`,
+    // and Node throws on them in `setHeader`, inside the framework's error handler (a crash, not a 401).
+    const challenge = error.code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', error.message.replace(/[^\x20-\x7e]/g, '?'));
+    const headers = { ...error.headers, 'WWW-Authenticate': challenge };
+    const withHeaders = error.headers['WWW-Authenticate'] === challenge ? error : new TokenError(error.code, error.message, { cause: error, headers });
     return { kind: 'respond', status: 401, headers, body: errorBody(error.code === 'ERR_TOKEN_MISSING' ? 'unauthorized' : 'invalid_token', withHeaders), error: withHeaders };
   }
 

@@ -160,6 +160,15 @@ export function scenarios(label: string, fixture: () => Fixture, app: () => AppU
     expect(reply.text).not.toContain(forged);
   });
 
+  it(`${label}: answers 401 with a printable challenge when the token header echoes non-ASCII (regression: the server crashed)`, async () => {
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const hostile = `${b64({ alg: 'R\u2603\u0001S256', kid: 'k' })}.${b64({ sub: 'x' })}.c2ln`;
+    const reply = await send('GET', '/hello', { authorization: `Bearer ${hostile}` });
+    expect(reply.status).toBe(401);
+    expect(reply.headers['www-authenticate']).toBe('Bearer realm="entragate", error="invalid_token", error_description="the token algorithm `R??S256` is not allowed: only `RS256`"');
+    expect((await send('GET', '/hello', { authorization: `Bearer ${fixture().token()}` })).status).toBe(200);
+  });
+
   it(`${label}: answers 403 naming the deciding policy, without the token or the trace`, async () => {
     const token = fixture().token({ groups: [CONTRACTORS, DEVS] });
     const reply = await send('GET', '/hello', { authorization: `Bearer ${token}` });
