@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseWith } from '../config/idp.js';
+import { isGuid, parseWith } from '../config/idp.js';
 import type { DirectoryIndex, UserLookup } from '../directory/types.js';
 import type { Identity } from '../types.js';
 import { quoteId, unknownResolution } from './resolution.js';
@@ -29,6 +29,12 @@ const directoryGroupSourceOptions = z.strictObject({
     .array(z.enum(['oid', 'userName', 'email']))
     .min(1)
     .default(['oid', 'userName', 'email']),
+  /**
+   * The Entra tenant that provisions this directory. When set, a token of any
+   * other tenant gets no directory groups (`unknown`): set it when the gate
+   * accepts several tenants, since another tenant's user can carry any email.
+   */
+  tenantId: z.string().refine(isGuid, { message: 'must be a tenant GUID' }).optional(),
 });
 
 /** Options of {@link createDirectoryGroupSource}. */
@@ -44,6 +50,9 @@ const UPN_CLAIMS = ['preferred_username', 'upn', 'unique_name'] as const;
  *
  * Fails closed rather than answering "no groups":
  * - a user the directory does not hold → `unknown` (`user not in directory`);
+ * - a user found by UPN or email whose `externalId` is an Entra object id other
+ *   than the token's `oid` → `unknown` (another Entra object holds that name);
+ * - with `tenantId`, a token of another tenant → `unknown`;
  * - an inactive user (Entra disabled or unassigned them) → `unknown`
  *   (`user inactive`), so no group selector matches until Entra re-enables them.
  *
@@ -57,13 +66,17 @@ const UPN_CLAIMS = ['preferred_username', 'upn', 'unique_name'] as const;
  * ```
  */
 export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions): GroupSource {
-  const { index, match } = parseWith(directoryGroupSourceOptions, options, 'directory group source');
+  const { index, match, tenantId } = parseWith(directoryGroupSourceOptions, options, 'directory group source');
+  const tenant = tenantId?.toLowerCase();
   const useOid = match.includes('oid');
   const useUserName = match.includes('userName');
   const useEmail = match.includes('email');
   return {
     name: 'directory',
     resolve(identity: Identity, context: GroupSourceContext): Promise<GroupResolution> {
+      if (tenant !== undefined && identity.tid.toLowerCase() !== tenant) {
+        return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `token tenant ${quoteId(identity.tid)} is not the directory tenant`));
+      }
       const lookup: UserLookup = {};
       if (useOid && identity.oid) lookup.oid = identity.oid;
       if (useUserName) {
@@ -75,6 +88,13 @@ export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions)
       const user = index.findUser(lookup);
       if (user === undefined) {
         return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `user not in directory: oid ${quoteId(identity.oid)}`));
+      }
+      // INVARIANT: a user matched by a mutable attribute (UPN, email) whose directory object id names another
+      // Entra object is not this token's user: a recycled UPN, or an email set in another tenant (nOAuth).
+      if (isGuid(user.externalId) && isGuid(identity.oid) && user.externalId.toLowerCase() !== identity.oid.toLowerCase()) {
+        return Promise.resolve(
+          unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `directory user ${quoteId(user.id)} is another entra object: oid ${quoteId(identity.oid)}`),
+        );
       }
       // INVARIANT: an inactive user gets no groups from the directory (fail closed), not "no groups".
       if (!user.active) {

@@ -219,6 +219,35 @@ describe('createDirectoryGroupSource', () => {
     expect(result).toEqual({ groups: [], membership: { state: 'unknown', code: 'ERR_DIRECTORY_USER_UNKNOWN', reason: 'user inactive: directory user `u3`' } });
   });
 
+  it('regression: a user matched by email or UPN whose directory object id is another Entra object is refused (nOAuth)', async () => {
+    // u1 is provisioned with its Entra object id; a token of another object claims u1's email and UPN.
+    const attacker = identity({ oid: '0b0b0b0b-0000-4000-8000-000000000001', email: 'suwatch@microsoft.com' });
+    const result = await createDirectoryGroupSource({ index: directory() }).resolve(attacker, { claims: { preferred_username: 'suwatch@microsoft.com' } });
+    expect(result).toEqual({
+      groups: [],
+      membership: {
+        state: 'unknown',
+        code: 'ERR_DIRECTORY_USER_UNKNOWN',
+        reason: 'directory user `u1` is another entra object: oid `0b0b0b0b-0000-4000-8000-000000000001`',
+      },
+    });
+  });
+
+  it('regression: with tenantId, a token of another tenant gets no directory groups', async () => {
+    const source = createDirectoryGroupSource({ index: directory(), tenantId: '72F988BF-86F1-41AF-91AB-2D7CD011DB47' });
+    await expect(source.resolve(identity(), { claims: {} })).resolves.toMatchObject({ membership: { state: 'complete', source: 'directory' } });
+    const foreign = identity({ tid: '9188040d-6c67-4c5b-b112-36a304b66dad', oid: '0b0b0b0b-0000-4000-8000-000000000002', email: 'alias@microsoft.com' });
+    await expect(source.resolve(foreign, { claims: {} })).resolves.toEqual({
+      groups: [],
+      membership: {
+        state: 'unknown',
+        code: 'ERR_DIRECTORY_USER_UNKNOWN',
+        reason: 'token tenant `9188040d-6c67-4c5b-b112-36a304b66dad` is not the directory tenant',
+      },
+    });
+    expect(() => createDirectoryGroupSource({ index: directory(), tenantId: 'contoso' })).toThrow(/invalid directory group source configuration/);
+  });
+
   it('refuses a missing index at construction', () => {
     expect(() => createDirectoryGroupSource({} as never)).toThrow(ConfigError);
     expect(() => createDirectoryGroupSource({ index: directory(), match: [] })).toThrow(/invalid directory group source configuration/);
