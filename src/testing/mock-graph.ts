@@ -249,7 +249,9 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
       if (!auth.oid) return graphError(res, entry, 400, 'BadRequest', '/me request is only valid with delegated authentication flow.');
       userId = auth.oid;
     } else {
-      userId = decodeURIComponent(match[1] as string);
+      const decoded = decodePathSegment(match[1] as string);
+      if (decoded === undefined) return graphError(res, entry, 400, 'Request_BadRequest', 'Invalid object identifier.');
+      userId = decoded;
     }
     const user = findUser(userId);
     if (!user) return graphError(res, entry, 404, 'Request_ResourceNotFound', `Resource '${userId}' does not exist or one of its queried reference-property objects are not present.`);
@@ -451,6 +453,15 @@ function withSkipToken(rawQuery: string, skipToken: string): string {
   const parts = rawQuery.split('&').filter((p) => p !== '' && !/^(\$|%24)skiptoken=/i.test(p));
   parts.push(`$skiptoken=${skipToken}`);
   return parts.join('&');
+}
+
+/** A path segment percent-decoded, or `undefined` when its escapes are malformed (a client's bad input is a 400, not a crash). */
+function decodePathSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

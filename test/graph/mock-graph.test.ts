@@ -101,6 +101,13 @@ describe('createMockGraph', () => {
     expect(response.body.error).toMatchObject({ code: 'Request_ResourceNotFound' });
   });
 
+  it('regression: answers 400 to a malformed percent-encoded user id instead of crashing', async () => {
+    const response = await get('/v1.0/users/%E0%A4%A/transitiveMemberOf');
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({ code: 'Request_BadRequest' });
+    expect((await get(`/v1.0/users/${OID}/transitiveMemberOf`)).status).toBe(200);
+  });
+
   it('injects faults with Retry-After, a number of times, and logs every request', async () => {
     graph.failNext({ status: 429, retryAfter: '2.128', times: 2 });
     const first = await fetch(`${graph.url}/v1.0/users/${OID}/transitiveMemberOf`, { headers: { authorization: `Bearer ${token}` } });
