@@ -16,6 +16,12 @@ export interface ResponseParts {
 /** Default cap of a request body streamed to a fetch-style handler: 1 MiB, as the SCIM handler's. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
+/** What became of a streamed request body: over the cap, or left unread by the handler. */
+interface BodyState {
+  overflowed: boolean;
+  abandoned: boolean;
+}
+
 /**
  * Builds a WHATWG `Request` from a Node request. The body is streamed, not
  * buffered, and cut off past `maxBodyBytes` (the stream errors with
@@ -25,7 +31,7 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
  *
  * It does not trust `X-Forwarded-*`: the URL uses the `Host` header.
  */
-export function toWebRequest(req: IncomingMessage, options: { maxBodyBytes?: number; parsedBody?: unknown; url?: string } = {}): Request {
+function toWebRequest(req: IncomingMessage, options: { maxBodyBytes?: number; parsedBody?: unknown; url?: string }, state: BodyState): Request {
   const cap = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
@@ -40,13 +46,16 @@ export function toWebRequest(req: IncomingMessage, options: { maxBodyBytes?: num
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > cap) throw tooLarge(cap);
   let body: BodyInit;
-  if (req.readableEnded || req.complete) {
+  // `readableEnded`, not `complete`: `complete` turns true as soon as the last byte is parsed off
+  // the socket, read or not, so after any middleware that awaited, an unread body looked consumed
+  // and was replaced by an empty one. Only a consumer that read to the end sets `readableEnded`.
+  if (req.readableEnded) {
     // A body parser read the stream first: send what it parsed.
     const parsed = options.parsedBody;
     body = parsed === undefined ? '' : typeof parsed === 'string' || Buffer.isBuffer(parsed) ? (parsed as string) : JSON.stringify(parsed);
     headers.delete('content-length');
   } else {
-    body = cappedStream(req, cap);
+    body = cappedStream(req, cap, state);
   }
   return new Request(url, { method, headers, body, duplex: 'half' } as RequestInit);
 }
@@ -55,25 +64,38 @@ function tooLarge(cap: number): ScimError {
   return new ScimError('ERR_SCIM_TOO_LARGE', `request body over \`${cap}\` bytes`, { scimType: 'tooLarge' });
 }
 
-function cappedStream(req: IncomingMessage, cap: number): ReadableStream<Uint8Array> {
-  const iterator = req[Symbol.asyncIterator]();
+/**
+ * Streams the request body with a cap. Past the cap the stream errors and reading
+ * stops; the socket is not destroyed, so the handler's 413 still reaches the client
+ * (the response then closes the connection: the rest of the body is never read).
+ */
+function cappedStream(req: IncomingMessage, cap: number, state: BodyState): ReadableStream<Uint8Array> {
+  // Made on the first read: a body the handler never reads is left to Node, which drains it.
+  let iterator: AsyncIterator<Buffer> | undefined;
   let seen = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { value, done } = (await iterator.next()) as IteratorResult<Buffer>;
-      if (done) return controller.close();
-      seen += value.length;
-      if (seen > cap) {
-        controller.error(tooLarge(cap));
-        req.destroy();
-        return;
-      }
-      controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        iterator ??= req[Symbol.asyncIterator]();
+        const { value, done } = (await iterator.next()) as IteratorResult<Buffer>;
+        if (done) return controller.close();
+        seen += value.length;
+        if (seen > cap) {
+          state.overflowed = true;
+          state.abandoned = true;
+          controller.error(tooLarge(cap));
+          return;
+        }
+        controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+      },
+      cancel() {
+        // The handler stopped reading (its own cap, or an early answer): close the connection after the response.
+        state.abandoned = true;
+      },
     },
-    async cancel() {
-      await iterator.return?.();
-    },
-  });
+    // Pulled only when the handler reads: no read ahead of the first `read()`.
+    { highWaterMark: 0 },
+  );
 }
 
 /** Reads a fetch `Response` into its parts (whole body: the handlers bridged answer small documents). */
@@ -104,14 +126,25 @@ export async function runFetchHandler(
   req: IncomingMessage,
   options: { maxBodyBytes?: number; parsedBody?: unknown; url?: string } = {},
 ): Promise<ResponseParts> {
+  const state: BodyState = { overflowed: false, abandoned: false };
   let request: Request;
   try {
-    request = toWebRequest(req, options);
+    request = toWebRequest(req, options, state);
   } catch (error) {
     if (error instanceof EntragateError) return errorParts(error);
     throw error;
   }
-  return toResponseParts(await handler(request));
+  let parts: ResponseParts;
+  try {
+    parts = await toResponseParts(await handler(request));
+  } catch (error) {
+    // A handler that let the cap's error escape still answers 413, not 500.
+    if (state.overflowed) return errorParts(tooLarge(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES));
+    throw error;
+  }
+  // INVARIANT: a body left partly unread never leaves the connection open for another request.
+  if (state.abandoned) parts.headers.connection = 'close';
+  return parts;
 }
 
 function errorParts(error: EntragateError): ResponseParts {

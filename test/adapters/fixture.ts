@@ -122,6 +122,11 @@ export interface AppUnderTest {
   close(): Promise<void>;
 }
 
+/** An app listening on 127.0.0.1: `raw` writes bytes as they are and resolves with all the server sent until it closed. */
+export interface SocketApp extends AppUnderTest {
+  raw(bytes: string): Promise<string>;
+}
+
 function json(reply: Reply): Record<string, unknown> {
   return JSON.parse(reply.text) as Record<string, unknown>;
 }
@@ -295,5 +300,29 @@ export function scenarios(label: string, fixture: () => Fixture, app: () => AppU
     expect(json(list)).toMatchObject({ method: 'GET', path: '/scim/v2/Users' });
     const big = await send('POST', '/scim/v2/Users', { 'content-type': 'application/scim+json' }, 'x'.repeat(4096));
     expect(big.status).toBe(413);
+  });
+}
+
+/**
+ * Scenarios only a real socket can show: how the bytes arrive. The app must serve the
+ * SCIM endpoint as in {@link scenarios}, behind a middleware that awaits before it.
+ */
+export function socketScenarios(label: string, app: () => SocketApp): void {
+  it(`${label}: passes a SCIM body that arrived with its headers, behind a middleware that awaited (regression: the body was dropped)`, async () => {
+    const body = '{"userName":"ada@contoso.com"}';
+    const response = await app().raw(
+      `POST /scim/v2/Users HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/scim+json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    expect(response).toMatch(/^HTTP\/1\.1 201 /);
+    expect(JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4))).toMatchObject({ method: 'POST', path: '/scim/v2/Users', body });
+  });
+
+  it(`${label}: answers 413 to a chunked SCIM body over the cap and closes the connection (regression: the socket was reset with no answer)`, async () => {
+    const chunk = 'x'.repeat(512);
+    const response = await app().raw(
+      `POST /scim/v2/Users HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/scim+json\r\ntransfer-encoding: chunked\r\n\r\n${`200\r\n${chunk}\r\n`.repeat(5)}0\r\n\r\n`,
+    );
+    expect(response).toMatch(/^HTTP\/1\.1 413 /);
+    expect(response.toLowerCase()).toContain('\r\nconnection: close\r\n');
   });
 }
