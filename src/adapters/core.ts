@@ -3,9 +3,10 @@ import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { z } from 'zod';
 import { parseWith } from '../config/idp.js';
-import { ConfigError, EntragateError, ERROR_CODES, GroupsError, TokenError, bearerChallenge, type ErrorCode } from '../errors/index.js';
+import { ConfigError, EntragateError, ERROR_CODES, GroupsError, TokenError, type ErrorCode } from '../errors/index.js';
 import type { AuthorizeContext, Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
+import { challengeOf } from '../login/request.js';
 import type { RevocationList } from '../login/revocation.js';
 import type { Decision, DecisionPolicyRef, DecisionReason, PolicyTrace } from '../policy/types.js';
 import type { GroupMembership, Identity, RequestContext } from '../types.js';
@@ -193,11 +194,10 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
   }
 
   function unauthorized(error: EntragateError): ProtectOutcome {
-    // A 401 always says how to authenticate (session errors carry no challenge of their own).
-    // INVARIANT: the challenge is rebuilt from printable ASCII only. Messages echo a token's `alg` or
-    // `kid`, which an attacker chooses; RFC 6750 §3 allows no other characters in `error_description`,
-    // and Node throws on them in `setHeader`, inside the framework's error handler (a crash, not a 401).
-    const challenge = error.code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', error.message.replace(/[^\x20-\x7e]/g, '?'));
+    // A 401 always says how to authenticate (session errors carry no challenge of their own). The
+    // challenge is rebuilt in printable ASCII: the error's own may echo attacker-chosen characters
+    // that make `setHeader` throw inside the framework's error handler (a crash, not a 401).
+    const challenge = challengeOf(error);
     const headers = { ...error.headers, 'WWW-Authenticate': challenge };
     const withHeaders = error.headers['WWW-Authenticate'] === challenge ? error : new TokenError(error.code, error.message, { cause: error, headers });
     return { kind: 'respond', status: 401, headers, body: errorBody(error.code === 'ERR_TOKEN_MISSING' ? 'unauthorized' : 'invalid_token', withHeaders), error: withHeaders };

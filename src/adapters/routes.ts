@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseWith } from '../config/idp.js';
 import { ConfigError } from '../errors/index.js';
 import type { Login } from '../login/login.js';
+import { challengeOf } from '../login/request.js';
 import { identityJson, headerOf, type Auth, type NodeHeaders } from './core.js';
 import { toRequestLike, toResponseParts, type ResponseParts } from './node-bridge.js';
 
@@ -77,9 +78,10 @@ export async function identityParts(auth: Auth | null | undefined, options: Iden
   const body = auth ? identityJson(auth) : undefined;
   if (body !== undefined) return json(200, body);
   if (options.login !== undefined) return toResponseParts(await options.login.identity(toRequestLike(request)));
-  return json(401, { error: 'unauthorized', code: 'ERR_TOKEN_MISSING', message: 'no bearer token or session was presented' });
+  const missing = { error: 'unauthorized', code: 'ERR_TOKEN_MISSING', message: 'no bearer token or session was presented' } as const;
+  return json(401, missing, { 'www-authenticate': challengeOf(missing) });
 }
 
-function json(status: number, body: unknown): ResponseParts {
-  return { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: Buffer.from(JSON.stringify(body)) };
+function json(status: number, body: unknown, extra: Record<string, string> = {}): ResponseParts {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extra }, body: Buffer.from(JSON.stringify(body)) };
 }

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
 import { parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
-import { ConfigError, EntragateError, GroupsError, JwksError, SessionError } from '../errors/index.js';
+import { ConfigError, EntragateError, GroupsError, JwksError, SessionError, StoreError } from '../errors/index.js';
 import type { VerifiedToken } from '../token/verifier.js';
 import type { Identity } from '../types.js';
 import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
@@ -12,7 +12,7 @@ import { parseGoDuration, resolveSessionDuration } from '../config/duration.js';
 import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
 import { loginOptionsSchema, type LoginOptions } from './options.js';
-import { bearerToken, header, queryOf, safeReturnTo, type RequestLike } from './request.js';
+import { bearerToken, challengeOf, header, queryOf, safeReturnTo, type RequestLike } from './request.js';
 import { createMemoryRevocationList, type RevocationList } from './revocation.js';
 import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
 import { TransactionSealer, type LoginTransaction } from './transaction.js';
@@ -396,8 +396,12 @@ export function createLogin(options: LoginOptions): Login {
         const result = await authenticate(request);
         return Response.json(getIdentityJson(result), { headers: { 'cache-control': 'no-store' } });
       } catch (error) {
-        const e = error instanceof EntragateError ? error : new SessionError('ERR_SESSION_INVALID', 'the session could not be read', { cause: error });
-        return Response.json({ err: e.message, code: e.code }, { status: e.status, headers: { 'cache-control': 'no-store' } });
+        const e = error instanceof EntragateError ? error : new StoreError('ERR_STORE_UNAVAILABLE', 'the session could not be read', { cause: error });
+        const headers: Record<string, string> = { 'cache-control': 'no-store' };
+        // RFC 7235 §3.1: a 401 carries a challenge.
+        if (e.status === 401) headers['www-authenticate'] = challengeOf(e);
+        // 5xx messages stay on the server: they may describe the infrastructure.
+        return Response.json({ err: e.expose ? e.message : 'the session store is unavailable', code: e.code }, { status: e.status, headers });
       }
     },
 

@@ -1,3 +1,5 @@
+import { bearerChallenge, type EntragateError } from '../errors/index.js';
+
 /** Request headers as WHATWG `Headers` or a Node-style record (`req.headers` of `node:http`, Express, Koa, Fastify). */
 export type HeaderBag = Headers | Readonly<Record<string, string | readonly string[] | undefined>>;
 
@@ -61,4 +63,14 @@ export function safeReturnTo(value: string | null | undefined, fallback: string)
   // all come out as `//evil.com`, a protocol-relative URL. Check the result, not only the input.
   if (path[1] === '/' || path[1] === '\\') return fallback;
   return path;
+}
+
+/**
+ * The RFC 6750 `WWW-Authenticate` challenge of a 401: bare when no credential was
+ * presented, `invalid_token` with the message otherwise. INVARIANT: printable ASCII
+ * only. Messages echo a token's `alg` or `kid`, which an attacker chooses; RFC 6750 §3
+ * allows nothing else in `error_description`, and Node's `setHeader` throws on it.
+ */
+export function challengeOf(error: Pick<EntragateError, 'code' | 'message'>): string {
+  return error.code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', error.message.replace(/[^\x20-\x7e]/g, '?'));
 }

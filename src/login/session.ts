@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { publish } from '../diagnostics.js';
-import { SessionError } from '../errors/index.js';
+import { EntragateError, SessionError, StoreError } from '../errors/index.js';
 import type { Identity } from '../types.js';
 import { loginChannels } from './diagnostics.js';
 import type { IdentityStore, SessionIdentity } from './identity-store.js';
@@ -155,8 +155,15 @@ export class SessionManager {
       publish(loginChannels.revoked, { event: 'refused', user_uuid: claims.sub, code: 'ERR_SESSION_REVOKED' });
       throw new SessionError('ERR_SESSION_REVOKED', 'the session was revoked: log in again');
     }
-    const found = s.identities.get(claims.identity_nonce);
-    const stored = found instanceof Promise ? await found : found;
+    let stored: SessionIdentity | undefined;
+    try {
+      const found = s.identities.get(claims.identity_nonce);
+      stored = found instanceof Promise ? await found : found;
+    } catch (cause) {
+      // INVARIANT: a store that cannot answer is an outage (503), never an allow and never a bad session.
+      if (cause instanceof EntragateError) throw cause;
+      throw new StoreError('ERR_STORE_UNAVAILABLE', 'the identity store could not be read', { cause });
+    }
     if (stored === undefined) {
       // Logged out, evicted or lost with a restart: the groups are gone, so the session cannot be honoured.
       throw new SessionError('ERR_SESSION_REVOKED', 'the identity of this session is no longer held (logged out, revoked or evicted): log in again');

@@ -147,7 +147,14 @@ describe('login: the full authorization-code flow against the mock', () => {
     });
     const anonymous = await fetchWithJar(new CookieJar(), a.url, `${a.url}/cdn-cgi/access/get-identity`);
     expect(anonymous.status).toBe(401);
+    // RFC 7235 §3.1: a 401 carries a challenge (regression: it had none).
+    expect(anonymous.response.headers.get('www-authenticate')).toBe('Bearer realm="entragate"');
     expect(await anonymous.response.json()).toEqual({ code: 'ERR_TOKEN_MISSING', err: 'no session cookie or bearer token was presented' });
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const forged = await fetchWithJar(new CookieJar(), a.url, `${a.url}/cdn-cgi/access/get-identity`, { cookie: `CF_Authorization=${b64({ alg: 'ES256', kid: 'k\u2603' })}.${b64({})}.c2ln` });
+    expect(forged.status).toBe(401);
+    expect(forged.response.headers.get('www-authenticate')).toBe('Bearer realm="entragate", error="invalid_token", error_description="the session key `k?` is unknown"');
+    expect(await forged.response.json()).toEqual({ code: 'ERR_SESSION_INVALID', err: 'the session key `k\u2603` is unknown' });
   });
 });
 

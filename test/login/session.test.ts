@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
-import { createGate, ConfigError, SessionError, type Identity } from '../../src/index.js';
+import { createGate, ConfigError, SessionError, StoreError, type Identity } from '../../src/index.js';
 import {
   createLogin,
   createMemoryIdentityStore,
@@ -260,6 +260,32 @@ describe('identity store', () => {
     const e = await rejection(login.verifySession(token));
     expect(e.code).toBe('ERR_SESSION_REVOKED');
     expect(e.message).toContain('no longer held');
+  });
+
+  it('answers an identity store that throws with a 503 outage, not a bad session (regression: a plain error escaped as a 500)', async () => {
+    const inner = createMemoryIdentityStore();
+    let down = false;
+    const login = loginWith({
+      identities: {
+        get: async (n) => {
+          if (down) throw new Error('connect ECONNREFUSED 10.0.0.7:6379');
+          return inner.get(n);
+        },
+        set: (n, v, e) => inner.set(n, v, e),
+        delete: (n) => inner.delete(n),
+      },
+    });
+    const { token } = await login.createSession(await identity(), { durationSeconds: 60 });
+    down = true;
+    const error = await login.verifySession(token).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', status: 503, message: 'the identity store could not be read' });
+    const response = await login.identity({ headers: { cookie: `CF_Authorization=${token}` } });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ code: 'ERR_STORE_UNAVAILABLE', err: 'the session store is unavailable' });
   });
 
   it('accepts an asynchronous identity store', async () => {
