@@ -169,6 +169,7 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
   }
   const login = o.login;
   const revocations = login?.revocations ?? o.revocations;
+  const appId = login?.audience;
   const serviceTokens = o.serviceTokens.map((t) => ({ tokenId: t.tokenId, clientId: t.clientId, secretDigest: digest(t.clientSecret) }));
   const countryHeader = o.countryHeader?.toLowerCase();
   const assertionHeader = o.assertionHeader?.toLowerCase();
@@ -228,7 +229,8 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
   function isRevoked(identity: Identity): boolean {
     if (revocations === undefined) return false;
     const subjects = [identity.oid, identity.user_uuid, identity.email].filter((s) => s.length > 0).map((s) => s.toLowerCase());
-    return revocations.isRevoked({ subjects, issuedAt: identity.iat });
+    // With a login, `revokeApp` covers bearer tokens too, as `login.authenticateRequest` does.
+    return revocations.isRevoked(appId === undefined ? { subjects, issuedAt: identity.iat } : { subjects, appId, issuedAt: identity.iat });
   }
 
   return {
@@ -264,7 +266,7 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
           via = bearer !== undefined ? 'bearer' : 'assertion';
           const graphToken = o.graphToken?.(view);
           identity = await gate.identify(token, graphToken === undefined ? {} : { graphToken });
-          if (isRevoked(identity)) return unauthorized(new TokenError('ERR_SESSION_REVOKED', 'the user was revoked'));
+          if (isRevoked(identity)) return unauthorized(new TokenError('ERR_SESSION_REVOKED', 'the token was issued before a revocation of this user or app'));
         } else if (login !== undefined && readCookie(headerOf(view.headers, 'cookie'), login.cookieName) !== undefined) {
           fromCookie = true;
           const session = await login.authenticate({ method: view.method, url: view.url, headers: view.headers });
