@@ -81,7 +81,11 @@ export interface Login {
    * an `x-entragate-error` header holding the code, and never sets a session.
    */
   callback(request: RequestLike, context?: { country?: string }): Promise<Response>;
-  /** Ends the session (forgets its identity; with `logoutRevokes: 'user'` revokes every session of the user), clears the cookie and redirects. */
+  /**
+   * Ends the session (forgets its identity; with `logoutRevokes: 'user'` revokes every session of the user), clears the cookie and redirects.
+   * A cross-site request (`Sec-Fetch-Site: cross-site` or `Origin: null`) or a `HEAD` changes nothing: it gets a page
+   * with a same-origin POST button that signs out.
+   */
   logout(request: RequestLike): Promise<Response>;
   /** Cloudflare's get-identity for the request's session, as JSON; a 401 JSON body with `code` when there is none. */
   identity(request: RequestLike): Promise<Response>;
@@ -363,6 +367,9 @@ export function createLogin(options: LoginOptions): Login {
     },
 
     async logout(request) {
+      // INVARIANT: another site cannot end a session (logout CSRF): a cross-site request (or a HEAD,
+      // which must be safe) gets a page whose same-origin POST button signs out, and changes nothing.
+      if (request.method === 'HEAD' || isCrossSite(request)) return confirmLogout(request);
       const value = readCookie(header(request.headers, 'cookie'), cookieName);
       let user: string | undefined;
       if (value !== undefined) {
@@ -469,6 +476,22 @@ function failure(error: unknown, setCookies: readonly string[]): Response {
   for (const c of setCookies) headers.append('set-cookie', c);
   const body = `<!doctype html><html><head><meta charset="utf-8"><title>Sign-in failed</title></head><body><h1>Sign-in failed</h1><p>${escapeHtml(e.message)}</p><p><code>${e.code}</code></p></body></html>`;
   return new Response(body, { status: e.status, headers });
+}
+
+/**
+ * Whether a browser says the request comes from another site: `Sec-Fetch-Site:
+ * cross-site`, or an opaque `Origin: null` (sandboxed frames, some redirects).
+ * Browsers without fetch metadata and non-browser clients are not refused.
+ */
+function isCrossSite(request: RequestLike): boolean {
+  return header(request.headers, 'sec-fetch-site') === 'cross-site' || header(request.headers, 'origin') === 'null';
+}
+
+/** The sign-out confirmation: a POST form to the same path, so only a same-origin click ends the session. */
+function confirmLogout(request: RequestLike): Response {
+  const path = new URL(request.url ?? '/', 'http://entragate.invalid').pathname;
+  const body = `<!doctype html><html><head><meta charset="utf-8"><title>Sign out</title></head><body><form method="post" action="${escapeHtml(path)}"><button type="submit">Sign out</button></form></body></html>`;
+  return new Response(body, { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } });
 }
 
 function escapeHtml(value: string): string {

@@ -545,6 +545,28 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     expect(replay.body.code).toBe('ERR_SESSION_REVOKED');
   });
 
+  it('refuses a cross-site logout and a HEAD with a confirmation page (regression: any site could end the session)', async () => {
+    const a = await app({ login: () => ({ logoutRevokes: 'user' }) });
+    user();
+    const { jar } = await signIn(a);
+    for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'null' }]) {
+      const forced = await fetchWithJar(jar, a.url, `${a.url}/auth/logout?next=%22%3E%3Cscript%3E`, headers);
+      expect(forced.status).toBe(200);
+      expect(forced.setCookies).toEqual([]);
+      const page = await forced.response.text();
+      expect(page).toContain('<form method="post" action="/auth/logout"><button type="submit">Sign out</button></form>');
+      expect(page).not.toContain('<script>');
+    }
+    const head = await fetch(`${a.url}/auth/logout`, { method: 'HEAD', headers: { cookie: jar.header('/auth/logout') } });
+    expect(head.status).toBe(200);
+    expect(head.headers.getSetCookie()).toEqual([]);
+    expect((await me(jar, a)).status).toBe(200);
+    const confirmed = await fetch(`${a.url}/auth/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header('/auth/logout'), 'sec-fetch-site': 'same-origin', origin: a.url } });
+    expect(confirmed.status).toBe(302);
+    expect(confirmed.headers.getSetCookie()[0]).toMatch(/^CF_Authorization=; /);
+    expect((await me(jar, a)).body.code).toBe('ERR_SESSION_REVOKED');
+  });
+
   it('signs out of Entra too when entraLogout is set', async () => {
     const a = await app({ login: () => ({ entraLogout: true, logoutRevokes: 'user' }) });
     user();
