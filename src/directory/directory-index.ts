@@ -26,7 +26,12 @@ import type {
 
 interface UserSlot {
   user: DirectoryUser;
-  groups: Set<number>;
+  /**
+   * Direct groups: a plain array, not a Set. A user has a handful of direct groups, so a
+   * linear scan beats hashing, and small arrays cost a fraction of Sets to build and to
+   * keep (a bulk load of 1,000,000 memberships is dominated by this).
+   */
+  groups: number[];
   cache: readonly GroupRef[] | undefined;
   cacheEpoch: number;
   /** The direct groups the cache was computed from (checked against their versions). */
@@ -38,6 +43,7 @@ interface GroupSlot {
   ref: GroupRef;
   parents: Set<number>;
   children: Set<number>;
+  /** Direct user members: a Set, since a group may hold 100,000 users and removing one must not scan them. */
   users: Set<number>;
   /** Ancestors including the group itself; `undefined` when invalidated. */
   closure: Int32Array | undefined;
@@ -181,7 +187,7 @@ class Index implements DirectoryIndex {
       return;
     }
     const u = this.freeUsers.pop() ?? this.users.length;
-    this.users[u] = { user: stored, groups: new Set(), cache: undefined, cacheEpoch: 0, cacheDeps: undefined };
+    this.users[u] = { user: stored, groups: [], cache: undefined, cacheEpoch: 0, cacheDeps: undefined };
     this.userById.set(stored.id, u);
     this.indexUser(stored, u);
     this.userCount++;
@@ -194,7 +200,7 @@ class Index implements DirectoryIndex {
     if (u === undefined) return;
     const slot = this.users[u] as UserSlot;
     for (const g of slot.groups) (this.groups[g] as GroupSlot).users.delete(u);
-    this.membershipCount -= slot.groups.size;
+    this.membershipCount -= slot.groups.length;
     this.unindexUser(slot.user, u);
     this.userById.delete(id);
     this.users[u] = undefined;
@@ -205,8 +211,8 @@ class Index implements DirectoryIndex {
   private indexUser(user: DirectoryUser, u: number): void {
     this.userByExternalId.add(user.externalId, u);
     this.userByUserName.add(user.userName, u);
-    // A user listing the same address twice is still one user.
-    for (const email of new Set(user.emails.map((e) => e.toLowerCase()))) this.userByEmail.add(email, u);
+    // A user listing the same address twice (in any case) is still one user: `add` ignores a slot it already holds.
+    for (const email of user.emails) this.userByEmail.add(email, u);
   }
 
   private unindexUser(user: DirectoryUser, u: number): void {
@@ -261,7 +267,7 @@ class Index implements DirectoryIndex {
     this.bumpDescendants(g, true);
     for (const u of slot.users) {
       const user = this.users[u] as UserSlot;
-      user.groups.delete(g);
+      removeItem(user.groups, g);
       user.cache = undefined;
     }
     // Counted before unlinking: a self-membership sits in both `parents` and `children` and is one edge.
@@ -305,9 +311,9 @@ class Index implements DirectoryIndex {
     const group = this.groups[g] as GroupSlot;
     const u = this.userById.get(memberId);
     if (u !== undefined) {
-      if (!group.users.delete(u)) return;
       const user = this.users[u] as UserSlot;
-      user.groups.delete(g);
+      if (!removeItem(user.groups, g)) return;
+      group.users.delete(u);
       user.cache = undefined;
       this.membershipCount--;
       return;
@@ -339,10 +345,10 @@ class Index implements DirectoryIndex {
     // A directory id names a user first: SCIM ids are unique per resource type, and users are the common case.
     const u = this.userById.get(memberId);
     if (u !== undefined) {
-      if (group.users.has(u)) return true;
-      group.users.add(u);
       const user = this.users[u] as UserSlot;
-      user.groups.add(g);
+      if (user.groups.includes(g)) return true;
+      user.groups.push(g);
+      group.users.add(u);
       user.cache = undefined;
       this.membershipCount++;
       return true;
@@ -534,6 +540,15 @@ class Index implements DirectoryIndex {
     this.groupCount = 0;
     this.membershipCount = 0;
   }
+}
+
+/** Removes one occurrence of `value` (order is not kept); returns whether it was there. */
+function removeItem(list: number[], value: number): boolean {
+  const i = list.indexOf(value);
+  if (i < 0) return false;
+  list[i] = list[list.length - 1] as number;
+  list.pop();
+  return true;
 }
 
 function addTo(map: Map<string, Set<string>>, key: string, value: string): void {

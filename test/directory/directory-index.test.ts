@@ -128,6 +128,15 @@ describe('createDirectoryIndex', () => {
     expect(index.findUser({ email: 'TEAM@contoso.com' })?.id).toBe('u1');
   });
 
+  it('finds a user who lists one address twice in different cases, and forgets it once on rename', () => {
+    const index = createDirectoryIndex();
+    index.upsertUser(user('u1', { emails: ['Ada@contoso.com', 'ada@CONTOSO.com'] }));
+    expect(index.findUser({ email: 'ADA@contoso.com' })?.id).toBe('u1');
+    index.upsertUser(user('u1', { emails: ['lovelace@contoso.com'] }));
+    expect(index.findUser({ email: 'ada@contoso.com' })).toBeUndefined();
+    expect(index.findUser({ email: 'Lovelace@contoso.com' })?.id).toBe('u1');
+  });
+
   it('looks groups up by id, object id or display name, case-insensitively', () => {
     const index = createDirectoryIndex();
     index.upsertGroup(group('g1', { externalId: '5F1C0000-0000-0000-0000-000000000001', displayName: 'Devs' }));
