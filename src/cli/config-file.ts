@@ -39,8 +39,26 @@ export function readJson(path: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new CliError(`\`${path}\` is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(`\`${path}\` is not valid JSON: ${jsonProblem(error, text)}`);
   }
+}
+
+/**
+ * Where and why JSON does not parse, without the parser's excerpt of the file:
+ * V8 quotes the text around the error (`Unexpected token 'S', ..."_secret": Sup3r"...`),
+ * and a configuration file holds the client secret. INVARIANT: no file content is printed.
+ */
+function jsonProblem(error: unknown, text: string): string {
+  const message = error instanceof Error ? error.message : '';
+  const at = / in JSON at position (\d+)/.exec(message);
+  if (at !== null) {
+    const before = text.slice(0, Number(at[1]));
+    const line = before.split('\n').length;
+    const column = before.length - before.lastIndexOf('\n');
+    return `${message.slice(0, at.index).replace(/ \(line \d+ column \d+\)$/, '')} at line ${line}, column ${column}`;
+  }
+  if (message.startsWith('Unexpected end of JSON input')) return 'unexpected end of JSON input';
+  return 'an unexpected token (the excerpt is not shown: the file may hold secrets)';
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -30,8 +30,9 @@ commands:
          [--context context.json] [--application <name> | --gateway] [--json]
                                               decide one request and print the decision and its trace
   test   <cases.json> [--config entragate.json] run a policy test file; exit 1 on any failure
-  doctor --config entragate.json [--authority-host <url>] [--graph-host <url>] [--scim-url <url> --scim-secret <secret>]
-                                              check discovery, JWKS, the client secret, Graph permissions and SCIM
+  doctor --config entragate.json [--authority-host <url>] [--graph-host <url>] [--scim-url <url> [--scim-secret <secret>]]
+         [--timeout <ms>]                     check discovery, JWKS, the client secret, Graph permissions and SCIM;
+                                              the SCIM secret may come from ENTRAGATE_SCIM_SECRET instead of the command line
 `;
 
 const defaultIo = (): CliIo => ({
@@ -252,14 +253,18 @@ async function doctor(args: string[], io: CliIo): Promise<number> {
     },
   });
   const { config } = loadConfig(values.config);
+  const timeoutMs = Number(values.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CliError(`\`--timeout\` must be a whole number of milliseconds, not \`${values.timeout}\``);
+  // The environment keeps the secret out of the process list and the shell history.
+  const scimSecret = values['scim-secret'] ?? process.env.ENTRAGATE_SCIM_SECRET;
   const results = await runDoctor({
     idp: config.idp,
     ...(values['authority-host'] === undefined ? {} : { authorityHost: values['authority-host'] }),
     ...(values['graph-host'] === undefined ? {} : { graphHost: values['graph-host'] }),
     ...(values['scim-url'] === undefined ? {} : { scimUrl: values['scim-url'] }),
-    ...(values['scim-secret'] === undefined ? {} : { scimSecret: values['scim-secret'] }),
+    ...(scimSecret === undefined || scimSecret === '' ? {} : { scimSecret }),
     ...(values['graph-user'] === undefined ? {} : { graphUser: values['graph-user'] }),
-    timeoutMs: Number(values.timeout),
+    timeoutMs,
     onCheck: (r) => io.stdout(`${r.status === 'pass' ? '✓' : r.status === 'skip' ? '-' : '✗'} ${r.name}: ${r.detail}\n`),
   });
   const failed = results.filter((r) => r.status === 'fail').length;

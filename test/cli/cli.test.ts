@@ -102,7 +102,17 @@ describe('entragate check', () => {
   it('names a file that is not JSON, with exit code 2', async () => {
     const out = io();
     expect(await main(['check', '--config', file('broken.json', '{ nope')], out)).toBe(2);
-    expect(out.err).toMatch(/broken\.json` is not valid JSON/);
+    expect(out.err).toMatch(/broken\.json` is not valid JSON: Expected property name or '}' at line 1, column 3\n$/);
+  });
+
+  it('never prints the text of a broken file, which may hold the client secret (regression: the parser excerpt was printed)', async () => {
+    const secret = 'Sup3rS3cretValue~q8Z';
+    for (const text of [`{"idp": {"config": {"client_secret": ${secret}}}}`, `{"idp": {"config": {"client_secret": "${secret}",}}}`, `{"client_secret": "${secret}"} x`]) {
+      const out = io();
+      expect(await main(['check', '--config', file('secret.json', text)], out)).toBe(2);
+      expect(out.err).toMatch(/secret\.json` is not valid JSON: /);
+      expect(out.err).not.toContain(secret.slice(0, 6));
+    }
   });
 });
 
@@ -215,6 +225,25 @@ describe('entragate doctor', () => {
     expect(await main(doctorArgs(entra.idpConfig()), forbidden)).toBe(1);
     expect(forbidden.out).toMatch(/✗ graph permissions: Authorization_RequestDenied: add the application permission GroupMember\.Read\.All/);
     expect(forbidden.out).toContain('- SCIM endpoint: pass `--scim-url`');
+  });
+
+  it('takes the SCIM secret from ENTRAGATE_SCIM_SECRET, keeping it off the command line', async () => {
+    const out = io();
+    process.env.ENTRAGATE_SCIM_SECRET = SCIM_SECRET;
+    try {
+      expect(await main([...doctorArgs(entra.idpConfig()), '--scim-url', scimUrl], out)).toBe(0);
+    } finally {
+      delete process.env.ENTRAGATE_SCIM_SECRET;
+    }
+    expect(out.out).toContain('✓ SCIM endpoint: reachable, refuses requests without a secret, and accepts the secret');
+    expect(out.out).not.toContain(SCIM_SECRET);
+  });
+
+  it('refuses a --timeout that is not a number of milliseconds (regression: it was reported as an unreachable host)', async () => {
+    const out = io();
+    expect(await main([...doctorArgs(entra.idpConfig()), '--timeout', '10s'], out)).toBe(2);
+    expect(out.err).toBe('entragate doctor: `--timeout` must be a whole number of milliseconds, not `10s`\n');
+    expect(out.out).toBe('');
   });
 
   it('reports an unknown tenant at discovery', async () => {
