@@ -229,6 +229,19 @@ describe('createGraphGroupSource: throttling and faults', () => {
     await expect(source().resolve(identity(), { claims: {} })).resolves.toMatchObject({ membership: { state: 'complete' } });
   });
 
+  it('gives up at the total deadline however many retries are left', async () => {
+    graph.down();
+    const result = await source({ deadlineMs: 1_000, backoffBaseMs: 400, maxRetries: 10 }).resolve(identity(), { claims: {} });
+    expect(result.membership).toEqual({
+      state: 'unknown',
+      code: 'ERR_GRAPH_REQUEST_FAILED',
+      reason: 'graph request failed: deadline of 1000 ms exceeded: network error `TypeError`',
+    });
+    // Backoffs 300 and 600 ms, then only the 100 ms left of the budget.
+    expect(time.clock.slept).toEqual([300, 600, 100]);
+    expect(graph.requests).toHaveLength(3);
+  });
+
   it('times out a slow call and answers unknown', async () => {
     graph.delayNext(5_000, 5);
     const result = await source({ timeoutMs: 30, maxRetries: 0 }).resolve(identity(), { claims: {} });
@@ -309,6 +322,16 @@ describe('createGraphGroupSource: tokens, cache and single flight', () => {
     const again = await graphSource.resolve(identity(), { claims: {} });
     expect(again.groups).toHaveLength(4);
     expect(graphRequests()).toHaveLength(2);
+  });
+
+  it('bounds the cache to cache.max users (least recently used goes first)', async () => {
+    const graphSource = source({ cache: { ttlMs: 60_000, max: 1 } });
+    await graphSource.resolve(identity(), { claims: {} });
+    await graphSource.resolve(identity({ oid: OTHER_OID }), { claims: {} });
+    await graphSource.resolve(identity({ oid: OTHER_OID }), { claims: {} });
+    expect(graphRequests()).toHaveLength(2);
+    await graphSource.resolve(identity(), { claims: {} });
+    expect(graphRequests()).toHaveLength(3);
   });
 
   it('makes one Graph call for N concurrent misses of the same user', async () => {
