@@ -6,6 +6,7 @@ import { parseWith } from '../config/idp.js';
 import { ConfigError, EntragateError, ERROR_CODES, GroupsError, TokenError, type ErrorCode } from '../errors/index.js';
 import type { AuthorizeContext, Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
+import { readCookie } from '../login/cookies.js';
 import { challengeOf } from '../login/request.js';
 import type { RevocationList } from '../login/revocation.js';
 import type { Decision, DecisionPolicyRef, DecisionReason, PolicyTrace } from '../policy/types.js';
@@ -353,16 +354,6 @@ export function headerOf(headers: NodeHeaders, name: string): string | undefined
   const value = headers[name];
   if (value === undefined || typeof value === 'string') return value;
   return value.join(name === 'cookie' ? '; ' : ', ');
-}
-
-/** Reads one cookie from a `Cookie` header, or undefined. */
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 /**
