@@ -68,10 +68,17 @@ export const loginOptionsSchema = z.strictObject({
       name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/).default('CF_Authorization'),
       /** Set `false` only for local http development. @defaultValue true */
       secure: z.boolean().default(true),
-      domain: z.string().min(1).optional(),
+      /** The cookie `Domain` (a host name); omitted, the cookie stays on the exact host. */
+      domain: z.string().regex(/^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name such as `example.com`').optional(),
       path: relativePath.default('/'),
       /** Prefix of the login transaction cookies. @defaultValue `CF_Login` */
       transactionPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('CF_Login'),
+    })
+    // Browsers silently drop a prefixed cookie that breaks its prefix's rules: refuse it here instead.
+    .refine((c) => !c.name.startsWith('__Secure-') || c.secure, { message: 'a `__Secure-` cookie needs `secure: true`', path: ['name'] })
+    .refine((c) => !c.name.startsWith('__Host-') || (c.secure && c.domain === undefined && c.path === '/'), {
+      message: 'a `__Host-` cookie needs `secure: true`, no `domain` and `path: "/"`',
+      path: ['name'],
     })
     .prefault({}),
   /**

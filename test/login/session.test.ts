@@ -133,6 +133,11 @@ describe('session keys and rotation', () => {
       [{ sessionDuration: '500ms' }, 'sessionDuration'],
       [{ transactionSecret: 'short' }, 'transactionSecret'],
       [{ cookie: { path: '//evil' } }, 'cookie.path'],
+      // A cookie the browser would drop, or a Set-Cookie attribute smuggled through the domain.
+      [{ cookie: { domain: 'example.com; SameSite=None' } }, 'cookie.domain'],
+      [{ cookie: { name: '__Host-session', domain: 'example.com' } }, 'cookie.name'],
+      [{ cookie: { name: '__Host-session', path: '/app' } }, 'cookie.name'],
+      [{ cookie: { name: '__Secure-session', secure: false } }, 'cookie.name'],
     ];
     for (const [options, field] of bad) {
       let error: unknown;
@@ -145,6 +150,7 @@ describe('session keys and rotation', () => {
       expect((error as ConfigError).code).toBe('ERR_CONFIG_INVALID');
       expect((error as ConfigError).message).toContain(field);
     }
+    expect(loginWith({ cookie: { name: '__Host-session' } }).cookieName).toBe('__Host-session');
     const noSecret = createGate({ idp: entra.idpConfig({ config: { client_secret: undefined } }), authorityHost: entra.url });
     expect(() =>
       createLogin({ gate: noSecret, redirectUri: 'https://a/cb', keys: { signing: { kid: 'k', alg: 'ES256', privateKey: esKey().privateKey } } }),
