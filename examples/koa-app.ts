@@ -1,7 +1,7 @@
 /**
  * A small Koa app protected by entragate (bearer tokens): copy it and fill in your tenant.
  *
- *   ENTRA_TENANT_ID=… ENTRA_CLIENT_ID=… npx tsx examples/koa-app.ts
+ *   ENTRA_TENANT_ID=… ENTRA_CLIENT_ID=… [CI_CLIENT_ID=… CI_CLIENT_SECRET=…] npx tsx examples/koa-app.ts
  *
  * In your app, import from `entragate` and `entragate/koa`.
  */
@@ -25,11 +25,9 @@ const gate = createGate({
 
 // `proxy: true` makes ctx.ip (and IP rules) honour X-Forwarded-For: only behind a proxy you run.
 const app = new Koa({ proxy: false });
-app.use(
-  protect(gate, { application: 'api' }, {
-    serviceTokens: [{ tokenId: 'ci', clientId: env('CI_CLIENT_ID') || 'ci.access', clientSecret: env('CI_CLIENT_SECRET') || 'change-me-to-a-long-secret' }],
-  }),
-);
+// The CI service token exists only when its id and secret are set: never ship a default secret.
+const ci = env('CI_CLIENT_ID') && env('CI_CLIENT_SECRET') ? [{ tokenId: 'ci', clientId: env('CI_CLIENT_ID'), clientSecret: env('CI_CLIENT_SECRET') }] : [];
+app.use(protect(gate, { application: 'api' }, { serviceTokens: ci }));
 app.use((ctx) => {
   const auth = ctx.state.auth;
   ctx.body = { caller: auth?.identity?.email ?? auth?.serviceToken?.tokenId, via: auth?.via, allowedBy: auth?.decision.policy?.name };
