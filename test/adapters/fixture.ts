@@ -170,7 +170,8 @@ export function scenarios(label: string, fixture: () => Fixture, app: () => AppU
     const hostile = `${b64({ alg: 'R\u2603\u0001S256', kid: 'k' })}.${b64({ sub: 'x' })}.c2ln`;
     const reply = await send('GET', '/hello', { authorization: `Bearer ${hostile}` });
     expect(reply.status).toBe(401);
-    expect(reply.headers['www-authenticate']).toBe('Bearer realm="entragate", error="invalid_token", error_description="the token algorithm `R??S256` is not allowed: only `RS256`"');
+    // RFC 6750 §3: error_description is printable ASCII without `"` and `\`.
+    expect(reply.headers['www-authenticate']).toMatch(/^Bearer realm="entragate", error="invalid_token", error_description="[\x20\x21\x23-\x5b\x5d-\x7e]+"$/);
     expect((await send('GET', '/hello', { authorization: `Bearer ${fixture().token()}` })).status).toBe(200);
   });
 
@@ -234,6 +235,11 @@ export function scenarios(label: string, fixture: () => Fixture, app: () => AppU
     expect(bad.headers['www-authenticate']).toContain('error="invalid_token"');
     const half = await send('GET', '/hello', { 'cf-access-client-id': SERVICE.clientId });
     expect(half.status).toBe(401);
+    expect(half.headers['www-authenticate']).toBe('Bearer realm="entragate", error="invalid_token", error_description="the service token is not valid"');
+    // A failed service token never falls back to a pass: not even with a valid bearer token beside it.
+    const mixed = await send('GET', '/hello', { authorization: `Bearer ${fixture().token()}`, 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': 'wrong-secret-0123456789' });
+    expect(mixed.status).toBe(401);
+    expect(mixed.headers['www-authenticate']).toContain('error_description="the service token is not valid"');
   });
 
   it(`${label}: takes the client IP from X-Forwarded-For only when the framework trusts the proxy`, async () => {
