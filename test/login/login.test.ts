@@ -549,7 +549,7 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     const a = await app({ login: () => ({ logoutRevokes: 'user' }) });
     user();
     const { jar } = await signIn(a);
-    for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'null' }]) {
+    for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'null' }] as Array<Record<string, string>>) {
       const forced = await fetchWithJar(jar, a.url, `${a.url}/auth/logout?next=%22%3E%3Cscript%3E`, headers);
       expect(forced.status).toBe(200);
       expect(forced.setCookies).toEqual([]);
