@@ -3,6 +3,7 @@ import { idpConfigSchema, parseWith, type IdpConfig } from './config/idp.js';
 import { cloudHosts, type CloudHosts } from './config/clouds.js';
 import { parseGoDuration, resolveSessionDuration } from './config/duration.js';
 import { KeyStore } from './token/key-store.js';
+import { isSecureHost } from './token/secure-host.js';
 import { TokenVerifier, type VerifiedToken, type VerifyOptions } from './token/verifier.js';
 import type { Identity, RequestContext } from './types.js';
 import { ConfigError } from './errors/index.js';
@@ -45,7 +46,8 @@ const gatewaySchema = z.strictObject({
 });
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a tenant GUID');
-const httpUrl = z.string().regex(/^https?:\/\/[^/]+/, 'must be an http(s) URL');
+/** Keys fetched in clear text could be swapped on the way: https, except on this machine (tests, the mock). */
+const hostUrl = z.string().refine(isSecureHost, 'must be an https URL (http only for localhost, 127.0.0.1 or [::1])');
 
 /**
  * Options of `createGate`, validated once at construction.
@@ -63,14 +65,20 @@ export const gateOptionsSchema = z.strictObject({
   audiences: z.array(z.string().min(1)).default([]),
   /** Token versions accepted. @defaultValue `["1.0", "2.0"]` */
   tokenVersions: z.array(z.enum(['1.0', '2.0'])).min(1).default(['1.0', '2.0']),
+  /**
+   * Accept app-only tokens (client credentials: a service principal, no user; no `scp`, or
+   * `idtyp: "app"`). Off by default: any app that can get a token for your API would otherwise
+   * pass as a "user". @defaultValue false
+   */
+  allowAppTokens: z.boolean().default(false),
   /** Clock tolerance for `exp`, `nbf` and `iat`, in seconds. @defaultValue 60 */
   clockTolerance: z.number().int().min(0).max(600).default(60),
   /** Tokens longer than this are refused before any parsing. @defaultValue 16384 */
   maxTokenBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
   /** Overrides the login authority of `azure_cloud` (tests, private clouds). */
-  authorityHost: httpUrl.optional(),
+  authorityHost: hostUrl.optional(),
   /** Overrides the Microsoft Graph host of `azure_cloud`. */
-  graphHost: httpUrl.optional(),
+  graphHost: hostUrl.optional(),
   jwks: z
     .strictObject({
       /** Timeout of each discovery/JWKS fetch, ms. @defaultValue 5000 */
@@ -220,6 +228,8 @@ export function createGate(options: GateOptions): Gate {
     clockTolerance: o.clockTolerance,
     maxTokenBytes: o.maxTokenBytes,
     mapping: { idpId: idp.id ?? idp.uid ?? 'azureAD', emailClaim: idp.config.email_claim_name, claims: idp.config.claims },
+    authorityHost: hosts.authorityHost,
+    allowAppTokens: o.allowAppTokens,
     cacheMax: o.tokenCache === false ? 0 : o.tokenCache.max,
     now,
   });

@@ -165,10 +165,10 @@ async function identityFromToken(token: string, config: CliConfig, jwksPath: str
   if (jwksPath !== undefined) {
     const jwks = readJson(jwksPath);
     const issuer = String(payload.iss ?? '');
-    options.authorityHost = 'http://jwks.invalid';
+    options.authorityHost = 'https://jwks.invalid';
     options.fetch = async (input) => {
       const url = String(input instanceof Request ? input.url : input);
-      const body = url.includes('openid-configuration') ? { issuer, jwks_uri: 'http://jwks.invalid/keys' } : jwks;
+      const body = url.includes('openid-configuration') ? { issuer, jwks_uri: 'https://jwks.invalid/keys' } : jwks;
       return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
     };
   } else if (authorityHost !== undefined) {

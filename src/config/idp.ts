@@ -19,6 +19,10 @@ const azureAdConfigSchema = z.strictObject({
   claims: z.array(z.string().min(1)).default([]),
   prompt: z.enum(['login', 'select_account', 'none']).optional(),
   conditional_access_enabled: z.boolean().default(false),
+  /**
+   * The national cloud. Cloudflare documents only `"default"`; `public`, `usgov`, `usgov_dod` and
+   * `china` are entragate's names for Microsoft's other clouds (unconfirmed as Cloudflare values).
+   */
   azure_cloud: z.enum(Object.keys(AZURE_CLOUDS) as [keyof typeof AZURE_CLOUDS]).default('default'),
   redirect_url: z.string().optional(),
 });

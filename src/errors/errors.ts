@@ -92,13 +92,14 @@ export class StoreError extends EntragateError {}
 export class SessionError extends EntragateError {}
 
 /**
- * Builds an RFC 6750 §3 `WWW-Authenticate: Bearer` challenge. Quotes and
- * backslashes in the description are dropped, as the grammar allows neither
- * unescaped.
+ * Builds an RFC 6750 §3 `WWW-Authenticate: Bearer` challenge. The description is kept
+ * to RFC 6750's NQSCHAR (printable ASCII without `"` and `\\`): quotes and backslashes are
+ * dropped and any other character becomes `?`, since messages may echo attacker-chosen
+ * header values and Node's `setHeader` throws on anything else.
  */
 export function bearerChallenge(error?: string, description?: string, realm = 'entragate'): string {
   const parts = [`realm="${realm}"`];
   if (error) parts.push(`error="${error}"`);
-  if (description) parts.push(`error_description="${description.replace(/["\\\r\n]/g, '')}"`);
+  if (description) parts.push(`error_description="${description.replace(/["\\]/g, '').replace(/[^\x20-\x7e]/g, '?')}"`);
   return `Bearer ${parts.join(', ')}`;
 }

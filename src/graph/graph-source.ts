@@ -1,3 +1,4 @@
+import { isSecureHost } from '../token/secure-host.js';
 import diagnostics from 'node:diagnostics_channel';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
@@ -37,20 +38,7 @@ const channels = {
 
 const CLOUDS = ['default', 'public', 'usgov', 'usgov_dod', 'china'] as const satisfies readonly AzureCloud[];
 
-/** https, or http on a loopback host (the mock Graph in tests). */
-function isAllowedHost(value: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.username || url.password || url.search || url.hash) return false;
-  if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && (url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]');
-}
-
-const hostSchema = z.string().refine(isAllowedHost, { message: 'must be an https URL without query (http only for localhost)' });
+const hostSchema = z.string().refine((v) => isSecureHost(v), { message: 'must be an https URL without query (http only for localhost)' });
 const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', { message: `expected ${what}` });
 
 const graphGroupSourceOptions = z

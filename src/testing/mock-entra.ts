@@ -58,7 +58,7 @@ export interface MintOptions {
 
 /** A fault the mock can be told to inject on discovery and JWKS requests. */
 export interface MockFaults {
-  /** Every request to discovery/JWKS answers 503 (or the connection is refused with `refuse`). */
+  /** Every request to discovery/JWKS answers 503. (Close the mock, or use a dead port, for a refused connection.) */
   down: boolean;
   /** Delay before answering, in ms. */
   delayMs: number;
@@ -87,6 +87,13 @@ export interface MockEntra {
   rotateKeys(options?: { dropOld?: boolean }): MockSigningKey;
   /** Makes a fresh key that the JWKS does not publish (for "unknown kid" tests). */
   createUnpublishedKey(): MockSigningKey;
+  /**
+   * Publishes one more key (not the current one) whose JWKS entry carries this `issuer`, e.g. the
+   * consumer-account issuer, for key-issuer tests. Every tenant's JWKS shows it.
+   */
+  publishKey(options: { issuer: string }): MockSigningKey;
+  /** Removes a key from the JWKS (an emergency rollover). */
+  withdrawKey(kid: string): void;
   /** Cloudflare identity-provider JSON that points at this mock. */
   idpConfig(overrides?: { config?: Record<string, unknown>; scim_config?: Record<string, unknown>; id?: string }): IdpConfigInput;
   /** Adds a route (for example the Graph or login routes) in front of the built-in ones. */
@@ -152,6 +159,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
           },
         });
   let keys: MockSigningKey[] = [createSigningKey()];
+  const fixedIssuers = new Map<string, string>();
   let current = keys[0]!;
   const requests: Record<string, number> = { discovery: 0, jwks: 0 };
   const faults: MockFaults = { down: false, delayMs: 0 };
@@ -197,7 +205,11 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
       kid: k.kid,
       x5t: k.kid,
       // Entra's non-standard per-key issuer: the v2 template for tenant-independent keys.
-      ...(version === '2.0' ? { issuer: tenant === 'common' || tenant === 'organizations' ? issuer('2.0', '{tenantid}') : issuer('2.0', tenant) } : {}),
+      ...(fixedIssuers.has(k.kid)
+        ? { issuer: fixedIssuers.get(k.kid) }
+        : version === '2.0'
+          ? { issuer: tenant === 'common' || tenant === 'organizations' ? issuer('2.0', '{tenantid}') : issuer('2.0', tenant) }
+          : {}),
     })),
   });
 
@@ -293,6 +305,15 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
       return next;
     },
     createUnpublishedKey: createSigningKey,
+    publishKey({ issuer: fixed }) {
+      const key = createSigningKey();
+      keys = [...keys, key];
+      fixedIssuers.set(key.kid, fixed);
+      return key;
+    },
+    withdrawKey(kid) {
+      keys = keys.filter((k) => k.kid !== kid);
+    },
     idpConfig(overrides = {}) {
       return {
         type: 'azureAD',

@@ -66,7 +66,13 @@ export function groupsFromClaims(claims: Record<string, unknown>): { groups: Gro
   }
   if (Array.isArray(claims.groups)) {
     const groups: GroupRef[] = [];
-    for (const id of claims.groups) if (typeof id === 'string' && id.length > 0) groups.push({ id });
+    for (const id of claims.groups) {
+      // INVARIANT: a malformed claim is not a complete answer: hand over to the group sources, fail closed.
+      if (typeof id !== 'string' || id.length === 0) {
+        return { groups: [], membership: { state: 'unknown', code: 'ERR_TOKEN_CLAIM_INVALID', reason: 'the `groups` claim holds a value that is not a group id' } };
+      }
+      groups.push({ id });
+    }
     return { groups, membership: { state: 'complete', source: 'token' } };
   }
   return { groups: [], membership: { state: 'absent' } };

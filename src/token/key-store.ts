@@ -1,6 +1,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { JwksError, TokenError } from '../errors/index.js';
 import { publish, channels } from '../diagnostics.js';
+import { quote } from './quote.js';
+import { isSecureHost } from './secure-host.js';
 
 /** A signing key from a JWKS, imported once. */
 export interface SigningKey {
@@ -15,6 +17,8 @@ interface KeySet {
   /** `issuer` from the discovery document; a template (`{tenantid}`) for multi-tenant metadata. */
   issuer: string | undefined;
   jwksUri: string | undefined;
+  /** When the discovery document was last read (ms): keys refresh hourly, metadata twice a day. */
+  discoveredAt: number;
   keys: Map<string, SigningKey>;
   /** When keys were last fetched successfully (ms); 0 when never. */
   fetchedAt: number;
@@ -42,6 +46,8 @@ export interface KeyStoreOptions {
 }
 
 const MAX_DOCUMENT_BYTES = 512 * 1024;
+/** Discovery metadata is re-read at most this often (Microsoft suggests 12 h); keys hourly or on an unknown kid. */
+const DISCOVERY_TTL = 12 * 3_600_000;
 
 /**
  * Discovery and JWKS per tenant and token version, cached. An unknown `kid`
@@ -66,7 +72,7 @@ export class KeyStore {
     const id = `${ver}|${tenant}`;
     let set = this.#sets.get(id);
     if (set === undefined) {
-      set = { issuer: undefined, jwksUri: undefined, keys: new Map(), fetchedAt: 0, attemptedAt: 0, failure: undefined, inflight: undefined };
+      set = { issuer: undefined, jwksUri: undefined, discoveredAt: 0, keys: new Map(), fetchedAt: 0, attemptedAt: 0, failure: undefined, inflight: undefined };
       this.#sets.set(id, set);
     }
     const now = this.#options.now();
@@ -87,6 +93,8 @@ export class KeyStore {
 
     const found = set.keys.get(kid);
     if (found !== undefined) return { key: found, issuer: set.issuer };
+    // The last attempt failed (cold, or a refresh): an unknown kid may be a key we could not
+    // fetch, so this is an outage (503), not a bad token; it clears with the next success.
     if (set.fetchedAt === 0 || set.failure !== undefined) {
       throw new JwksError(
         'ERR_JWKS_UNAVAILABLE',
@@ -94,7 +102,22 @@ export class KeyStore {
         set.failure === undefined ? {} : { cause: set.failure },
       );
     }
-    throw new TokenError('ERR_TOKEN_KEY_NOT_FOUND', `no signing key \`${clip(kid)}\` for tenant \`${tenant}\``);
+    throw new TokenError('ERR_TOKEN_KEY_NOT_FOUND', `no signing key ${quote(kid)} for tenant \`${tenant}\``);
+  }
+
+  /**
+   * Whether `kid` is still in the last key set fetched for `tenant` and `ver`: the check of a
+   * verified-token cache hit (O(1)). Like `getKey`, it starts a background refresh of keys
+   * older than the refresh interval, so a withdrawn key stops being honoured from cache too.
+   */
+  isPublished(tenant: string, ver: '1.0' | '2.0', kid: string): boolean {
+    const set = this.#sets.get(`${ver}|${tenant}`);
+    if (set === undefined) return false;
+    const now = this.#options.now();
+    if (now - set.fetchedAt >= this.#options.refreshInterval && this.#mayAttempt(set, now, this.#options.failureBackoff)) {
+      this.#refresh(set, tenant, ver).catch(() => undefined);
+    }
+    return set.keys.has(kid);
   }
 
   /** Drops every cached key set (for example after a configuration change). */
@@ -112,21 +135,25 @@ export class KeyStore {
     const started = set.attemptedAt;
     const run = async (): Promise<void> => {
       try {
-        const discoveryUrl =
-          ver === '2.0'
-            ? `${this.#options.authorityHost}/${tenant}/v2.0/.well-known/openid-configuration`
-            : `${this.#options.authorityHost}/${tenant}/.well-known/openid-configuration`;
-        const discovery = await this.#getJson(discoveryUrl, 'discovery document');
-        const jwksUri = discovery.jwks_uri;
-        const issuer = discovery.issuer;
-        if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri)) {
-          throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no \`jwks_uri\``);
-        }
-        if (typeof issuer !== 'string') {
-          throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no \`issuer\``);
+        let { issuer, jwksUri } = set;
+        if (jwksUri === undefined || issuer === undefined || started - set.discoveredAt >= DISCOVERY_TTL) {
+          const discoveryUrl =
+            ver === '2.0'
+              ? `${this.#options.authorityHost}/${tenant}/v2.0/.well-known/openid-configuration`
+              : `${this.#options.authorityHost}/${tenant}/.well-known/openid-configuration`;
+          const discovery = await this.#getJson(discoveryUrl, 'discovery document');
+          if (typeof discovery.jwks_uri !== 'string' || !isSecureHost(discovery.jwks_uri, { allowQuery: true })) {
+            throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no https \`jwks_uri\``);
+          }
+          if (typeof discovery.issuer !== 'string') {
+            throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no \`issuer\``);
+          }
+          jwksUri = discovery.jwks_uri;
+          issuer = discovery.issuer;
         }
         const jwks = await this.#getJson(jwksUri, 'JWKS');
         const keys = importKeys(jwks);
+        if (set.jwksUri !== jwksUri || set.issuer !== issuer) set.discoveredAt = started;
         set.issuer = issuer;
         set.jwksUri = jwksUri;
         set.keys = keys;
@@ -158,8 +185,7 @@ export class KeyStore {
     if (!response.ok) {
       throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} answered HTTP ${response.status}`);
     }
-    const text = await response.text();
-    if (text.length > MAX_DOCUMENT_BYTES) throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is over ${MAX_DOCUMENT_BYTES} bytes`);
+    const text = await readCapped(response, MAX_DOCUMENT_BYTES, what);
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -171,6 +197,30 @@ export class KeyStore {
     }
     return value as Record<string, unknown>;
   }
+}
+
+/** Reads a body as UTF-8, refusing it once it passes `max` bytes (checked while streaming, not after). */
+async function readCapped(response: Response, max: number, what: string): Promise<string> {
+  const tooLarge = (): JwksError => new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is over ${max} bytes`);
+  if (Number(response.headers.get('content-length') ?? 0) > max) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Imports the RSA signing keys of a JWKS; keys of other types or uses are skipped. */
@@ -204,7 +254,3 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-/** A kid comes from an untrusted header: cap what reaches a message. */
-function clip(value: string): string {
-  return value.length > 64 ? `${value.slice(0, 64)}…` : value;
-}

@@ -7,6 +7,7 @@ import { isGuid } from '../config/idp.js';
 import { decodeJwt } from './jwt.js';
 import { identityFromClaims, type IdentityMapping } from './identity.js';
 import type { KeyStore } from './key-store.js';
+import { quote } from './quote.js';
 
 /** Microsoft Graph's application id and resource URIs: tokens for Graph are not for this app. */
 const GRAPH_AUDIENCES = new Set([
@@ -31,6 +32,10 @@ export interface VerifierSettings {
   clockTolerance: number;
   maxTokenBytes: number;
   mapping: IdentityMapping;
+  /** The login authority (for the v2 issuer a v1 token's key may name). */
+  authorityHost: string;
+  /** Accept app-only tokens (client credentials: no user). */
+  allowAppTokens: boolean;
   cacheMax: number;
   now: () => number;
 }
@@ -49,6 +54,10 @@ export interface VerifiedToken {
 
 interface CacheEntry {
   verified: VerifiedToken;
+  /** The key set and kid it was verified with: a hit needs the key still published. */
+  keyTenant: string;
+  ver: '1.0' | '2.0';
+  kid: string;
   /** The whole token: a hit must equal it, since the cache key is only its tail. */
   token: string;
   /** Token `exp` in ms: a cached entry never outlives it. */
@@ -96,14 +105,15 @@ export class TokenVerifier {
     if (useCache) {
       const hit = this.#cache!.get(key);
       if (hit !== undefined && hit.token === token) {
-        // INVARIANT: a cached identity is never returned at or after the token exp; past it the token is verified afresh.
-        if (now < hit.expiresAt) return hit.verified;
+        // INVARIANT: a cached identity is never returned at or after the token exp, nor once its
+        // signing key is withdrawn (an emergency rollover); then the token is verified afresh.
+        if (now < hit.expiresAt && this.#s.keys.isPublished(hit.keyTenant, hit.ver, hit.kid)) return hit.verified;
         this.#cache!.delete(key);
       }
     }
     publish(channels.tokenCacheMiss, {});
-    const verified = await this.#verifyUncached(token, now, options);
-    if (useCache) this.#cache!.set(key, { verified, token, expiresAt: verified.identity.exp * 1000 });
+    const { verified, keyTenant, ver, kid } = await this.#verifyUncached(token, now, options);
+    if (useCache) this.#cache!.set(key, { verified, token, keyTenant, ver, kid, expiresAt: verified.identity.exp * 1000 });
     return verified;
   }
 
@@ -112,7 +122,11 @@ export class TokenVerifier {
     this.#cache?.clear();
   }
 
-  async #verifyUncached(token: string, now: number, options: VerifyOptions): Promise<VerifiedToken> {
+  async #verifyUncached(
+    token: string,
+    now: number,
+    options: VerifyOptions,
+  ): Promise<{ verified: VerifiedToken; keyTenant: string; ver: '1.0' | '2.0'; kid: string }> {
     const s = this.#s;
     const { header, payload, signingInput, signature } = decodeJwt(token);
 
@@ -124,7 +138,7 @@ export class TokenVerifier {
       );
     }
     if (header.alg !== 'RS256') {
-      throw new TokenError('ERR_TOKEN_ALG_NOT_ALLOWED', `the token algorithm \`${clip(String(header.alg))}\` is not allowed: only \`RS256\``);
+      throw new TokenError('ERR_TOKEN_ALG_NOT_ALLOWED', `the token algorithm ${quote(header.alg)} is not allowed: only \`RS256\``);
     }
     for (const name of FORBIDDEN_HEADERS) {
       if (name in header) throw new TokenError('ERR_TOKEN_HEADER_UNSUPPORTED', `the token header parameter \`${name}\` is not supported`);
@@ -135,7 +149,7 @@ export class TokenVerifier {
     if (typeof payload.aud === 'string' && GRAPH_AUDIENCES.has(payload.aud)) {
       throw new TokenError(
         'ERR_TOKEN_GRAPH_TOKEN',
-        `the token audience \`${payload.aud}\` is Microsoft Graph: only Graph can verify it; request a token for your own API scope`,
+        `the token audience ${quote(payload.aud)} is Microsoft Graph: only Graph can verify it; request a token for your own API scope`,
       );
     }
 
@@ -163,15 +177,26 @@ export class TokenVerifier {
     if (typeof iss !== 'string') throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no `iss` claim');
     const expected = issuer === undefined ? undefined : substituteTenant(issuer, tid);
     if (expected === undefined || iss !== expected) {
-      throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the issuer \`${clip(iss)}\` is not \`${expected ?? 'unknown'}\``);
+      throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the issuer ${quote(iss)} is not ${quote(expected ?? 'unknown')}`);
     }
-    if (key.issuer !== undefined && substituteTenant(key.issuer, tid) !== iss) {
-      throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the signing key \`${key.kid}\` belongs to issuer \`${clip(key.issuer)}\`, not \`${clip(iss)}\``);
+    if (key.issuer !== undefined) {
+      const keyIssuer = substituteTenant(key.issuer, tid);
+      // Entra's per-key issuer is a v2 issuer; a v1 token from the same tenant names the v1 one.
+      const sameTenantV2 = ver === '1.0' && keyIssuer === `${s.authorityHost}/${tid}/v2.0`;
+      if (keyIssuer !== iss && !sameTenantV2) {
+        throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the signing key ${quote(key.kid)} belongs to issuer ${quote(key.issuer)}, not ${quote(iss)}`);
+      }
     }
 
     const aud = payload.aud;
     if (typeof aud !== 'string' || !s.audiences.has(aud)) {
-      throw new TokenError('ERR_TOKEN_AUDIENCE_INVALID', `the audience \`${clip(typeof aud === 'string' ? aud : JSON.stringify(aud) ?? '')}\` is not accepted`);
+      throw new TokenError('ERR_TOKEN_AUDIENCE_INVALID', `the audience ${quote(aud)} is not accepted`);
+    }
+    // INVARIANT: an app-only token (client credentials) carries no user: refused unless asked for.
+    // Delegated access tokens always have `scp`; app-only ones have `roles` and the client in
+    // `azp`/`appid` but no `scp`; `idtyp` says it outright when the app asked for that claim.
+    if (!s.allowAppTokens && (payload.idtyp === 'app' || (payload.scp === undefined && (payload.azp !== undefined || payload.appid !== undefined)))) {
+      throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'an app-only token carries no user: it has no `scp` (set `allowAppTokens` to accept service principals)');
     }
 
     const nowSec = now / 1000;
@@ -179,17 +204,23 @@ export class TokenVerifier {
     if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `exp` claim');
     if (nowSec >= exp + s.clockTolerance) throw new TokenError('ERR_TOKEN_EXPIRED', `the token expired at ${new Date(exp * 1000).toISOString()}`);
     const nbf = payload.nbf;
-    if (nbf !== undefined && (typeof nbf !== 'number' || nowSec + s.clockTolerance < nbf)) {
-      throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the token is not valid before ${typeof nbf === 'number' ? new Date(nbf * 1000).toISOString() : '`nbf`'}`);
+    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token `nbf` claim is not a number');
+    if (typeof nbf === 'number' && nowSec + s.clockTolerance < nbf) {
+      throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the token is not valid before ${new Date(nbf * 1000).toISOString()}`);
     }
     const iat = payload.iat;
-    if (typeof iat !== 'number') throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `iat` claim');
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `iat` claim');
     if (nowSec + s.clockTolerance < iat) throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the token was issued in the future (${new Date(iat * 1000).toISOString()})`);
 
     if (options.nonce !== undefined && payload.nonce !== options.nonce) {
       throw new TokenError('ERR_TOKEN_NONCE_MISMATCH', 'the ID token `nonce` does not match the login request');
     }
-    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: Object.freeze(payload) };
+    return {
+      verified: { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: Object.freeze(payload) },
+      keyTenant,
+      ver,
+      kid: header.kid,
+    };
   }
 }
 
@@ -216,8 +247,4 @@ function freezeIdentity(identity: Identity): Identity {
   Object.freeze(identity.idp);
   Object.freeze(identity.membership);
   return Object.freeze(identity);
-}
-
-function clip(value: string): string {
-  return value.length > 80 ? `${value.slice(0, 80)}…` : value;
 }
