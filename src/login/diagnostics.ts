@@ -5,7 +5,8 @@ import diagnostics from 'node:diagnostics_channel';
  * event names, user ids and error codes; never a token, an authorization code,
  * a PKCE verifier, a state, a nonce or a secret.
  *
- * - `entragate:login`: `{ event: 'start' | 'success' | 'failure' | 'logout', code?, user_uuid? }`
+ * - `entragate:login`: `{ event: 'start' | 'success' | 'failure' | 'logout', code?, message?, user_uuid? }`
+ *   (`message` on failures: the full reason, also for a 5xx whose page does not show it)
  * - `entragate:session:revoked`: `{ event: 'revoke-user' | 'revoke-app' | 'refused', subjects?, appId?, notBefore?, user_uuid?, code? }`
  *
  * @example

@@ -471,10 +471,13 @@ function failure(error: unknown, setCookies: readonly string[]): Response {
     error instanceof EntragateError
       ? error
       : new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the login could not be completed', { cause: error, status: 500 });
-  publish(loginChannels.login, { event: 'failure', code: e.code });
+  // The message goes to the operator (messages never hold a token or a secret), even when the page hides it.
+  publish(loginChannels.login, { event: 'failure', code: e.code, message: e.message });
   const headers = new Headers({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-entragate-error': e.code });
   for (const c of setCookies) headers.append('set-cookie', c);
-  const body = `<!doctype html><html><head><meta charset="utf-8"><title>Sign-in failed</title></head><body><h1>Sign-in failed</h1><p>${escapeHtml(e.message)}</p><p><code>${e.code}</code></p></body></html>`;
+  // 5xx messages stay on the server (the diagnostics channel has them): they may describe the infrastructure.
+  const text = e.expose ? e.message : 'the identity provider or the directory is unavailable: try again in a moment';
+  const body = `<!doctype html><html><head><meta charset="utf-8"><title>Sign-in failed</title></head><body><h1>Sign-in failed</h1><p>${escapeHtml(text)}</p><p><code>${e.code}</code></p></body></html>`;
   return new Response(body, { status: e.status, headers });
 }
 

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
@@ -347,6 +347,10 @@ describe('login: refused callbacks never make a session', () => {
       const hop = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/login`);
       expect(hop.status).toBe(503);
       expect(errorOf(hop)).toBe('ERR_JWKS_UNAVAILABLE');
+      // A 5xx page does not describe the infrastructure (regression: it named the authority tenant).
+      const page = await hop.response.text();
+      expect(page).toContain('the identity provider or the directory is unavailable: try again in a moment');
+      expect(page).not.toContain(entra.tenantId);
     } finally {
       entra.faults.down = false;
     }
@@ -453,6 +457,10 @@ describe('login: groups at login', () => {
   });
 
   it('fails the login (503, no session) when the groups cannot be resolved', async () => {
+    const failures: Array<Record<string, unknown>> = [];
+    const listener = (m: unknown): void => void failures.push(m as Record<string, unknown>);
+    diagnostics.subscribe(LOGIN_CHANNEL_NAMES.login, listener);
+    onTestFinished(() => void diagnostics.unsubscribe(LOGIN_CHANNEL_NAMES.login, listener));
     const source: GroupSource = {
       name: 'graph',
       resolve: async () => ({ groups: [], membership: { state: 'unknown', reason: 'graph is throttling', code: 'ERR_GRAPH_REQUEST_FAILED' } }),
@@ -464,7 +472,9 @@ describe('login: groups at login', () => {
     const last = hops.at(-1)!;
     expect(last.status).toBe(503);
     expect(errorOf(last)).toBe('ERR_GROUPS_UNAVAILABLE');
-    expect(await last.response.text()).toContain('graph is throttling');
+    // The reason goes to the operator on the diagnostics channel, not to the browser.
+    expect(await last.response.text()).not.toContain('graph is throttling');
+    expect(failures.at(-1)).toMatchObject({ event: 'failure', code: 'ERR_GROUPS_UNAVAILABLE', message: expect.stringContaining('graph is throttling') });
     expect(jar.get('CF_Authorization')).toBeUndefined();
   });
 });
@@ -617,7 +627,7 @@ describe('login: diagnostics', () => {
       const text = JSON.stringify(messages);
       expect(messages).toContainEqual({ event: 'start', pkce: true });
       expect(messages).toContainEqual({ event: 'success', user_uuid: u.oid, duration: 86_400 });
-      expect(messages).toContainEqual({ event: 'failure', code: 'ERR_LOGIN_IDP_ERROR' });
+      expect(messages).toContainEqual({ event: 'failure', code: 'ERR_LOGIN_IDP_ERROR', message: 'entra refused the login: `access_denied`: AADSTS65004' });
       expect(text).not.toContain(code);
       expect(text).not.toContain(jar.get('CF_Authorization')!);
       expect(text).not.toContain(entra.clientSecret);
