@@ -73,6 +73,12 @@ const graphGroupSourceOptions = z
     backoffMaxMs: z.number().int().positive().default(8_000),
     /** Pages followed at most (999 groups each); more is an error, never a truncated list. @defaultValue `100` */
     maxPages: z.number().int().positive().default(100),
+    /**
+     * After a lookup fails for an outage (timeouts, 5xx, throttling past the retries), other
+     * cache misses fail fast for this long instead of each waiting out `deadlineMs` against a
+     * Graph that is down; cached answers keep serving. `0` turns it off. @defaultValue `5000`
+     */
+    outageBackoffMs: z.number().int().min(0).default(5_000),
     /** Per-user cache of complete answers. `ttlMs: 0` disables it. */
     cache: z
       .strictObject({
@@ -148,7 +154,8 @@ const SAFE_CODE = /^[A-Za-z0-9_.]{1,64}$/;
  * never a partial or empty list presented as complete.
  *
  * Complete answers are cached per user (`cache.ttlMs`, `cache.max`); concurrent
- * misses for one user share one Graph call. Failures are not cached.
+ * misses for one user share one Graph call. Failures are not cached, but after an
+ * outage other misses fail fast for `outageBackoffMs` (still `unknown`, never zero groups).
  *
  * @example
  * ```ts
@@ -183,6 +190,8 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     config.cache.ttlMs > 0
       ? new LRUCache<string, readonly GroupRef[]>({ max: config.cache.max, ttl: config.cache.ttlMs, ttlResolution: 0, perf: { now } })
       : undefined;
+  /** While `now() < outageUntil`, cache misses fail fast (see `outageBackoffMs`). */
+  let outageUntil = 0;
   /** Lookups in flight per user; `invalidate` drops the entry so a stale flight neither caches nor is joined. */
   const flights = new Map<string, { id: object; promise: Promise<GroupResolution> }>();
   const appTokens = new Map<string, { token: string; expiresAt: number }>();
@@ -393,6 +402,10 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
 
       let flight = flights.get(key);
       if (flight === undefined) {
+        // INVARIANT: still fail closed while Graph is known to be down, only sooner.
+        if (now() < outageUntil) {
+          return unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph failed moments ago: not retried for ${Math.ceil((outageUntil - now()) / 1000)} s`);
+        }
         const auth = authFor(identity, context);
         if ('code' in auth) return unknownResolution(auth.code, auth.reason);
         const id = {};
@@ -400,6 +413,9 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
           .catch((err: unknown) => unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph lookup failed: \`${err instanceof Error ? err.name : 'unknown'}\``))
           .then((result) => {
             // INVARIANT: an answer whose lookup was invalidated meanwhile is never cached (it may predate the change).
+            if (result.membership.state === 'unknown' && result.membership.code === 'ERR_GRAPH_REQUEST_FAILED') {
+              outageUntil = now() + config.outageBackoffMs;
+            }
             if (flights.get(key)?.id === id) {
               flights.delete(key);
               if (result.membership.state === 'complete') cache?.set(key, Object.freeze(result.groups.map((g) => Object.freeze(g))));
@@ -421,6 +437,7 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
       cache?.clear();
       flights.clear();
       appTokens.clear();
+      outageUntil = 0;
     },
   };
 

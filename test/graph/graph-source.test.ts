@@ -542,3 +542,23 @@ describe('overage never calls the _claim_sources endpoint', () => {
     });
   });
 });
+
+describe('outage backoff', () => {
+  it('after an outage, other misses fail fast (still unknown) until the backoff passes; cached answers keep serving', async () => {
+    const src = source({ maxRetries: 0, outageBackoffMs: 5_000 });
+    const cachedUser = identity({ oid: OTHER_OID });
+    graph.addMember(groupId(3), OTHER_OID);
+    expect((await src.resolve(cachedUser, { claims: {} })).membership.state).toBe('complete');
+    graph.down();
+    const first = await src.resolve(identity({ oid: OID }), { claims: {} });
+    expect(first.membership).toMatchObject({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED' });
+    graph.up();
+    const before = graph.requests.length;
+    const fast = await src.resolve(identity({ oid: OID }), { claims: {} });
+    expect(fast.membership).toMatchObject({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph failed moments ago: not retried for 5 s' });
+    expect(graph.requests.length).toBe(before);
+    expect((await src.resolve(cachedUser, { claims: {} })).membership.state).toBe('complete');
+    time.clock.t += 5_000;
+    expect((await src.resolve(identity({ oid: OID }), { claims: {} })).membership).toEqual({ state: 'complete', source: 'graph' });
+  });
+});
