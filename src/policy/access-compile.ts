@@ -16,7 +16,8 @@ import {
   type RuleCompileScope,
 } from './access-rules.js';
 import { makeAccessDecision } from './decision.js';
-import { viewOf, type IdentityView } from './identity-view.js';
+import { GroupIndex } from './group-index.js';
+import { createPreparer, type IdentityView, type Prepared } from './identity-view.js';
 import type { Cidr } from './ip.js';
 import { accessCompileOptionsSchema, type AccessCompileOptions } from './options.js';
 import { T, U, traceResult, type Tri } from './tri.js';
@@ -33,8 +34,8 @@ interface CompiledPolicy {
   readonly decision: AccessAction;
   readonly sessionDuration: string | undefined;
   readonly rules: CompiledRuleSet;
-  /** Lower-cased group ids when every include rule is `azureAD`: the policy can only match a member. */
-  readonly includeGroups: readonly string[] | undefined;
+  /** The group probes when every include rule is `azureAD`: the policy can only match a member. */
+  readonly includeProbes: readonly number[] | undefined;
 }
 
 /**
@@ -143,7 +144,9 @@ export function compileAccessPolicies(
   const compiledGroups = new Map<string, CompiledRuleSet & { identityBased: boolean }>();
   const stack: string[] = [];
   const cidrLists = new Map<string, readonly Cidr[]>();
-  const scopeFor = (where: string): RuleCompileScope => ({ where, lists: opts.lists, group: resolveGroup, cidrLists });
+  // Entra group Object Ids are GUIDs: compared case-insensitively.
+  const groupIndex = new GroupIndex(true);
+  const scopeFor = (where: string): RuleCompileScope => ({ where, lists: opts.lists, group: resolveGroup, cidrLists, groups: groupIndex });
   function resolveGroup(id: string, where: string): CompiledRuleSet & { identityBased: boolean } {
     const done = compiledGroups.get(id);
     if (done) return done;
@@ -191,12 +194,12 @@ export function compileAccessPolicies(
     if (decision === 'bypass' && rules.identityBased) {
       throw invalid(at, 'bypass policies cannot use identity-based selectors (Cloudflare refuses them)');
     }
-    const includeGroups = rules.include.every((r) => r.azureGroup !== undefined)
-      ? rules.include.map((r) => r.azureGroup as string)
+    const includeProbes = rules.include.every((r) => r.azureProbe !== undefined)
+      ? rules.include.map((r) => r.azureProbe as number)
       : undefined;
     const ref: DecisionPolicyRef =
       id === undefined ? { name, precedence: precedence ?? index + 1 } : { id, name, precedence: precedence ?? index + 1 };
-    return { ref, decision: decision as AccessAction, sessionDuration: session, rules, includeGroups, index };
+    return { ref, decision: decision as AccessAction, sessionDuration: session, rules, includeProbes, index };
   });
 
   // Bypass and Service Auth first, then Allow and Block; each by precedence, ties in array order.
@@ -204,67 +207,49 @@ export function compileAccessPolicies(
     a.ref.precedence - b.ref.precedence || a.index - b.index;
   const phase1 = compiled.filter((p) => p.decision === 'bypass' || p.decision === 'non_identity').sort(byPrecedence);
   const phase2 = compiled.filter((p) => p.decision === 'allow' || p.decision === 'deny').sort(byPrecedence);
-  return new AccessEvaluator([...phase1, ...phase2], phase1.length);
+  return new AccessEvaluator([...phase1, ...phase2], phase1.length, groupIndex.seal());
 }
 
 class AccessEvaluator implements CompiledAccessPolicies {
   readonly order: readonly (DecisionPolicyRef & { readonly action: AccessAction })[];
   readonly #policies: readonly CompiledPolicy[];
   readonly #phase2: number;
-  /** group id → positions of policies whose include is only `azureAD` rules naming it. */
-  readonly #index = new Map<string, number[]>();
-  readonly #indexed: boolean;
-  /** Per identity view: which policies can match at all (1) and which cannot (0). */
-  readonly #candidates = new WeakMap<IdentityView, Uint8Array>();
+  readonly #prepare: (identity: Identity | null) => Prepared;
 
-  constructor(policies: readonly CompiledPolicy[], phase2: number) {
+  /**
+   * A policy whose include is only `azureAD` rules cannot match, with complete
+   * membership, unless the identity has one of those groups: it is indexed
+   * under their probes and skipped for identities that hold none of them.
+   */
+  constructor(policies: readonly CompiledPolicy[], phase2: number, groups: GroupIndex) {
     this.#policies = policies;
     this.#phase2 = phase2;
     this.order = policies.map((p) => ({ ...p.ref, action: p.decision }));
-    let indexed = false;
+    const always: number[] = [];
+    const byProbe: number[][] = [];
     policies.forEach((p, i) => {
-      if (!p.includeGroups) return;
-      indexed = true;
-      for (const g of p.includeGroups) {
-        const list = this.#index.get(g);
-        if (list) list.push(i);
-        else this.#index.set(g, [i]);
+      if (!p.includeProbes) {
+        always.push(i);
+        return;
       }
+      for (const probe of new Set(p.includeProbes)) (byProbe[probe] ??= []).push(i);
     });
-    this.#indexed = indexed;
-  }
-
-  /**
-   * With complete membership, a policy whose include is only `azureAD` rules
-   * cannot match unless the identity has one of those groups: skip it without
-   * evaluating. Unknown membership disables the shortcut.
-   */
-  #candidatesFor(view: IdentityView): Uint8Array | undefined {
-    if (!this.#indexed || !view.complete || view.identity === null) return undefined;
-    let marks = this.#candidates.get(view);
-    if (marks) return marks;
-    marks = new Uint8Array(this.#policies.length);
-    this.#policies.forEach((p, i) => {
-      if (!p.includeGroups) marks![i] = 1;
+    this.#prepare = createPreparer(groups, {
+      all: Int32Array.from(policies.keys()),
+      // INVARIANT: without an identity, Allow and Block are not evaluated: they need a login.
+      noIdentity: Int32Array.from({ length: phase2 }, (_, i) => i),
+      always: Int32Array.from(always),
+      byProbe,
     });
-    for (const g of view.groupIdsLower) {
-      const hits = this.#index.get(g);
-      if (hits) for (const i of hits) marks[i] = 1;
-    }
-    this.#candidates.set(view, marks);
-    return marks;
   }
 
   evaluate(identity: Identity | null, context: RequestContext): AccessDecision {
-    const view = viewOf(identity);
+    const { view, order } = this.#prepare(identity);
     const ctx = context ?? EMPTY_CONTEXT;
     const policies = this.#policies;
-    const marks = this.#candidatesFor(view);
-    // INVARIANT: without an identity, Allow and Block are not evaluated: they need a login.
-    const end = view.identity === null ? this.#phase2 : policies.length;
     let maybe = false;
-    for (let i = 0; i < end; i++) {
-      if (marks !== undefined && marks[i] === 0) continue;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k] as number;
       const policy = policies[i] as CompiledPolicy;
       const result: Tri = evaluateRuleSet(policy.rules, view, ctx);
       if (result === T) {

@@ -5,6 +5,7 @@
  */
 import { PolicyError } from '../errors/index.js';
 import type { RequestContext } from '../types.js';
+import { hasProbe, type GroupIndex } from './group-index.js';
 import type { IdentityView } from './identity-view.js';
 import { cidrContains, parseCidr, parseIp, type Cidr, type IpWords } from './ip.js';
 import { F, T, U, traceResult, triOf, type Tri } from './tri.js';
@@ -24,8 +25,8 @@ export interface CompiledRule {
   readonly attribute: string;
   /** Whether the selector reads the identity (refused in Bypass policies). */
   readonly identityBased: boolean;
-  /** Lower-cased group id of an `azureAD` rule, for the policy index. */
-  readonly azureGroup: string | undefined;
+  /** The group probe of an `azureAD` rule, for the policy index. */
+  readonly azureProbe: number | undefined;
   readonly evaluate: (view: IdentityView, context: RequestContext) => Tri;
   readonly trace: (view: IdentityView, context: RequestContext) => CheckTrace;
 }
@@ -37,6 +38,8 @@ export interface RuleCompileScope {
   /** Resolves a rule group by id (compiling it on first use; cycle-checked by the caller). */
   readonly group: (id: string, path: string) => CompiledRuleSet & { readonly identityBased: boolean };
   readonly cidrLists: Map<string, readonly Cidr[]>;
+  /** The compiled set's group probes (case-insensitive Object Ids). */
+  readonly groups: GroupIndex;
 }
 
 export const ACCESS_SELECTORS: readonly AccessSelector[] = [
@@ -102,7 +105,7 @@ type Leaf = {
   value: string;
   attribute: string;
   identityBased: boolean;
-  azureGroup?: string;
+  azureProbe?: number;
   evaluate: (view: IdentityView, context: RequestContext) => Tri;
   /** Extra words for a trace line; called only when tracing. */
   detail?: (view: IdentityView, context: RequestContext, result: Tri) => string | undefined;
@@ -116,7 +119,7 @@ function leaf(selector: AccessSelector, path: string, spec: Leaf): CompiledRule 
     value: spec.value,
     attribute: spec.attribute,
     identityBased: spec.identityBased,
-    azureGroup: spec.azureGroup,
+    azureProbe: spec.azureProbe,
     evaluate,
     trace: (view, context) => {
       const result = evaluate(view, context);
@@ -185,7 +188,7 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       const group = scope.group(id, where);
       const evaluate = (v: IdentityView, c: RequestContext): Tri => evaluateRuleSet(group, v, c);
       return {
-        selector: s, path, value: id, attribute: 'rule group', identityBased: group.identityBased, azureGroup: undefined,
+        selector: s, path, value: id, attribute: 'rule group', identityBased: group.identityBased, azureProbe: undefined,
         evaluate,
         trace: (v, c) => {
           const { result, checks } = traceRuleSet(group, v, c);
@@ -195,18 +198,18 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
     }
     case 'azureAD': {
       const raw = stringField(body, 'id', where, s);
-      const id = raw.toLowerCase();
+      const probe = scope.groups.probe('id', [raw]);
       const idp = optionalString(body, 'identity_provider_id', where, s);
       // INVARIANT: a group the identity is not known to have is `unknown` unless membership is complete:
       // overage, absent or failed resolution is never read as "not a member".
       const evaluate = (v: IdentityView): Tri => {
         if (v.identity === null) return F;
         if (idp !== undefined && v.idpId !== idp) return F;
-        if (v.groupIdsLower.has(id)) return T;
+        if (hasProbe(v.hits, probe)) return T;
         return v.complete ? F : U;
       };
       return leaf(s, path, {
-        value: raw, attribute: 'identity.groups', identityBased: true, azureGroup: id, evaluate,
+        value: raw, attribute: 'identity.groups', identityBased: true, azureProbe: probe, evaluate,
         detail: (v, _c, r) => {
           if (v.identity === null) return 'no identity';
           if (idp !== undefined && v.idpId !== idp) return `identity provider ${observed(v.idpId)} is not \`${idp}\``;

@@ -8,6 +8,7 @@ import { PolicyError } from '../errors/index.js';
 import type { RequestContext } from '../types.js';
 import { canonicalEmail } from './extended-email.js';
 import type { CompareOp, Expr, Rhs } from './expression-parser.js';
+import { hasProbe, type GroupField, type GroupIndex } from './group-index.js';
 import type { IdentityView } from './identity-view.js';
 import { F, T, U, traceResult, triNot, triXor, type Tri } from './tri.js';
 import type { CheckTrace } from './types.js';
@@ -23,6 +24,8 @@ export interface ExpressionScope {
   readonly lists: Readonly<Record<string, readonly string[]>>;
   /** Whether `identity.email` `==`/`!=`/`in` match `+tag` and dot variants. */
   readonly extendedEmail: boolean;
+  /** The compiled set's group probes (exact bytes). */
+  readonly groups: GroupIndex;
 }
 
 type Predicate = (value: string) => boolean;
@@ -39,19 +42,6 @@ function arrayOf(field: string, view: IdentityView, context: RequestContext): re
       return view.groupEmails;
     default:
       return Array.isArray(context.devicePosture) ? context.devicePosture : EMPTY;
-  }
-}
-
-function setOf(field: string, view: IdentityView): ReadonlySet<string> | undefined {
-  switch (field) {
-    case 'identity.groups.id':
-      return view.groupIdSet;
-    case 'identity.groups.name':
-      return view.groupNameSet;
-    case 'identity.groups.email':
-      return view.groupEmailSet;
-    default:
-      return undefined;
   }
 }
 
@@ -217,17 +207,15 @@ function compileQuantifier(expr: Extract<Expr, { k: 'quant' }>, scope: Expressio
   const attribute = `${field}[*]`;
   const arg = expr.arg;
   let evaluate: (view: IdentityView, context: RequestContext) => Tri;
-  // Fast path for the canonical `any(f[*] in {…})` / `any(f[*] == "…")`: probe the identity's set
-  // with each wanted value instead of testing every group.
+  // Fast path for the canonical `any(f[*] in {…})` / `any(f[*] == "…")`: a group probe, whose bit
+  // the set's group index computes once per identity.
   const wanted = q === 'any' && arg.k === 'compare' && (arg.op === 'eq' || arg.op === 'in') ? rhsValues(arg.rhs, scope) : undefined;
-  if (wanted !== undefined && field.startsWith('identity.groups.')) {
-    const values = [...new Set(wanted)];
-    evaluate = (view) => {
-      const set = setOf(field, view) as ReadonlySet<string>;
-      for (const v of values) if (set.has(v)) return T;
-      // INVARIANT: not finding a group is "no" only when membership is complete.
-      return view.complete ? F : U;
-    };
+  const probe = wanted !== undefined && field.startsWith('identity.groups.')
+    ? scope.groups.probe(field.slice('identity.groups.'.length) as GroupField, wanted)
+    : undefined;
+  if (probe !== undefined) {
+    // INVARIANT: not finding a group is "no" only when membership is complete.
+    evaluate = (view) => (hasProbe(view.hits, probe) ? T : view.complete ? F : U);
   } else {
     const predicate = elementPredicate(arg, scope);
     evaluate =
@@ -249,27 +237,13 @@ function compileQuantifier(expr: Extract<Expr, { k: 'quant' }>, scope: Expressio
     }
     return result;
   };
-  if (wanted !== undefined && field.startsWith('identity.groups.')) {
-    // The rule index uses this: the expression is true exactly when the identity has one of these values.
-    return Object.assign(fn, { groupProbe: { field, values: [...new Set(wanted)] } });
-  }
-  return fn;
+  // The rule index uses this: with complete membership the expression is true exactly when the probe holds.
+  return probe === undefined ? fn : Object.assign(fn, { groupProbe: probe });
 }
 
-/** What a positive group test (`any(identity.groups.id[*] in {…})`) looks for. */
-export interface GroupProbe {
-  readonly field: string;
-  readonly values: readonly string[];
-}
-
-/** The probe of an expression that is nothing but a positive group test, else `undefined`. */
-export function groupProbeOf(fn: ExpressionFn): GroupProbe | undefined {
-  return (fn as ExpressionFn & { groupProbe?: GroupProbe }).groupProbe;
-}
-
-/** The identity's values for a group field (`identity.groups.id` → ids). */
-export function groupValues(field: string, view: IdentityView): readonly string[] {
-  return arrayOf(field, view, {});
+/** The group probe of an expression that is nothing but a positive group test, else `undefined`. */
+export function groupProbeOf(fn: ExpressionFn): number | undefined {
+  return (fn as ExpressionFn & { groupProbe?: number }).groupProbe;
 }
 
 /**

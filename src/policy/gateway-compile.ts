@@ -6,10 +6,11 @@ import type { Identity, RequestContext } from '../types.js';
 import { parseWith } from '../config/parse.js';
 import { makeGatewayDecision } from './decision.js';
 import { invalid, isObject } from './access-rules.js';
-import { compileExpression, groupProbeOf, groupValues, type ExpressionFn, type GroupProbe } from './expression-compile.js';
+import { compileExpression, groupProbeOf, type ExpressionFn } from './expression-compile.js';
 import { parseExpression } from './expression-parser.js';
 import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
-import { viewOf, type IdentityView } from './identity-view.js';
+import { GroupIndex } from './group-index.js';
+import { createPreparer, type IdentityView, type Prepared } from './identity-view.js';
 import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, type GatewayCompileOptions } from './options.js';
 import { F, T, U, traceResult, type Tri } from './tri.js';
 import type { CheckTrace, DecisionPolicyRef, GatewayAction, GatewayDecision, GatewayFilter, GatewayRule, PolicyTrace } from './types.js';
@@ -30,8 +31,8 @@ interface CompiledGatewayRule {
   readonly parts: readonly { readonly part: string; readonly fn: ExpressionFn }[];
 }
 
-/** The probe of a rule whose only expression is a positive group test (indexable), else `undefined`. */
-function ruleProbe(rule: CompiledGatewayRule): GroupProbe | undefined {
+/** The group probe of a rule whose only expression is a positive group test (indexable), else `undefined`. */
+function ruleProbe(rule: CompiledGatewayRule): number | undefined {
   const only = rule.parts.length === 1 ? rule.parts[0] : undefined;
   return only === undefined ? undefined : groupProbeOf(only.fn);
 }
@@ -107,6 +108,8 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
   if (!Array.isArray(rules)) throw invalid('rules', '`rules` must be an array');
   const limits = { maxLength: opts.maxExpressionLength, maxDepth: opts.maxExpressionDepth };
   const kept: (CompiledGatewayRule & { index: number; cls: number })[] = [];
+  // wirefilter compares bytes: group values are matched exactly.
+  const groups = new GroupIndex(false);
   rules.forEach((rule, index) => {
     const where = `rules[${index}]`;
     if (!isObject(rule)) throw invalid(where, 'a rule must be an object');
@@ -134,7 +137,7 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
       if (typeof source !== 'string') throw invalid(`${at}.${part}`, `\`${part}\` must be a string`);
       const partWhere = `${at}.${part}`;
       const ast = parseExpression(source, partWhere, limits);
-      parts.push({ part, fn: compileExpression(ast, { source, where: partWhere, part, lists: opts.lists, extendedEmail }) });
+      parts.push({ part, fn: compileExpression(ast, { source, where: partWhere, part, lists: opts.lists, extendedEmail, groups }) });
     }
     // Compile every rule (a broken disabled rule is still a configuration error), keep the enabled ones.
     if (enabled === false) return;
@@ -144,7 +147,7 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
     kept.push({ ref, action: action as GatewayAction, parts, index, cls });
   });
   kept.sort((a, b) => a.cls - b.cls || a.ref.precedence - b.ref.precedence || a.index - b.index);
-  return new GatewayEvaluator(kept, opts.defaultAction);
+  return new GatewayEvaluator(kept, opts.defaultAction, groups.seal());
 }
 
 function matchRule(rule: CompiledGatewayRule, view: IdentityView, context: RequestContext): Tri {
@@ -161,59 +164,36 @@ class GatewayEvaluator implements CompiledGatewayRules {
   readonly order: readonly (DecisionPolicyRef & { readonly action: GatewayAction })[];
   readonly #rules: readonly CompiledGatewayRule[];
   readonly #defaultAction: GatewayAction;
-  /** Per group field: value → positions of rules that are only a positive test for it. */
-  readonly #index = new Map<string, Map<string, number[]>>();
-  readonly #indexable: Uint8Array;
-  readonly #candidates = new WeakMap<IdentityView, Uint8Array>();
+  readonly #prepare: (identity: Identity | null) => Prepared;
 
-  constructor(rules: readonly CompiledGatewayRule[], defaultAction: GatewayAction) {
+  /**
+   * A rule that is only `any(identity.groups.X[*] in {…})` matches, with
+   * complete membership, exactly when the identity has one of those values:
+   * it is indexed under its probe and skipped for identities where it does not hold.
+   */
+  constructor(rules: readonly CompiledGatewayRule[], defaultAction: GatewayAction, groups: GroupIndex) {
     this.#rules = rules;
     this.#defaultAction = defaultAction;
     this.order = rules.map((r) => ({ ...r.ref, action: r.action }));
-    this.#indexable = new Uint8Array(rules.length);
+    const always: number[] = [];
+    const byProbe: number[][] = [];
     rules.forEach((rule, i) => {
       const probe = ruleProbe(rule);
-      if (probe === undefined) return;
-      this.#indexable[i] = 1;
-      let byValue = this.#index.get(probe.field);
-      if (!byValue) this.#index.set(probe.field, (byValue = new Map()));
-      for (const v of probe.values) {
-        const list = byValue.get(v);
-        if (list) list.push(i);
-        else byValue.set(v, [i]);
-      }
+      if (probe === undefined) always.push(i);
+      else (byProbe[probe] ??= []).push(i);
     });
-  }
-
-  /**
-   * With complete membership, a rule that is only `any(identity.groups.X[*] in {…})`
-   * matches exactly when the identity has one of those values: mark those, skip
-   * the other indexed rules. Unknown membership disables the shortcut.
-   */
-  #candidatesFor(view: IdentityView): Uint8Array | undefined {
-    if (this.#index.size === 0 || !view.complete) return undefined;
-    let marks = this.#candidates.get(view);
-    if (marks) return marks;
-    marks = new Uint8Array(this.#rules.length);
-    for (let i = 0; i < marks.length; i++) marks[i] = this.#indexable[i] === 1 ? 0 : 1;
-    for (const [field, byValue] of this.#index) {
-      for (const v of groupValues(field, view)) {
-        const hits = byValue.get(v);
-        if (hits) for (const i of hits) marks[i] = 1;
-      }
-    }
-    this.#candidates.set(view, marks);
-    return marks;
+    const all = Int32Array.from(rules.keys());
+    // With no identity, arrays are empty and complete: an indexed rule cannot match.
+    this.#prepare = createPreparer(groups, { all, noIdentity: Int32Array.from(always), always: Int32Array.from(always), byProbe });
   }
 
   evaluate(identity: Identity | null, context: RequestContext): GatewayDecision {
-    const view = viewOf(identity);
+    const { view, order } = this.#prepare(identity);
     const ctx = context ?? EMPTY_CONTEXT;
     const rules = this.#rules;
-    const marks = this.#candidatesFor(view);
     let maybe = false;
-    for (let i = 0; i < rules.length; i++) {
-      if (marks !== undefined && marks[i] === 0) continue;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k] as number;
       const rule = rules[i] as CompiledGatewayRule;
       const result = matchRule(rule, view, ctx);
       if (result === T) {

@@ -11,12 +11,23 @@ import {
   arbIdentity,
   arbRequestContext,
   arbRuleGroups,
+  createPolicyUniverse,
 } from '../../src/testing/arbitraries.js';
+import type { Identity } from '../../src/types.js';
+import { referenceGateway } from './gateway-reference.js';
 import { referenceEvaluate } from './reference-interpreter.js';
 
 const lists = DEFAULT_UNIVERSE.lists;
 const identityOrNull = fc.option(arbIdentity(), { freq: 8, nil: null });
 const runs = { numRuns: 300 };
+
+// More groups than one 32-bit word of group probes, and group ids in either case: the compiled sets'
+// group index must agree with plain comparisons there too.
+const WIDE = createPolicyUniverse({ groupCount: 80 });
+const wideIdentity = fc.tuple(arbIdentity({ universe: WIDE }), fc.nat()).map(([identity, bits]): Identity => ({
+  ...identity,
+  groups: identity.groups.map((g, i) => (((bits >>> (i % 31)) & 1) === 1 ? { ...g, id: g.id.toUpperCase() } : g)),
+}));
 
 describe('access policies: properties', () => {
   it('agree with the reference interpreter', () => {
@@ -28,6 +39,26 @@ describe('access policies: properties', () => {
         expect({ allowed: d.allowed, action: d.action, policyName: d.policy?.name, reason: d.reason }).toEqual(r);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('agree with the reference interpreter over 80 groups, ids in either case, fresh identity objects', () => {
+    fc.assert(
+      fc.property(
+        arbAccessPolicies({ universe: WIDE, maxLength: 10 }),
+        arbRuleGroups({ universe: WIDE }),
+        fc.option(wideIdentity, { freq: 8, nil: null }),
+        arbRequestContext({ universe: WIDE }),
+        (policies, groups, identity, ctx) => {
+          const compiled = compileAccessPolicies(policies, { groups, lists: WIDE.lists });
+          const r = referenceEvaluate(policies, groups, WIDE.lists, identity, ctx);
+          for (const who of [identity, identity === null ? null : structuredClone(identity)]) {
+            const d = compiled.evaluate(who, ctx);
+            expect({ allowed: d.allowed, action: d.action, policyName: d.policy?.name, reason: d.reason }).toEqual(r);
+          }
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 
@@ -165,6 +196,26 @@ describe('access policies: properties', () => {
 });
 
 describe('gateway rules: properties', () => {
+  it('agree with the reference interpreter (any action, default and extended-email setting), fresh identity objects', () => {
+    fc.assert(
+      fc.property(
+        arbGatewayRules({ universe: WIDE, maxLength: 8 }),
+        fc.option(fc.oneof(wideIdentity, arbIdentity({ universe: WIDE })), { freq: 8, nil: null }),
+        arbRequestContext({ universe: WIDE }),
+        fc.record({ defaultAction: fc.constantFrom('allow' as const, 'block' as const), matchExtendedEmail: fc.boolean() }),
+        (rules, identity, ctx, options) => {
+          const compiled = compileGatewayRules(rules, { ...options, lists: WIDE.lists });
+          const r = referenceGateway(rules, identity, ctx, { ...options, lists: WIDE.lists });
+          for (const who of [identity, identity === null ? null : structuredClone(identity)]) {
+            const d = compiled.evaluate(who, ctx);
+            expect({ allowed: d.allowed, action: d.action, policyName: d.policy?.name, reason: d.reason }).toEqual(r);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('compile, evaluate deterministically, and only block denies', () => {
     fc.assert(
       fc.property(arbGatewayRules(), fc.option(arbIdentity(), { nil: null }), (rules, identity) => {
