@@ -30,6 +30,16 @@ interface KeySet {
   inflight: Promise<void> | undefined;
 }
 
+/** Which key set a verification used (opaque to callers). */
+export interface KeySetRef {
+  readonly tenant: string;
+}
+
+interface InternalRef extends KeySetRef {
+  ver: '1.0' | '2.0';
+  set: KeySet;
+}
+
 /** Options of the key store; all durations in milliseconds. */
 export interface KeyStoreOptions {
   authorityHost: string;
@@ -68,7 +78,7 @@ export class KeyStore {
    * discovery document announces. `tenant` is a tenant GUID, or `organizations`
    * for multi-tenant metadata.
    */
-  async getKey(tenant: string, ver: '1.0' | '2.0', kid: string): Promise<{ key: SigningKey; issuer: string | undefined }> {
+  async getKey(tenant: string, ver: '1.0' | '2.0', kid: string): Promise<{ key: SigningKey; issuer: string | undefined; set: KeySetRef }> {
     const id = `${ver}|${tenant}`;
     let set = this.#sets.get(id);
     if (set === undefined) {
@@ -82,7 +92,7 @@ export class KeyStore {
         // Background refresh: the request goes on with the cached key; a failure keeps it.
         this.#refresh(set, tenant, ver).catch(() => undefined);
       }
-      return { key: cached, issuer: set.issuer };
+      return { key: cached, issuer: set.issuer, set: { tenant, ver, set } as InternalRef };
     }
 
     if (set.inflight !== undefined) {
@@ -92,7 +102,7 @@ export class KeyStore {
     }
 
     const found = set.keys.get(kid);
-    if (found !== undefined) return { key: found, issuer: set.issuer };
+    if (found !== undefined) return { key: found, issuer: set.issuer, set: { tenant, ver, set } as InternalRef };
     // The last attempt failed (cold, or a refresh): an unknown kid may be a key we could not
     // fetch, so this is an outage (503), not a bad token; it clears with the next success.
     if (set.fetchedAt === 0 || set.failure !== undefined) {
@@ -106,16 +116,16 @@ export class KeyStore {
   }
 
   /**
-   * Whether `kid` is still in the last key set fetched for `tenant` and `ver`: the check of a
-   * verified-token cache hit (O(1)). Like `getKey`, it starts a background refresh of keys
-   * older than the refresh interval, so a withdrawn key stops being honoured from cache too.
+   * Whether `kid` is still in the last key set fetched for the set a verification used: the
+   * check of a verified-token cache hit (O(1)). Like `getKey`, it starts a background refresh
+   * of keys older than the refresh interval, so a withdrawn key stops being honoured from the
+   * cache too.
    */
-  isPublished(tenant: string, ver: '1.0' | '2.0', kid: string): boolean {
-    const set = this.#sets.get(`${ver}|${tenant}`);
-    if (set === undefined) return false;
+  isPublished(ref: KeySetRef, kid: string): boolean {
+    const set = (ref as InternalRef).set;
     const now = this.#options.now();
     if (now - set.fetchedAt >= this.#options.refreshInterval && this.#mayAttempt(set, now, this.#options.failureBackoff)) {
-      this.#refresh(set, tenant, ver).catch(() => undefined);
+      this.#refresh(set, (ref as InternalRef).tenant, (ref as InternalRef).ver).catch(() => undefined);
     }
     return set.keys.has(kid);
   }

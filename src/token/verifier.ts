@@ -6,7 +6,7 @@ import { channels, publish } from '../diagnostics.js';
 import { isGuid } from '../config/idp.js';
 import { decodeJwt } from './jwt.js';
 import { identityFromClaims, type IdentityMapping } from './identity.js';
-import type { KeyStore } from './key-store.js';
+import type { KeySetRef, KeyStore } from './key-store.js';
 import { quote } from './quote.js';
 
 /** Microsoft Graph's application id and resource URIs: tokens for Graph are not for this app. */
@@ -55,8 +55,7 @@ export interface VerifiedToken {
 interface CacheEntry {
   verified: VerifiedToken;
   /** The key set and kid it was verified with: a hit needs the key still published. */
-  keyTenant: string;
-  ver: '1.0' | '2.0';
+  keySet: KeySetRef;
   kid: string;
   /** The whole token: a hit must equal it, since the cache key is only its tail. */
   token: string;
@@ -107,13 +106,13 @@ export class TokenVerifier {
       if (hit !== undefined && hit.token === token) {
         // INVARIANT: a cached identity is never returned at or after the token exp, nor once its
         // signing key is withdrawn (an emergency rollover); then the token is verified afresh.
-        if (now < hit.expiresAt && this.#s.keys.isPublished(hit.keyTenant, hit.ver, hit.kid)) return hit.verified;
+        if (now < hit.expiresAt && this.#s.keys.isPublished(hit.keySet, hit.kid)) return hit.verified;
         this.#cache!.delete(key);
       }
     }
     publish(channels.tokenCacheMiss, {});
-    const { verified, keyTenant, ver, kid } = await this.#verifyUncached(token, now, options);
-    if (useCache) this.#cache!.set(key, { verified, token, keyTenant, ver, kid, expiresAt: verified.identity.exp * 1000 });
+    const { verified, keySet, kid } = await this.#verifyUncached(token, now, options);
+    if (useCache) this.#cache!.set(key, { verified, token, keySet, kid, expiresAt: verified.identity.exp * 1000 });
     return verified;
   }
 
@@ -126,7 +125,7 @@ export class TokenVerifier {
     token: string,
     now: number,
     options: VerifyOptions,
-  ): Promise<{ verified: VerifiedToken; keyTenant: string; ver: '1.0' | '2.0'; kid: string }> {
+  ): Promise<{ verified: VerifiedToken; keySet: KeySetRef; kid: string }> {
     const s = this.#s;
     const { header, payload, signingInput, signature } = decodeJwt(token);
 
@@ -167,7 +166,7 @@ export class TokenVerifier {
 
     // Multi-tenant apps use the tenant-independent metadata, whose issuer is the `{tenantid}` template.
     const keyTenant = s.tenants !== '*' ? tenant : ver === '2.0' ? 'organizations' : 'common';
-    const { key, issuer } = await s.keys.getKey(keyTenant, ver, header.kid);
+    const { key, issuer, set: keySet } = await s.keys.getKey(keyTenant, ver, header.kid);
     if (!cryptoVerify('RSA-SHA256', Buffer.from(signingInput), key.key, signature)) {
       throw new TokenError('ERR_TOKEN_SIGNATURE_INVALID', 'the token signature does not verify');
     }
@@ -217,8 +216,7 @@ export class TokenVerifier {
     }
     return {
       verified: { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: Object.freeze(payload) },
-      keyTenant,
-      ver,
+      keySet,
       kid: header.kid,
     };
   }
