@@ -59,6 +59,8 @@ export async function createFixture(): Promise<Fixture> {
       authorityHost: graph.url,
       maxRetries: 0,
       timeoutMs: 1_000,
+      // The scenario checks recovery at the next request once Graph is back: no fail-fast window.
+      outageBackoffMs: 0,
     }),
   });
   const sessionIdentity = await gate.verify(entra.mintToken({ claims: { groups: [DEVS], email: 'session@contoso.com' } }));
