@@ -91,8 +91,8 @@ function renderCheck(check: CheckTrace, indent: string, lines: string[]): void {
 }
 
 function renderRef(ref: DecisionPolicyRef): string {
-  const id = ref.id === undefined ? '' : ` id ${ref.id},`;
-  return `"${ref.name}" (${id} precedence ${ref.precedence})`.replace('(,', '(').replace('( ', '(');
+  const id = ref.id === undefined ? '' : `id ${ref.id}, `;
+  return `"${ref.name}" (${id}precedence ${ref.precedence})`;
 }
 
 /**

@@ -191,6 +191,8 @@ function elementPredicate(expr: Expr, scope: ExpressionScope): Predicate {
   }
 }
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function report(sink: CheckTrace[], scope: ExpressionScope, expr: Expr, attribute: string, result: Tri, detail?: string): void {
   const check: CheckTrace = {
     path: scope.part,
@@ -232,7 +234,7 @@ function compileQuantifier(expr: Extract<Expr, { k: 'quant' }>, scope: Expressio
   const fn: ExpressionFn = (view, context, sink) => {
     const result = evaluate(view, context);
     if (sink !== undefined) {
-      const detail = result === U ? view.membershipNote : field.startsWith('identity.groups.') ? `${arrayOf(field, view, context).length} values` : undefined;
+      const detail = result === U ? view.membershipNote : field.startsWith('identity.groups.') ? plural(arrayOf(field, view, context).length, 'value') : undefined;
       report(sink, scope, expr, attribute, result, detail);
     }
     return result;
@@ -269,7 +271,16 @@ export function compileExpression(expr: Expr, scope: ExpressionScope): Expressio
       return compileQuantifier(expr, scope);
     case 'not': {
       const inner = compileExpression(expr.arg, scope);
-      return (view, context, sink) => triNot(inner(view, context, sink));
+      return (view, context, sink) => {
+        if (sink === undefined) return triNot(inner(view, context));
+        // The negated checks are nested under the `not`: listed flat, a "match" inside would read as
+        // the reason for a rule that the negation made fail.
+        const children: CheckTrace[] = [];
+        const result = triNot(inner(view, context, children));
+        const attribute = [...new Set(children.map((c) => c.attribute))].join(', ');
+        sink.push({ path: scope.part, selector: scope.source.slice(expr.start, expr.end), value: '', attribute, result: traceResult(result), children });
+        return result;
+      };
     }
     case 'logic': {
       const items = expr.items.map((item) => compileExpression(item, scope));

@@ -117,6 +117,15 @@ describe('access: decisions and traces', () => {
     );
   });
 
+  it('renders a policy name with parentheses as it is (regression: `( ` in a name was rewritten)', () => {
+    const named = compileAccessPolicies([{ name: 'Team ( A)', decision: 'allow', include: [{ everyone: {} }] }]);
+    expect(explain(named.evaluate(makeIdentity(), {})).split('\n').slice(1)).toEqual([
+      'decided by "Team ( A)" (precedence 1)',
+      '1. allow "Team ( A)" (precedence 1): match',
+      '   include[0] everyone : match',
+    ]);
+  });
+
   it('says which attribute failed', () => {
     const p = compileAccessPolicies(policies);
     expect(explain(p.evaluate(makeIdentity({ idp: 'other', groups: [G1] }), {}))).toContain('include[0] azureAD 86773093-5feb-48dd-814b-7ccd3676ff50 : no-match (identity provider `other` is not `entra`)');

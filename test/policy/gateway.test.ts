@@ -199,6 +199,32 @@ describe('gateway: rule order and actions', () => {
     expect(compileGatewayRules(http).order.map((r) => r.name)).toEqual(['dns block', 'allow', 'isolate', 'off']);
   });
 
+  it('explains a negation by nesting what it negates (regression: a negated match was listed as a match)', () => {
+    const d = compileGatewayRules([
+      { name: 'non-finance', action: 'block', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"})) and identity.email contains "@"` },
+    ]).evaluate(user, {});
+    expect(d).toMatchObject({ allowed: true, reason: 'default' });
+    expect(d.trace[0]?.checks).toEqual([
+      {
+        path: 'identity',
+        selector: `not(any(identity.groups.id[*] in {"${FIN}"}))`,
+        value: '',
+        attribute: 'identity.groups.id[*]',
+        result: 'no-match',
+        children: [
+          { path: 'identity', selector: `(any(identity.groups.id[*] in {"${FIN}"}))`, value: '', attribute: 'identity.groups.id[*]', result: 'match', detail: '2 values' },
+        ],
+      },
+      { path: 'identity', selector: 'identity.email contains "@"', value: '', attribute: 'identity.email', result: 'match', detail: 'identity.email is `john.doe@example.com`' },
+    ]);
+    expect(explain(d).split('\n').slice(2)).toEqual([
+      '1. block "non-finance" (precedence 1): no-match',
+      `   identity not(any(identity.groups.id[*] in {"${FIN}"})) : no-match`,
+      `     identity (any(identity.groups.id[*] in {"${FIN}"})) : match (2 values)`,
+      '   identity identity.email contains "@" : match (identity.email is `john.doe@example.com`)',
+    ]);
+  });
+
   it('a missing identity reads as "" and []', () => {
     const compiled = compileGatewayRules([
       { name: 'not finance', action: 'block', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"}))` },
