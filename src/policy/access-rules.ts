@@ -7,7 +7,7 @@ import { PolicyError } from '../errors/index.js';
 import type { RequestContext } from '../types.js';
 import { hasProbe, type GroupIndex } from './group-index.js';
 import type { IdentityView } from './identity-view.js';
-import { cidrContains, parseCidr, parseIp, type Cidr, type IpWords } from './ip.js';
+import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
 import { F, T, U, traceResult, triOf, type Tri } from './tri.js';
 import type { AccessSelector, CheckTrace } from './types.js';
 
@@ -76,20 +76,6 @@ function optionalString(body: Record<string, unknown>, key: string, where: strin
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw invalid(where, `\`${selector}.${key}\` must be a string`);
   return value;
-}
-
-// The request IP is parsed once per distinct text: consecutive evaluations of
-// many ip rules against the same request reuse it.
-let lastIpText: string | undefined;
-let lastIp: IpWords | null = null;
-function requestIp(context: RequestContext): IpWords | null {
-  const text = context.ip;
-  if (typeof text !== 'string') return null;
-  if (text !== lastIpText) {
-    lastIp = parseIp(text);
-    lastIpText = text;
-  }
-  return lastIp;
 }
 
 function claimMatches(claim: unknown, expected: string): boolean {

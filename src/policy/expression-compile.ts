@@ -10,6 +10,7 @@ import { canonicalEmail } from './extended-email.js';
 import type { CompareOp, Expr, Rhs } from './expression-parser.js';
 import { hasProbe, type GroupField, type GroupIndex } from './group-index.js';
 import type { IdentityView } from './identity-view.js';
+import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
 import { F, T, U, traceResult, triNot, triXor, type Tri } from './tri.js';
 import type { CheckTrace } from './types.js';
 
@@ -50,10 +51,49 @@ function isComplete(field: string, view: IdentityView): boolean {
   return field.startsWith('identity.groups.') ? view.complete : true;
 }
 
-function scalarOf(field: string, view: IdentityView): string {
+/** A Bytes field's value; one the request or identity does not carry reads as `""`. */
+function scalarOf(field: string, view: IdentityView, context: RequestContext): string {
   if (field === 'identity.email') return view.email;
+  if (field === 'net.src.geo.country') return typeof context.country === 'string' ? context.country : '';
   const name = view.identity?.name;
   return typeof name === 'string' ? name : '';
+}
+
+/** The CIDRs an IP comparison names (a list's values are checked here, once). */
+function cidrsOf(expr: Extract<Expr, { k: 'compare' }>, scope: ExpressionScope): readonly Cidr[] {
+  const rhs = expr.rhs;
+  if (rhs.k === 'cidrs') return rhs.values.map((v) => parseCidr(v) as Cidr);
+  return rhsValues(rhs, scope).map((v) => {
+    const cidr = parseCidr(v);
+    if (cidr === null) {
+      const list = rhs.k === 'list' ? `list \`${rhs.name}\`` : 'the value';
+      throw new PolicyError('ERR_EXPRESSION_TYPE', `${list} holds \`${v}\`, which is not an IP address or CIDR at ${expr.start + 1}: ${scope.where}`);
+    }
+    return cidr;
+  });
+}
+
+/**
+ * `net.src.ip` against addresses and CIDRs. A request without a parseable IP
+ * is in no range (as the Access `ip` selector), so `==`/`in` are false and `!=` true.
+ */
+function compileIpCompare(expr: Extract<Expr, { k: 'compare' }>, scope: ExpressionScope): ExpressionFn {
+  const cidrs = cidrsOf(expr, scope);
+  const negate = expr.op === 'ne';
+  const inside = (context: RequestContext): boolean => {
+    const ip = requestIp(context);
+    if (ip === null) return false;
+    for (const cidr of cidrs) if (cidrContains(cidr, ip)) return true;
+    return false;
+  };
+  return (_view, context, sink) => {
+    const result: Tri = inside(context) !== negate ? T : F;
+    if (sink !== undefined) {
+      const ip = typeof context.ip === 'string' && context.ip !== '' ? `\`${context.ip}\`` : 'absent';
+      report(sink, scope, expr, 'context.ip', result, `${expr.field} is ${ip}`);
+    }
+    return result;
+  };
 }
 
 /** Byte order of UTF-8 equals code point order; JS `<` compares UTF-16 units, which differs above U+FFFF. */
@@ -255,13 +295,14 @@ export function groupProbeOf(fn: ExpressionFn): number | undefined {
 export function compileExpression(expr: Expr, scope: ExpressionScope): ExpressionFn {
   switch (expr.k) {
     case 'compare': {
+      if (expr.field === 'net.src.ip') return compileIpCompare(expr, scope);
       const extended = scope.extendedEmail && expr.field === 'identity.email' && (expr.op === 'eq' || expr.op === 'ne' || expr.op === 'in');
       const predicate = comparePredicate(expr.op, expr.rhs, extended, scope);
       const field = expr.field;
-      return (view, _context, sink) => {
-        const result: Tri = predicate(scalarOf(field, view)) ? T : F;
+      return (view, context, sink) => {
+        const result: Tri = predicate(scalarOf(field, view, context)) ? T : F;
         if (sink !== undefined) {
-          const value = scalarOf(field, view);
+          const value = scalarOf(field, view, context);
           report(sink, scope, expr, field, result, `${field} is ${value === '' ? 'empty' : `\`${value}\``}${extended ? ', extended email matching' : ''}`);
         }
         return result;

@@ -5,11 +5,17 @@
  * with `ERR_EXPRESSION_SYNTAX` or `ERR_EXPRESSION_TYPE` and a 1-based position.
  */
 import { PolicyError } from '../errors/index.js';
+import { parseCidr } from './ip.js';
 
 /** The value type of a field. */
-export type FieldType = 'bytes' | 'array';
+export type FieldType = 'bytes' | 'array' | 'ip';
 
-/** Fields the evaluator can read. Anything else is a type error, never ignored. */
+/**
+ * Fields the evaluator can read: the identity, the device posture checks and
+ * the request fields a `RequestContext` carries (`net.src.ip` from `ip`,
+ * `net.src.geo.country` from `country`). Anything else is a type error, never
+ * ignored.
+ */
 export const FIELDS: Readonly<Record<string, FieldType>> = {
   'identity.email': 'bytes',
   'identity.name': 'bytes',
@@ -17,6 +23,8 @@ export const FIELDS: Readonly<Record<string, FieldType>> = {
   'identity.groups.name': 'array',
   'identity.groups.email': 'array',
   'device_posture.checks.passed': 'array',
+  'net.src.ip': 'ip',
+  'net.src.geo.country': 'bytes',
 };
 
 export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'contains' | 'matches';
@@ -25,7 +33,9 @@ export type Rhs =
   | { readonly k: 'string'; readonly value: string }
   | { readonly k: 'set'; readonly values: readonly string[] }
   | { readonly k: 'list'; readonly name: string }
-  | { readonly k: 'regex'; readonly pattern: string; readonly at: number };
+  | { readonly k: 'regex'; readonly pattern: string; readonly at: number }
+  /** IP addresses and CIDR ranges (an address is a /32 or /128), for an `ip` field. */
+  | { readonly k: 'cidrs'; readonly values: readonly string[] };
 
 interface Span {
   /** 0-based start offset in the source. */
@@ -318,7 +328,10 @@ class Parser {
     }
     const { op, at } = this.#operator();
     this.#ws();
-    const rhs = this.#rhs(op);
+    if (type === 'ip' && op !== 'eq' && op !== 'ne' && op !== 'in') {
+      throw this.#type(`\`${name}\` is an IP address: use \`==\`, \`!=\` or \`in\``, at);
+    }
+    const rhs = type === 'ip' ? this.#ipRhs(op) : this.#rhs(op);
     const end = this.#pos;
 
     if (type === 'array' && !each) {
@@ -378,6 +391,43 @@ class Parser {
       }
     }
     return { k: 'string', value: this.#string() };
+  }
+
+  /**
+   * An IP field takes unquoted addresses and CIDRs (`10.0.0.0/8`), as wirefilter
+   * does; quoted ones are accepted too (the docs write them so). `in $list`
+   * reads a list of addresses and CIDRs. Ranges (`a..b`) are not supported.
+   */
+  #ipRhs(op: CompareOp): Rhs {
+    const s = this.#src;
+    if (op === 'in' && s[this.#pos] === '$') return this.#rhs(op);
+    const one = (): string => {
+      const at = this.#pos;
+      let text: string;
+      if (s[this.#pos] === '"') text = this.#quoted();
+      else {
+        const m = /^[0-9A-Fa-f:.]+(?:\/[0-9]+)?/.exec(s.slice(this.#pos, this.#pos + 64));
+        if (!m) throw this.#expected('an IP address or CIDR');
+        text = m[0];
+        this.#pos += text.length;
+      }
+      if (parseCidr(text) === null) throw this.#syntax(`\`${text}\` is not an IP address or CIDR`, at);
+      return text;
+    };
+    if (op !== 'in') return { k: 'cidrs', values: [one()] };
+    if (s[this.#pos] !== '{') throw this.#expected('`{` or `$`');
+    this.#pos++;
+    const values: string[] = [];
+    for (;;) {
+      while (this.#pos < s.length && /[ \r\n,]/.test(s[this.#pos] as string)) this.#pos++;
+      if (s[this.#pos] === '}') {
+        this.#pos++;
+        return { k: 'cidrs', values };
+      }
+      if (this.#pos >= s.length) throw this.#expected('an IP address, a CIDR or `}`');
+      values.push(one());
+      if (this.#pos < s.length && !/[ \r\n,}]/.test(s[this.#pos] as string)) throw this.#expected('whitespace or `}`');
+    }
   }
 
   #string(): string {

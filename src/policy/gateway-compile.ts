@@ -77,8 +77,12 @@ function httpClass(action: GatewayAction): number {
  * (`allow` by default: Cloudflare lets unmatched traffic through).
  *
  * Expressions use the identity subset of wirefilter (reference §2.4) over
- * `identity.email`, `identity.name`, `identity.groups.id|name|email` and
- * `device_posture.checks.passed`. Any other field is an `ERR_EXPRESSION_TYPE`
+ * `identity.email`, `identity.name`, `identity.groups.id|name|email`,
+ * `device_posture.checks.passed` (from `context.devicePosture`), and the
+ * request fields `net.src.ip` (from `context.ip`: `==`, `!=`, `in {10.0.0.0/8 …}`,
+ * `in $list`) and `net.src.geo.country` (from `context.country`). A request
+ * field the context lacks reads as empty: no IP is in no range. Any other
+ * field (`http.request.host`, `dns.fqdn`, …) is an `ERR_EXPRESSION_TYPE`
  * compile error: a rule is never half-evaluated. `matches` runs on re2js (RE2,
  * linear time); a pattern RE2 cannot run is `ERR_EXPRESSION_REGEX`.
  *

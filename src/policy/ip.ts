@@ -134,6 +134,22 @@ export function parseCidr(text: string): Cidr | null {
   return { words: maskWords(words, full), prefix: full, text };
 }
 
+// The request IP is parsed once per distinct text: consecutive evaluations of
+// many ip rules against the same request reuse it.
+let lastIpText: string | undefined;
+let lastIp: IpWords | null = null;
+
+/** The request's `ip`, parsed (`null` when absent or not an address). */
+export function requestIp(context: { readonly ip?: string | undefined }): IpWords | null {
+  const text = context.ip;
+  if (typeof text !== 'string') return null;
+  if (text !== lastIpText) {
+    lastIp = parseIp(text);
+    lastIpText = text;
+  }
+  return lastIp;
+}
+
 /** Whether the address lies inside the CIDR. */
 export function cidrContains(cidr: Cidr, ip: IpWords): boolean {
   let remaining = cidr.prefix;

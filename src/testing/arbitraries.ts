@@ -342,11 +342,45 @@ export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth
   return build(depth);
 }
 
+/**
+ * A Gateway traffic expression over the request fields a `RequestContext`
+ * carries: `net.src.ip` (addresses, CIDRs, the `list-ips` list) and
+ * `net.src.geo.country`, combined with `and`/`or`/`not` up to `depth`.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbTrafficExpression } from 'entragate/testing';
+ * fc.sample(arbTrafficExpression(), 3); // e.g. 'net.src.ip in {10.0.0.0/8 "192.0.2.7"}'
+ * ```
+ */
+export function arbTrafficExpression(options: { universe?: PolicyUniverse; depth?: number } = {}): fc.Arbitrary<string> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
+  const address = fc.constantFrom(...u.ips, ...u.cidrs).chain((v) => fc.constantFrom(v, quote(v)));
+  const leaf = fc.oneof(
+    fc.array(address, { minLength: 1, maxLength: 3 }).map((vs) => `net.src.ip in {${vs.join(' ')}}`),
+    address.map((v) => `net.src.ip == ${v}`),
+    address.map((v) => `net.src.ip != ${v}`),
+    fc.constant('net.src.ip in $list-ips'),
+    fc.constantFrom(...u.countries).map((c) => `net.src.geo.country == ${quote(c)}`),
+    fc.subarray([...u.countries], { minLength: 1 }).map((cs) => `net.src.geo.country in {${cs.map(quote).join(' ')}}`),
+  );
+  const build = (d: number): fc.Arbitrary<string> =>
+    d <= 0
+      ? leaf
+      : fc.oneof(
+          { weight: 3, arbitrary: leaf },
+          { weight: 1, arbitrary: build(d - 1).map((e) => `not(${e})`) },
+          { weight: 1, arbitrary: fc.tuple(build(d - 1), fc.constantFrom('and', 'or'), build(d - 1)).map(([a, op, b]) => `(${a}) ${op} (${b})`) },
+        );
+  return build(options.depth ?? 2);
+}
+
 const GATEWAY_RULE_ACTIONS: readonly GatewayAction[] = ['allow', 'block', 'isolate', 'off', 'noscan', 'override', 'safesearch'];
 
 /**
- * Gateway rules with generated identity expressions, distinct precedences,
- * some disabled.
+ * Gateway rules with generated identity expressions (and sometimes traffic and
+ * device posture ones), distinct precedences, some disabled.
  *
  * @example
  * ```ts
@@ -361,9 +395,15 @@ const GATEWAY_RULE_ACTIONS: readonly GatewayAction[] = ['allow', 'block', 'isola
 export function arbGatewayRules(
   options: { universe?: PolicyUniverse; maxLength?: number; actions?: readonly GatewayAction[] } = {},
 ): fc.Arbitrary<GatewayRule[]> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
   const rule = fc.record({
     action: fc.constantFrom(...(options.actions ?? GATEWAY_RULE_ACTIONS)),
-    identity: fc.option(arbGatewayExpression({ universe: options.universe, depth: 2 }), { freq: 6, nil: undefined }),
+    identity: fc.option(arbGatewayExpression({ universe: u, depth: 2 }), { freq: 6, nil: undefined }),
+    traffic: fc.option(arbTrafficExpression({ universe: u, depth: 1 }), { freq: 1, nil: undefined }),
+    devicePosture: fc.option(
+      fc.subarray([...u.postures], { minLength: 1 }).map((ps) => `any(device_posture.checks.passed[*] in {${ps.map(quote).join(' ')}})`),
+      { freq: 1, nil: undefined },
+    ),
     enabled: fc.option(fc.boolean(), { freq: 3, nil: undefined }),
   });
   return fc
@@ -373,6 +413,8 @@ export function arbGatewayRules(
       items.map(({ r, p }, i): GatewayRule => {
         const out: GatewayRule = { id: `rule-${i}`, name: `${r.action} ${i}`, action: r.action, precedence: p };
         if (r.identity !== undefined) out.identity = r.identity;
+        if (r.traffic !== undefined) out.traffic = r.traffic;
+        if (r.devicePosture !== undefined) out.device_posture = r.devicePosture;
         if (r.enabled !== undefined) out.enabled = r.enabled;
         return out;
       }),

@@ -17,7 +17,7 @@ function show(e: Expr): string {
       return `${e.q}[${e.field}](${show(e.arg)})`;
     case 'compare': {
       const r = e.rhs;
-      const rhs = r.k === 'string' ? JSON.stringify(r.value) : r.k === 'set' ? `{${r.values.map((v) => JSON.stringify(v)).join(' ')}}` : r.k === 'list' ? `$${r.name}` : `/${r.pattern}/`;
+      const rhs = r.k === 'string' ? JSON.stringify(r.value) : r.k === 'set' ? `{${r.values.map((v) => JSON.stringify(v)).join(' ')}}` : r.k === 'list' ? `$${r.name}` : r.k === 'cidrs' ? `ip{${r.values.join(' ')}}` : `/${r.pattern}/`;
       return `${e.field}${e.each ? '[*]' : ''} ${e.op} ${rhs}`;
     }
   }
@@ -38,6 +38,8 @@ describe('expression parser: grammar', () => {
     ['identity.email ~ "^a"', 'identity.email matches /^a/'],
     ['identity.name >= "m"', 'identity.name ge "m"'],
     ['identity.name lt "m"', 'identity.name lt "m"'],
+    ['net.src.ip in {10.0.0.0/8 "192.0.2.7" ::1 2001:db8::/32}', 'net.src.ip in ip{10.0.0.0/8 192.0.2.7 ::1 2001:db8::/32}'],
+    ['net.src.ip == 192.0.2.7 and net.src.geo.country != "RU"', 'and(net.src.ip eq ip{192.0.2.7}, net.src.geo.country ne "RU")'],
   ])('%s', (source, expected) => {
     expect(show(parse(source))).toBe(expected);
   });

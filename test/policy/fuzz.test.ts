@@ -8,7 +8,7 @@ const CODES = new Set(['ERR_EXPRESSION_SYNTAX', 'ERR_EXPRESSION_TYPE', 'ERR_EXPR
 const TOKENS = [
   'identity.email', 'identity.name', 'identity.groups.id', 'identity.groups', '.id', '[*]', '[', ']', '*', 'any(', 'all(', '(', ')',
   ' and ', ' or ', ' xor ', ' not ', '!', '&&', '||', '^^', '==', '!=', ' eq ', ' in ', ' contains ', ' matches ', '~', '>=', '<',
-  '{', '}', ',', '$list', '"a"', '"', '\\', '\\x4', '\\777', 'r#"', '"#', 'r"', '(a+)+$', '(?i)', '\\1', '(?=', ' ', '\n', '\t', 'é', '\u0000',
+  '{', '}', ',', '$list', '"a"', 'net.src.ip', 'net.src.geo.country', '10.0.0.0/8', '::1', '2001:db8::/129', '1.2.3.4', '"', '\\', '\\x4', '\\777', 'r#"', '"#', 'r"', '(a+)+$', '(?i)', '\\1', '(?=', ' ', '\n', '\t', 'é', '\u0000',
 ];
 
 const anyEvaluation = fc.option(arbIdentity(), { nil: null });

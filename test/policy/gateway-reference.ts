@@ -8,6 +8,7 @@
 import { parseExpression, type Expr, type Rhs } from '../../src/policy/expression-parser.js';
 import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
 import type { Identity, RequestContext } from '../../src/types.js';
+import { inCidr } from './reference-interpreter.js';
 
 type K = 'yes' | 'no' | 'maybe';
 
@@ -50,11 +51,16 @@ export function referenceGateway(
     'identity.groups.email': groups.flatMap((g) => (typeof g.email === 'string' ? [g.email] : [])),
     'device_posture.checks.passed': context.devicePosture ?? [],
   };
-  const scalars: Record<string, string> = { 'identity.email': identity?.email ?? '', 'identity.name': identity?.name ?? '' };
+  const scalars: Record<string, string> = {
+    'identity.email': identity?.email ?? '',
+    'identity.name': identity?.name ?? '',
+    'net.src.geo.country': context.country ?? '',
+  };
 
   function values(rhs: Rhs): readonly string[] {
     if (rhs.k === 'set') return rhs.values;
     if (rhs.k === 'list') return lists[rhs.name]!;
+    if (rhs.k === 'cidrs') return rhs.values;
     return rhs.k === 'string' ? [rhs.value] : [];
   }
 
@@ -96,6 +102,11 @@ export function referenceGateway(
   function evaluate(e: Expr, extended: boolean): K {
     switch (e.k) {
       case 'compare':
+        if (e.field === 'net.src.ip') {
+          // No request IP is in no range.
+          const inside = values(e.rhs).some((cidr) => inCidr(context.ip, cidr));
+          return inside !== (e.op === 'ne') ? 'yes' : 'no';
+        }
         return test(scalars[e.field]!, e.op, e.rhs, extended && e.field === 'identity.email' && ['eq', 'ne', 'in'].includes(e.op)) ? 'yes' : 'no';
       case 'quant': {
         const known = e.field.startsWith('identity.groups.') ? complete : true;

@@ -272,6 +272,48 @@ describe('gateway: unknown membership fails closed', () => {
   });
 });
 
+describe('gateway: request fields in traffic expressions', () => {
+  const rules: GatewayRule[] = [
+    { name: 'office', action: 'allow', precedence: 1, traffic: 'net.src.ip in {10.0.0.0/8 "192.0.2.7" 2001:db8::/32}', identity: 'identity.email == "john.doe@example.com"' },
+    { name: 'embargo', action: 'block', precedence: 2, traffic: 'net.src.geo.country in {"RU" "KP"}' },
+    { name: 'not corp', action: 'isolate', precedence: 3, traffic: 'not(net.src.ip in $corp)' },
+    { name: 'one host', action: 'noscan', precedence: 4, traffic: 'net.src.ip == 198.51.100.9 and net.src.ip != 198.51.100.0/31' },
+  ];
+  const compiled = compileGatewayRules(rules, { lists: { corp: ['198.51.100.0/24'] }, defaultAction: 'block' });
+  const decide = (context: object): string | undefined => compiled.evaluate(user, context).policy?.name;
+
+  it('matches net.src.ip against addresses and CIDRs (IPv4, IPv4-mapped, IPv6) and lists, and the country', () => {
+    expect(decide({ ip: '10.2.3.4' })).toBe('office');
+    expect(decide({ ip: '::ffff:10.2.3.4' })).toBe('office');
+    expect(decide({ ip: '192.0.2.7' })).toBe('office');
+    expect(decide({ ip: '2001:db8::5', country: 'RU' })).toBe('office');
+    expect(decide({ ip: '203.0.113.1', country: 'KP' })).toBe('embargo');
+    expect(decide({ ip: '203.0.113.1', country: 'ru' })).toBe('not corp');
+    expect(decide({ ip: '198.51.100.9' })).toBe('one host');
+    expect(decide({ ip: '198.51.100.1' })).toBeUndefined();
+  });
+
+  it('reads a request field the context lacks as empty: no IP is in no range', () => {
+    expect(decide({})).toBe('not corp');
+    expect(decide({ ip: 'not an ip' })).toBe('not corp');
+    expect(explain(compiled.evaluate(user, {}))).toContain('traffic net.src.ip in {10.0.0.0/8 "192.0.2.7" 2001:db8::/32} : no-match (net.src.ip is absent)');
+  });
+
+  it.each([
+    ['net.src.ip == 10.0.0.300', 'ERR_EXPRESSION_SYNTAX', '`10.0.0.300` is not an IP address or CIDR at 15: rules[0] `x`.traffic'],
+    ['net.src.ip contains "1"', 'ERR_EXPRESSION_TYPE', '`net.src.ip` is an IP address: use `==`, `!=` or `in` at 12: rules[0] `x`.traffic'],
+    ['net.src.ip in {10.0.0.0/8', 'ERR_EXPRESSION_SYNTAX', 'expected an IP address, a CIDR or `}` at 26: found end of input: rules[0] `x`.traffic'],
+    ['any(net.src.ip[*] in {1.2.3.4})', 'ERR_EXPRESSION_TYPE', '`[*]` applies to array fields; `net.src.ip` is not one at 5: rules[0] `x`.traffic'],
+    ['net.src.ip in $bad', 'ERR_EXPRESSION_TYPE', 'list `bad` holds `nope`, which is not an IP address or CIDR at 1: rules[0] `x`.traffic'],
+    ['http.request.host == "example.com"', 'ERR_EXPRESSION_TYPE', 'unknown field `http.request.host` at 1: rules[0] `x`.traffic'],
+  ])('%s → %s', (traffic, code, message) => {
+    const err = thrown(() => compileGatewayRules([{ name: 'x', action: 'allow', precedence: 1, traffic }], { lists: { bad: ['nope'] } }));
+    expect(err).toBeInstanceOf(PolicyError);
+    expect(err.code).toBe(code);
+    expect(err.message).toBe(message);
+  });
+});
+
 describe('gateway: compile errors', () => {
   it.each([
     [[{ name: 'r', action: 'permit', precedence: 1 }], 'ERR_POLICY_INVALID', '`action` `permit` is not a gateway action: rules[0] `r`'],

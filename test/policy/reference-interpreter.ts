@@ -50,7 +50,7 @@ function ipToBigInt(text: string): bigint | undefined {
   return (0xffffn << 32n) + parts.reduce((acc, p) => (acc << 8n) + BigInt(p), 0n);
 }
 
-function inCidr(ip: string | undefined, cidr: string): boolean {
+export function inCidr(ip: string | undefined, cidr: string): boolean {
   if (ip === undefined) return false;
   const [net = '', bits] = cidr.split('/');
   const v4 = !net.includes(':');
