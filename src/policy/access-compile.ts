@@ -2,6 +2,7 @@
  * Compiles Cloudflare Access policies (API JSON) once into an evaluator that is
  * pure and synchronous.
  */
+import { parseGoDuration } from '../config/duration.js';
 import { parseWith } from '../config/parse.js';
 import { PolicyError } from '../errors/index.js';
 import type { Identity, RequestContext } from '../types.js';
@@ -60,8 +61,20 @@ export interface CompiledAccessPolicies {
 }
 
 const DECISIONS = new Set<string>(['allow', 'deny', 'bypass', 'non_identity']);
-const GO_DURATION = /^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$/;
 const EMPTY_CONTEXT: RequestContext = {};
+
+/**
+ * The check the session code applies when it uses the duration (one Go-duration
+ * parser, at least a second), made here so a bad value fails the compile, not a request.
+ */
+function isSessionDuration(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    return parseGoDuration(value) >= 1000;
+  } catch {
+    return false;
+  }
+}
 
 function ruleArray(body: Record<string, unknown>, key: 'include' | 'require' | 'exclude', where: string): readonly unknown[] {
   const value = body[key];
@@ -187,8 +200,8 @@ export function compileAccessPolicies(
       throw invalid(at, '`precedence` must be a finite number');
     }
     const session = policy['session_duration'];
-    if (session !== undefined && (typeof session !== 'string' || !GO_DURATION.test(session))) {
-      throw invalid(at, `\`session_duration\` \`${String(session)}\` is not a duration such as \`24h\``);
+    if (session !== undefined && !isSessionDuration(session)) {
+      throw invalid(at, `\`session_duration\` \`${String(session).slice(0, 64)}\` is not a duration of at least \`1s\` such as \`24h\``);
     }
     const rules = compileSet(policy, where, scopeFor(where));
     if (decision === 'bypass' && rules.identityBased) {

@@ -27,7 +27,10 @@ describe('access: compile errors name the location', () => {
     [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], require: { email: { email: 'a' } } }], 'ERR_POLICY_INVALID', '`require` must be an array: policies[0].require'],
     [[{ name: 'p', decision: 'allow', include: [{ email_list: { id: 'l' } }] }], 'ERR_POLICY_GROUP_MISSING', 'list `l` is not configured: policies[0].include[0]'],
     [[{ name: 'p', decision: 'allow', include: [{ ip_list: { id: 'l' } }] }], 'ERR_POLICY_GROUP_MISSING', 'list `l` is not configured: policies[0].include[0]'],
-    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: 'a day' }], 'ERR_POLICY_INVALID', '`session_duration` `a day` is not a duration such as `24h`: policies[0] `p`'],
+    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: 'a day' }], 'ERR_POLICY_INVALID', '`session_duration` `a day` is not a duration of at least `1s` such as `24h`: policies[0] `p`'],
+    // Regression: these compiled, then threw when the session code used them on a request.
+    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '500ms' }], 'ERR_POLICY_INVALID', '`session_duration` `500ms` is not a duration of at least `1s` such as `24h`: policies[0] `p`'],
+    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '1h'.repeat(40) }], 'ERR_POLICY_INVALID', `\`session_duration\` \`${'1h'.repeat(32)}\` is not a duration of at least \`1s\` such as \`24h\`: policies[0] \`p\``],
     [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], precedence: 'first' }], 'ERR_POLICY_INVALID', '`precedence` must be a finite number: policies[0] `p`'],
     [[{ name: 'p', decision: 'bypass', include: [{ email: { email: 'a@x' } }] }], 'ERR_POLICY_INVALID', 'bypass policies cannot use identity-based selectors (Cloudflare refuses them): policies[0] `p`'],
   ])('%j', (policies, code, message) => {
