@@ -5,6 +5,7 @@
  */
 import { PolicyError } from '../errors/index.js';
 import type { RequestContext } from '../types.js';
+import { plural } from './decision.js';
 import { hasProbe, type GroupIndex } from './group-index.js';
 import type { IdentityView } from './identity-view.js';
 import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
@@ -78,13 +79,25 @@ function optionalString(body: Record<string, unknown>, key: string, where: strin
   return value;
 }
 
-function claimMatches(claim: unknown, expected: string): boolean {
+function scalarMatches(claim: unknown, expected: string): boolean {
   if (typeof claim === 'string') return claim === expected;
-  if (typeof claim === 'number' || typeof claim === 'boolean') return String(claim) === expected;
-  if (Array.isArray(claim)) {
-    for (const item of claim) if (claimMatches(item, expected)) return true;
-  }
+  return (typeof claim === 'number' || typeof claim === 'boolean') && String(claim) === expected;
+}
+
+/** A claim equals the value, or is a list holding it; nested lists are not searched (no recursion on token input). */
+function claimMatches(claim: unknown, expected: string): boolean {
+  if (!Array.isArray(claim)) return scalarMatches(claim, expected);
+  for (const item of claim) if (scalarMatches(item, expected)) return true;
   return false;
+}
+
+/** The claim as a trace shows it: absent, a short value, or a list's size. */
+function describeClaim(fields: unknown, name: string): string {
+  if (typeof fields !== 'object' || fields === null || !Object.hasOwn(fields, name)) return 'absent';
+  const claim = (fields as Record<string, unknown>)[name];
+  if (Array.isArray(claim)) return `a list of ${claim.length}`;
+  if (typeof claim === 'string' || typeof claim === 'number' || typeof claim === 'boolean') return `\`${String(claim).slice(0, 64)}\``;
+  return `a ${claim === null ? 'null' : typeof claim}`;
 }
 
 type Leaf = {
@@ -200,7 +213,7 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
           if (v.identity === null) return 'no identity';
           if (idp !== undefined && v.idpId !== idp) return `identity provider ${observed(v.idpId)} is not \`${idp}\``;
           if (r === U) return v.membershipNote;
-          return r === F ? `not among ${v.groupIds.length} groups (${v.membershipNote})` : undefined;
+          return r === F ? `not among ${plural(v.groupIds.length, 'group')} (${v.membershipNote})` : undefined;
         },
       });
     }
@@ -231,6 +244,12 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
           if (id === null || (idp !== undefined && v.idpId !== idp)) return F;
           const fields = id.oidc_fields;
           return triOf(typeof fields === 'object' && fields !== null && Object.hasOwn(fields, name) && claimMatches(fields[name], value));
+        },
+        detail: (v, _c, r) => {
+          if (r === T) return undefined;
+          if (v.identity === null) return 'no identity';
+          if (idp !== undefined && v.idpId !== idp) return `identity provider ${observed(v.idpId)} is not \`${idp}\``;
+          return `claim \`${name}\` is ${describeClaim(v.identity.oidc_fields, name)}`;
         },
       });
     }
@@ -293,6 +312,7 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       return leaf(s, path, {
         value: '', attribute: 'context.certificate', identityBased: false,
         evaluate: (_v, c) => triOf(c.certificate?.valid === true),
+        detail: (_v, _c, r) => (r === T ? undefined : 'no valid certificate'),
       });
     case 'service_token': {
       const id = stringField(body, 'token_id', where, s);
@@ -306,12 +326,14 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       return leaf(s, path, {
         value: '', attribute: 'context.serviceToken', identityBased: false,
         evaluate: (_v, c) => triOf(typeof c.serviceToken?.tokenId === 'string' && c.serviceToken.tokenId.length > 0),
+        detail: (_v, _c, r) => (r === T ? undefined : 'no service token'),
       });
     case 'device_posture': {
       const uid = stringField(body, 'integration_uid', where, s);
       return leaf(s, path, {
         value: uid, attribute: 'context.devicePosture', identityBased: false,
         evaluate: (_v, c) => triOf(Array.isArray(c.devicePosture) && c.devicePosture.includes(uid)),
+        detail: (_v, c, r) => (r === T ? undefined : `passed checks: [${Array.isArray(c.devicePosture) ? c.devicePosture.join(', ') : ''}]`),
       });
     }
   }

@@ -83,6 +83,11 @@ export function makeGatewayDecision(
   return new LazyDecision('gateway', allowed, action, policy, reason, undefined, build) as unknown as GatewayDecision;
 }
 
+/** `1 value`, `2 values`: counts in trace details. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 function renderCheck(check: CheckTrace, indent: string, lines: string[]): void {
   const value = check.value === '' ? '' : ` ${check.value}`;
   const detail = check.detail === undefined ? '' : ` (${check.detail})`;

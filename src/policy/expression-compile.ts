@@ -6,6 +6,7 @@
 import { RE2JS } from 're2js';
 import { PolicyError } from '../errors/index.js';
 import type { RequestContext } from '../types.js';
+import { plural } from './decision.js';
 import { canonicalEmail } from './extended-email.js';
 import type { CompareOp, Expr, Rhs } from './expression-parser.js';
 import { hasProbe, type GroupField, type GroupIndex } from './group-index.js';
@@ -230,8 +231,6 @@ function elementPredicate(expr: Expr, scope: ExpressionScope): Predicate {
       throw new PolicyError('ERR_EXPRESSION_TYPE', `\`${expr.q}(…)\` cannot be nested: ${scope.where}`);
   }
 }
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function report(sink: CheckTrace[], scope: ExpressionScope, expr: Expr, attribute: string, result: Tri, detail?: string): void {
   const check: CheckTrace = {

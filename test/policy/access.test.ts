@@ -132,10 +132,36 @@ describe('access: decisions and traces', () => {
   it('says which attribute failed', () => {
     const p = compileAccessPolicies(policies);
     expect(explain(p.evaluate(makeIdentity({ idp: 'other', groups: [G1] }), {}))).toContain('include[0] azureAD 86773093-5feb-48dd-814b-7ccd3676ff50 : no-match (identity provider `other` is not `entra`)');
-    expect(explain(p.evaluate(makeIdentity({ groups: ['g2'] }), {}))).toContain('no-match (not among 1 groups (membership complete (graph)))');
+    expect(explain(p.evaluate(makeIdentity({ groups: ['g2'] }), {}))).toContain('no-match (not among 1 group (membership complete (graph)))');
+    expect(explain(p.evaluate(makeIdentity({ groups: ['g2', 'g3'] }), {}))).toContain('no-match (not among 2 groups (membership complete (graph)))');
     const none = p.evaluate(null, {});
     expect(none.trace).toEqual([{ policy: { id: 'p1', name: 'Finance', precedence: 1, action: 'allow' }, result: 'skipped', note: 'no identity: allow and block policies need a login', checks: [] }]);
     expect(explain(none)).toContain('no policy matched: deny by default');
+  });
+
+  it('says why the oidc, certificate, service token and posture selectors did not match', () => {
+    const p = compileAccessPolicies([
+      { name: 'claims', decision: 'allow', include: [{ oidc: { claim_name: 'department', claim_value: 'finance' } }] },
+      { name: 'other idp', decision: 'allow', include: [{ oidc: { claim_name: 'department', claim_value: 'finance', identity_provider_id: 'okta' } }] },
+      { name: 'svc', decision: 'non_identity', include: [{ certificate: {} }, { any_valid_service_token: {} }, { device_posture: { integration_uid: 'disk' } }] },
+    ]);
+    const text = explain(p.evaluate(makeIdentity({ oidc_fields: { department: ['sales', 'legal'] } }), { devicePosture: ['firewall'] }));
+    expect(text).toContain('include[0] certificate : no-match (no valid certificate)');
+    expect(text).toContain('include[1] any_valid_service_token : no-match (no service token)');
+    expect(text).toContain('include[2] device_posture disk : no-match (passed checks: [firewall])');
+    expect(text).toContain('include[0] oidc department=finance : no-match (claim `department` is a list of 2)');
+    expect(text).toContain('include[0] oidc department=finance : no-match (identity provider `entra` is not `okta`)');
+    expect(explain(p.evaluate(makeIdentity(), {}))).toContain('oidc department=finance : no-match (claim `department` is absent)');
+  });
+
+  it('matches an oidc claim that is the value or a flat list holding it, never a nested list (no recursion on token input)', () => {
+    const p = compileAccessPolicies([{ name: 'claims', decision: 'allow', include: [{ oidc: { claim_name: 'level', claim_value: '3' } }] }]);
+    expect(p.evaluate(makeIdentity({ oidc_fields: { level: 3 } }), {}).allowed).toBe(true);
+    expect(p.evaluate(makeIdentity({ oidc_fields: { level: ['1', '3'] } }), {}).allowed).toBe(true);
+    expect(p.evaluate(makeIdentity({ oidc_fields: { level: [['3']] } }), {}).allowed).toBe(false);
+    let deep: unknown = '3';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(p.evaluate(makeIdentity({ oidc_fields: { level: deep } }), {}).allowed).toBe(false);
   });
 
   it('shows nested rule group checks', () => {
