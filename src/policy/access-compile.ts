@@ -54,6 +54,10 @@ export interface CompiledAccessPolicies {
    * Decides one request. Pure and synchronous; `identity` is `null` for a
    * request without a login (service token, mTLS), in which case only Bypass
    * and Service Auth policies can apply.
+   *
+   * What it prepares from an identity (its group probes) is cached per
+   * identity object: the set holds the last 16 identities it saw and weakly
+   * the ones that recur. Treat an identity as immutable once evaluated.
    */
   evaluate(identity: Identity | null, context: RequestContext): AccessDecision;
   /** The policies in execution order (Bypass and Service Auth first, then by precedence). */

@@ -51,6 +51,10 @@ export interface CompiledGatewayRules {
   /**
    * Decides one request: the first matching enabled rule (lowest precedence
    * first) decides; no match gives the default action. Pure and synchronous.
+   *
+   * What it prepares from an identity (its group probes) is cached per
+   * identity object: the set holds the last 16 identities it saw and weakly
+   * the ones that recur. Treat an identity as immutable once evaluated.
    */
   evaluate(identity: Identity | null, context: RequestContext): GatewayDecision;
   /** The enabled rules in evaluation order. */
