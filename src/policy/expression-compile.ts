@@ -171,32 +171,28 @@ function rhsValues(rhs: Rhs, scope: ExpressionScope): readonly string[] {
   return rhs.k === 'string' ? [rhs.value] : [];
 }
 
-/** A predicate over one Bytes value (a scalar field, or one element under `[*]`). */
+/**
+ * A predicate over one Bytes value (a scalar field, or one element under `[*]`).
+ * With `extended`, the values it names are canonical emails and so must be the
+ * value it is given (the caller passes the identity's canonical email, computed once).
+ */
 function comparePredicate(op: CompareOp, rhs: Rhs, extended: boolean, scope: ExpressionScope): Predicate {
   if (op === 'matches' && rhs.k === 'regex') return compileRegex(rhs, scope);
+  const norm = extended ? canonicalEmail : (v: string): string => v;
   if (op === 'in') {
-    const values = rhsValues(rhs, scope);
-    if (extended) {
-      const set = new Set(values.map(canonicalEmail));
-      return (v) => set.has(canonicalEmail(v));
-    }
-    const set = new Set(values);
+    const set = new Set(rhsValues(rhs, scope).map(norm));
     return (v) => set.has(v);
   }
   const value = rhs.k === 'string' ? rhs.value : '';
   switch (op) {
-    case 'eq':
-      if (extended) {
-        const c = canonicalEmail(value);
-        return (v) => canonicalEmail(v) === c;
-      }
-      return (v) => v === value;
-    case 'ne':
-      if (extended) {
-        const c = canonicalEmail(value);
-        return (v) => canonicalEmail(v) !== c;
-      }
-      return (v) => v !== value;
+    case 'eq': {
+      const c = norm(value);
+      return (v) => v === c;
+    }
+    case 'ne': {
+      const c = norm(value);
+      return (v) => v !== c;
+    }
     case 'contains':
       return (v) => v.includes(value);
     case 'lt':
@@ -299,7 +295,7 @@ export function compileExpression(expr: Expr, scope: ExpressionScope): Expressio
       const predicate = comparePredicate(expr.op, expr.rhs, extended, scope);
       const field = expr.field;
       return (view, context, sink) => {
-        const result: Tri = predicate(scalarOf(field, view, context)) ? T : F;
+        const result: Tri = predicate(extended ? view.canonicalEmail : scalarOf(field, view, context)) ? T : F;
         if (sink !== undefined) {
           const value = scalarOf(field, view, context);
           report(sink, scope, expr, field, result, `${field} is ${value === '' ? 'empty' : `\`${value}\``}${extended ? ', extended email matching' : ''}`);

@@ -8,6 +8,7 @@
  * first use. Identities are treated as immutable once evaluated.
  */
 import type { Identity } from '../types.js';
+import { canonicalEmail } from './extended-email.js';
 import { candidatePositions, type GroupIndex } from './group-index.js';
 
 export interface IdentityView {
@@ -26,6 +27,8 @@ export interface IdentityView {
   readonly groupIds: readonly string[];
   readonly groupNames: readonly string[];
   readonly groupEmails: readonly string[];
+  /** The email without `+tag` and dots in the local part (Gateway extended email), computed once. */
+  readonly canonicalEmail: string;
 }
 
 /** Describes a membership state for a trace: `membership overage (hasgroups)`. */
@@ -70,6 +73,7 @@ class EmptyView implements IdentityView {
   readonly groupIds = NONE;
   readonly groupNames = NONE;
   readonly groupEmails = NONE;
+  readonly canonicalEmail = '';
   readonly hits: Uint32Array;
 
   constructor(hits: Uint32Array) {
@@ -89,6 +93,7 @@ class PreparedView implements IdentityView {
   #ids: string[] | undefined;
   #names: string[] | undefined;
   #emails: string[] | undefined;
+  #canonical: string | undefined;
 
   constructor(identity: Identity, hits: Uint32Array) {
     this.identity = identity;
@@ -137,6 +142,10 @@ class PreparedView implements IdentityView {
   get groupEmails(): readonly string[] {
     if (this.#emails === undefined) this.#collect();
     return this.#emails as string[];
+  }
+
+  get canonicalEmail(): string {
+    return (this.#canonical ??= canonicalEmail(this.email));
   }
 }
 
