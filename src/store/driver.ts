@@ -20,7 +20,8 @@ export interface SqlDriver extends SqlExecutor {
 
 /** The subset of `pg` the driver uses, typed here so the public types never depend on `@types/pg`. */
 interface PgQueryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: object[] }>;
+  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: object[] }>;
+  query(text: string): Promise<{ rows: object[] }>;
 }
 interface PgPoolClient extends PgQueryable {
   release(destroy?: boolean | Error): void;
@@ -95,6 +96,9 @@ export async function openPgliteDriver(dataDir: string): Promise<SqlDriver> {
 /** A schema name is spliced into `search_path`, so only plain identifiers are accepted. */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/** The most statement texts prepared by name on each PostgreSQL connection. */
+const MAX_PREPARED = 256;
+
 /** Opens a `pg` pool on `connectionString`, with `search_path` set to `schema` on every connection. */
 export async function openPostgresDriver(connectionString: string, schema: string, poolSize: number): Promise<SqlDriver> {
   const imported = await importPeer<PgModule & { default?: PgModule }>('pg', () => import('pg'));
@@ -117,9 +121,19 @@ export async function openPostgresDriver(connectionString: string, schema: strin
   let listener: PgClient | undefined;
   let closed = false;
 
+  // Parameterised statements run as named prepared statements: each connection parses
+  // and plans one text once, then only binds. The texts come from this package's
+  // code (values are always parameters), so the set is small; the cap is a backstop.
+  const names = new Map<string, string>();
+  const named = (sql: string, params: readonly unknown[]): { text: string; values: unknown[]; name?: string } => {
+    if (params.length === 0) return { text: sql, values: [] };
+    let name = names.get(sql);
+    if (name === undefined && names.size < MAX_PREPARED) names.set(sql, (name = `entragate_${names.size}`));
+    return name === undefined ? { text: sql, values: [...params] } : { text: sql, values: [...params], name };
+  };
   const exec = (q: PgQueryable): SqlExecutor => ({
     async query<T extends object>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      return (await q.query(sql, [...params])).rows as T[];
+      return (await q.query(named(sql, params))).rows as T[];
     },
   });
 

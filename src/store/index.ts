@@ -22,6 +22,7 @@ export type {
   JsonValue,
   MemberOp,
   ProvisioningPolicy,
+  PruneResult,
   ResourcePage,
   ResourceQuery,
   RevocationReason,

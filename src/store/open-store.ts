@@ -40,12 +40,33 @@ const changeChannel = diagnostics.channel(SCIM_CHANGE_CHANNEL);
 
 const clockSchema = z.custom<() => number>((v) => typeof v === 'function', { message: 'expected a function returning milliseconds' });
 
+const DAY_SECONDS = 86_400;
+
+const retentionSchema = z
+  .strictObject({
+    /**
+     * `prune()` deletes event-log rows older than this. Instances read an event
+     * only right after its commit (or reload everything after a reconnect), so
+     * old rows serve only as an audit trail.
+     */
+    eventsMaxAgeSeconds: z.number().int().min(3600).default(30 * DAY_SECONDS),
+    /**
+     * `prune()` deletes revocations whose `notBefore` is older than this. Set it
+     * above the longest lifetime of any session or token checked against the
+     * store: a session issued before a pruned revocation is no longer revoked.
+     * Absent (the default): revocations are kept forever.
+     */
+    revocationsMaxAgeSeconds: z.number().int().min(3600).optional(),
+  })
+  .default({ eventsMaxAgeSeconds: 30 * DAY_SECONDS });
+
 const storeOptionsSchema = z.discriminatedUnion('driver', [
   z.strictObject({
     driver: z.literal('pglite'),
     /** A folder (created when missing), or `memory://` for a throw-away store. */
     dataDir: z.string().min(1).default('./.entragate-data'),
     now: clockSchema.optional(),
+    retention: retentionSchema,
   }),
   z.strictObject({
     driver: z.literal('postgres'),
@@ -54,6 +75,7 @@ const storeOptionsSchema = z.discriminatedUnion('driver', [
     schema: z.string().regex(SCHEMA_NAME, 'expected a lower-case SQL identifier').default('entragate'),
     poolSize: z.number().int().min(1).max(100).default(10),
     now: clockSchema.optional(),
+    retention: retentionSchema,
   }),
 ]);
 
@@ -74,6 +96,15 @@ type IndexOp =
   | { op: 'revoke'; kind: 'subject' | 'app'; keys: string[]; notBefore: number };
 
 type PendingChange = Omit<DirectoryChange, 'eventId' | 'origin' | 'at'>;
+
+/** One SQL statement and its bind parameters. */
+interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** Appends a write's event; `data` are the write's last data statements (plain INSERT/UPDATE/DELETE), run in the same statement. */
+type Logger = (change: PendingChange, ops: IndexOp[], ...data: Statement[]) => Promise<void>;
 
 interface UserRow {
   id: string;
@@ -113,7 +144,9 @@ const GROUP_COLUMNS = 'id, display_name, external_id, resource, created_at, upda
  * with `ERR_STORE_UNAVAILABLE` naming what to install. Options are validated
  * synchronously (`ERR_CONFIG_INVALID` is thrown, not returned as a rejection).
  *
- * It does not prune the event log or expired revocations.
+ * Nothing is pruned behind the app's back: call `prune()` on an interval the app
+ * controls (see `retention`); revocations are pruned only when
+ * `retention.revocationsMaxAgeSeconds` is set.
  *
  * @example
  * ```ts
@@ -141,7 +174,7 @@ export function openDirectoryStore(options: DirectoryStoreOptions): Promise<Dire
     const channel = opts.driver === 'postgres' ? `entragate_${opts.schema}`.slice(0, 63) : undefined;
     try {
       await migrate(driver, opts.driver === 'postgres' ? opts.schema : 'public');
-      return await createStore(driver, channel, now);
+      return await createStore(driver, channel, now, opts.retention);
     } catch (err) {
       await driver.close().catch(() => undefined);
       throw err instanceof EntragateError ? err : new StoreError('ERR_STORE_UNAVAILABLE', 'directory store could not be opened', { cause: err });
@@ -276,7 +309,7 @@ function notFound(type: 'User' | 'Group', id: string): never {
   throw new ScimError('ERR_SCIM_NOT_FOUND', `${type.toLowerCase()} \`${id}\` not found`);
 }
 
-async function createStore(driver: SqlDriver, channel: string | undefined, now: () => number): Promise<DirectoryStore> {
+async function createStore(driver: SqlDriver, channel: string | undefined, now: () => number, retention: z.output<typeof retentionSchema>): Promise<DirectoryStore> {
   const instanceId = randomUUID();
   const index: DirectoryIndex = createDirectoryIndex();
   const revocationSet = new RevocationSet();
@@ -337,12 +370,26 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     const change: DirectoryChange = { eventId: id, origin: instance === instanceId ? 'local' : 'remote', ...rest };
     if (markApplied(id)) {
       applyOps(ops);
+      reloading?.push({ id, ops });
       emit(change);
     }
     return change;
   }
 
+  /** Events applied while `loadAll` reads its snapshot (local writes do not wait for it). */
+  let reloading: { id: string; ops: readonly IndexOp[] }[] | undefined;
+
   async function loadAll(): Promise<void> {
+    const during: { id: string; ops: readonly IndexOp[] }[] = [];
+    reloading = during;
+    try {
+      await reload(during);
+    } finally {
+      reloading = undefined;
+    }
+  }
+
+  async function reload(during: readonly { id: string; ops: readonly IndexOp[] }[]): Promise<void> {
     const snapshot = await driver.transaction(async (tx) => {
       if (driver.kind === 'postgres') await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       const users = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users`);
@@ -360,6 +407,10 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     });
     revocationSet.clear();
     for (const r of snapshot.revs) revocationSet.add(r.kind, r.key, Number(r.not_before));
+    // INVARIANT: a write applied here while the snapshot was read, and committed after it, is
+    // applied again on top of the snapshot: replacing the index never loses a write or a revocation.
+    const inSnapshot = new Set(snapshot.recent.map((r) => r.id));
+    for (const ev of during) if (!inSnapshot.has(ev.id)) applyOps(ev.ops);
     for (const r of snapshot.recent.reverse()) markApplied(r.id);
   }
 
@@ -396,29 +447,58 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
   loaded = true;
   for (const id of buffered.splice(0)) enqueue(() => fetchEvent(id));
 
-  /** Runs one write transaction, retried on serialization failures and deadlocks, then applies it here. */
-  async function write(fn: (tx: SqlExecutor, log: (change: PendingChange, ops: IndexOp[]) => Promise<void>) => Promise<StoredResource | undefined>): Promise<WriteResult> {
+  /**
+   * Builds the statement that appends the event (and, with PostgreSQL, its NOTIFY,
+   * sent by the server on commit only, in commit order) — fused with the write's
+   * last data statements (no `RETURNING` needed, none read), so one round trip does all.
+   * Data-modifying CTEs run exactly once and to completion whether or not the
+   * outer query reads them (PostgreSQL docs, "Data-Modifying Statements in WITH").
+   */
+  function eventStatement(at: string, change: PendingChange, ops: IndexOp[], data: readonly Statement[]): Statement {
+    const params: unknown[] = [];
+    const ctes = data.map((d, i) => {
+      const offset = params.length;
+      params.push(...d.params);
+      // Each data statement numbers its parameters from $1: shift them past the ones before it.
+      return `w${i} AS (${d.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
+    });
+    const bind = (v: unknown): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    ctes.push(`e AS (INSERT INTO scim_events (at, change, ops) VALUES (${bind(at)}, ${bind(JSON.stringify({ ...change, instance: instanceId }))}::jsonb, ${bind(JSON.stringify(ops))}::jsonb) RETURNING id)`);
+    const notify = channel ? `, pg_notify(${bind(channel)}, e.id::text)` : '';
+    return { sql: `WITH ${ctes.join(', ')} SELECT e.id::text AS id${notify} FROM e`, params };
+  }
+
+  /**
+   * Runs one write, retried on serialization failures and deadlocks, then applies
+   * it here. `transaction` opens BEGIN … COMMIT; `statement` runs `fn`'s single
+   * statement (the `log` call) in autocommit, which PostgreSQL makes atomic on its
+   * own: a create is one round trip.
+   */
+  async function write(fn: (tx: SqlExecutor, log: Logger, at: string) => Promise<StoredResource | undefined>, mode: 'transaction' | 'statement' = 'transaction'): Promise<WriteResult> {
     if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store is closed');
     for (let attempt = 0; ; attempt++) {
       try {
         const at = new Date(now()).toISOString();
         let logged: { id: string; change: PendingChange; ops: IndexOp[] } | undefined;
-        const resource = await driver.transaction(async (tx) => {
+        const run = async (tx: SqlExecutor): Promise<StoredResource | undefined> => {
           logged = undefined;
-          const result = await fn(tx, async (change, ops) => {
-            const payload = [at, JSON.stringify({ ...change, instance: instanceId }), JSON.stringify(ops)];
-            // The notification is sent on commit only, in commit order; listeners fetch the row by id.
-            const [row] = channel
-              ? await tx.query<{ id: string }>(
-                  'WITH e AS (INSERT INTO scim_events (at, change, ops) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id) SELECT e.id::text AS id, pg_notify($4, e.id::text) FROM e',
-                  [...payload, channel],
-                )
-              : await tx.query<{ id: string }>('INSERT INTO scim_events (at, change, ops) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id::text AS id', payload);
-            if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'event log insert returned no id');
-            logged = { id: row.id, change, ops };
-          });
-          return result;
-        });
+          return fn(
+            tx,
+            async (change, ops, ...data) => {
+              // INVARIANT: a statement-mode write issues exactly one statement, so it commits or fails whole.
+              if (mode === 'statement' && logged !== undefined) throw new StoreError('ERR_STORE_UNAVAILABLE', 'a single-statement write logged twice');
+              const statement = eventStatement(at, change, ops, data);
+              const [row] = await tx.query<{ id: string }>(statement.sql, statement.params);
+              if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'event log insert returned no id');
+              logged = { id: row.id, change, ops };
+            },
+            at,
+          );
+        };
+        const resource = mode === 'statement' ? await run(driver) : await driver.transaction(run);
         if (!logged) throw new StoreError('ERR_STORE_UNAVAILABLE', 'write committed without an event');
         const ev: { id: string; change: PendingChange; ops: IndexOp[] } = logged;
         // INVARIANT: the index changes only after the commit succeeded.
@@ -436,13 +516,18 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     }
   }
 
+  function revokeStatement(kind: 'subject' | 'app', keys: string[], notBefore: number): Statement {
+    return {
+      sql: `INSERT INTO scim_revocations (kind, key, not_before) SELECT $1, k, $3 FROM unnest($2::text[]) AS k
+       ON CONFLICT (kind, key) DO UPDATE SET not_before = GREATEST(scim_revocations.not_before, excluded.not_before)`,
+      params: [kind, keys, notBefore],
+    };
+  }
+
   async function revoke(tx: SqlExecutor, kind: 'subject' | 'app', keys: string[], notBefore: number): Promise<void> {
     if (keys.length === 0) return;
-    await tx.query(
-      `INSERT INTO scim_revocations (kind, key, not_before) SELECT $1, k, $3 FROM unnest($2::text[]) AS k
-       ON CONFLICT (kind, key) DO UPDATE SET not_before = GREATEST(scim_revocations.not_before, excluded.not_before)`,
-      [kind, keys, notBefore],
-    );
+    const statement = revokeStatement(kind, keys, notBefore);
+    await tx.query(statement.sql, statement.params);
   }
 
   const nowSeconds = (): number => Math.floor(now() / 1000);
@@ -467,8 +552,8 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
 
   async function subjectsOf(tx: SqlExecutor, userIds: readonly string[]): Promise<string[]> {
     if (userIds.length === 0) return [];
-    const rows = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users WHERE id = ANY($1::text[])`, [userIds]);
-    return lower(rows.flatMap((r) => userSubjects(userRowColumns(r))));
+    const rows = await tx.query<{ user_name: string; external_id: string | null; emails_lc: string[] }>('SELECT user_name, external_id, emails_lc FROM scim_users WHERE id = ANY($1::text[])', [userIds]);
+    return lower(rows.flatMap((r) => userSubjects({ userName: r.user_name, externalId: r.external_id ?? undefined, emails: r.emails_lc })));
   }
 
   async function reauthRevocation(
@@ -493,45 +578,55 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
 
   // ---------------------------------------------------------------- users
 
-  async function queryTable<Row extends UserRow | GroupRow>(table: 'scim_users' | 'scim_groups', q: ResourceQuery): Promise<{ total: number; rows: Row[] }> {
+  /**
+   * One page of a table. `keys` become indexed SQL equalities; a residual `match`
+   * runs in memory over keyset-paged scans (bounded memory), on resources built by
+   * `toResources` (groups load their members there, so a members filter can match).
+   * Paging values are bind parameters, so the statement text stays the same.
+   */
+  async function queryTable<Row extends UserRow | GroupRow>(
+    table: 'scim_users' | 'scim_groups',
+    q: ResourceQuery,
+    toResources: (rows: Row[]) => Promise<StoredResource[]>,
+  ): Promise<{ total: number; resources: StoredResource[] }> {
     const columns = table === 'scim_users' ? USER_COLUMNS : GROUP_COLUMNS;
     const where: string[] = [];
     const params: unknown[] = [];
     for (const key of q.keys ?? []) where.push(keyClause(table, key, params));
     const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const offset = Math.max(0, q.startIndex - 1);
+    const count = Number.isSafeInteger(q.count) && q.count > 0 ? q.count : 0;
+    const offset = Number.isSafeInteger(q.startIndex) && q.startIndex > 1 ? q.startIndex - 1 : 0;
+    const page = `LIMIT $${params.length + 1} OFFSET $${params.length + 2}`;
     if (!q.match) {
-      if (q.count > 0 && where.length > 0) {
-        // Index look-ups (Entra's matching queries) answer rows and total in one round trip.
-        const rows = await driver.query<Row & { total_count: string | number }>(
-          `SELECT ${columns}, count(*) OVER () AS total_count FROM ${table} ${cond} ORDER BY id LIMIT ${q.count} OFFSET ${offset}`,
-          params,
-        );
-        if (rows.length > 0 || offset === 0) return { total: Number(rows[0]?.total_count ?? 0), rows };
+      if (q.keys?.some((k) => k.field === 'id' || k.field === (table === 'scim_users' ? 'userName' : 'displayName'))) {
+        // A unique key (Entra's matching queries): at most one row, so no count, sort or window.
+        const rows = await driver.query<Row>(`SELECT ${columns} FROM ${table} ${cond}`, params);
+        return { total: rows.length, resources: offset === 0 && count > 0 ? await toResources(rows) : [] };
+      }
+      if (count > 0 && where.length > 0) {
+        // Other index look-ups answer rows and total in one round trip.
+        const rows = await driver.query<Row & { total_count: string | number }>(`SELECT ${columns}, count(*) OVER () AS total_count FROM ${table} ${cond} ORDER BY id ${page}`, [...params, count, offset]);
+        if (rows.length > 0 || offset === 0) return { total: Number(rows[0]?.total_count ?? 0), resources: await toResources(rows) };
       }
       const [countRow] = await driver.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table} ${cond}`, params);
-      const rows = q.count > 0 ? await driver.query<Row>(`SELECT ${columns} FROM ${table} ${cond} ORDER BY id LIMIT ${q.count} OFFSET ${offset}`, params) : [];
-      return { total: Number(countRow?.n ?? 0), rows };
+      const rows = count > 0 ? await driver.query<Row>(`SELECT ${columns} FROM ${table} ${cond} ORDER BY id ${page}`, [...params, count, offset]) : [];
+      return { total: Number(countRow?.n ?? 0), resources: await toResources(rows) };
     }
-    // A residual predicate: scan in keyset pages so memory stays bounded by the page and the window.
     let total = 0;
-    const rows: Row[] = [];
+    const resources: StoredResource[] = [];
     let after = '';
     for (;;) {
       const pageParams = [...params, after];
-      const page = await driver.query<Row>(
-        `SELECT ${columns} FROM ${table} ${cond ? `${cond} AND` : 'WHERE'} id > $${pageParams.length} ORDER BY id LIMIT ${SCAN_PAGE}`,
-        pageParams,
-      );
-      for (const row of page) {
-        if (!q.match(toStored(row))) continue;
-        if (total >= offset && rows.length < q.count) rows.push(row);
+      const rows = await driver.query<Row>(`SELECT ${columns} FROM ${table} ${cond ? `${cond} AND` : 'WHERE'} id > $${pageParams.length} ORDER BY id LIMIT ${SCAN_PAGE}`, pageParams);
+      for (const resource of await toResources(rows)) {
+        if (!q.match(resource)) continue;
+        if (total >= offset && resources.length < count) resources.push(resource);
         total++;
       }
-      if (page.length < SCAN_PAGE) break;
-      after = page[page.length - 1]!.id;
+      if (rows.length < SCAN_PAGE) break;
+      after = rows[rows.length - 1]!.id;
     }
-    return { total, rows };
+    return { total, resources };
   }
 
   function keyClause(table: 'scim_users' | 'scim_groups', key: IndexedKey, params: unknown[]): string {
@@ -555,32 +650,37 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     }
   }
 
-  async function lockUser(tx: SqlExecutor, id: string): Promise<UserRow> {
-    const [row] = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users WHERE id = $1 FOR UPDATE`, [id]);
+  /**
+   * Locks a user row: `FOR UPDATE` to delete it; `FOR NO KEY UPDATE` to change
+   * attributes, which does not wait for group writes adding the user (they hold
+   * `FOR KEY SHARE`).
+   */
+  async function lockUser(tx: SqlExecutor, id: string, mode: 'UPDATE' | 'NO KEY UPDATE'): Promise<UserRow> {
+    const [row] = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users WHERE id = $1 FOR ${mode}`, [id]);
     return row ?? notFound('User', id);
   }
 
-  async function writeUserRow(tx: SqlExecutor, id: string, c: UserColumns, attributes: JsonObject, at: string): Promise<UserRow> {
+  function userWriteParams(id: string, c: UserColumns, attributes: JsonObject, at: string): unknown[] {
+    return [id, c.userName, c.userName.toLowerCase(), c.externalId ?? null, c.displayName ?? null, c.active, lower(c.emails), c.workEmail?.toLowerCase() ?? null, JSON.stringify(attributes), at];
+  }
+
+  /** Logs the write fused with `data`; a `userName` taken case-insensitively is `ERR_SCIM_UNIQUENESS`. */
+  async function logUserWrite(log: Logger, change: PendingChange, ops: IndexOp[], data: Statement, userName: string): Promise<void> {
     try {
-      const [row] = await tx.query<UserRow>(
-        `UPDATE scim_users SET user_name = $2, user_name_lc = $3, external_id = $4, display_name = $5, active = $6, emails_lc = $7::text[],
-           work_email_lc = $8, resource = $9::jsonb, updated_at = $10, version = version + 1 WHERE id = $1 RETURNING ${USER_COLUMNS}`,
-        [id, c.userName, c.userName.toLowerCase(), c.externalId ?? null, c.displayName ?? null, c.active, lower(c.emails), c.workEmail?.toLowerCase() ?? null, JSON.stringify(attributes), at],
-      );
-      return row ?? notFound('User', id);
+      await log(change, ops, data);
     } catch (err) {
-      return uniqueness(err, `a user with userName \`${c.userName}\` exists`);
+      uniqueness(err, `a user with userName \`${userName}\` exists`);
     }
   }
 
   /** PUT and PATCH share this: deactivation drives `user_deprovision` and `seat_deprovision`. */
   async function updateUser(id: string, next: (current: UserRow) => JsonObject, operation: 'replace' | 'patch', ctx: WriteContext | undefined): Promise<WriteResult> {
     const policy = ctx?.provisioning ?? NO_LIFECYCLE;
-    return write(async (tx, log) => {
-      const current = await lockUser(tx, id);
+    return write(async (tx, log, at) => {
+      // Deactivation may remove the seat (a delete), which needs the stronger lock.
+      const current = await lockUser(tx, id, policy.seatDeprovision ? 'UPDATE' : 'NO KEY UPDATE');
       const attributes = next(current);
       const c = userColumns(attributes);
-      const at = new Date(now()).toISOString();
       const before = userRowColumns(current);
       const changed = changedAttributes(current.resource, attributes);
       const ops: IndexOp[] = [];
@@ -593,18 +693,20 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
         ops.push({ op: 'revoke', kind: 'subject', keys: subjects, notBefore });
         change.revocation = revocationOf(subjects, notBefore, 'user_deprovision');
         if (policy.seatDeprovision) {
-          await tx.query('DELETE FROM scim_memberships WHERE member_id = $1', [id]);
-          await tx.query('DELETE FROM scim_users WHERE id = $1', [id]);
           ops.push({ op: 'removeUser', id });
           change.seatRemoved = true;
-          await log(change, ops);
+          await log(change, ops, { sql: 'DELETE FROM scim_memberships WHERE member_id = $1', params: [id] }, { sql: 'DELETE FROM scim_users WHERE id = $1', params: [id] });
           return undefined;
         }
       }
-      const row = await writeUserRow(tx, id, c, attributes, at);
       ops.push({ op: 'user', user: toDirectoryUser(id, c) });
-      await log(change, ops);
-      return toStored(row);
+      // The row is locked, so the new version is known: nothing is read back.
+      await logUserWrite(log, change, ops, {
+        sql: `UPDATE scim_users SET user_name = $2, user_name_lc = $3, external_id = $4, display_name = $5, active = $6, emails_lc = $7::text[],
+           work_email_lc = $8, resource = $9::jsonb, updated_at = $10, version = version + 1 WHERE id = $1`,
+        params: userWriteParams(id, c, attributes, at),
+      }, c.userName);
+      return { id, attributes, created: current.created_at, lastModified: at, version: Number(current.version) + 1 };
     });
   }
 
@@ -614,51 +716,50 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
       return row ? toStored(row) : undefined;
     },
     async query(q): Promise<ResourcePage> {
-      const { total, rows } = await queryTable<UserRow>('scim_users', q);
-      return { totalResults: total, resources: rows.map(toStored) };
+      const { total, resources } = await queryTable('scim_users', q, async (rows: UserRow[]) => rows.map(toStored));
+      return { totalResults: total, resources };
     },
     create(attributes, ctx) {
       void ctx;
-      return write(async (tx, log) => {
-        const c = userColumns(attributes);
-        const id = randomUUID();
-        const at = new Date(now()).toISOString();
-        let row: UserRow | undefined;
-        try {
-          [row] = await tx.query<UserRow>(
-            `INSERT INTO scim_users (id, user_name, user_name_lc, external_id, display_name, active, emails_lc, work_email_lc, resource, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9::jsonb, $10, $10) RETURNING ${USER_COLUMNS}`,
-            [id, c.userName, c.userName.toLowerCase(), c.externalId ?? null, c.displayName ?? null, c.active, lower(c.emails), c.workEmail?.toLowerCase() ?? null, JSON.stringify(attributes), at],
-          );
-        } catch (err) {
-          uniqueness(err, `a user with userName \`${c.userName}\` exists`);
-        }
-        if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'user insert returned no row');
-        await log({ resourceType: 'User', resourceId: id, operation: 'create', changedAttributes: Object.keys(attributes) }, [{ op: 'user', user: toDirectoryUser(id, c) }]);
-        return toStored(row);
-      });
+      const c = userColumns(attributes);
+      const id = randomUUID();
+      // One statement: the row, the event and the notification commit together.
+      return write(async (tx, log, at) => {
+        await logUserWrite(
+          log,
+          { resourceType: 'User', resourceId: id, operation: 'create', changedAttributes: Object.keys(attributes) },
+          [{ op: 'user', user: toDirectoryUser(id, c) }],
+          {
+            sql: `INSERT INTO scim_users (id, user_name, user_name_lc, external_id, display_name, active, emails_lc, work_email_lc, resource, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9::jsonb, $10, $10)`,
+            params: userWriteParams(id, c, attributes, at),
+          },
+          c.userName,
+        );
+        return { id, attributes, created: at, lastModified: at, version: 1 };
+      }, 'statement');
     },
     replace: (id, attributes, ctx) => updateUser(id, () => attributes, 'replace', ctx),
     update: (id, mutate, ctx) => updateUser(id, (row) => mutate(toStored(row)), 'patch', ctx),
     delete(id, ctx) {
       const policy = ctx?.provisioning ?? NO_LIFECYCLE;
       return write(async (tx, log) => {
-        const current = await lockUser(tx, id);
+        const current = await lockUser(tx, id, 'UPDATE');
         const groups = await tx.query<{ group_id: string }>('DELETE FROM scim_memberships WHERE member_id = $1 RETURNING group_id', [id]);
-        await tx.query('DELETE FROM scim_users WHERE id = $1', [id]);
         const ops: IndexOp[] = [];
+        const data: Statement[] = [{ sql: 'DELETE FROM scim_users WHERE id = $1', params: [id] }];
         const change: PendingChange = { resourceType: 'User', resourceId: id, operation: 'delete', changedAttributes: [] };
         // Deleting a user also changes its memberships, so `reauth` revokes as `user_deprovision` does.
         const reason: RevocationReason | undefined = policy.userDeprovision ? 'user_deprovision' : policy.identityUpdateBehavior === 'reauth' && groups.length > 0 ? 'reauth' : undefined;
         if (reason) {
           const subjects = userSubjects(userRowColumns(current));
           const notBefore = nowSeconds();
-          await revoke(tx, 'subject', subjects, notBefore);
+          data.push(revokeStatement('subject', subjects, notBefore));
           ops.push({ op: 'revoke', kind: 'subject', keys: subjects, notBefore });
           change.revocation = revocationOf(subjects, notBefore, reason);
         }
         ops.push({ op: 'removeUser', id });
-        await log(change, ops);
+        await log(change, ops, ...data);
         return undefined;
       });
     },
@@ -691,28 +792,36 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     return row ?? notFound('Group', id);
   }
 
-  /** Adds members; unknown ids are refused so a typo never becomes a dangling edge. Returns the ids actually added, by type. */
+  /**
+   * Adds members in one statement; unknown ids are refused so a typo never becomes
+   * a dangling edge. Returns the members actually added, by type.
+   *
+   * INVARIANT: the member rows are locked `FOR KEY SHARE` (as a foreign key would),
+   * so a concurrent delete of a member waits for this write and then removes the
+   * new edge with it: no membership outlives its user or group.
+   */
   async function addMembers(tx: SqlExecutor, groupId: string, ids: readonly string[]): Promise<StoredMember[]> {
     const unique = [...new Set(ids)];
     if (unique.length === 0) return [];
     if (unique.includes(groupId)) {
       throw new ScimError('ERR_SCIM_INVALID_VALUE', `group \`${groupId}\` cannot be a member of itself`, { scimType: 'invalidValue' });
     }
-    const known = await tx.query<{ id: string; type: 'User' | 'Group' }>(
-      `SELECT id, 'User' AS type FROM scim_users WHERE id = ANY($1::text[]) UNION ALL SELECT id, 'Group' AS type FROM scim_groups WHERE id = ANY($1::text[])`,
-      [unique],
+    const known = await tx.query<{ id: string; type: 'User' | 'Group'; added: boolean }>(
+      `WITH u AS (SELECT id FROM scim_users WHERE id = ANY($2::text[]) FOR KEY SHARE),
+            g AS (SELECT id FROM scim_groups WHERE id = ANY($2::text[]) FOR KEY SHARE),
+            k AS (SELECT id, 'User'::text AS type FROM u UNION ALL SELECT id, 'Group'::text AS type FROM g),
+            ins AS (INSERT INTO scim_memberships (group_id, member_id, member_type) SELECT $1, id, type FROM k
+                    ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id)
+       SELECT k.id, k.type, ins.member_id IS NOT NULL AS added FROM k LEFT JOIN ins ON ins.member_id = k.id`,
+      [groupId, unique],
     );
     if (known.length < unique.length) {
+      // The transaction rolls back, and the rows inserted for the known ids with it.
       const found = new Set(known.map((k) => k.id));
       const missing = unique.find((id) => !found.has(id)) ?? '';
       throw new ScimError('ERR_SCIM_INVALID_VALUE', `member \`${missing}\` is not a known user or group`, { scimType: 'invalidValue' });
     }
-    const inserted = await tx.query<{ member_id: string; member_type: 'User' | 'Group' }>(
-      `INSERT INTO scim_memberships (group_id, member_id, member_type) SELECT $1, k.id, k.type FROM unnest($2::text[], $3::text[]) AS k(id, type)
-       ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id, member_type`,
-      [groupId, known.map((k) => k.id), known.map((k) => k.type)],
-    );
-    return inserted.map((r) => ({ value: r.member_id, type: r.member_type }));
+    return known.filter((k) => k.added).map((k) => ({ value: k.id, type: k.type }));
   }
 
   async function removeMembers(tx: SqlExecutor, groupId: string, ids: readonly string[] | 'all'): Promise<StoredMember[]> {
@@ -767,14 +876,16 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     return { added: [...added.values()], removed: [...removed.values()] };
   }
 
+  /** Records the member delta, revokes under `reauth`, and logs the event fused with `data` (a `displayName` taken is `ERR_SCIM_UNIQUENESS`). */
   async function finishGroupWrite(
     tx: SqlExecutor,
-    log: (change: PendingChange, ops: IndexOp[]) => Promise<void>,
+    log: Logger,
     policy: ProvisioningPolicy,
     change: PendingChange,
     ops: IndexOp[],
     groupId: string,
     delta: { added: StoredMember[]; removed: StoredMember[] },
+    data: { statement: Statement; displayName: string } | undefined,
   ): Promise<void> {
     if (delta.added.length > 0 || delta.removed.length > 0) {
       change.members = { added: delta.added.map((m) => m.value), removed: delta.removed.map((m) => m.value) };
@@ -790,21 +901,21 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
       );
       if (revocation) change.revocation = revocation;
     }
-    await log(change, ops);
+    if (!data) return log(change, ops);
+    try {
+      await log(change, ops, data.statement);
+    } catch (err) {
+      uniqueness(err, `a group with displayName \`${data.displayName}\` exists`);
+    }
   }
 
-  async function writeGroupRow(tx: SqlExecutor, id: string, attributes: JsonObject, at: string): Promise<GroupRow> {
-    const c = groupColumns(attributes);
-    try {
-      const [row] = await tx.query<GroupRow>(
-        `UPDATE scim_groups SET display_name = $2, display_name_lc = $3, external_id = $4, resource = $5::jsonb, updated_at = $6, version = version + 1
-         WHERE id = $1 RETURNING ${GROUP_COLUMNS}`,
-        [id, c.displayName, c.displayName.toLowerCase(), c.externalId ?? null, JSON.stringify(attributes), at],
-      );
-      return row ?? notFound('Group', id);
-    } catch (err) {
-      return uniqueness(err, `a group with displayName \`${c.displayName}\` exists`);
-    }
+  function groupWriteStatement(id: string, c: { displayName: string; externalId: string | undefined }, attributes: JsonObject, at: string, insert: boolean): Statement {
+    return {
+      sql: insert
+        ? `INSERT INTO scim_groups (id, display_name, display_name_lc, external_id, resource, created_at, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6)`
+        : `UPDATE scim_groups SET display_name = $2, display_name_lc = $3, external_id = $4, resource = $5::jsonb, updated_at = $6, version = version + 1 WHERE id = $1`,
+      params: [id, c.displayName, c.displayName.toLowerCase(), c.externalId ?? null, JSON.stringify(attributes), at],
+    };
   }
 
   async function updateGroup(
@@ -815,27 +926,36 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     ctx: WriteContext | undefined,
   ): Promise<WriteResult> {
     const policy = ctx?.provisioning ?? NO_LIFECYCLE;
-    return write(async (tx, log) => {
+    return write(async (tx, log, at) => {
       // INVARIANT: the row lock serialises concurrent writes of one group, so no member add is lost.
-      let row = await lockGroup(tx, id);
+      const row = await lockGroup(tx, id);
       const ops: IndexOp[] = [];
       const change: PendingChange = { resourceType: 'Group', resourceId: id, operation, changedAttributes: [] };
-      const at = new Date(now()).toISOString();
+      let next: { attributes: JsonObject; columns: ReturnType<typeof groupColumns> } | undefined;
       if (attributes) {
-        const next = attributes(toStored(row));
-        change.changedAttributes = changedAttributes(row.resource, next);
-        if (change.changedAttributes.length > 0 || memberOps.length === 0) {
-          row = await writeGroupRow(tx, id, next, at);
-          ops.push({ op: 'group', group: toDirectoryGroup(id, groupColumns(next)) });
-        }
+        const candidate = attributes(toStored(row));
+        const columns = groupColumns(candidate);
+        change.changedAttributes = changedAttributes(row.resource, candidate);
+        if (change.changedAttributes.length > 0) next = { attributes: candidate, columns };
       }
       const delta = await applyMemberOps(tx, id, memberOps);
-      if (ops.length === 0 && (delta.added.length > 0 || delta.removed.length > 0)) {
-        const [touched] = await tx.query<GroupRow>(`UPDATE scim_groups SET updated_at = $2, version = version + 1 WHERE id = $1 RETURNING ${GROUP_COLUMNS}`, [id, at]);
-        row = touched ?? notFound('Group', id);
+      const touched = next !== undefined || delta.added.length > 0 || delta.removed.length > 0;
+      let data: { statement: Statement; displayName: string } | undefined;
+      if (next) {
+        ops.push({ op: 'group', group: toDirectoryGroup(id, next.columns) });
+        data = { statement: groupWriteStatement(id, next.columns, next.attributes, at, false), displayName: next.columns.displayName };
+      } else if (touched) {
+        data = { statement: { sql: 'UPDATE scim_groups SET updated_at = $2, version = version + 1 WHERE id = $1', params: [id, at] }, displayName: row.display_name };
       }
-      await finishGroupWrite(tx, log, policy, change, ops, id, delta);
-      return toStored(row);
+      await finishGroupWrite(tx, log, policy, change, ops, id, delta, data);
+      // The row is locked, so what it now holds is known: nothing is read back.
+      return {
+        id,
+        attributes: next?.attributes ?? row.resource,
+        created: row.created_at,
+        lastModified: touched ? at : row.updated_at,
+        version: Number(row.version) + (touched ? 1 : 0),
+      };
     });
   }
 
@@ -845,30 +965,33 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
       return (await withMembers(rows, options?.members))[0];
     },
     async query(q) {
-      const { total, rows } = await queryTable<GroupRow>('scim_groups', q);
-      return { totalResults: total, resources: await withMembers(rows, q.members) };
+      const { total, resources } = await queryTable('scim_groups', q, (rows: GroupRow[]) => withMembers(rows, q.members));
+      return { totalResults: total, resources };
     },
     create(attributes, memberIds, ctx) {
       const policy = ctx?.provisioning ?? NO_LIFECYCLE;
-      return write(async (tx, log) => {
-        const c = groupColumns(attributes);
-        const id = randomUUID();
-        const at = new Date(now()).toISOString();
-        let row: GroupRow | undefined;
+      const c = groupColumns(attributes);
+      const id = randomUUID();
+      const change = (): PendingChange => ({ resourceType: 'Group', resourceId: id, operation: 'create', changedAttributes: Object.keys(attributes) });
+      const ops = (): IndexOp[] => [{ op: 'group', group: toDirectoryGroup(id, c) }];
+      const created = (at: string, members: StoredMember[]): StoredResource => ({ id, attributes, created: at, lastModified: at, version: 1, members });
+      if (memberIds.length === 0) {
+        // Entra creates groups empty: one statement for the row, the event and the notification.
+        return write(async (tx, log, at) => {
+          await finishGroupWrite(tx, log, policy, change(), ops(), id, { added: [], removed: [] }, { statement: groupWriteStatement(id, c, attributes, at, true), displayName: c.displayName });
+          return created(at, []);
+        }, 'statement');
+      }
+      return write(async (tx, log, at) => {
+        const insert = groupWriteStatement(id, c, attributes, at, true);
         try {
-          [row] = await tx.query<GroupRow>(
-            `INSERT INTO scim_groups (id, display_name, display_name_lc, external_id, resource, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) RETURNING ${GROUP_COLUMNS}`,
-            [id, c.displayName, c.displayName.toLowerCase(), c.externalId ?? null, JSON.stringify(attributes), at],
-          );
+          await tx.query(insert.sql, insert.params);
         } catch (err) {
           uniqueness(err, `a group with displayName \`${c.displayName}\` exists`);
         }
-        if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'group insert returned no row');
         const added = await addMembers(tx, id, memberIds);
-        const change: PendingChange = { resourceType: 'Group', resourceId: id, operation: 'create', changedAttributes: Object.keys(attributes) };
-        await finishGroupWrite(tx, log, policy, change, [{ op: 'group', group: toDirectoryGroup(id, c) }], id, { added, removed: [] });
-        return toStored(row);
+        await finishGroupWrite(tx, log, policy, change(), ops(), id, { added, removed: [] }, undefined);
+        return created(at, [...added].sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : 0)));
       });
     },
     replace: (id, attributes, memberIds, ctx) => updateGroup(id, () => attributes, [{ op: 'set', ids: memberIds }], 'replace', ctx),
@@ -935,6 +1058,26 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     users,
     groups,
     revocations,
+    async prune() {
+      if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store is closed');
+      const nowMs = now();
+      const before = new Date(nowMs - retention.eventsMaxAgeSeconds * 1000).toISOString();
+      try {
+        // ISO 8601 UTC strings of one format order as text; "C" keeps the locale out of it.
+        const [events] = await driver.query<{ n: string | number }>('WITH d AS (DELETE FROM scim_events WHERE at COLLATE "C" < $1 RETURNING 1) SELECT count(*) AS n FROM d', [before]);
+        let revocations = 0;
+        if (retention.revocationsMaxAgeSeconds !== undefined) {
+          const cutoff = Math.floor(nowMs / 1000) - retention.revocationsMaxAgeSeconds;
+          // A revocation raised concurrently has a recent `notBefore`, so the re-checked WHERE keeps it.
+          const [deleted] = await driver.query<{ n: string | number }>('WITH d AS (DELETE FROM scim_revocations WHERE not_before < $1 RETURNING 1) SELECT count(*) AS n FROM d', [cutoff]);
+          revocations = Number(deleted?.n ?? 0);
+          revocationSet.prune(cutoff);
+        }
+        return { events: Number(events?.n ?? 0), revocations };
+      } catch (err) {
+        throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store prune failed', { cause: err });
+      }
+    },
     onChange(listener) {
       listeners.add(listener);
       return () => {

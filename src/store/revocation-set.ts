@@ -13,6 +13,11 @@ export class RevocationSet {
     if (previous === undefined || previous < notBefore) map.set(key, notBefore);
   }
 
+  /** Forgets revocations with `notBefore` before `cutoff` (retention; see `DirectoryStore.prune`). */
+  prune(cutoff: number): void {
+    for (const map of [this.#subjects, this.#apps]) for (const [key, notBefore] of map) if (notBefore < cutoff) map.delete(key);
+  }
+
   clear(): void {
     this.#subjects.clear();
     this.#apps.clear();

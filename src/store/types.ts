@@ -25,7 +25,7 @@ export interface StoredResource {
   lastModified: string;
   /** Incremented on every write; the SCIM layer renders it as a weak ETag. */
   version: number;
-  /** Direct members (groups only, when asked for). */
+  /** Direct members (groups only: when asked for, and always on the result of a group create). */
   members?: StoredMember[];
 }
 
@@ -137,7 +137,7 @@ export interface UserRepository {
 export interface GroupRepository {
   get(id: string, options?: { members?: boolean }): Promise<StoredResource | undefined>;
   query(query: ResourceQuery): Promise<ResourcePage>;
-  /** Inserts a group and its members; every member id must be an existing user or group. */
+  /** Inserts a group and its members; every member id must be an existing user or group. The result carries `members`. */
   create(attributes: JsonObject, memberIds: readonly string[], ctx?: WriteContext): Promise<WriteResult>;
   replace(id: string, attributes: JsonObject, memberIds: readonly string[], ctx?: WriteContext): Promise<WriteResult>;
   /**
@@ -165,6 +165,12 @@ export interface Revocations {
   isRevoked(session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean;
 }
 
+/** What one {@link DirectoryStore.prune} deleted. */
+export interface PruneResult {
+  events: number;
+  revocations: number;
+}
+
 /** The durable directory: SCIM resources, memberships, revocations and an event log on one SQL schema. */
 export interface DirectoryStore {
   readonly driver: 'pglite' | 'postgres';
@@ -173,6 +179,14 @@ export interface DirectoryStore {
   readonly users: UserRepository;
   readonly groups: GroupRepository;
   readonly revocations: Revocations;
+  /**
+   * Deletes event-log rows older than `retention.eventsMaxAgeSeconds` and, only
+   * when `retention.revocationsMaxAgeSeconds` is set, revocations whose
+   * `notBefore` is older than that (in the store and in this instance's memory;
+   * other instances forget them at their own `prune`). Never runs by itself: call
+   * it on an interval the app controls.
+   */
+  prune(): Promise<PruneResult>;
   /** Subscribes to committed changes (local and remote); returns the unsubscribe function. */
   onChange(listener: (change: DirectoryChange) => void): () => void;
   /** Closes the database connections; the index stays readable. */

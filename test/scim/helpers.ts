@@ -36,7 +36,7 @@ export async function startScimServer(options: Omit<ScimHandlerOptions, 'secrets
       if (secret !== null) headers.authorization = `Bearer ${secret}`;
       let payload: string | undefined = init.raw;
       if (body !== undefined) payload = JSON.stringify(body);
-      if (payload !== undefined) headers['content-type'] = 'application/scim+json';
+      if (payload !== undefined) headers['content-type'] ??= 'application/scim+json';
       const res = await fetch(`${base}${path}`, { method, headers, body: payload });
       const text = await res.text();
       return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };

@@ -217,6 +217,47 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       expect(store.index.groupsOfUser(user.id)).toEqual([]);
     });
 
+    it('finds a group by a members filter (regression: members were not loaded before the filter ran)', async () => {
+      const group = await createGroup(`filtered-${randomUUID()}`);
+      const [member, other] = [await createUser(), await createUser()];
+      await scim.request('PATCH', `/Groups/${group.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: member.id }] }] });
+      for (const filter of [`members[value eq "${member.id}"]`, `members.value eq "${member.id}"`, `members eq "${member.id}"`]) {
+        const found = await scim.request('GET', `/Groups?excludedAttributes=members&${new URLSearchParams({ filter })}`);
+        expect(found.status).toBe(200);
+        expect(found.json.Resources.map((r: any) => r.id)).toEqual([group.id]);
+        expect(found.json.Resources[0]).not.toHaveProperty('members');
+      }
+      const none = await scim.request('GET', `/Groups?${new URLSearchParams({ filter: `members[value eq "${other.id}"]` })}`);
+      expect(none.json.totalResults).toBe(0);
+    });
+
+    it('stores roles as Entra sends them, JSON-in-string values included, and returns them unchanged', async () => {
+      const user = await createUser({ roles: [{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Admin' }] });
+      expect(user.roles).toEqual([{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Admin' }]);
+      const single = '{"id":"06b07648-ecfe-589f-9d2f-6325724a46ee","value":"25","displayName":"Role1234"}';
+      const added = await scim.request('PATCH', `/Users/${user.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Add', path: 'roles', value: [{ value: single }] }] });
+      expect(added.json.roles).toEqual([{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Admin' }, { value: single }]);
+      const assertive = [
+        { primary: false, type: 'WindowsAzureActiveDirectoryRole', display: 'User', value: 'User' },
+        { primary: false, type: 'WindowsAzureActiveDirectoryRole', display: 'Test', value: 'Test' },
+      ];
+      const replaced = await scim.request('PATCH', `/Users/${user.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'roles', value: assertive }] });
+      expect(replaced.json.roles).toEqual(assertive);
+      expect((await scim.request('GET', `/Users/${user.id}`)).json.roles).toEqual(assertive);
+    });
+
+    it('accepts application/json bodies and clears a single-valued attribute replaced with ""', async () => {
+      const res = await scim.request('POST', '/Users', undefined, {
+        raw: JSON.stringify({ userName: `plain-json-${randomUUID()}@contoso.com`, title: 'Engineer' }),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('content-type')).toBe('application/scim+json');
+      const cleared = await scim.request('PATCH', `/Users/${res.json.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Replace', path: 'title', value: '' }] });
+      expect(cleared.status).toBe(200);
+      expect(cleared.json).not.toHaveProperty('title');
+    });
+
     it('loses no member under 20 concurrent PATCH add-member requests on one group', async () => {
       const group = await createGroup(`busy-${randomUUID()}`);
       const users = await Promise.all(Array.from({ length: 20 }, () => createUser()));

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDirectoryStore, type DirectoryStore } from '../../src/store/index.js';
 import { dropSchema, nextChange, postgresUrl, uniqueSchema } from '../scim/helpers.js';
 
@@ -62,6 +62,76 @@ describe('two store instances on one PostgreSQL schema', () => {
       expect(c.revocations.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 1_700_000_000 })).toBe(true);
     } finally {
       await c.close();
+    }
+  });
+
+  /** A raw connection to the test schema, for holding locks the way a concurrent writer would. */
+  async function raw(): Promise<import('pg').Client> {
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await client.connect();
+    return client;
+  }
+  /** Resolves once another backend waits for a lock this client holds (polled, no fixed sleep). */
+  async function someoneWaitsOn(client: import('pg').Client): Promise<void> {
+    const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+    await vi.waitFor(
+      async () => {
+        const blocked = await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [rows[0].pid]);
+        expect(blocked.rows[0].n).toBeGreaterThan(0);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+  }
+
+  it('a member added while its user is being deleted leaves no dangling membership (regression: the add did not lock the member)', async () => {
+    const group = (await a.groups.create({ displayName: 'Race' }, [])).resource!;
+    const user = (await a.users.create({ userName: 'doomed@contoso.com' })).resource!;
+    const deleter = await raw();
+    try {
+      // A delete in progress: the user row is locked and its memberships are gone, the user row not yet.
+      await deleter.query('BEGIN');
+      await deleter.query('SELECT id FROM scim_users WHERE id = $1 FOR UPDATE', [user.id]);
+      await deleter.query('DELETE FROM scim_memberships WHERE member_id = $1', [user.id]);
+      const add = a.groups.update(group.id, { members: [{ op: 'add', ids: [user.id] }] }).then(
+        () => 'added',
+        (err: { code?: string; message?: string }) => `${err.code}: ${err.message}`,
+      );
+      // Either the add waits for the delete (fixed), or it commits first (the bug).
+      await Promise.race([add, someoneWaitsOn(deleter)]);
+      await deleter.query('DELETE FROM scim_users WHERE id = $1', [user.id]);
+      await deleter.query('COMMIT');
+      expect(await add).toBe(`ERR_SCIM_INVALID_VALUE: member \`${user.id}\` is not a known user or group`);
+      const { rows } = await deleter.query('SELECT count(*)::int AS n FROM scim_memberships WHERE member_id = $1', [user.id]);
+      expect(rows[0].n).toBe(0);
+      expect(a.index.directMembers(group.id)).toEqual([]);
+    } finally {
+      await deleter.end();
+    }
+  });
+
+  it('after its listener connection drops, B reconnects, reloads, and keeps a local write made during the reload (regression: the reload dropped it)', async () => {
+    const admin = await raw();
+    try {
+      // Hold the reload at the memberships, after its snapshot is taken; the writes below do not touch them.
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE scim_memberships IN ACCESS EXCLUSIVE MODE');
+      const { rows } = await admin.query(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1`, [`LISTEN entragate_${schema}`]);
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+      await someoneWaitsOn(admin);
+      const local = (await b.users.create({ userName: 'during-reload@contoso.com' })).resource!;
+      await b.revocations.revokeUser(['during-reload@contoso.com'], 1_900_000_000);
+      expect(b.index.getUser(local.id)).toBeDefined();
+      await admin.query('COMMIT');
+      // A change from A reaches B through the new listener, after B's reload (notifications queue behind it).
+      const marker = (await a.groups.create({ displayName: 'after-reconnect' }, [])).resource!;
+      await nextChange(b, (c) => c.resourceId === marker.id);
+      expect(b.index.getGroup(marker.id)).toBeDefined();
+      expect(b.index.getUser(local.id)).toBeDefined();
+      expect(b.revocations.isRevoked({ subjects: ['during-reload@contoso.com'], issuedAt: 1_900_000_000 })).toBe(true);
+    } finally {
+      await admin.query('ROLLBACK').catch(() => undefined);
+      await admin.end();
     }
   });
 
