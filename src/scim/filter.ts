@@ -1,6 +1,6 @@
 import { ScimError } from '../errors/index.js';
 import type { JsonObject, JsonValue } from '../store/index.js';
-import { isForbiddenKey, isObject } from './schema.js';
+import { UNSTORABLE, isForbiddenKey, isObject } from './schema.js';
 
 /** A comparison operator of RFC 7644 §3.4.2.2 (`const op: CompareOp = 'eq'`). */
 export type CompareOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le';
@@ -60,16 +60,21 @@ function tokenize(input: string): Token[] {
       let j = i + 1;
       while (j < input.length && input[j] !== '"') j += input[j] === '\\' ? 2 : 1;
       if (j >= input.length) fail('filter has an unterminated string');
+      let v: string;
       try {
-        out.push({ t: 'str', v: JSON.parse(input.slice(i, j + 1)) as string });
+        v = JSON.parse(input.slice(i, j + 1)) as string;
       } catch {
         fail('filter has an invalid escape in a string');
       }
+      if (UNSTORABLE.test(v)) fail('filter has a NUL character or an unpaired surrogate in a string');
+      out.push({ t: 'str', v });
       i = j + 1;
     } else {
       let j = i;
       while (j < input.length && !' \t\n\r()[]"'.includes(input[j]!)) j++;
-      out.push({ t: 'word', v: input.slice(i, j) });
+      const v = input.slice(i, j);
+      if (UNSTORABLE.test(v)) fail('filter has a NUL character or an unpaired surrogate');
+      out.push({ t: 'word', v });
       i = j;
     }
   }
@@ -210,7 +215,9 @@ function bareValue(word: string): string | number | boolean | null {
   if (l === 'true') return true;
   if (l === 'false') return false;
   if (l === 'null') return null;
-  if (/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(word)) return Number(word);
+  // Only a number that prints back as the same text: `00123` or `1e3` stay strings, so an
+  // unquoted employee id still matches the string stored for it.
+  if (/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(word) && String(Number(word)) === word) return Number(word);
   return word;
 }
 

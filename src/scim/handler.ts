@@ -5,7 +5,7 @@ import type { DirectoryChange, DirectoryStore, IndexedKey, JsonObject, JsonValue
 import { resourceTypeDocuments, schemaDocuments, serviceProviderConfig } from './discovery.js';
 import { matchesFilter, parseAttrWord, parseFilter, type AttrPath, type ScimFilter } from './filter.js';
 import { applyPatch, parsePatchRequest, planGroupPatch } from './patch.js';
-import { ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, USER_SCHEMA, findKey, isForbiddenKey, isObject, normalizeResource } from './schema.js';
+import { ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, UNSTORABLE, USER_SCHEMA, findKey, isForbiddenKey, isObject, normalizeResource } from './schema.js';
 
 /** A fetch-style handler: WHATWG `Request` in, `Response` out. */
 export type ScimHandler = (request: Request) => Promise<Response>;
@@ -63,14 +63,21 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** Walks parsed JSON once: bounded depth, and no key that could reach a prototype. */
+function checkText(text: string): void {
+  if (UNSTORABLE.test(text)) throw new ScimError('ERR_SCIM_INVALID_VALUE', 'request body has a NUL character or an unpaired surrogate in a string', { scimType: 'invalidValue' });
+}
+
+/** Walks parsed JSON once: bounded depth, no key that could reach a prototype, only text the store can keep. */
 function checkJson(value: JsonValue, depth: number): void {
   if (depth > MAX_JSON_DEPTH) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', `request body nests deeper than ${MAX_JSON_DEPTH} levels`, { scimType: 'invalidSyntax' });
-  if (Array.isArray(value)) {
+  if (typeof value === 'string') {
+    checkText(value);
+  } else if (Array.isArray(value)) {
     for (const v of value) checkJson(v, depth + 1);
   } else if (isObject(value)) {
     for (const [k, v] of Object.entries(value)) {
       if (isForbiddenKey(k)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `attribute \`${k}\` is not permitted`, { scimType: 'invalidValue' });
+      checkText(k);
       checkJson(v, depth + 1);
     }
   }
@@ -372,9 +379,8 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
       const { attributes, members } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
       const result = kind === 'User' ? await store.users.create(attributes, ctx) : await store.groups.create(attributes, memberIdsOf(members), ctx);
       notify(result.change);
-      const created = result.resource!;
-      if (kind === 'Group') created.members = (await store.groups.get(created.id, { members: true }))?.members ?? [];
-      const body = render(kind, created, base);
+      // The store returns a created group with its members: nothing is read back.
+      const body = render(kind, result.resource!, base);
       return scimResponse(201, body, { location: (body.meta as JsonObject).location as string });
     }
     switch (method) {
@@ -447,6 +453,8 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
         } catch {
           throw new ScimError('ERR_SCIM_NOT_FOUND', 'no SCIM resource at this path');
         }
+        // No stored id holds such text; asking the store would fail the query instead of answering 404.
+        if (UNSTORABLE.test(id)) throw new ScimError('ERR_SCIM_NOT_FOUND', 'no SCIM resource at this path');
       }
       if (name === 'users') return await resource('User', id, request, url, base);
       if (name === 'groups') return await resource('Group', id, request, url, base);

@@ -44,6 +44,13 @@ export const LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
+/**
+ * A NUL or an unpaired surrogate: text PostgreSQL cannot store or compare. Refused
+ * at the edge as a 400, because in a query it would fail as a 503 that Entra
+ * retries forever.
+ */
+export const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** Keys that would reach an object's prototype machinery when used as property names. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 

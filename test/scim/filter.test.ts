@@ -38,6 +38,7 @@ describe('SCIM filters', () => {
     ['urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ada@contoso.com"', true],
     ['meta.lastModified gt "2025-01-01T00:00:00Z"', true],
     ['title eq null', true],
+    ['externalId eq 00123', false],
     ['userName ne "ada@contoso.com"', false],
   ])('%s → %s', (filter, expected) => {
     expect(matchesFilter(parseFilter(filter), ada)).toBe(expected);
@@ -70,6 +71,15 @@ describe('SCIM filters', () => {
     expect(parsePatchPath('emails[type eq "work"].value')).toMatchObject({ attr: 'emails', sub: 'value' });
     expect(parsePatchPath('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager')).toEqual({ schema: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User', attr: 'manager' });
     expect(() => parsePatchPath('members[value eq "x"] extra')).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_PATH', message: 'invalid patch path: unexpected text after the path' }));
+  });
+
+  it('keeps an unquoted value that is not a canonical number as text (regression: `00123` matched `123`)', () => {
+    const user: JsonObject = { externalId: '00123', employeeNumber: '1e3', title: '123' };
+    expect(matchesFilter(parseFilter('externalId eq 00123'), user)).toBe(true);
+    expect(matchesFilter(parseFilter('externalId eq 123'), user)).toBe(false);
+    expect(matchesFilter(parseFilter('employeeNumber eq 1e3'), user)).toBe(true);
+    expect(matchesFilter(parseFilter('title eq 123'), user)).toBe(true);
+    expect(parseFilter('externalId eq 00123')).toEqual({ kind: 'compare', path: { attr: 'externalId' }, op: 'eq', value: '00123' });
   });
 
   it('never throws anything but a ScimError on arbitrary input (property)', () => {

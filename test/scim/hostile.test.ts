@@ -163,6 +163,24 @@ describe('SCIM endpoint under hostile input', () => {
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
   });
 
+  it('refuses NUL characters and unpaired surrogates with 400 or 404, never a 503 from the store (regression)', async () => {
+    for (const raw of ['{"userName":"nul\\u0000@contoso.com"}', '{"userName":"lone\\ud800@contoso.com"}', '{"userName":"ok@contoso.com","name":{"given\\u0000Name":"x"}}']) {
+      const res = await scim.request('POST', '/Users', undefined, { raw });
+      expect(res.status).toBe(400);
+      expect(res.json).toEqual({ schemas: [ERROR], status: '400', scimType: 'invalidValue', detail: 'request body has a NUL character or an unpaired surrogate in a string' });
+    }
+    const patch = await scim.request('PATCH', `/Groups/${groupId}`, undefined, { raw: '{"Operations":[{"op":"remove","path":"members[value eq \\"x\\u0000\\"]"}]}' });
+    expect(patch.status).toBe(400);
+    for (const filter of ['userName eq "a\\u0000b"', 'userName eq "\\udc00"', 'userName eq a\u0000b']) {
+      const res = await scim.request('GET', `/Users?${new URLSearchParams({ filter })}`);
+      expect(res.status).toBe(400);
+      expect(res.json.scimType).toBe('invalidFilter');
+    }
+    const id = await scim.request('GET', '/Users/abc%00def');
+    expect(id.status).toBe(404);
+    expect(id.json.detail).toBe('no SCIM resource at this path');
+  });
+
   it('answers unknown paths with 404, wrong methods with 405, and serves discovery', async () => {
     expect((await scim.request('GET', '/Widgets')).status).toBe(404);
     const method = await scim.request('DELETE', '/Users');
