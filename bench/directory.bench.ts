@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { createDirectoryIndex } from '../src/directory/index.js';
 import type { DirectoryGroup, DirectoryMembership, DirectoryUser } from '../src/directory/index.js';
 import type { GroupRef } from '../src/types.js';
+import { seededGuid, seededRandom } from './harness.js';
 
 export interface BenchResult {
   name: string;
@@ -34,22 +35,7 @@ const LEVELS = [40, 120, 340, 900, 1_800, 3_300, 5_500, 8_000];
 /** Each nested group has one parent, and a second one with this probability. */
 const SECOND_PARENT = 0.4;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function guid(rand: () => number): string {
-  const hex = (n: number) =>
-    Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
-  return `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`;
-}
 
 interface Directory {
   users: DirectoryUser[];
@@ -60,14 +46,14 @@ interface Directory {
 
 /** A deterministic directory: groups in 8 levels, each below level 0 nested in one or two groups of the level above. */
 export function generateDirectory(seed = 42): Directory {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const groups: DirectoryGroup[] = [];
   const levelStart: number[] = [];
   const levelOf: number[] = [];
   LEVELS.forEach((count, level) => {
     levelStart.push(groups.length);
     for (let i = 0; i < count; i++) {
-      groups.push({ id: `g${groups.length}`, externalId: guid(rand), displayName: `Group ${groups.length} L${level}` });
+      groups.push({ id: `g${groups.length}`, externalId: seededGuid(rand), displayName: `Group ${groups.length} L${level}` });
       levelOf.push(level);
     }
   });
@@ -86,7 +72,7 @@ export function generateDirectory(seed = 42): Directory {
   const users: DirectoryUser[] = [];
   for (let u = 0; u < USERS; u++) {
     const upn = `user${u}@contoso.com`;
-    users.push({ id: `u${u}`, externalId: guid(rand), userName: upn, emails: [upn], active: true });
+    users.push({ id: `u${u}`, externalId: seededGuid(rand), userName: upn, emails: [upn], active: true });
   }
   // The remaining edges are user → group, spread over users, into the three deepest levels.
   const userEdges = MEMBERSHIPS - memberships.length;
@@ -167,7 +153,7 @@ function perCall(batch: number, fn: (i: number) => void): number {
 
 export async function run(): Promise<BenchResult> {
   const notes: string[] = [];
-  const rand = mulberry32(7);
+  const rand = seededRandom(7);
   const dir = generateDirectory();
   const pick = (n: number) => Math.floor(rand() * n);
 

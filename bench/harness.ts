@@ -81,3 +81,29 @@ function fmt(n: number): string {
 export function isMain(metaUrl: string): boolean {
   return process.argv[1] !== undefined && fileURLToPath(metaUrl) === process.argv[1];
 }
+
+/** A seeded PRNG (mulberry32) in [0, 1): benchmarks generate the same inputs on every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A GUID-shaped id from a seeded PRNG. */
+export function seededGuid(rand: () => number): string {
+  const hex = (n: number): string => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
+  return `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`;
+}
+
+/** Runs, prints and saves a benchmark when its file is run directly (`npx tsx bench/x.bench.ts`). */
+export async function runIfMain(metaUrl: string, file: string, run: () => Promise<BenchResult>): Promise<void> {
+  if (!isMain(metaUrl)) return;
+  const result = await run();
+  report(result);
+  console.log(`  saved ${save(file, result)}`);
+}

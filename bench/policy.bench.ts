@@ -16,28 +16,14 @@ import { newEnforcer, newModelFromString } from 'casbin';
 import { compileAccessPolicies, compileGatewayRules } from '../src/policy/index.js';
 import type { AccessPolicy, GatewayRule } from '../src/policy/types.js';
 import type { Identity } from '../src/types.js';
-import { isMain, measure, report, save, type BenchResult } from './harness.js';
+import { isMain, measure, report, save, type BenchResult, seededGuid, seededRandom } from './harness.js';
 
 const POOL = 20_000;
 const IDENTITY_GROUPS = 200;
 const DIRECT_GROUPS = 50;
 const POLICIES = 1_000;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function guid(rand: () => number): string {
-  const hex = (n: number): string => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
-  return `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`;
-}
 
 interface Data {
   pool: string[];
@@ -51,8 +37,8 @@ interface Data {
 }
 
 function makeData(seed: number, policyCount: number): Data {
-  const rand = mulberry32(seed);
-  const pool = Array.from({ length: POOL }, () => guid(rand));
+  const rand = seededRandom(seed);
+  const pool = Array.from({ length: POOL }, () => seededGuid(rand));
   const picked = new Set<number>();
   while (picked.size < IDENTITY_GROUPS) picked.add(Math.floor(rand() * POOL));
   const member = [...picked].map((i) => pool[i] as string);
@@ -174,7 +160,7 @@ export async function run(): Promise<BenchResult> {
   // What the gate gets when groups come from Graph or the directory: a new identity and a new array of the same groups.
   const fresh = (): Identity => ({ ...identity, groups: [...identity.groups] });
   // The headline rows (100 policies) first: later rows leave the heap to the collector in a state that adds noise.
-  const mixed = compileAccessPolicies(mixedPolicies(data, mulberry32(7)));
+  const mixed = compileAccessPolicies(mixedPolicies(data, seededRandom(7)));
   const ctx = { ip: '192.0.2.10' };
   if (!mixed.evaluate(identity, ctx).allowed) throw new Error('the 100-policy set should allow');
   const hundred = await measure('access: 100 mixed policies, same identity', () => mixed.evaluate(identity, ctx), { batch: 1000 });

@@ -8,7 +8,7 @@ import { importJWK, jwtVerify } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import { createGate } from '../src/index.js';
 import { createMockEntra } from '../src/testing/index.js';
-import { isMain, measure, report, save, type BenchResult } from './harness.js';
+import { measure, runIfMain, type BenchResult } from './harness.js';
 
 export async function run(): Promise<BenchResult> {
   const entra = await createMockEntra({ tenants: ['8d6c4e4c-2b6f-4a43-9b33-0c5a9d8f1e21'] });
@@ -61,8 +61,4 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  const result = await run();
-  report(result);
-  console.log(`  saved ${save('token', result)}`);
-}
+await runIfMain(import.meta.url, 'token', run);
