@@ -297,8 +297,8 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     if (!ok) throw unauthorized('the bearer secret is not valid');
   }
 
-  function notify(change: DirectoryChange): void {
-    if (!onEvent) return;
+  function notify(change: DirectoryChange | undefined): void {
+    if (!onEvent || !change) return;
     try {
       onEvent(change);
     } catch {

@@ -432,13 +432,27 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     if (row) applyEvent(row.id, { ...row.change, at: row.at }, row.ops);
   }
 
+  // Writes of this instance in flight: the notification of one usually arrives before the write
+  // has applied its own event, and must not cost a query to fetch what the write is about to apply.
+  const inflight = new Set<Promise<unknown>>();
+  const NOTIFICATION = /^(\d{1,19})(?::([0-9a-f-]{36}))?$/;
+
   if (channel && driver.listen) {
     await driver.listen(
       channel,
       (payload) => {
-        if (!/^\d{1,19}$/.test(payload)) return;
-        if (!loaded) buffered.push(payload);
-        else enqueue(() => fetchEvent(payload));
+        const m = NOTIFICATION.exec(payload);
+        if (!m) return;
+        const id = m[1]!;
+        if (!loaded) buffered.push(id);
+        else if (m[2] !== instanceId) enqueue(() => fetchEvent(id));
+        else {
+          // Our own write: it applies the event after its commit. Fetch only if it did not
+          // (its commit reply was lost), once every write in flight now has settled.
+          void Promise.allSettled([...inflight]).then(() => {
+            if (!applied.has(id)) enqueue(() => fetchEvent(id));
+          });
+        }
       },
       () => enqueue(loadAll),
     );
@@ -467,40 +481,63 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
       return `$${params.length}`;
     };
     ctes.push(`e AS (INSERT INTO scim_events (at, change, ops) VALUES (${bind(at)}, ${bind(JSON.stringify({ ...change, instance: instanceId }))}::jsonb, ${bind(JSON.stringify(ops))}::jsonb) RETURNING id)`);
-    const notify = channel ? `, pg_notify(${bind(channel)}, e.id::text)` : '';
+    const notify = channel ? `, pg_notify(${bind(channel)}, e.id::text || ${bind(`:${instanceId}`)})` : '';
     return { sql: `WITH ${ctes.join(', ')} SELECT e.id::text AS id${notify} FROM e`, params };
   }
 
   /**
    * Runs one write, retried on serialization failures and deadlocks, then applies
    * it here. `transaction` opens BEGIN … COMMIT; `statement` runs `fn`'s single
-   * statement (the `log` call) in autocommit, which PostgreSQL makes atomic on its
-   * own: a create is one round trip.
+   * statement in autocommit, which PostgreSQL makes atomic on its own.
+   *
+   * `fn` logs its event with `log` (the generic event insert), or `record`s the id
+   * of an event its own statement inserted. A write that logs nothing changed
+   * nothing: it returns no `change` and publishes nothing.
    */
-  async function write(fn: (tx: SqlExecutor, log: Logger, at: string) => Promise<StoredResource | undefined>, mode: 'transaction' | 'statement' = 'transaction'): Promise<WriteResult> {
+  async function write(
+    fn: (tx: SqlExecutor, log: Logger, at: string, record: (id: string, change: PendingChange, ops: IndexOp[]) => void) => Promise<StoredResource | undefined>,
+    mode: 'transaction' | 'statement' = 'transaction',
+  ): Promise<WriteResult> {
     if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store is closed');
+    const running = attempts(fn, mode);
+    inflight.add(running);
+    try {
+      return await running;
+    } finally {
+      inflight.delete(running);
+    }
+  }
+
+  async function attempts(
+    fn: (tx: SqlExecutor, log: Logger, at: string, record: (id: string, change: PendingChange, ops: IndexOp[]) => void) => Promise<StoredResource | undefined>,
+    mode: 'transaction' | 'statement',
+  ): Promise<WriteResult> {
     for (let attempt = 0; ; attempt++) {
       try {
         const at = new Date(now()).toISOString();
         let logged: { id: string; change: PendingChange; ops: IndexOp[] } | undefined;
+        const record = (id: string, change: PendingChange, ops: IndexOp[]): void => {
+          // INVARIANT: one write is one event, so a statement-mode write commits or fails whole.
+          if (logged !== undefined) throw new StoreError('ERR_STORE_UNAVAILABLE', 'a write logged two events');
+          logged = { id, change, ops };
+        };
         const run = async (tx: SqlExecutor): Promise<StoredResource | undefined> => {
           logged = undefined;
           return fn(
             tx,
             async (change, ops, ...data) => {
-              // INVARIANT: a statement-mode write issues exactly one statement, so it commits or fails whole.
-              if (mode === 'statement' && logged !== undefined) throw new StoreError('ERR_STORE_UNAVAILABLE', 'a single-statement write logged twice');
               const statement = eventStatement(at, change, ops, data);
               const [row] = await tx.query<{ id: string }>(statement.sql, statement.params);
               if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'event log insert returned no id');
-              logged = { id: row.id, change, ops };
+              record(row.id, change, ops);
             },
             at,
+            record,
           );
         };
         const resource = mode === 'statement' ? await run(driver) : await driver.transaction(run);
-        if (!logged) throw new StoreError('ERR_STORE_UNAVAILABLE', 'write committed without an event');
-        const ev: { id: string; change: PendingChange; ops: IndexOp[] } = logged;
+        const ev = logged as { id: string; change: PendingChange; ops: IndexOp[] } | undefined;
+        if (!ev) return resource ? { resource } : {};
         // INVARIANT: the index changes only after the commit succeeded.
         const change = applyEvent(ev.id, { ...ev.change, at, instance: instanceId }, ev.ops);
         return resource ? { resource, change } : { change };
@@ -699,6 +736,8 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
           return undefined;
         }
       }
+      // A PATCH that changes nothing (Entra re-sends values every cycle) writes and publishes nothing.
+      if (changed.length === 0 && ops.length === 0) return toStored(current);
       ops.push({ op: 'user', user: toDirectoryUser(id, c) });
       // The row is locked, so the new version is known: nothing is read back.
       await logUserWrite(log, change, ops, {
@@ -901,6 +940,8 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
       );
       if (revocation) change.revocation = revocation;
     }
+    // A write that changes nothing writes and publishes nothing.
+    if (ops.length === 0) return;
     if (!data) return log(change, ops);
     try {
       await log(change, ops, data.statement);
@@ -918,6 +959,57 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     };
   }
 
+  /**
+   * Entra's member PATCH (`Add` of many members, no lifecycle revocation) as one
+   * autocommit statement: lock the group, lock and classify the members, insert
+   * the new edges, touch the group, append the event and notify. When a member is
+   * unknown the statement inserts nothing, and the write is refused. When every
+   * member is already there it changes nothing and publishes nothing.
+   *
+   * INVARIANT: same locks as the general path (group `FOR UPDATE`, members
+   * `FOR KEY SHARE`), so concurrent PATCHes of one group serialise and lose no member.
+   */
+  function addMembersInOneStatement(id: string, ids: readonly string[]): Promise<WriteResult> {
+    const unique = [...new Set(ids)];
+    if (unique.includes(id)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `group \`${id}\` cannot be a member of itself`, { scimType: 'invalidValue' });
+    return write(async (tx, _log, at, record) => {
+      const change: PendingChange = { resourceType: 'Group', resourceId: id, operation: 'patch', changedAttributes: ['members'], members: { added: [], removed: [] } };
+      const ops: IndexOp[] = [{ op: 'members', groupId: id, add: [], remove: [] }];
+      const params: unknown[] = [id, unique, at, JSON.stringify({ ...change, instance: instanceId }), JSON.stringify(ops)];
+      if (channel) params.push(channel, `:${instanceId}`);
+      const [row] = await tx.query<{ grp: GroupRow | null; known: [string, 'User' | 'Group', boolean][] | null; event_id: string | null }>(
+        `WITH g AS (SELECT ${GROUP_COLUMNS} FROM scim_groups WHERE id = $1 FOR UPDATE),
+              u AS (SELECT id FROM scim_users WHERE id = ANY($2::text[]) FOR KEY SHARE),
+              sg AS (SELECT id FROM scim_groups WHERE id = ANY($2::text[]) FOR KEY SHARE),
+              k AS (SELECT id, 'User'::text AS type FROM u UNION ALL SELECT id, 'Group'::text AS type FROM sg),
+              ok AS (SELECT 1 FROM g WHERE (SELECT count(*) FROM k) = cardinality($2::text[])),
+              ins AS (INSERT INTO scim_memberships (group_id, member_id, member_type) SELECT $1, k.id, k.type FROM k, ok
+                      ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id),
+              t AS (UPDATE scim_groups SET updated_at = $3, version = version + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)),
+              a AS (SELECT jsonb_agg(member_id) AS ids FROM ins),
+              e AS (INSERT INTO scim_events (at, change, ops)
+                    SELECT $3, jsonb_set($4::jsonb, '{members,added}', a.ids), jsonb_set($5::jsonb, '{0,add}', a.ids) FROM a WHERE a.ids IS NOT NULL RETURNING id)
+         SELECT (SELECT row_to_json(g) FROM g) AS grp,
+                (SELECT json_agg(json_build_array(k.id, k.type, ins.member_id IS NOT NULL)) FROM k LEFT JOIN ins ON ins.member_id = k.id) AS known,
+                (SELECT e.id::text FROM e) AS event_id${channel ? ', (SELECT pg_notify($6, e.id::text || $7) FROM e) AS notified' : ''}`,
+        params,
+      );
+      const grp = row?.grp ?? notFound('Group', id);
+      const known = row?.known ?? [];
+      if (known.length < unique.length) {
+        const found = new Set(known.map(([k]) => k));
+        throw new ScimError('ERR_SCIM_INVALID_VALUE', `member \`${unique.find((m) => !found.has(m)) ?? ''}\` is not a known user or group`, { scimType: 'invalidValue' });
+      }
+      const resource = toStored(grp);
+      if (!row?.event_id) return resource;
+      const added = known.filter(([, , isNew]) => isNew).map(([m]) => m);
+      change.members = { added, removed: [] };
+      ops[0] = { op: 'members', groupId: id, add: added, remove: [] };
+      record(row.event_id, change, ops);
+      return { ...resource, lastModified: at, version: resource.version + 1 };
+    }, 'statement');
+  }
+
   async function updateGroup(
     id: string,
     attributes: ((current: StoredResource) => JsonObject) | undefined,
@@ -926,6 +1018,9 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     ctx: WriteContext | undefined,
   ): Promise<WriteResult> {
     const policy = ctx?.provisioning ?? NO_LIFECYCLE;
+    if (!attributes && memberOps.length > 0 && memberOps.every((m) => m.op === 'add') && policy.identityUpdateBehavior !== 'reauth') {
+      return addMembersInOneStatement(id, memberOps.flatMap((m) => (m.op === 'add' ? m.ids : [])));
+    }
     return write(async (tx, log, at) => {
       // INVARIANT: the row lock serialises concurrent writes of one group, so no member add is lost.
       const row = await lockGroup(tx, id);

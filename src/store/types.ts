@@ -114,10 +114,15 @@ export interface DirectoryChange {
   seatRemoved?: boolean;
 }
 
-/** The result of a write: the stored resource (absent after a delete or a seat removal) and the change. */
+/**
+ * The result of a write: the stored resource (absent after a delete or a seat
+ * removal) and the change — absent when the write changed nothing (a PATCH that
+ * re-sends stored values, an `Add` of existing members), which writes and
+ * publishes nothing.
+ */
 export interface WriteResult {
   resource?: StoredResource;
-  change: DirectoryChange;
+  change?: DirectoryChange;
 }
 
 /** SCIM user persistence. Every write is one transaction; the index changes only after commit. */

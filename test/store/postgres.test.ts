@@ -37,8 +37,8 @@ describe('two store instances on one PostgreSQL schema', () => {
     const seen = nextChange(b, (c) => c.resourceId === group.id && c.members !== undefined);
     const write = await a.groups.update(group.id, { members: [{ op: 'add', ids: [user.id] }] });
     const change = await seen;
-    expect(change).toMatchObject({ origin: 'remote', eventId: write.change.eventId, members: { added: [user.id], removed: [] } });
-    expect(write.change.origin).toBe('local');
+    expect(change).toMatchObject({ origin: 'remote', eventId: write.change!.eventId, members: { added: [user.id], removed: [] } });
+    expect(write.change!.origin).toBe('local');
     expect(b.index.groupsOfUser(user.id)).toEqual([{ id: 'gid-devs', name: 'Devs' }]);
     expect(b.index.findUser({ oid: 'OID-ADA' })?.id).toBe(user.id);
   });

@@ -79,6 +79,33 @@ describe('directory store (PGlite)', () => {
     expect(await store.groups.get(group.id)).toEqual(touched);
   });
 
+  it('a write that changes nothing writes and publishes nothing (regression: every re-sent PATCH bumped the version and published an event)', async () => {
+    const seen: string[] = [];
+    const off = store.onChange((c) => seen.push(`${c.resourceType}:${c.operation}:${c.changedAttributes.join(',')}`));
+    try {
+      const user = (await store.users.create({ userName: 'idempotent@contoso.com', title: 't' })).resource!;
+      const group = (await store.groups.create({ displayName: 'idempotent' }, [user.id])).resource!;
+      seen.length = 0;
+      const again = await store.users.update(user.id, (c) => ({ ...c.attributes, title: 't' }));
+      expect(again.change).toBeUndefined();
+      expect(again.resource).toEqual(user);
+      const readd = await store.groups.update(group.id, { members: [{ op: 'add', ids: [user.id] }] });
+      expect(readd.change).toBeUndefined();
+      expect(readd.resource).toMatchObject({ version: 1, lastModified: group.lastModified });
+      const rename = await store.groups.update(group.id, { attributes: (c) => ({ ...c.attributes }) });
+      expect(rename.change).toBeUndefined();
+      expect(seen).toEqual([]);
+      expect((await store.groups.get(group.id))?.version).toBe(1);
+      // A real change still publishes.
+      const added = await store.groups.update(group.id, { members: [{ op: 'add', ids: [(await store.users.create({ userName: 'second@contoso.com' })).resource!.id] }] });
+      expect(added.change).toMatchObject({ operation: 'patch', changedAttributes: ['members'], members: { removed: [] } });
+      expect(added.resource?.version).toBe(2);
+      expect(seen).toEqual(['User:create:userName', 'Group:patch:members']);
+    } finally {
+      off();
+    }
+  });
+
   it('refuses a member that does not exist and keeps the group unchanged', async () => {
     const group = (await store.groups.create({ displayName: 'strict' }, [])).resource!;
     const user = (await store.users.create({ userName: 'member@contoso.com' })).resource!;
