@@ -45,11 +45,38 @@ const JSON_TYPE = 'application/scim+json';
 const RESOURCE_PATH = /\/(users|groups|schemas|resourcetypes|serviceproviderconfig)(?:\/([^/]+))?\/?$/i;
 const MAX_JSON_DEPTH = 32;
 
-function scimResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': JSON_TYPE, ...headers } });
+/**
+ * What the handler reads of a request, whatever carried it: a WHATWG `Request`,
+ * or (through {@link toNodeListener}) a `node:http` request read directly,
+ * without building WHATWG objects per request.
+ */
+export interface ScimRequest {
+  method: string;
+  /** Absolute URL. */
+  url: string;
+  /** A header by lower-case name. */
+  header(name: string): string | null;
+  /** The body, or null when there is none. Leaving the loop early stops reading it. */
+  body(): AsyncIterable<Uint8Array> | null;
 }
 
-function errorResponse(err: unknown): Response {
+/** The handler's answer before a transport writes it. */
+export interface ScimReply {
+  status: number;
+  headers: Record<string, string>;
+  body: string | null;
+}
+
+/** The transport-neutral handler behind a {@link ScimHandler}, for adapters that skip WHATWG objects. */
+export const SCIM_CORE = Symbol('entragate.scim.core');
+
+function scimResponse(status: number, body: unknown, headers: Record<string, string> = {}): ScimReply {
+  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(body) };
+}
+
+const NO_CONTENT: ScimReply = { status: 204, headers: {}, body: null };
+
+function errorResponse(err: unknown): ScimReply {
   if (err instanceof EntragateError) {
     const body: Record<string, string | string[]> = { schemas: [ERROR_SCHEMA], status: String(err.status), detail: err.status >= 500 ? 'the directory store is unavailable' : err.message };
     if (err instanceof ScimError && err.scimType) body.scimType = err.scimType;
@@ -57,6 +84,33 @@ function errorResponse(err: unknown): Response {
   }
   // INVARIANT: an unexpected failure says nothing about its cause to the client.
   return scimResponse(500, { schemas: [ERROR_SCHEMA], status: '500', detail: 'internal error' });
+}
+
+/** Reads a WHATWG body as an async iterable; leaving early cancels the stream. */
+function webBody(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      const reader = stream.getReader();
+      return {
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          const { done, value } = await reader.read();
+          return done ? { done: true, value: undefined } : { done: false, value };
+        },
+        async return(): Promise<IteratorResult<Uint8Array>> {
+          await reader.cancel().catch(() => undefined);
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+function fromWebRequest(request: Request): ScimRequest {
+  return { method: request.method, url: request.url, header: (name) => request.headers.get(name), body: () => (request.body ? webBody(request.body) : null) };
+}
+
+function toWebResponse(reply: ScimReply): Response {
+  return new Response(reply.body, { status: reply.status, headers: reply.headers });
 }
 
 function digest(value: string): Buffer {
@@ -84,23 +138,19 @@ function checkJson(value: JsonValue, depth: number): void {
 }
 
 /** Reads a body with a streaming cap: never buffers more than `limit` bytes. */
-async function readJson(request: Request, limit: number): Promise<JsonValue> {
+async function readJson(request: ScimRequest, limit: number): Promise<JsonValue> {
   const tooLarge = (): ScimError => new ScimError('ERR_SCIM_TOO_LARGE', `request body is over the limit of \`${limit}\` bytes`);
-  const declared = Number(request.headers.get('content-length') ?? NaN);
+  const declared = Number(request.header('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge();
-  if (!request.body) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'request body is empty', { scimType: 'invalidSyntax' });
-  const reader = request.body.getReader();
+  const body = request.body();
+  if (!body) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'request body is empty', { scimType: 'invalidSyntax' });
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    // Leaving the loop stops the transport's stream: nothing past the cap is buffered.
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk);
   }
   let text: string;
   try {
@@ -247,7 +297,11 @@ function parseIndex(raw: string | null, fallback: number): number {
  *
  * It does not rate-limit, does not support `/Bulk`, sorting or ETags, and does
  * not check `Content-Type` on requests (Entra sends `application/scim+json`, some
- * tools `application/json`).
+ * tools `application/json`). It stores `roles` as sent, JSON-in-string values
+ * included, so Entra reads back exactly what it wrote. It cannot help objects
+ * whose matching value holds characters Entra does not filter on (Microsoft's
+ * known issue): Entra never queries them, so they never sync. Text PostgreSQL
+ * cannot store (NUL, unpaired surrogates) is refused with 400.
  *
  * @example
  * ```ts
@@ -286,8 +340,8 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     new ScimError('ERR_SCIM_UNAUTHORIZED', message, { headers: { 'WWW-Authenticate': 'Bearer realm="entragate-scim"' } });
 
   /** INVARIANT: every secret is compared, in constant time over SHA-256 digests; no early exit reveals which one matched. */
-  function authenticate(request: Request): void {
-    const header = request.headers.get('authorization');
+  function authenticate(request: ScimRequest): void {
+    const header = request.header('authorization');
     if (header === null) throw unauthorized('a bearer secret is required');
     const match = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
     if (!match) throw unauthorized('authorization must be a bearer secret');
@@ -323,7 +377,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return out;
   }
 
-  async function list(kind: 'User' | 'Group', url: URL, base: string): Promise<Response> {
+  async function list(kind: 'User' | 'Group', url: URL, base: string): Promise<ScimReply> {
     const include = parseAttributeList(url.searchParams.get('attributes'));
     const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
     const startIndex = Math.max(1, parseIndex(url.searchParams.get('startIndex'), 1));
@@ -348,7 +402,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return scimResponse(200, { schemas: [LIST_SCHEMA], totalResults: page.totalResults, Resources: resources, startIndex, itemsPerPage: resources.length });
   }
 
-  async function getOne(kind: 'User' | 'Group', id: string, url: URL, base: string): Promise<Response> {
+  async function getOne(kind: 'User' | 'Group', id: string, url: URL, base: string): Promise<ScimReply> {
     const include = parseAttributeList(url.searchParams.get('attributes'));
     const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
     const r = kind === 'User' ? await store.users.get(id) : await store.groups.get(id, { members: wantsMembers(include, exclude) });
@@ -371,7 +425,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     throw new ScimError('ERR_SCIM_METHOD_NOT_ALLOWED', `method not allowed: allowed are \`${allow}\``, { headers: { Allow: allow } });
   }
 
-  async function resource(kind: 'User' | 'Group', id: string | undefined, request: Request, url: URL, base: string): Promise<Response> {
+  async function resource(kind: 'User' | 'Group', id: string | undefined, request: ScimRequest, url: URL, base: string): Promise<ScimReply> {
     const method = request.method.toUpperCase();
     if (id === undefined) {
       if (method === 'GET') return list(kind, url, base);
@@ -390,7 +444,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
         const { attributes, members } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
         const result = kind === 'User' ? await store.users.replace(id, attributes, ctx) : await store.groups.replace(id, attributes, memberIdsOf(members), ctx);
         notify(result.change);
-        if (!result.resource) return new Response(null, { status: 204 });
+        if (!result.resource) return NO_CONTENT;
         if (kind === 'Group') result.resource.members = (await store.groups.get(id, { members: true }))?.members ?? [];
         return scimResponse(200, render(kind, result.resource, base));
       }
@@ -400,25 +454,25 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
           const result = await store.users.update(id, (current) => applyPatch('User', current.attributes, operations), ctx);
           notify(result.change);
           // A seat removed on deactivation has no representation left to return.
-          return result.resource ? scimResponse(200, render('User', result.resource, base)) : new Response(null, { status: 204 });
+          return result.resource ? scimResponse(200, render('User', result.resource, base)) : NO_CONTENT;
         }
         const plan = planGroupPatch(operations);
         const change: Parameters<DirectoryStore['groups']['update']>[1] = { members: plan.memberOps };
         if (plan.attributeOps.length > 0) change.attributes = (current) => applyPatch('Group', current.attributes, plan.attributeOps);
         notify((await store.groups.update(id, change, ctx)).change);
-        return new Response(null, { status: 204 });
+        return NO_CONTENT;
       }
       case 'DELETE': {
         const result = kind === 'User' ? await store.users.delete(id, ctx) : await store.groups.delete(id, ctx);
         notify(result.change);
-        return new Response(null, { status: 204 });
+        return NO_CONTENT;
       }
       default:
         return methodNotAllowed('GET, PUT, PATCH, DELETE');
     }
   }
 
-  function discovery(name: string, id: string | undefined, method: string, base: string): Response {
+  function discovery(name: string, id: string | undefined, method: string, base: string): ScimReply {
     if (method !== 'GET') methodNotAllowed('GET');
     if (name === 'serviceproviderconfig') {
       if (id !== undefined) throw new ScimError('ERR_SCIM_NOT_FOUND', `resource \`${id}\` not found`);
@@ -433,7 +487,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return scimResponse(200, { schemas: [LIST_SCHEMA], totalResults: docs.length, Resources: docs, startIndex: 1, itemsPerPage: docs.length });
   }
 
-  return async function handleScim(request: Request): Promise<Response> {
+  async function handle(request: ScimRequest): Promise<ScimReply> {
     try {
       authenticate(request);
       const url = new URL(request.url);
@@ -462,6 +516,10 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     } catch (err) {
       return errorResponse(err);
     }
-  };
+  }
+
+  const handleScim: ScimHandler = async (request) => toWebResponse(await handle(fromWebRequest(request)));
+  Object.defineProperty(handleScim, SCIM_CORE, { value: handle });
+  return handleScim;
 }
 

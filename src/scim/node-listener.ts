@@ -1,10 +1,52 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { SCIM_CORE, type ScimReply, type ScimRequest } from './handler.js';
+
+const INTERNAL_ERROR = JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '500', detail: 'internal error' });
+
+type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+function origin(req: IncomingMessage): string {
+  const protocol = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  return `${protocol}://${req.headers.host ?? 'localhost'}`;
+}
+
+function hasBody(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD';
+}
+
+/** Answers 500 when writing failed part-way, without saying why. */
+function fail(res: ServerResponse): void {
+  if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/scim+json' });
+  res.end(INTERNAL_ERROR);
+}
+
+/** Reads the `node:http` request directly: no WHATWG `Request`, `Headers` or web stream per request. */
+function nodeRequest(req: IncomingMessage): ScimRequest {
+  const method = req.method ?? 'GET';
+  return {
+    method,
+    url: `${origin(req)}${req.url ?? '/'}`,
+    header(name) {
+      const value = req.headers[name];
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    },
+    body: () => (hasBody(method) ? req : null),
+  };
+}
+
+function writeReply(res: ServerResponse, reply: ScimReply): void {
+  res.writeHead(reply.status, reply.headers);
+  res.end(reply.body ?? undefined);
+}
 
 /**
  * Adapts a fetch-style handler to a `node:http` request listener. The request
  * body is streamed (the handler enforces its own size cap); the response is
- * written with its status and headers.
+ * written with its status and headers. A handler from `createScimHandler` is
+ * driven directly from the `node:http` objects, skipping the WHATWG `Request`
+ * and `Response` it would otherwise cost per request; any other fetch-style
+ * handler goes through them.
  *
  * It does not trust `X-Forwarded-*`: URLs are built from the `Host` header, so
  * `meta.location` shows the address the client used.
@@ -16,7 +58,15 @@ import { Readable } from 'node:stream';
  * createServer(toNodeListener(scimHandler)).listen(3000, '127.0.0.1');
  * ```
  */
-export function toNodeListener(handler: (request: Request) => Promise<Response>): (req: IncomingMessage, res: ServerResponse) => void {
+export function toNodeListener(handler: (request: Request) => Promise<Response>): NodeListener {
+  const core = (handler as { [SCIM_CORE]?: (request: ScimRequest) => Promise<ScimReply> })[SCIM_CORE];
+  if (core) {
+    return (req, res) => {
+      core(nodeRequest(req))
+        .then((reply) => writeReply(res, reply))
+        .catch(() => fail(res));
+    };
+  }
   return (req, res) => {
     void (async () => {
       try {
@@ -26,16 +76,13 @@ export function toNodeListener(handler: (request: Request) => Promise<Response>)
           if (Array.isArray(value)) for (const v of value) headers.append(name, v);
           else headers.set(name, value);
         }
-        const host = req.headers.host ?? 'localhost';
-        const protocol = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
         const method = req.method ?? 'GET';
-        const hasBody = method !== 'GET' && method !== 'HEAD';
         const init: RequestInit & { duplex?: 'half' } = { method, headers };
-        if (hasBody) {
+        if (hasBody(method)) {
           init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
           init.duplex = 'half';
         }
-        const response = await handler(new Request(new URL(req.url ?? '/', `${protocol}://${host}`), init));
+        const response = await handler(new Request(`${origin(req)}${req.url ?? '/'}`, init));
         const out: Record<string, string> = {};
         response.headers.forEach((value, name) => {
           out[name] = value;
@@ -44,8 +91,7 @@ export function toNodeListener(handler: (request: Request) => Promise<Response>)
         res.writeHead(response.status, out);
         res.end(body);
       } catch {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/scim+json' });
-        res.end(JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '500', detail: 'internal error' }));
+        fail(res);
       }
     })();
   };
