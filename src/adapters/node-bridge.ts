@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EntragateError, ScimError } from '../errors/index.js';
 import type { RequestLike } from '../login/request.js';
 import type { NodeHeaders, RequestView } from './core.js';
+import { webHeaders } from '../scim/node-listener.js';
 
 /** A fetch-style handler (`entragate/scim`'s `createScimHandler`, the login's routes). */
 export type FetchHandler = (request: Request) => Promise<Response>;
@@ -33,12 +34,7 @@ interface BodyState {
  */
 function toWebRequest(req: IncomingMessage, options: { maxBodyBytes?: number; parsedBody?: unknown; url?: string }, state: BodyState): Request {
   const cap = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-    else headers.set(name, value);
-  }
+  const headers = webHeaders(req.headers);
   const method = req.method ?? 'GET';
   const protocol = (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http';
   const url = new URL(options.url ?? req.url ?? '/', `${protocol}://${req.headers.host ?? 'localhost'}`);

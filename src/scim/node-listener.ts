@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { SCIM_CORE, type ScimReply, type ScimRequest } from './handler.js';
 
@@ -40,6 +40,17 @@ function writeReply(res: ServerResponse, reply: ScimReply): void {
   res.end(reply.body ?? undefined);
 }
 
+/** Copies Node's incoming headers into WHATWG `Headers` (repeated headers appended). */
+export function webHeaders(incoming: IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.set(name, value);
+  }
+  return headers;
+}
+
 /**
  * Adapts a fetch-style handler to a `node:http` request listener. The request
  * body is streamed (the handler enforces its own size cap); the response is
@@ -70,12 +81,7 @@ export function toNodeListener(handler: (request: Request) => Promise<Response>)
   return (req, res) => {
     void (async () => {
       try {
-        const headers = new Headers();
-        for (const [name, value] of Object.entries(req.headers)) {
-          if (value === undefined) continue;
-          if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-          else headers.set(name, value);
-        }
+        const headers = webHeaders(req.headers);
         const method = req.method ?? 'GET';
         const init: RequestInit & { duplex?: 'half' } = { method, headers };
         if (hasBody(method)) {
