@@ -28,6 +28,8 @@ interface KeySet {
   failure: JwksError | undefined;
   /** The fetch in flight; every caller awaits this one (single flight). */
   inflight: Promise<void> | undefined;
+  /** This set's handle for verified-token cache entries, made once. */
+  ref?: InternalRef;
 }
 
 /** Which key set a verification used (opaque to callers). */
@@ -86,14 +88,8 @@ export class KeyStore {
       this.#sets.set(id, set);
     }
     const now = this.#options.now();
-    const cached = set.keys.get(kid);
-    if (cached !== undefined) {
-      if (now - set.fetchedAt >= this.#options.refreshInterval && this.#mayAttempt(set, now, this.#options.failureBackoff)) {
-        // Background refresh: the request goes on with the cached key; a failure keeps it.
-        this.#refresh(set, tenant, ver).catch(() => undefined);
-      }
-      return { key: cached, issuer: set.issuer, set: { tenant, ver, set } as InternalRef };
-    }
+    const cached = this.peek(tenant, ver, kid);
+    if (cached !== undefined) return cached;
 
     if (set.inflight !== undefined) {
       await set.inflight.catch(() => undefined);
@@ -102,7 +98,7 @@ export class KeyStore {
     }
 
     const found = set.keys.get(kid);
-    if (found !== undefined) return { key: found, issuer: set.issuer, set: { tenant, ver, set } as InternalRef };
+    if (found !== undefined) return { key: found, issuer: set.issuer, set: (set.ref ??= { tenant, ver, set } as InternalRef) };
     // The last attempt failed (cold, or a refresh): an unknown kid may be a key we could not
     // fetch, so this is an outage (503), not a bad token; it clears with the next success.
     if (set.fetchedAt === 0 || set.failure !== undefined) {
@@ -128,6 +124,22 @@ export class KeyStore {
       this.#refresh(set, (ref as InternalRef).tenant, (ref as InternalRef).ver).catch(() => undefined);
     }
     return set.keys.has(kid);
+  }
+
+  /**
+   * The cached key `kid`, synchronously, or `undefined` when it is not cached (then call
+   * `getKey`). Keys older than the refresh interval are refreshed in the background: the
+   * request goes on with the cached key, and a failed refresh keeps it.
+   */
+  peek(tenant: string, ver: '1.0' | '2.0', kid: string): { key: SigningKey; issuer: string | undefined; set: KeySetRef } | undefined {
+    const set = this.#sets.get(`${ver}|${tenant}`);
+    const cached = set?.keys.get(kid);
+    if (set === undefined || cached === undefined) return undefined;
+    const now = this.#options.now();
+    if (now - set.fetchedAt >= this.#options.refreshInterval && this.#mayAttempt(set, now, this.#options.failureBackoff)) {
+      this.#refresh(set, tenant, ver).catch(() => undefined);
+    }
+    return { key: cached, issuer: set.issuer, set: (set.ref ??= { tenant, ver, set } as InternalRef) };
   }
 
   /** Drops every cached key set (for example after a configuration change). */

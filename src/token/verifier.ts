@@ -2,11 +2,11 @@ import { verify as cryptoVerify } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { TokenError } from '../errors/index.js';
 import type { Identity } from '../types.js';
-import { channels, publish } from '../diagnostics.js';
+import { channels } from '../diagnostics.js';
 import { isGuid } from '../config/idp.js';
-import { decodeJwt } from './jwt.js';
+import { decodeJwt, type DecodedJwt } from './jwt.js';
 import { identityFromClaims, type IdentityMapping } from './identity.js';
-import type { KeySetRef, KeyStore } from './key-store.js';
+import type { KeySetRef, KeyStore, SigningKey } from './key-store.js';
 import { quote } from './quote.js';
 
 /** Microsoft Graph's application id and resource URIs: tokens for Graph are not for this app. */
@@ -52,6 +52,24 @@ export interface VerifiedToken {
   claims: Readonly<Record<string, unknown>>;
 }
 
+/** What `#precheck` learnt, for `#finish`. */
+interface Precheck {
+  decoded: DecodedJwt;
+  ver: '1.0' | '2.0';
+  tid: string;
+  keyTenant: string;
+  kid: string;
+}
+
+/** A signing key found for a token, with the issuer of its key set. */
+interface FoundKey {
+  key: SigningKey;
+  issuer: string | undefined;
+  set: KeySetRef;
+}
+
+const identityOf = (verified: VerifiedToken): Identity => verified.identity;
+
 interface CacheEntry {
   verified: VerifiedToken;
   /** The key set and kid it was verified with: a hit needs the key still published. */
@@ -83,37 +101,49 @@ export class TokenVerifier {
   }
 
   /** Verifies `token` and returns the identity it carries. Rejects with a `TokenError` or `JwksError`. */
-  async verify(token: unknown, options: VerifyOptions = {}): Promise<Identity> {
-    return (await this.verifyToken(token, options)).identity;
+  verify(token: unknown, options: VerifyOptions = {}): Promise<Identity> {
+    return this.verifyToken(token, options).then(identityOf);
   }
 
-  /** Like `verify`, and also returns the verified claims. */
-  async verifyToken(token: unknown, options: VerifyOptions = {}): Promise<VerifiedToken> {
-    if (typeof token !== 'string' || token.length === 0) {
-      throw new TokenError('ERR_TOKEN_MISSING', 'no bearer token was presented');
-    }
-    if (token.length > this.#s.maxTokenBytes) {
-      throw new TokenError('ERR_TOKEN_TOO_LARGE', `the token is ${token.length} bytes, over the cap of ${this.#s.maxTokenBytes}`);
-    }
-    const now = this.#s.now();
-    const useCache = this.#cache !== undefined && options.nonce === undefined;
-    // Each request brings a new header string, and V8 hashes a string key in full the first
-    // time (~1 µs for a 1.5 KB token). The last 32 characters of the signature are as unique
-    // and cost nothing to hash; the full comparison below rules out any collision.
-    const key = token.slice(-32);
-    if (useCache) {
-      const hit = this.#cache!.get(key);
-      if (hit !== undefined && hit.token === token) {
-        // INVARIANT: a cached identity is never returned at or after the token exp, nor once its
-        // signing key is withdrawn (an emergency rollover); then the token is verified afresh.
-        if (now < hit.expiresAt && this.#s.keys.isPublished(hit.keySet, hit.kid)) return hit.verified;
-        this.#cache!.delete(key);
+  /**
+   * Like `verify`, and also returns the verified claims. Not an async function on purpose:
+   * with the key cached, everything runs synchronously and only the returned promise is made.
+   */
+  verifyToken(token: unknown, options: VerifyOptions = {}): Promise<VerifiedToken> {
+    try {
+      if (typeof token !== 'string' || token.length === 0) {
+        throw new TokenError('ERR_TOKEN_MISSING', 'no bearer token was presented');
       }
+      if (token.length > this.#s.maxTokenBytes) {
+        throw new TokenError('ERR_TOKEN_TOO_LARGE', `the token is ${token.length} bytes, over the cap of ${this.#s.maxTokenBytes}`);
+      }
+      const now = this.#s.now();
+      const useCache = this.#cache !== undefined && options.nonce === undefined;
+      // Each request brings a new header string, and V8 hashes a string key in full the first
+      // time (~1 µs for a 1.5 KB token). The last 32 characters of the signature are as unique
+      // and cost nothing to hash; the full comparison below rules out any collision.
+      const key = token.slice(-32);
+      if (useCache) {
+        const hit = this.#cache!.get(key);
+        if (hit !== undefined && hit.token === token) {
+          // INVARIANT: a cached identity is never returned at or after the token exp, nor once its
+          // signing key is withdrawn (an emergency rollover); then the token is verified afresh.
+          if (now < hit.expiresAt && this.#s.keys.isPublished(hit.keySet, hit.kid)) return Promise.resolve(hit.verified);
+          this.#cache!.delete(key);
+        }
+      }
+      if (channels.tokenCacheMiss.hasSubscribers) channels.tokenCacheMiss.publish({});
+      const pre = this.#precheck(token);
+      const remember = (found: FoundKey): VerifiedToken => {
+        const verified = this.#finish(pre, found, now, options);
+        if (useCache) this.#cache!.set(key, { verified, token, keySet: found.set, kid: pre.kid, expiresAt: verified.identity.exp * 1000 });
+        return verified;
+      };
+      const cached = this.#s.keys.peek(pre.keyTenant, pre.ver, pre.kid);
+      return cached !== undefined ? Promise.resolve(remember(cached)) : this.#s.keys.getKey(pre.keyTenant, pre.ver, pre.kid).then(remember);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    publish(channels.tokenCacheMiss, {});
-    const { verified, keySet, kid } = await this.#verifyUncached(token, now, options);
-    if (useCache) this.#cache!.set(key, { verified, token, keySet, kid, expiresAt: verified.identity.exp * 1000 });
-    return verified;
   }
 
   /** Forgets every cached verification (for example after a key compromise). */
@@ -121,13 +151,11 @@ export class TokenVerifier {
     this.#cache?.clear();
   }
 
-  async #verifyUncached(
-    token: string,
-    now: number,
-    options: VerifyOptions,
-  ): Promise<{ verified: VerifiedToken; keySet: KeySetRef; kid: string }> {
+  /** Everything that needs no key: shape, header, version and tenant (before any key is fetched). */
+  #precheck(token: string): Precheck {
     const s = this.#s;
-    const { header, payload, signingInput, signature } = decodeJwt(token);
+    const decoded = decodeJwt(token);
+    const { header, payload } = decoded;
 
     // Header checks come first: they need no key and refuse the classic attacks.
     if (typeof header.nonce === 'string') {
@@ -166,8 +194,17 @@ export class TokenVerifier {
 
     // Multi-tenant apps use the tenant-independent metadata, whose issuer is the `{tenantid}` template.
     const keyTenant = s.tenants !== '*' ? tenant : ver === '2.0' ? 'organizations' : 'common';
-    const { key, issuer, set: keySet } = await s.keys.getKey(keyTenant, ver, header.kid);
-    if (!cryptoVerify('RSA-SHA256', Buffer.from(signingInput), key.key, signature)) {
+    return { decoded, ver, tid, keyTenant, kid: header.kid };
+  }
+
+  /** The signature, then the claims; runs once the key is at hand. */
+  #finish(pre: Precheck, found: FoundKey, now: number, options: VerifyOptions): VerifiedToken {
+    const s = this.#s;
+    const { payload, signingInput, signature } = pre.decoded;
+    const { ver, tid } = pre;
+    const { key, issuer } = found;
+    // base64url is ASCII: latin1 copies it byte for byte without UTF-8 validation.
+    if (!cryptoVerify('RSA-SHA256', Buffer.from(signingInput, 'latin1'), key.key, signature)) {
       throw new TokenError('ERR_TOKEN_SIGNATURE_INVALID', 'the token signature does not verify');
     }
 
@@ -214,11 +251,7 @@ export class TokenVerifier {
     if (options.nonce !== undefined && payload.nonce !== options.nonce) {
       throw new TokenError('ERR_TOKEN_NONCE_MISMATCH', 'the ID token `nonce` does not match the login request');
     }
-    return {
-      verified: { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: Object.freeze(payload) },
-      keySet,
-      kid: header.kid,
-    };
+    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: Object.freeze(payload) };
   }
 }
 
@@ -233,7 +266,7 @@ function tokenVersion(payload: Record<string, unknown>): '1.0' | '2.0' | undefin
 
 /** Replaces Entra's `{tenantid}` template (any case) with the tenant id. */
 function substituteTenant(issuer: string, tid: string): string {
-  return issuer.replace(/\{tenantid\}/i, tid);
+  return issuer.includes('{') ? issuer.replace(/\{tenantid\}/i, tid) : issuer;
 }
 
 /** Identities are shared through the cache: freeze them so no caller can change another's. */
