@@ -375,22 +375,30 @@ class Parser {
         this.#pos += m[0].length;
         return { k: 'list', name: m[0] };
       }
-      if (s[this.#pos] !== '{') throw this.#expected('`{` or `$`');
-      this.#pos++;
-      const values: string[] = [];
-      for (;;) {
-        // Items are separated by whitespace; commas are accepted as whitespace (third-party configs use them).
-        while (this.#pos < s.length && /[ \r\n,]/.test(s[this.#pos] as string)) this.#pos++;
-        if (s[this.#pos] === '}') {
-          this.#pos++;
-          return { k: 'set', values };
-        }
-        if (this.#pos >= s.length) throw this.#expected('a string or `}`');
-        values.push(this.#string());
-        if (this.#pos < s.length && !/[ \r\n,}]/.test(s[this.#pos] as string)) throw this.#expected('whitespace or `}`');
-      }
+      return { k: 'set', values: this.#setOf(() => this.#string(), 'a string') };
     }
     return { k: 'string', value: this.#string() };
+  }
+
+  /**
+   * A set `{a b c}`: items separated by whitespace; commas are accepted as whitespace
+   * (third-party configs use them). `what` names an item for the error message.
+   */
+  #setOf(item: () => string, what: string): string[] {
+    const s = this.#src;
+    if (s[this.#pos] !== '{') throw this.#expected('`{` or `$`');
+    this.#pos++;
+    const values: string[] = [];
+    for (;;) {
+      while (this.#pos < s.length && /[ \r\n,]/.test(s[this.#pos] as string)) this.#pos++;
+      if (s[this.#pos] === '}') {
+        this.#pos++;
+        return values;
+      }
+      if (this.#pos >= s.length) throw this.#expected(`${what} or \`}\``);
+      values.push(item());
+      if (this.#pos < s.length && !/[ \r\n,}]/.test(s[this.#pos] as string)) throw this.#expected('whitespace or `}`');
+    }
   }
 
   /**
@@ -415,19 +423,7 @@ class Parser {
       return text;
     };
     if (op !== 'in') return { k: 'cidrs', values: [one()] };
-    if (s[this.#pos] !== '{') throw this.#expected('`{` or `$`');
-    this.#pos++;
-    const values: string[] = [];
-    for (;;) {
-      while (this.#pos < s.length && /[ \r\n,]/.test(s[this.#pos] as string)) this.#pos++;
-      if (s[this.#pos] === '}') {
-        this.#pos++;
-        return { k: 'cidrs', values };
-      }
-      if (this.#pos >= s.length) throw this.#expected('an IP address, a CIDR or `}`');
-      values.push(one());
-      if (this.#pos < s.length && !/[ \r\n,}]/.test(s[this.#pos] as string)) throw this.#expected('whitespace or `}`');
-    }
+    return { k: 'cidrs', values: this.#setOf(one, 'an IP address, a CIDR') };
   }
 
   #string(): string {
