@@ -7,6 +7,7 @@ import { identityEndpoint, loginRoutes, protect, scimEndpoint, type Auth } from 
 import { ConfigError } from '../../src/index.js';
 import { createFixture, scenarios, socketScenarios, type AppUnderTest, type Fixture, type Reply, type SocketApp } from './fixture.js';
 import { overSocket } from './socket.js';
+import { viaSupertest } from './supertest.js';
 
 type ExpressFactory = typeof express;
 
@@ -36,17 +37,6 @@ function buildApp(make: ExpressFactory, f: Fixture, trustProxy: boolean): expres
   return app;
 }
 
-function viaSupertest(app: express.Express): AppUnderTest {
-  return {
-    async send(method, path, headers = {}, body) {
-      let test = request(app)[method.toLowerCase() as 'get' | 'post'](path).set(headers);
-      if (body !== undefined) test = test.send(body);
-      const res = await test;
-      return { status: res.status, headers: res.headers as Reply['headers'], text: res.text ?? '' };
-    },
-    close: async () => undefined,
-  };
-}
 
 let f: Fixture;
 beforeAll(async () => {

@@ -5,6 +5,7 @@ import request from 'supertest';
 import { identityEndpoint, loginRoutes, protect, scimEndpoint, type Auth } from '../../src/adapters/koa.js';
 import { createFixture, scenarios, socketScenarios, type AppUnderTest, type Fixture, type Reply, type SocketApp } from './fixture.js';
 import { overSocket } from './socket.js';
+import { viaSupertest } from './supertest.js';
 
 function route(path: string, ...middleware: Koa.Middleware[]): Koa.Middleware {
   return async (ctx, next) => {
@@ -48,18 +49,6 @@ function buildApp(f: Fixture, trustProxy: boolean): Koa {
   return app;
 }
 
-function viaSupertest(app: Koa): AppUnderTest {
-  const server = app.callback();
-  return {
-    async send(method, path, headers = {}, body) {
-      let test = request(server)[method.toLowerCase() as 'get' | 'post'](path).set(headers);
-      if (body !== undefined) test = test.send(body);
-      const res = await test;
-      return { status: res.status, headers: res.headers as Reply['headers'], text: res.text ?? '' };
-    },
-    close: async () => undefined,
-  };
-}
 
 let f: Fixture;
 beforeAll(async () => {
@@ -73,8 +62,8 @@ describe('koa 3 through supertest', () => {
   let app: AppUnderTest;
   let plain: AppUnderTest;
   beforeAll(() => {
-    app = viaSupertest(buildApp(f, true));
-    plain = viaSupertest(buildApp(f, false));
+    app = viaSupertest(buildApp(f, true).callback());
+    plain = viaSupertest(buildApp(f, false).callback());
   });
   scenarios('koa', () => f, () => app, () => plain);
 });
