@@ -37,7 +37,6 @@ function buildApp(make: ExpressFactory, f: Fixture, trustProxy: boolean): expres
   return app;
 }
 
-
 let f: Fixture;
 beforeAll(async () => {
   f = await createFixture();

@@ -49,7 +49,6 @@ function buildApp(f: Fixture, trustProxy: boolean): Koa {
   return app;
 }
 
-
 let f: Fixture;
 beforeAll(async () => {
   f = await createFixture();
