@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { TokenError } from '../errors/index.js';
 
 /** A compact JWS split and decoded, not yet verified. */
@@ -38,7 +39,9 @@ export function decodeJwt(token: string): DecodedJwt {
 function parseObject(segment: string, what: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    const bytes = Buffer.from(segment, 'base64url');
+    // Most claims are ASCII: latin1 decodes those without UTF-8 validation.
+    value = JSON.parse(isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8'));
   } catch (cause) {
     throw malformed(`the token ${what} is not JSON`, cause);
   }

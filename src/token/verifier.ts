@@ -102,48 +102,58 @@ export class TokenVerifier {
 
   /** Verifies `token` and returns the identity it carries. Rejects with a `TokenError` or `JwksError`. */
   verify(token: unknown, options: VerifyOptions = {}): Promise<Identity> {
-    return this.verifyToken(token, options).then(identityOf);
-  }
-
-  /**
-   * Like `verify`, and also returns the verified claims. Not an async function on purpose:
-   * with the key cached, everything runs synchronously and only the returned promise is made.
-   */
-  verifyToken(token: unknown, options: VerifyOptions = {}): Promise<VerifiedToken> {
     try {
-      if (typeof token !== 'string' || token.length === 0) {
-        throw new TokenError('ERR_TOKEN_MISSING', 'no bearer token was presented');
-      }
-      if (token.length > this.#s.maxTokenBytes) {
-        throw new TokenError('ERR_TOKEN_TOO_LARGE', `the token is ${token.length} bytes, over the cap of ${this.#s.maxTokenBytes}`);
-      }
-      const now = this.#s.now();
-      const useCache = this.#cache !== undefined && options.nonce === undefined;
-      // Each request brings a new header string, and V8 hashes a string key in full the first
-      // time (~1 µs for a 1.5 KB token). The last 32 characters of the signature are as unique
-      // and cost nothing to hash; the full comparison below rules out any collision.
-      const key = token.slice(-32);
-      if (useCache) {
-        const hit = this.#cache!.get(key);
-        if (hit !== undefined && hit.token === token) {
-          // INVARIANT: a cached identity is never returned at or after the token exp, nor once its
-          // signing key is withdrawn (an emergency rollover); then the token is verified afresh.
-          if (now < hit.expiresAt && this.#s.keys.isPublished(hit.keySet, hit.kid)) return Promise.resolve(hit.verified);
-          this.#cache!.delete(key);
-        }
-      }
-      if (channels.tokenCacheMiss.hasSubscribers) channels.tokenCacheMiss.publish({});
-      const pre = this.#precheck(token);
-      const remember = (found: FoundKey): VerifiedToken => {
-        const verified = this.#finish(pre, found, now, options);
-        if (useCache) this.#cache!.set(key, { verified, token, keySet: found.set, kid: pre.kid, expiresAt: verified.identity.exp * 1000 });
-        return verified;
-      };
-      const cached = this.#s.keys.peek(pre.keyTenant, pre.ver, pre.kid);
-      return cached !== undefined ? Promise.resolve(remember(cached)) : this.#s.keys.getKey(pre.keyTenant, pre.ver, pre.kid).then(remember);
+      const result = this.#verify(token, options);
+      return result instanceof Promise ? result.then(identityOf) : Promise.resolve(result.identity);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Like `verify`, and also returns the verified claims. */
+  verifyToken(token: unknown, options: VerifyOptions = {}): Promise<VerifiedToken> {
+    try {
+      return Promise.resolve(this.#verify(token, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The verification itself, synchronous whenever the key is cached (a promise only when a
+   * key must be fetched), so the public methods make just the one promise they return.
+   */
+  #verify(token: unknown, options: VerifyOptions): VerifiedToken | Promise<VerifiedToken> {
+    if (typeof token !== 'string' || token.length === 0) {
+      throw new TokenError('ERR_TOKEN_MISSING', 'no bearer token was presented');
+    }
+    if (token.length > this.#s.maxTokenBytes) {
+      throw new TokenError('ERR_TOKEN_TOO_LARGE', `the token is ${token.length} bytes, over the cap of ${this.#s.maxTokenBytes}`);
+    }
+    const now = this.#s.now();
+    const useCache = this.#cache !== undefined && options.nonce === undefined;
+    // Each request brings a new header string, and V8 hashes a string key in full the first
+    // time (~1 µs for a 1.5 KB token). The last 32 characters of the signature are as unique
+    // and cost nothing to hash; the full comparison below rules out any collision.
+    const key = token.slice(-32);
+    if (useCache) {
+      const hit = this.#cache!.get(key);
+      if (hit !== undefined && hit.token === token) {
+        // INVARIANT: a cached identity is never returned at or after the token exp, nor once its
+        // signing key is withdrawn (an emergency rollover); then the token is verified afresh.
+        if (now < hit.expiresAt && this.#s.keys.isPublished(hit.keySet, hit.kid)) return hit.verified;
+        this.#cache!.delete(key);
+      }
+    }
+    if (channels.tokenCacheMiss.hasSubscribers) channels.tokenCacheMiss.publish({});
+    const pre = this.#precheck(token);
+    const remember = (found: FoundKey): VerifiedToken => {
+      const verified = this.#finish(pre, found, now, options);
+      if (useCache) this.#cache!.set(key, { verified, token, keySet: found.set, kid: pre.kid, expiresAt: verified.identity.exp * 1000 });
+      return verified;
+    };
+    const cached = this.#s.keys.peek(pre.keyTenant, pre.ver, pre.kid);
+    return cached !== undefined ? remember(cached) : this.#s.keys.getKey(pre.keyTenant, pre.ver, pre.kid).then(remember);
   }
 
   /** Forgets every cached verification (for example after a key compromise). */
