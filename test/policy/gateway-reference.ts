@@ -8,16 +8,12 @@
 import { parseExpression, type Expr, type Rhs } from '../../src/policy/expression-parser.js';
 import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
 import type { Identity, RequestContext } from '../../src/types.js';
-import { inCidr } from './reference-interpreter.js';
+import { inCidr, type ReferenceDecision } from './reference-interpreter.js';
 
 type K = 'yes' | 'no' | 'maybe';
 
-export interface GatewayReferenceDecision {
-  allowed: boolean;
-  action: string;
-  policyName: string | undefined;
-  reason: 'matched' | 'default' | 'unknown-membership';
-}
+/** The same shape as the Access reference's decision. */
+export type GatewayReferenceDecision = ReferenceDecision;
 
 const EXTENDED: readonly string[] = ['block', 'override', 'safesearch', 'ytrestricted', 'isolate', 'audit_ssh'];
 const PASS: readonly string[] = ['allow', 'off', 'noisolate', 'noscan', 'resolve', 'egress', 'l4_override'];
