@@ -1,10 +1,10 @@
-import { verify as cryptoVerify } from 'node:crypto';
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { TokenError } from '../errors/index.js';
 import type { Identity } from '../types.js';
 import { channels } from '../diagnostics.js';
 import { isGuid } from '../config/idp.js';
-import { decodeJwt, type DecodedJwt } from './jwt.js';
+import { decodedLength, decodeJwt, type DecodedJwt } from './jwt.js';
 import { identityFromClaims, type IdentityMapping } from './identity.js';
 import type { KeySetRef, KeyStore, SigningKey } from './key-store.js';
 import { quote } from './quote.js';
@@ -94,6 +94,8 @@ interface CacheEntry {
 export class TokenVerifier {
   readonly #s: VerifierSettings;
   readonly #cache: LRUCache<string, CacheEntry> | undefined;
+  /** Scratch space for the signature check (grown up to the token size cap). */
+  #scratch: Buffer = Buffer.allocUnsafeSlow(4096);
 
   constructor(settings: VerifierSettings) {
     this.#s = settings;
@@ -147,18 +149,40 @@ export class TokenVerifier {
     }
     if (channels.tokenCacheMiss.hasSubscribers) channels.tokenCacheMiss.publish({});
     const pre = this.#precheck(token);
-    const remember = (found: FoundKey): VerifiedToken => {
-      const verified = this.#finish(pre, found, now, options);
-      if (useCache) this.#cache!.set(key, { verified, token, keySet: found.set, kid: pre.kid, expiresAt: verified.identity.exp * 1000 });
-      return verified;
-    };
-    const cached = this.#s.keys.peek(pre.keyTenant, pre.ver, pre.kid);
-    return cached !== undefined ? remember(cached) : this.#s.keys.getKey(pre.keyTenant, pre.ver, pre.kid).then(remember);
+    const found = this.#s.keys.peek(pre.keyTenant, pre.ver, pre.kid);
+    if (found !== undefined) return this.#complete(token, pre, found, now, options, useCache ? key : undefined);
+    return this.#s.keys.getKey(pre.keyTenant, pre.ver, pre.kid).then((fetched) => this.#complete(token, pre, fetched, now, options, useCache ? key : undefined));
+  }
+
+  /** Finishes a verification and remembers it under `cacheKey` (when caching). */
+  #complete(token: string, pre: Precheck, found: FoundKey, now: number, options: VerifyOptions, cacheKey: string | undefined): VerifiedToken {
+    const verified = this.#finish(token, pre, found, now, options);
+    if (cacheKey !== undefined) {
+      this.#cache!.set(cacheKey, { verified, token, keySet: found.set, kid: pre.kid, expiresAt: verified.identity.exp * 1000 });
+    }
+    return verified;
   }
 
   /** Forgets every cached verification (for example after a key compromise). */
   clearCache(): void {
     this.#cache?.clear();
+  }
+
+  /**
+   * RS256 over the signing input. The input and the decoded signature are written into one
+   * scratch buffer the verifier keeps, instead of two new buffers per token: the check is
+   * synchronous, so nothing else can touch the scratch between the writes and the verify.
+   */
+  #signatureHolds(token: string, signedLength: number, signature: string, key: KeyObject): boolean {
+    // The token passed the size cap, and neither part is longer in bytes than in characters.
+    if (this.#scratch.length < token.length) this.#scratch = Buffer.allocUnsafeSlow(token.length);
+    const scratch = this.#scratch;
+    // The signing input passed the base64url check: latin1 copies it byte for byte.
+    scratch.write(token, 0, signedLength, 'latin1');
+    const sigLength = scratch.write(signature, signedLength, 'base64url');
+    // INVARIANT: one signature, one encoding: a character the decoder skipped makes the token malformed.
+    if (sigLength !== decodedLength(signature.length)) throw new TokenError('ERR_TOKEN_MALFORMED', 'the token signature is not unpadded base64url');
+    return cryptoVerify('RSA-SHA256', scratch.subarray(0, signedLength), key, scratch.subarray(signedLength, signedLength + sigLength));
   }
 
   /** Everything that needs no key: shape, header, version and tenant (before any key is fetched). */
@@ -208,13 +232,12 @@ export class TokenVerifier {
   }
 
   /** The signature, then the claims; runs once the key is at hand. */
-  #finish(pre: Precheck, found: FoundKey, now: number, options: VerifyOptions): VerifiedToken {
+  #finish(token: string, pre: Precheck, found: FoundKey, now: number, options: VerifyOptions): VerifiedToken {
     const s = this.#s;
-    const { payload, signingInput, signature } = pre.decoded;
+    const { payload, signedLength, signature } = pre.decoded;
     const { ver, tid } = pre;
     const { key, issuer } = found;
-    // base64url is ASCII: latin1 copies it byte for byte without UTF-8 validation.
-    if (!cryptoVerify('RSA-SHA256', Buffer.from(signingInput, 'latin1'), key.key, signature)) {
+    if (!this.#signatureHolds(token, signedLength, signature, key.key)) {
       throw new TokenError('ERR_TOKEN_SIGNATURE_INVALID', 'the token signature does not verify');
     }
 

@@ -95,6 +95,25 @@ describe('verify: tokens that pass', () => {
     expect(Object.isFrozen(identity)).toBe(true);
     expect(Object.isFrozen(identity.groups)).toBe(true);
   });
+
+  it('verifies tokens of any size in turn, large then small, and a bad signature stays bad after them', async () => {
+    // The signature check reuses one scratch buffer: a large token grows it, and what a
+    // larger token left behind must not leak into the check of a smaller one.
+    const gate = gateFor({ tokenCache: false });
+    const large = entra.mintToken({ claims: { pad: 'x'.repeat(9_000), email: 'large@contoso.com' } });
+    const small = entra.mintToken({ claims: { email: 'small@contoso.com' } });
+    expect((await gate.verify(large)).email).toBe('large@contoso.com');
+    expect((await gate.verify(small)).email).toBe('small@contoso.com');
+    const [h, p, s] = small.split('.') as [string, string, string];
+    const flipped = `${h}.${p}.${s.slice(0, -2)}${s.at(-2) === 'A' ? 'B' : 'A'}${s.at(-1)}`;
+    expect((await rejection(gate.verify(flipped))).code).toBe('ERR_TOKEN_SIGNATURE_INVALID');
+    // A character the base64url decoder would skip leaves the same signature bytes: still refused.
+    for (const stray of ['*', ' ', '\n', '+', '=']) {
+      expect((await rejection(gate.verify(`${h}.${p}.${s.slice(0, 100)}${stray}${s.slice(100)}`))).code).toBe('ERR_TOKEN_MALFORMED');
+    }
+    expect((await rejection(gate.verify(`${h}.${p}.${s.slice(0, -4)}`))).code).toBe('ERR_TOKEN_SIGNATURE_INVALID');
+    expect((await gate.verify(large)).email).toBe('large@contoso.com');
+  });
 });
 
 describe('verify: bad input is refused with a coded error', () => {
