@@ -227,7 +227,7 @@ export function createGate(options: GateOptions): Gate {
     versions: new Set(o.tokenVersions),
     clockTolerance: o.clockTolerance,
     maxTokenBytes: o.maxTokenBytes,
-    mapping: { idpId: idp.id ?? idp.uid ?? 'azureAD', emailClaim: idp.config.email_claim_name, claims: idp.config.claims },
+    mapping: { idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }), emailClaim: idp.config.email_claim_name, claims: idp.config.claims },
     authorityHost: hosts.authorityHost,
     allowAppTokens: o.allowAppTokens,
     cacheMax: o.tokenCache === false ? 0 : o.tokenCache.max,

@@ -1,8 +1,9 @@
-import type { GroupMembership, GroupRef, Identity } from '../types.js';
+import type { GroupMembership, GroupRef, Identity, IdpRef } from '../types.js';
 
 /** What identity mapping needs of the IdP configuration. */
 export interface IdentityMapping {
-  idpId: string;
+  /** Shared by every identity of this IdP, so frozen. */
+  idp: Readonly<IdpRef>;
   /** Cloudflare's `email_claim_name`: looked up first. */
   emailClaim: string | undefined;
   /** Cloudflare's `claims`: copied into `oidc_fields`. */
@@ -22,17 +23,20 @@ export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' |
   const oid = str(claims.oid);
   const sub = str(claims.sub);
   const { groups, membership } = groupsFromClaims(claims);
-  const oidc_fields: Record<string, unknown> = {};
+  let oidc_fields: Record<string, unknown> = NO_FIELDS;
   for (const name of mapping.claims) {
-    if (name !== '__proto__' && Object.hasOwn(claims, name)) oidc_fields[name] = claims[name];
+    if (name === '__proto__' || !Object.hasOwn(claims, name)) continue;
+    if (oidc_fields === NO_FIELDS) oidc_fields = {};
+    oidc_fields[name] = claims[name];
   }
   const name = str(claims.name);
+  const amr = Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : NONE;
   const identity: Identity = {
     email: resolveEmail(claims, mapping.emailClaim),
     ...(name ? { name } : {}),
     user_uuid: oid || sub,
-    idp: { id: mapping.idpId, type: 'azureAD' },
-    amr: Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : [],
+    idp: mapping.idp as IdpRef,
+    amr,
     groups,
     membership,
     oidc_fields,
@@ -55,27 +59,39 @@ export function resolveEmail(claims: Record<string, unknown>, emailClaim: string
   return str(claims.email) || str(claims.upn) || str(claims.preferred_username) || str(claims.unique_name);
 }
 
-/** Reads the `groups` claim and the overage markers. */
+// Identities are frozen and shared through the verified-token cache, so the parts most of
+// them have in common are made once: no allocation, and nothing to freeze, per token.
+const NONE = Object.freeze([]) as unknown as never[];
+const NO_FIELDS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+const ABSENT: GroupMembership = Object.freeze({ state: 'absent' });
+const FROM_TOKEN: GroupMembership = Object.freeze({ state: 'complete', source: 'token' });
+const OVERAGE_CLAIM_NAMES: GroupMembership = Object.freeze({ state: 'overage', signal: 'claim_names' });
+const OVERAGE_HASGROUPS: GroupMembership = Object.freeze({ state: 'overage', signal: 'hasgroups' });
+
+/**
+ * Reads the `groups` claim and the overage markers. Empty lists and the membership
+ * states are shared frozen values: copy before changing them.
+ */
 export function groupsFromClaims(claims: Record<string, unknown>): { groups: GroupRef[]; membership: GroupMembership } {
   const names = claims._claim_names;
   if (typeof names === 'object' && names !== null && typeof (names as Record<string, unknown>).groups === 'string') {
-    return { groups: [], membership: { state: 'overage', signal: 'claim_names' } };
+    return { groups: NONE, membership: OVERAGE_CLAIM_NAMES };
   }
   if (claims.hasgroups === true || claims.hasgroups === 'true') {
-    return { groups: [], membership: { state: 'overage', signal: 'hasgroups' } };
+    return { groups: NONE, membership: OVERAGE_HASGROUPS };
   }
   if (Array.isArray(claims.groups)) {
     const groups: GroupRef[] = [];
     for (const id of claims.groups) {
       // INVARIANT: a malformed claim is not a complete answer: hand over to the group sources, fail closed.
       if (typeof id !== 'string' || id.length === 0) {
-        return { groups: [], membership: { state: 'unknown', code: 'ERR_TOKEN_CLAIM_INVALID', reason: 'the `groups` claim holds a value that is not a group id' } };
+        return { groups: NONE, membership: { state: 'unknown', code: 'ERR_TOKEN_CLAIM_INVALID', reason: 'the `groups` claim holds a value that is not a group id' } };
       }
       groups.push({ id });
     }
-    return { groups, membership: { state: 'complete', source: 'token' } };
+    return { groups, membership: FROM_TOKEN };
   }
-  return { groups: [], membership: { state: 'absent' } };
+  return { groups: NONE, membership: ABSENT };
 }
 
 function str(value: unknown): string {

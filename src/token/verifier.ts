@@ -302,13 +302,17 @@ function substituteTenant(issuer: string, tid: string): string {
   return issuer.includes('{') ? issuer.replace(/\{tenantid\}/i, tid) : issuer;
 }
 
-/** Identities are shared through the cache: freeze them so no caller can change another's. */
+/**
+ * Identities are shared through the cache: freeze them so no caller can change another's.
+ * The shared parts (`idp`, the empty lists, the usual membership states) are frozen already.
+ */
 function freezeIdentity(identity: Identity): Identity {
-  Object.freeze(identity.amr);
-  Object.freeze(identity.groups);
-  for (const g of identity.groups) Object.freeze(g);
-  Object.freeze(identity.oidc_fields);
-  Object.freeze(identity.idp);
-  Object.freeze(identity.membership);
+  if (!Object.isFrozen(identity.amr)) Object.freeze(identity.amr);
+  if (!Object.isFrozen(identity.groups)) {
+    for (const g of identity.groups) Object.freeze(g);
+    Object.freeze(identity.groups);
+  }
+  if (!Object.isFrozen(identity.oidc_fields)) Object.freeze(identity.oidc_fields);
+  if (!Object.isFrozen(identity.membership)) Object.freeze(identity.membership);
   return Object.freeze(identity);
 }

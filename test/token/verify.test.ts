@@ -94,6 +94,13 @@ describe('verify: tokens that pass', () => {
     const identity = await gateFor().verify(entra.mintToken({ claims: { groups: [randomUUID()] } }));
     expect(Object.isFrozen(identity)).toBe(true);
     expect(Object.isFrozen(identity.groups)).toBe(true);
+    expect(Object.isFrozen(identity.groups[0])).toBe(true);
+    // Every shape of the parts, shared or not: empty claim lists, no amr, overage, bad groups, copied claims.
+    const gate = gateFor({ idp: { ...entra.idpConfig(), config: { ...entra.idpConfig().config, claims: ['roles'] } } });
+    for (const claims of [{ groups: [] }, { amr: ['mfa'], roles: ['r'] }, { hasgroups: true }, { groups: [''] }, {}]) {
+      const other = await gate.verify(entra.mintToken({ claims }));
+      for (const part of [other, other.groups, other.amr, other.idp, other.membership, other.oidc_fields]) expect(Object.isFrozen(part)).toBe(true);
+    }
   });
 
   it('verifies tokens of any size in turn, large then small, and a bad signature stays bad after them', async () => {
