@@ -19,7 +19,8 @@ interface KeySet {
   jwksUri: string | undefined;
   /** When the discovery document was last read (ms): keys refresh hourly, metadata twice a day. */
   discoveredAt: number;
-  keys: Map<string, SigningKey>;
+  /** The keys by `kid`, each with this set's issuer and handle (built once per fetch, shared by every lookup). */
+  keys: Map<string, FoundKey>;
   /** When keys were last fetched successfully (ms); 0 when never. */
   fetchedAt: number;
   /** When the last fetch attempt started (ms), successful or not. */
@@ -28,8 +29,15 @@ interface KeySet {
   failure: JwksError | undefined;
   /** The fetch in flight; every caller awaits this one (single flight). */
   inflight: Promise<void> | undefined;
-  /** This set's handle for verified-token cache entries, made once. */
-  ref?: InternalRef;
+  /** This set's handle for verified-token cache entries. */
+  ref: InternalRef;
+}
+
+/** A signing key found for a token, with the issuer of its key set and the set's handle. */
+export interface FoundKey {
+  readonly key: SigningKey;
+  readonly issuer: string | undefined;
+  readonly set: KeySetRef;
 }
 
 /** Which key set a verification used (opaque to callers). */
@@ -68,7 +76,8 @@ const DISCOVERY_TTL = 12 * 3_600_000;
  * keep working; a cold cache fails with `ERR_JWKS_UNAVAILABLE` (503), never a 401.
  */
 export class KeyStore {
-  readonly #sets = new Map<string, KeySet>();
+  /** Key sets by token version, then tenant. */
+  readonly #sets = { '1.0': new Map<string, KeySet>(), '2.0': new Map<string, KeySet>() };
   readonly #options: KeyStoreOptions;
 
   constructor(options: KeyStoreOptions) {
@@ -80,12 +89,24 @@ export class KeyStore {
    * discovery document announces. `tenant` is a tenant GUID, or `organizations`
    * for multi-tenant metadata.
    */
-  async getKey(tenant: string, ver: '1.0' | '2.0', kid: string): Promise<{ key: SigningKey; issuer: string | undefined; set: KeySetRef }> {
-    const id = `${ver}|${tenant}`;
-    let set = this.#sets.get(id);
+  async getKey(tenant: string, ver: '1.0' | '2.0', kid: string): Promise<FoundKey> {
+    const sets = this.#sets[ver];
+    let set = sets.get(tenant);
     if (set === undefined) {
-      set = { issuer: undefined, jwksUri: undefined, discoveredAt: 0, keys: new Map(), fetchedAt: 0, attemptedAt: 0, failure: undefined, inflight: undefined };
-      this.#sets.set(id, set);
+      const created: KeySet = {
+        issuer: undefined,
+        jwksUri: undefined,
+        discoveredAt: 0,
+        keys: new Map(),
+        fetchedAt: 0,
+        attemptedAt: 0,
+        failure: undefined,
+        inflight: undefined,
+        ref: undefined as unknown as InternalRef,
+      };
+      created.ref = { tenant, ver, set: created };
+      set = created;
+      sets.set(tenant, set);
     }
     const now = this.#options.now();
     const cached = this.peek(tenant, ver, kid);
@@ -98,7 +119,7 @@ export class KeyStore {
     }
 
     const found = set.keys.get(kid);
-    if (found !== undefined) return { key: found, issuer: set.issuer, set: (set.ref ??= { tenant, ver, set } as InternalRef) };
+    if (found !== undefined) return found;
     // The last attempt failed (cold, or a refresh): an unknown kid may be a key we could not
     // fetch, so this is an outage (503), not a bad token; it clears with the next success.
     if (set.fetchedAt === 0 || set.failure !== undefined) {
@@ -131,20 +152,21 @@ export class KeyStore {
    * `getKey`). Keys older than the refresh interval are refreshed in the background: the
    * request goes on with the cached key, and a failed refresh keeps it.
    */
-  peek(tenant: string, ver: '1.0' | '2.0', kid: string): { key: SigningKey; issuer: string | undefined; set: KeySetRef } | undefined {
-    const set = this.#sets.get(`${ver}|${tenant}`);
+  peek(tenant: string, ver: '1.0' | '2.0', kid: string): FoundKey | undefined {
+    const set = this.#sets[ver].get(tenant);
     const cached = set?.keys.get(kid);
     if (set === undefined || cached === undefined) return undefined;
     const now = this.#options.now();
     if (now - set.fetchedAt >= this.#options.refreshInterval && this.#mayAttempt(set, now, this.#options.failureBackoff)) {
       this.#refresh(set, tenant, ver).catch(() => undefined);
     }
-    return { key: cached, issuer: set.issuer, set: (set.ref ??= { tenant, ver, set } as InternalRef) };
+    return cached;
   }
 
   /** Drops every cached key set (for example after a configuration change). */
   clear(): void {
-    this.#sets.clear();
+    this.#sets['1.0'].clear();
+    this.#sets['2.0'].clear();
   }
 
   #mayAttempt(set: KeySet, now: number, wait: number): boolean {
@@ -174,7 +196,8 @@ export class KeyStore {
           issuer = discovery.issuer;
         }
         const jwks = await this.#getJson(jwksUri, 'JWKS');
-        const keys = importKeys(jwks);
+        const keys = new Map<string, FoundKey>();
+        for (const [kid, key] of importKeys(jwks)) keys.set(kid, Object.freeze({ key, issuer, set: set.ref }));
         if (set.jwksUri !== jwksUri || set.issuer !== issuer) set.discoveredAt = started;
         set.issuer = issuer;
         set.jwksUri = jwksUri;

@@ -6,7 +6,7 @@ import { channels } from '../diagnostics.js';
 import { isGuid } from '../config/idp.js';
 import { decodedLength, decodeJwt, type DecodedJwt } from './jwt.js';
 import { identityFromClaims, type IdentityMapping } from './identity.js';
-import type { KeySetRef, KeyStore, SigningKey } from './key-store.js';
+import type { FoundKey, KeySetRef, KeyStore } from './key-store.js';
 import { quote } from './quote.js';
 
 /** Microsoft Graph's application id and resource URIs: tokens for Graph are not for this app. */
@@ -59,13 +59,6 @@ interface Precheck {
   tid: string;
   keyTenant: string;
   kid: string;
-}
-
-/** A signing key found for a token, with the issuer of its key set. */
-interface FoundKey {
-  key: SigningKey;
-  issuer: string | undefined;
-  set: KeySetRef;
 }
 
 const identityOf = (verified: VerifiedToken): Identity => verified.identity;
@@ -133,12 +126,11 @@ export class TokenVerifier {
       throw new TokenError('ERR_TOKEN_TOO_LARGE', `the token is ${token.length} bytes, over the cap of ${this.#s.maxTokenBytes}`);
     }
     const now = this.#s.now();
-    const useCache = this.#cache !== undefined && options.nonce === undefined;
     // Each request brings a new header string, and V8 hashes a string key in full the first
     // time (~1 µs for a 1.5 KB token). The last 32 characters of the signature are as unique
     // and cost nothing to hash; the full comparison below rules out any collision.
-    const key = token.slice(-32);
-    if (useCache) {
+    const key = this.#cache !== undefined && options.nonce === undefined ? token.slice(-32) : undefined;
+    if (key !== undefined) {
       const hit = this.#cache!.get(key);
       if (hit !== undefined && hit.token === token) {
         // INVARIANT: a cached identity is never returned at or after the token exp, nor once its
@@ -150,8 +142,8 @@ export class TokenVerifier {
     if (channels.tokenCacheMiss.hasSubscribers) channels.tokenCacheMiss.publish({});
     const pre = this.#precheck(token);
     const found = this.#s.keys.peek(pre.keyTenant, pre.ver, pre.kid);
-    if (found !== undefined) return this.#complete(token, pre, found, now, options, useCache ? key : undefined);
-    return this.#s.keys.getKey(pre.keyTenant, pre.ver, pre.kid).then((fetched) => this.#complete(token, pre, fetched, now, options, useCache ? key : undefined));
+    if (found !== undefined) return this.#complete(token, pre, found, now, options, key);
+    return this.#s.keys.getKey(pre.keyTenant, pre.ver, pre.kid).then((fetched) => this.#complete(token, pre, fetched, now, options, key));
   }
 
   /** Finishes a verification and remembers it under `cacheKey` (when caching). */
@@ -219,16 +211,20 @@ export class TokenVerifier {
     if (!s.versions.has(ver)) throw new TokenError('ERR_TOKEN_VERSION_NOT_ALLOWED', `v${ver} tokens are not accepted: this gate accepts ${[...s.versions].map((v) => `v${v}`).join(', ')}`);
 
     const tid = payload.tid;
-    if (!isGuid(tid)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token `tid` claim is missing or not a GUID');
-    const tenant = tid.toLowerCase();
-    // INVARIANT: keys are only ever fetched for allowed tenants, so a forged tid cannot make us fetch anything else.
-    if (s.tenants !== '*' && !s.tenants.has(tenant)) {
-      throw new TokenError('ERR_TOKEN_TENANT_NOT_ALLOWED', `the tenant \`${tenant}\` is not allowed`);
+    // The allow-list holds lowercase GUIDs, and Entra writes `tid` so: a hit needs no other check.
+    let tenant = tid as string;
+    if (s.tenants === '*' || !s.tenants.has(tenant)) {
+      if (!isGuid(tid)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token `tid` claim is missing or not a GUID');
+      tenant = tid.toLowerCase();
+      // INVARIANT: keys are only ever fetched for allowed tenants, so a forged tid cannot make us fetch anything else.
+      if (s.tenants !== '*' && !s.tenants.has(tenant)) {
+        throw new TokenError('ERR_TOKEN_TENANT_NOT_ALLOWED', `the tenant \`${tenant}\` is not allowed`);
+      }
     }
 
     // Multi-tenant apps use the tenant-independent metadata, whose issuer is the `{tenantid}` template.
     const keyTenant = s.tenants !== '*' ? tenant : ver === '2.0' ? 'organizations' : 'common';
-    return { decoded, ver, tid, keyTenant, kid: header.kid };
+    return { decoded, ver, tid: tid as string, keyTenant, kid: header.kid };
   }
 
   /** The signature, then the claims; runs once the key is at hand. */
