@@ -110,6 +110,17 @@ export const protectOptionsSchema = z.strictObject({
   serviceTokens: z
     .array(z.strictObject({ tokenId: z.string().min(1), clientId: z.string().min(1), clientSecret: z.string().min(16, 'a service token secret must be at least 16 characters') }))
     .default([]),
+  /**
+   * Cloudflare's `read_service_tokens_from_header`: also read a service token from this one header, whose
+   * value is the JSON `{"cf-access-client-id": "…", "cf-access-client-secret": "…"}` (for clients that can set
+   * only one header). With `authorization`, a `Bearer` value is still a bearer token.
+   */
+  serviceTokenHeader: z.string().regex(HEADER_NAME, 'must be a header name').optional(),
+  /**
+   * The device posture checks that passed for this request (integration uids, which `device_posture` rules
+   * name), for example from a device-management proxy's header. Without it no posture check passes.
+   */
+  devicePosture: fn<(request: RequestView) => readonly string[] | undefined | Promise<readonly string[] | undefined>>('a function').optional(),
   /** Header holding the client's ISO country (`cf-ipcountry` behind Cloudflare); only trust one your proxy sets. */
   countryHeader: z.string().regex(HEADER_NAME, 'must be a header name').optional(),
   /** Also accept a token from this header (`cf-access-jwt-assertion`), after `Authorization`. Off by default. */
@@ -174,6 +185,7 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
   const serviceTokens = o.serviceTokens.map((t) => ({ tokenId: t.tokenId, clientId: t.clientId, secretDigest: digest(t.clientSecret) }));
   const countryHeader = o.countryHeader?.toLowerCase();
   const assertionHeader = o.assertionHeader?.toLowerCase();
+  const serviceTokenHeader = o.serviceTokenHeader?.toLowerCase();
   const retryAfter = String(o.retryAfter);
   const baseContext: AuthorizeContext = gateway ? { gateway: true } : application === undefined ? {} : { application };
 
@@ -187,6 +199,32 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       if (ok && found === undefined) found = t.tokenId;
     }
     return found;
+  }
+
+  /**
+   * The service token a request presents: its id, `undefined` when it presents none, or the error
+   * to answer with. The header pair and the single JSON header may both be sent; then each must be
+   * valid and both must name the same token.
+   */
+  function serviceTokenOf(view: RequestView): string | TokenError | undefined {
+    const invalid = (message: string): TokenError => new TokenError('ERR_SERVICE_TOKEN_INVALID', message);
+    const clientId = headerOf(view.headers, 'cf-access-client-id');
+    const clientSecret = headerOf(view.headers, 'cf-access-client-secret');
+    let found: string | undefined;
+    if (clientId !== undefined || clientSecret !== undefined) {
+      found = matchServiceToken(clientId, clientSecret);
+      if (found === undefined) return invalid('the service token is not valid');
+    }
+    const single = serviceTokenHeader === undefined ? undefined : headerOf(view.headers, serviceTokenHeader);
+    if (single === undefined || (serviceTokenHeader === 'authorization' && parseBearer(single) !== undefined)) return found;
+    const pair = parseServiceTokenJson(single);
+    if (pair === undefined) {
+      return invalid(`the \`${serviceTokenHeader}\` header is not a service token: expected JSON with \`cf-access-client-id\` and \`cf-access-client-secret\``);
+    }
+    const fromHeader = matchServiceToken(pair.clientId, pair.clientSecret);
+    if (fromHeader === undefined) return invalid('the service token is not valid');
+    if (found !== undefined && found !== fromHeader) return invalid('the request presents two different service tokens');
+    return fromHeader;
   }
 
   function outage(error: EntragateError): ProtectOutcome {
@@ -244,13 +282,18 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       }
       if (view.certificate !== undefined) context.certificate = view.certificate;
 
-      const clientId = headerOf(view.headers, 'cf-access-client-id');
-      const clientSecret = headerOf(view.headers, 'cf-access-client-secret');
-      if (clientId !== undefined || clientSecret !== undefined) {
-        const tokenId = matchServiceToken(clientId, clientSecret);
-        // INVARIANT: a service token that fails is a 401, never an anonymous pass.
-        if (tokenId === undefined) return unauthorized(new TokenError('ERR_SERVICE_TOKEN_INVALID', 'the service token is not valid'));
-        context.serviceToken = { tokenId };
+      const service = serviceTokenOf(view);
+      // INVARIANT: a service token that fails is a 401, never an anonymous pass.
+      if (service instanceof TokenError) return unauthorized(service);
+      if (service !== undefined) context.serviceToken = { tokenId: service };
+      if (o.devicePosture !== undefined) {
+        const passed = await o.devicePosture(view);
+        if (passed !== undefined) {
+          if (!Array.isArray(passed) || !passed.every((uid) => typeof uid === 'string')) {
+            throw new ConfigError('ERR_CONFIG_INVALID', 'protect: `devicePosture` must return an array of integration uids (strings) or undefined');
+          }
+          context.devicePosture = [...passed];
+        }
       }
 
       let identity: Identity | null = null;
@@ -330,6 +373,31 @@ function isOutageCode(code: string): code is ErrorCode {
 
 function digest(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
+}
+
+/**
+ * The value of Cloudflare's single service-token header: a JSON object with string
+ * `cf-access-client-id` and `cf-access-client-secret` (names matched case-insensitively,
+ * as the header pair's are; each given once). `undefined` for anything else.
+ */
+function parseServiceTokenJson(value: string): { clientId: string; clientSecret: string } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const fields = new Map<string, unknown>();
+  for (const [key, field] of Object.entries(parsed)) {
+    const name = key.toLowerCase();
+    // A name given twice (in two cases) is ambiguous: refused rather than picking one.
+    if (fields.has(name)) return undefined;
+    fields.set(name, field);
+  }
+  const clientId = fields.get('cf-access-client-id');
+  const clientSecret = fields.get('cf-access-client-secret');
+  return typeof clientId === 'string' && typeof clientSecret === 'string' ? { clientId, clientSecret } : undefined;
 }
 
 /** `::ffff:192.0.2.1` (an IPv4 client on a dual-stack socket) → `192.0.2.1`, so IPv4 rules match. */

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProtector } from '../../src/adapters/core.js';
 import { TokenError } from '../../src/errors/index.js';
-import type { Gate } from '../../src/gate.js';
+import { createGate, type Gate } from '../../src/gate.js';
 import { createMemoryRevocationList, type Login } from '../../src/login/index.js';
-import { createFixture, type Fixture } from './fixture.js';
+import { createFixture, DEVS, SERVICE, type Fixture } from './fixture.js';
 
 let f: Fixture;
 beforeAll(async () => {
@@ -50,5 +50,94 @@ describe('protect: the 401 challenge', () => {
     // The error handed to the framework's error handler carries the same, safe header.
     expect(outcome.error?.headers['WWW-Authenticate']).toBe(challenge);
     expect(outcome.error?.code).toBe('ERR_TOKEN_KEY_NOT_FOUND');
+  });
+});
+
+describe('protect: service tokens in one header (read_service_tokens_from_header)', () => {
+  const json = (id: string, secret: string) => JSON.stringify({ 'cf-access-client-id': id, 'cf-access-client-secret': secret });
+  const view = (headers: Record<string, string>) => ({ method: 'GET', url: '/hello', headers, ip: '198.51.100.7' });
+  const protector = () => createProtector(f.gate, { application: 'portal' }, { serviceTokens: [SERVICE], serviceTokenHeader: 'X-Service-Token' });
+
+  it('admits the token the JSON header names, as the header pair would', async () => {
+    const outcome = await protector().decide(view({ 'x-service-token': json(SERVICE.clientId, SERVICE.clientSecret) }));
+    expect(outcome).toMatchObject({ kind: 'allow', auth: { via: 'service-token', serviceToken: { tokenId: SERVICE.tokenId }, identity: null } });
+    // Field names are case-insensitive, as header names are.
+    const upper = await protector().decide(view({ 'x-service-token': JSON.stringify({ 'CF-Access-Client-Id': SERVICE.clientId, 'CF-Access-Client-Secret': SERVICE.clientSecret }) }));
+    expect(upper.kind).toBe('allow');
+  });
+
+  it('answers 401 for a wrong secret, a malformed value, missing or doubled fields; never an anonymous pass', async () => {
+    const values = [
+      json(SERVICE.clientId, `${SERVICE.clientSecret}x`),
+      json('someone-else', SERVICE.clientSecret),
+      'not json',
+      '[]',
+      'null',
+      JSON.stringify({ 'cf-access-client-id': SERVICE.clientId }),
+      JSON.stringify({ 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': 42 }),
+      `{"cf-access-client-id":"${SERVICE.clientId}","cf-access-client-secret":"wrong-secret-0123456789","CF-Access-Client-Secret":"${SERVICE.clientSecret}"}`,
+    ];
+    for (const value of values) {
+      const outcome = await protector().decide(view({ 'x-service-token': value }));
+      expect(outcome, value).toMatchObject({ kind: 'respond', status: 401, body: { code: 'ERR_SERVICE_TOKEN_INVALID' } });
+      if (outcome.kind === 'respond') expect(JSON.stringify(outcome.body)).not.toContain(SERVICE.clientSecret);
+    }
+  });
+
+  it('with the pair and the header both sent, each must be valid and name the same token', async () => {
+    const other = { tokenId: 'b0d3c0e2-1111-4b59-9f5e-3c2d1b0a9e8f', clientId: 'other.access', clientSecret: 'other-secret-0123456789abc' };
+    const p = createProtector(f.gate, { application: 'portal' }, { serviceTokens: [SERVICE, other], serviceTokenHeader: 'x-service-token' });
+    const pair = { 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': SERVICE.clientSecret };
+    expect((await p.decide(view({ ...pair, 'x-service-token': json(SERVICE.clientId, SERVICE.clientSecret) }))).kind).toBe('allow');
+    expect(await p.decide(view({ ...pair, 'x-service-token': json(other.clientId, other.clientSecret) }))).toMatchObject({ status: 401 });
+    expect(await p.decide(view({ ...pair, 'x-service-token': json(SERVICE.clientId, 'wrong-secret-0123456789') }))).toMatchObject({ status: 401 });
+  });
+
+  it('is off unless configured: the header is then ignored', async () => {
+    const p = createProtector(f.gate, { application: 'portal' }, { serviceTokens: [SERVICE] });
+    const outcome = await p.decide(view({ 'x-service-token': json(SERVICE.clientId, SERVICE.clientSecret) }));
+    expect(outcome).toMatchObject({ kind: 'respond', status: 401, body: { code: 'ERR_TOKEN_MISSING' } });
+  });
+
+  it('on Authorization, a Bearer value is still a bearer token and a JSON value a service token', async () => {
+    const p = createProtector(f.gate, { application: 'portal' }, { serviceTokens: [SERVICE], serviceTokenHeader: 'Authorization' });
+    const bearer = await p.decide(view({ authorization: `Bearer ${f.token({ groups: [DEVS] })}` }));
+    expect(bearer).toMatchObject({ kind: 'allow', auth: { via: 'bearer' } });
+    const service = await p.decide(view({ authorization: json(SERVICE.clientId, SERVICE.clientSecret) }));
+    expect(service).toMatchObject({ kind: 'allow', auth: { via: 'service-token' } });
+    const bad = await p.decide(view({ authorization: 'Basic dXNlcjpwYXNz' }));
+    expect(bad).toMatchObject({ kind: 'respond', status: 401, body: { code: 'ERR_SERVICE_TOKEN_INVALID' } });
+  });
+
+  it('refuses a header name that is not a token', () => {
+    expect(() => createProtector(f.gate, { application: 'portal' }, { serviceTokenHeader: 'bad header' })).toThrow(/serviceTokenHeader/);
+  });
+});
+
+describe('protect: device posture', () => {
+  const POSTURE = '0ddb9a7b-4f5e-4e8b-9f58-1c2d3e4f5a6b';
+  const gateWithPosture = (): Gate =>
+    createGate({
+      idp: f.entra.idpConfig(),
+      authorityHost: f.entra.url,
+      applications: { portal: { policies: [{ name: 'Managed devices', decision: 'allow', include: [{ everyone: {} }], require: [{ device_posture: { integration_uid: POSTURE } }] }] } },
+    });
+  const view = (headers: Record<string, string>) => ({ method: 'GET', url: '/', headers: { authorization: `Bearer ${f.token()}`, ...headers } });
+
+  it('passes the checks the app reports to the policies; without them no check passes', async () => {
+    const gate = gateWithPosture();
+    const p = createProtector(gate, { application: 'portal' }, { devicePosture: (request) => (request.headers['x-device-managed'] === 'yes' ? [POSTURE] : []) });
+    const allowed = await p.decide(view({ 'x-device-managed': 'yes' }));
+    expect(allowed).toMatchObject({ kind: 'allow', auth: { context: { devicePosture: [POSTURE] } } });
+    expect(await p.decide(view({}))).toMatchObject({ kind: 'respond', status: 403 });
+    expect(await createProtector(gate, { application: 'portal' }).decide(view({ 'x-device-managed': 'yes' }))).toMatchObject({ kind: 'respond', status: 403 });
+  });
+
+  it('awaits an async provider, and refuses a provider that returns something else', async () => {
+    const gate = gateWithPosture();
+    const async = createProtector(gate, { application: 'portal' }, { devicePosture: async () => [POSTURE] });
+    expect((await async.decide(view({}))).kind).toBe('allow');
+    const broken = createProtector(gate, { application: 'portal' }, { devicePosture: () => POSTURE as unknown as string[] });
+    await expect(broken.decide(view({}))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
   });
 });
