@@ -1,3 +1,5 @@
+import { RevocationSet } from '../store/revocation-set.js';
+
 /**
  * Session revocations as the hot path reads them: per user (every session of a
  * subject issued at or before a time) and per app. The directory store's
@@ -17,47 +19,70 @@ export interface RevocationList {
   isRevoked(session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean;
 }
 
+/** The in-memory list: a {@link RevocationList} that can also forget old revocations. */
+export interface MemoryRevocationList extends RevocationList {
+  revokeUser(subjects: readonly string[], notBefore: number): void;
+  revokeApp(appId: string, notBefore: number): void;
+  /** Forgets revocations older than `maxAgeSeconds` now, and returns how many are left. */
+  prune(): number;
+}
+
+/** Options of {@link createMemoryRevocationList}. */
+export interface MemoryRevocationListOptions {
+  /**
+   * Revocations whose `notBefore` is older than this many seconds are forgotten (checked as
+   * revocations are added, and by `prune()`). Set it above the longest lifetime of any session or
+   * token checked against the list: a session issued before a forgotten revocation is no longer
+   * revoked. Absent (the default): revocations are kept for the life of the process.
+   */
+  maxAgeSeconds?: number;
+  /** Clock in ms. @defaultValue `Date.now` */
+  now?: () => number;
+}
+
 /**
- * Creates an in-memory revocation list for one process. Revocations only ever move
- * forward in time (a later `notBefore` replaces an earlier one, never the reverse).
+ * Creates an in-memory revocation list for one process, with the same rules as the
+ * directory store's (one implementation): revocations only ever move forward in time
+ * (a later `notBefore` replaces an earlier one, never the reverse), subjects and apps
+ * compare case-insensitively, and a session with no valid `issuedAt` counts as revoked.
  * It is not shared between instances and does not survive a restart: use the
  * directory store's `revocations` for that.
  *
  * @example
  * ```ts
  * import { createMemoryRevocationList } from 'entragate/login';
- * const revocations = createMemoryRevocationList();
+ * const revocations = createMemoryRevocationList({ maxAgeSeconds: 7 * 86_400 });
  * revocations.revokeUser(['ada@contoso.com'], Math.floor(Date.now() / 1000));
  * revocations.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 0 }); // true
  * ```
  */
-export function createMemoryRevocationList(): RevocationList {
-  const users = new Map<string, number>();
-  const apps = new Map<string, number>();
-  const raise = (map: Map<string, number>, key: string, notBefore: number): void => {
+export function createMemoryRevocationList(options: MemoryRevocationListOptions = {}): MemoryRevocationList {
+  const { maxAgeSeconds } = options;
+  if (maxAgeSeconds !== undefined && !(Number.isFinite(maxAgeSeconds) && maxAgeSeconds > 0)) {
+    throw new TypeError('`maxAgeSeconds` must be a positive number of seconds');
+  }
+  const now = options.now ?? Date.now;
+  const set = new RevocationSet();
+  let lastPrune = now();
+  const prune = (): number => {
+    lastPrune = now();
+    if (maxAgeSeconds !== undefined) set.prune(lastPrune / 1000 - maxAgeSeconds);
+    return set.size;
+  };
+  const add = (kind: 'subject' | 'app', key: string, notBefore: number): void => {
     if (!Number.isFinite(notBefore)) throw new TypeError('`notBefore` must be a finite number of Unix seconds');
-    const previous = map.get(key);
-    if (previous === undefined || previous < notBefore) map.set(key, notBefore);
+    if (key.length > 0) set.add(kind, key.toLowerCase(), notBefore);
+    // Pruning walks the list: at most once per tenth of the retention, never on the read path.
+    if (maxAgeSeconds !== undefined && now() - lastPrune >= maxAgeSeconds * 100) prune();
   };
   return {
     revokeUser(subjects, notBefore) {
-      for (const subject of subjects) if (subject.length > 0) raise(users, subject.toLowerCase(), notBefore);
+      for (const subject of subjects) add('subject', subject, notBefore);
     },
     revokeApp(appId, notBefore) {
-      raise(apps, appId, notBefore);
+      add('app', appId, notBefore);
     },
-    isRevoked({ subjects, appId, issuedAt }) {
-      // INVARIANT: an empty list answers in two map lookups at most per subject; no I/O on the request path.
-      if (appId !== undefined && apps.size > 0) {
-        const app = apps.get(appId);
-        if (app !== undefined && app >= issuedAt) return true;
-      }
-      if (users.size === 0) return false;
-      for (const subject of subjects) {
-        const at = users.get(subject);
-        if (at !== undefined && at >= issuedAt) return true;
-      }
-      return false;
-    },
+    isRevoked: (session) => set.isRevoked(session),
+    prune,
   };
 }

@@ -18,6 +18,11 @@ export class RevocationSet {
     for (const map of [this.#subjects, this.#apps]) for (const [key, notBefore] of map) if (notBefore < cutoff) map.delete(key);
   }
 
+  /** How many subjects and apps have a revocation. */
+  get size(): number {
+    return this.#subjects.size + this.#apps.size;
+  }
+
   clear(): void {
     this.#subjects.clear();
     this.#apps.clear();
@@ -30,6 +35,8 @@ export class RevocationSet {
    */
   isRevoked(session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean {
     if (!Number.isFinite(session.issuedAt)) return true;
+    // The common case on the hot path: nothing revoked in this process.
+    if (this.#subjects.size === 0 && this.#apps.size === 0) return false;
     for (const subject of session.subjects) {
       if (typeof subject !== 'string') continue;
       const notBefore = this.#subjects.get(subject.toLowerCase());

@@ -230,6 +230,46 @@ describe('revocation list', () => {
       }),
     );
   });
+
+  it('compares subjects and apps case-insensitively, and fails closed on a session without a valid issuedAt', () => {
+    const list = createMemoryRevocationList();
+    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: Number.NaN })).toBe(true);
+    list.revokeUser(['Ada@Contoso.com'], 100);
+    list.revokeApp('App-AUD', 100);
+    expect(list.isRevoked({ subjects: ['ADA@contoso.com'], issuedAt: 100 })).toBe(true);
+    expect(list.isRevoked({ subjects: ['bob'], appId: 'app-aud', issuedAt: 100 })).toBe(true);
+    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: Number.POSITIVE_INFINITY })).toBe(true);
+    expect(() => list.revokeUser(['ada'], Number.NaN)).toThrow(TypeError);
+  });
+
+  it('forgets revocations past maxAgeSeconds, as they are added and on prune(); without it keeps them', () => {
+    let clock = 1_000_000_000;
+    const list = createMemoryRevocationList({ maxAgeSeconds: 3600, now: () => clock });
+    const sec = () => Math.floor(clock / 1000);
+    list.revokeUser(['old@contoso.com'], sec());
+    list.revokeApp('old-app', sec());
+    const issuedBefore = sec() - 10;
+    clock += 3000 * 1000;
+    list.revokeUser(['recent@contoso.com'], sec());
+    // Within the retention both still hold.
+    expect(list.isRevoked({ subjects: ['old@contoso.com'], issuedAt: issuedBefore })).toBe(true);
+    clock += 1000 * 1000; // the old ones are now 4000 s old, the recent one 1000 s
+    list.revokeUser(['another@contoso.com'], sec());
+    expect(list.isRevoked({ subjects: ['old@contoso.com'], issuedAt: issuedBefore })).toBe(false);
+    expect(list.isRevoked({ subjects: ['x'], appId: 'old-app', issuedAt: issuedBefore })).toBe(false);
+    expect(list.isRevoked({ subjects: ['recent@contoso.com'], issuedAt: issuedBefore })).toBe(true);
+    clock += 3000 * 1000;
+    expect(list.prune()).toBe(1);
+    expect(list.isRevoked({ subjects: ['recent@contoso.com'], issuedAt: issuedBefore })).toBe(false);
+    expect(list.isRevoked({ subjects: ['another@contoso.com'], issuedAt: issuedBefore })).toBe(true);
+
+    const forever = createMemoryRevocationList({ now: () => clock });
+    forever.revokeUser(['kept@contoso.com'], 1);
+    clock += 10 * 365 * 86_400_000;
+    expect(forever.prune()).toBe(1);
+    expect(forever.isRevoked({ subjects: ['kept@contoso.com'], issuedAt: 0 })).toBe(true);
+    expect(() => createMemoryRevocationList({ maxAgeSeconds: 0 })).toThrow(TypeError);
+  });
 });
 
 describe('return-to', () => {
