@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
-import { parseWith } from '../config/idp.js';
+import { isGuid, parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
 import { ConfigError, EntragateError, GroupsError, JwksError, SessionError, StoreError } from '../errors/index.js';
 import type { VerifiedToken } from '../token/verifier.js';
@@ -188,16 +188,37 @@ export function createLogin(options: LoginOptions): Login {
   const fetchImpl = o.fetch ?? globalThis.fetch;
   const authorityTenant = o.authorityTenant ?? idp.config.directory_id;
 
+  // The ID token is validated once, by the gate (signature, issuer with Entra's `{tenantid}` template,
+  // tenant allow-list, audience, lifetime, nonce), for every cloud and authority alike. openid-client
+  // runs the protocol (PKCE, state, the code exchange, error responses); it would check the ID token
+  // too, but it resolves Entra's multi-tenant issuer template only on login.microsoftonline.com, so
+  // `organizations` logins failed on the US Government and China clouds (and on the mock). The token
+  // response reaches it with the ID token set aside under another name.
+  let tokenEndpoint: string | undefined;
+  const oidcFetch = async (url: string, init: oidc.CustomFetchOptions): Promise<Response> => {
+    const response = await fetchImpl(url, init as RequestInit);
+    return url === tokenEndpoint ? setIdTokenAside(response) : response;
+  };
+
   let configuration: Promise<oidc.Configuration> | undefined;
   const discover = (): Promise<oidc.Configuration> => {
     configuration ??= (async () => {
-      const server = new URL(`${gate.hosts.authorityHost}/${authorityTenant}/v2.0`);
+      const authority = `${gate.hosts.authorityHost}/${authorityTenant}/v2.0`;
+      // The document's own URL: openid-client then leaves its issuer to us (checked below), since a
+      // multi-tenant authority announces the `{tenantid}` template rather than its own URL.
+      const server = new URL(`${authority}/.well-known/openid-configuration`);
       const auth = o.clientAuth === 'client_secret_basic' ? oidc.ClientSecretBasic(clientSecret) : oidc.ClientSecretPost(clientSecret);
-      return oidc.discovery(server, clientId, { client_secret: clientSecret }, auth, {
-        [oidc.customFetch]: (url: string, init: oidc.CustomFetchOptions) => fetchImpl(url, init as RequestInit),
+      const config = await oidc.discovery(server, clientId, { client_secret: clientSecret }, auth, {
+        [oidc.customFetch]: oidcFetch,
         timeout: Math.ceil(o.timeout / 1000),
         execute: server.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
       });
+      const metadata = config.serverMetadata();
+      if (!issuerFitsAuthority(metadata.issuer, gate.hosts.authorityHost, authorityTenant)) {
+        throw new Error(`the discovery document of \`${authorityTenant}\` names an issuer of another authority`);
+      }
+      tokenEndpoint = metadata.token_endpoint;
+      return config;
     })().catch((cause: unknown) => {
       configuration = undefined;
       throw new JwksError('ERR_JWKS_UNAVAILABLE', `the login discovery document of tenant \`${authorityTenant}\` could not be fetched`, { cause });
@@ -343,16 +364,15 @@ export function createLogin(options: LoginOptions): Login {
         try {
           tokens = await oidc.authorizationCodeGrant(config, current, {
             expectedState: tx.state,
-            expectedNonce: tx.nonce,
-            idTokenExpected: true,
             ...(tx.verifier ? { pkceCodeVerifier: tx.verifier } : {}),
           });
         } catch (cause) {
           throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', `the authorization code could not be exchanged: ${describeOidcError(cause)}`, { cause });
         }
-        if (typeof tokens.id_token !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
-        // The ID token is verified again with the gate: signature, tenant, audience and nonce.
-        const verified = await gate.verifyToken(tokens.id_token, { nonce: tx.nonce });
+        const idToken = tokens[ID_TOKEN_ASIDE];
+        if (typeof idToken !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
+        // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
+        const verified = await gate.verifyToken(idToken, { nonce: tx.nonce });
         const identity = await resolveGroups(verified, typeof tokens.access_token === 'string' ? tokens.access_token : undefined);
         const duration = await durationFor(identity);
         const issued = await issueSession(identity, duration, context.country);
@@ -509,6 +529,45 @@ function token(value: string): string {
 /** The `AADSTS…` code of an Entra error description (the rest may carry trace ids). */
 function aadsts(description: string | null): string | undefined {
   return description?.match(/AADSTS\d{4,7}/)?.[0];
+}
+
+/** Where the token response's `id_token` is set aside from openid-client (see `oidcFetch`). */
+const ID_TOKEN_ASIDE = 'entragate_id_token';
+
+/**
+ * A successful JSON token response with its `id_token` renamed to {@link ID_TOKEN_ASIDE}; any
+ * other response (an error, not JSON) unchanged.
+ */
+async function setIdTokenAside(response: Response): Promise<Response> {
+  if (!response.ok || !(response.headers.get('content-type') ?? '').includes('json')) return response;
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || !Object.hasOwn(body, 'id_token')) {
+    return new Response(text, { status: response.status, statusText: response.statusText, headers });
+  }
+  const { id_token: idToken, ...rest } = body as Record<string, unknown>;
+  return new Response(JSON.stringify({ ...rest, [ID_TOKEN_ASIDE]: idToken }), { status: response.status, statusText: response.statusText, headers });
+}
+
+/**
+ * Whether a discovery document's issuer belongs to the login authority: the authority's own v2
+ * issuer for a tenant id, Entra's `{tenantid}` template for `organizations`/`common`/`consumers`,
+ * or some tenant's v2 issuer on the same host for a domain name (`contoso.onmicrosoft.com`).
+ */
+function issuerFitsAuthority(issuer: string, authorityHost: string, tenant: string): boolean {
+  if (!issuer.startsWith(`${authorityHost}/`) || !issuer.endsWith('/v2.0')) return false;
+  const named = issuer.slice(authorityHost.length + 1, -'/v2.0'.length);
+  if (isGuid(tenant)) return named.toLowerCase() === tenant.toLowerCase();
+  if (tenant === 'organizations' || tenant === 'common' || tenant === 'consumers') return named === '{tenantid}' || (tenant === 'consumers' && isGuid(named));
+  return isGuid(named);
 }
 
 function describeOidcError(error: unknown): string {

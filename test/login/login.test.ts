@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } 
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
-import { LOGIN_CHANNEL_NAMES, type GetIdentityResponse } from '../../src/login/index.js';
+import { LOGIN_CHANNEL_NAMES, type GetIdentityResponse, type LoginOptions } from '../../src/login/index.js';
 import { TransactionSealer } from '../../src/login/transaction.js';
 import type { GroupSource } from '../../src/groups/types.js';
 import { createGraphGroupSource } from '../../src/graph/index.js';
@@ -634,5 +634,112 @@ describe('login: diagnostics', () => {
     } finally {
       diagnostics.unsubscribe(LOGIN_CHANNEL_NAMES.login, listener);
     }
+  });
+});
+
+describe('login: multi-tenant through `organizations`', () => {
+  const [HOME, PARTNER, STRANGER] = [randomUUID(), randomUUID(), randomUUID()];
+  let multi: MockEntra;
+  const started: App[] = [];
+  beforeAll(async () => {
+    multi = await createMockEntra({ tenants: [HOME, PARTNER, STRANGER] });
+  });
+  afterEach(async () => {
+    while (started.length > 0) await started.pop()!.close();
+    multi.login.reset();
+  });
+  afterAll(async () => {
+    await multi.close();
+  });
+
+  async function multiApp(tenants: string[] | '*', extra: Partial<LoginOptions> = {}): Promise<App> {
+    const a = await startApp(multi, { gate: { tenants }, login: () => ({ authorityTenant: 'organizations', ...extra }) });
+    started.push(a);
+    return a;
+  }
+
+  function signInAs(tenant: string): { oid: string; email: string } {
+    const oid = randomUUID();
+    const email = `u${oid.slice(0, 6)}@partner.example`;
+    multi.login.nextUser = { tenant, claims: { oid, email } };
+    return { oid, email };
+  }
+
+  async function getIdentity(jar: CookieJar, a: App): Promise<Record<string, unknown>> {
+    const hop = await fetchWithJar(jar, a.url, `${a.url}/cdn-cgi/access/get-identity`);
+    expect(hop.status).toBe(200);
+    return (await hop.response.json()) as Record<string, unknown>;
+  }
+
+  it('signs in a user of an allowed tenant through the organizations endpoints (regression: the `{tenantid}` issuer failed off login.microsoftonline.com)', async () => {
+    const a = await multiApp([PARTNER]);
+    const u = signInAs(PARTNER);
+    const jar = new CookieJar();
+    const hops = await browse(jar, a.url, `${a.url}/auth/login`);
+    expect(new URL(hops[0]!.location!).pathname).toBe('/organizations/oauth2/v2.0/authorize');
+    expect(multi.login.tokenRequests.at(-1)).toMatchObject({ tenant: 'organizations', outcome: 'ok' });
+    expect(hops.at(-1)!.status).toBe(200);
+    expect(await me(jar, a)).toMatchObject({ status: 200, body: { kind: 'session', email: u.email, oid: u.oid } });
+    expect(await getIdentity(jar, a)).toMatchObject({ email: u.email, user_uuid: u.oid });
+  });
+
+  it('refuses a tenant off the allow-list with no session, and admits any tenant with "*"', async () => {
+    const a = await multiApp([PARTNER]);
+    signInAs(STRANGER);
+    const jar = new CookieJar();
+    const hops = await browse(jar, a.url, `${a.url}/auth/login`);
+    expect(errorOf(hops.at(-1)!)).toBe('ERR_TOKEN_TENANT_NOT_ALLOWED');
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+
+    const open = await multiApp('*');
+    const u = signInAs(STRANGER);
+    const jar2 = new CookieJar();
+    await browse(jar2, open.url, `${open.url}/auth/login`);
+    expect(await me(jar2, open)).toMatchObject({ status: 200, body: { email: u.email } });
+  });
+
+  it('still checks the nonce, now that only the gate reads the ID token', async () => {
+    const a = await multiApp([PARTNER]);
+    signInAs(PARTNER);
+    const jar = new CookieJar();
+    // The mock puts the nonce it is sent into the ID token: send it another one.
+    const hops = await browse(jar, a.url, `${a.url}/auth/login`, (next) => {
+      if (next.pathname.endsWith('/authorize')) next.searchParams.set('nonce', 'not-the-login-nonce');
+      return next;
+    });
+    expect(multi.login.authorizations.at(-1)!.nonce).toBe('not-the-login-nonce');
+    expect(errorOf(hops.at(-1)!)).toBe('ERR_TOKEN_NONCE_MISMATCH');
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+  });
+
+  it('refuses a discovery document whose issuer belongs to another authority, and a token response without an ID token', async () => {
+    const rewrite = (edit: (url: string, body: Record<string, unknown>) => void): typeof fetch =>
+      (async (input: string | URL | Request, init?: RequestInit) => {
+        const response = await fetch(input, init);
+        const url = String(input instanceof Request ? input.url : input);
+        const body = (await response.json()) as Record<string, unknown>;
+        edit(url, body);
+        return Response.json(body, { status: response.status });
+      }) as typeof fetch;
+    const forged = await multiApp([PARTNER], {
+      fetch: rewrite((url, body) => {
+        if (url.endsWith('/openid-configuration')) body.issuer = 'https://login.evil.example/{tenantid}/v2.0';
+      }),
+    });
+    const hop = await fetchWithJar(new CookieJar(), forged.url, `${forged.url}/auth/login`);
+    expect(hop.status).toBe(503);
+    expect(errorOf(hop)).toBe('ERR_JWKS_UNAVAILABLE');
+
+    const stripped = await multiApp([PARTNER], {
+      fetch: rewrite((url, body) => {
+        if (url.endsWith('/token')) delete body.id_token;
+      }),
+    });
+    signInAs(PARTNER);
+    const jar = new CookieJar();
+    const hops = await browse(jar, stripped.url, `${stripped.url}/auth/login`);
+    expect(errorOf(hops.at(-1)!)).toBe('ERR_LOGIN_EXCHANGE_FAILED');
+    expect(await hops.at(-1)!.response.text()).toContain('no `id_token`');
+    expect(jar.get('CF_Authorization')).toBeUndefined();
   });
 });
