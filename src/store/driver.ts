@@ -11,10 +11,11 @@ export interface SqlDriver extends SqlExecutor {
   /** Runs `fn` in one transaction (READ COMMITTED); commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /**
-   * Subscribes to a notification channel on a dedicated connection. `onResync` is
-   * called after a reconnect, when notifications may have been missed.
+   * Subscribes to a notification channel on a dedicated connection. `onLost` is
+   * called when that connection fails (notifications are missed from then on), and
+   * `onResync` once a new connection listens again.
    */
-  listen?(channel: string, onNotify: (payload: string) => void, onResync: () => void): Promise<void>;
+  listen?(channel: string, onNotify: (payload: string) => void, onResync: () => void, onLost?: () => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -137,7 +138,7 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     },
   });
 
-  async function startListener(channel: string, onNotify: (payload: string) => void, onResync: () => void, attempt: number): Promise<void> {
+  async function startListener(channel: string, onNotify: (payload: string) => void, onResync: () => void, onLost: () => void, attempt: number): Promise<void> {
     const client = new pg.Client(config);
     client.on('notification', (msg) => {
       if (msg.channel === channel && msg.payload !== undefined) onNotify(msg.payload);
@@ -145,11 +146,12 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     const reconnect = (): void => {
       if (closed || listener !== client) return;
       listener = undefined;
+      onLost();
       client.end().catch(() => undefined);
       const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
       setTimeout(() => {
         if (closed) return;
-        startListener(channel, onNotify, onResync, attempt + 1).then(onResync, () => undefined);
+        startListener(channel, onNotify, onResync, onLost, attempt + 1).then(onResync, () => undefined);
       }, delay).unref();
     };
     client.on('error', reconnect);
@@ -165,7 +167,11 @@ export async function openPostgresDriver(connectionString: string, schema: strin
         throw new StoreError('ERR_STORE_UNAVAILABLE', `postgresql listener could not subscribe to \`${channel}\``, { cause: err });
       }
       reconnect();
+      // Not listening: the caller must not resync on this attempt (the next one will).
+      throw err;
     }
+    // The connection may have failed between LISTEN and here: a retry is scheduled, so no resync yet.
+    if (listener !== client) throw new StoreError('ERR_STORE_UNAVAILABLE', `postgresql listener on \`${channel}\` was lost`);
   }
 
   return {
@@ -188,7 +194,7 @@ export async function openPostgresDriver(connectionString: string, schema: strin
         client.release(broken);
       }
     },
-    listen: (channel, onNotify, onResync) => startListener(channel, onNotify, onResync, 0),
+    listen: (channel, onNotify, onResync, onLost = () => undefined) => startListener(channel, onNotify, onResync, onLost, 0),
     async close(): Promise<void> {
       closed = true;
       const l = listener;

@@ -1,17 +1,20 @@
 /**
  * `entragate/store`: the durable directory (SCIM users, groups, memberships),
- * session revocations and an event log on one SQL schema — embedded PGlite or a
- * PostgreSQL server shared by many instances.
+ * session revocations, the identities login sessions point at, and an event log
+ * on one SQL schema — embedded PGlite or a PostgreSQL server shared by many
+ * instances.
  *
  * @example
  * ```ts
  * import { openDirectoryStore } from 'entragate/store';
  * const store = await openDirectoryStore({ driver: 'pglite' });
  * store.revocations.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 1_700_000_000 });
+ * // createLogin({ ..., identities: store.identities, revocations: store.revocations })
  * ```
  * @packageDocumentation
  */
 export { openDirectoryStore, SCIM_CHANGE_CHANNEL, type DirectoryStoreOptions } from './open-store.js';
+export { IDENTITY_CHANNEL } from './identities.js';
 export type {
   DirectoryChange,
   DirectoryStore,
@@ -27,6 +30,7 @@ export type {
   ResourceQuery,
   RevocationReason,
   Revocations,
+  SessionIdentities,
   StoredMember,
   StoredResource,
   UserRepository,

@@ -71,4 +71,19 @@ CREATE TABLE scim_events (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'session identities',
+    sql: `
+-- What a login session's identity_nonce points at (the identity with its groups), shared by
+-- every instance. One row per nonce, never updated: identities are immutable per nonce.
+-- json (not jsonb): kept as written, and \\u0000 escapes from token claims are accepted.
+CREATE TABLE session_identities (
+  nonce text PRIMARY KEY,
+  identity json NOT NULL,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX session_identities_expires_at ON session_identities (expires_at);
+`,
+  },
 ];

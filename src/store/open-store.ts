@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { createDirectoryIndex, type DirectoryIndex, type DirectoryUser, type DirectoryGroup } from '../directory/index.js';
 import { ConfigError, EntragateError, ScimError, StoreError } from '../errors/index.js';
 import { openPgliteDriver, openPostgresDriver, SCHEMA_NAME, type SqlDriver, type SqlExecutor } from './driver.js';
+import { createIdentities } from './identities.js';
 import { MIGRATIONS } from './migrations.js';
 import { RevocationSet } from './revocation-set.js';
 import type {
@@ -60,6 +61,17 @@ const retentionSchema = z
   })
   .default({ eventsMaxAgeSeconds: 30 * DAY_SECONDS });
 
+const identitiesSchema = z
+  .strictObject({
+    /**
+     * Most session identities cached in this process (least recently used dropped
+     * first). `0` caches nothing: every session check reads the database, which
+     * closes the cross-instance logout window (see `SessionIdentities`).
+     */
+    cacheMax: z.number().int().min(0).max(10_000_000).default(10_000),
+  })
+  .prefault({});
+
 const storeOptionsSchema = z.discriminatedUnion('driver', [
   z.strictObject({
     driver: z.literal('pglite'),
@@ -67,6 +79,7 @@ const storeOptionsSchema = z.discriminatedUnion('driver', [
     dataDir: z.string().min(1).default('./.entragate-data'),
     now: clockSchema.optional(),
     retention: retentionSchema,
+    identities: identitiesSchema,
   }),
   z.strictObject({
     driver: z.literal('postgres'),
@@ -76,6 +89,7 @@ const storeOptionsSchema = z.discriminatedUnion('driver', [
     poolSize: z.number().int().min(1).max(100).default(10),
     now: clockSchema.optional(),
     retention: retentionSchema,
+    identities: identitiesSchema,
   }),
 ]);
 
@@ -93,7 +107,8 @@ type IndexOp =
   | { op: 'group'; group: DirectoryGroup }
   | { op: 'removeGroup'; id: string }
   | { op: 'members'; groupId: string; add: string[]; remove: string[] }
-  | { op: 'revoke'; kind: 'subject' | 'app'; keys: string[]; notBefore: number };
+  | { op: 'revoke'; kind: 'subject' | 'app'; keys: string[]; notBefore: number }
+  | { op: 'forgetIdentity'; nonce: string };
 
 type PendingChange = Omit<DirectoryChange, 'eventId' | 'origin' | 'at'>;
 
@@ -174,7 +189,7 @@ export function openDirectoryStore(options: DirectoryStoreOptions): Promise<Dire
     const channel = opts.driver === 'postgres' ? `entragate_${opts.schema}`.slice(0, 63) : undefined;
     try {
       await migrate(driver, opts.driver === 'postgres' ? opts.schema : 'public');
-      return await createStore(driver, channel, now, opts.retention);
+      return await createStore(driver, channel, now, opts.retention, opts.identities.cacheMax);
     } catch (err) {
       await driver.close().catch(() => undefined);
       throw err instanceof EntragateError ? err : new StoreError('ERR_STORE_UNAVAILABLE', 'directory store could not be opened', { cause: err });
@@ -309,7 +324,13 @@ function notFound(type: 'User' | 'Group', id: string): never {
   throw new ScimError('ERR_SCIM_NOT_FOUND', `${type.toLowerCase()} \`${id}\` not found`);
 }
 
-async function createStore(driver: SqlDriver, channel: string | undefined, now: () => number, retention: z.output<typeof retentionSchema>): Promise<DirectoryStore> {
+async function createStore(
+  driver: SqlDriver,
+  channel: string | undefined,
+  now: () => number,
+  retention: z.output<typeof retentionSchema>,
+  identityCacheMax: number,
+): Promise<DirectoryStore> {
   const instanceId = randomUUID();
   const index: DirectoryIndex = createDirectoryIndex();
   const revocationSet = new RevocationSet();
@@ -317,6 +338,10 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
   // Event ids already applied here (local writes and notifications); bounded, oldest dropped first.
   const applied = new Set<string>();
   let closed = false;
+  const assertOpen = (): void => {
+    if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store is closed');
+  };
+  const { identities, control: identityCache } = createIdentities({ sql: driver, now, cacheMax: identityCacheMax, assertOpen, remove: removeIdentity });
 
   const markApplied = (id: string): boolean => {
     if (applied.has(id)) return false;
@@ -349,6 +374,9 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
           break;
         case 'revoke':
           for (const key of op.keys) revocationSet.add(op.kind, key, op.notBefore);
+          break;
+        case 'forgetIdentity':
+          identityCache.forget(op.nonce);
           break;
       }
     }
@@ -454,7 +482,13 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
           });
         }
       },
-      () => enqueue(loadAll),
+      () => {
+        // Deletions may have been missed while disconnected: nothing cached before now is trusted.
+        identityCache.reset(true);
+        enqueue(loadAll);
+      },
+      // Until the listener is back, deletions cannot be heard: cache no identity meanwhile.
+      () => identityCache.reset(false),
     );
   }
   await loadAll();
@@ -498,7 +532,7 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     fn: (tx: SqlExecutor, log: Logger, at: string, record: (id: string, change: PendingChange, ops: IndexOp[]) => void) => Promise<StoredResource | undefined>,
     mode: 'transaction' | 'statement' = 'transaction',
   ): Promise<WriteResult> {
-    if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store is closed');
+    assertOpen();
     const running = attempts(fn, mode);
     inflight.add(running);
     try {
@@ -1109,6 +1143,31 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     },
   };
 
+  // ---------------------------------------------------------------- session identities
+
+  /**
+   * Logout: deletes the identity row and, only when there was one, appends an
+   * `Identity` deletion event and notifies, in one autocommit statement (so the
+   * other instances hear of exactly the deletions that committed). The event's ops
+   * carry the nonce (for the other caches); the published change does not.
+   */
+  async function removeIdentity(nonce: string): Promise<void> {
+    await write(async (tx, _log, at, record) => {
+      const change: PendingChange = { resourceType: 'Identity', operation: 'delete', changedAttributes: [] };
+      const ops: IndexOp[] = [{ op: 'forgetIdentity', nonce }];
+      const params: unknown[] = [nonce, at, JSON.stringify({ ...change, instance: instanceId }), JSON.stringify(ops)];
+      if (channel) params.push(channel, `:${instanceId}`);
+      const [row] = await tx.query<{ event_id: string | null }>(
+        `WITH d AS (DELETE FROM session_identities WHERE nonce = $1 RETURNING 1),
+              e AS (INSERT INTO scim_events (at, change, ops) SELECT $2, $3::jsonb, $4::jsonb WHERE EXISTS (SELECT 1 FROM d) RETURNING id)
+         SELECT (SELECT e.id::text FROM e) AS event_id${channel ? ', (SELECT pg_notify($5, e.id::text || $6) FROM e) AS notified' : ''}`,
+        params,
+      );
+      if (row?.event_id) record(row.event_id, change, ops);
+      return undefined;
+    }, 'statement');
+  }
+
   // ---------------------------------------------------------------- revocations
 
   function checkNotBefore(notBefore: number): void {
@@ -1153,13 +1212,18 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
     users,
     groups,
     revocations,
+    identities,
     async prune() {
-      if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store is closed');
+      assertOpen();
       const nowMs = now();
       const before = new Date(nowMs - retention.eventsMaxAgeSeconds * 1000).toISOString();
       try {
         // ISO 8601 UTC strings of one format order as text; "C" keeps the locale out of it.
         const [events] = await driver.query<{ n: string | number }>('WITH d AS (DELETE FROM scim_events WHERE at COLLATE "C" < $1 RETURNING 1) SELECT count(*) AS n FROM d', [before]);
+        // Expired when `now >= expires_at` in seconds, as `get` judges it (`expires_at` is an integer).
+        const [expired] = await driver.query<{ n: string | number }>('WITH d AS (DELETE FROM session_identities WHERE expires_at <= $1 RETURNING 1) SELECT count(*) AS n FROM d', [
+          Math.floor(nowMs / 1000),
+        ]);
         let revocations = 0;
         if (retention.revocationsMaxAgeSeconds !== undefined) {
           const cutoff = Math.floor(nowMs / 1000) - retention.revocationsMaxAgeSeconds;
@@ -1168,7 +1232,7 @@ async function createStore(driver: SqlDriver, channel: string | undefined, now: 
           revocations = Number(deleted?.n ?? 0);
           revocationSet.prune(cutoff);
         }
-        return { events: Number(events?.n ?? 0), revocations };
+        return { events: Number(events?.n ?? 0), revocations, identities: Number(expired?.n ?? 0) };
       } catch (err) {
         throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store prune failed', { cause: err });
       }

@@ -1,4 +1,6 @@
 import type { DirectoryIndex } from '../directory/index.js';
+// Type-only: the store never loads the login at run time.
+import type { IdentityStore, SessionIdentity } from '../login/identity-store.js';
 
 /** A JSON value as SCIM sends it. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
@@ -101,7 +103,8 @@ export interface DirectoryChange {
   origin: 'local' | 'remote';
   /** ISO 8601 time of the write. */
   at: string;
-  resourceType: 'User' | 'Group' | 'Revocation';
+  /** `Identity`: a session identity was deleted (a logout); its nonce is never published. */
+  resourceType: 'User' | 'Group' | 'Revocation' | 'Identity';
   resourceId?: string;
   operation: 'create' | 'replace' | 'patch' | 'delete' | 'revoke';
   /** Top-level attribute names whose value changed (`members` for member changes). */
@@ -170,10 +173,67 @@ export interface Revocations {
   isRevoked(session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean;
 }
 
+/**
+ * The identities login sessions point at (`identity_nonce` → the identity with its
+ * groups), shared by every instance on the store: the login's `IdentityStore`,
+ * durable and cached. Pass it as `createLogin({ identities: store.identities })`.
+ *
+ * - `set` is one INSERT (never an overwrite: a nonce already stored is
+ *   `ERR_STORE_CONFLICT`), and caches the identity here.
+ * - `get` answers from a bounded in-process LRU when it can: synchronously, with
+ *   the same frozen object each time, and never past the identity's expiry (by the
+ *   store's `now`). A miss reads one row and returns a promise; a row that is not a
+ *   valid session identity is treated as missing (the user logs in again).
+ * - `delete` (logout) removes the row and appends an `Identity` deletion event to
+ *   the event log in the same statement; every instance drops its cached entry
+ *   when the event reaches it.
+ *
+ * The remaining window: between the commit of a delete on one instance and the
+ * arrival of its notification on another (NOTIFY delivery plus one event read,
+ * milliseconds; longer while that instance's notification queue is busy), the
+ * other instance may still honour the session from its cache. This is the window
+ * revocations already have, and the user who logged out holds the cookie and just
+ * had it cleared. While an instance's notification connection is down it caches
+ * nothing and reads every identity from the database, and when it reconnects it
+ * drops its whole cache, so missed deletions cannot linger. To close the window
+ * entirely, set `identities: { cacheMax: 0 }`: one database read per session
+ * check. A connection that dies without the socket closing is only noticed when
+ * the operating system reports it.
+ *
+ * Expired rows stay in the table until {@link DirectoryStore.prune} (they are
+ * never served).
+ *
+ * @example
+ * ```ts
+ * import { openDirectoryStore } from 'entragate/store';
+ * import { createLogin } from 'entragate/login';
+ *
+ * const store = await openDirectoryStore({ driver: 'postgres', connectionString: process.env.DATABASE_URL! });
+ * const login = createLogin({
+ *   gate,
+ *   redirectUri: 'https://app.example.com/auth/callback',
+ *   keys: { signing: { kid: 'k1', alg: 'ES256', privateKey: process.env.SESSION_KEY! } },
+ *   transactionSecret: process.env.LOGIN_SECRET!,
+ *   identities: store.identities,
+ *   revocations: store.revocations,
+ * });
+ * ```
+ */
+export interface SessionIdentities extends IdentityStore {
+  /** The identity stored under `nonce` while unexpired: synchronously from the cache, else a promise. */
+  get(nonce: string): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
+  /** Stores an identity until `expiresAt` (Unix seconds, an integer). */
+  set(nonce: string, value: SessionIdentity, expiresAt: number): Promise<void>;
+  /** Deletes it here and, through the event log, from every instance's cache. A nonce with nothing stored is a no-op. */
+  delete(nonce: string): Promise<void>;
+}
+
 /** What one {@link DirectoryStore.prune} deleted. */
 export interface PruneResult {
   events: number;
   revocations: number;
+  /** Expired session identities. */
+  identities: number;
 }
 
 /** The durable directory: SCIM resources, memberships, revocations and an event log on one SQL schema. */
@@ -184,12 +244,19 @@ export interface DirectoryStore {
   readonly users: UserRepository;
   readonly groups: GroupRepository;
   readonly revocations: Revocations;
+  /** Session identities shared by every instance: the login's `IdentityStore` (see {@link SessionIdentities}). */
+  readonly identities: SessionIdentities;
   /**
-   * Deletes event-log rows older than `retention.eventsMaxAgeSeconds` and, only
-   * when `retention.revocationsMaxAgeSeconds` is set, revocations whose
-   * `notBefore` is older than that (in the store and in this instance's memory;
-   * other instances forget them at their own `prune`). Never runs by itself: call
-   * it on an interval the app controls.
+   * Deletes event-log rows older than `retention.eventsMaxAgeSeconds`, expired
+   * session identities, and, only when `retention.revocationsMaxAgeSeconds` is
+   * set, revocations whose `notBefore` is older than that (in the store and in
+   * this instance's memory; other instances forget them at their own `prune`).
+   * Never runs by itself: call it on an interval the app controls.
+   *
+   * @example
+   * ```ts
+   * setInterval(() => void store.prune().catch(() => undefined), 3_600_000).unref();
+   * ```
    */
   prune(): Promise<PruneResult>;
   /** Subscribes to committed changes (local and remote); returns the unsubscribe function. */

@@ -28,7 +28,7 @@ describe('two store instances on one PostgreSQL schema', () => {
     await client.connect();
     const { rows } = await client.query(`SELECT version FROM ${schema}.schema_migrations`);
     await client.end();
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   it("propagates a group change on A to B's index through LISTEN/NOTIFY", async () => {

@@ -28,13 +28,13 @@ describe('directory store (PGlite)', () => {
     await store.users.create({ userName: 'new@contoso.com' });
     await store.revocations.revokeUser(['new@contoso.com'], clock / 1000);
     // The two writes at T0 are older than a day; the revocations are younger than two days.
-    expect(await store.prune()).toEqual({ events: 2, revocations: 0 });
+    expect(await store.prune()).toEqual({ events: 2, revocations: 0 , identities: 0 });
     expect(store.revocations.isRevoked({ subjects: ['old@contoso.com'], issuedAt: T0 / 1000 - 60 })).toBe(true);
     clock = T0 + 2.6 * DAY * 1000;
-    expect(await store.prune()).toEqual({ events: 2, revocations: 1 });
+    expect(await store.prune()).toEqual({ events: 2, revocations: 1 , identities: 0 });
     expect(store.revocations.isRevoked({ subjects: ['old@contoso.com'], issuedAt: T0 / 1000 - 60 })).toBe(false);
     expect(store.revocations.isRevoked({ subjects: ['new@contoso.com'], issuedAt: T0 / 1000 + 1.5 * DAY })).toBe(true);
-    expect(await store.prune()).toEqual({ events: 0, revocations: 0 });
+    expect(await store.prune()).toEqual({ events: 0, revocations: 0 , identities: 0 });
     // The directory itself is untouched.
     expect(store.index.size.users).toBe(2);
   });
@@ -43,7 +43,7 @@ describe('directory store (PGlite)', () => {
     clock = T0;
     await keeper.revocations.revokeUser(['kept@contoso.com'], T0 / 1000);
     clock = T0 + 400 * DAY * 1000;
-    expect(await keeper.prune()).toEqual({ events: 1, revocations: 0 });
+    expect(await keeper.prune()).toEqual({ events: 1, revocations: 0 , identities: 0 });
     expect(keeper.revocations.isRevoked({ subjects: ['kept@contoso.com'], issuedAt: T0 / 1000 - 60 })).toBe(true);
   });
 
