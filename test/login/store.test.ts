@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createMemoryIdentityStore } from '../../src/login/index.js';
 import { openDirectoryStore, type DirectoryStore } from '../../src/store/index.js';
 import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
 import { dropSchema, nextChange, postgresUrl, startScimServer, uniqueSchema, type ScimServer } from '../scim/helpers.js';
@@ -107,7 +106,11 @@ describe('sessions and the directory store (SCIM events)', () => {
 });
 
 describe('sessions across instances (PostgreSQL)', () => {
-  it('a revocation made on one instance is honoured by another', async () => {
+  /**
+   * Two app instances as behind a load balancer: same signing key and audience, each with
+   * its own store connection to one schema, sessions kept in the store (identities and revocations).
+   */
+  async function twoInstances(): Promise<{ a: DirectoryStore; b: DirectoryStore; one: App; two: App }> {
     const url = await postgresUrl();
     const schema = uniqueSchema('login');
     const a = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema });
@@ -117,19 +120,51 @@ describe('sessions across instances (PostgreSQL)', () => {
       await b.close();
       await dropSchema(url, schema);
     });
-    // Two app instances: same signing key and audience, a shared identity store, each its own store connection.
     const key = esKey();
-    const identities = createMemoryIdentityStore();
-    const common = { keys: { signing: { kid: 'shared', alg: 'ES256' as const, privateKey: key.privateKey } }, identities, audience: 'shared-app', issuer: 'https://app.example.com' };
-    const one = await startApp(entra, { login: () => ({ ...common, revocations: a.revocations }) });
-    const two = await startApp(entra, { login: () => ({ ...common, revocations: b.revocations }) });
+    const common = { keys: { signing: { kid: 'shared', alg: 'ES256' as const, privateKey: key.privateKey } }, audience: 'shared-app', issuer: 'https://app.example.com' };
+    const one = await startApp(entra, { login: () => ({ ...common, identities: a.identities, revocations: a.revocations }) });
+    const two = await startApp(entra, { login: () => ({ ...common, identities: b.identities, revocations: b.revocations }) });
     closers.push(() => one.close(), () => two.close());
+    return { a, b, one, two };
+  }
 
+  /** The session cookie of `jar`, presented to another instance. */
+  function carry(jar: CookieJar): CookieJar {
+    const other = new CookieJar();
+    other.cookies.set('CF_Authorization', { value: jar.get('CF_Authorization')!, path: '/' });
+    return other;
+  }
+
+  it('a login on one instance is honoured by another with its groups, and a logout there is refused by the other once the event arrives', async () => {
+    const { b, one, two } = await twoInstances();
+    const oid = randomUUID();
+    const group = randomUUID();
+    entra.login.nextUser = { claims: { oid, email: 'fay@contoso.com', name: 'Fay', groups: [group] } };
+    const jar = new CookieJar();
+    await browse(jar, one.url, `${one.url}/auth/login`);
+    const toTwo = carry(jar);
+    // Instance two never saw this login: it reads the identity from the store (groups, country and all).
+    const there = await fetchWithJar(toTwo, two.url, `${two.url}/cdn-cgi/access/get-identity`);
+    expect(there.status).toBe(200);
+    const here = await fetchWithJar(jar, one.url, `${one.url}/cdn-cgi/access/get-identity`);
+    const body = (await there.response.json()) as Record<string, unknown>;
+    expect(body).toEqual(await here.response.json());
+    expect(body).toMatchObject({ email: 'fay@contoso.com', name: 'Fay', groups: [{ id: group }], geo: { country: 'FR' } });
+    expect(await me(toTwo, two)).toEqual({ status: 200 });
+
+    const heard = nextChange(b, (c) => c.resourceType === 'Identity' && c.origin === 'remote');
+    const out = await fetchWithJar(jar, one.url, `${one.url}/auth/logout`);
+    expect(out.status).toBe(302);
+    await heard;
+    expect(await me(toTwo, two)).toEqual({ status: 401, code: 'ERR_SESSION_REVOKED' });
+  });
+
+  it('a revocation made on one instance is honoured by another', async () => {
+    const { a, b, one, two } = await twoInstances();
     const oid = randomUUID();
     const jar = await signIn(one, oid, 'dan@contoso.com');
     // The cookie from instance one works on instance two.
-    const toTwo = new CookieJar();
-    toTwo.cookies.set('CF_Authorization', { value: jar.get('CF_Authorization')!, path: '/' });
+    const toTwo = carry(jar);
     expect(await me(toTwo, two)).toEqual({ status: 200 });
 
     const seen = nextChange(b, (c) => c.resourceType === 'Revocation' && c.origin === 'remote');
@@ -141,8 +176,7 @@ describe('sessions across instances (PostgreSQL)', () => {
     // Per app, too.
     const pid = randomUUID();
     const later = await signIn(two, pid, 'eli@contoso.com');
-    const toOne = new CookieJar();
-    toOne.cookies.set('CF_Authorization', { value: later.get('CF_Authorization')!, path: '/' });
+    const toOne = carry(later);
     expect(await me(toOne, one)).toEqual({ status: 200 });
     const appSeen = nextChange(a, (c) => c.resourceType === 'Revocation' && c.origin === 'remote');
     await two.login.revokeApp();
