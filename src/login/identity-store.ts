@@ -15,6 +15,11 @@ export interface SessionIdentity {
  * Where identities live, keyed by `identity_nonce`, as Cloudflare keeps groups out
  * of the app token and serves them from get-identity. `get` may be synchronous (the
  * in-memory default, on the hot path) or return a promise (a shared store).
+ *
+ * Two implementations ship: `createMemoryIdentityStore` (one process) and the
+ * directory store's `store.identities` (`entragate/store`: durable, shared by every
+ * instance on the store, cached in each, with logouts propagated through its event log).
+ * A returned identity is shared between requests: treat it as read-only.
  */
 export interface IdentityStore {
   get(nonce: string): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
@@ -35,7 +40,9 @@ export interface MemoryIdentityStoreOptions {
  * Creates the default identity store: a bounded in-memory LRU whose entries never
  * outlive their session. A session whose identity was dropped (LRU eviction,
  * logout, restart) is refused and the user logs in again. Not shared between
- * instances: plug a shared store for that.
+ * instances: with several instances behind a load balancer, pass the directory
+ * store's `store.identities` instead, or a user who logged in on one instance is
+ * sent to log in again on another.
  *
  * @example
  * ```ts
