@@ -391,17 +391,28 @@ export function createLogin(options: LoginOptions): Login {
       // which must be safe) gets a page whose same-origin POST button signs out, and changes nothing.
       if (request.method === 'HEAD' || isCrossSite(request)) return confirmLogout(request);
       const value = readCookie(header(request.headers, 'cookie'), cookieName);
+      const clearSession = serializeCookie(cookieName, '', { ...sessionCookie, maxAge: 0 });
       let user: string | undefined;
       if (value !== undefined) {
+        let session: SessionClaims | undefined;
         try {
-          const { session } = await sessions.verify(value);
-          user = session.sub;
-          await identities.delete(session.identity_nonce);
-          if (o.logoutRevokes === 'user') await revokeUser(subjectsOf(session.sub, session.email));
+          session = (await sessions.verify(value)).session;
         } catch {
           // An invalid or already revoked session has nothing left to end; the cookie is cleared regardless.
         }
         sessions.evict(value);
+        if (session !== undefined) {
+          user = session.sub;
+          try {
+            await identities.delete(session.identity_nonce);
+            if (o.logoutRevokes === 'user') await revokeUser(subjectsOf(session.sub, session.email));
+          } catch (error) {
+            // INVARIANT: a sign-out the server could not record is not reported as done: the session would
+            // still open on any copy of the cookie. The browser's cookie is cleared; the user can try again.
+            const e = error instanceof EntragateError ? error : new StoreError('ERR_STORE_UNAVAILABLE', 'the sign-out could not be recorded', { cause: error });
+            return failure(e, [clearSession], 'Sign-out failed');
+          }
+        }
       }
       let location = o.postLogoutPath;
       if (o.entraLogout) {
@@ -413,7 +424,7 @@ export function createLogin(options: LoginOptions): Login {
         }
       }
       const headers = new Headers({ location, 'cache-control': 'no-store' });
-      headers.append('set-cookie', serializeCookie(cookieName, '', { ...sessionCookie, maxAge: 0 }));
+      headers.append('set-cookie', clearSession);
       publish(loginChannels.login, { event: 'logout', ...(user ? { user_uuid: user } : {}) });
       return new Response(null, { status: 302, headers });
     },
@@ -486,7 +497,7 @@ export function getIdentityJson(result: AuthenticatedSession): GetIdentityRespon
 }
 
 /** Renders a failed login: the error status, a short HTML page and the code in `x-entragate-error`. Never sets a session. */
-function failure(error: unknown, setCookies: readonly string[]): Response {
+function failure(error: unknown, setCookies: readonly string[], title = 'Sign-in failed'): Response {
   const e =
     error instanceof EntragateError
       ? error
@@ -497,7 +508,7 @@ function failure(error: unknown, setCookies: readonly string[]): Response {
   for (const c of setCookies) headers.append('set-cookie', c);
   // 5xx messages stay on the server (the diagnostics channel has them): they may describe the infrastructure.
   const text = e.expose ? e.message : 'the identity provider or the directory is unavailable: try again in a moment';
-  const body = `<!doctype html><html><head><meta charset="utf-8"><title>Sign-in failed</title></head><body><h1>Sign-in failed</h1><p>${escapeHtml(text)}</p><p><code>${e.code}</code></p></body></html>`;
+  const body = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1><p>${escapeHtml(text)}</p><p><code>${e.code}</code></p></body></html>`;
   return new Response(body, { status: e.status, headers });
 }
 

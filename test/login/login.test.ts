@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } 
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
-import { LOGIN_CHANNEL_NAMES, type GetIdentityResponse, type LoginOptions } from '../../src/login/index.js';
+import { createMemoryIdentityStore, LOGIN_CHANNEL_NAMES, type GetIdentityResponse, type IdentityStore, type LoginOptions } from '../../src/login/index.js';
+import { StoreError } from '../../src/errors/index.js';
 import { TransactionSealer } from '../../src/login/transaction.js';
 import type { GroupSource } from '../../src/groups/types.js';
 import { createGraphGroupSource } from '../../src/graph/index.js';
@@ -553,6 +554,32 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     expect(jar.get('CF_Authorization')).toBeUndefined();
     const replay = await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` });
     expect(replay.body.code).toBe('ERR_SESSION_REVOKED');
+  });
+
+  it('does not report a sign-out it could not record: 503, the cookie cleared, the session still refused nowhere else (regression: a failed delete was swallowed)', async () => {
+    const memory = createMemoryIdentityStore();
+    let down = false;
+    const identities: IdentityStore = {
+      get: (nonce) => memory.get(nonce),
+      set: (nonce, value, exp) => memory.set(nonce, value, exp),
+      delete: (nonce) => (down ? Promise.reject(new StoreError('ERR_STORE_UNAVAILABLE', 'the directory store is unreachable')) : memory.delete(nonce)),
+    };
+    const a = await app({ login: () => ({ identities }) });
+    user();
+    const { jar } = await signIn(a);
+    const token = jar.get('CF_Authorization')!;
+    down = true;
+    const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`);
+    expect(out.status).toBe(503);
+    expect(errorOf(out)).toBe('ERR_STORE_UNAVAILABLE');
+    expect(await out.response.text()).toContain('Sign-out failed');
+    expect(out.setCookies[0]).toMatch(/^CF_Authorization=; Path=\/; Max-Age=0/);
+    // The server could not forget the session: a copy of the cookie still opens it, which is why the page says so.
+    expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).status).toBe(200);
+    down = false;
+    const retry = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { cookie: `CF_Authorization=${token}` });
+    expect(retry.status).toBe(302);
+    expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).body.code).toBe('ERR_SESSION_REVOKED');
   });
 
   it('refuses a cross-site logout and a HEAD with a confirmation page (regression: any site could end the session)', async () => {
