@@ -73,8 +73,39 @@ export interface Identity {
 }
 
 /**
+ * The HTTP request line and host, as Gateway's `http.request.*` fields read
+ * them. The adapters fill it for every request; `gate.authorize` callers pass
+ * it by hand.
+ *
+ * @example
+ * ```ts
+ * import type { HttpRequestAttributes } from 'entragate';
+ * const request: HttpRequestAttributes = { method: 'GET', host: 'app.example.com', url: '/orders?page=2' };
+ * ```
+ */
+export interface HttpRequestAttributes {
+  /** The method as received (`GET`): `http.request.method`, compared exactly (case-sensitive). */
+  method: string;
+  /**
+   * The host the client asked for (`app.example.com`), as the framework computed it (so its trust-proxy
+   * setting applies): `http.request.host`. It is lower-cased and loses any port and trailing dot before it
+   * is compared, so `App.Example.com.:8443` reads as `app.example.com`; an IPv6 literal keeps its brackets
+   * (`[::1]:3000` reads as `[::1]`).
+   */
+  host: string;
+  /**
+   * Path and query as received, still percent-encoded (`/orders?page=2`). `http.request.uri.path` is the
+   * part before the first `?` (`/orders`), `http.request.uri.query` the part after it without the `?`
+   * (`page=2`, `""` when there is none), and `http.request.uri.path_and_query` the whole. An absolute-form
+   * target (`http://host/orders?page=2`, as a proxy receives it) is read from its path.
+   */
+  url: string;
+}
+
+/**
  * The request attributes Access re-checks on every request (IP, country,
- * certificate, service token). Adapters build it; tests pass it by hand.
+ * certificate, service token) and Gateway's HTTP fields read. Adapters build
+ * it; tests pass it by hand.
  */
 export interface RequestContext {
   /** Client IP (IPv4 or IPv6 text form). */
@@ -87,4 +118,9 @@ export interface RequestContext {
   serviceToken?: { tokenId: string };
   /** Device posture checks that passed (integration uids). */
   devicePosture?: string[];
+  /**
+   * The HTTP request, for Gateway's `http.request.*` fields. INVARIANT: without it, a comparison on an
+   * `http.*` field is unknown, never false: a Block rule that might match denies, an Allow does not allow.
+   */
+  request?: HttpRequestAttributes;
 }

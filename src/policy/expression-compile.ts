@@ -2,6 +2,9 @@
  * Turns a parsed Gateway expression into a closure over a prepared identity
  * view and the request context, in three-valued logic. Regexes are compiled
  * once, with re2js (linear time); lists are resolved at compile time.
+ *
+ * Two things are unknown (`U`): a group a membership that is not complete may
+ * hold, and an `http.*` field of a request that carries no HTTP attributes.
  */
 import { RE2JS } from 're2js';
 import { PolicyError } from '../errors/index.js';
@@ -11,6 +14,7 @@ import { canonicalEmail } from './extended-email.js';
 import type { CompareOp, Expr, Rhs } from './expression-parser.js';
 import { hasProbe, type GroupField, type GroupIndex } from './group-index.js';
 import type { IdentityView } from './identity-view.js';
+import { httpFieldReader, httpSourceKey, isHttpField, type HttpField, type HttpRequestMemo } from './http-request.js';
 import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
 import { F, T, U, traceResult, triNot, triXor, type Tri } from './tri.js';
 import type { CheckTrace } from './types.js';
@@ -28,6 +32,8 @@ export interface ExpressionScope {
   readonly extendedEmail: boolean;
   /** The compiled set's group probes (exact bytes). */
   readonly groups: GroupIndex;
+  /** The compiled set's memo of the last request's host, path and query. */
+  readonly http: HttpRequestMemo;
 }
 
 type Predicate = (value: string) => boolean;
@@ -171,28 +177,28 @@ function rhsValues(rhs: Rhs, scope: ExpressionScope): readonly string[] {
   return rhs.k === 'string' ? [rhs.value] : [];
 }
 
+const same = (v: string): string => v;
+const lower = (v: string): string => v.toLowerCase();
+
 /**
  * A predicate over one Bytes value (a scalar field, or one element under `[*]`).
- * With `extended`, the values it names are canonical emails and so must be the
- * value it is given (the caller passes the identity's canonical email, computed once).
+ * `norm` maps the values the rule names to the form of the value it is given,
+ * once, here: canonical emails for extended email (the caller passes the
+ * identity's canonical email, computed once), lower case for a host. A regex is
+ * never rewritten.
  */
-function comparePredicate(op: CompareOp, rhs: Rhs, extended: boolean, scope: ExpressionScope): Predicate {
+function comparePredicate(op: CompareOp, rhs: Rhs, norm: (v: string) => string, scope: ExpressionScope): Predicate {
   if (op === 'matches' && rhs.k === 'regex') return compileRegex(rhs, scope);
-  const norm = extended ? canonicalEmail : (v: string): string => v;
   if (op === 'in') {
     const set = new Set(rhsValues(rhs, scope).map(norm));
     return (v) => set.has(v);
   }
-  const value = rhs.k === 'string' ? rhs.value : '';
+  const value = norm(rhs.k === 'string' ? rhs.value : '');
   switch (op) {
-    case 'eq': {
-      const c = norm(value);
-      return (v) => v === c;
-    }
-    case 'ne': {
-      const c = norm(value);
-      return (v) => v !== c;
-    }
+    case 'eq':
+      return (v) => v === value;
+    case 'ne':
+      return (v) => v !== value;
     case 'contains':
       return (v) => v.includes(value);
     case 'lt':
@@ -212,7 +218,7 @@ function comparePredicate(op: CompareOp, rhs: Rhs, extended: boolean, scope: Exp
 function elementPredicate(expr: Expr, scope: ExpressionScope): Predicate {
   switch (expr.k) {
     case 'compare':
-      return comparePredicate(expr.op, expr.rhs, false, scope);
+      return comparePredicate(expr.op, expr.rhs, same, scope);
     case 'not': {
       const inner = elementPredicate(expr.arg, scope);
       return (v) => !inner(v);
@@ -278,6 +284,53 @@ function compileQuantifier(expr: Extract<Expr, { k: 'quant' }>, scope: Expressio
   return probe === undefined ? fn : Object.assign(fn, { groupProbe: probe });
 }
 
+/** Why an HTTP field is unknown, for the trace. */
+export const NO_HTTP_ATTRIBUTES = 'the request has no HTTP attributes';
+
+/**
+ * An `http.request.*` comparison. INVARIANT: when the context carries no
+ * `request` (or not the string the field reads), the result is `U`, whatever
+ * the operator: `!=` is not "true" of a request nobody described. So a Block
+ * that might match denies and an Allow does not allow, as with unknown groups.
+ *
+ * The host is compared in lower case: the values of every operator but
+ * `matches` are lower-cased here, once; a regex runs on the lower-cased host.
+ * The method, path and query are compared exactly.
+ */
+function compileHttpCompare(expr: Extract<Expr, { k: 'compare' }>, field: HttpField, scope: ExpressionScope): ExpressionFn {
+  const predicate = comparePredicate(expr.op, expr.rhs, field === 'http.request.host' ? lower : same, scope);
+  const read = httpFieldReader(field, scope.http);
+  const valueOf = (context: RequestContext): string | undefined => {
+    const request = context.request;
+    return typeof request === 'object' && request !== null ? read(request) : undefined;
+  };
+  return (_view, context, sink) => {
+    const value = valueOf(context);
+    const result: Tri = value === undefined ? U : predicate(value) ? T : F;
+    if (sink !== undefined) report(sink, scope, expr, field, result, httpDetail(field, value, context));
+    return result;
+  };
+}
+
+/**
+ * The trace detail of an HTTP comparison. A query can carry secrets (an OAuth
+ * `code`, a signed link's token), so the query is described by its length,
+ * never shown, and the path and query shows only its path.
+ */
+function httpDetail(field: HttpField, value: string | undefined, context: RequestContext): string {
+  if (value === undefined) {
+    const request = context.request;
+    const why = typeof request === 'object' && request !== null ? `\`request.${httpSourceKey(field)}\` is not a string` : NO_HTTP_ATTRIBUTES;
+    return `${field} is unknown: ${why}`;
+  }
+  if (field === 'http.request.uri.query') return value === '' ? `${field} is empty` : `${field} is ${plural(value.length, 'character')} (not shown)`;
+  if (field === 'http.request.uri.path_and_query') {
+    const q = value.indexOf('?');
+    if (q !== -1) return `${field} is \`${value.slice(0, q)}?…\` (query not shown)`;
+  }
+  return value === '' ? `${field} is empty` : `${field} is \`${value}\``;
+}
+
 /** The group probe of an expression that is nothing but a positive group test, else `undefined`. */
 export function groupProbeOf(fn: ExpressionFn): number | undefined {
   return (fn as ExpressionFn & { groupProbe?: number }).groupProbe;
@@ -285,14 +338,16 @@ export function groupProbeOf(fn: ExpressionFn): number | undefined {
 
 /**
  * Compiles an AST. Identity and request fields read from the view and context;
- * a missing identity reads as `""` and `[]` (with membership complete).
+ * a missing identity reads as `""` and `[]` (with membership complete), a
+ * missing IP or country as empty, a missing `request` as unknown.
  */
 export function compileExpression(expr: Expr, scope: ExpressionScope): ExpressionFn {
   switch (expr.k) {
     case 'compare': {
       if (expr.field === 'net.src.ip') return compileIpCompare(expr, scope);
+      if (isHttpField(expr.field)) return compileHttpCompare(expr, expr.field, scope);
       const extended = scope.extendedEmail && expr.field === 'identity.email' && (expr.op === 'eq' || expr.op === 'ne' || expr.op === 'in');
-      const predicate = comparePredicate(expr.op, expr.rhs, extended, scope);
+      const predicate = comparePredicate(expr.op, expr.rhs, extended ? canonicalEmail : same, scope);
       const field = expr.field;
       return (view, context, sink) => {
         const result: Tri = predicate(extended ? view.canonicalEmail : scalarOf(field, view, context)) ? T : F;

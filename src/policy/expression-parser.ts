@@ -1,8 +1,12 @@
 /**
  * A parser for the identity subset of Cloudflare's wirefilter expression
- * language (reference §2.4), producing a typed AST. It is hand-written,
- * bounded in input length and nesting depth, and throws only `PolicyError`
- * with `ERR_EXPRESSION_SYNTAX` or `ERR_EXPRESSION_TYPE` and a 1-based position.
+ * language (reference §2.4), plus the request fields a `RequestContext`
+ * carries (`net.src.ip`, `net.src.geo.country`, and the HTTP policy selectors
+ * Host, HTTP Method, URL Path, URL Path and Query, URL Query as
+ * `http.request.host|method`, `http.request.uri.path|path_and_query|query`),
+ * producing a typed AST. It is hand-written, bounded in input length and
+ * nesting depth, and throws only `PolicyError` with `ERR_EXPRESSION_SYNTAX` or
+ * `ERR_EXPRESSION_TYPE` and a 1-based position.
  */
 import { PolicyError } from '../errors/index.js';
 import { parseCidr } from './ip.js';
@@ -13,8 +17,8 @@ export type FieldType = 'bytes' | 'array' | 'ip';
 /**
  * Fields the evaluator can read: the identity, the device posture checks and
  * the request fields a `RequestContext` carries (`net.src.ip` from `ip`,
- * `net.src.geo.country` from `country`). Anything else is a type error, never
- * ignored.
+ * `net.src.geo.country` from `country`, `http.request.*` from `request`).
+ * Anything else is a type error, never ignored.
  */
 export const FIELDS: Readonly<Record<string, FieldType>> = {
   'identity.email': 'bytes',
@@ -25,6 +29,11 @@ export const FIELDS: Readonly<Record<string, FieldType>> = {
   'device_posture.checks.passed': 'array',
   'net.src.ip': 'ip',
   'net.src.geo.country': 'bytes',
+  'http.request.host': 'bytes',
+  'http.request.method': 'bytes',
+  'http.request.uri.path': 'bytes',
+  'http.request.uri.path_and_query': 'bytes',
+  'http.request.uri.query': 'bytes',
 };
 
 export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'contains' | 'matches';

@@ -6,14 +6,15 @@ import type { Identity, RequestContext } from '../types.js';
 import { parseWith } from '../config/parse.js';
 import { makeGatewayDecision } from './decision.js';
 import { invalid, isObject } from './access-rules.js';
-import { compileExpression, groupProbeOf, type ExpressionFn } from './expression-compile.js';
-import { parseExpression } from './expression-parser.js';
+import { compileExpression, groupProbeOf, NO_HTTP_ATTRIBUTES, type ExpressionFn } from './expression-compile.js';
+import { parseExpression, type Expr } from './expression-parser.js';
 import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
 import { GroupIndex } from './group-index.js';
+import { HttpRequestMemo } from './http-request.js';
 import { createPreparer, type IdentityView, type Prepared } from './identity-view.js';
 import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, type GatewayCompileOptions } from './options.js';
 import { F, T, U, traceResult, type Tri } from './tri.js';
-import type { CheckTrace, DecisionPolicyRef, GatewayAction, GatewayDecision, GatewayFilter, GatewayRule, PolicyTrace } from './types.js';
+import type { CheckTrace, DecisionPolicyRef, DecisionReason, GatewayAction, GatewayDecision, GatewayFilter, GatewayRule, PolicyTrace } from './types.js';
 
 const PARTS = ['identity', 'traffic', 'device_posture'] as const;
 
@@ -29,6 +30,30 @@ interface CompiledGatewayRule {
   readonly ref: DecisionPolicyRef;
   readonly action: GatewayAction;
   readonly parts: readonly { readonly part: string; readonly fn: ExpressionFn }[];
+  /** Whether an expression reads an `identity.groups.*` field (so unknown membership can make it unknown). */
+  readonly readsGroups: boolean;
+}
+
+function readsGroups(expr: Expr): boolean {
+  switch (expr.k) {
+    case 'compare':
+    case 'quant':
+      return expr.field.startsWith('identity.groups.');
+    case 'not':
+      return readsGroups(expr.arg);
+    case 'logic':
+      return expr.items.some(readsGroups);
+  }
+}
+
+/**
+ * Why a rule that might match is unknown. Group membership that is not complete
+ * is the cause when the rule reads groups; otherwise it can only be an `http.*`
+ * field of a request without HTTP attributes (the only other unknown). A rule
+ * unknown on both counts is reported as `unknown-membership`.
+ */
+function unknownReason(rule: CompiledGatewayRule, view: IdentityView): 'unknown-membership' | 'unknown-request' {
+  return rule.readsGroups && !view.complete ? 'unknown-membership' : 'unknown-request';
 }
 
 /** The group probe of a rule whose only expression is a positive group test (indexable), else `undefined`. */
@@ -84,15 +109,23 @@ function httpClass(action: GatewayAction): number {
  * `identity.email`, `identity.name`, `identity.groups.id|name|email`,
  * `device_posture.checks.passed` (from `context.devicePosture`), and the
  * request fields `net.src.ip` (from `context.ip`: `==`, `!=`, `in {10.0.0.0/8 …}`,
- * `in $list`) and `net.src.geo.country` (from `context.country`). A request
- * field the context lacks reads as empty: no IP is in no range. Any other
- * field (`http.request.host`, `dns.fqdn`, …) is an `ERR_EXPRESSION_TYPE`
- * compile error: a rule is never half-evaluated. `matches` runs on re2js (RE2,
- * linear time); a pattern RE2 cannot run is `ERR_EXPRESSION_REGEX`.
+ * `in $list`), `net.src.geo.country` (from `context.country`), and the HTTP
+ * fields from `context.request`: `http.request.host` (lower-cased, without port
+ * or trailing dot, compared case-insensitively), `http.request.method`,
+ * `http.request.uri.path` (before the `?`), `http.request.uri.query` (after it)
+ * and `http.request.uri.path_and_query` (as received, percent-encoded), all
+ * Bytes. An IP or country the context lacks reads as empty: no IP is in no
+ * range. Any other field (`dns.fqdn`, `http.request.domains`, …) is an
+ * `ERR_EXPRESSION_TYPE` compile error: a rule is never half-evaluated.
+ * `matches` runs on re2js (RE2, linear time); a pattern RE2 cannot run is
+ * `ERR_EXPRESSION_REGEX`.
  *
- * Unknown group membership: an `any(identity.groups…)` that finds no group is
- * `unknown` unless membership is complete. An unknown Block (or other
- * restricting action) denies; an unknown Allow-type rule is passed over.
+ * Unknowns fail closed. An `any(identity.groups…)` that finds no group is
+ * `unknown` unless membership is complete, and an `http.*` comparison is
+ * `unknown` when the context has no `request` (`gate.authorize` called without
+ * one; the adapters always set it). An unknown Block (or other restricting
+ * action) denies; an unknown Allow-type rule is passed over. The decision says
+ * why: `reason: 'unknown-membership'` or `'unknown-request'`.
  * With no identity at all, scalars read `""` and arrays `[]`, as the reference
  * recommends (so `not(any(identity.groups.id[*] in {…}))` is true).
  *
@@ -118,6 +151,7 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
   const kept: (CompiledGatewayRule & { index: number; cls: number })[] = [];
   // wirefilter compares bytes: group values are matched exactly.
   const groups = new GroupIndex(false);
+  const http = new HttpRequestMemo();
   rules.forEach((rule, index) => {
     const where = `rules[${index}]`;
     if (!isObject(rule)) throw invalid(where, 'a rule must be an object');
@@ -139,20 +173,22 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
     }
     const extendedEmail = opts.matchExtendedEmail || EXTENDED_EMAIL_ACTIONS.has(action as GatewayAction);
     const parts: { part: string; fn: ExpressionFn }[] = [];
+    let groupsRead = false;
     for (const part of PARTS) {
       const source = r[part];
       if (source === undefined || source === null || source === '') continue;
       if (typeof source !== 'string') throw invalid(`${at}.${part}`, `\`${part}\` must be a string`);
       const partWhere = `${at}.${part}`;
       const ast = parseExpression(source, partWhere, limits);
-      parts.push({ part, fn: compileExpression(ast, { source, where: partWhere, part, lists: opts.lists, extendedEmail, groups }) });
+      groupsRead ||= readsGroups(ast);
+      parts.push({ part, fn: compileExpression(ast, { source, where: partWhere, part, lists: opts.lists, extendedEmail, groups, http }) });
     }
     // Compile every rule (a broken disabled rule is still a configuration error), keep the enabled ones.
     if (enabled === false) return;
     if (opts.filter !== undefined && Array.isArray(filters) && !(filters as GatewayFilter[]).includes(opts.filter)) return;
     const ref: DecisionPolicyRef = id === undefined ? { name, precedence } : { id, name, precedence };
     const cls = opts.filter === 'http' ? httpClass(action as GatewayAction) : 0;
-    kept.push({ ref, action: action as GatewayAction, parts, index, cls });
+    kept.push({ ref, action: action as GatewayAction, parts, readsGroups: groupsRead, index, cls });
   });
   kept.sort((a, b) => a.cls - b.cls || a.ref.precedence - b.ref.precedence || a.index - b.index);
   return new GatewayEvaluator(kept, opts.defaultAction, groups.seal());
@@ -166,6 +202,11 @@ function matchRule(rule: CompiledGatewayRule, view: IdentityView, context: Reque
     if (r === U) result = U;
   }
   return result;
+}
+
+/** Why the request's HTTP fields are unknown, for a rule's trace note. */
+function requestNote(ctx: RequestContext): string {
+  return typeof ctx.request === 'object' && ctx.request !== null ? "the request's HTTP attributes are incomplete" : NO_HTTP_ATTRIBUTES;
 }
 
 class GatewayEvaluator implements CompiledGatewayRules {
@@ -199,27 +240,28 @@ class GatewayEvaluator implements CompiledGatewayRules {
     const { view, order } = this.#prepare(identity);
     const ctx = context ?? EMPTY_CONTEXT;
     const rules = this.#rules;
-    let maybe = false;
+    // Why an earlier Allow-type rule might have matched (`undefined`: none did); membership wins.
+    let maybe: DecisionReason | undefined;
     for (let k = 0; k < order.length; k++) {
       const i = order[k] as number;
       const rule = rules[i] as CompiledGatewayRule;
       const result = matchRule(rule, view, ctx);
       if (result === T) {
         const allowed = rule.action !== 'block';
-        return makeGatewayDecision(allowed, rule.action, rule.ref, !allowed && maybe ? 'unknown-membership' : 'matched', () =>
+        return makeGatewayDecision(allowed, rule.action, rule.ref, !allowed && maybe !== undefined ? maybe : 'matched', () =>
           this.#trace(view, ctx, i),
         );
       }
       if (result === U) {
         // INVARIANT: a block (or any restricting action) that might match denies.
         if (!PASS_ACTIONS.has(rule.action)) {
-          return makeGatewayDecision(false, 'block', rule.ref, 'unknown-membership', () => this.#trace(view, ctx, i));
+          return makeGatewayDecision(false, 'block', rule.ref, unknownReason(rule, view), () => this.#trace(view, ctx, i));
         }
-        maybe = true;
+        if (maybe !== 'unknown-membership') maybe = unknownReason(rule, view);
       }
     }
     const allowed = this.#defaultAction !== 'block';
-    return makeGatewayDecision(allowed, this.#defaultAction, undefined, !allowed && maybe ? 'unknown-membership' : 'default', () =>
+    return makeGatewayDecision(allowed, this.#defaultAction, undefined, !allowed && maybe !== undefined ? maybe : 'default', () =>
       this.#trace(view, ctx, rules.length - 1),
     );
   }
@@ -236,7 +278,8 @@ class GatewayEvaluator implements CompiledGatewayRules {
       }
       const policy = { ...rule.ref, action: rule.action };
       if (result === U) {
-        const note = PASS_ACTIONS.has(rule.action) ? 'might match: not counted as a match' : 'might match: fail closed, block';
+        let note = PASS_ACTIONS.has(rule.action) ? 'might match: not counted as a match' : 'might match: fail closed, block';
+        if (unknownReason(rule, view) === 'unknown-request') note += ` (${requestNote(ctx)})`;
         out.push({ policy, result: traceResult(result), note, checks });
       } else {
         out.push({ policy, result: traceResult(result), checks });

@@ -170,8 +170,13 @@ export interface GatewayRule {
   [documentedButIgnored: string]: unknown;
 }
 
-/** Why a decision came out as it did. */
-export type DecisionReason = 'matched' | 'default' | 'unknown-membership';
+/**
+ * Why a decision came out as it did: a policy or rule `matched`, none did
+ * (`default`), or one that might match failed closed because group membership
+ * is not complete (`unknown-membership`) or, for Gateway `http.*` fields,
+ * because the request carried no HTTP attributes (`unknown-request`).
+ */
+export type DecisionReason = 'matched' | 'default' | 'unknown-membership' | 'unknown-request';
 
 /** A three-valued result, as the trace shows it. */
 export type TraceResult = 'match' | 'no-match' | 'unknown';

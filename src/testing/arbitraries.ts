@@ -7,7 +7,7 @@
  * fast-check must be installed (it is a peer of `entragate/testing`).
  */
 import fc from 'fast-check';
-import type { GroupMembership, GroupRef, Identity, RequestContext } from '../types.js';
+import type { GroupMembership, GroupRef, HttpRequestAttributes, Identity, RequestContext } from '../types.js';
 import type { AccessAction, AccessPolicy, AccessRule, AccessRuleGroup, GatewayAction, GatewayRule } from '../policy/types.js';
 
 /** The values identities, contexts and policies are drawn from. */
@@ -22,9 +22,15 @@ export interface PolicyUniverse {
   readonly cidrs: readonly string[];
   readonly serviceTokens: readonly string[];
   readonly postures: readonly string[];
+  /** Hosts as rules name them (lower case, no port); requests send them in other cases, with ports and trailing dots. */
+  readonly hosts: readonly string[];
+  readonly methods: readonly string[];
+  /** URL paths (percent-encoded, as received) and queries (without the `?`; `""` for none). */
+  readonly paths: readonly string[];
+  readonly queries: readonly string[];
   /** Ids of rule groups that {@link arbRuleGroups} creates and rules may reference. */
   readonly ruleGroupIds: readonly string[];
-  /** Lists for `email_list`, `ip_list` and `in $<id>` (pass them to the compile options). */
+  /** Lists for `email_list`, `ip_list` and `in $<id>` (emails, CIDRs, hosts, paths; pass them to the compile options). */
   readonly lists: Readonly<Record<string, readonly string[]>>;
 }
 
@@ -56,10 +62,16 @@ export function createPolicyUniverse(options: { groupCount?: number; ruleGroupCo
     cidrs: ['10.0.0.0/8', '192.0.2.0/24', '2001:db8::/32', '203.0.113.0/24'],
     serviceTokens: ['token-a', 'token-b'],
     postures: ['posture-disk', 'posture-firewall'],
+    hosts: ['app.example.com', 'api.example.com', 'example.org', '[::1]'],
+    methods: ['GET', 'POST', 'DELETE'],
+    paths: ['/', '/admin', '/admin/users', '/orders', '/files/a%20b'],
+    queries: ['', 'page=2', 'ab%242=%2A342'],
     ruleGroupIds: Array.from({ length: options.ruleGroupCount ?? 3 }, (_, i) => `rule-group-${i}`),
     lists: {
       'list-emails': ['alice@example.com', 'carol@contractors.com'],
       'list-ips': ['10.0.0.0/8', '2001:db8::/32'],
+      'list-hosts': ['API.example.com', 'example.org'],
+      'list-paths': ['/admin', '/orders'],
     },
   };
 }
@@ -131,8 +143,47 @@ export function arbIdentity(
 }
 
 /**
- * A request context: IP, country, certificate, service token, posture checks,
- * each present or not.
+ * The HTTP attributes of a request drawn from the universe, as a client may
+ * send them: the host in any case, sometimes with a port or a trailing dot, the
+ * method sometimes in lower case, the URL sometimes in absolute form
+ * (`http://proxy.example/orders?page=2`).
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { arbHttpRequest } from 'entragate/testing';
+ * fc.sample(arbHttpRequest(), 2); // e.g. { method: 'GET', host: 'API.example.com:8443', url: '/orders?page=2' }
+ * ```
+ */
+export function arbHttpRequest(options: { universe?: PolicyUniverse } = {}): fc.Arbitrary<HttpRequestAttributes> {
+  const u = options.universe ?? DEFAULT_UNIVERSE;
+  return fc
+    .record({
+      method: fc.constantFrom(...u.methods).chain((m) => fc.constantFrom(m, m, m, m.toLowerCase())),
+      host: fc.constantFrom(...u.hosts),
+      upper: fc.boolean(),
+      port: fc.constantFrom('', '', ':8443', ':80'),
+      dot: fc.boolean(),
+      path: fc.constantFrom(...u.paths),
+      query: fc.constantFrom(...u.queries),
+      bareQuestionMark: fc.boolean(),
+      absolute: fc.constantFrom(false, false, false, true),
+    })
+    .map(({ method, host, upper, port, dot, path, query, bareQuestionMark, absolute }): HttpRequestAttributes => {
+      const ipLiteral = host.startsWith('[');
+      const name = upper ? host.toUpperCase() : host;
+      const target = query !== '' ? `${path}?${query}` : bareQuestionMark ? `${path}?` : path;
+      return {
+        method,
+        host: `${name}${dot && !ipLiteral ? '.' : ''}${port}`,
+        url: absolute ? `http://proxy.example${target}` : target,
+      };
+    });
+}
+
+/**
+ * A request context: IP, country, certificate, service token, posture checks
+ * and the HTTP attributes ({@link arbHttpRequest}), each present or not.
  *
  * @example
  * ```ts
@@ -150,6 +201,7 @@ export function arbRequestContext(options: { universe?: PolicyUniverse } = {}): 
       certificate: fc.option(fc.record({ valid: fc.boolean(), commonName: fc.constantFrom('svc-a', 'svc-b') }), { nil: undefined }),
       serviceToken: fc.option(fc.constantFrom(...u.serviceTokens).map((tokenId) => ({ tokenId })), { nil: undefined }),
       devicePosture: fc.option(fc.subarray([...u.postures]), { nil: undefined }),
+      request: fc.option(arbHttpRequest({ universe: u }), { freq: 4, nil: undefined }),
     })
     .map((c) => {
       const out: RequestContext = {};
@@ -158,6 +210,7 @@ export function arbRequestContext(options: { universe?: PolicyUniverse } = {}): 
       if (c.certificate !== undefined) out.certificate = c.certificate;
       if (c.serviceToken !== undefined) out.serviceToken = c.serviceToken;
       if (c.devicePosture !== undefined) out.devicePosture = c.devicePosture;
+      if (c.request !== undefined) out.request = c.request;
       return out;
     });
 }
@@ -344,8 +397,11 @@ export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth
 
 /**
  * A Gateway traffic expression over the request fields a `RequestContext`
- * carries: `net.src.ip` (addresses, CIDRs, the `list-ips` list) and
- * `net.src.geo.country`, combined with `and`/`or`/`not` up to `depth`.
+ * carries: `net.src.ip` (addresses, CIDRs, the `list-ips` list),
+ * `net.src.geo.country`, and the HTTP fields `http.request.host` (values in
+ * any case), `http.request.method`, `http.request.uri.path`,
+ * `http.request.uri.query` and `http.request.uri.path_and_query` with each
+ * operator, combined with `and`/`or`/`not` up to `depth`.
  *
  * @example
  * ```ts
@@ -354,7 +410,7 @@ export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth
  * fc.sample(arbTrafficExpression(), 3); // e.g. 'net.src.ip in {10.0.0.0/8 "192.0.2.7"}'
  * ```
  */
-export function arbTrafficExpression(options: { universe?: PolicyUniverse; depth?: number } = {}): fc.Arbitrary<string> {
+export function arbTrafficExpression(options: { universe?: PolicyUniverse; depth?: number; http?: boolean } = {}): fc.Arbitrary<string> {
   const u = options.universe ?? DEFAULT_UNIVERSE;
   const address = fc.constantFrom(...u.ips, ...u.cidrs).chain((v) => fc.constantFrom(v, quote(v)));
   const leaf = fc.oneof(
@@ -365,11 +421,32 @@ export function arbTrafficExpression(options: { universe?: PolicyUniverse; depth
     fc.constantFrom(...u.countries).map((c) => `net.src.geo.country == ${quote(c)}`),
     fc.subarray([...u.countries], { minLength: 1 }).map((cs) => `net.src.geo.country in {${cs.map(quote).join(' ')}}`),
   );
+  const bytesOp = fc.constantFrom('==', '!=', 'contains', '<', '>=');
+  const host = fc.constantFrom(...u.hosts).chain((h) => fc.constantFrom(h, h.toUpperCase()));
+  const hostLabel = fc.constantFrom(...u.hosts.filter((h) => !h.startsWith('['))).map((h) => h.split('.')[0] as string);
+  const target = fc.tuple(fc.constantFrom(...u.paths), fc.constantFrom(...u.queries)).map(([p, q]) => (q === '' ? p : `${p}?${q}`));
+  // Regexes are written so that they mean the same in RE2 and JavaScript; literal backslashes are kept verbatim.
+  const regexEscape = (v: string): string => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const http = fc.oneof(
+    fc.tuple(bytesOp, host).map(([op, h]) => `http.request.host ${op} ${quote(h)}`),
+    fc.subarray([...u.hosts], { minLength: 1, maxLength: 2 }).map((hs) => `http.request.host in {${hs.map(quote).join(' ')}}`),
+    fc.constant('http.request.host in $list-hosts'),
+    hostLabel.map((l) => `http.request.host matches "^${regexEscape(l)}\\."`),
+    fc.tuple(fc.constantFrom('==', '!='), fc.constantFrom(...u.methods)).map(([op, m]) => `http.request.method ${op} ${quote(m)}`),
+    fc.subarray([...u.methods], { minLength: 1 }).map((ms) => `http.request.method in {${ms.map(quote).join(' ')}}`),
+    fc.tuple(bytesOp, fc.constantFrom(...u.paths)).map(([op, p]) => `http.request.uri.path ${op} ${quote(p)}`),
+    fc.constantFrom(...u.paths).map((p) => `http.request.uri.path matches "^${regexEscape(p)}"`),
+    fc.constant('http.request.uri.path in $list-paths'),
+    fc.tuple(bytesOp, fc.constantFrom(...u.queries)).map(([op, q]) => `http.request.uri.query ${op} ${quote(q)}`),
+    fc.tuple(fc.constantFrom('==', '!=', 'contains'), target).map(([op, t]) => `http.request.uri.path_and_query ${op} ${quote(t)}`),
+    fc.constant('http.request.uri.path_and_query matches "\\?page="'),
+  );
+  const leaves = options.http === false ? leaf : fc.oneof(leaf, http);
   const build = (d: number): fc.Arbitrary<string> =>
     d <= 0
-      ? leaf
+      ? leaves
       : fc.oneof(
-          { weight: 3, arbitrary: leaf },
+          { weight: 3, arbitrary: leaves },
           { weight: 1, arbitrary: build(d - 1).map((e) => `not(${e})`) },
           { weight: 1, arbitrary: fc.tuple(build(d - 1), fc.constantFrom('and', 'or'), build(d - 1)).map(([a, op, b]) => `(${a}) ${op} (${b})`) },
         );
@@ -399,10 +476,10 @@ export function arbGatewayRules(
   const rule = fc.record({
     action: fc.constantFrom(...(options.actions ?? GATEWAY_RULE_ACTIONS)),
     identity: fc.option(arbGatewayExpression({ universe: u, depth: 2 }), { freq: 6, nil: undefined }),
-    traffic: fc.option(arbTrafficExpression({ universe: u, depth: 1 }), { freq: 1, nil: undefined }),
+    traffic: fc.option(arbTrafficExpression({ universe: u, depth: 1 }), { freq: 2, nil: undefined }),
     devicePosture: fc.option(
       fc.subarray([...u.postures], { minLength: 1 }).map((ps) => `any(device_posture.checks.passed[*] in {${ps.map(quote).join(' ')}})`),
-      { freq: 1, nil: undefined },
+      { freq: 2, nil: undefined },
     ),
     enabled: fc.option(fc.boolean(), { freq: 3, nil: undefined }),
   });

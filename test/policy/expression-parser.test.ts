@@ -40,6 +40,15 @@ describe('expression parser: grammar', () => {
     ['identity.name lt "m"', 'identity.name lt "m"'],
     ['net.src.ip in {10.0.0.0/8 "192.0.2.7" ::1 2001:db8::/32}', 'net.src.ip in ip{10.0.0.0/8 192.0.2.7 ::1 2001:db8::/32}'],
     ['net.src.ip == 192.0.2.7 and net.src.geo.country != "RU"', 'and(net.src.ip eq ip{192.0.2.7}, net.src.geo.country ne "RU")'],
+    // The HTTP policy selectors Host, HTTP Method, URL Path, URL Path and Query, URL Query: Bytes fields.
+    ['http.request.host == "example.com"', 'http.request.host eq "example.com"'],
+    ['http.request.host in $hosts', 'http.request.host in $hosts'],
+    ['http.request.method in {"GET" "HEAD"}', 'http.request.method in {"GET" "HEAD"}'],
+    ['http.request.uri.path == "/foo/bar"', 'http.request.uri.path eq "/foo/bar"'],
+    ['http.request.uri.path matches "^/admin"', 'http.request.uri.path matches /^/admin/'],
+    ['http.request.uri.path_and_query == "/foo/bar?ab%242=%2A342"', 'http.request.uri.path_and_query eq "/foo/bar?ab%242=%2A342"'],
+    ['http.request.uri.query contains "%2A"', 'http.request.uri.query contains "%2A"'],
+    ['http.request.uri.query >= "a"', 'http.request.uri.query ge "a"'],
   ])('%s', (source, expected) => {
     expect(show(parse(source))).toBe(expected);
   });
@@ -131,6 +140,10 @@ describe('expression parser: errors', () => {
     ['identity.email', 'ERR_EXPRESSION_TYPE', 'field `identity.email` is not a boolean: expected a comparison operator at 15'],
     ['identity.phone == "1"', 'ERR_EXPRESSION_TYPE', 'unknown field `identity.phone` at 1'],
     ['dns.content_category == "1"', 'ERR_EXPRESSION_TYPE', 'unknown field `dns.content_category` at 1'],
+    ['http.request.uri == "/"', 'ERR_EXPRESSION_TYPE', 'unknown field `http.request.uri` at 1'],
+    ['any(http.request.domains[*] == "a")', 'ERR_EXPRESSION_TYPE', 'unknown field `http.request.domains` at 5'],
+    ['any(http.request.host[*] == "a")', 'ERR_EXPRESSION_TYPE', '`[*]` applies to array fields; `http.request.host` is not one at 5'],
+    ['http.request.uri.path in {10.0.0.0/8}', 'ERR_EXPRESSION_SYNTAX', 'expected a string at 27: found `10.0.0.0`'],
     ['identity.groups.id[*] == "g"', 'ERR_EXPRESSION_TYPE', '`identity.groups.id[*]` yields an array: wrap it in `any(…)` or `all(…)` at 1'],
     ['identity.groups.id contains "g"', 'ERR_EXPRESSION_TYPE', '`identity.groups.id` is an array: write `any(identity.groups.id[*] …)`'],
     ['identity.email[*] == "a"', 'ERR_EXPRESSION_TYPE', '`[*]` applies to array fields; `identity.email` is not one at 1'],

@@ -1,9 +1,10 @@
 /**
  * A small, obviously-correct interpreter of Gateway rules, written from
- * reference §2 and the unknown-membership rule: it walks the parsed AST
- * (the parser has its own tests) with no compilation, no group probes, no
- * index and no caching. The property tests check the compiled evaluator
- * against it. It assumes valid input (the compiler rejects the rest).
+ * reference §2 and the unknown rules (membership that is not complete; a
+ * request without HTTP attributes): it walks the parsed AST (the parser has
+ * its own tests) with no compilation, no group probes, no index, no memo and
+ * no caching. The property tests check the compiled evaluator against it. It
+ * assumes valid input (the compiler rejects the rest).
  */
 import { parseExpression, type Expr, type Rhs } from '../../src/policy/expression-parser.js';
 import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
@@ -53,6 +54,27 @@ export function referenceGateway(
     'net.src.geo.country': context.country ?? '',
   };
 
+  // The HTTP fields, or nothing at all (unknown) when the context has no request.
+  const http: Record<string, string> | undefined = (() => {
+    const r = context.request;
+    if (r === undefined) return undefined;
+    // An absolute-form target is read from its path.
+    const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(r.url);
+    const rest = origin === null ? r.url : r.url.slice(origin[0].length);
+    const target = origin === null || rest.startsWith('/') ? rest : `/${rest}`;
+    const [path, ...query] = target.split('?');
+    let host = r.host.toLowerCase();
+    host = host.startsWith('[') && host.includes(']') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+    host = host.replace(/\.+$/, '');
+    return {
+      'http.request.host': host,
+      'http.request.method': r.method,
+      'http.request.uri.path': path!,
+      'http.request.uri.query': query.join('?'),
+      'http.request.uri.path_and_query': target,
+    };
+  })();
+
   function values(rhs: Rhs): readonly string[] {
     if (rhs.k === 'set') return rhs.values;
     if (rhs.k === 'list') return lists[rhs.name]!;
@@ -60,8 +82,9 @@ export function referenceGateway(
     return rhs.k === 'string' ? [rhs.value] : [];
   }
 
-  function test(value: string, op: string, rhs: Rhs, extended: boolean): boolean {
-    const norm = extended ? canonical : (s: string) => s;
+  /** `extended`: compare canonical emails (`==`, `!=`, `in`); `caseless`: compare in lower case (the host, all but `matches`). */
+  function test(value: string, op: string, rhs: Rhs, extended: boolean, caseless = false): boolean {
+    const norm = extended ? canonical : caseless ? (s: string) => s.toLowerCase() : (s: string) => s;
     switch (op) {
       case 'eq':
         return norm(value) === norm(values(rhs)[0]!);
@@ -70,18 +93,18 @@ export function referenceGateway(
       case 'in':
         return values(rhs).some((v) => norm(v) === norm(value));
       case 'contains':
-        return value.includes(values(rhs)[0]!);
+        return caseless ? norm(value).includes(norm(values(rhs)[0]!)) : value.includes(values(rhs)[0]!);
       case 'matches':
         // The generated patterns mean the same in JavaScript and RE2.
         return new RegExp((rhs as { pattern: string }).pattern).test(value);
       case 'lt':
-        return codePointCompare(value, values(rhs)[0]!) < 0;
+        return codePointCompare(norm(value), norm(values(rhs)[0]!)) < 0;
       case 'le':
-        return codePointCompare(value, values(rhs)[0]!) <= 0;
+        return codePointCompare(norm(value), norm(values(rhs)[0]!)) <= 0;
       case 'gt':
-        return codePointCompare(value, values(rhs)[0]!) > 0;
+        return codePointCompare(norm(value), norm(values(rhs)[0]!)) > 0;
       default:
-        return codePointCompare(value, values(rhs)[0]!) >= 0;
+        return codePointCompare(norm(value), norm(values(rhs)[0]!)) >= 0;
     }
   }
 
@@ -102,6 +125,11 @@ export function referenceGateway(
           // No request IP is in no range.
           const inside = values(e.rhs).some((cidr) => inCidr(context.ip, cidr));
           return inside !== (e.op === 'ne') ? 'yes' : 'no';
+        }
+        if (e.field.startsWith('http.')) {
+          // No request: unknown, whatever the operator.
+          if (http === undefined) return 'maybe';
+          return test(http[e.field]!, e.op, e.rhs, false, e.field === 'http.request.host') ? 'yes' : 'no';
         }
         return test(scalars[e.field]!, e.op, e.rhs, extended && e.field === 'identity.email' && ['eq', 'ne', 'in'].includes(e.op)) ? 'yes' : 'no';
       case 'quant': {
@@ -127,24 +155,34 @@ export function referenceGateway(
     .map((rule, i) => ({ rule, i }))
     .filter(({ rule }) => rule.enabled !== false)
     .sort((a, b) => a.rule.precedence - b.rule.precedence || a.i - b.i);
-  let maybe = false;
+  function readsGroups(e: Expr): boolean {
+    if (e.k === 'compare' || e.k === 'quant') return e.field.startsWith('identity.groups.');
+    if (e.k === 'not') return readsGroups(e.arg);
+    return e.items.some(readsGroups);
+  }
+
+  // Why an earlier allow-type rule was a maybe; membership is named over the request when both were.
+  let maybe: 'unknown-membership' | 'unknown-request' | undefined;
   for (const { rule } of ordered) {
     const extended = options.matchExtendedEmail === true || EXTENDED.includes(rule.action);
-    const parts = (['identity', 'traffic', 'device_posture'] as const)
+    const asts = (['identity', 'traffic', 'device_posture'] as const)
       .map((part) => rule[part])
       .filter((source): source is string => typeof source === 'string' && source !== '')
-      .map((source) => evaluate(parseExpression(source, 'reference', { maxLength: 100_000, maxDepth: 1000 }), extended));
+      .map((source) => parseExpression(source, 'reference', { maxLength: 100_000, maxDepth: 1000 }));
+    const parts = asts.map((ast) => evaluate(ast, extended));
     const m: K = parts.includes('no') ? 'no' : parts.includes('maybe') ? 'maybe' : 'yes';
+    // A maybe comes from groups when the rule reads them and membership is not complete, else from the request.
+    const why = !complete && asts.some(readsGroups) ? 'unknown-membership' : 'unknown-request';
     if (m === 'yes') {
       const allowed = rule.action !== 'block';
-      return { allowed, action: rule.action, policyName: rule.name, reason: !allowed && maybe ? 'unknown-membership' : 'matched' };
+      return { allowed, action: rule.action, policyName: rule.name, reason: !allowed && maybe !== undefined ? maybe : 'matched' };
     }
     if (m === 'maybe') {
-      if (!PASS.includes(rule.action)) return { allowed: false, action: 'block', policyName: rule.name, reason: 'unknown-membership' };
-      maybe = true;
+      if (!PASS.includes(rule.action)) return { allowed: false, action: 'block', policyName: rule.name, reason: why };
+      if (maybe === undefined || why === 'unknown-membership') maybe = why;
     }
   }
   const action = options.defaultAction ?? 'allow';
   const allowed = action !== 'block';
-  return { allowed, action, policyName: undefined, reason: !allowed && maybe ? 'unknown-membership' : 'default' };
+  return { allowed, action, policyName: undefined, reason: !allowed && maybe !== undefined ? maybe : 'default' };
 }

@@ -8,12 +8,13 @@ import {
   arbAccessPolicy,
   arbAccessRule,
   arbGatewayRules,
+  arbHttpRequest,
   arbIdentity,
   arbRequestContext,
   arbRuleGroups,
   createPolicyUniverse,
 } from '../../src/testing/arbitraries.js';
-import type { Identity } from '../../src/types.js';
+import type { Identity, RequestContext } from '../../src/types.js';
 import { referenceGateway } from './gateway-reference.js';
 import { referenceEvaluate } from './reference-interpreter.js';
 
@@ -195,6 +196,9 @@ describe('access policies: properties', () => {
   });
 });
 
+/** A context that always carries the HTTP attributes (nothing unknown about the request). */
+const withRequest = fc.tuple(arbRequestContext(), arbHttpRequest()).map(([ctx, request]): RequestContext => ({ ...ctx, request }));
+
 describe('gateway rules: properties', () => {
   it('agree with the reference interpreter (any action, default and extended-email setting), fresh identity objects', () => {
     fc.assert(
@@ -218,10 +222,10 @@ describe('gateway rules: properties', () => {
 
   it('compile, evaluate deterministically, and only block denies', () => {
     fc.assert(
-      fc.property(arbGatewayRules(), fc.option(arbIdentity(), { nil: null }), (rules, identity) => {
-        const compiled = compileGatewayRules(rules);
-        const a = compiled.evaluate(identity, {});
-        const b = compiled.evaluate(identity, {});
+      fc.property(arbGatewayRules(), fc.option(arbIdentity(), { nil: null }), arbRequestContext(), (rules, identity, ctx) => {
+        const compiled = compileGatewayRules(rules, { lists });
+        const a = compiled.evaluate(identity, ctx);
+        const b = compiled.evaluate(identity, ctx);
         expect(b).toMatchObject({ allowed: a.allowed, action: a.action, reason: a.reason });
         expect(a.allowed).toBe(a.action !== 'block');
       }),
@@ -231,12 +235,25 @@ describe('gateway rules: properties', () => {
 
   it('unknown membership never allows what some completion of the groups would block', () => {
     fc.assert(
-      fc.property(arbGatewayRules({ actions: ['allow', 'block'] }), arbIdentity(), fc.subarray([...DEFAULT_UNIVERSE.groups]), (rules, identity, extra) => {
-        const compiled = compileGatewayRules(rules);
+      fc.property(arbGatewayRules({ actions: ['allow', 'block'] }), arbIdentity(), fc.subarray([...DEFAULT_UNIVERSE.groups]), arbRequestContext(), (rules, identity, extra, ctx) => {
+        const compiled = compileGatewayRules(rules, { lists });
         const unknown = { ...identity, membership: { state: 'absent' as const } };
-        if (!compiled.evaluate(unknown, {}).allowed) return;
+        if (!compiled.evaluate(unknown, ctx).allowed) return;
         const completed = { ...identity, groups: [...identity.groups, ...extra], membership: { state: 'complete' as const, source: 'graph' as const } };
-        expect(compiled.evaluate(completed, {}).allowed).toBe(true);
+        expect(compiled.evaluate(completed, ctx).allowed).toBe(true);
+      }),
+      runs,
+    );
+  });
+
+  it('a request without HTTP attributes never allows what some request would block', () => {
+    fc.assert(
+      fc.property(arbGatewayRules({ actions: ['allow', 'block', 'isolate', 'off'] }), fc.option(arbIdentity(), { freq: 8, nil: null }), withRequest, (rules, identity, ctx) => {
+        const compiled = compileGatewayRules(rules, { lists, defaultAction: 'block' });
+        const { request, ...without } = ctx;
+        const blind = compiled.evaluate(identity, without);
+        if (!blind.allowed) return;
+        expect(compiled.evaluate(identity, { ...without, request }).allowed).toBe(true);
       }),
       runs,
     );
@@ -244,10 +261,10 @@ describe('gateway rules: properties', () => {
 
   it('the rule index agrees with full evaluation: the decider is the first rule the trace shows matching', () => {
     fc.assert(
-      fc.property(arbGatewayRules({ maxLength: 10 }), arbIdentity({ membership: fc.constant({ state: 'complete', source: 'graph' }) }), (rules, identity) => {
-        const compiled = compileGatewayRules(rules);
-        const d = compiled.evaluate(identity, {});
-        const again = compiled.evaluate(identity, {});
+      fc.property(arbGatewayRules({ maxLength: 10 }), arbIdentity({ membership: fc.constant({ state: 'complete', source: 'graph' }) }), withRequest, (rules, identity, ctx) => {
+        const compiled = compileGatewayRules(rules, { lists });
+        const d = compiled.evaluate(identity, ctx);
+        const again = compiled.evaluate(identity, ctx);
         const firstMatch = d.trace.find((t) => t.result === 'match');
         expect(d.policy).toEqual(firstMatch === undefined ? undefined : { id: firstMatch.policy.id, name: firstMatch.policy.name, precedence: firstMatch.policy.precedence });
         expect(again.policy).toEqual(d.policy);
@@ -258,8 +275,8 @@ describe('gateway rules: properties', () => {
 
   it('a disabled rule never decides', () => {
     fc.assert(
-      fc.property(arbGatewayRules(), arbIdentity(), (rules, identity) => {
-        const d = compileGatewayRules(rules).evaluate(identity, {});
+      fc.property(arbGatewayRules(), arbIdentity(), arbRequestContext(), (rules, identity, ctx) => {
+        const d = compileGatewayRules(rules, { lists }).evaluate(identity, ctx);
         if (d.policy !== undefined) {
           const rule = rules.find((r) => r.name === d.policy?.name);
           expect(rule?.enabled).not.toBe(false);

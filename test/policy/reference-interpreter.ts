@@ -13,7 +13,7 @@ export interface ReferenceDecision {
   allowed: boolean;
   action: string;
   policyName: string | undefined;
-  reason: 'matched' | 'default' | 'unknown-membership';
+  reason: 'matched' | 'default' | 'unknown-membership' | 'unknown-request';
 }
 
 function or(values: K[]): K {

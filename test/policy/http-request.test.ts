@@ -1,0 +1,266 @@
+import { describe, expect, it } from 'vitest';
+import { compileGatewayRules, explain } from '../../src/policy/index.js';
+import { HttpRequestMemo, normalizeHost, originForm } from '../../src/policy/http-request.js';
+import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
+import type { HttpRequestAttributes, Identity, RequestContext } from '../../src/types.js';
+import { makeIdentity } from './helpers.js';
+
+const ADMINS = '0b6f1c7e-2222-4333-8444-555566667777';
+const user = makeIdentity({ email: 'john.doe@example.com', groups: [{ id: 'g-1', name: 'staff' }] });
+const admin = makeIdentity({ email: 'root@example.com', groups: [{ id: ADMINS, name: 'admins' }] });
+const overage = makeIdentity({ email: 'x@example.com', membership: { state: 'overage', signal: 'hasgroups' } });
+
+/** The Cloudflare docs' examples, with a host in mixed case and a port. */
+const REQUEST: HttpRequestAttributes = { method: 'GET', host: 'App.Example.com:8443', url: '/foo/bar?ab%242=%2A342' };
+const lists = { hosts: ['x.example.com', 'APP.EXAMPLE.COM'], paths: ['/foo/bar', '/other'] };
+
+/** Whether one allow rule with this traffic expression matches (default block, so "unknown" reads as false). */
+function matches(traffic: string, request: Partial<HttpRequestAttributes> = {}): boolean {
+  const compiled = compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, traffic }], { defaultAction: 'block', lists });
+  return compiled.evaluate(user, { request: { ...REQUEST, ...request } }).policy !== undefined;
+}
+
+function decide(rules: GatewayRule[], context: RequestContext, identity: Identity | null = user, defaultAction: GatewayAction = 'allow') {
+  return compileGatewayRules(rules, { defaultAction, lists }).evaluate(identity, context);
+}
+
+describe('http fields: each field and operator (HTTP policy selectors)', () => {
+  it.each([
+    // Host: case-insensitive for every operator but `matches`, which runs on the lower-cased host; exact hostname.
+    ['http.request.host == "app.example.com"', true],
+    ['http.request.host == "APP.example.COM"', true],
+    ['http.request.host eq "example.com"', false],
+    ['http.request.host == "app.example.com:8443"', false],
+    ['http.request.host != "app.example.com"', false],
+    ['http.request.host ne "other.example.com"', true],
+    ['http.request.host in {"x.example.com" "App.Example.COM"}', true],
+    ['http.request.host in {"example.com"}', false],
+    ['http.request.host in $hosts', true],
+    ['not(http.request.host in $hosts)', false],
+    ['http.request.host matches "^app\\.example\\.com$"', true],
+    ['http.request.host matches "App"', false],
+    ['http.request.host matches "(?i)App"', true],
+    ['http.request.host ~ "example\\.com$"', true],
+    ['http.request.host contains "EXAMPLE"', true],
+    ['http.request.host > "APP"', true],
+    ['http.request.host lt "app.example.com"', false],
+    // HTTP Method: exact.
+    ['http.request.method == "GET"', true],
+    ['http.request.method == "get"', false],
+    ['http.request.method != "POST"', true],
+    ['http.request.method in {"POST" "PUT"}', false],
+    ['http.request.method matches "^(GET|HEAD)$"', true],
+    // URL Path: before the `?`, exact.
+    ['http.request.uri.path == "/foo/bar"', true],
+    ['http.request.uri.path == "/FOO/bar"', false],
+    ['http.request.uri.path == "/foo/bar?ab%242=%2A342"', false],
+    ['http.request.uri.path in $paths', true],
+    ['http.request.uri.path matches "^/foo"', true],
+    ['http.request.uri.path matches "^/bar"', false],
+    ['http.request.uri.path contains "o/b"', true],
+    ['http.request.uri.path <= "/foo/bar"', true],
+    ['http.request.uri.path ge "/g"', false],
+    // URL Path and Query: as received, percent-encoded.
+    ['http.request.uri.path_and_query == "/foo/bar?ab%242=%2A342"', true],
+    ['http.request.uri.path_and_query == "/foo/bar?ab$2=*342"', false],
+    ['http.request.uri.path_and_query matches "\\?ab%24"', true],
+    ['http.request.uri.path_and_query != "/foo/bar"', true],
+    // URL Query: after the first `?`, without it.
+    ['http.request.uri.query == "ab%242=%2A342"', true],
+    ['http.request.uri.query == "?ab%242=%2A342"', false],
+    ['http.request.uri.query contains "%2A"', true],
+    ['http.request.uri.query in {"a" "ab%242=%2A342"}', true],
+    ['http.request.uri.query matches "^ab"', true],
+  ])('%s → %s', (traffic, expected) => {
+    expect(matches(traffic)).toBe(expected);
+  });
+
+  it('splits path and query at the first `?`; no `?` is an empty query', () => {
+    expect(matches('http.request.uri.path == "/orders" and http.request.uri.query == ""', { url: '/orders' })).toBe(true);
+    expect(matches('http.request.uri.path == "/" and http.request.uri.query == ""', { url: '/?' })).toBe(true);
+    expect(matches('http.request.uri.path == "/a" and http.request.uri.query == "b=1?c=2"', { url: '/a?b=1?c=2' })).toBe(true);
+    expect(matches('http.request.uri.path_and_query == "/a?b=1?c=2"', { url: '/a?b=1?c=2' })).toBe(true);
+  });
+
+  it('reads an absolute-form target by its path, as the frameworks route it', () => {
+    const url = 'http://evil.example:81/admin/users?x=1';
+    expect(matches('http.request.uri.path == "/admin/users"', { url })).toBe(true);
+    expect(matches('http.request.uri.path_and_query == "/admin/users?x=1"', { url })).toBe(true);
+    expect(matches('http.request.uri.query == "x=1"', { url })).toBe(true);
+    expect(matches('http.request.uri.path == "/"', { url: 'https://evil.example' })).toBe(true);
+    expect(matches('http.request.uri.path == "/"', { url: 'https://evil.example?q' })).toBe(true);
+  });
+
+  it('normalises the host: no port, no trailing dot, lower case, IPv6 literals in brackets', () => {
+    expect(matches('http.request.host == "example.com"', { host: 'Example.COM.' })).toBe(true);
+    expect(matches('http.request.host == "example.com"', { host: 'example.com.:80' })).toBe(true);
+    expect(matches('http.request.host == "[::1]"', { host: '[::1]:3000' })).toBe(true);
+    expect(matches('http.request.host == "[2001:db8::1]"', { host: '[2001:DB8::1]' })).toBe(true);
+    expect(matches('http.request.host == "127.0.0.1"', { host: '127.0.0.1:8080' })).toBe(true);
+    // Only that hostname, not its subdomains.
+    expect(matches('http.request.host == "example.com"', { host: 'api.example.com' })).toBe(false);
+    expect(matches('http.request.host == ""', { host: '' })).toBe(true);
+  });
+
+  it('compares the host in the same compiled set across requests (the memo follows the request)', () => {
+    const compiled = compileGatewayRules([{ name: 'app', action: 'allow', precedence: 1, traffic: 'http.request.host == "app.example.com" and http.request.uri.path == "/a"' }], {
+      defaultAction: 'block',
+    });
+    const at = (host: string, url: string) => compiled.evaluate(user, { request: { method: 'GET', host, url } }).allowed;
+    expect(at('app.example.com', '/a')).toBe(true);
+    expect(at('other.example.com', '/a')).toBe(false);
+    expect(at('APP.example.com', '/a?x')).toBe(true);
+    expect(at('app.example.com', '/b')).toBe(false);
+    expect(at('app.example.com', '/a')).toBe(true);
+  });
+});
+
+describe('http fields: helpers', () => {
+  it.each([
+    ['example.com', 'example.com'],
+    ['Example.COM:8443', 'example.com'],
+    ['example.com.', 'example.com'],
+    ['example.com..:80', 'example.com'],
+    ['[::1]:3000', '[::1]'],
+    ['[::1]', '[::1]'],
+    ['[2001:DB8::A]:443', '[2001:db8::a]'],
+    ['', ''],
+  ])('normalizeHost(%j) → %j', (raw, expected) => {
+    expect(normalizeHost(raw)).toBe(expected);
+  });
+
+  it.each([
+    ['/a?b', '/a?b'],
+    ['http://h/a?b', '/a?b'],
+    ['HTTPS://h:443', '/'],
+    ['http://h?b', '/?b'],
+    ['*', '*'],
+  ])('originForm(%j) → %j', (url, expected) => {
+    expect(originForm(url)).toBe(expected);
+  });
+
+  it('the memo re-splits when the URL changes and returns the same strings when it does not', () => {
+    const memo = new HttpRequestMemo();
+    expect([memo.path('/a?x=1'), memo.query('/a?x=1'), memo.pathAndQuery('/a?x=1')]).toEqual(['/a', 'x=1', '/a?x=1']);
+    expect([memo.query('/b'), memo.path('/b')]).toEqual(['', '/b']);
+    expect(memo.path('/a?x=1')).toBe('/a');
+    expect([memo.host('A.example:1'), memo.host('b.example'), memo.host('A.example:1')]).toEqual(['a.example', 'b.example', 'a.example']);
+  });
+});
+
+describe('http fields: fail closed without HTTP attributes', () => {
+  const blockAdmin: GatewayRule = {
+    name: 'block admin for non-admins', action: 'block', precedence: 1,
+    traffic: 'http.request.uri.path matches "^/admin"', identity: `not(any(identity.groups.id[*] in {"${ADMINS}"}))`,
+  };
+
+  it('a Block rule that might match denies, and says the request has no HTTP attributes', () => {
+    const d = decide([blockAdmin], {});
+    expect(d).toMatchObject({ allowed: false, action: 'block', policy: { name: 'block admin for non-admins' }, reason: 'unknown-request' });
+    const text = explain(d);
+    expect(text).toContain('gateway: denied, action block (unknown-request)');
+    expect(text).toContain('1. block "block admin for non-admins" (precedence 1): unknown (might match: fail closed, block (the request has no HTTP attributes))');
+    expect(text).toContain('traffic http.request.uri.path matches "^/admin" : unknown (http.request.uri.path is unknown: the request has no HTTP attributes)');
+  });
+
+  it('with the request, the same rule decides on the path', () => {
+    const request = (url: string): RequestContext => ({ request: { method: 'GET', host: 'app.example.com', url } });
+    expect(decide([blockAdmin], request('/admin/users'))).toMatchObject({ allowed: false, reason: 'matched' });
+    expect(decide([blockAdmin], request('/orders'))).toMatchObject({ allowed: true, reason: 'default' });
+    expect(decide([blockAdmin], request('/admin/users'), admin)).toMatchObject({ allowed: true, reason: 'default' });
+    // Known false on another part: an admin's request without HTTP attributes is not blocked.
+    expect(decide([blockAdmin], {}, admin)).toMatchObject({ allowed: true, reason: 'default' });
+  });
+
+  it('`!=` and `not(…)` are unknown too, never true', () => {
+    expect(decide([{ name: 'b', action: 'block', precedence: 1, traffic: 'http.request.method != "GET"' }], {})).toMatchObject({ allowed: false, reason: 'unknown-request' });
+    expect(decide([{ name: 'b', action: 'block', precedence: 1, traffic: 'not(http.request.uri.path == "/public")' }], {})).toMatchObject({
+      allowed: false,
+      reason: 'unknown-request',
+    });
+    const allowNotAdmin: GatewayRule = { name: 'a', action: 'allow', precedence: 1, traffic: 'not(http.request.uri.path matches "^/admin")' };
+    expect(decide([allowNotAdmin], {}, user, 'block')).toMatchObject({ allowed: false, reason: 'unknown-request' });
+  });
+
+  it('an Allow rule that might match does not allow: the default (block) applies, and says why', () => {
+    const allowApp: GatewayRule = { name: 'app host', action: 'allow', precedence: 1, traffic: 'http.request.host == "app.example.com"' };
+    const d = decide([allowApp], {}, user, 'block');
+    expect(d).toMatchObject({ allowed: false, action: 'block', reason: 'unknown-request' });
+    expect(d.policy).toBeUndefined();
+    expect(explain(d)).toContain('1. allow "app host" (precedence 1): unknown (might match: not counted as a match (the request has no HTTP attributes))');
+    // A default allow is still an allow: nothing restricting might have matched.
+    expect(decide([allowApp], {}, user, 'allow')).toMatchObject({ allowed: true, reason: 'default' });
+    // A later block that matches says the earlier allow was unknown.
+    const later: GatewayRule = { name: 'block rest', action: 'block', precedence: 2 };
+    expect(decide([allowApp, later], {})).toMatchObject({ allowed: false, policy: { name: 'block rest' }, reason: 'unknown-request' });
+  });
+
+  it('the unknown goes through three-valued logic: `or` with a true side is true, `and` with a false side is false', () => {
+    const orRule: GatewayRule = { name: 'or', action: 'allow', precedence: 1, traffic: 'http.request.uri.path == "/x" or net.src.geo.country == "PT"' };
+    expect(decide([orRule], { country: 'PT' }, user, 'block')).toMatchObject({ allowed: true, reason: 'matched' });
+    expect(decide([orRule], { country: 'FR' }, user, 'block')).toMatchObject({ allowed: false, reason: 'unknown-request' });
+    const andRule: GatewayRule = { name: 'and', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/x" and net.src.geo.country == "PT"' };
+    expect(decide([andRule], { country: 'FR' })).toMatchObject({ allowed: true, reason: 'default' });
+    expect(decide([andRule], { country: 'PT' })).toMatchObject({ allowed: false, reason: 'unknown-request' });
+  });
+
+  it('a restricting action other than block fails closed as a block', () => {
+    const iso: GatewayRule = { name: 'iso', action: 'isolate', precedence: 1, traffic: 'http.request.host matches "\\.internal$"' };
+    expect(decide([iso], {})).toMatchObject({ allowed: false, action: 'block', policy: { name: 'iso' }, reason: 'unknown-request' });
+  });
+
+  it('a request without the string a field reads is unknown for that field only', () => {
+    const rules: GatewayRule[] = [{ name: 'b', action: 'block', precedence: 1, traffic: 'http.request.host == "a.example"' }];
+    const broken = { request: { method: 'GET', url: '/' } } as unknown as RequestContext;
+    const d = decide(rules, broken);
+    expect(d).toMatchObject({ allowed: false, reason: 'unknown-request' });
+    expect(explain(d)).toContain('http.request.host is unknown: `request.host` is not a string');
+    expect(explain(d)).toContain("(the request's HTTP attributes are incomplete)");
+    expect(decide([{ name: 'b', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/x"' }], broken)).toMatchObject({ allowed: true, reason: 'default' });
+  });
+
+  it('names membership when the rule reads groups that are not complete, the request otherwise', () => {
+    const groupsAndPath: GatewayRule = { name: 'g', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/x"', identity: `any(identity.groups.id[*] in {"${ADMINS}"})` };
+    expect(decide([groupsAndPath], {}, overage)).toMatchObject({ allowed: false, reason: 'unknown-membership' });
+    expect(decide([groupsAndPath], { request: { method: 'GET', host: 'h', url: '/x' } }, overage)).toMatchObject({ allowed: false, reason: 'unknown-membership' });
+    const pathOnly: GatewayRule = { name: 'p', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/x"' };
+    expect(decide([pathOnly], {}, overage)).toMatchObject({ allowed: false, reason: 'unknown-request' });
+    expect(decide([pathOnly], {}, null)).toMatchObject({ allowed: false, reason: 'unknown-request' });
+    // An unknown-membership allow earlier wins over an unknown-request one later.
+    const allowGroup: GatewayRule = { name: 'ag', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${ADMINS}"})` };
+    const allowPath: GatewayRule = { name: 'ap', action: 'allow', precedence: 2, traffic: 'http.request.uri.path == "/x"' };
+    expect(decide([allowPath, allowGroup], {}, overage, 'block')).toMatchObject({ allowed: false, reason: 'unknown-membership' });
+  });
+});
+
+describe('http fields: the trace', () => {
+  it('shows the host, method and path read, never the query', () => {
+    const compiled = compileGatewayRules(
+      [
+        { name: 'q', action: 'block', precedence: 1, traffic: 'http.request.uri.query contains "nope"' },
+        { name: 'pq', action: 'block', precedence: 2, traffic: 'http.request.uri.path_and_query == "/nope"' },
+        { name: 'hm', action: 'allow', precedence: 3, traffic: 'http.request.host == "app.example.com" and http.request.method == "POST"' },
+      ],
+      { defaultAction: 'block' },
+    );
+    const d = compiled.evaluate(user, { request: { method: 'POST', host: 'APP.example.com:443', url: '/cb?code=s3cr3t-value' } });
+    expect(d).toMatchObject({ allowed: true, policy: { name: 'hm' } });
+    const text = explain(d);
+    expect(text).toContain('traffic http.request.uri.query contains "nope" : no-match (http.request.uri.query is 17 characters (not shown))');
+    expect(text).toContain('traffic http.request.uri.path_and_query == "/nope" : no-match (http.request.uri.path_and_query is `/cb?…` (query not shown))');
+    expect(text).toContain('traffic http.request.host == "app.example.com" : match (http.request.host is `app.example.com`)');
+    expect(text).toContain('traffic http.request.method == "POST" : match (http.request.method is `POST`)');
+    expect(text).not.toContain('s3cr3t');
+    expect(JSON.stringify(d)).not.toContain('s3cr3t');
+  });
+
+  it('a trace read later describes its own request, not the last one evaluated', () => {
+    const compiled = compileGatewayRules([{ name: 'p', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/a"' }]);
+    const first = compiled.evaluate(user, { request: { method: 'GET', host: 'h', url: '/a?1' } });
+    const second = compiled.evaluate(user, { request: { method: 'GET', host: 'h', url: '/b?2' } });
+    expect(first.allowed).toBe(false);
+    expect(second.allowed).toBe(true);
+    expect(explain(first)).toContain('(http.request.uri.path is `/a`)');
+    expect(explain(second)).toContain('(http.request.uri.path is `/b`)');
+  });
+});
