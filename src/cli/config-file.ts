@@ -231,9 +231,18 @@ export function toIdentity(input: unknown, where: string): Identity | null {
   };
 }
 
-/** A request context as written in JSON (`ip`, `country`, `certificate`, `serviceToken`, `devicePosture`). */
+/**
+ * A request context as written in JSON: `ip`, `country`, `certificate`, `serviceToken`, `devicePosture`,
+ * and `request` (`{ "method": "GET", "host": "app.example.com", "url": "/orders?page=2" }`, `url` being the
+ * path and query as received) for Gateway's `http.request.*` fields. Without `request` those fields are
+ * unknown and the rules that read them fail closed, as for a request nobody described.
+ */
 export function toContext(input: unknown, where: string): RequestContext {
   if (input === undefined || input === null) return {};
   if (!isObject(input)) throw new CliError(`${where}: a context must be an object`);
+  const request = input.request;
+  if (request !== undefined && (!isObject(request) || typeof request.method !== 'string' || typeof request.host !== 'string' || typeof request.url !== 'string')) {
+    throw new CliError(`${where}.request: must be an object with string \`method\`, \`host\` and \`url\` (the path and query, \`/orders?page=2\`)`);
+  }
   return input as RequestContext;
 }

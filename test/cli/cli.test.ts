@@ -189,6 +189,31 @@ describe('entragate test', () => {
     expect(pipe.err).toBe('');
   });
 
+  it('decides Gateway http.* rules from each case\'s `context.request`, failing closed without one', async () => {
+    const gateway = {
+      rules: [
+        { name: 'Block admin for non-devs', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"', identity: `not(any(identity.groups.id[*] in {"${DEVS}"}))` },
+        { name: 'Allow the app host', action: 'allow', precedence: 2, traffic: 'http.request.host == "app.example.com"' },
+      ],
+      defaultAction: 'block',
+    };
+    file('http.json', { ...config(), gateway });
+    const request = (url: string, host = 'App.Example.com:8443') => ({ method: 'GET', host, url });
+    const cases = [
+      { name: 'a non-dev on /admin is blocked', identity: { groups: [] }, context: { request: request('/admin/users?page=2') }, expect: { allowed: false, policy: 'Block admin for non-devs', reason: 'matched' } },
+      { name: 'a dev on /admin passes to the host rule', identity: { groups: [DEVS] }, context: { request: request('/admin') }, expect: { allowed: true, policy: 'Allow the app host' } },
+      { name: 'another host gets the default', identity: { groups: [] }, context: { request: request('/', 'other.example.com') }, expect: { allowed: false, policy: null, reason: 'default' } },
+      { name: 'no request: the block might match, so it denies', identity: { groups: [] }, expect: { allowed: false, action: 'block', policy: 'Block admin for non-devs', reason: 'unknown-request' } },
+    ];
+    const out = io();
+    expect(await main(['test', file('http-cases.json', { config: 'http.json', gateway: true, cases })], out)).toBe(0);
+    expect(out.out).toContain('4 passed');
+    const bad = io();
+    const malformed = [{ identity: null, context: { request: { url: '/' } }, expect: { allowed: false } }];
+    expect(await main(['test', file('http-bad.json', { config: 'http.json', gateway: true, cases: malformed })], bad)).toBe(2);
+    expect(bad.err).toContain('cases[0].context.request: must be an object with string `method`, `host` and `url`');
+  });
+
   it('refuses a case without an expectation, naming it', async () => {
     file('entragate.json', config());
     const out = io();
