@@ -9,6 +9,7 @@ import type { Login } from '../login/login.js';
 import { readCookie } from '../login/cookies.js';
 import { challengeOf } from '../login/request.js';
 import type { RevocationList } from '../login/revocation.js';
+import { normalizeHost } from '../policy/http-request.js';
 import type { Decision, DecisionPolicyRef, DecisionReason, PolicyTrace } from '../policy/types.js';
 import type { GroupMembership, Identity, RequestContext } from '../types.js';
 
@@ -17,14 +18,20 @@ export type NodeHeaders = Readonly<Record<string, string | readonly string[] | u
 
 /**
  * The small, framework-free view of a request the adapters build: all the core
- * reads. `ip` is the address the framework computed (so its trust-proxy setting
- * applies); `certificate` comes from the TLS socket.
+ * reads. `ip` and `host` are what the framework computed (so its trust-proxy
+ * setting applies); `certificate` comes from the TLS socket.
  */
 export interface RequestView {
   method: string;
   /** Path and query as received (`/orders?page=2`). */
   url: string;
   headers: NodeHeaders;
+  /**
+   * The host the client asked for, as the framework computed it (Express `req.hostname`, Koa
+   * `ctx.hostname`, Fastify `request.hostname`: `X-Forwarded-Host` only when the proxy is trusted).
+   * When absent or empty the `Host` header (or HTTP/2 `:authority`) is used. A port is dropped.
+   */
+  host?: string | undefined;
   /** Client IP as the framework computed it (`req.ip`). */
   ip?: string | undefined;
   /** The client certificate of an mTLS connection (see {@link certificateOf}). */
@@ -48,7 +55,7 @@ export interface Auth {
   via: AuthVia;
   /** The service token that was presented and validated, if any. */
   serviceToken?: { tokenId: string };
-  /** The request attributes the policies saw (client IP, country, certificate, service token). */
+  /** The request attributes the policies saw (client IP, country, certificate, service token, the HTTP request). */
   context: RequestContext;
 }
 
@@ -274,7 +281,8 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
 
   return {
     async decide(view) {
-      const context: RequestContext = {};
+      // Every request carries its HTTP attributes, so Gateway `http.*` fields are never unknown here.
+      const context: RequestContext = { request: { method: view.method, host: hostOf(view), url: view.url } };
       if (view.ip !== undefined && view.ip.length > 0) context.ip = stripMappedIpv4(view.ip);
       if (countryHeader !== undefined) {
         const country = headerOf(view.headers, countryHeader);
@@ -358,6 +366,7 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
 
 function denyMessage(decision: Decision): string {
   if (decision.reason === 'unknown-membership') return 'denied: group membership is unknown, so the policies fail closed';
+  if (decision.reason === 'unknown-request') return "denied: the request's HTTP attributes are unknown, so the rules fail closed";
   if (decision.policy !== undefined) return `denied by ${decision.kind === 'access' ? 'policy' : 'rule'} \`${decision.policy.name}\``;
   return decision.kind === 'access' ? 'denied: no policy allowed the request' : 'denied by the default action';
 }
@@ -398,6 +407,15 @@ function parseServiceTokenJson(value: string): { clientId: string; clientSecret:
   const clientId = fields.get('cf-access-client-id');
   const clientSecret = fields.get('cf-access-client-secret');
   return typeof clientId === 'string' && typeof clientSecret === 'string' ? { clientId, clientSecret } : undefined;
+}
+
+/**
+ * The host of a request, as Gateway's `http.request.host` compares it: the framework's hostname, else the
+ * `Host` header (`:authority` over HTTP/2), without port or trailing dot, in lower case; `""` when none.
+ */
+function hostOf(view: RequestView): string {
+  const host = view.host !== undefined && view.host !== '' ? view.host : (headerOf(view.headers, 'host') ?? headerOf(view.headers, ':authority') ?? '');
+  return normalizeHost(host);
 }
 
 /** `::ffff:192.0.2.1` (an IPv4 client on a dual-stack socket) → `192.0.2.1`, so IPv4 rules match. */

@@ -34,7 +34,8 @@ declare global {
  * `WWW-Authenticate` header, an IdP or Graph outage with 503 and `Retry-After`;
  * a browser without a session is redirected to the login when one is configured.
  *
- * The client IP is `req.ip`, so Express's `trust proxy` setting applies.
+ * The client IP is `req.ip` and the host (Gateway `http.request.host`) `req.hostname`, so Express's
+ * `trust proxy` setting applies to both.
  * Works with Express 5 and Express 4.
  *
  * @example
@@ -53,7 +54,7 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
   const protector = createProtector(gate, target, options);
   return (req: Request, res: Response, next: NextFunction) => {
     protector
-      .decide({ method: req.method, url: req.originalUrl ?? req.url, headers: req.headers, ip: req.ip, certificate: certificateOf(req.socket) })
+      .decide({ method: req.method, url: req.originalUrl ?? req.url, headers: req.headers, ip: req.ip, host: req.hostname, certificate: certificateOf(req.socket) })
       .then((outcome) => {
         if (outcome.kind === 'allow') {
           req.auth = outcome.auth;

@@ -40,7 +40,7 @@ declare module 'fastify' {
 export function protectHook(gate: Gate, target: ProtectTarget, options?: ProtectOptions): onRequestHookHandler {
   const protector = createProtector(gate, target, options);
   return async function entragateProtect(request: FastifyRequest, reply: FastifyReply) {
-    const outcome = await protector.decide({ method: request.method, url: request.url, headers: request.headers, ip: request.ip, certificate: certificateOf(request.raw.socket) });
+    const outcome = await protector.decide({ method: request.method, url: request.url, headers: request.headers, ip: request.ip, host: request.hostname, certificate: certificateOf(request.raw.socket) });
     if (outcome.kind === 'allow') {
       request.auth = outcome.auth;
       return;
@@ -60,7 +60,8 @@ export function protectHook(gate: Gate, target: ProtectTarget, options?: Protect
  * JSON body naming the deciding policy; a missing or bad token is thrown to
  * Fastify's error handler with `statusCode` 401 and `WWW-Authenticate`; an outage
  * is a 503 with `Retry-After`; a browser without a session is redirected to the
- * login when one is configured. The client IP is `request.ip` (`trustProxy`).
+ * login when one is configured. The client IP is `request.ip` and the host (Gateway
+ * `http.request.host`) `request.hostname`, both honouring `trustProxy`.
  *
  * @example
  * ```ts

@@ -31,7 +31,8 @@ declare module 'koa' {
  * Koa's error handling renders it; an outage is a 503 with `Retry-After`; a
  * browser without a session is redirected to the login when one is configured.
  *
- * The client IP is `ctx.ip`, so Koa's `app.proxy` setting applies.
+ * The client IP is `ctx.ip` and the host (Gateway `http.request.host`) `ctx.hostname`, so Koa's
+ * `app.proxy` setting applies to both.
  *
  * @example
  * ```ts
@@ -47,7 +48,7 @@ declare module 'koa' {
 export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOptions): Middleware {
   const protector = createProtector(gate, target, options);
   return async (ctx, next) => {
-    const outcome = await protector.decide({ method: ctx.method, url: ctx.originalUrl, headers: ctx.headers, ip: ctx.ip, certificate: certificateOf(ctx.req.socket) });
+    const outcome = await protector.decide({ method: ctx.method, url: ctx.originalUrl, headers: ctx.headers, ip: ctx.ip, host: ctx.hostname, certificate: certificateOf(ctx.req.socket) });
     if (outcome.kind === 'allow') {
       ctx.state.auth = outcome.auth;
       return next();

@@ -141,3 +141,41 @@ describe('protect: device posture', () => {
     await expect(broken.decide(view({}))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
   });
 });
+
+describe('protect: the HTTP request for Gateway http.* fields', () => {
+  const as = (headers: Record<string, string>, host?: string) => ({
+    method: 'GET',
+    url: '/orders?page=2',
+    headers: { authorization: `Bearer ${f.token({ groups: [DEVS] })}`, ...headers },
+    ...(host === undefined ? {} : { host }),
+  });
+
+  it('sets method, host and url on every request, the host from the framework, else the Host header, normalised', async () => {
+    const p = createProtector(f.httpGate, { gateway: true });
+    const request = { method: 'GET', host: 'app.example.com', url: '/orders?page=2' };
+    expect(await p.decide(as({ host: 'ignored.example' }, 'App.Example.com'))).toMatchObject({ kind: 'allow', auth: { context: { request } } });
+    expect(await p.decide(as({ host: 'APP.example.com.:8443' }))).toMatchObject({ kind: 'allow', auth: { context: { request } } });
+    expect(await p.decide(as({ host: 'APP.example.com' }, ''))).toMatchObject({ kind: 'allow', auth: { context: { request } } });
+    expect(await p.decide(as({ ':authority': '[::1]:3000' }))).toMatchObject({ kind: 'allow', auth: { context: { request: { host: '[::1]' } } } });
+    // No host at all reads as "" (known, not unknown): the host rule does not match and the default blocks.
+    expect(await p.decide(as({}))).toMatchObject({ kind: 'respond', status: 403, body: { decision: { reason: 'default' } } });
+  });
+
+  it('says so when a decision failed closed for want of HTTP attributes', async () => {
+    const { compileGatewayRules } = await import('../../src/policy/index.js');
+    const rules = compileGatewayRules([{ name: 'Admin area', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"' }]);
+    // A gate that drops the request attributes, as a custom gate or an old caller of `authorize` might.
+    const gate = { application: () => ({}), identify: () => Promise.reject(new Error('not reached')), authorize: async () => rules.evaluate(null, {}) } as unknown as Gate;
+    const outcome = await createProtector(gate, { gateway: true }, { serviceTokens: [SERVICE] }).decide({
+      method: 'GET',
+      url: '/admin',
+      headers: { 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': SERVICE.clientSecret },
+    });
+    expect(outcome).toMatchObject({
+      kind: 'respond',
+      status: 403,
+      body: { message: "denied: the request's HTTP attributes are unknown, so the rules fail closed", decision: { reason: 'unknown-request', policy: { name: 'Admin area' } } },
+    });
+    expect(outcome.kind === 'respond' && 'membership' in outcome.body).toBe(false);
+  });
+});

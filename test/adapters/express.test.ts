@@ -27,6 +27,7 @@ function buildApp(make: ExpressFactory, f: Fixture, trustProxy: boolean): expres
       tokenId: auth?.serviceToken?.tokenId,
       country: auth?.context.country,
       ip: auth?.context.ip,
+      request: auth?.context.request,
     });
   };
   app.get('/hello', protect(f.gate, { application: 'portal' }, f.options), answer);
@@ -34,6 +35,8 @@ function buildApp(make: ExpressFactory, f: Fixture, trustProxy: boolean): expres
   app.get('/cold/hello', protect(f.coldGate, { application: 'portal' }, f.options), answer);
   app.get('/graph/hello', protect(f.graphGate, { application: 'portal' }, f.options), answer);
   app.get('/whoami', protect(f.gate, { application: 'portal' }, f.options), identityEndpoint());
+  app.get('/admin/users', protect(f.httpGate, { gateway: true }, f.options), answer);
+  app.get('/orders', protect(f.httpGate, { gateway: true }, f.options), answer);
   return app;
 }
 

@@ -13,6 +13,7 @@ const answer = async (request: FastifyRequest) => {
     tokenId: auth?.serviceToken?.tokenId,
     country: auth?.context.country,
     ip: auth?.context.ip,
+    request: auth?.context.request,
   };
 };
 
@@ -33,6 +34,8 @@ async function buildApp(f: Fixture, trustProxy: boolean): Promise<FastifyInstanc
   app.get('/gw', { onRequest: protectHook(f.gate, { gateway: true }, f.options) }, answer);
   app.get('/cold/hello', { onRequest: protectHook(f.coldGate, { application: 'portal' }, f.options) }, answer);
   app.get('/graph/hello', { onRequest: protectHook(f.graphGate, { application: 'portal' }, f.options) }, answer);
+  app.get('/admin/users', { onRequest: protectHook(f.httpGate, { gateway: true }, f.options) }, answer);
+  app.get('/orders', { onRequest: protectHook(f.httpGate, { gateway: true }, f.options) }, answer);
   app.get('/open', async (request) => ({ auth: request.auth }));
   await app.ready();
   return app;

@@ -14,6 +14,7 @@ import type { ProtectOptions } from '../../src/adapters/core.js';
 
 export const DEVS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e10';
 export const CONTRACTORS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e12';
+export const ADMINS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e14';
 export const SERVICE = { tokenId: 'a6cfe1d3-7e5c-4b59-9f5e-3c2d1b0a9e8f', clientId: 'ci.access', clientSecret: 'ci-secret-0123456789abcdef' };
 export const SESSION_COOKIE = 'CF_Authorization';
 
@@ -25,6 +26,8 @@ export interface Fixture {
   coldGate: Gate;
   /** A gate whose group source is the (mock) Graph, for overage tokens. */
   graphGate: Gate;
+  /** A gate whose Gateway rules read the HTTP request: `/admin` for admins only, then only the app's hosts. */
+  httpGate: Gate;
   login: Login;
   options: ProtectOptions;
   /** A fake fetch-style SCIM handler that echoes what it received. */
@@ -49,6 +52,16 @@ export async function createFixture(): Promise<Fixture> {
     gateway: { rules: [{ name: 'Allow devs', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${DEVS}"})` }], defaultAction: 'block' },
   });
   const coldGate = createGate({ ...common, jwks: { timeout: 500, failureBackoff: 0, cooldown: 0 } });
+  const httpGate = createGate({
+    ...common,
+    gateway: {
+      rules: [
+        { name: 'Admin area is for admins', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"', identity: `not(any(identity.groups.id[*] in {"${ADMINS}"}))` },
+        { name: 'Allow the app hosts', action: 'allow', precedence: 2, traffic: 'http.request.host in {"app.example.com" "[::1]"} and http.request.method == "GET"' },
+      ],
+      defaultAction: 'block',
+    },
+  });
   const graphGate = createGate({
     ...common,
     groups: createGraphGroupSource({
@@ -97,6 +110,7 @@ export async function createFixture(): Promise<Fixture> {
     gate,
     coldGate,
     graphGate,
+    httpGate,
     login,
     options: { serviceTokens: [SERVICE], countryHeader: 'cf-ipcountry', login, exposeTrace: false, retryAfter: 7 },
     scim,
@@ -137,6 +151,7 @@ function json(reply: Reply): Record<string, unknown> {
  * The scenarios every adapter passes. The app must serve:
  * `GET /hello` (protect portal, `fixture.options`) answering `{ email, via, policy, tokenId, country, ip }`,
  * `GET /gw` (protect gateway), `GET /cold/hello` (coldGate), `GET /graph/hello` (graphGate),
+ * `GET /admin/users` and `GET /orders` (protect gateway with httpGate, the answer adding `request`),
  * `GET /whoami` (protect + identityEndpoint), `/auth/*` (loginRoutes), `/scim/v2/*` (scimEndpoint, 1 KiB cap).
  */
 export function scenarios(label: string, fixture: () => Fixture, app: () => AppUnderTest, plain: () => AppUnderTest): void {
@@ -264,6 +279,33 @@ export function scenarios(label: string, fixture: () => Fixture, app: () => AppU
     const blocked = await send('GET', '/gw', { authorization: `Bearer ${fixture().token({ groups: [] })}` });
     expect(blocked.status).toBe(403);
     expect(json(blocked)).toMatchObject({ decision: { kind: 'gateway', action: 'block', reason: 'default' } });
+  });
+
+  it(`${label}: gives Gateway rules the HTTP request: a path rule blocks /admin for non-admins`, async () => {
+    const as = (groups: string[], host = 'App.Example.com:8443') => ({ authorization: `Bearer ${fixture().token({ groups })}`, 'x-forwarded-host': host });
+    const blocked = await send('GET', '/admin/users?tab=1', as([DEVS]));
+    expect(blocked.status).toBe(403);
+    expect(json(blocked)).toMatchObject({
+      message: 'denied by rule `Admin area is for admins`',
+      decision: { kind: 'gateway', action: 'block', reason: 'matched', policy: { name: 'Admin area is for admins' } },
+    });
+    const admin = await send('GET', '/admin/users?tab=1', as([ADMINS]));
+    expect(admin.status).toBe(200);
+    expect(json(admin)).toMatchObject({ policy: 'Allow the app hosts', request: { method: 'GET', host: 'app.example.com', url: '/admin/users?tab=1' } });
+    const orders = await send('GET', '/orders', as([DEVS]));
+    expect(orders.status).toBe(200);
+    expect(json(orders)).toMatchObject({ policy: 'Allow the app hosts', request: { host: 'app.example.com', url: '/orders' } });
+    // An IPv6 literal keeps its brackets and loses its port.
+    const v6 = await send('GET', '/orders', as([DEVS], '[::1]:3000'));
+    expect(v6.status).toBe(200);
+    expect(json(v6)).toMatchObject({ request: { host: '[::1]' } });
+    // Another host falls to the default; so does X-Forwarded-Host when the framework does not trust the proxy.
+    const other = await send('GET', '/orders', as([DEVS], 'other.example.com'));
+    expect(other.status).toBe(403);
+    expect(json(other)).toMatchObject({ decision: { kind: 'gateway', reason: 'default' } });
+    const untrusted = await plain().send('GET', '/orders', as([DEVS]));
+    expect(untrusted.status).toBe(403);
+    expect(json(untrusted)).toMatchObject({ decision: { kind: 'gateway', reason: 'default' } });
   });
 
   it(`${label}: redirects a browser without a session to the login, and admits one with a session`, async () => {

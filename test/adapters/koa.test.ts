@@ -28,6 +28,7 @@ const answer: Koa.Middleware = (ctx) => {
     tokenId: auth?.serviceToken?.tokenId,
     country: auth?.context.country,
     ip: auth?.context.ip,
+    request: auth?.context.request,
   };
 };
 
@@ -46,6 +47,8 @@ function buildApp(f: Fixture, trustProxy: boolean): Koa {
   app.use(route('/cold/hello', protect(f.coldGate, { application: 'portal' }, f.options), answer));
   app.use(route('/graph/hello', protect(f.graphGate, { application: 'portal' }, f.options), answer));
   app.use(route('/whoami', protect(f.gate, { application: 'portal' }, f.options), identityEndpoint()));
+  app.use(route('/admin/users', protect(f.httpGate, { gateway: true }, f.options), answer));
+  app.use(route('/orders', protect(f.httpGate, { gateway: true }, f.options), answer));
   return app;
 }
 
