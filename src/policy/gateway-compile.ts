@@ -115,9 +115,9 @@ function httpClass(action: GatewayAction): number {
  * `http.request.uri.path` (before the `?`), `http.request.uri.query` (after it)
  * and `http.request.uri.path_and_query` (as received, percent-encoded), all
  * Bytes. Path rules see the path as the client sent it, not as the app routes
- * it: Express routes `/ADMIN` like `/admin` by default, and `/%61dmin` or
- * `//admin` may reach the same handler, so a Block on a path is best written
- * with `(?i)` and backed by an Allow-list with `defaultAction: 'block'`. An IP or country the context lacks reads as empty: no IP is in no
+ * it: by default Express routes `/ADMIN` and Fastify routes `/%61dmin` to the
+ * `/admin` handler, so a Block on a path is best written with `(?i)` and backed
+ * by Allow rules with `defaultAction: 'block'`. An IP or country the context lacks reads as empty: no IP is in no
  * range. Any other field (`dns.fqdn`, `http.request.domains`, …) is an
  * `ERR_EXPRESSION_TYPE` compile error: a rule is never half-evaluated.
  * `matches` runs on re2js (RE2, linear time); a pattern RE2 cannot run is
