@@ -14,7 +14,7 @@ import { canonicalEmail } from './extended-email.js';
 import type { CompareOp, Expr, Rhs } from './expression-parser.js';
 import { hasProbe, type GroupField, type GroupIndex } from './group-index.js';
 import type { IdentityView } from './identity-view.js';
-import { httpFieldReader, httpSourceKey, isHttpField, type HttpField, type HttpRequestMemo } from './http-request.js';
+import { httpFieldReader, httpSourceKey, isHttpField, requestOf, type HttpField, type HttpRequestState } from './http-request.js';
 import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
 import { F, T, U, traceResult, triNot, triXor, type Tri } from './tri.js';
 import type { CheckTrace } from './types.js';
@@ -32,8 +32,11 @@ export interface ExpressionScope {
   readonly extendedEmail: boolean;
   /** The compiled set's group probes (exact bytes). */
   readonly groups: GroupIndex;
-  /** The compiled set's memo of the last request's host, path and query. */
-  readonly http: HttpRequestMemo;
+  /**
+   * The compiled set's HTTP fields of the request being decided. INVARIANT: the
+   * set loads it from the context before it runs any expression (evaluation and trace).
+   */
+  readonly http: HttpRequestState;
 }
 
 type Predicate = (value: string) => boolean;
@@ -299,13 +302,10 @@ export const NO_HTTP_ATTRIBUTES = 'the request has no HTTP attributes';
  */
 function compileHttpCompare(expr: Extract<Expr, { k: 'compare' }>, field: HttpField, scope: ExpressionScope): ExpressionFn {
   const predicate = comparePredicate(expr.op, expr.rhs, field === 'http.request.host' ? lower : same, scope);
-  const read = httpFieldReader(field, scope.http);
-  const valueOf = (context: RequestContext): string | undefined => {
-    const request = context.request;
-    return typeof request === 'object' && request !== null ? read(request) : undefined;
-  };
+  const read = httpFieldReader(field);
+  const state = scope.http;
   return (_view, context, sink) => {
-    const value = valueOf(context);
+    const value = read(state);
     const result: Tri = value === undefined ? U : predicate(value) ? T : F;
     if (sink !== undefined) report(sink, scope, expr, field, result, httpDetail(field, value, context));
     return result;
@@ -319,8 +319,7 @@ function compileHttpCompare(expr: Extract<Expr, { k: 'compare' }>, field: HttpFi
  */
 function httpDetail(field: HttpField, value: string | undefined, context: RequestContext): string {
   if (value === undefined) {
-    const request = context.request;
-    const why = typeof request === 'object' && request !== null ? `\`request.${httpSourceKey(field)}\` is not a string` : NO_HTTP_ATTRIBUTES;
+    const why = requestOf(context) !== undefined ? `\`request.${httpSourceKey(field)}\` is not a string` : NO_HTTP_ATTRIBUTES;
     return `${field} is unknown: ${why}`;
   }
   if (field === 'http.request.uri.query') return value === '' ? `${field} is empty` : `${field} is ${plural(value.length, 'character')} (not shown)`;

@@ -10,7 +10,7 @@ import { compileExpression, groupProbeOf, NO_HTTP_ATTRIBUTES, type ExpressionFn 
 import { parseExpression, type Expr } from './expression-parser.js';
 import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
 import { GroupIndex } from './group-index.js';
-import { HttpRequestMemo } from './http-request.js';
+import { HttpRequestState, isHttpField, requestOf } from './http-request.js';
 import { createPreparer, type IdentityView, type Prepared } from './identity-view.js';
 import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, type GatewayCompileOptions } from './options.js';
 import { F, T, U, traceResult, type Tri } from './tri.js';
@@ -32,19 +32,24 @@ interface CompiledGatewayRule {
   readonly parts: readonly { readonly part: string; readonly fn: ExpressionFn }[];
   /** Whether an expression reads an `identity.groups.*` field (so unknown membership can make it unknown). */
   readonly readsGroups: boolean;
+  /** Whether an expression reads an `http.*` field. */
+  readonly readsHttp: boolean;
 }
 
-function readsGroups(expr: Expr): boolean {
+/** Whether an expression reads a field `test` accepts. */
+function reads(expr: Expr, test: (field: string) => boolean): boolean {
   switch (expr.k) {
     case 'compare':
     case 'quant':
-      return expr.field.startsWith('identity.groups.');
+      return test(expr.field);
     case 'not':
-      return readsGroups(expr.arg);
+      return reads(expr.arg, test);
     case 'logic':
-      return expr.items.some(readsGroups);
+      return expr.items.some((item) => reads(item, test));
   }
 }
+
+const isGroupField = (field: string): boolean => field.startsWith('identity.groups.');
 
 /**
  * Why a rule that might match is unknown. Group membership that is not complete
@@ -154,7 +159,7 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
   const kept: (CompiledGatewayRule & { index: number; cls: number })[] = [];
   // wirefilter compares bytes: group values are matched exactly.
   const groups = new GroupIndex(false);
-  const http = new HttpRequestMemo();
+  const http = new HttpRequestState();
   rules.forEach((rule, index) => {
     const where = `rules[${index}]`;
     if (!isObject(rule)) throw invalid(where, 'a rule must be an object');
@@ -177,13 +182,15 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
     const extendedEmail = opts.matchExtendedEmail || EXTENDED_EMAIL_ACTIONS.has(action as GatewayAction);
     const parts: { part: string; fn: ExpressionFn }[] = [];
     let groupsRead = false;
+    let httpRead = false;
     for (const part of PARTS) {
       const source = r[part];
       if (source === undefined || source === null || source === '') continue;
       if (typeof source !== 'string') throw invalid(`${at}.${part}`, `\`${part}\` must be a string`);
       const partWhere = `${at}.${part}`;
       const ast = parseExpression(source, partWhere, limits);
-      groupsRead ||= readsGroups(ast);
+      groupsRead ||= reads(ast, isGroupField);
+      httpRead ||= reads(ast, isHttpField);
       parts.push({ part, fn: compileExpression(ast, { source, where: partWhere, part, lists: opts.lists, extendedEmail, groups, http }) });
     }
     // Compile every rule (a broken disabled rule is still a configuration error), keep the enabled ones.
@@ -191,10 +198,10 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
     if (opts.filter !== undefined && Array.isArray(filters) && !(filters as GatewayFilter[]).includes(opts.filter)) return;
     const ref: DecisionPolicyRef = id === undefined ? { name, precedence } : { id, name, precedence };
     const cls = opts.filter === 'http' ? httpClass(action as GatewayAction) : 0;
-    kept.push({ ref, action: action as GatewayAction, parts, readsGroups: groupsRead, index, cls });
+    kept.push({ ref, action: action as GatewayAction, parts, readsGroups: groupsRead, readsHttp: httpRead, index, cls });
   });
   kept.sort((a, b) => a.cls - b.cls || a.ref.precedence - b.ref.precedence || a.index - b.index);
-  return new GatewayEvaluator(kept, opts.defaultAction, groups.seal());
+  return new GatewayEvaluator(kept, opts.defaultAction, groups.seal(), http);
 }
 
 function matchRule(rule: CompiledGatewayRule, view: IdentityView, context: RequestContext): Tri {
@@ -209,7 +216,7 @@ function matchRule(rule: CompiledGatewayRule, view: IdentityView, context: Reque
 
 /** Why the request's HTTP fields are unknown, for a rule's trace note. */
 function requestNote(ctx: RequestContext): string {
-  return typeof ctx.request === 'object' && ctx.request !== null ? "the request's HTTP attributes are incomplete" : NO_HTTP_ATTRIBUTES;
+  return requestOf(ctx) !== undefined ? "the request's HTTP attributes are incomplete" : NO_HTTP_ATTRIBUTES;
 }
 
 class GatewayEvaluator implements CompiledGatewayRules {
@@ -217,15 +224,18 @@ class GatewayEvaluator implements CompiledGatewayRules {
   readonly #rules: readonly CompiledGatewayRule[];
   readonly #defaultAction: GatewayAction;
   readonly #prepare: (identity: Identity | null) => Prepared;
+  /** The HTTP fields the rules read, loaded per evaluation; `undefined` when no enabled rule reads one. */
+  readonly #http: HttpRequestState | undefined;
 
   /**
    * A rule that is only `any(identity.groups.X[*] in {…})` matches, with
    * complete membership, exactly when the identity has one of those values:
    * it is indexed under its probe and skipped for identities where it does not hold.
    */
-  constructor(rules: readonly CompiledGatewayRule[], defaultAction: GatewayAction, groups: GroupIndex) {
+  constructor(rules: readonly CompiledGatewayRule[], defaultAction: GatewayAction, groups: GroupIndex, http: HttpRequestState) {
     this.#rules = rules;
     this.#defaultAction = defaultAction;
+    this.#http = rules.some((r) => r.readsHttp) ? http : undefined;
     this.order = rules.map((r) => ({ ...r.ref, action: r.action }));
     const always: number[] = [];
     const byProbe: number[][] = [];
@@ -242,6 +252,7 @@ class GatewayEvaluator implements CompiledGatewayRules {
   evaluate(identity: Identity | null, context: RequestContext): GatewayDecision {
     const { view, order } = this.#prepare(identity);
     const ctx = context ?? EMPTY_CONTEXT;
+    this.#http?.load(ctx);
     const rules = this.#rules;
     // Why an earlier Allow-type rule might have matched (`undefined`: none did); membership wins.
     let maybe: DecisionReason | undefined;
@@ -270,6 +281,8 @@ class GatewayEvaluator implements CompiledGatewayRules {
   }
 
   #trace(view: IdentityView, ctx: RequestContext, last: number): PolicyTrace[] {
+    // The trace is built on first read, perhaps after other evaluations: load this request again.
+    this.#http?.load(ctx);
     const out: PolicyTrace[] = [];
     for (let i = 0; i <= last; i++) {
       const rule = this.#rules[i] as CompiledGatewayRule;

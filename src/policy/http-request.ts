@@ -1,10 +1,11 @@
 /**
  * Gateway's `http.request.*` fields from a `RequestContext.request`: the host
  * normalised, and the path and query split from the URL. A compiled rule set
- * keeps one {@link HttpRequestMemo}, so a request's URL is split once however
- * many comparisons read it, and a request that repeats (a trace re-run) splits nothing.
+ * keeps one {@link HttpRequestState} and loads it once per evaluation, so a
+ * request's URL is split once however many comparisons read it, and a request
+ * that repeats (a trace re-run) splits nothing.
  */
-import type { HttpRequestAttributes } from '../types.js';
+import type { HttpRequestAttributes, RequestContext } from '../types.js';
 
 /** The HTTP fields, each a Bytes field. */
 export type HttpField =
@@ -56,16 +57,52 @@ export function originForm(url: string): string {
 }
 
 /**
- * One-entry memo of the last URL and host a rule set read: comparing the string
- * with the last one is all a repeated read costs.
+ * The HTTP fields of the request a compiled rule set is deciding. The set
+ * calls {@link HttpRequestState.load} once per evaluation (and before a trace
+ * re-runs it); comparisons then read a field. Splitting the URL and normalising
+ * the host are remembered for the last URL and host seen, so a request that
+ * repeats (the trace re-run) costs two string comparisons.
+ *
+ * A field is `undefined` when it is unknown: the context has no `request`, or
+ * not the string the field reads. Never `""` for "unknown".
  */
-export class HttpRequestMemo {
+export class HttpRequestState {
+  host: string | undefined;
+  method: string | undefined;
+  path: string | undefined;
+  query: string | undefined;
+  pathAndQuery: string | undefined;
   #url: string | undefined;
   #pathAndQuery = '';
   #path = '';
   #query = '';
   #rawHost: string | undefined;
   #host = '';
+
+  load(context: RequestContext): void {
+    const request = requestOf(context);
+    const method = request?.method;
+    const host = request?.host;
+    const url = request?.url;
+    this.method = typeof method === 'string' ? method : undefined;
+    if (typeof host === 'string') {
+      if (host !== this.#rawHost) {
+        this.#rawHost = host;
+        this.#host = normalizeHost(host);
+      }
+      this.host = this.#host;
+    } else {
+      this.host = undefined;
+    }
+    if (typeof url === 'string') {
+      if (url !== this.#url) this.#split(url);
+      this.path = this.#path;
+      this.query = this.#query;
+      this.pathAndQuery = this.#pathAndQuery;
+    } else {
+      this.path = this.query = this.pathAndQuery = undefined;
+    }
+  }
 
   #split(url: string): void {
     const target = originForm(url);
@@ -75,48 +112,28 @@ export class HttpRequestMemo {
     this.#path = q === -1 ? target : target.slice(0, q);
     this.#query = q === -1 ? '' : target.slice(q + 1);
   }
+}
 
-  pathAndQuery(url: string): string {
-    if (url !== this.#url) this.#split(url);
-    return this.#pathAndQuery;
-  }
-
-  path(url: string): string {
-    if (url !== this.#url) this.#split(url);
-    return this.#path;
-  }
-
-  query(url: string): string {
-    if (url !== this.#url) this.#split(url);
-    return this.#query;
-  }
-
-  host(raw: string): string {
-    if (raw !== this.#rawHost) {
-      this.#rawHost = raw;
-      this.#host = normalizeHost(raw);
-    }
-    return this.#host;
+/** The reader of one HTTP field from the loaded state (`undefined`: unknown). */
+export function httpFieldReader(field: HttpField): (state: HttpRequestState) => string | undefined {
+  switch (field) {
+    case 'http.request.host':
+      return (state) => state.host;
+    case 'http.request.method':
+      return (state) => state.method;
+    case 'http.request.uri.path':
+      return (state) => state.path;
+    case 'http.request.uri.query':
+      return (state) => state.query;
+    case 'http.request.uri.path_and_query':
+      return (state) => state.pathAndQuery;
   }
 }
 
-/**
- * The reader of one HTTP field: its value, or `undefined` when the request does
- * not carry it as a string (unknown, never `""`).
- */
-export function httpFieldReader(field: HttpField, memo: HttpRequestMemo): (request: HttpRequestAttributes) => string | undefined {
-  switch (field) {
-    case 'http.request.host':
-      return (r) => (typeof r.host === 'string' ? memo.host(r.host) : undefined);
-    case 'http.request.method':
-      return (r) => (typeof r.method === 'string' ? r.method : undefined);
-    case 'http.request.uri.path':
-      return (r) => (typeof r.url === 'string' ? memo.path(r.url) : undefined);
-    case 'http.request.uri.query':
-      return (r) => (typeof r.url === 'string' ? memo.query(r.url) : undefined);
-    case 'http.request.uri.path_and_query':
-      return (r) => (typeof r.url === 'string' ? memo.pathAndQuery(r.url) : undefined);
-  }
+/** The context's HTTP attributes, when it carries an object there. */
+export function requestOf(context: RequestContext): HttpRequestAttributes | undefined {
+  const request = context.request;
+  return typeof request === 'object' && request !== null ? request : undefined;
 }
 
 /** The key of `RequestContext.request` a field reads (for trace details). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileGatewayRules, explain } from '../../src/policy/index.js';
-import { HttpRequestMemo, normalizeHost, originForm } from '../../src/policy/http-request.js';
+import { HttpRequestState, normalizeHost, originForm } from '../../src/policy/http-request.js';
 import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
 import type { HttpRequestAttributes, Identity, RequestContext } from '../../src/types.js';
 import { makeIdentity } from './helpers.js';
@@ -139,12 +139,19 @@ describe('http fields: helpers', () => {
     expect(originForm(url)).toBe(expected);
   });
 
-  it('the memo re-splits when the URL changes and returns the same strings when it does not', () => {
-    const memo = new HttpRequestMemo();
-    expect([memo.path('/a?x=1'), memo.query('/a?x=1'), memo.pathAndQuery('/a?x=1')]).toEqual(['/a', 'x=1', '/a?x=1']);
-    expect([memo.query('/b'), memo.path('/b')]).toEqual(['', '/b']);
-    expect(memo.path('/a?x=1')).toBe('/a');
-    expect([memo.host('A.example:1'), memo.host('b.example'), memo.host('A.example:1')]).toEqual(['a.example', 'b.example', 'a.example']);
+  it('the state loads each request, re-splitting only when the URL or host changes, and forgets a missing request', () => {
+    const state = new HttpRequestState();
+    const fields = () => [state.method, state.host, state.path, state.query, state.pathAndQuery];
+    state.load({ request: { method: 'GET', host: 'A.example:1', url: '/a?x=1' } });
+    expect(fields()).toEqual(['GET', 'a.example', '/a', 'x=1', '/a?x=1']);
+    state.load({ request: { method: 'POST', host: 'b.example', url: '/b' } });
+    expect(fields()).toEqual(['POST', 'b.example', '/b', '', '/b']);
+    state.load({});
+    expect(fields()).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    state.load({ request: { method: 'GET', host: 'A.example:1', url: '/a?x=1' } });
+    expect(fields()).toEqual(['GET', 'a.example', '/a', 'x=1', '/a?x=1']);
+    state.load({ request: { method: 7, host: 'c', url: null } } as unknown as RequestContext);
+    expect(fields()).toEqual([undefined, 'c', undefined, undefined, undefined]);
   });
 });
 
