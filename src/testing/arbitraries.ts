@@ -456,16 +456,17 @@ export function arbTrafficExpression(options: { universe?: PolicyUniverse; depth
 const GATEWAY_RULE_ACTIONS: readonly GatewayAction[] = ['allow', 'block', 'isolate', 'off', 'noscan', 'override', 'safesearch'];
 
 /**
- * Gateway rules with generated identity expressions (and sometimes traffic and
- * device posture ones), distinct precedences, some disabled.
+ * Gateway rules with generated identity expressions (and, for about half of
+ * them, traffic and device posture ones), distinct precedences, some disabled.
+ * Traffic expressions name the universe's lists: pass them to the compile options.
  *
  * @example
  * ```ts
  * import fc from 'fast-check';
  * import { compileGatewayRules } from 'entragate';
- * import { arbGatewayRules, arbIdentity } from 'entragate/testing';
- * fc.assert(fc.property(arbGatewayRules(), arbIdentity(), (rules, identity) => {
- *   compileGatewayRules(rules).evaluate(identity, {});
+ * import { arbGatewayRules, arbIdentity, arbRequestContext, DEFAULT_UNIVERSE } from 'entragate/testing';
+ * fc.assert(fc.property(arbGatewayRules(), arbIdentity(), arbRequestContext(), (rules, identity, context) => {
+ *   compileGatewayRules(rules, { lists: DEFAULT_UNIVERSE.lists }).evaluate(identity, context);
  * }));
  * ```
  */
