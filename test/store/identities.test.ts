@@ -479,8 +479,15 @@ describe('store.identities on two PostgreSQL instances', () => {
       // B noticed the loss: its cache is gone (a check reads the database again). Polled on
       // setImmediate: vi.waitFor would advance the fake clock and let B reconnect.
       const deadline = Date.now() + 10_000;
-      while (!(b.identities.get(n) instanceof Promise) && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
-      expect(b.identities.get(n)).toBeInstanceOf(Promise);
+      let pending = b.identities.get(n);
+      while (!(pending instanceof Promise) && Date.now() < deadline) {
+        await new Promise((resolve) => setImmediate(resolve));
+        pending = b.identities.get(n);
+      }
+      expect(pending).toBeInstanceOf(Promise);
+      // Let that read finish first: a read already in flight when the delete commits may still see the
+      // row (it started before the delete), and later reads share it while it runs.
+      await pending;
       await a.identities.delete(n);
       expect(await b.identities.get(n)).toBeUndefined();
       // Another identity is read, but not cached while B is deaf.
