@@ -37,9 +37,9 @@ export function decodeJwt(token: string): DecodedJwt {
     headers.set(h, header);
   }
   const signature = token.slice(second + 1);
-  // The signature is decoded when a key is at hand; the verifier then checks the decoded length,
-  // which refuses any character the decoder skips (see `decodedLength`).
-  if (!plausibleBase64url(signature)) throw malformed('the token signature is not unpadded base64url');
+  // INVARIANT: one signature, one encoding. The signature is decoded (by Node's lenient decoder)
+  // only when a key is at hand, so it is checked here: the alphabet alone, and zero pad bits.
+  if (!canonicalBase64url(signature)) throw malformed('the token signature is not unpadded base64url');
   return { header, payload: parseObject(token.slice(first + 1, second), 'payload'), signedLength: second, signature };
 }
 
@@ -50,6 +50,23 @@ export function decodeJwt(token: string): DecodedJwt {
  */
 export function decodedLength(length: number): number {
   return Math.floor((length * 3) / 4);
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Unpadded base64url in its one canonical form (RFC 7515 §2, RFC 4648 §3.5): only the 64
+ * characters, and the unused low bits of the last character zero. Node's decoder reads a
+ * UTF-16 unit by its low byte (U+0141 as `A`) and drops pad bits, so without this a valid
+ * signature could be spelt many ways and still verify.
+ */
+function canonicalBase64url(segment: string): boolean {
+  const rest = segment.length % 4;
+  if (rest === 1 || !BASE64URL.test(segment)) return false;
+  if (rest === 0) return true;
+  // 2 characters carry 8 bits of 12, 3 carry 16 of 18: the low 4 or 2 bits are padding.
+  return (ALPHABET.indexOf(segment[segment.length - 1]!) & (rest === 2 ? 0x0f : 0x03)) === 0;
 }
 
 /** No padding and none of the standard alphabet's `+` `/`, which Node's base64url decoder would accept. */

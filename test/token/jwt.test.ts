@@ -58,6 +58,29 @@ describe('decodeJwt', () => {
     );
   });
 
+  it('accepts a signature only in its one canonical encoding', () => {
+    const payload = base64urlJson({ sub: 's' });
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), fc.integer({ min: 1, max: 0xffff }), (bytes, at, unit) => {
+        const sig = Buffer.from(bytes).toString('base64url');
+        expect(decodeJwt(`${HEADER}.${payload}.${sig}`).signature).toBe(sig);
+        // Any other spelling Node's decoder would read as the same bytes: a wide unit with the same
+        // low byte, or nonzero pad bits in the last character.
+        const i = at % sig.length;
+        const wide = String.fromCharCode((unit & 0xff00) === 0 ? 0x100 | sig.charCodeAt(i) : (unit & 0xff00) | sig.charCodeAt(i));
+        expect(code(() => decodeJwt(`${HEADER}.${payload}.${sig.slice(0, i)}${wide}${sig.slice(i + 1)}`))).toBe('ERR_TOKEN_MALFORMED');
+        const padBits = sig.length % 4 === 2 ? 0x0f : sig.length % 4 === 3 ? 0x03 : 0;
+        if (padBits !== 0) {
+          const last = alphabet.indexOf(sig.at(-1)!);
+          const other = `${sig.slice(0, -1)}${alphabet[last | (1 + (at % padBits))]}`;
+          expect(code(() => decodeJwt(`${HEADER}.${payload}.${other}`))).toBe('ERR_TOKEN_MALFORMED');
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('refuses a segment of impossible length and padded segments', () => {
     expect(code(() => decodeJwt(`${HEADER}.eyJhIjoxfQ.AA`))).toBeUndefined(); // {"a":1}, unpadded
     expect(code(() => decodeJwt(`${HEADER}.eyJhIjoxfQAAA.AA`))).toBe('ERR_TOKEN_MALFORMED'); // 4n+1 characters

@@ -118,8 +118,28 @@ describe('verify: tokens that pass', () => {
     for (const stray of ['*', ' ', '\n', '+', '=']) {
       expect((await rejection(gate.verify(`${h}.${p}.${s.slice(0, 100)}${stray}${s.slice(100)}`))).code).toBe('ERR_TOKEN_MALFORMED');
     }
-    expect((await rejection(gate.verify(`${h}.${p}.${s.slice(0, -4)}`))).code).toBe('ERR_TOKEN_SIGNATURE_INVALID');
+    const short = Buffer.from(s, 'base64url').subarray(0, -3).toString('base64url');
+    expect((await rejection(gate.verify(`${h}.${p}.${short}`))).code).toBe('ERR_TOKEN_SIGNATURE_INVALID');
     expect((await gate.verify(large)).email).toBe('large@contoso.com');
+  });
+
+  it('refuses a signature re-encoded so that it decodes to the same bytes (one signature, one encoding)', async () => {
+    const gate = gateFor({ tokenCache: false });
+    const token = entra.mintToken({ claims: { email: 'one@contoso.com' } });
+    expect((await gate.verify(token)).email).toBe('one@contoso.com');
+    const [h, p, s] = token.split('.') as [string, string, string];
+    // Node's base64url decoder reads a UTF-16 unit by its low byte: U+0100 + 'x' decodes as 'x'.
+    for (const at of [0, 10, s.length - 2]) {
+      const wide = `${h}.${p}.${s.slice(0, at)}${String.fromCharCode(0x100 + s.charCodeAt(at))}${s.slice(at + 1)}`;
+      expect((await rejection(gate.verify(wide))).code).toBe('ERR_TOKEN_MALFORMED');
+    }
+    // A 256-byte signature is 342 characters: the last one carries 4 pad bits, which must be zero.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(s.at(-1)!);
+    for (let bits = 1; bits < 16; bits++) {
+      const padded = `${h}.${p}.${s.slice(0, -1)}${alphabet[last | bits]}`;
+      expect((await rejection(gate.verify(padded))).code).toBe('ERR_TOKEN_MALFORMED');
+    }
   });
 });
 
