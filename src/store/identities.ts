@@ -161,6 +161,12 @@ export interface IdentityCacheControl {
    * caching what they read. While not listening, nothing is cached.
    */
   reset(listening: boolean): void;
+  /**
+   * Deletion events may have been passed over (a reload counted them as applied, or
+   * one could not be read): drop every entry, and keep reads in flight from caching
+   * what they read. Listening is unchanged.
+   */
+  invalidate(): void;
 }
 
 interface Cached {
@@ -196,6 +202,9 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
     },
     reset(isListening) {
       listening = isListening;
+      control.invalidate();
+    },
+    invalidate() {
       epoch++;
       cache?.clear();
     },

@@ -428,6 +428,11 @@ async function createStore(
       const recent = await tx.query<{ id: string }>(`SELECT id::text AS id FROM scim_events ORDER BY id DESC LIMIT ${APPLIED_MEMORY}`);
       return { users, groups, members, revs, recent };
     });
+    // The snapshot's events are marked applied below without their ops: right for the index and
+    // revocations (the snapshot holds their effect), not for identity deletions, whose effect is on
+    // caches. A deletion it counts may have committed after an identity was cached here (after a
+    // resync, while this reload waited): drop the cache, and keep reads in flight from filling it.
+    identityCache.invalidate();
     index.load({
       users: snapshot.users.map((r) => toDirectoryUser(r.id, userRowColumns(r))),
       groups: snapshot.groups.map((r) => toDirectoryGroup(r.id, { displayName: r.display_name, externalId: r.external_id ?? undefined })),
@@ -452,12 +457,18 @@ async function createStore(
 
   async function fetchEvent(id: string): Promise<void> {
     if (closed || applied.has(id)) return;
-    const rows = await driver.query<{ id: string; at: string; change: PendingChange & { instance?: string }; ops: IndexOp[] }>(
-      'SELECT id::text AS id, at, change, ops FROM scim_events WHERE id = $1',
-      [id],
-    );
+    let rows: { id: string; at: string; change: PendingChange & { instance?: string }; ops: IndexOp[] }[];
+    try {
+      rows = await driver.query('SELECT id::text AS id, at, change, ops FROM scim_events WHERE id = $1', [id]);
+    } catch (err) {
+      // INVARIANT: an event this instance was told of and could not read may be a logout: no
+      // identity cached before it is served again (fail closed; the cache refills from the database).
+      identityCache.invalidate();
+      throw err;
+    }
     const row = rows[0];
     if (row) applyEvent(row.id, { ...row.change, at: row.at }, row.ops);
+    else identityCache.invalidate();
   }
 
   // Writes of this instance in flight: the notification of one usually arrives before the write
