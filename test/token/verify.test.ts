@@ -103,6 +103,25 @@ describe('verify: tokens that pass', () => {
     }
   });
 
+  it('freezes copied claim values and claims all the way down: a caller cannot change what the cache serves next', async () => {
+    const gate = gateFor({ idp: { ...entra.idpConfig(), config: { ...entra.idpConfig().config, claims: ['roles', 'ctx'] } } });
+    const token = entra.mintToken({ claims: { roles: ['reader'], ctx: { tier: 'basic', list: [{ a: 1 }] }, amr: ['pwd'] } });
+    const first = await gate.verifyToken(token);
+    const roles = first.identity.oidc_fields.roles as string[];
+    const ctx = first.identity.oidc_fields.ctx as { tier: string; list: Array<{ a: number }> };
+    expect(() => roles.push('admin')).toThrow(TypeError);
+    expect(() => {
+      ctx.tier = 'gold';
+    }).toThrow(TypeError);
+    expect(() => {
+      ctx.list[0]!.a = 2;
+    }).toThrow(TypeError);
+    expect(() => (first.claims.amr as string[]).push('mfa')).toThrow(TypeError);
+    const again = await gate.verifyToken(token);
+    expect(again.identity.oidc_fields).toEqual({ roles: ['reader'], ctx: { tier: 'basic', list: [{ a: 1 }] } });
+    expect(again.claims.amr).toEqual(['pwd']);
+  });
+
   it('verifies tokens of any size in turn, large then small, and a bad signature stays bad after them', async () => {
     // The signature check reuses one scratch buffer: a large token grows it, and what a
     // larger token left behind must not leak into the check of a smaller one.
