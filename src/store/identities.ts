@@ -279,7 +279,8 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
         await sql.query('INSERT INTO session_identities (nonce, identity, expires_at) VALUES ($1, $2::json, $3)', [nonce, json, expiresAt]);
       } catch (cause) {
         // Never overwrite: a session already pointing at this nonce would start serving another identity.
-        if ((cause as { code?: unknown } | null)?.code === '23505') throw new StoreError('ERR_STORE_CONFLICT', 'an identity is already stored under this nonce', { cause });
+        // No cause: the database's detail names the key (`Key (nonce)=(…) already exists`), and this says it all.
+        if ((cause as { code?: unknown } | null)?.code === '23505') throw new StoreError('ERR_STORE_CONFLICT', 'an identity is already stored under this nonce');
         throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session identity could not be stored', { cause });
       }
       remember(nonce, canonical, expiresAt * 1000, since);
