@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
 import { isGuid, parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
-import { ConfigError, EntragateError, GroupsError, JwksError, SessionError, StoreError } from '../errors/index.js';
+import { ConfigError, EntragateError, GroupsError, JwksError, SessionError, StoreError, TokenError } from '../errors/index.js';
 import type { VerifiedToken } from '../token/verifier.js';
 import type { Identity } from '../types.js';
 import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
@@ -373,6 +373,7 @@ export function createLogin(options: LoginOptions): Login {
         if (typeof idToken !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
         // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
         const verified = await gate.verifyToken(idToken, { nonce: tx.nonce });
+        checkIdTokenParty(verified.claims, clientId);
         const identity = await resolveGroups(verified, typeof tokens.access_token === 'string' ? tokens.access_token : undefined);
         const duration = await durationFor(identity);
         const issued = await issueSession(identity, duration, context.country);
@@ -561,23 +562,55 @@ async function setIdTokenAside(response: Response): Promise<Response> {
   const headers = new Headers(response.headers);
   headers.delete('content-length');
   headers.delete('content-encoding');
-  if (typeof body !== 'object' || body === null || Array.isArray(body) || !Object.hasOwn(body, 'id_token')) {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return new Response(text, { status: response.status, statusText: response.statusText, headers });
   }
-  const { id_token: idToken, ...rest } = body as Record<string, unknown>;
-  return new Response(JSON.stringify({ ...rest, [ID_TOKEN_ASIDE]: idToken }), { status: response.status, statusText: response.statusText, headers });
+  // INVARIANT: the set-aside name only ever holds the response's own `id_token`: a response that
+  // carries the name itself has it dropped, so no other member can stand in for the ID token.
+  const { id_token: idToken, [ID_TOKEN_ASIDE]: _carried, ...rest } = body as Record<string, unknown>;
+  const aside = Object.hasOwn(body, 'id_token') ? { ...rest, [ID_TOKEN_ASIDE]: idToken } : rest;
+  return new Response(JSON.stringify(aside), { status: response.status, statusText: response.statusText, headers });
 }
 
 /**
- * Whether a discovery document's issuer belongs to the login authority: the authority's own v2
- * issuer for a tenant id, Entra's `{tenantid}` template for `organizations`/`common`/`consumers`,
- * or some tenant's v2 issuer on the same host for a domain name (`contoso.onmicrosoft.com`).
+ * The ID-token checks of OpenID Connect Core 3.1.3.7 the gate does not make, since it also
+ * verifies access tokens: `aud` is exactly this client (the gate accepts `api://` and the
+ * configured API audiences too), an `azp` names this client, and `sub` is present.
  */
-function issuerFitsAuthority(issuer: string, authorityHost: string, tenant: string): boolean {
-  if (!issuer.startsWith(`${authorityHost}/`) || !issuer.endsWith('/v2.0')) return false;
-  const named = issuer.slice(authorityHost.length + 1, -'/v2.0'.length);
+function checkIdTokenParty(claims: Readonly<Record<string, unknown>>, clientId: string): void {
+  if (claims.aud !== clientId || (claims.azp !== undefined && claims.azp !== clientId)) {
+    throw new TokenError('ERR_TOKEN_AUDIENCE_INVALID', 'the ID token is not for this client: its `aud` or `azp` is not the client id');
+  }
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
+    throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the ID token has no `sub` claim');
+  }
+}
+
+/** The tenant of Microsoft personal accounts: the one issuer of the `consumers` authority. */
+const MSA_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
+
+/**
+ * Authority hosts whose issuer is on another host. Azure China (21Vianet) serves
+ * `login.chinacloudapi.cn` and issues as `login.partner.microsoftonline.cn` (MSAL's
+ * `AuthorityMetadata`: "Issuer differs").
+ */
+const ISSUER_HOSTS = new Map([['https://login.chinacloudapi.cn', 'https://login.partner.microsoftonline.cn']]);
+
+/**
+ * Whether a discovery document's issuer belongs to the login authority: the authority's own v2
+ * issuer for a tenant id, Entra's `{tenantid}` template for `organizations`/`common`, the MSA
+ * tenant (or the template) for `consumers`, or some tenant's v2 issuer for a domain name
+ * (`contoso.onmicrosoft.com`); on the authority's host or the issuer host of its cloud.
+ */
+export function issuerFitsAuthority(issuer: string, authorityHost: string, tenant: string): boolean {
+  if (!issuer.endsWith('/v2.0')) return false;
+  const alias = ISSUER_HOSTS.get(authorityHost);
+  const host = issuer.startsWith(`${authorityHost}/`) ? authorityHost : alias !== undefined && issuer.startsWith(`${alias}/`) ? alias : undefined;
+  if (host === undefined) return false;
+  const named = issuer.slice(host.length + 1, -'/v2.0'.length);
   if (isGuid(tenant)) return named.toLowerCase() === tenant.toLowerCase();
-  if (tenant === 'organizations' || tenant === 'common' || tenant === 'consumers') return named === '{tenantid}' || (tenant === 'consumers' && isGuid(named));
+  if (tenant === 'organizations' || tenant === 'common') return named === '{tenantid}';
+  if (tenant === 'consumers') return named === '{tenantid}' || named.toLowerCase() === MSA_TENANT;
   return isGuid(named);
 }
 

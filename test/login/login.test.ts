@@ -5,6 +5,7 @@ import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
 import { createMemoryIdentityStore, LOGIN_CHANNEL_NAMES, type GetIdentityResponse, type IdentityStore, type LoginOptions } from '../../src/login/index.js';
 import { StoreError } from '../../src/errors/index.js';
 import { TransactionSealer } from '../../src/login/transaction.js';
+import { issuerFitsAuthority } from '../../src/login/login.js';
 import type { GroupSource } from '../../src/groups/types.js';
 import { createGraphGroupSource } from '../../src/graph/index.js';
 import { createMockGraph } from '../../src/testing/index.js';
@@ -768,5 +769,88 @@ describe('login: multi-tenant through `organizations`', () => {
     expect(errorOf(hops.at(-1)!)).toBe('ERR_LOGIN_EXCHANGE_FAILED');
     expect(await hops.at(-1)!.response.text()).toContain('no `id_token`');
     expect(jar.get('CF_Authorization')).toBeUndefined();
+  });
+});
+
+describe('login: the ID token checks openid-client no longer makes (OpenID Connect Core 3.1.3.7)', () => {
+  async function loginWith(claims: Record<string, unknown>, gate: NonNullable<Parameters<typeof startApp>[1]>['gate'] = {}): Promise<{ jar: CookieJar; last: Hop }> {
+    const a = await app({ gate });
+    entra.login.nextUser = { claims: { oid: randomUUID(), email: 'idt@contoso.com', ...claims } };
+    const { jar, hops } = await signIn(a);
+    return { jar, last: hops.at(-1)! };
+  }
+
+  it('refuses an ID token whose audience is not exactly the client id, though the gate accepts that audience for access tokens', async () => {
+    for (const aud of [`api://${entra.clientId}`, 'https://api.contoso.example']) {
+      const { jar, last } = await loginWith({ aud }, { audiences: ['https://api.contoso.example'] });
+      expect(errorOf(last)).toBe('ERR_TOKEN_AUDIENCE_INVALID');
+      expect(jar.get('CF_Authorization')).toBeUndefined();
+    }
+  });
+
+  it('refuses an ID token authorized for another party (azp), even where app tokens are allowed', async () => {
+    const { jar, last } = await loginWith({ azp: randomUUID() }, { allowAppTokens: true });
+    expect(errorOf(last)).toBe('ERR_TOKEN_AUDIENCE_INVALID');
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+    const own = await loginWith({ azp: entra.clientId }, { allowAppTokens: true });
+    expect(own.jar.get('CF_Authorization')).toBeDefined();
+  });
+
+  it('refuses an ID token without a subject', async () => {
+    const { jar, last } = await loginWith({ sub: undefined });
+    expect(errorOf(last)).toBe('ERR_TOKEN_CLAIM_INVALID');
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+  });
+
+  it('reads the ID token only from `id_token`: a token response carrying the set-aside name itself has none', async () => {
+    const a = await app({
+      login: () => ({
+        fetch: (async (input: string | URL | Request, init?: RequestInit) => {
+          const response = await fetch(input, init);
+          const url = String(input instanceof Request ? input.url : input);
+          if (!url.endsWith('/token')) return response;
+          const { id_token: idToken, ...rest } = (await response.json()) as Record<string, unknown>;
+          return Response.json({ ...rest, entragate_id_token: idToken }, { status: response.status });
+        }) as typeof fetch,
+      }),
+    });
+    user();
+    const { jar, hops } = await signIn(a);
+    expect(errorOf(hops.at(-1)!)).toBe('ERR_LOGIN_EXCHANGE_FAILED');
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+  });
+});
+
+describe('login: issuerFitsAuthority', () => {
+  const MSA = '9188040d-6c67-4c5b-b112-36a304b66dad';
+  const T = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+  const cases: Array<[string, string, string, boolean]> = [
+    ['https://login.microsoftonline.com', T, `https://login.microsoftonline.com/${T}/v2.0`, true],
+    ['https://login.microsoftonline.com', T.toUpperCase(), `https://login.microsoftonline.com/${T}/v2.0`, true],
+    ['https://login.microsoftonline.com', T, `https://login.microsoftonline.com/${randomUUID()}/v2.0`, false],
+    ['https://login.microsoftonline.com', T, `https://sts.windows.net/${T}/`, false],
+    ['https://login.microsoftonline.com', 'organizations', 'https://login.microsoftonline.com/{tenantid}/v2.0', true],
+    ['https://login.microsoftonline.com', 'common', 'https://login.microsoftonline.com/{tenantid}/v2.0', true],
+    ['https://login.microsoftonline.com', 'organizations', `https://login.microsoftonline.com/${T}/v2.0`, false],
+    ['https://login.microsoftonline.com', 'consumers', `https://login.microsoftonline.com/${MSA}/v2.0`, true],
+    // The consumers authority is the one MSA tenant, not any tenant.
+    ['https://login.microsoftonline.com', 'consumers', `https://login.microsoftonline.com/${T}/v2.0`, false],
+    ['https://login.microsoftonline.com', 'contoso.onmicrosoft.com', `https://login.microsoftonline.com/${T}/v2.0`, true],
+    ['https://login.microsoftonline.com', 'contoso.onmicrosoft.com', 'https://login.microsoftonline.com/{tenantid}/v2.0', false],
+    ['https://login.microsoftonline.com', 'organizations', 'https://login.evil.example/{tenantid}/v2.0', false],
+    ['https://login.microsoftonline.com', 'organizations', 'https://login.microsoftonline.com.evil.example/{tenantid}/v2.0', false],
+    ['https://login.microsoftonline.us', 'organizations', 'https://login.microsoftonline.us/{tenantid}/v2.0', true],
+    ['https://login.microsoftonline.us', T, `https://login.microsoftonline.us/${T}/v2.0`, true],
+    ['https://login.microsoftonline.us', T, `https://login.microsoftonline.com/${T}/v2.0`, false],
+    // Azure China (21Vianet) serves login.chinacloudapi.cn but issues as login.partner.microsoftonline.cn
+    // (MSAL's AuthorityMetadata: "Issuer differs").
+    ['https://login.chinacloudapi.cn', 'organizations', 'https://login.partner.microsoftonline.cn/{tenantid}/v2.0', true],
+    ['https://login.chinacloudapi.cn', T, `https://login.partner.microsoftonline.cn/${T}/v2.0`, true],
+    ['https://login.chinacloudapi.cn', T, `https://login.chinacloudapi.cn/${T}/v2.0`, true],
+    ['https://login.chinacloudapi.cn', T, `https://login.microsoftonline.com/${T}/v2.0`, false],
+    ['https://login.microsoftonline.com', T, `https://login.partner.microsoftonline.cn/${T}/v2.0`, false],
+  ];
+  it.each(cases)('authority %s/%s, issuer %s: %s', (host, tenant, issuer, fits) => {
+    expect(issuerFitsAuthority(issuer, host, tenant)).toBe(fits);
   });
 });
