@@ -226,6 +226,12 @@ class GatewayEvaluator implements CompiledGatewayRules {
   readonly #prepare: (identity: Identity | null) => Prepared;
   /** The HTTP fields the rules read, loaded per evaluation; `undefined` when no enabled rule reads one. */
   readonly #http: HttpRequestState | undefined;
+  /**
+   * The context whose request `#http` holds while an evaluation (or a trace) runs. Reading the
+   * context can run app code (a getter, a posture iterator) that evaluates this set again: the
+   * inner run loads its own request, and on the way out loads the outer one back.
+   */
+  #loaded: RequestContext | undefined;
 
   /**
    * A rule that is only `any(identity.groups.X[*] in {…})` matches, with
@@ -252,7 +258,21 @@ class GatewayEvaluator implements CompiledGatewayRules {
   evaluate(identity: Identity | null, context: RequestContext): GatewayDecision {
     const { view, order } = this.#prepare(identity);
     const ctx = context ?? EMPTY_CONTEXT;
-    this.#http?.load(ctx);
+    const http = this.#http;
+    if (http === undefined) return this.#decide(view, order, ctx);
+    const outer = this.#loaded;
+    this.#loaded = ctx;
+    http.load(ctx);
+    try {
+      return this.#decide(view, order, ctx);
+    } finally {
+      // INVARIANT: an evaluation re-entered from the outer one's context leaves the outer request loaded.
+      this.#loaded = outer;
+      if (outer !== undefined) http.load(outer);
+    }
+  }
+
+  #decide(view: IdentityView, order: Int32Array, ctx: RequestContext): GatewayDecision {
     const rules = this.#rules;
     // Why an earlier Allow-type rule might have matched (`undefined`: none did); membership wins.
     let maybe: DecisionReason | undefined;
@@ -281,8 +301,21 @@ class GatewayEvaluator implements CompiledGatewayRules {
   }
 
   #trace(view: IdentityView, ctx: RequestContext, last: number): PolicyTrace[] {
-    // The trace is built on first read, perhaps after other evaluations: load this request again.
-    this.#http?.load(ctx);
+    const http = this.#http;
+    if (http === undefined) return this.#traceLoaded(view, ctx, last);
+    // The trace is built on first read, perhaps after other evaluations (or during one): load this request.
+    const outer = this.#loaded;
+    this.#loaded = ctx;
+    http.load(ctx);
+    try {
+      return this.#traceLoaded(view, ctx, last);
+    } finally {
+      this.#loaded = outer;
+      if (outer !== undefined) http.load(outer);
+    }
+  }
+
+  #traceLoaded(view: IdentityView, ctx: RequestContext, last: number): PolicyTrace[] {
     const out: PolicyTrace[] = [];
     for (let i = 0; i <= last; i++) {
       const rule = this.#rules[i] as CompiledGatewayRule;

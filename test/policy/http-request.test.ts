@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileGatewayRules, explain } from '../../src/policy/index.js';
 import { HttpRequestState, normalizeHost, originForm } from '../../src/policy/http-request.js';
-import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
+import type { GatewayAction, GatewayDecision, GatewayRule } from '../../src/policy/types.js';
 import type { HttpRequestAttributes, Identity, RequestContext } from '../../src/types.js';
 import { makeIdentity } from './helpers.js';
 
@@ -259,6 +259,28 @@ describe('http fields: the trace', () => {
     expect(text).toContain('traffic http.request.method == "POST" : match (http.request.method is `POST`)');
     expect(text).not.toContain('s3cr3t');
     expect(JSON.stringify(d)).not.toContain('s3cr3t');
+  });
+
+  it('an evaluation re-entered from the context (a getter, a posture iterator) decides on its own request', () => {
+    const rules = compileGatewayRules([
+      { name: 'office', action: 'allow', precedence: 1, traffic: 'net.src.ip in {10.0.0.0/8}' },
+      { name: 'admin', action: 'block', precedence: 2, traffic: 'http.request.uri.path matches "^/admin"' },
+    ]);
+    let inner: GatewayDecision | undefined;
+    const context: RequestContext = {
+      request: { method: 'GET', host: 'app.example.com', url: '/admin/users' },
+      // App code that reads the context may itself ask the same rules about another request.
+      get ip(): string {
+        inner = rules.evaluate(user, { request: { method: 'GET', host: 'app.example.com', url: '/public' } });
+        // Reading the inner decision's trace (it loads its request again) must not leak into the outer one either.
+        void inner.trace;
+        return '192.0.2.1';
+      },
+    };
+    const outer = rules.evaluate(user, context);
+    expect(inner).toMatchObject({ allowed: true, reason: 'default' });
+    expect(outer).toMatchObject({ allowed: false, policy: { name: 'admin' }, reason: 'matched' });
+    expect(explain(outer)).toContain('(http.request.uri.path is `/admin/users`)');
   });
 
   it('a trace read later describes its own request, not the last one evaluated', () => {
