@@ -398,8 +398,14 @@ export function createLogin(options: LoginOptions): Login {
         let session: SessionClaims | undefined;
         try {
           session = (await sessions.verify(value)).session;
-        } catch {
+        } catch (error) {
           // An invalid or already revoked session has nothing left to end; the cookie is cleared regardless.
+          // A store that could not answer is another matter: the session may still be live (see below).
+          if (!(error instanceof EntragateError) || error.status >= 500) {
+            sessions.evict(value);
+            const e = error instanceof EntragateError ? error : new StoreError('ERR_STORE_UNAVAILABLE', 'the session could not be read to sign it out', { cause: error });
+            return failure(e, [clearSession], 'Sign-out failed');
+          }
         }
         sessions.evict(value);
         if (session !== undefined) {

@@ -583,6 +583,33 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).body.code).toBe('ERR_SESSION_REVOKED');
   });
 
+  it('does not report a sign-out as done when the store cannot even read the session: 503 (regression: the read failure was taken for "nothing to end")', async () => {
+    const memory = createMemoryIdentityStore();
+    let down = false;
+    const identities: IdentityStore = {
+      get: (nonce) => (down ? Promise.reject(new StoreError('ERR_STORE_UNAVAILABLE', 'the directory store is unreachable')) : memory.get(nonce)),
+      set: (nonce, value, exp) => memory.set(nonce, value, exp),
+      delete: (nonce) => memory.delete(nonce),
+    };
+    const a = await app({ login: () => ({ identities }) });
+    user();
+    const { jar } = await signIn(a);
+    const token = jar.get('CF_Authorization')!;
+    down = true;
+    const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`);
+    expect(out.status).toBe(503);
+    expect(errorOf(out)).toBe('ERR_STORE_UNAVAILABLE');
+    expect(await out.response.text()).toContain('Sign-out failed');
+    expect(out.setCookies[0]).toMatch(/^CF_Authorization=; Path=\/; Max-Age=0/);
+    down = false;
+    const retry = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { cookie: `CF_Authorization=${token}` });
+    expect(retry.status).toBe(302);
+    expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).body.code).toBe('ERR_SESSION_REVOKED');
+    // A session that is already invalid has nothing left to end: still a plain sign-out.
+    const stale = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { cookie: `CF_Authorization=${token}` });
+    expect(stale.status).toBe(302);
+  });
+
   it('refuses a cross-site logout and a HEAD with a confirmation page (regression: any site could end the session)', async () => {
     const a = await app({ login: () => ({ logoutRevokes: 'user' }) });
     user();
