@@ -193,6 +193,12 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
   const countryHeader = o.countryHeader?.toLowerCase();
   const assertionHeader = o.assertionHeader?.toLowerCase();
   const serviceTokenHeader = o.serviceTokenHeader?.toLowerCase();
+  if (serviceTokenHeader !== undefined && (serviceTokenHeader === assertionHeader || serviceTokenHeader.startsWith('cf-access-client-'))) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      `invalid protect configuration: \`serviceTokenHeader\` \`${serviceTokenHeader}\` is already read as ${serviceTokenHeader === assertionHeader ? 'the `assertionHeader`' : 'half of the service-token header pair'}`,
+    );
+  }
   const retryAfter = String(o.retryAfter);
   const baseContext: AuthorizeContext = gateway ? { gateway: true } : application === undefined ? {} : { application };
 

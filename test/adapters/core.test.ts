@@ -109,8 +109,10 @@ describe('protect: service tokens in one header (read_service_tokens_from_header
     expect(bad).toMatchObject({ kind: 'respond', status: 401, body: { code: 'ERR_SERVICE_TOKEN_INVALID' } });
   });
 
-  it('refuses a header name that is not a token', () => {
+  it('refuses a header name that is not a token, or one another option already reads', () => {
     expect(() => createProtector(f.gate, { application: 'portal' }, { serviceTokenHeader: 'bad header' })).toThrow(/serviceTokenHeader/);
+    expect(() => createProtector(f.gate, { application: 'portal' }, { serviceTokenHeader: 'CF-Access-Client-Id' })).toThrow(/header pair/);
+    expect(() => createProtector(f.gate, { application: 'portal' }, { serviceTokenHeader: 'x-jwt', assertionHeader: 'X-JWT' })).toThrow(/assertionHeader/);
   });
 });
 
