@@ -16,6 +16,7 @@ const seams = vi.hoisted(() => ({
   notified: 0,
   holdTransactions: undefined as Promise<void> | undefined,
   transactionsHeld: 0,
+  transactionsDone: 0,
   failEventReads: false,
   eventReads: 0,
 }));
@@ -43,7 +44,11 @@ vi.mock('../../src/store/driver.js', async (importOriginal) => {
             seams.transactionsHeld++;
             await seams.holdTransactions;
           }
-          return real.transaction(fn);
+          try {
+            return await real.transaction(fn);
+          } finally {
+            seams.transactionsDone++;
+          }
         },
         listen: (channel, onNotify, onResync, onLost) => {
           seams.onResync = onResync;
@@ -140,8 +145,11 @@ describe('store.identities: a logout event is never lost to this instance', () =
     await vi.waitFor(() => expect(seams.notified).toBeGreaterThan(before));
 
     // The reload's snapshot now includes the event (it marks it applied).
+    const done = seams.transactionsDone;
     seams.holdTransactions = undefined;
     release();
+    // Let the reload finish before draining: an event committed before its snapshot is absorbed, not heard.
+    await vi.waitFor(() => expect(seams.transactionsDone).toBe(done + 1));
     await drained();
 
     const after = b.identities.get(n);
