@@ -42,6 +42,8 @@ const changeChannel = diagnostics.channel(SCIM_CHANGE_CHANNEL);
 const clockSchema = z.custom<() => number>((v) => typeof v === 'function', { message: 'expected a function returning milliseconds' });
 
 const DAY_SECONDS = 86_400;
+/** After a failed reload (an event could not be read), the next attempt waits this long. */
+const RESYNC_RETRY_MS = 1000;
 
 const retentionSchema = z
   .strictObject({
@@ -455,20 +457,46 @@ async function createStore(
   const buffered: string[] = [];
   let loaded = false;
 
+  /**
+   * Reloads the whole directory, retried every second until it succeeds (or the store closes).
+   * The way back to a consistent state when an event this instance was told of cannot be applied.
+   */
+  let resyncTimer: ReturnType<typeof setTimeout> | undefined;
+  let resyncPending = false;
+  function resync(): void {
+    if (closed || resyncPending) return;
+    resyncPending = true;
+    enqueue(async () => {
+      try {
+        await loadAll();
+        resyncPending = false;
+      } catch {
+        resyncPending = false;
+        if (!closed) resyncTimer = setTimeout(resync, RESYNC_RETRY_MS).unref();
+      }
+    });
+  }
+
   async function fetchEvent(id: string): Promise<void> {
     if (closed || applied.has(id)) return;
     let rows: { id: string; at: string; change: PendingChange & { instance?: string }; ops: IndexOp[] }[];
     try {
       rows = await driver.query('SELECT id::text AS id, at, change, ops FROM scim_events WHERE id = $1', [id]);
     } catch (err) {
-      // INVARIANT: an event this instance was told of and could not read may be a logout: no
-      // identity cached before it is served again (fail closed; the cache refills from the database).
+      // INVARIANT: an event this instance was told of and could not read may be a logout or a
+      // revocation: no identity cached before it is served again (fail closed; the cache refills
+      // from the database), and the index and revocations are reloaded until that succeeds.
       identityCache.invalidate();
+      resync();
       throw err;
     }
     const row = rows[0];
     if (row) applyEvent(row.id, { ...row.change, at: row.at }, row.ops);
-    else identityCache.invalidate();
+    else {
+      // Pruned before it was read: its effect is only in the tables now.
+      identityCache.invalidate();
+      resync();
+    }
   }
 
   // Writes of this instance in flight: the notification of one usually arrives before the write
@@ -1257,6 +1285,7 @@ async function createStore(
     async close() {
       if (closed) return;
       closed = true;
+      clearTimeout(resyncTimer);
       await queue.catch(() => undefined);
       await driver.close();
     },

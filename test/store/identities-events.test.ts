@@ -19,6 +19,8 @@ const seams = vi.hoisted(() => ({
   transactionsDone: 0,
   failEventReads: false,
   eventReads: 0,
+  failTransactions: 0,
+  transactionsFailed: 0,
 }));
 
 vi.mock('../../src/store/driver.js', async (importOriginal) => {
@@ -40,6 +42,11 @@ vi.mock('../../src/store/driver.js', async (importOriginal) => {
           return real.query<T>(sql, params);
         },
         async transaction(fn) {
+          if (seams.failTransactions > 0) {
+            seams.failTransactions--;
+            seams.transactionsFailed++;
+            throw new Error('connection terminated');
+          }
           if (seams.holdTransactions !== undefined) {
             seams.transactionsHeld++;
             await seams.holdTransactions;
@@ -107,6 +114,7 @@ describe('store.identities: a logout event is never lost to this instance', () =
   afterEach(() => {
     seams.holdTransactions = undefined;
     seams.failEventReads = false;
+    seams.failTransactions = 0;
   });
   afterAll(async () => {
     await a?.close();
@@ -174,5 +182,23 @@ describe('store.identities: a logout event is never lost to this instance', () =
     const after = b.identities.get(n);
     expect(after).toBeInstanceOf(Promise);
     expect(await after).toBeUndefined();
+  });
+
+  it('a revocation event B is told of but cannot read is recovered by a reload, retried until it succeeds (regression: the revocation was missed until the next reconnect)', async () => {
+    const subject = `revoked-${nonce()}@contoso.com`;
+    const at = Math.floor(Date.now() / 1000);
+    const session = { subjects: [subject], issuedAt: at - 10 };
+    expect(b.revocations.isRevoked(session)).toBe(false);
+    // The event read fails, and so does the first reload: B must keep trying.
+    seams.failEventReads = true;
+    seams.failTransactions = 1;
+    const failed = seams.transactionsFailed;
+    const reads = seams.eventReads;
+    await a.revocations.revokeUser([subject], at);
+    expect(a.revocations.isRevoked(session)).toBe(true);
+    await vi.waitFor(() => expect(seams.eventReads).toBeGreaterThan(reads));
+    seams.failEventReads = false;
+    await vi.waitFor(() => expect(seams.transactionsFailed).toBe(failed + 1));
+    await vi.waitFor(() => expect(b.revocations.isRevoked(session)).toBe(true), { timeout: 10_000, interval: 20 });
   });
 });
