@@ -14,7 +14,7 @@ import { canonicalEmail } from './extended-email.js';
 import type { CompareOp, Expr, Rhs } from './expression-parser.js';
 import { hasProbe, type GroupField, type GroupIndex } from './group-index.js';
 import type { IdentityView } from './identity-view.js';
-import { httpFieldReader, httpSourceKey, isHttpField, requestOf, type HttpField, type HttpRequestState } from './http-request.js';
+import { httpFieldReader, httpSourceKey, isHttpField, normalizeHost, requestOf, type HttpField, type HttpRequestState } from './http-request.js';
 import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
 import { F, T, U, traceResult, triNot, triXor, type Tri } from './tri.js';
 import type { CheckTrace } from './types.js';
@@ -297,11 +297,23 @@ export const NO_HTTP_ATTRIBUTES = 'the request has no HTTP attributes';
  * that might match denies and an Allow does not allow, as with unknown groups.
  *
  * The host is compared in lower case: the values of every operator but
- * `matches` are lower-cased here, once; a regex runs on the lower-cased host.
+ * `matches` are lower-cased here, once (and for `==`, `!=`, `in`, stripped of
+ * trailing dots as the request's host is; a value with a port is a compile
+ * error); a regex runs on the lower-cased host.
  * The method, path and query are compared exactly.
  */
 function compileHttpCompare(expr: Extract<Expr, { k: 'compare' }>, field: HttpField, scope: ExpressionScope): ExpressionFn {
-  const predicate = comparePredicate(expr.op, expr.rhs, field === 'http.request.host' ? lower : same, scope);
+  // A host the rule names whole (`==`, `!=`, `in`) is normalised as the request's is, and one with a port is
+  // refused: either would otherwise never match, and a Block written so would silently let traffic through.
+  const whole = expr.op === 'eq' || expr.op === 'ne' || expr.op === 'in';
+  const hostValue = (v: string): string => {
+    // A port is not part of the hostname Gateway compares: a rule naming one could never match.
+    if (/^(?:\[[^\]]*\]|[^:]*)$/.test(v.replace(/\.+$/, '')) === false) {
+      throw new PolicyError('ERR_EXPRESSION_TYPE', `\`${field}\` compares hostnames without a port: \`${v}\` at ${expr.start + 1}: ${scope.where}`);
+    }
+    return normalizeHost(v);
+  };
+  const predicate = comparePredicate(expr.op, expr.rhs, field === 'http.request.host' ? (whole ? hostValue : lower) : same, scope);
   const read = httpFieldReader(field);
   const state = scope.http;
   return (_view, context, sink) => {

@@ -30,7 +30,6 @@ describe('http fields: each field and operator (HTTP policy selectors)', () => {
     ['http.request.host == "app.example.com"', true],
     ['http.request.host == "APP.example.COM"', true],
     ['http.request.host eq "example.com"', false],
-    ['http.request.host == "app.example.com:8443"', false],
     ['http.request.host != "app.example.com"', false],
     ['http.request.host ne "other.example.com"', true],
     ['http.request.host in {"x.example.com" "App.Example.COM"}', true],
@@ -100,6 +99,21 @@ describe('http fields: each field and operator (HTTP policy selectors)', () => {
     // Only that hostname, not its subdomains.
     expect(matches('http.request.host == "example.com"', { host: 'api.example.com' })).toBe(false);
     expect(matches('http.request.host == ""', { host: '' })).toBe(true);
+  });
+
+  it('normalises a host the rule names whole the same way, so a Block written with a port or trailing dot still blocks', () => {
+    expect(matches('http.request.host == "App.Example.com."', { host: 'app.example.com' })).toBe(true);
+    expect(matches('http.request.host in {"x.example.com." "APP.example.com"}', { host: 'app.example.com' })).toBe(true);
+    expect(matches('http.request.host == "[::1]"', { host: '[::1]:3000' })).toBe(true);
+    // A port is not part of the hostname: a rule naming one is refused, not left to never match.
+    for (const traffic of ['http.request.host == "app.example.com:8443"', 'http.request.host in {"a.example.com" "b.example.com:443"}', 'http.request.host != "[::1]:80"']) {
+      expect(() => compileGatewayRules([{ name: 'r', action: 'block', precedence: 1, traffic }], { lists })).toThrow(expect.objectContaining({ code: 'ERR_EXPRESSION_TYPE' }));
+    }
+    expect(matches('http.request.host != "app.example.com."', { host: 'app.example.com' })).toBe(false);
+    const block = decide([{ name: 'no admin host', action: 'block', precedence: 1, traffic: 'http.request.host == "admin.example.com."' }], {
+      request: { method: 'GET', host: 'admin.example.com', url: '/' },
+    });
+    expect(block.allowed).toBe(false);
   });
 
   it('compares the host in the same compiled set across requests (the memo follows the request)', () => {
