@@ -143,15 +143,19 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     client.on('notification', (msg) => {
       if (msg.channel === channel && msg.payload !== undefined) onNotify(msg.payload);
     });
+    // Set once this connection listens: a later loss starts the backoff over (100 ms), not where the
+    // attempts before this connection left it.
+    let listening = false;
     const reconnect = (): void => {
       if (closed || listener !== client) return;
       listener = undefined;
       onLost();
       client.end().catch(() => undefined);
-      const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+      const failures = listening ? 0 : attempt;
+      const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
       setTimeout(() => {
         if (closed) return;
-        startListener(channel, onNotify, onResync, onLost, attempt + 1).then(onResync, () => undefined);
+        startListener(channel, onNotify, onResync, onLost, failures + 1).then(onResync, () => undefined);
       }, delay).unref();
     };
     client.on('error', reconnect);
@@ -160,6 +164,7 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     try {
       await client.connect();
       await client.query(`LISTEN ${channel}`);
+      listening = true;
     } catch (err) {
       if (attempt === 0) {
         listener = undefined;

@@ -195,9 +195,10 @@ export interface Revocations {
  * revocations already have, and the user who logged out holds the cookie and just
  * had it cleared. While an instance's notification connection is down it caches
  * nothing and reads every identity from the database, and when it reconnects it
- * drops its whole cache, so missed deletions cannot linger. To close the window
- * entirely, set `identities: { cacheMax: 0 }`: one database read per session
- * check. A connection that dies without the socket closing is only noticed when
+ * drops its whole cache, so missed deletions cannot linger. To narrow the window
+ * to one query, set `identities: { cacheMax: 0 }`: one database read per session
+ * check (a check that starts while a read of the same identity is in flight shares
+ * it, so it may still see a row deleted during that read). A connection that dies without the socket closing is only noticed when
  * the operating system reports it.
  *
  * Expired rows stay in the table until {@link DirectoryStore.prune} (they are
