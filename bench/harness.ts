@@ -54,6 +54,32 @@ export async function measure(name: string, fn: (i: number) => unknown, options:
   return { name, opsPerSec: (iterations / totalNs) * 1e9, medianNs: samples[Math.floor(samples.length / 2)] ?? 0, iterations };
 }
 
+/**
+ * Measures `candidate` against `baseline` in alternating short rounds and returns the median
+ * round of each and the median of the per-round ratios (candidate / baseline throughput). On a
+ * shared machine a burst of noise then lands in one round of both, not in all of one side.
+ */
+export async function measurePaired(
+  baseline: { name: string; fn: (i: number) => unknown },
+  candidate: { name: string; fn: (i: number) => unknown },
+  options: { rounds?: number; ms?: number; batch?: number } = {},
+): Promise<{ baseline: Measurement; candidate: Measurement; ratio: number; ratios: number[] }> {
+  const rounds = options.rounds ?? 7;
+  const each = { ms: options.ms ?? 400, batch: options.batch ?? 200 };
+  const base: Measurement[] = [];
+  const cand: Measurement[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const b = await measure(baseline.name, baseline.fn, { ...each, warmup: r === 0 ? each.batch * 5 : each.batch });
+    const c = await measure(candidate.name, candidate.fn, { ...each, warmup: r === 0 ? each.batch * 5 : each.batch });
+    base.push(b);
+    cand.push(c);
+    ratios.push(c.opsPerSec / b.opsPerSec);
+  }
+  const middle = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((x, y) => key(x) - key(y))[Math.floor(xs.length / 2)]!;
+  return { baseline: middle(base, (m) => m.opsPerSec), candidate: middle(cand, (m) => m.opsPerSec), ratio: middle(ratios, (x) => x), ratios };
+}
+
 /** Prints a table of measurements and the ratios. */
 export function report(result: BenchResult): void {
   console.log(`\n## ${result.name}`);
