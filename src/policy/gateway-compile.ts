@@ -259,14 +259,19 @@ class GatewayEvaluator implements CompiledGatewayRules {
     const { view, order } = this.#prepare(identity);
     const ctx = context ?? EMPTY_CONTEXT;
     const http = this.#http;
-    if (http === undefined) return this.#decide(view, order, ctx);
+    return http === undefined ? this.#decide(view, order, ctx) : this.#withRequest(http, ctx, () => this.#decide(view, order, ctx));
+  }
+
+  /** Runs `run` with `ctx`'s request loaded in the shared HTTP state, and whatever was loaded before back after it. */
+  #withRequest<T>(http: HttpRequestState, ctx: RequestContext, run: () => T): T {
     const outer = this.#loaded;
     this.#loaded = ctx;
     http.load(ctx);
     try {
-      return this.#decide(view, order, ctx);
+      return run();
     } finally {
-      // INVARIANT: an evaluation re-entered from the outer one's context leaves the outer request loaded.
+      // INVARIANT: an evaluation re-entered from the outer one's context (or a trace read during one)
+      // leaves the outer request loaded.
       this.#loaded = outer;
       if (outer !== undefined) http.load(outer);
     }
@@ -302,17 +307,8 @@ class GatewayEvaluator implements CompiledGatewayRules {
 
   #trace(view: IdentityView, ctx: RequestContext, last: number): PolicyTrace[] {
     const http = this.#http;
-    if (http === undefined) return this.#traceLoaded(view, ctx, last);
     // The trace is built on first read, perhaps after other evaluations (or during one): load this request.
-    const outer = this.#loaded;
-    this.#loaded = ctx;
-    http.load(ctx);
-    try {
-      return this.#traceLoaded(view, ctx, last);
-    } finally {
-      this.#loaded = outer;
-      if (outer !== undefined) http.load(outer);
-    }
+    return http === undefined ? this.#traceLoaded(view, ctx, last) : this.#withRequest(http, ctx, () => this.#traceLoaded(view, ctx, last));
   }
 
   #traceLoaded(view: IdentityView, ctx: RequestContext, last: number): PolicyTrace[] {

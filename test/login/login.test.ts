@@ -557,51 +557,45 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     expect(replay.body.code).toBe('ERR_SESSION_REVOKED');
   });
 
-  it('does not report a sign-out it could not record: 503, the cookie cleared, the session still refused nowhere else (regression: a failed delete was swallowed)', async () => {
+  /**
+   * Signs in through an identity store whose `get` or `delete` fails while `store.down`, then
+   * signs out while it is down: the logout must answer 503 and still clear the cookie.
+   */
+  async function signOutWhileDown(failing: 'get' | 'delete'): Promise<{ a: App; token: string; store: { down: boolean } }> {
     const memory = createMemoryIdentityStore();
-    let down = false;
+    const store = { down: false };
+    const unavailable = () => Promise.reject(new StoreError('ERR_STORE_UNAVAILABLE', 'the directory store is unreachable'));
     const identities: IdentityStore = {
-      get: (nonce) => memory.get(nonce),
+      get: (nonce) => (store.down && failing === 'get' ? unavailable() : memory.get(nonce)),
       set: (nonce, value, exp) => memory.set(nonce, value, exp),
-      delete: (nonce) => (down ? Promise.reject(new StoreError('ERR_STORE_UNAVAILABLE', 'the directory store is unreachable')) : memory.delete(nonce)),
+      delete: (nonce) => (store.down && failing === 'delete' ? unavailable() : memory.delete(nonce)),
     };
     const a = await app({ login: () => ({ identities }) });
     user();
     const { jar } = await signIn(a);
     const token = jar.get('CF_Authorization')!;
-    down = true;
+    store.down = true;
     const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`);
     expect(out.status).toBe(503);
     expect(errorOf(out)).toBe('ERR_STORE_UNAVAILABLE');
     expect(await out.response.text()).toContain('Sign-out failed');
     expect(out.setCookies[0]).toMatch(/^CF_Authorization=; Path=\/; Max-Age=0/);
+    return { a, token, store };
+  }
+
+  it('does not report a sign-out it could not record: 503, the cookie cleared, the session still refused nowhere else (regression: a failed delete was swallowed)', async () => {
+    const { a, token, store } = await signOutWhileDown('delete');
     // The server could not forget the session: a copy of the cookie still opens it, which is why the page says so.
     expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).status).toBe(200);
-    down = false;
+    store.down = false;
     const retry = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { cookie: `CF_Authorization=${token}` });
     expect(retry.status).toBe(302);
     expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).body.code).toBe('ERR_SESSION_REVOKED');
   });
 
   it('does not report a sign-out as done when the store cannot even read the session: 503 (regression: the read failure was taken for "nothing to end")', async () => {
-    const memory = createMemoryIdentityStore();
-    let down = false;
-    const identities: IdentityStore = {
-      get: (nonce) => (down ? Promise.reject(new StoreError('ERR_STORE_UNAVAILABLE', 'the directory store is unreachable')) : memory.get(nonce)),
-      set: (nonce, value, exp) => memory.set(nonce, value, exp),
-      delete: (nonce) => memory.delete(nonce),
-    };
-    const a = await app({ login: () => ({ identities }) });
-    user();
-    const { jar } = await signIn(a);
-    const token = jar.get('CF_Authorization')!;
-    down = true;
-    const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`);
-    expect(out.status).toBe(503);
-    expect(errorOf(out)).toBe('ERR_STORE_UNAVAILABLE');
-    expect(await out.response.text()).toContain('Sign-out failed');
-    expect(out.setCookies[0]).toMatch(/^CF_Authorization=; Path=\/; Max-Age=0/);
-    down = false;
+    const { a, token, store } = await signOutWhileDown('get');
+    store.down = false;
     const retry = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { cookie: `CF_Authorization=${token}` });
     expect(retry.status).toBe(302);
     expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).body.code).toBe('ERR_SESSION_REVOKED');
