@@ -70,6 +70,10 @@ describe('decodeJwt', () => {
         const i = at % sig.length;
         const wide = String.fromCharCode((unit & 0xff00) === 0 ? 0x100 | sig.charCodeAt(i) : (unit & 0xff00) | sig.charCodeAt(i));
         expect(code(() => decodeJwt(`${HEADER}.${payload}.${sig.slice(0, i)}${wide}${sig.slice(i + 1)}`))).toBe('ERR_TOKEN_MALFORMED');
+        // A character the decoder skips, inserted anywhere.
+        for (const skipped of ['*', ' ', '\t', '!']) {
+          expect(code(() => decodeJwt(`${HEADER}.${payload}.${sig.slice(0, i)}${skipped}${sig.slice(i)}`))).toBe('ERR_TOKEN_MALFORMED');
+        }
         const padBits = sig.length % 4 === 2 ? 0x0f : sig.length % 4 === 3 ? 0x03 : 0;
         if (padBits !== 0) {
           const last = alphabet.indexOf(sig.at(-1)!);
