@@ -30,7 +30,7 @@ export async function run(): Promise<BenchResult> {
 
     // (a) No call may hit the verified-token cache: a gate without one, over a pool of distinct
     // tokens, does the full work of a never-seen token on every call (decode, key lookup, RSA, claims).
-    // It is measured against the floor in alternating rounds (the ratio is the median round's).
+    // It is measured against the floor in alternating rounds (the ratio compares each side's best round).
     const uncached = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, tokenCache: false });
     await uncached.verify(token);
     const paired = await measurePaired(
