@@ -5,7 +5,7 @@ import express4 from 'express4';
 import request from 'supertest';
 import { identityEndpoint, loginRoutes, protect, scimEndpoint, type Auth } from '../../src/adapters/express.js';
 import { ConfigError } from '../../src/index.js';
-import { createFixture, scenarios, socketScenarios, type AppUnderTest, type Fixture, type Reply, type SocketApp } from './fixture.js';
+import { authSummary, createFixture, scenarios, socketScenarios, type AppUnderTest, type Fixture, type Reply, type SocketApp } from './fixture.js';
 import { overSocket } from './socket.js';
 import { viaSupertest } from './supertest.js';
 
@@ -20,15 +20,7 @@ function buildApp(make: ExpressFactory, f: Fixture, trustProxy: boolean): expres
   app.use('/auth', loginRoutes(f.login, { countryHeader: 'cf-ipcountry' }));
   const answer = (req: express.Request, res: express.Response) => {
     const auth: Auth | undefined = req.auth;
-    res.json({
-      email: auth?.identity?.email,
-      via: auth?.via,
-      policy: auth?.decision.policy?.name,
-      tokenId: auth?.serviceToken?.tokenId,
-      country: auth?.context.country,
-      ip: auth?.context.ip,
-      request: auth?.context.request,
-    });
+    res.json(authSummary(auth));
   };
   app.get('/hello', protect(f.gate, { application: 'portal' }, f.options), answer);
   app.get('/gw', protect(f.gate, { gateway: true }, f.options), answer);

@@ -1,20 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { identityEndpoint, loginRoutes, protect, protectHook, scimEndpoint, type Auth } from '../../src/adapters/fastify.js';
-import { createFixture, scenarios, socketScenarios, type AppUnderTest, type Fixture, type Reply, type SocketApp } from './fixture.js';
+import { authSummary, createFixture, scenarios, socketScenarios, type AppUnderTest, type Fixture, type Reply, type SocketApp } from './fixture.js';
 import { overSocket } from './socket.js';
 
 const answer = async (request: FastifyRequest) => {
   const auth: Auth | null = request.auth;
-  return {
-    email: auth?.identity?.email,
-    via: auth?.via,
-    policy: auth?.decision.policy?.name,
-    tokenId: auth?.serviceToken?.tokenId,
-    country: auth?.context.country,
-    ip: auth?.context.ip,
-    request: auth?.context.request,
-  };
+  return authSummary(auth);
 };
 
 async function buildApp(f: Fixture, trustProxy: boolean): Promise<FastifyInstance> {

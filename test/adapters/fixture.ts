@@ -10,7 +10,7 @@ import { createGate, type Gate } from '../../src/index.js';
 import { createGraphGroupSource } from '../../src/graph/index.js';
 import { createMockEntra, createMockGraph, type MockEntra, type MockGraph } from '../../src/testing/index.js';
 import type { Login } from '../../src/login/index.js';
-import type { ProtectOptions } from '../../src/adapters/core.js';
+import type { Auth, ProtectOptions } from '../../src/adapters/core.js';
 
 export const DEVS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e10';
 export const CONTRACTORS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e12';
@@ -42,6 +42,19 @@ const policies = [
   { name: 'Devs', decision: 'allow' as const, include: [{ azureAD: { id: DEVS } }] },
   { name: 'Office network', decision: 'allow' as const, include: [{ ip: { ip: '203.0.113.0/24' } }] },
 ];
+
+/** What every test route answers: the parts of `auth` the scenarios check (one shape for the three frameworks). */
+export function authSummary(auth: Auth | null | undefined): Record<string, unknown> {
+  return {
+    email: auth?.identity?.email,
+    via: auth?.via,
+    policy: auth?.decision.policy?.name,
+    tokenId: auth?.serviceToken?.tokenId,
+    country: auth?.context.country,
+    ip: auth?.context.ip,
+    request: auth?.context.request,
+  };
+}
 
 export async function createFixture(): Promise<Fixture> {
   const entra = await createMockEntra();

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import Koa from 'koa';
 import request from 'supertest';
 import { identityEndpoint, loginRoutes, protect, scimEndpoint, type Auth } from '../../src/adapters/koa.js';
-import { createFixture, scenarios, socketScenarios, type AppUnderTest, type Fixture, type Reply, type SocketApp } from './fixture.js';
+import { authSummary, createFixture, scenarios, socketScenarios, type AppUnderTest, type Fixture, type Reply, type SocketApp } from './fixture.js';
 import { overSocket } from './socket.js';
 import { viaSupertest } from './supertest.js';
 
@@ -21,15 +21,7 @@ function route(path: string, ...middleware: Koa.Middleware[]): Koa.Middleware {
 
 const answer: Koa.Middleware = (ctx) => {
   const auth: Auth | undefined = ctx.state.auth;
-  ctx.body = {
-    email: auth?.identity?.email,
-    via: auth?.via,
-    policy: auth?.decision.policy?.name,
-    tokenId: auth?.serviceToken?.tokenId,
-    country: auth?.context.country,
-    ip: auth?.context.ip,
-    request: auth?.context.request,
-  };
+  ctx.body = authSummary(auth);
 };
 
 function buildApp(f: Fixture, trustProxy: boolean): Koa {
