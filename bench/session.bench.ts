@@ -38,8 +38,8 @@ export async function run(): Promise<BenchResult> {
     const fresh = await Promise.all(Array.from({ length: FRESH }, () => login.createSession(identity).then((s) => s.token)));
 
     const opts = { batch: 2_000, ms: 1_500 };
-    // Interleave baseline and subject twice and keep the better of each, so a noisy
-    // neighbour on the shared cores penalises neither side alone.
+    // Measure each case twice and keep the better run, so a noisy neighbour on the
+    // shared cores does not penalise one case alone (noise only adds time).
     const best = async (name: string, fn: () => unknown) => {
       const a = await measure(name, fn, opts);
       const b = await measure(name, fn, opts);

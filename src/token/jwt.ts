@@ -7,7 +7,7 @@ export interface DecodedJwt {
   payload: Record<string, unknown>;
   /** Length of the signing input: `token.slice(0, signedLength)` is `base64url(header) + "." + base64url(payload)`. */
   signedLength: number;
-  /** The signature segment, still base64url (decoded only when a key is at hand). */
+  /** The signature's bytes, as a byte string (one character per byte). */
   signature: string;
 }
 
@@ -41,10 +41,10 @@ export function decodeJwt(token: string): DecodedJwt {
     // The key is copied out of the token: a slice would keep the whole bearer token alive in the cache.
     headers.set(Buffer.from(h, 'latin1').toString('latin1'), header);
   }
-  const signature = token.slice(second + 1);
-  // INVARIANT: one signature, one encoding. It is decoded again when a key is at hand; here it is
-  // only checked, so that a re-spelt signature is a malformed token before anything else.
-  if (decodeCanonical(signature) < 0) throw malformed('the token signature is not unpadded base64url');
+  // INVARIANT: one signature, one encoding: a re-spelt signature is a malformed token.
+  const signatureLength = decodeCanonical(token.slice(second + 1));
+  if (signatureLength < 0) throw malformed('the token signature is not unpadded base64url');
+  const signature = scratch.toString('latin1', 0, signatureLength);
   return { header, payload: parseObject(token.slice(first + 1, second), 'payload'), signedLength: second, signature };
 }
 
@@ -73,14 +73,6 @@ function decodeCanonical(segment: string): number {
   if (scratch.write(segment, 0, 'base64url') !== bytes) return -1;
   // 2 characters carry 8 bits of 12, 3 carry 16 of 18: the low 4 or 2 bits must be zero.
   return rest !== 0 && (ALPHABET.indexOf(segment[length - 1]!) & (rest === 2 ? 0x0f : 0x03)) !== 0 ? -1 : bytes;
-}
-
-/**
- * The byte length of an unpadded base64url text of `length` characters (any other is refused
- * before: see `decodeCanonical`).
- */
-export function decodedLength(length: number): number {
-  return Math.floor((length * 3) / 4);
 }
 
 /** A header or payload segment as text: most claims are ASCII, and then latin1 is the text; otherwise UTF-8. */
