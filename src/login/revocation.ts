@@ -1,3 +1,4 @@
+import { ConfigError } from '../errors/index.js';
 import { RevocationSet } from '../store/revocation-set.js';
 
 /**
@@ -59,7 +60,7 @@ export interface MemoryRevocationListOptions {
 export function createMemoryRevocationList(options: MemoryRevocationListOptions = {}): MemoryRevocationList {
   const { maxAgeSeconds } = options;
   if (maxAgeSeconds !== undefined && !(Number.isFinite(maxAgeSeconds) && maxAgeSeconds > 0)) {
-    throw new TypeError('`maxAgeSeconds` must be a positive number of seconds');
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid revocation list configuration: `maxAgeSeconds` must be a positive number of seconds');
   }
   const now = options.now ?? Date.now;
   const set = new RevocationSet();
@@ -70,7 +71,8 @@ export function createMemoryRevocationList(options: MemoryRevocationListOptions 
     return set.size;
   };
   const add = (kind: 'subject' | 'app', key: string, notBefore: number): void => {
-    if (!Number.isFinite(notBefore)) throw new TypeError('`notBefore` must be a finite number of Unix seconds');
+    // The same error as the store's revocations give.
+    if (!Number.isFinite(notBefore)) throw new ConfigError('ERR_CONFIG_INVALID', `revocation \`notBefore\` must be Unix seconds, got \`${String(notBefore)}\``);
     if (key.length > 0) set.add(kind, key.toLowerCase(), notBefore);
     // Pruning walks the list: at most once per tenth of the retention, never on the read path.
     if (maxAgeSeconds !== undefined && now() - lastPrune >= maxAgeSeconds * 100) prune();
