@@ -17,19 +17,30 @@ export interface GroupRef {
 export type GroupSourceKind = 'token' | 'graph' | 'directory' | 'static';
 
 /**
+ * A field of a group a policy can read: its Object Id, its display name, its mail. A source states which
+ * it supplies: the token's `groups` claim carries ids only; Microsoft Graph supplies all three; the SCIM
+ * directory ids and names (and a group's mail only where SCIM sent one).
+ */
+export type GroupField = 'id' | 'name' | 'email';
+
+/**
  * What is known about a user's group membership.
  *
- * - `complete`: `groups` is the whole transitive membership (from `source`).
+ * - `complete`: `groups` is the whole transitive membership (from `source`). `fields` lists the group
+ *   fields known for every group; a value a group carries on another field is a known fact about that
+ *   group, but its absence says nothing. Absent `fields` means `['id']` (fail closed: names and mails
+ *   are unknown unless a source says it supplies them).
  * - `absent`: the token carried no `groups` claim and no overage marker (the app does
  *   not emit groups). Nothing is known; group selectors are unknown.
  * - `overage`: the token said the user has too many groups to list (`_claim_names.groups`
  *   or `hasgroups`). A group source must resolve it; until then selectors are unknown.
  * - `unknown`: a source tried and failed; `reason` and `code` say why.
  *
- * INVARIANT: only `complete` lets a group selector answer "not a member".
+ * INVARIANT: only `complete` lets a group selector answer "not a member", and only for a field in
+ * `fields`: a comparison on a field the source did not supply is unknown, never false.
  */
 export type GroupMembership =
-  | { state: 'complete'; source: GroupSourceKind }
+  | { state: 'complete'; source: GroupSourceKind; fields?: readonly GroupField[] }
   | { state: 'absent' }
   | { state: 'overage'; signal: 'claim_names' | 'hasgroups' }
   | { state: 'unknown'; reason: string; code: string };

@@ -107,6 +107,7 @@ function copyUser(user: DirectoryUser): DirectoryUser {
   const copy: DirectoryUser = { id: user.id, userName: user.userName, emails: Object.freeze([...user.emails]) as string[], active: user.active };
   if (user.externalId !== undefined) copy.externalId = user.externalId;
   if (user.displayName !== undefined) copy.displayName = user.displayName;
+  if (user.deleted === true) copy.deleted = true;
   return Object.freeze(copy);
 }
 

@@ -13,6 +13,12 @@ export interface DirectoryUser {
   emails: string[];
   displayName?: string;
   active: boolean;
+  /**
+   * A tombstone: the directory deleted this user (SCIM `DELETE`, or a seat removed by
+   * `seat_deprovision`) and remembers it, so a deleted user is refused rather than unknown.
+   * A tombstone is always `active: false` and holds no memberships.
+   */
+  deleted?: boolean;
 }
 
 /** A group as the directory holds it. `externalId` is the Entra group Object Id when Entra provisioned it. */

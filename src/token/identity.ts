@@ -64,7 +64,7 @@ export function resolveEmail(claims: Record<string, unknown>, emailClaim: string
 const NONE = Object.freeze([]) as unknown as never[];
 const NO_FIELDS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const ABSENT: GroupMembership = Object.freeze({ state: 'absent' });
-const FROM_TOKEN: GroupMembership = Object.freeze({ state: 'complete', source: 'token' });
+const FROM_TOKEN: GroupMembership = Object.freeze({ state: 'complete', source: 'token', fields: Object.freeze(['id'] as const) });
 const OVERAGE_CLAIM_NAMES: GroupMembership = Object.freeze({ state: 'overage', signal: 'claim_names' });
 const OVERAGE_HASGROUPS: GroupMembership = Object.freeze({ state: 'overage', signal: 'hasgroups' });
 

@@ -33,20 +33,20 @@ describe('createTokenGroupSource', () => {
     const claims = { oid: 'x', groups: [G1, G2, G1], ver: '2.0' };
     await expect(source.resolve(identity({ ver: '2.0' }), { claims })).resolves.toEqual({
       groups: [{ id: G1 }, { id: G2 }],
-      membership: { state: 'complete', source: 'token' },
+      membership: { state: 'complete', source: 'token', fields: ['id'] },
     });
   });
 
   it('answers the v1 groups claim as is', async () => {
     const claims = { ...V1_OVERAGE_CLAIMS, _claim_names: undefined, _claim_sources: undefined, groups: [G2] };
     const result = await source.resolve(identity(), { claims });
-    expect(result).toEqual({ groups: [{ id: G2 }], membership: { state: 'complete', source: 'token' } });
+    expect(result).toEqual({ groups: [{ id: G2 }], membership: { state: 'complete', source: 'token', fields: ['id'] } });
   });
 
   it('answers an empty groups claim as complete with no groups (the user is in none)', async () => {
     await expect(source.resolve(identity(), { claims: { groups: [] } })).resolves.toEqual({
       groups: [],
-      membership: { state: 'complete', source: 'token' },
+      membership: { state: 'complete', source: 'token', fields: ['id'] },
     });
   });
 
@@ -79,7 +79,7 @@ describe('createTokenGroupSource', () => {
   it('reads `roles` when groups are emitted as roles', async () => {
     const roles = createTokenGroupSource({ claim: 'roles' });
     const result = await roles.resolve(identity(), { claims: { roles: [G1] } });
-    expect(result).toEqual({ groups: [{ id: G1 }], membership: { state: 'complete', source: 'token' } });
+    expect(result).toEqual({ groups: [{ id: G1 }], membership: { state: 'complete', source: 'token', fields: ['id'] } });
   });
 
   it('rejects an unknown option at construction', () => {

@@ -76,7 +76,7 @@ describe('verify: tokens that pass', () => {
   it('reads the group claim and both overage shapes into membership', async () => {
     const gate = gateFor();
     const g = randomUUID();
-    expect((await gate.verify(entra.mintToken({ claims: { groups: [g] } }))).membership).toEqual({ state: 'complete', source: 'token' });
+    expect((await gate.verify(entra.mintToken({ claims: { groups: [g] } }))).membership).toEqual({ state: 'complete', source: 'token', fields: ['id'] });
     const overage = await gate.verify(
       entra.mintToken({
         claims: {
