@@ -29,7 +29,8 @@ export async function run(): Promise<BenchResult> {
     const at = Math.floor(Date.now() / 1000);
     revocations.revokeUser(Array.from({ length: 10_000 }, () => randomUUID()), at);
     for (let i = 0; i < 100; i++) revocations.revokeApp(`app-${i}`, at);
-    const loaded = createLogin({ gate, redirectUri: 'https://app.example.com/auth/callback', keys, revocations, sessionCache: { max: 100_000 } });
+    const loadedGate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, tokenCache: { max: 100_000 }, revocations });
+    const loaded = createLogin({ gate: loadedGate, redirectUri: 'https://app.example.com/auth/callback', keys, sessionCache: { max: 100_000 } });
     const { token: loadedToken } = await loaded.createSession(identity);
     await loaded.verifySession(loadedToken);
     const request = { headers: { cookie: `theme=dark; CF_Authorization=${token}; other=1` } };

@@ -55,13 +55,19 @@ await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
 try {
-  // The directory Entra keeps in sync over SCIM is where groups (nested ones included) come from.
-  const groups = createDirectoryGroupSource({ index: store.index });
+  // The directory Entra keeps in sync over SCIM is where groups (nested ones included) come from, and it
+  // has the last word on who may sign in at all. One gate holds the configuration every part reads:
+  // Cloudflare's IdP JSON with its `scim_config`, the group source, the revocations.
   const gate = createGate({
-    idp: entra.idpConfig({ config: { pkce_enabled: true } }),
+    idp: entra.idpConfig({
+      config: { pkce_enabled: true },
+      // `automatic`: sessions follow the directory's current membership, no new login needed.
+      scim_config: { enabled: true, user_deprovision: true, identity_update_behavior: 'automatic' },
+    }),
     authorityHost: entra.url,
-    groups,
+    groups: createDirectoryGroupSource({ store }),
     tokenGroups: 'ignore',
+    revocations: store.revocations,
     applications: {
       portal: {
         policies: [
@@ -77,17 +83,15 @@ try {
   });
   const login = createLogin({
     gate,
-    groups,
     redirectUri: `${origin}/auth/callback`,
     keys: { signing: { kid: 'demo', alg: 'ES256', privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey } },
     cookie: { secure: false },
-    revocations: store.revocations,
   });
 
   const app = express();
   app.use('/scim/v2', scimEndpoint(createScimHandler({ store, secrets: [SCIM_SECRET], scimConfig: { user_deprovision: true } })));
   app.use('/auth', loginRoutes(login));
-  const options = { login, loginPath: '/auth/login', revocations: store.revocations };
+  const options = { login, loginPath: '/auth/login' };
   app.get('/portal', protect(gate, { application: 'portal' }, options), (req, res) => {
     res.json({ hello: req.auth?.identity?.name, policy: req.auth?.decision.policy?.name });
   });
@@ -125,9 +129,16 @@ try {
     } catch {
       // not JSON: redirects and empty bodies
     }
-    return { status: response.status, location: response.headers.get('location') ?? '', challenge: response.headers.get('www-authenticate') ?? '', json };
+    return {
+      status: response.status,
+      location: response.headers.get('location') ?? '',
+      challenge: response.headers.get('www-authenticate') ?? '',
+      error: response.headers.get('x-entragate-error') ?? '',
+      json,
+    };
   }
   function record(step: string, expected: string, got: string, why: string): void {
+    if (process.env.DEMO_TIMING) console.error(`${((Date.now() - started) / 1000).toFixed(2)} s: ${step}`);
     rows.push({ step, expected, got, why, ok: expected === got });
   }
   const scim = (method: string, path: string, body?: unknown) =>
@@ -157,7 +168,7 @@ try {
   };
   await group('Engineering', ENGINEERING, []);
   await group('Platform', PLATFORM, [scimIds.ada!]);
-  await group('Contractors', CONTRACTORS, [scimIds.bob!]);
+  await group('Contractors', CONTRACTORS, []);
   // Entra adds members with PATCH, one operation per change: a nested group and a user.
   const nest = await scim('PATCH', `/Groups/${scimIds.Engineering}`, {
     schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
@@ -195,7 +206,14 @@ try {
   const groupNames = (identity.json.groups as Array<{ name?: string }> | undefined)?.map((g) => g.name).join(', ') ?? '';
   record('Ada reads her identity (get-identity)', 'Engineering, Platform', groupNames.split(', ').sort().join(', '), 'groups from the SCIM directory, nested ones included');
   await logIn('bob');
-  await portal('bob', 'Bob opens /portal (Contractors and Engineering)', '403');
+  await portal('bob', 'Bob opens /portal (Engineering)', '200');
+  // Entra adds Bob to Contractors. `identity_update_behavior: 'automatic'`: his session follows the directory.
+  const joins = await scim('PATCH', `/Groups/${scimIds.Contractors}`, {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+    Operations: [{ op: 'Add', path: 'members', value: [{ value: scimIds.bob }] }],
+  });
+  record('Entra → SCIM: Bob joins Contractors', '204', String(joins.status), '`automatic`: no new login needed');
+  await portal('bob', 'Bob opens /portal with the same session', '403');
   await logIn('cy');
   await portal('cy', 'Cy opens /portal (no groups)', '403');
 
@@ -223,6 +241,15 @@ try {
   const browserAfter = await http('ada', 'GET', `${origin}/portal`, { headers: { accept: 'text/html' } });
   record("Ada's browser opens /portal", '302 /auth/login', `${browserAfter.status} ${browserAfter.location.split('?')[0]}`, 'her revoked session sends her back to the login');
   await portal('bob', 'Bob is unaffected', '403');
+  // Ada tries again: Entra still lets her sign in (the mock knows nothing of SCIM), but the directory
+  // holds her as deprovisioned, and the login asks it what the bearer path asks it.
+  const before = jars.get('ada')?.get(login.cookieName);
+  const again = await http('ada', 'GET', `${origin}/auth/login?returnTo=/portal`);
+  entra.login.nextUser = { claims: { oid: users.ada.oid, email: users.ada.email, name: users.ada.name, preferred_username: users.ada.email } };
+  const code = await http('ada', 'GET', again.location);
+  const relogin = await http('ada', 'GET', code.location);
+  const adaSession = jars.get('ada')?.get(login.cookieName) !== before ? 'new session' : 'no session';
+  record('Ada, deprovisioned, logs in again', '403 ERR_DIRECTORY_USER_INACTIVE, no session', `${relogin.status} ${relogin.error}, ${adaSession}`, 'the directory holds her as inactive: no session');
 } catch (error) {
   rows.push({ step: 'the story stopped', expected: 'no error', got: error instanceof Error ? error.message : String(error), why: '', ok: false });
 } finally {

@@ -16,6 +16,8 @@ export const CHANNEL_NAMES = {
   decisionDifference: 'entragate:decision:difference',
   jwks: 'entragate:jwks:fetch',
   tokenCacheMiss: 'entragate:token:cache-miss',
+  gateWarning: 'entragate:gate:warning',
+  revoked: 'entragate:session:revoked',
 } as const;
 
 export const channels = {
@@ -23,6 +25,8 @@ export const channels = {
   decisionDifference: diagnostics.channel(CHANNEL_NAMES.decisionDifference),
   jwks: diagnostics.channel(CHANNEL_NAMES.jwks),
   tokenCacheMiss: diagnostics.channel(CHANNEL_NAMES.tokenCacheMiss),
+  gateWarning: diagnostics.channel(CHANNEL_NAMES.gateWarning),
+  revoked: diagnostics.channel(CHANNEL_NAMES.revoked),
 };
 
 /** Publishes only when someone listens, so the hot path pays one property read. */

@@ -6,10 +6,12 @@ import { KeyStore } from './token/key-store.js';
 import { isSecureHost } from './token/secure-host.js';
 import { TokenVerifier, type VerifiedToken, type VerifyOptions } from './token/verifier.js';
 import type { Identity, RequestContext } from './types.js';
-import { ConfigError } from './errors/index.js';
-import type { GroupSource } from './groups/types.js';
+import { ConfigError, GroupsError, SessionError, StoreError } from './errors/index.js';
+import type { GroupResolution, GroupSource, GroupSourceContext } from './groups/types.js';
 import { createGroupSourceChain } from './groups/chain.js';
-import { resolveGroups } from './groups/resolve-groups.js';
+import { resolveMembership } from './groups/resolve-groups.js';
+import { createMemoryRevocationList, type RevocationList } from './login/revocation.js';
+import type { GroupField, GroupMembership } from './types.js';
 import { compileAccessPolicies, type CompiledAccessPolicies } from './policy/access-compile.js';
 import { compileGatewayRules, type CompiledGatewayRules } from './policy/gateway-compile.js';
 import { createShadowEvaluator, type DecisionDifference } from './policy/shadow.js';
@@ -23,11 +25,11 @@ const groupSource = z.custom<GroupSource>(
 );
 const goDuration = z.string().refine((v) => {
   try {
-    return parseGoDuration(v) > 0;
+    return parseGoDuration(v) >= 1000;
   } catch {
     return false;
   }
-}, 'must be a positive Go duration such as `24h` or `1h30m`');
+}, 'must be a Go duration of at least `1s`, such as `24h`, `30m` or `1h30m`');
 
 const policyList = z.array(z.custom<AccessPolicy>((v) => typeof v === 'object' && v !== null, 'must be an Access policy object'));
 const applicationSchema = z.strictObject({
@@ -101,6 +103,17 @@ export const gateOptionsSchema = z.strictObject({
   groups: z.union([groupSource, z.array(groupSource).min(1)]).optional(),
   /** `prefer`: a complete `groups` claim is the answer. `ignore`: always ask the sources. @defaultValue `prefer` */
   tokenGroups: z.enum(['prefer', 'ignore']).default('prefer'),
+  /**
+   * The revocations every credential is checked against: bearer tokens here, sessions in the login
+   * (`entragate/login` reads them from the gate). Pass the directory store's `store.revocations` so SCIM
+   * deprovisioning, `reauth` and every instance's revocations count. @defaultValue an in-memory list
+   */
+  revocations: z
+    .custom<RevocationList>(
+      (v) => typeof v === 'object' && v !== null && ['revokeUser', 'revokeApp', 'isRevoked'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+      'must have `revokeUser`, `revokeApp` and `isRevoked` (a revocation list, or the store\'s `revocations`)',
+    )
+    .optional(),
   /** Access applications by name, each with its policies (Cloudflare's API JSON). */
   applications: z.record(z.string().min(1), applicationSchema).default({}),
   /** Reusable rule groups (Access groups) referenced by `{"group":{"id":…}}`. */
@@ -139,6 +152,41 @@ export interface AuthorizeContext extends RequestContext {
   gateway?: boolean;
   /** The user's delegated Graph token (from the login flow), for the Graph group source. */
   graphToken?: string;
+  /**
+   * The session the identity comes from, when it came from one: an allowing decision is refused with
+   * `ERR_SESSION_EXPIRED` when the session is older than the session duration of the deciding policy
+   * (Cloudflare's precedence: policy, application, global), so a policy's shorter duration holds on
+   * every request, not only in the cookie. `application` is the one the session was issued for.
+   */
+  session?: { issuedAt: number; application?: string | undefined };
+}
+
+/** Options of {@link Gate.identify}. */
+export interface IdentifyOptions {
+  /** The user's delegated Graph token (from the login flow), for the Graph group source. */
+  graphToken?: string;
+  /** The Access application the token is presented to: its `revokeApp` revocations apply. */
+  application?: string;
+}
+
+/** What the identity pipeline needs besides the identity. */
+export interface ResolveContext {
+  /** The verified claims the identity came from (a session keeps the few the sources read). */
+  claims: Readonly<Record<string, unknown>>;
+  /** The user's delegated Graph token, when the app has one. */
+  graphToken?: string;
+}
+
+/** A credential to check against the revocations: who it names and when it was issued. */
+export interface CredentialRef {
+  /** Lower-cased subjects (`oid`, `sub`, email, UPN). See {@link Gate.subjectsOf}. */
+  subjects: readonly string[];
+  /** Issued-at, Unix seconds. */
+  issuedAt: number;
+  /** The app AUD tag whose `revokeApp` applies, if any. */
+  appId?: string;
+  /** The user's id, for the `entragate:session:revoked` diagnostics message (never an email). */
+  userId?: string;
 }
 
 /** An Access application as the gate compiled it. */
@@ -164,11 +212,55 @@ export interface Gate {
   /** Like `verify`, and also returns the verified claims (frozen). */
   verifyToken(token: string, options?: VerifyOptions): Promise<VerifiedToken>;
   /**
-   * Verifies a token, then completes its groups from the configured sources when the
-   * token does not list them all. Never throws for a group failure: the identity then
+   * The identity pipeline for a bearer token: verifies it, refuses it when it was issued before a
+   * revocation of its user or application (`ERR_SESSION_REVOKED`; 503 when the revocations cannot be
+   * read), then {@link resolveIdentity}. Never throws for a group failure: the identity then
    * carries `membership: { state: 'unknown', reason, code }` and decisions fail closed.
    */
-  identify(token: string, options?: { graphToken?: string }): Promise<Identity>;
+  identify(token: string, options?: IdentifyOptions): Promise<Identity>;
+  /** Like `identify`, and also returns the verified claims (frozen). */
+  identifyToken(token: string, options?: IdentifyOptions): Promise<VerifiedToken>;
+  /**
+   * The one answer to "who is this user and what are their groups", shared by bearer tokens, the login
+   * callback and every session request (`entragate/login` calls it):
+   *
+   * 1. every source that keeps a directory judges the user: one the directory holds as inactive or
+   *    deleted is refused (`ERR_DIRECTORY_USER_INACTIVE`, 403), a directory that cannot say fails
+   *    closed (503); a user it does not hold is not refused here;
+   * 2. with `tokenGroups: 'prefer'`, a complete `groups` claim is the membership; otherwise the sources
+   *    answer (nested groups included), `unknown` when they cannot.
+   *
+   * `identity.membership` must be the token's own (as `verify` returned it). The result is the same
+   * object for the same input while the sources give the same answer, so decisions stay cached.
+   */
+  resolveIdentity(identity: Identity, context: ResolveContext): Promise<Identity>;
+  /** The revocations every credential is checked against (option `revocations`). */
+  readonly revocations: RevocationList;
+  /**
+   * Refuses a credential issued before (or within the clock tolerance after) a revocation of its
+   * subjects or its app: throws `ERR_SESSION_REVOKED` (401), or `ERR_STORE_UNAVAILABLE` (503) when the
+   * revocations cannot be read. Returns nothing when the credential stands.
+   */
+  assertNotRevoked(credential: CredentialRef): void;
+  /** The lower-cased subjects a revocation may name for an identity: `oid`, `sub`, the email and the UPN claims. */
+  subjectsOf(identity: Identity, claims?: Readonly<Record<string, unknown>>): readonly string[];
+  /** Clock tolerance in seconds (option `clockTolerance`), applied to token lifetimes and to revocations. */
+  readonly clockTolerance: number;
+  /** The group source (or chain) the pipeline asks, as configured in `groups`. */
+  readonly groups: GroupSource | undefined;
+  /** The clock the gate reads, in ms (option `now`); the login reads it too unless given its own. */
+  readonly now: () => number;
+  /**
+   * Cloudflare's `scim_config.identity_update_behavior` of the IdP (`group_member_deprovision: true`
+   * reads as `reauth`): what a SCIM change does to live sessions. @defaultValue `no_action`
+   */
+  readonly identityUpdateBehavior: 'automatic' | 'reauth' | 'no_action';
+  /**
+   * Problems found at construction that do not stop the gate but deserve a look, e.g. a Gateway rule
+   * that reads a group field no configured source supplies (it can only be unknown). Also published
+   * on the `entragate:gate:warning` diagnostics channel.
+   */
+  readonly warnings: readonly string[];
   /**
    * Decides a request with Cloudflare's semantics: an application's Access policies
    * (default) or the Gateway rules (`{ gateway: true }`). `input` is a token (verified and
@@ -179,8 +271,12 @@ export interface Gate {
   authorize(input: string | Identity | null, context?: AuthorizeContext): Promise<Decision>;
   /** The configured application, or `undefined`. */
   application(name?: string): GateApplication | undefined;
-  /** Session length in seconds with Cloudflare's precedence: the deciding policy, the app, the global default. */
-  sessionDuration(decision: Decision, application?: string): number;
+  /**
+   * Session length in seconds with Cloudflare's precedence: the deciding policy's `session_duration`,
+   * else the application's, else the global one (24 h by default). Without a decision: the application's,
+   * else the global one.
+   */
+  sessionDuration(decision: Decision | undefined, application?: string): number;
   /** Forgets every cached verification. */
   clearTokenCache(): void;
 }
@@ -256,6 +352,10 @@ export function createGate(options: GateOptions): Gate {
     ...(g.matchExtendedEmail !== undefined ? { matchExtendedEmail: g.matchExtendedEmail } : {}),
     ...(g.filter ? { filter: g.filter } : {}),
   });
+  // The group fields every possible answer supplies: a complete token claim (ids only) may answer under
+  // `tokenGroups: 'prefer'` or without sources; otherwise the sources' declared fields (all when undeclared).
+  const suppliedFields: readonly GroupField[] = source !== undefined && o.tokenGroups === 'ignore' ? (source.fields ?? ['id', 'name', 'email']) : ['id'];
+  const warnings: string[] = [];
   let gateway: { evaluate: CompiledGatewayRules['evaluate'] } | undefined;
   if (o.gateway) {
     const compiled = withLocation('gateway', () => compileGatewayRules(o.gateway!.rules, gatewayOptions(o.gateway!)));
@@ -273,21 +373,128 @@ export function createGate(options: GateOptions): Gate {
   }
   const defaultApplication = applications.size === 1 ? [...applications.keys()][0] : undefined;
 
-  async function identify(token: string, options: { graphToken?: string } = {}): Promise<Identity> {
-    const { identity, claims } = await verifier.verifyToken(token);
+  const revocations: RevocationList = o.revocations ?? createMemoryRevocationList({ now });
+  const tolerance = o.clockTolerance;
+  const scim = idp.scim_config;
+  const identityUpdateBehavior =
+    scim === undefined ? 'no_action' : scim.identity_update_behavior === 'no_action' && scim.group_member_deprovision === true ? 'reauth' : scim.identity_update_behavior;
+  const preferToken = o.tokenGroups === 'prefer';
+
+  // Answers reused per input identity: while a source hands back the same groups array (the directory
+  // does, unchanged), the resolved identity is the same object, so the compiled policies' per-identity
+  // caches keep working (a fresh object per request costs a decision about ten times more).
+  const resolved = new WeakMap<Identity, { groups: GroupResolution['groups']; membership: GroupMembership; identity: Identity }>();
+  const subjectCache = new WeakMap<Identity, readonly string[]>();
+
+  function sourceContext(claims: Readonly<Record<string, unknown>>, graphToken: string | undefined): GroupSourceContext {
+    return graphToken === undefined ? { claims, homeTenant: home } : { claims, graphToken, homeTenant: home };
+  }
+
+  async function resolveIdentity(identity: Identity, context: ResolveContext): Promise<Identity> {
     if (source === undefined) return identity;
-    if (o.tokenGroups === 'prefer' && identity.membership.state === 'complete') return identity;
-    return resolveGroups(identity, source, options.graphToken === undefined ? { claims } : { claims, graphToken: options.graphToken });
+    const sctx = sourceContext(context.claims, context.graphToken);
+    const standing = source.standing?.(identity, sctx);
+    // INVARIANT: a user the directory deprovisioned gets nothing on any path (bearer, login, session),
+    // whatever the token's groups say; a directory that cannot say fails closed with a 503.
+    if (standing !== undefined && standing.state === 'refused') throw new GroupsError(standing.code, standing.reason);
+    if (standing !== undefined && standing.state === 'unknown') throw new StoreError(standing.code, standing.reason, { status: 503 });
+    if (preferToken && identity.membership.state === 'complete') return identity;
+    const answer = await resolveMembership(identity, source, sctx);
+    const last = resolved.get(identity);
+    if (last !== undefined && last.groups === answer.groups && sameMembership(last.membership, answer.membership)) return last.identity;
+    const next: Identity = { ...identity, groups: answer.groups, membership: answer.membership };
+    resolved.set(identity, { groups: answer.groups, membership: answer.membership, identity: next });
+    return next;
+  }
+
+  function subjectsOf(identity: Identity, claims?: Readonly<Record<string, unknown>>): readonly string[] {
+    const cached = claims === undefined ? undefined : subjectCache.get(identity);
+    if (cached !== undefined) return cached;
+    const out = new Set<string>();
+    const add = (v: unknown): void => {
+      if (typeof v === 'string' && v.length > 0) out.add(v.toLowerCase());
+    };
+    add(identity.oid);
+    add(identity.user_uuid);
+    add(identity.sub);
+    add(identity.email);
+    if (claims !== undefined) for (const c of UPN_CLAIMS) add(claims[c]);
+    const list = Object.freeze([...out]);
+    if (claims !== undefined) subjectCache.set(identity, list);
+    return list;
+  }
+
+  function assertNotRevoked(credential: CredentialRef): void {
+    // A credential issued up to the clock tolerance after a revocation counts as revoked: the issuer's
+    // clock (Entra's, or another instance's for a session) may run that far ahead of the revoker's. Applied
+    // here, on the one path every credential takes, so any `RevocationList` gets it (`toleranceSeconds: 0`
+    // keeps a list that applies its own from adding it twice).
+    const issuedAt = credential.issuedAt - tolerance;
+    const query = credential.appId === undefined
+      ? { subjects: credential.subjects, issuedAt, toleranceSeconds: 0 }
+      : { subjects: credential.subjects, appId: credential.appId, issuedAt, toleranceSeconds: 0 };
+    const answer: unknown = revocations.isRevoked(query);
+    // INVARIANT: a list that cannot say is an outage (503), never an allow.
+    if (answer === 'unknown') throw new StoreError('ERR_STORE_UNAVAILABLE', 'the revocations cannot be read right now (the store has not heard from its database)', { status: 503 });
+    if (answer !== false) {
+      publish(channels.revoked, { event: 'refused', code: 'ERR_SESSION_REVOKED', ...(credential.userId === undefined ? {} : { user_uuid: credential.userId }) });
+      throw new SessionError('ERR_SESSION_REVOKED', 'the credential was issued before a revocation of this user or app: sign in again');
+    }
+  }
+
+  async function identifyToken(token: string, options: IdentifyOptions = {}): Promise<VerifiedToken> {
+    const { identity, claims } = await verifier.verifyToken(token);
+    const app = options.application === undefined ? undefined : applications.get(options.application)?.app;
+    // INVARIANT: a user revocation refuses that user's bearer tokens issued before it (within the clock
+    // tolerance after it too: the issuer's clock may run ahead of ours); `revokeApp` of the app, its tokens.
+    const subjects = subjectsOf(identity, claims);
+    assertNotRevoked(app === undefined ? { subjects, issuedAt: identity.iat, userId: identity.user_uuid } : { subjects, issuedAt: identity.iat, appId: app.aud, userId: identity.user_uuid });
+    const resolvedIdentity = await resolveIdentity(identity, options.graphToken === undefined ? { claims } : { claims, graphToken: options.graphToken });
+    return { identity: resolvedIdentity, claims };
+  }
+
+  async function identify(token: string, options: IdentifyOptions = {}): Promise<Identity> {
+    return (await identifyToken(token, options)).identity;
+  }
+
+  const durationCache = new Map<string, number>();
+  function durationOf(decision: Decision | undefined, name: string | undefined): number {
+    const app = name ?? defaultApplication;
+    const policy = decision?.kind === 'access' ? decision.sessionDuration : undefined;
+    const appDuration = app === undefined ? undefined : applications.get(app)?.app.session_duration;
+    const key = `${policy ?? ''}\n${appDuration ?? ''}`;
+    let seconds = durationCache.get(key);
+    if (seconds === undefined) {
+      seconds = resolveSessionDuration({ policy, app: appDuration, global: o.session_duration });
+      if (durationCache.size < 1_000) durationCache.set(key, seconds);
+    }
+    return seconds;
   }
 
   return {
     idp,
     hosts,
+    revocations,
+    clockTolerance: tolerance,
+    groups: source,
+    now,
+    identityUpdateBehavior,
+    warnings,
     verify: (token, verifyOptions) => verifier.verify(token, verifyOptions),
     verifyToken: (token, verifyOptions) => verifier.verifyToken(token, verifyOptions),
     identify,
+    identifyToken,
+    resolveIdentity,
+    assertNotRevoked,
+    subjectsOf,
     async authorize(input, context = {}) {
-      const identity = typeof input === 'string' ? await identify(input, context.graphToken === undefined ? {} : { graphToken: context.graphToken }) : input;
+      const identity =
+        typeof input === 'string'
+          ? await identify(input, {
+              ...(context.graphToken === undefined ? {} : { graphToken: context.graphToken }),
+              ...(context.gateway || (context.application ?? defaultApplication) === undefined ? {} : { application: (context.application ?? defaultApplication)! }),
+            })
+          : input;
       let decision: Decision;
       let where: string;
       if (context.gateway) {
@@ -317,22 +524,46 @@ export function createGate(options: GateOptions): Gate {
         user: identity?.user_uuid,
         membership: identity?.membership.state,
       });
+      const session = context.session;
+      if (decision.allowed && session !== undefined) {
+        // INVARIANT: a session older than the deciding policy's session duration (else the app's, else the
+        // global one) is not honoured, whatever its cookie says: the user signs in again.
+        const maxAge = durationOf(decision, session.application ?? (context.gateway ? undefined : context.application));
+        if (Math.floor(now() / 1000) - session.issuedAt > maxAge) {
+          throw new SessionError('ERR_SESSION_EXPIRED', `the session is older than the ${maxAge} s its policy allows: sign in again`);
+        }
+      }
       return decision;
     },
     application(name) {
       const key = name ?? defaultApplication;
       return key === undefined ? undefined : applications.get(key)?.app;
     },
-    sessionDuration(decision, name) {
-      const app = name ?? defaultApplication;
-      return resolveSessionDuration({
-        policy: decision.kind === 'access' ? decision.sessionDuration : undefined,
-        app: app === undefined ? undefined : applications.get(app)?.app.session_duration,
-        global: o.session_duration,
-      });
-    },
+    sessionDuration: (decision, name) => durationOf(decision, name),
     clearTokenCache: () => verifier.clearCache(),
   };
+}
+
+const UPN_CLAIMS = ['preferred_username', 'upn', 'unique_name'] as const;
+
+/** Whether two memberships say the same (a source may build a new object for an unchanged answer). */
+function sameMembership(a: GroupMembership, b: GroupMembership): boolean {
+  if (a === b) return true;
+  if (a.state !== b.state) return false;
+  switch (a.state) {
+    case 'complete': {
+      const c = b as typeof a;
+      const x = a.fields ?? ['id'];
+      const y = c.fields ?? ['id'];
+      return a.source === c.source && x.length === y.length && x.every((f) => y.includes(f));
+    }
+    case 'absent':
+      return true;
+    case 'overage':
+      return a.signal === (b as typeof a).signal;
+    case 'unknown':
+      return a.code === (b as typeof a).code && a.reason === (b as typeof a).reason;
+  }
 }
 
 /** Prefixes a compile error with where in the gate options it happened. */

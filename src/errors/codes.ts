@@ -30,7 +30,8 @@ export const ERROR_CODES = {
   ERR_JWKS_UNAVAILABLE: { status: 503, doc: 'the discovery document or JWKS could not be fetched and no cached key can serve' },
 
   // groups
-  ERR_DIRECTORY_USER_UNKNOWN: { status: 403, doc: 'the user is not in the directory, or is inactive there: membership is unknown (not an outage)' },
+  ERR_DIRECTORY_USER_UNKNOWN: { status: 403, doc: 'the user is not in the directory (or matches it only across tenants): membership is unknown (not an outage)' },
+  ERR_DIRECTORY_USER_INACTIVE: { status: 403, doc: 'the directory holds the user as deprovisioned (inactive, or deleted): no session and no bearer access' },
   ERR_GROUPS_UNAVAILABLE: { status: 503, doc: 'group membership could not be resolved (overage and Graph down, or no source)' },
   ERR_GRAPH_REQUEST_FAILED: { status: 503, doc: 'a Microsoft Graph request failed after retries' },
   ERR_GRAPH_FORBIDDEN: { status: 503, doc: 'Microsoft Graph refused the request (missing permission or consent)' },
@@ -67,6 +68,7 @@ export const ERROR_CODES = {
   ERR_SESSION_INVALID: { status: 401, doc: 'the session cookie is malformed or its signature does not verify' },
   ERR_SESSION_EXPIRED: { status: 401, doc: 'the session has expired' },
   ERR_SESSION_REVOKED: { status: 401, doc: 'the session was revoked (per user, per app, or by a SCIM event)' },
+  ERR_LOGIN_ORIGIN_MISMATCH: { status: 403, doc: 'a sign-out was posted from another origin than the app (logout CSRF)' },
 } as const satisfies Record<string, { status: number; doc: string }>;
 
 /** A stable, documented error code. */

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { parseWith } from '../config/idp.js';
 import type { ErrorCode } from '../errors/index.js';
-import type { Identity } from '../types.js';
+import type { GroupField, Identity } from '../types.js';
 import { describeMembership, failureOf, isGroupResolution, unknownResolution } from './resolution.js';
-import type { GroupResolution, GroupSource, GroupSourceContext } from './types.js';
+import type { GroupResolution, GroupSource, GroupSourceContext, UserStanding } from './types.js';
 
 const groupSourceSchema = z.custom<GroupSource>(
   (value) =>
@@ -27,6 +27,10 @@ const chainSchema = z.array(groupSourceSchema).min(1, { message: 'a chain needs 
  * INVARIANT: a chain never answers "no groups" because its sources failed;
  * it answers `unknown`, and group selectors fail closed on it.
  *
+ * Its `fields` are those every member supplies (a complete answer may come from
+ * any of them). Its `standing` asks every member that keeps a directory: one that
+ * refuses the user refuses them, one that cannot say makes the standing unknown.
+ *
  * @example
  * ```ts
  * import { createDirectoryGroupSource, createGroupSourceChain, createTokenGroupSource } from 'entragate';
@@ -37,8 +41,12 @@ const chainSchema = z.array(groupSourceSchema).min(1, { message: 'a chain needs 
  */
 export function createGroupSourceChain(sources: readonly GroupSource[]): GroupSource {
   const chain = [...parseWith(chainSchema, sources, 'group source chain')];
-  return {
+  const judges = chain.filter((s) => typeof s.standing === 'function');
+  const declared = chain.every((s) => s.fields !== undefined);
+  const fields = declared ? (['id', 'name', 'email'] as const).filter((f) => chain.every((s) => s.fields!.includes(f))) : undefined;
+  const source: GroupSource = {
     name: chain.map((s) => s.name).join('>'),
+    ...(fields === undefined ? {} : { fields: Object.freeze(fields) as readonly GroupField[] }),
     async resolve(identity: Identity, context: GroupSourceContext): Promise<GroupResolution> {
       const reasons: string[] = [];
       let code: ErrorCode | undefined;
@@ -68,4 +76,18 @@ export function createGroupSourceChain(sources: readonly GroupSource[]): GroupSo
       return unknownResolution(code ?? 'ERR_GROUPS_UNAVAILABLE', reasons.join('; '));
     },
   };
+  if (judges.length > 0) {
+    source.standing = (identity: Identity, context: GroupSourceContext): UserStanding => {
+      let result: UserStanding = { state: 'unheld' };
+      for (const judge of judges) {
+        const standing = judge.standing!(identity, context);
+        // INVARIANT: a refusal wins over everything, an unknown over any admission.
+        if (standing.state === 'refused') return standing;
+        if (standing.state === 'unknown') result = standing;
+        else if (standing.state === 'active' && result.state === 'unheld') result = standing;
+      }
+      return result;
+    };
+  }
+  return source;
 }

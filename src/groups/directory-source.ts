@@ -1,9 +1,19 @@
 import { z } from 'zod';
 import { isGuid, parseWith } from '../config/idp.js';
-import type { DirectoryIndex, UserLookup } from '../directory/types.js';
-import type { Identity } from '../types.js';
+import type { DirectoryIndex, DirectoryUser, UserLookup } from '../directory/types.js';
+import type { GroupField, GroupMembership, Identity } from '../types.js';
 import { quoteId, unknownResolution } from './resolution.js';
-import type { GroupResolution, GroupSource, GroupSourceContext } from './types.js';
+import type { GroupResolution, GroupSource, GroupSourceContext, UserStanding } from './types.js';
+
+/** What the source needs of a directory store (`openDirectoryStore` from `entragate/store` has it). */
+export interface DirectoryStoreLike {
+  readonly index: DirectoryIndex;
+  /**
+   * Whether the in-memory index is known to be current: false while a store shared by several
+   * instances has not heard from its database within its staleness bound. Absent: always current.
+   */
+  isFresh?(): boolean;
+}
 
 const directoryIndexSchema = z.custom<DirectoryIndex>(
   (value) =>
@@ -14,93 +24,153 @@ const directoryIndexSchema = z.custom<DirectoryIndex>(
   { message: 'expected a directory index (createDirectoryIndex())' },
 );
 
-const directoryGroupSourceOptions = z.strictObject({
-  /** The index the SCIM endpoint keeps in sync with Entra. */
-  index: directoryIndexSchema,
-  /**
-   * How a token's user is matched to a directory user, tried in this order:
-   * `oid` against `externalId`, the UPN (`preferred_username`, `upn`,
-   * `unique_name`, else the identity email) against `userName`, the identity
-   * email against the user's emails. Drop `email` to avoid matching on a mutable
-   * attribute.
-   * @defaultValue `['oid', 'userName', 'email']`
-   */
-  match: z
-    .array(z.enum(['oid', 'userName', 'email']))
-    .min(1)
-    .default(['oid', 'userName', 'email']),
-  /**
-   * The Entra tenant that provisions this directory. When set, a token of any
-   * other tenant gets no directory groups (`unknown`): set it when the gate
-   * accepts several tenants, since another tenant's user can carry any email.
-   */
-  tenantId: z.string().refine(isGuid, { message: 'must be a tenant GUID' }).optional(),
-});
+const directoryStoreSchema = z.custom<DirectoryStoreLike>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    directoryIndexSchema.safeParse((value as DirectoryStoreLike).index).success &&
+    ((value as DirectoryStoreLike).isFresh === undefined || typeof (value as DirectoryStoreLike).isFresh === 'function'),
+  { message: 'expected a directory store (openDirectoryStore() from entragate/store)' },
+);
+
+const directoryGroupSourceOptions = z
+  .strictObject({
+    /** The directory store the SCIM endpoint writes to: its index, and whether that index is current. */
+    store: directoryStoreSchema.optional(),
+    /** An index without a store (tests, a directory you keep yourself). Give `store` or `index`. */
+    index: directoryIndexSchema.optional(),
+    /**
+     * How a token's user is matched to a directory user, tried in this order:
+     * `oid` against `externalId` (the Entra object id: map `objectId` → `externalId`
+     * in Entra's provisioning attribute mappings, see the README), the UPN
+     * (`preferred_username`, `upn`, `unique_name`, else the identity email) against
+     * `userName`, the identity email against the user's emails. The UPN and the email
+     * are mutable attributes: they are only matched for users of the directory's own
+     * tenant (`tenantId`, else the gate's home tenant), never across tenants.
+     * @defaultValue `['oid', 'userName', 'email']`
+     */
+    match: z
+      .array(z.enum(['oid', 'userName', 'email']))
+      .min(1)
+      .default(['oid', 'userName', 'email']),
+    /**
+     * The Entra tenant that provisions this directory. A token of another tenant is matched by its
+     * object id only (never by UPN or email: another tenant's user can carry any of them).
+     * @defaultValue the gate's IdP `directory_id`
+     */
+    tenantId: z.string().refine(isGuid, { message: 'must be a tenant GUID' }).optional(),
+  })
+  .refine((o) => (o.store === undefined) !== (o.index === undefined), { message: 'give exactly one of `store` and `index`' });
 
 /** Options of {@link createDirectoryGroupSource}. */
 export type DirectoryGroupSourceOptions = z.input<typeof directoryGroupSourceOptions>;
 
 const UPN_CLAIMS = ['preferred_username', 'upn', 'unique_name'] as const;
+const DIRECTORY_FIELDS: readonly GroupField[] = Object.freeze(['id', 'name']);
+const COMPLETE: GroupMembership = Object.freeze({ state: 'complete', source: 'directory', fields: DIRECTORY_FIELDS });
+const ACTIVE: UserStanding = Object.freeze({ state: 'active' });
+const UNHELD: UserStanding = Object.freeze({ state: 'unheld' });
+const STALE = Object.freeze({
+  state: 'unknown',
+  code: 'ERR_STORE_UNAVAILABLE',
+  reason: 'the directory store has not heard from its database within its staleness bound',
+} as const satisfies UserStanding);
+
+/** How a user was found, or why not. */
+type Match = { user: DirectoryUser } | { miss: string };
 
 /**
- * A group source that answers from a {@link DirectoryIndex} (the users, groups
- * and nesting Entra provisioned over SCIM): all groups of the user, nested ones
- * included, `complete` (source `directory`), with ids as Entra object ids when
- * the directory knows them.
+ * A group source that answers from the directory Entra provisions over SCIM (a
+ * {@link DirectoryStoreLike} store, or a bare `index`): all groups of the user,
+ * nested ones included, `complete` (source `directory`, fields `id` and `name`),
+ * with ids as Entra object ids when the directory knows them. The answer is the
+ * index's shared, frozen array: the same array while the user's groups are unchanged.
+ *
+ * It also judges the user's {@link UserStanding} (`standing`), which the gate asks on
+ * every bearer request, login and session request: a user the directory holds as
+ * inactive, or remembers as deleted, is refused (`ERR_DIRECTORY_USER_INACTIVE`).
  *
  * Fails closed rather than answering "no groups":
  * - a user the directory does not hold → `unknown` (`user not in directory`);
  * - a user found by UPN or email whose `externalId` is an Entra object id other
  *   than the token's `oid` → `unknown` (another Entra object holds that name);
- * - with `tenantId`, a token of another tenant → `unknown`;
- * - an inactive user (Entra disabled or unassigned them) → `unknown`
- *   (`user inactive`), so no group selector matches until Entra re-enables them.
+ * - a user of another tenant, unless matched by object id → `unknown`;
+ * - an inactive or deleted user → `unknown`, and `standing` refuses them;
+ * - a store whose index may be stale → `unknown` with `ERR_STORE_UNAVAILABLE` (a 503).
  *
  * @example
  * ```ts
- * import { createDirectoryGroupSource, createDirectoryIndex } from 'entragate';
+ * import { createDirectoryGroupSource, createGate } from 'entragate';
+ * import { openDirectoryStore } from 'entragate/store';
  *
- * const index = createDirectoryIndex();
- * const source = createDirectoryGroupSource({ index });
- * const { groups, membership } = await source.resolve(identity, { claims });
+ * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
+ * const gate = createGate({ idp, groups: createDirectoryGroupSource({ store }), tokenGroups: 'ignore', revocations: store.revocations });
  * ```
  */
 export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions): GroupSource {
-  const { index, match, tenantId } = parseWith(directoryGroupSourceOptions, options, 'directory group source');
-  const tenant = tenantId?.toLowerCase();
-  const useOid = match.includes('oid');
-  const useUserName = match.includes('userName');
-  const useEmail = match.includes('email');
-  return {
-    name: 'directory',
-    resolve(identity: Identity, context: GroupSourceContext): Promise<GroupResolution> {
-      if (tenant !== undefined && identity.tid.toLowerCase() !== tenant) {
-        return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `token tenant ${quoteId(identity.tid)} is not the directory tenant`));
-      }
-      const lookup: UserLookup = {};
-      if (useOid && identity.oid) lookup.oid = identity.oid;
+  const o = parseWith(directoryGroupSourceOptions, options, 'directory group source');
+  const index = (o.store?.index ?? o.index)!;
+  const store = o.store;
+  const fresh = store?.isFresh === undefined ? () => true : () => store.isFresh!();
+  const ownTenant = o.tenantId?.toLowerCase();
+  const useOid = o.match.includes('oid');
+  const useUserName = o.match.includes('userName');
+  const useEmail = o.match.includes('email');
+
+  function find(identity: Identity, context: GroupSourceContext): Match {
+    const tenant = ownTenant ?? context.homeTenant;
+    const sameTenant = tenant !== undefined && typeof identity.tid === 'string' && identity.tid.toLowerCase() === tenant;
+    const lookup: UserLookup = {};
+    if (useOid && identity.oid) lookup.oid = identity.oid;
+    // INVARIANT: a mutable attribute (UPN, email) never matches across tenants: another tenant's user
+    // can carry the victim's email or UPN, so only the immutable object id may cross.
+    if (sameTenant) {
       if (useUserName) {
         const upn = UPN_CLAIMS.map((c) => context.claims[c]).find((v): v is string => typeof v === 'string' && v.length > 0);
         const userName = upn ?? identity.email;
         if (userName) lookup.userName = userName;
       }
       if (useEmail && identity.email) lookup.email = identity.email;
-      const user = index.findUser(lookup);
-      if (user === undefined) {
-        return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `user not in directory: oid ${quoteId(identity.oid)}`));
-      }
-      // INVARIANT: a user matched by a mutable attribute (UPN, email) whose directory object id names another
-      // Entra object is not this token's user: a recycled UPN, or an email set in another tenant (nOAuth).
-      if (isGuid(user.externalId) && isGuid(identity.oid) && user.externalId.toLowerCase() !== identity.oid.toLowerCase()) {
-        return Promise.resolve(
-          unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `directory user ${quoteId(user.id)} is another entra object: oid ${quoteId(identity.oid)}`),
-        );
-      }
-      // INVARIANT: an inactive user gets no groups from the directory (fail closed), not "no groups".
+    }
+    const user = index.findUser(lookup);
+    if (user === undefined) {
+      return { miss: sameTenant ? `user not in directory: oid ${quoteId(identity.oid)}` : `user not in directory: oid ${quoteId(identity.oid)} of tenant ${quoteId(identity.tid)} matches no directory object id` };
+    }
+    // INVARIANT: a user matched by a mutable attribute (UPN, email) whose directory object id names another
+    // Entra object is not this token's user: a recycled UPN, or an email set in another tenant (nOAuth).
+    if (isGuid(user.externalId) && isGuid(identity.oid) && user.externalId.toLowerCase() !== identity.oid.toLowerCase()) {
+      return { miss: `directory user ${quoteId(user.id)} is another entra object: oid ${quoteId(identity.oid)}` };
+    }
+    return { user };
+  }
+
+  return {
+    name: 'directory',
+    fields: DIRECTORY_FIELDS,
+    resolve(identity: Identity, context: GroupSourceContext): Promise<GroupResolution> {
+      // INVARIANT: an index that may have missed changes answers nothing (fail closed: a 503, never an allow).
+      if (!fresh()) return Promise.resolve(unknownResolution(STALE.code, STALE.reason));
+      const found = find(identity, context);
+      if ('miss' in found) return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', found.miss));
+      const user = found.user;
+      // INVARIANT: an inactive or deleted user gets no groups from the directory (fail closed), not "no groups".
       if (!user.active) {
-        return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_UNKNOWN', `user inactive: directory user ${quoteId(user.id)}`));
+        return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_INACTIVE', `user ${user.deleted ? 'deleted' : 'inactive'}: directory user ${quoteId(user.id)}`));
       }
-      return Promise.resolve({ groups: [...index.groupsOfUser(user.id)], membership: { state: 'complete', source: 'directory' } });
+      // The index's shared, frozen answer: the same array while the user's groups are unchanged.
+      return Promise.resolve({ groups: index.groupsOfUser(user.id) as GroupResolution['groups'], membership: COMPLETE });
+    },
+    standing(identity: Identity, context: GroupSourceContext): UserStanding {
+      if (!fresh()) return STALE;
+      const found = find(identity, context);
+      if ('miss' in found) return UNHELD;
+      const user = found.user;
+      if (user.active) return ACTIVE;
+      return {
+        state: 'refused',
+        code: 'ERR_DIRECTORY_USER_INACTIVE',
+        reason: user.deleted ? `the directory deleted this user (directory user ${quoteId(user.id)})` : `the directory holds this user as inactive (directory user ${quoteId(user.id)})`,
+      };
     },
   };
 }

@@ -22,15 +22,20 @@ export async function resolveGroups(
   source: GroupSource,
   context: GroupSourceContext = { claims: {} },
 ): Promise<Identity> {
-  let resolution: GroupResolution;
+  const resolution = await resolveMembership(identity, source, context);
+  return { ...identity, groups: resolution.groups, membership: resolution.membership };
+}
+
+/**
+ * Asks a source for an identity's groups and returns its answer, checked: a source that throws
+ * or answers something malformed gives `unknown` with the reason. Never throws for it.
+ */
+export async function resolveMembership(identity: Identity, source: GroupSource, context: GroupSourceContext): Promise<GroupResolution> {
   try {
     const answer: unknown = await source.resolve(identity, context);
-    resolution = isGroupResolution(answer)
-      ? answer
-      : unknownResolution('ERR_GROUPS_UNAVAILABLE', `${source.name}: returned no group resolution`);
+    return isGroupResolution(answer) ? answer : unknownResolution('ERR_GROUPS_UNAVAILABLE', `${source.name}: returned no group resolution`);
   } catch (err) {
     const failure = failureOf(err);
-    resolution = unknownResolution(failure.code, `${source.name}: ${failure.reason}`);
+    return unknownResolution(failure.code, `${source.name}: ${failure.reason}`);
   }
-  return { ...identity, groups: resolution.groups, membership: resolution.membership };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseWith } from '../config/idp.js';
 import { groupsFromClaims } from '../token/identity.js';
-import type { GroupRef, Identity } from '../types.js';
+import type { GroupField, GroupRef, Identity } from '../types.js';
 import type { GroupResolution, GroupSource, GroupSourceContext } from './types.js';
 
 const tokenGroupSourceOptions = z.strictObject({
@@ -17,6 +17,7 @@ const tokenGroupSourceOptions = z.strictObject({
 export type TokenGroupSourceOptions = z.input<typeof tokenGroupSourceOptions>;
 
 const GROUP_KEYS = ['groups', '_claim_names', 'hasgroups'] as const;
+const TOKEN_FIELDS: readonly GroupField[] = Object.freeze(['id']);
 
 /**
  * A group source that answers from the token alone: the `groups` claim as Entra
@@ -53,6 +54,8 @@ export function createTokenGroupSource(options: TokenGroupSourceOptions = {}): G
   const { claim } = parseWith(tokenGroupSourceOptions, options, 'token group source');
   return {
     name: 'token',
+    // The `groups` claim lists Object Ids only: a rule on group names or mails is unknown on it.
+    fields: TOKEN_FIELDS,
     resolve(identity: Identity, context: GroupSourceContext): Promise<GroupResolution> {
       return Promise.resolve(fromToken(identity, context.claims, claim));
     },

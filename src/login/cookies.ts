@@ -29,6 +29,19 @@ export function readCookie(header: string | null | undefined, name: string): str
   return undefined;
 }
 
+/** Every cookie of a `Cookie` header whose name starts with `prefix`, in header order (names repeated as sent). */
+export function cookiesWithPrefix(header: string | null | undefined, prefix: string): Array<[name: string, value: string]> {
+  const out: Array<[string, string]> = [];
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    const name = part.slice(0, eq).trim();
+    if (name.startsWith(prefix)) out.push([name, part.slice(eq + 1).trim()]);
+  }
+  return out;
+}
+
 /** Builds a `Set-Cookie` value. Names and values are ours (base64url, JWS), never user input. */
 export function serializeCookie(name: string, value: string, attributes: CookieAttributes): string {
   let out = `${name}=${value}; Path=${attributes.path}`;

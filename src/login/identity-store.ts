@@ -9,6 +9,12 @@ export interface SessionIdentity {
   country?: string;
   /** When the session was issued (Unix seconds). */
   issuedAt: number;
+  /**
+   * The few verified claims of the login's ID token the group sources read (UPN, group claims, tenant),
+   * so the identity pipeline can resolve the session's groups again on every request under
+   * `identity_update_behavior: 'automatic'`. A small JSON object.
+   */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 /**

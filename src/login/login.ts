@@ -3,18 +3,17 @@ import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
 import { isGuid, parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
-import { ConfigError, EntragateError, GroupsError, JwksError, SessionError, StoreError, TokenError } from '../errors/index.js';
-import type { VerifiedToken } from '../token/verifier.js';
+import { ConfigError, EntragateError, ERROR_CODES, GroupsError, JwksError, SessionError, StoreError, TokenError, type ErrorCode } from '../errors/index.js';
+import { groupsFromClaims } from '../token/identity.js';
 import type { Identity } from '../types.js';
-import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
+import { cookiesWithPrefix, serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
 import { loginChannels } from './diagnostics.js';
-import { parseGoDuration, resolveSessionDuration } from '../config/duration.js';
 import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
 import { loginOptionsSchema, type LoginOptions } from './options.js';
 import { bearerToken, challengeOf, header, queryOf, safeReturnTo, type RequestLike } from './request.js';
-import { createMemoryRevocationList, type RevocationList } from './revocation.js';
-import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
+import type { RevocationList } from './revocation.js';
+import { SessionManager, storedIdentityOf, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
 import { TransactionSealer, type LoginTransaction } from './transaction.js';
 
 /** An API client authenticated with an Entra access token (`Authorization: Bearer`). */
@@ -61,8 +60,10 @@ export interface Login {
   readonly issuer: string;
   /** The session cookie name (`CF_Authorization` by default). */
   readonly cookieName: string;
-  /** The revocation list checked on every request. */
+  /** The revocation list checked on every request: the gate's (`createGate({ revocations })`). */
   readonly revocations: RevocationList;
+  /** The gate application this login serves (its policies' session durations apply), if any. */
+  readonly application: string | undefined;
   /** Where identities live, by `identity_nonce`. */
   readonly identities: IdentityStore;
   /**
@@ -99,8 +100,13 @@ export interface Login {
    * cookie. Throws `TokenError`, `JwksError`, `GroupsError` or `SessionError`.
    */
   authenticateRequest(request: RequestLike): Promise<Authenticated>;
-  /** Issues a session for an already verified identity (used by the callback; exposed for custom flows). */
-  createSession(identity: Identity, options?: { durationSeconds?: number; country?: string }): Promise<IssuedSession>;
+  /**
+   * Issues a session for an already verified identity (as the callback does; exposed for custom flows).
+   * `claims` are the verified claims the identity came from: the session keeps the few the group sources
+   * read, so `identity_update_behavior: 'automatic'` can resolve it again on every request.
+   * @defaultValue `durationSeconds`: the application's session duration, else the gate's global one
+   */
+  createSession(identity: Identity, options?: { durationSeconds?: number; country?: string; claims?: Readonly<Record<string, unknown>> }): Promise<IssuedSession>;
   /** Revokes every session of these subjects (`oid`, email; lower-cased) issued at or before `at` (Unix seconds, default now). */
   revokeUser(subjects: string | readonly string[], at?: number): Promise<void>;
   /** Revokes every session of an app (default: this app) issued at or before `at` (Unix seconds, default now). */
@@ -110,6 +116,9 @@ export interface Login {
 }
 
 const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+
+/** The most login transactions (tabs mid-login) a browser keeps; a new start evicts the oldest beyond it. */
+const MAX_LOGIN_TRANSACTIONS = 4;
 
 /**
  * Creates the Entra ID login (authorization code + PKCE, with `openid-client`) and
@@ -148,16 +157,21 @@ export function createLogin(options: LoginOptions): Login {
   if (clientSecret === undefined) {
     throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: the login needs a client secret: set `clientSecret` or the IdP `config.client_secret`');
   }
-  const now = o.now ?? Date.now;
+  const now = o.now ?? gate.now;
   const redirect = new URL(o.redirectUri);
-  const audience = o.audience ?? createHash('sha256').update(`${clientId}\n${redirect.origin}`).digest('hex');
+  const application = o.application ?? gate.application()?.name;
+  const app = application === undefined ? undefined : gate.application(application);
+  if (o.application !== undefined && app === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', `invalid login configuration: the gate has no application \`${o.application}\``);
+  }
+  const audience = o.audience ?? app?.aud ?? createHash('sha256').update(`${clientId}\n${redirect.origin}`).digest('hex');
   const issuer = o.issuer ?? redirect.origin;
   const supportGroups = idp.config.support_groups;
-  const scopes = o.scopes ?? (supportGroups && o.groups ? [...DEFAULT_SCOPES, 'User.Read'] : DEFAULT_SCOPES);
-  const appDuration = o.sessionDuration;
-  const globalDuration = o.globalSessionDuration;
-  // Policy durations arrive per login; each distinct string is parsed once.
-  const policyDurations = new Map<string, number>();
+  const scopes = o.scopes ?? (supportGroups && gate.groups !== undefined ? [...DEFAULT_SCOPES, 'User.Read'] : DEFAULT_SCOPES);
+  // The cookie lasts the application's session duration (else the global one); a deciding policy's
+  // shorter duration is enforced on every request by the gate (`authorize` with `session`).
+  const sessionSeconds = gate.sessionDuration(undefined, application);
+  const automatic = gate.identityUpdateBehavior === 'automatic';
 
   const signing = importSessionKey(o.keys.signing.kid, o.keys.signing.alg, o.keys.signing.privateKey, 'private');
   const verification = new Map<string, ImportedKey>([[signing.kid, importSessionKey(signing.kid, signing.alg, signing.key, 'public')]]);
@@ -166,7 +180,7 @@ export function createLogin(options: LoginOptions): Login {
     verification.set(k.kid, importSessionKey(k.kid, k.alg, k.publicKey, 'public'));
   }
 
-  const revocations = o.revocations ?? createMemoryRevocationList();
+  const revocations = gate.revocations;
   const identities = o.identities ?? createMemoryIdentityStore({ now, max: o.sessionCache === false ? 10_000 : o.sessionCache.max });
   const sessions = new SessionManager({
     signing,
@@ -176,7 +190,8 @@ export function createLogin(options: LoginOptions): Login {
     cacheMax: o.sessionCache === false ? 0 : o.sessionCache.max,
     clockTolerance: o.clockTolerance,
     maxTokenBytes: 8_192,
-    revocations,
+    assertNotRevoked: (claims, stored) =>
+      gate.assertNotRevoked({ subjects: gate.subjectsOf(stored.identity, stored.claims ?? {}), issuedAt: claims.iat, appId: audience, userId: claims.sub }),
     identities,
     now,
   });
@@ -184,7 +199,10 @@ export function createLogin(options: LoginOptions): Login {
   const usedStates = new LRUCache<string, number>({ max: 10_000 });
   const cookieName = o.cookie.name;
   const sessionCookie: CookieAttributes = { path: o.cookie.path, domain: o.cookie.domain, secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
-  const txCookie: CookieAttributes = { path: redirect.pathname, secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
+  // Transaction cookies live on the callback's folder (`/auth/` for `/auth/callback`), so the login start
+  // beside it (`/auth/login`) sees the ones a browser holds and can bound them: a cookie scoped to the
+  // callback alone is invisible to the start, and abandoned logins piled up until the callback got a 431.
+  const txCookie: CookieAttributes = { path: redirect.pathname.slice(0, redirect.pathname.lastIndexOf('/') + 1), secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
   const fetchImpl = o.fetch ?? globalThis.fetch;
   const authorityTenant = o.authorityTenant ?? idp.config.directory_id;
 
@@ -226,59 +244,72 @@ export function createLogin(options: LoginOptions): Login {
     return configuration;
   };
 
-  const durationFor = async (identity: Identity): Promise<number> => {
-    const policy = o.policySessionDuration ? await o.policySessionDuration(identity) : undefined;
-    if (policy !== undefined) {
-      let seconds = policyDurations.get(policy);
-      if (seconds === undefined) {
-        seconds = Math.floor(parseGoDuration(policy) / 1000);
-        if (seconds < 1) throw new ConfigError('ERR_CONFIG_INVALID', `the policy session duration \`${policy}\` must be at least \`1s\``);
-        if (policyDurations.size < 1_000) policyDurations.set(policy, seconds);
-      }
-      return seconds;
+  /**
+   * The identity a session stands for on this request. With `identity_update_behavior: 'automatic'`,
+   * the identity pipeline resolves it again from the sources (the directory's current membership and
+   * standing), from the claims kept at login; with `reauth` and `no_action`, it is the identity captured
+   * at login (SCIM changes revoke the session under `reauth`).
+   */
+  const live = new WeakMap<SessionIdentity, Identity>();
+  const liveResults = new WeakMap<AuthenticatedSession, { identity: Identity; result: AuthenticatedSession }>();
+  const followDirectory = async (session: AuthenticatedSession): Promise<AuthenticatedSession> => {
+    const stored = storedIdentityOf(session);
+    if (!automatic || stored === undefined) return session;
+    let base = live.get(stored);
+    if (base === undefined) {
+      // The identity as the token stated it: the pipeline applies `tokenGroups` to the token's own groups.
+      const claims = stored.claims ?? {};
+      const token = groupsFromClaims(claims as Record<string, unknown>);
+      base = Object.freeze({ ...stored.identity, groups: token.groups, membership: token.membership });
+      live.set(stored, base);
     }
-    return resolveSessionDuration({ app: appDuration, global: globalDuration });
+    const identity = await gate.resolveIdentity(base, { claims: stored.claims ?? {} });
+    if (identity === session.identity) return session;
+    const last = liveResults.get(session);
+    if (last !== undefined && last.identity === identity) return last.result;
+    const result: AuthenticatedSession = { ...session, identity };
+    liveResults.set(session, { identity, result });
+    return result;
   };
 
-  const resolveGroups = async (verified: VerifiedToken, graphToken: string | undefined): Promise<Identity> => {
-    const identity = verified.identity;
-    if (!supportGroups || o.groups === undefined || identity.membership.state === 'complete') return identity;
-    const source = o.groups;
-    let resolution;
-    try {
-      resolution = await source.resolve(identity, { claims: verified.claims, ...(graphToken ? { graphToken } : {}) });
-    } catch (cause) {
-      if (cause instanceof EntragateError && cause.code === 'ERR_GROUPS_UNAVAILABLE') throw cause;
-      throw new GroupsError('ERR_GROUPS_UNAVAILABLE', `the groups could not be resolved at login: source \`${source.name}\` failed`, { cause });
-    }
-    // INVARIANT: no session is issued on groups nobody could resolve; the user retries instead of holding a session with unknown groups.
-    if (resolution.membership.state !== 'complete') {
-      const reason = resolution.membership.state === 'unknown' ? `: ${resolution.membership.reason}` : '';
-      throw new GroupsError('ERR_GROUPS_UNAVAILABLE', `the groups could not be resolved at login: source \`${source.name}\` answered \`${resolution.membership.state}\`${reason}`);
-    }
-    return { ...identity, groups: resolution.groups, membership: resolution.membership };
+  const issueSession = async (identity: Identity, durationSeconds: number, country: string | undefined, claims?: Readonly<Record<string, unknown>>): Promise<IssuedSession> => {
+    const { token, claims: sessionClaims } = await sessions.issue(identity, { durationSeconds, country, claims });
+    return { token, claims: sessionClaims, setCookie: serializeCookie(cookieName, token, { ...sessionCookie, maxAge: durationSeconds }) };
   };
 
-  const issueSession = async (identity: Identity, durationSeconds: number, country: string | undefined): Promise<IssuedSession> => {
-    const { token, claims } = await sessions.issue(identity, { durationSeconds, country });
-    return { token, claims, setCookie: serializeCookie(cookieName, token, { ...sessionCookie, maxAge: durationSeconds }) };
-  };
+  const verifySession = (token: string): Promise<AuthenticatedSession> => (automatic ? sessions.verify(token).then(followDirectory) : sessions.verify(token));
 
   const authenticate = (request: RequestLike): Promise<AuthenticatedSession> => {
     const token = readCookie(header(request.headers, 'cookie'), cookieName);
     if (token === undefined) return Promise.reject(new SessionError('ERR_TOKEN_MISSING', 'no session cookie or bearer token was presented'));
-    return sessions.verify(token);
+    return verifySession(token);
   };
 
   const authenticateBearer = async (bearer: string): Promise<AuthenticatedBearer> => {
-    const verified = await gate.verifyToken(bearer);
-    const identity = verified.identity;
-    // INVARIANT: a user revocation also refuses that user's bearer tokens issued before it.
-    if (revocations.isRevoked({ subjects: subjectsOf(identity.oid || identity.sub, identity.email), appId: audience, issuedAt: identity.iat })) {
-      publish(loginChannels.revoked, { event: 'refused', user_uuid: identity.user_uuid, code: 'ERR_SESSION_REVOKED' });
-      throw new SessionError('ERR_SESSION_REVOKED', 'the access token was issued before a revocation of this user or app');
+    // The one pipeline: revocations (of the user, and of this login's application), standing, groups.
+    const { identity, claims } = await gate.identifyToken(bearer, application === undefined ? {} : { application });
+    return { kind: 'bearer', identity, claims };
+  };
+
+  /**
+   * The transaction cookies a new `start` clears: expired or unreadable ones, and the oldest beyond
+   * {@link MAX_LOGIN_TRANSACTIONS} - 1, so that with the new one a browser holds at most that many.
+   */
+  const transactionsToEvict = (cookieHeader: string | undefined): string[] => {
+    const prefix = `${o.cookie.transactionPrefix}_`;
+    const found = cookiesWithPrefix(cookieHeader, prefix);
+    if (found.length === 0) return [];
+    const at = now();
+    const evict = new Set<string>();
+    const live: Array<{ name: string; expiresAt: number }> = [];
+    for (const [name, value] of found) {
+      const tx = sealer.open(value, name);
+      if (tx === undefined || at >= tx.expiresAt) evict.add(name);
+      else live.push({ name, expiresAt: tx.expiresAt });
     }
-    return { kind: 'bearer', identity: await resolveGroups(verified, undefined), claims: verified.claims };
+    live.sort((a, b) => a.expiresAt - b.expiresAt);
+    for (let i = 0; i < live.length - (MAX_LOGIN_TRANSACTIONS - 1); i++) evict.add(live[i]!.name);
+    return [...evict];
   };
 
   const revokeUser = async (subjects: string | readonly string[], at?: number): Promise<void> => {
@@ -291,6 +322,7 @@ export function createLogin(options: LoginOptions): Login {
 
   return {
     audience,
+    application,
     issuer,
     cookieName,
     revocations,
@@ -320,6 +352,9 @@ export function createLogin(options: LoginOptions): Login {
         const location = oidc.buildAuthorizationUrl(config, params);
         const name = TransactionSealer.cookieName(o.cookie.transactionPrefix, state);
         const headers = new Headers({ location: location.href, 'cache-control': 'no-store' });
+        // INVARIANT: a browser holds a bounded number of login transactions: abandoned starts (closed tabs,
+        // a bot) evict the oldest instead of piling up cookies until the callback's headers are refused (431).
+        for (const stale of transactionsToEvict(header(request.headers, 'cookie'))) headers.append('set-cookie', serializeCookie(stale, '', { ...txCookie, maxAge: 0 }));
         headers.append('set-cookie', serializeCookie(name, sealer.seal(tx, name), { ...txCookie, maxAge: o.transactionTtl }));
         publish(loginChannels.login, { event: 'start', pkce: idp.config.pkce_enabled });
         return new Response(null, { status: 302, headers });
@@ -374,9 +409,29 @@ export function createLogin(options: LoginOptions): Login {
         // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
         const verified = await gate.verifyToken(idToken, { nonce: tx.nonce });
         checkIdTokenParty(verified.claims, clientId);
-        const identity = await resolveGroups(verified, typeof tokens.access_token === 'string' ? tokens.access_token : undefined);
-        const duration = await durationFor(identity);
-        const issued = await issueSession(identity, duration, context.country);
+        // The one identity pipeline, as for a bearer token and every session request: the directory's
+        // standing (a deprovisioned user gets no session), then the groups under the gate's `tokenGroups`.
+        const graphToken = typeof tokens.access_token === 'string' ? tokens.access_token : undefined;
+        const identity = await gate.resolveIdentity(verified.identity, graphToken === undefined ? { claims: verified.claims } : { claims: verified.claims, graphToken });
+        // INVARIANT: no session is issued on groups a source tried and could not resolve: the user retries
+        // (a 503 for an outage) or is refused (a 403 for a user the directory does not hold).
+        if (identity.membership.state === 'unknown') {
+          const m = identity.membership;
+          const code = isErrorCode(m.code) ? m.code : 'ERR_GROUPS_UNAVAILABLE';
+          throw new GroupsError(code, `the groups could not be resolved at login: ${m.reason}`);
+        }
+        // A session issued now, within the clock tolerance after a revocation of this user, would be
+        // refused on its first request: say so here instead (Cloudflare, too, refuses a revoked user's
+        // new login for up to a minute).
+        const issuedAt = Math.floor(now() / 1000);
+        try {
+          gate.assertNotRevoked({ subjects: gate.subjectsOf(verified.identity, verified.claims), issuedAt, appId: audience, userId: identity.user_uuid });
+        } catch (error) {
+          if (error instanceof SessionError) throw new SessionError('ERR_SESSION_REVOKED', 'this account was signed out moments ago: try again in a minute', { cause: error });
+          throw error;
+        }
+        const issued = await issueSession(identity, sessionSeconds, context.country, sessionClaims(verified.claims));
+        const duration = sessionSeconds;
         const headers = new Headers({ location: tx.returnTo, 'cache-control': 'no-store' });
         headers.append('set-cookie', issued.setCookie);
         for (const c of clear) headers.append('set-cookie', c);
@@ -388,9 +443,21 @@ export function createLogin(options: LoginOptions): Login {
     },
 
     async logout(request) {
-      // INVARIANT: another site cannot end a session (logout CSRF): a cross-site request (or a HEAD,
-      // which must be safe) gets a page whose same-origin POST button signs out, and changes nothing.
-      if (request.method === 'HEAD' || isCrossSite(request)) return confirmLogout(request);
+      // INVARIANT: another site cannot end a session (logout CSRF), not even a sibling subdomain (same-site):
+      // a POST signs out only when its `Origin` (or, without one, its `Referer`) is this app's origin, and
+      // is refused otherwise; a GET only on a same-origin navigation or one the user typed (`Sec-Fetch-Site:
+      // same-origin` or `none`). Anything else (a HEAD, a cross-site or unlabelled GET) gets a page whose
+      // same-origin POST button signs out, and changes nothing.
+      const origin = requestOrigin(request);
+      if (request.method === 'POST') {
+        if (origin === undefined) return confirmLogout(request);
+        if (origin !== redirect.origin) {
+          return failure(new SessionError('ERR_LOGIN_ORIGIN_MISMATCH', 'the sign-out was posted from another origin: use the sign-out button of this app'), [], 'Sign-out refused');
+        }
+      } else {
+        const site = header(request.headers, 'sec-fetch-site');
+        if (request.method !== 'GET' || (site !== 'same-origin' && site !== 'none') || (origin !== undefined && origin !== redirect.origin)) return confirmLogout(request);
+      }
       const value = readCookie(header(request.headers, 'cookie'), cookieName);
       const clearSession = serializeCookie(cookieName, '', { ...sessionCookie, maxAge: 0 });
       let user: string | undefined;
@@ -450,7 +517,7 @@ export function createLogin(options: LoginOptions): Login {
       }
     },
 
-    verifySession: (value) => sessions.verify(value),
+    verifySession,
     authenticate,
 
     authenticateRequest(request) {
@@ -460,9 +527,9 @@ export function createLogin(options: LoginOptions): Login {
     },
 
     async createSession(identity, sessionOptions = {}) {
-      const duration = sessionOptions.durationSeconds ?? (await durationFor(identity));
+      const duration = sessionOptions.durationSeconds ?? sessionSeconds;
       if (!Number.isInteger(duration) || duration < 1) throw new ConfigError('ERR_CONFIG_INVALID', `the session duration \`${duration}\` must be a whole number of seconds ≥ 1`);
-      return issueSession(identity, duration, sessionOptions.country);
+      return issueSession(identity, duration, sessionOptions.country, sessionOptions.claims === undefined ? undefined : sessionClaims(sessionOptions.claims));
     },
 
     revokeUser,
@@ -503,6 +570,19 @@ export function getIdentityJson(result: AuthenticatedSession): GetIdentityRespon
   };
 }
 
+/** The verified claims a session keeps for the identity pipeline (see `SessionIdentity.claims`). */
+const SESSION_CLAIMS = ['tid', 'oid', 'preferred_username', 'upn', 'unique_name', 'email', 'groups', 'hasgroups', '_claim_names', 'roles'] as const;
+
+function sessionClaims(claims: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const name of SESSION_CLAIMS) if (Object.hasOwn(claims, name) && claims[name] !== undefined) out[name] = claims[name];
+  return Object.freeze(out);
+}
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
 /** Renders a failed login: the error status, a short HTML page and the code in `x-entragate-error`. Never sets a session. */
 function failure(error: unknown, setCookies: readonly string[], title = 'Sign-in failed'): Response {
   const e =
@@ -520,12 +600,19 @@ function failure(error: unknown, setCookies: readonly string[], title = 'Sign-in
 }
 
 /**
- * Whether a browser says the request comes from another site: `Sec-Fetch-Site:
- * cross-site`, or an opaque `Origin: null` (sandboxed frames, some redirects).
- * Browsers without fetch metadata and non-browser clients are not refused.
+ * The origin a browser says the request comes from: the `Origin` header (`null` when opaque, which matches
+ * no app), else the origin of the `Referer`; `undefined` when it sends neither.
  */
-function isCrossSite(request: RequestLike): boolean {
-  return header(request.headers, 'sec-fetch-site') === 'cross-site' || header(request.headers, 'origin') === 'null';
+function requestOrigin(request: RequestLike): string | undefined {
+  const origin = header(request.headers, 'origin');
+  if (origin !== undefined) return origin.trim().toLowerCase();
+  const referer = header(request.headers, 'referer');
+  if (referer === undefined) return undefined;
+  try {
+    return new URL(referer).origin;
+  } catch {
+    return 'null';
+  }
 }
 
 /** The sign-out confirmation: a POST form to the same path, so only a same-origin click ends the session. */

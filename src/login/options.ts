@@ -1,12 +1,8 @@
 import { KeyObject, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import type { Gate } from '../gate.js';
-import type { GroupSource } from '../groups/types.js';
-import type { Identity } from '../types.js';
-import { parseGoDuration } from '../config/duration.js';
 import type { IdentityStore } from './identity-store.js';
 import type { KeyMaterial } from './keys.js';
-import type { RevocationList } from './revocation.js';
 
 const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', `must be ${what}`);
 const keyMaterial = z.custom<KeyMaterial>(
@@ -17,13 +13,6 @@ const keyMaterial = z.custom<KeyMaterial>(
   'must be a KeyObject, a PEM string or a JWK object',
 );
 const algorithm = z.enum(['ES256', 'RS256', 'EdDSA']);
-const goDuration = z.string().refine((v) => {
-  try {
-    return parseGoDuration(v) >= 1000;
-  } catch {
-    return false;
-  }
-}, 'must be a Go duration of at least 1s, such as `24h`, `30m` or `1h30m`');
 const relativePath = z.string().regex(/^\/(?![/\\])[^\\\s]*$/, 'must be a relative path starting with a single `/`');
 
 /**
@@ -39,6 +28,12 @@ const relativePath = z.string().regex(/^\/(?![/\\])[^\\\s]*$/, 'must be a relati
 export const loginOptionsSchema = z.strictObject({
   /** The gate: its IdP configuration, hosts and verifier are used for the login and bearer tokens. */
   gate: z.custom<Gate>((v) => typeof v === 'object' && v !== null && typeof (v as Gate).verifyToken === 'function', 'must be a gate from `createGate`'),
+  /**
+   * The Access application of the gate this login serves: its session duration (Cloudflare's precedence:
+   * the deciding policy's, else the application's, else the gate's global one) and its AUD tag (`aud` of
+   * every session, the unit of `revokeApp`). @defaultValue the gate's only application, if it has exactly one
+   */
+  application: z.string().min(1).optional(),
   /** The absolute callback URL registered in Entra (`https://app.example.com/auth/callback`). */
   redirectUri: z.url({ protocol: /^https?$/ }),
   /**
@@ -52,7 +47,10 @@ export const loginOptionsSchema = z.strictObject({
   clientSecret: z.string().min(1).optional(),
   /** The authority tenant of the login (a tenant id, `organizations` or `common`). @defaultValue the IdP `directory_id` */
   authorityTenant: z.string().regex(/^[A-Za-z0-9.-]+$/).optional(),
-  /** The app's AUD tag (`aud` of sessions, the unit of `revokeApp`). @defaultValue sha256 hex of client id and redirect origin */
+  /**
+   * The app's AUD tag (`aud` of sessions, the unit of `revokeApp`). @defaultValue the application's `aud`
+   * (its name unless set), or, without an application, the sha256 hex of the client id and redirect origin
+   */
   audience: z.string().min(1).optional(),
   /** `iss` of sessions. @defaultValue the origin of `redirectUri` */
   issuer: z.string().min(1).optional(),
@@ -88,21 +86,6 @@ export const loginOptionsSchema = z.strictObject({
   transactionSecret: z.string().min(32).optional(),
   /** Seconds a login may take between `start` and `callback`. @defaultValue 600 */
   transactionTtl: z.number().int().min(30).max(3600).default(600),
-  /** The application's `session_duration` (Go duration). */
-  sessionDuration: goDuration.optional(),
-  /** The organisation's global session duration. @defaultValue `24h` */
-  globalSessionDuration: goDuration.default('24h'),
-  /** The `session_duration` of the policy that admitted the user, when it sets one (evaluated at login). */
-  policySessionDuration: fn<(identity: Identity) => string | undefined | Promise<string | undefined>>('a function').optional(),
-  /** Resolves groups at login when `support_groups` is on and the token's membership is not complete. */
-  groups: z.custom<GroupSource>((v) => typeof v === 'object' && v !== null && typeof (v as GroupSource).resolve === 'function', 'must be a GroupSource').optional(),
-  /** Revocations checked on every request. @defaultValue an in-memory list */
-  revocations: z
-    .custom<RevocationList>(
-      (v) => typeof v === 'object' && v !== null && ['revokeUser', 'revokeApp', 'isRevoked'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
-      'must have `revokeUser`, `revokeApp` and `isRevoked`',
-    )
-    .optional(),
   /** Where identities (and their groups) live, by `identity_nonce`. @defaultValue an in-memory LRU */
   identities: z
     .custom<IdentityStore>(
@@ -124,7 +107,7 @@ export const loginOptionsSchema = z.strictObject({
   fetch: fn<typeof fetch>('a fetch function').optional(),
   /** Timeout of each call to Entra, ms. @defaultValue 10000 */
   timeout: z.number().int().min(100).max(60_000).default(10_000),
-  /** Clock in ms (tests inject one). @defaultValue `Date.now` */
+  /** Clock in ms (tests inject one). @defaultValue the gate's clock */
   now: fn<() => number>('a function returning ms').optional(),
 });
 

@@ -1,13 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { publish } from '../diagnostics.js';
 import { EntragateError, SessionError, StoreError } from '../errors/index.js';
 import type { Identity } from '../types.js';
-import { loginChannels } from './diagnostics.js';
 import type { IdentityStore, SessionIdentity } from './identity-store.js';
 import type { ImportedKey } from './keys.js';
-import type { RevocationList } from './revocation.js';
 
 /** The claims of a session token: those of Cloudflare's application token (`type: "app"`). */
 export interface SessionClaims {
@@ -46,7 +43,12 @@ export interface SessionSettings {
   cacheMax: number;
   clockTolerance: number;
   maxTokenBytes: number;
-  revocations: RevocationList;
+  /**
+   * Refuses a session issued before a revocation of its user or app (throws `ERR_SESSION_REVOKED`, or a
+   * 503 when the revocations cannot be read): the gate's `assertNotRevoked`, with the subjects of the
+   * session and of the identity it points at. Called on every verification, cache hit or not.
+   */
+  assertNotRevoked: (claims: SessionClaims, stored: SessionIdentity) => void;
   identities: IdentityStore;
   now: () => number;
 }
@@ -57,8 +59,6 @@ interface CacheEntry {
   claims: SessionClaims;
   /** `exp` in ms: a cached session is never accepted at or after it. */
   expiresAt: number;
-  /** Lower-cased `sub` and email, computed once for the revocation look-up. */
-  subjects: readonly string[];
   /** The last answer, reused while the identity store returns the same object. */
   last: AuthenticatedSession | undefined;
 }
@@ -79,6 +79,14 @@ export function newIdentityNonce(): string {
     if (b < 248) out += NONCE_ALPHABET[b % 62];
   }
   return out;
+}
+
+/** The stored identity each verified session result came from (the login's pipeline reads its claims). */
+const storedIdentities = new WeakMap<AuthenticatedSession, SessionIdentity>();
+
+/** The stored identity a session result of {@link SessionManager.verify} points at. */
+export function storedIdentityOf(session: AuthenticatedSession): SessionIdentity | undefined {
+  return storedIdentities.get(session);
 }
 
 /** The lower-cased subjects a revocation may name for a user: the `oid`/`sub` and the email. */
@@ -105,7 +113,10 @@ export class SessionManager {
   }
 
   /** Signs a session for `identity`, stores the identity under a fresh nonce, and returns the token and claims. */
-  async issue(identity: Identity, options: { durationSeconds: number; country?: string | undefined }): Promise<{ token: string; claims: SessionClaims }> {
+  async issue(
+    identity: Identity,
+    options: { durationSeconds: number; country?: string | undefined; claims?: Readonly<Record<string, unknown>> | undefined },
+  ): Promise<{ token: string; claims: SessionClaims }> {
     const s = this.#s;
     const iat = Math.floor(s.now() / 1000);
     const claims: SessionClaims = {
@@ -120,7 +131,7 @@ export class SessionManager {
       type: 'app',
       ...(options.country ? { country: options.country } : {}),
     };
-    const stored: SessionIdentity = { identity, issuedAt: iat, ...(options.country ? { country: options.country } : {}) };
+    const stored: SessionIdentity = { identity, issuedAt: iat, ...(options.country ? { country: options.country } : {}), ...(options.claims ? { claims: options.claims } : {}) };
     await s.identities.set(claims.identity_nonce, stored, claims.exp);
     const token = await new SignJWT({ ...claims } as unknown as JWTPayload)
       .setProtectedHeader({ alg: s.signing.alg, kid: s.signing.kid, typ: 'JWT' })
@@ -150,11 +161,6 @@ export class SessionManager {
       throw expired(entry.claims.exp);
     }
     const claims = entry.claims;
-    // INVARIANT: revocation is checked on every call, cache hit or not.
-    if (s.revocations.isRevoked({ subjects: entry.subjects, appId: s.audience, issuedAt: claims.iat })) {
-      publish(loginChannels.revoked, { event: 'refused', user_uuid: claims.sub, code: 'ERR_SESSION_REVOKED' });
-      throw new SessionError('ERR_SESSION_REVOKED', 'the session was revoked: log in again');
-    }
     let stored: SessionIdentity | undefined;
     try {
       const found = s.identities.get(claims.identity_nonce);
@@ -168,9 +174,12 @@ export class SessionManager {
       // Logged out, evicted or lost with a restart: the groups are gone, so the session cannot be honoured.
       throw new SessionError('ERR_SESSION_REVOKED', 'the identity of this session is no longer held (logged out, revoked or evicted): log in again');
     }
+    // INVARIANT: revocation is checked on every call, cache hit or not.
+    s.assertNotRevoked(claims, stored);
     const last = entry.last;
     if (last !== undefined && last.identity === stored.identity) return last;
     const result: AuthenticatedSession = { kind: 'session', identity: stored.identity, session: claims, ...(stored.country ? { country: stored.country } : {}) };
+    storedIdentities.set(result, stored);
     entry.last = result;
     return result;
   }
@@ -217,7 +226,7 @@ export class SessionManager {
     }
     const claims = sessionClaims(payload);
     if (claims === undefined) throw new SessionError('ERR_SESSION_INVALID', 'the session token is not an app session (`type`, `identity_nonce`, `email` or `aud`)');
-    return { token, claims, expiresAt: claims.exp * 1000, subjects: Object.freeze(subjectsOf(claims.sub, claims.email)), last: undefined };
+    return { token, claims, expiresAt: claims.exp * 1000, last: undefined };
   }
 }
 

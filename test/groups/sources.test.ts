@@ -178,27 +178,36 @@ describe('createDirectoryGroupSource', () => {
     return index;
   }
 
-  it('answers the user’s nested groups by Entra object id, matched by oid', async () => {
+  const HOME = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+  const OTHER_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
+  /** What the gate passes: the claims and its home tenant. */
+  const home = (claims: Record<string, unknown> = {}) => ({ claims, homeTenant: HOME });
+
+  it('answers the user’s nested groups by Entra object id, matched by oid, with ids and names known', async () => {
     const source = createDirectoryGroupSource({ index: directory() });
-    const result = await source.resolve(identity(), { claims: {} });
-    expect(result.membership).toEqual({ state: 'complete', source: 'directory' });
+    const result = await source.resolve(identity(), home());
+    expect(result.membership).toEqual({ state: 'complete', source: 'directory', fields: ['id', 'name'] });
+    expect(source.fields).toEqual(['id', 'name']);
     expect(result.groups.map((g) => g.id).sort()).toEqual([G1, G2].sort());
     expect(result.groups).toContainEqual({ id: G1, name: 'Devs' });
+    // The index's shared answer: the same frozen array while nothing changed (the pipeline reuses identities on it).
+    expect((await source.resolve(identity(), home())).groups).toBe(result.groups);
+    expect(Object.isFrozen(result.groups)).toBe(true);
   });
 
-  it('falls back to the UPN claim against userName, case-insensitively', async () => {
+  it('falls back to the UPN claim against userName, case-insensitively, for a user of its own tenant', async () => {
     const source = createDirectoryGroupSource({ index: directory() });
     const id = identity({ oid: '00000000-0000-0000-0000-000000000001', email: 'x@y.z' });
-    const result = await source.resolve(id, { claims: { preferred_username: 'OTHER@microsoft.com' } });
+    const result = await source.resolve(id, home({ preferred_username: 'OTHER@microsoft.com' }));
     expect(result.membership.state).toBe('complete');
     expect(result.groups).toHaveLength(2);
   });
 
   it('falls back to the email, unless told not to', async () => {
     const id = identity({ oid: '00000000-0000-0000-0000-000000000001', email: 'ALIAS@microsoft.com' });
-    const both = await createDirectoryGroupSource({ index: directory() }).resolve(id, { claims: {} });
+    const both = await createDirectoryGroupSource({ index: directory() }).resolve(id, home());
     expect(both.membership.state).toBe('complete');
-    const noEmail = await createDirectoryGroupSource({ index: directory(), match: ['oid', 'userName'] }).resolve(id, { claims: {} });
+    const noEmail = await createDirectoryGroupSource({ index: directory(), match: ['oid', 'userName'] }).resolve(id, home());
     expect(noEmail.membership).toEqual({
       state: 'unknown',
       code: 'ERR_DIRECTORY_USER_UNKNOWN',
@@ -206,23 +215,67 @@ describe('createDirectoryGroupSource', () => {
     });
   });
 
+  it('regression: another tenant’s user carrying the victim’s email or UPN gets nothing, even without `tenantId` (multi-tenant gate)', async () => {
+    // u2 (`Other@Microsoft.com`, alias@microsoft.com) was provisioned with Entra's default mapping: its
+    // externalId is the mailNickname, not a GUID, so the nOAuth object-id check cannot catch the impostor.
+    const source = createDirectoryGroupSource({ index: directory() });
+    const impostor = identity({ tid: OTHER_TENANT, oid: '0b0b0b0b-0000-4000-8000-000000000009', email: 'alias@microsoft.com' });
+    const result = await source.resolve(impostor, home({ preferred_username: 'other@microsoft.com' }));
+    expect(result.groups).toEqual([]);
+    expect(result.membership).toMatchObject({ state: 'unknown', code: 'ERR_DIRECTORY_USER_UNKNOWN' });
+    expect(source.standing!(impostor, home())).toEqual({ state: 'unheld' });
+    // Without a known tenant at all (no `tenantId`, no gate), mutable attributes never match.
+    const victim = identity({ oid: '00000000-0000-0000-0000-000000000001', email: 'alias@microsoft.com' });
+    expect((await source.resolve(victim, { claims: {} })).membership.state).toBe('unknown');
+    // Positive controls: the victim of its own tenant matches by email; the object id matches from anywhere.
+    expect((await source.resolve(victim, home())).membership.state).toBe('complete');
+    const byOid = identity({ tid: OTHER_TENANT, email: 'whoever@fabrikam.com' });
+    expect((await source.resolve(byOid, { claims: {} })).membership.state).toBe('complete');
+  });
+
   it('answers unknown (not "no groups") for a user the directory does not hold', async () => {
     const id = identity({ oid: '11111111-2222-3333-4444-555555555555', email: 'stranger@contoso.com' });
-    const result = await createDirectoryGroupSource({ index: directory() }).resolve(id, { claims: {} });
+    const result = await createDirectoryGroupSource({ index: directory() }).resolve(id, home());
     expect(result.groups).toEqual([]);
     expect(result.membership).toMatchObject({ state: 'unknown', code: 'ERR_DIRECTORY_USER_UNKNOWN' });
   });
 
-  it('answers unknown for an inactive user, so decisions fail closed', async () => {
+  it('answers unknown for an inactive user, and refuses them in its standing', async () => {
+    const source = createDirectoryGroupSource({ index: directory() });
     const id = identity({ oid: '', email: 'gone@microsoft.com' });
-    const result = await createDirectoryGroupSource({ index: directory() }).resolve(id, { claims: {} });
-    expect(result).toEqual({ groups: [], membership: { state: 'unknown', code: 'ERR_DIRECTORY_USER_UNKNOWN', reason: 'user inactive: directory user `u3`' } });
+    const result = await source.resolve(id, home());
+    expect(result).toEqual({ groups: [], membership: { state: 'unknown', code: 'ERR_DIRECTORY_USER_INACTIVE', reason: 'user inactive: directory user `u3`' } });
+    expect(source.standing!(id, home())).toEqual({
+      state: 'refused',
+      code: 'ERR_DIRECTORY_USER_INACTIVE',
+      reason: 'the directory holds this user as inactive (directory user `u3`)',
+    });
+    expect(source.standing!(identity(), home())).toEqual({ state: 'active' });
+  });
+
+  it('refuses a user the directory remembers as deleted (a tombstone)', async () => {
+    const index = directory();
+    index.upsertUser({ id: 't1', externalId: '7e1c0a55-0000-4000-8000-00000000dead', userName: 'left@microsoft.com', emails: [], active: false, deleted: true });
+    const source = createDirectoryGroupSource({ index });
+    const leaver = identity({ oid: '7e1c0a55-0000-4000-8000-00000000dead', email: 'left@microsoft.com' });
+    expect(source.standing!(leaver, home())).toMatchObject({ state: 'refused', code: 'ERR_DIRECTORY_USER_INACTIVE', reason: expect.stringContaining('deleted') });
+    expect((await source.resolve(leaver, home())).membership).toMatchObject({ state: 'unknown', reason: 'user deleted: directory user `t1`' });
+  });
+
+  it('answers unknown with a 503 code, and an unknown standing, while the store may be stale', async () => {
+    let fresh = false;
+    const source = createDirectoryGroupSource({ store: { index: directory(), isFresh: () => fresh } });
+    expect((await source.resolve(identity(), home())).membership).toMatchObject({ state: 'unknown', code: 'ERR_STORE_UNAVAILABLE' });
+    expect(source.standing!(identity(), home())).toMatchObject({ state: 'unknown', code: 'ERR_STORE_UNAVAILABLE' });
+    fresh = true;
+    expect((await source.resolve(identity(), home())).membership.state).toBe('complete');
+    expect(source.standing!(identity(), home())).toEqual({ state: 'active' });
   });
 
   it('regression: a user matched by email or UPN whose directory object id is another Entra object is refused (nOAuth)', async () => {
     // u1 is provisioned with its Entra object id; a token of another object claims u1's email and UPN.
     const attacker = identity({ oid: '0b0b0b0b-0000-4000-8000-000000000001', email: 'suwatch@microsoft.com' });
-    const result = await createDirectoryGroupSource({ index: directory() }).resolve(attacker, { claims: { preferred_username: 'suwatch@microsoft.com' } });
+    const result = await createDirectoryGroupSource({ index: directory() }).resolve(attacker, home({ preferred_username: 'suwatch@microsoft.com' }));
     expect(result).toEqual({
       groups: [],
       membership: {
@@ -233,16 +286,16 @@ describe('createDirectoryGroupSource', () => {
     });
   });
 
-  it('regression: with tenantId, a token of another tenant gets no directory groups', async () => {
+  it('with tenantId, a token of another tenant is matched by object id only', async () => {
     const source = createDirectoryGroupSource({ index: directory(), tenantId: '72F988BF-86F1-41AF-91AB-2D7CD011DB47' });
     await expect(source.resolve(identity(), { claims: {} })).resolves.toMatchObject({ membership: { state: 'complete', source: 'directory' } });
-    const foreign = identity({ tid: '9188040d-6c67-4c5b-b112-36a304b66dad', oid: '0b0b0b0b-0000-4000-8000-000000000002', email: 'alias@microsoft.com' });
-    await expect(source.resolve(foreign, { claims: {} })).resolves.toEqual({
+    const foreign = identity({ tid: OTHER_TENANT, oid: '0b0b0b0b-0000-4000-8000-000000000002', email: 'alias@microsoft.com' });
+    await expect(source.resolve(foreign, { claims: {}, homeTenant: OTHER_TENANT })).resolves.toEqual({
       groups: [],
       membership: {
         state: 'unknown',
         code: 'ERR_DIRECTORY_USER_UNKNOWN',
-        reason: 'token tenant `9188040d-6c67-4c5b-b112-36a304b66dad` is not the directory tenant',
+        reason: 'user not in directory: oid `0b0b0b0b-0000-4000-8000-000000000002` of tenant `9188040d-6c67-4c5b-b112-36a304b66dad` matches no directory object id',
       },
     });
     expect(() => createDirectoryGroupSource({ index: directory(), tenantId: 'contoso' })).toThrow(/invalid directory group source configuration/);
@@ -250,6 +303,7 @@ describe('createDirectoryGroupSource', () => {
 
   it('refuses a missing index at construction', () => {
     expect(() => createDirectoryGroupSource({} as never)).toThrow(ConfigError);
+    expect(() => createDirectoryGroupSource({ index: directory(), store: { index: directory() } })).toThrow('give exactly one of `store` and `index`');
     expect(() => createDirectoryGroupSource({ index: directory(), match: [] })).toThrow(/invalid directory group source configuration/);
   });
 });

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { createGate, EntragateError, type GateOptions } from '../../src/index.js';
+import { createGate, EntragateError, type Gate, type GateOptions } from '../../src/index.js';
 import { createLogin, type Login, type LoginOptions } from '../../src/login/index.js';
 import type { MockEntra } from '../../src/testing/index.js';
 
@@ -11,6 +11,7 @@ export const TX_SECRET = 'test-transaction-secret-0123456789abcdef';
 export interface App {
   url: string;
   login: Login;
+  gate: Gate;
   close(): Promise<void>;
 }
 
@@ -81,6 +82,7 @@ export async function startApp(
   return {
     url,
     login,
+    gate,
     close: () => {
       server.closeAllConnections();
       return new Promise<void>((resolve) => server.close(() => resolve()));

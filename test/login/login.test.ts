@@ -8,6 +8,7 @@ import { TransactionSealer } from '../../src/login/transaction.js';
 import { issuerFitsAuthority } from '../../src/login/login.js';
 import type { GroupSource } from '../../src/groups/types.js';
 import { createGraphGroupSource } from '../../src/graph/index.js';
+import { createDirectoryGroupSource, createDirectoryIndex } from '../../src/index.js';
 import { createMockGraph } from '../../src/testing/index.js';
 import { browse, CookieJar, fakeClock, fetchWithJar, startApp, TX_SECRET, type App, type Hop } from './harness.js';
 
@@ -47,6 +48,9 @@ async function signIn(a: App, path = '/auth/login?returnTo=%2Fdashboard', interc
   const hops = await browse(jar, a.url, `${a.url}${path}`, intercept);
   return { jar, hops };
 }
+
+/** What a browser sends on a same-origin navigation (fetch metadata). */
+const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' } as const;
 
 function errorOf(hop: Hop): string | null {
   return hop.response.headers.get('x-entragate-error');
@@ -93,7 +97,7 @@ describe('login: the full authorization-code flow against the mock', () => {
   });
 
   it('sets the session cookie HttpOnly, Secure, SameSite=Lax, Path=/ with the session Max-Age', async () => {
-    const a = await app({ login: () => ({ cookie: { secure: true }, sessionDuration: '8h' }) });
+    const a = await app({ login: () => ({ cookie: { secure: true } }), gate: { applications: { portal: { policies: [], session_duration: '8h' } } } });
     user();
     const { hops } = await signIn(a);
     const callback = hops.find((h) => h.url.includes('/auth/callback'))!;
@@ -101,7 +105,7 @@ describe('login: the full authorization-code flow against the mock', () => {
     const attrs = line.split('; ').slice(1);
     expect(attrs).toEqual(['Path=/', 'Max-Age=28800', 'HttpOnly', 'Secure', 'SameSite=Lax']);
     const start = hops[0]!.setCookies[0]!;
-    expect(start).toMatch(/^CF_Login_[A-Za-z0-9_-]{16}=[A-Za-z0-9_-]+; Path=\/auth\/callback; Max-Age=600; HttpOnly; Secure; SameSite=Lax$/);
+    expect(start).toMatch(/^CF_Login_[A-Za-z0-9_-]{16}=[A-Za-z0-9_-]+; Path=\/auth\/; Max-Age=600; HttpOnly; Secure; SameSite=Lax$/);
   });
 
   it('omits Secure only when told to for local http', async () => {
@@ -362,6 +366,119 @@ describe('login: refused callbacks never make a session', () => {
   });
 });
 
+describe('login: one identity pipeline with the directory (issue 11)', () => {
+  const DEVS = '5f1c9a7d-0000-4000-8000-0000000000e1';
+  const BLOCKED = '5f1c9a7d-0000-4000-8000-0000000000e2';
+  const PARENT = '5f1c9a7d-0000-4000-8000-0000000000e3';
+
+  /** An app on a directory index: `u` active in Devs ⊂ Parent; policies Block `BLOCKED`, Allow `DEVS`. */
+  async function directoryApp(behavior: 'automatic' | 'reauth' | 'no_action') {
+    const index = createDirectoryIndex();
+    const u = { oid: randomUUID(), email: `d${randomUUID().slice(0, 6)}@contoso.com` };
+    index.upsertUser({ id: 'u1', externalId: u.oid, userName: u.email, emails: [u.email], active: true });
+    index.upsertGroup({ id: 'g-devs', externalId: DEVS, displayName: 'Devs' });
+    index.upsertGroup({ id: 'g-blocked', externalId: BLOCKED, displayName: 'Blocked' });
+    index.upsertGroup({ id: 'g-parent', externalId: PARENT, displayName: 'Parent' });
+    index.addMember('g-parent', 'g-devs');
+    index.addMember('g-devs', 'u1');
+    const a = await app({
+      idp: { scim_config: { enabled: true, user_deprovision: true, identity_update_behavior: behavior } },
+      gate: {
+        groups: createDirectoryGroupSource({ index }),
+        tokenGroups: 'ignore',
+        applications: {
+          portal: {
+            policies: [
+              { name: 'Block', decision: 'deny', include: [{ azureAD: { id: BLOCKED } }] },
+              { name: 'Devs', decision: 'allow', include: [{ azureAD: { id: DEVS } }] },
+            ],
+          },
+        },
+      },
+    });
+    const portal = async (jar: CookieJar) => {
+      const who = await a.login.authenticateRequest({ headers: { cookie: jar.header('/') } });
+      return a.gate.authorize(who.identity, { application: 'portal' });
+    };
+    return { a, index, u, portal };
+  }
+
+  it('refuses a fresh login of a user the directory holds as inactive, even with a groups claim (regression: the ID token groups let them back in)', async () => {
+    const { a, index, u } = await directoryApp('reauth');
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email, groups: [DEVS] } };
+    const ok = await signIn(a);
+    expect(ok.jar.get('CF_Authorization')).toBeDefined();
+    index.upsertUser({ id: 'u1', externalId: u.oid, userName: u.email, emails: [u.email], active: false });
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email, groups: [DEVS] } };
+    const { jar, hops } = await signIn(a);
+    const last = hops.at(-1)!;
+    expect(last.status).toBe(403);
+    expect(errorOf(last)).toBe('ERR_DIRECTORY_USER_INACTIVE');
+    expect(jar.get('CF_Authorization')).toBeUndefined();
+  });
+
+  it('puts the nested groups the directory knows in the session, from the directory, not the ID token', async () => {
+    const { a, u } = await directoryApp('no_action');
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email, groups: [randomUUID()] } };
+    const { jar } = await signIn(a);
+    const who = await me(jar, a);
+    expect((who.body.groups as Array<{ id: string }>).map((g) => g.id).sort()).toEqual([DEVS, PARENT].sort());
+  });
+
+  it('automatic: a SCIM move into a Block group and out of the Allow group changes the session’s decision without a new login (regression: the login snapshot decided)', async () => {
+    const { a, index, u, portal } = await directoryApp('automatic');
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email } };
+    const { jar } = await signIn(a);
+    expect((await portal(jar)).allowed).toBe(true);
+    const before = (await a.login.authenticateRequest({ headers: { cookie: jar.header('/') } })).identity;
+    // Unchanged directory: the same identity object on every request (the policies' caches hold).
+    expect((await a.login.authenticateRequest({ headers: { cookie: jar.header('/') } })).identity).toBe(before);
+    index.addMember('g-blocked', 'u1');
+    index.removeMember('g-devs', 'u1');
+    const after = await portal(jar);
+    expect(after).toMatchObject({ allowed: false, policy: { name: 'Block' } });
+    // Deprovisioned in the directory: the session is refused at once, with no revocation needed.
+    index.upsertUser({ id: 'u1', externalId: u.oid, userName: u.email, emails: [u.email], active: false });
+    const refused = await a.login.authenticateRequest({ headers: { cookie: jar.header('/') } }).then(
+      () => undefined,
+      (e: unknown) => e as { code: string },
+    );
+    expect(refused?.code).toBe('ERR_DIRECTORY_USER_INACTIVE');
+  });
+
+  it('no_action: sessions keep the membership captured at login, even on the directory source', async () => {
+    const { a, index, u, portal } = await directoryApp('no_action');
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email } };
+    const { jar } = await signIn(a);
+    index.addMember('g-blocked', 'u1');
+    expect((await portal(jar)).allowed).toBe(true);
+  });
+});
+
+describe('login: transactions per browser', () => {
+  it('keeps at most 4 login transactions per browser: 50 abandoned starts evict the oldest, the callback still works (regression: cookies piled up to a 431)', async () => {
+    const a = await app();
+    user();
+    const jar = new CookieJar();
+    for (let i = 0; i < 50; i++) await fetchWithJar(jar, a.url, `${a.url}/auth/login`);
+    const pending = [...jar.cookies.keys()].filter((n) => n.startsWith('CF_Login_'));
+    expect(pending).toHaveLength(4);
+    expect(jar.header('/auth/callback').length).toBeLessThan(2_000);
+    // The newest login completes (the ones still held are the latest four).
+    const hops = await browse(jar, a.url, `${a.url}/auth/login?returnTo=%2Fdone`);
+    expect(hops.at(-1)!.url).toBe(`${a.url}/done`);
+    expect(jar.get('CF_Authorization')).toBeDefined();
+  });
+
+  it('clears a transaction cookie it cannot open (tampered, or sealed with another secret) at the next start', async () => {
+    const a = await app();
+    const start = await fetch(`${a.url}/auth/login`, { redirect: 'manual', headers: { cookie: 'CF_Login_AAAAAAAAAAAAAAAA=garbage; other=1' } });
+    const cleared = start.headers.getSetCookie().filter((c) => c.startsWith('CF_Login_AAAAAAAAAAAAAAAA=;'));
+    expect(cleared).toHaveLength(1);
+    expect(cleared[0]).toContain('Max-Age=0');
+  });
+});
+
 describe('login: return-to paths', () => {
   for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/%0d%0aLocation:x', '\\\\evil', '/.//evil.example', '/%2e//evil.example', '/a/..//evil.example/x?y']) {
     it(`refuses the open redirect \`${evil}\` and returns to /`, async () => {
@@ -395,7 +512,7 @@ describe('login: groups at login', () => {
         return { groups: [{ id: g, name: 'Security Team' }], membership: { state: 'complete', source: 'graph' } };
       },
     };
-    const a = await app({ login: () => ({ groups: source }) });
+    const a = await app({ gate: { groups: source } });
     const u = user();
     entra.login.nextUser = { claims: { oid: u.oid, email: u.email, _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: 'x' } } } };
     const { jar } = await signIn(a);
@@ -428,7 +545,7 @@ describe('login: groups at login', () => {
       graph.addMember(child, u.oid);
       graph.addMember(parent, child);
       const source = createGraphGroupSource({ tenantId: entra.tenantId, graphHost: graph.url });
-      const a = await app({ login: () => ({ groups: source }) });
+      const a = await app({ gate: { groups: source } });
       entra.login.nextUser = { claims: { oid: u.oid, email: u.email, hasgroups: true } };
       const { jar } = await signIn(a);
       const hop = await fetchWithJar(jar, a.url, `${a.url}/cdn-cgi/access/get-identity`);
@@ -450,7 +567,7 @@ describe('login: groups at login', () => {
         return { groups: [], membership: { state: 'complete', source: 'graph' } };
       },
     };
-    const a = await app({ login: () => ({ groups: source }) });
+    const a = await app({ gate: { groups: source } });
     const u = user();
     entra.login.nextUser = { claims: { oid: u.oid, email: u.email, groups: [randomUUID()] } };
     const { jar } = await signIn(a);
@@ -467,16 +584,17 @@ describe('login: groups at login', () => {
       name: 'graph',
       resolve: async () => ({ groups: [], membership: { state: 'unknown', reason: 'graph is throttling', code: 'ERR_GRAPH_REQUEST_FAILED' } }),
     };
-    const a = await app({ login: () => ({ groups: source }) });
+    const a = await app({ gate: { groups: source } });
     const u = user();
     entra.login.nextUser = { claims: { oid: u.oid, email: u.email, hasgroups: true } };
     const { jar, hops } = await signIn(a);
     const last = hops.at(-1)!;
     expect(last.status).toBe(503);
-    expect(errorOf(last)).toBe('ERR_GROUPS_UNAVAILABLE');
+    // The source's own code: an outage of Graph, not a user problem.
+    expect(errorOf(last)).toBe('ERR_GRAPH_REQUEST_FAILED');
     // The reason goes to the operator on the diagnostics channel, not to the browser.
     expect(await last.response.text()).not.toContain('graph is throttling');
-    expect(failures.at(-1)).toMatchObject({ event: 'failure', code: 'ERR_GROUPS_UNAVAILABLE', message: expect.stringContaining('graph is throttling') });
+    expect(failures.at(-1)).toMatchObject({ event: 'failure', code: 'ERR_GRAPH_REQUEST_FAILED', message: expect.stringContaining('graph is throttling') });
     expect(jar.get('CF_Authorization')).toBeUndefined();
   });
 });
@@ -484,7 +602,7 @@ describe('login: groups at login', () => {
 describe('sessions: expiry, revocation and bearer tokens', () => {
   it('expires a session at its exp (fake clock), cached or not', async () => {
     const clock = fakeClock();
-    const a = await app({ login: () => ({ now: clock.now, sessionDuration: '1h' }) });
+    const a = await app({ login: () => ({ now: clock.now }), gate: { applications: { portal: { policies: [], session_duration: '1h' } } } });
     user();
     const { jar } = await signIn(a);
     expect((await me(jar, a)).status).toBe(200);
@@ -511,14 +629,22 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     try {
       await a.login.revokeUser(u.oid.toUpperCase());
       const after = await me(jar, a);
-      expect(after).toEqual({ status: 401, body: { code: 'ERR_SESSION_REVOKED', message: 'the session was revoked: log in again' } });
+      expect(after).toEqual({ status: 401, body: { code: 'ERR_SESSION_REVOKED', message: 'the credential was issued before a revocation of this user or app: sign in again' } });
     } finally {
       diagnostics.unsubscribe(LOGIN_CHANNEL_NAMES.revoked, listener);
     }
     expect(events).toContainEqual(expect.objectContaining({ event: 'revoke-user', subjects: 1 }));
     expect(events).toContainEqual({ event: 'refused', user_uuid: u.oid, code: 'ERR_SESSION_REVOKED' });
 
-    clock.advance(1_000);
+    // Within the clock tolerance (60 s) after the revocation, a new login is refused with a clear page
+    // rather than issuing a session its first request would refuse.
+    clock.advance(30_000);
+    entra.login.nextUser = { claims: { oid: u.oid, email: u.email } };
+    const soon = await signIn(a);
+    expect(soon.hops.at(-1)!.status).toBe(401);
+    expect(errorOf(soon.hops.at(-1)!)).toBe('ERR_SESSION_REVOKED');
+    expect(await soon.hops.at(-1)!.response.text()).toContain('try again in a minute');
+    clock.advance(31_000);
     entra.login.nextUser = { claims: { oid: u.oid, email: u.email } };
     const again = await signIn(a);
     expect((await me(again.jar, a)).status).toBe(200);
@@ -529,8 +655,8 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
   it('revokes every session of an app, and only of that app', async () => {
     const clock = fakeClock();
     const revocations = (await import('../../src/login/index.js')).createMemoryRevocationList();
-    const a = await app({ login: () => ({ now: clock.now, revocations, audience: 'app-a' }) });
-    const b = await app({ login: () => ({ now: clock.now, revocations, audience: 'app-b' }) });
+    const a = await app({ login: () => ({ now: clock.now, audience: 'app-a' }), gate: { revocations } });
+    const b = await app({ login: () => ({ now: clock.now, audience: 'app-b' }), gate: { revocations } });
     user();
     const sa = await signIn(a);
     user();
@@ -538,7 +664,8 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     await a.login.revokeApp();
     expect((await me(sa.jar, a)).body.code).toBe('ERR_SESSION_REVOKED');
     expect((await me(sb.jar, b)).status).toBe(200);
-    await b.login.revokeApp('app-b', Math.floor(clock.now() / 1000) - 5);
+    // Older than the clock tolerance (60 s) before the session was issued.
+    await b.login.revokeApp('app-b', Math.floor(clock.now() / 1000) - 65);
     // A revocation before the session was issued leaves it alone.
     expect((await me(sb.jar, b)).status).toBe(200);
   });
@@ -548,7 +675,7 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     user();
     const { jar } = await signIn(a);
     const token = jar.get('CF_Authorization')!;
-    const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`);
+    const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`, SAME_ORIGIN);
     expect(out.status).toBe(302);
     expect(out.location).toBe('/');
     expect(out.setCookies[0]).toMatch(/^CF_Authorization=; Path=\/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/);
@@ -575,7 +702,7 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     const { jar } = await signIn(a);
     const token = jar.get('CF_Authorization')!;
     store.down = true;
-    const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`);
+    const out = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`, SAME_ORIGIN);
     expect(out.status).toBe(503);
     expect(errorOf(out)).toBe('ERR_STORE_UNAVAILABLE');
     expect(await out.response.text()).toContain('Sign-out failed');
@@ -588,7 +715,7 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     // The server could not forget the session: a copy of the cookie still opens it, which is why the page says so.
     expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).status).toBe(200);
     store.down = false;
-    const retry = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { cookie: `CF_Authorization=${token}` });
+    const retry = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { ...SAME_ORIGIN, cookie: `CF_Authorization=${token}` });
     expect(retry.status).toBe(302);
     expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).body.code).toBe('ERR_SESSION_REVOKED');
   });
@@ -596,11 +723,11 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
   it('does not report a sign-out as done when the store cannot even read the session: 503 (regression: the read failure was taken for "nothing to end")', async () => {
     const { a, token, store } = await signOutWhileDown('get');
     store.down = false;
-    const retry = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { cookie: `CF_Authorization=${token}` });
+    const retry = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { ...SAME_ORIGIN, cookie: `CF_Authorization=${token}` });
     expect(retry.status).toBe(302);
     expect((await me(new CookieJar(), a, { cookie: `CF_Authorization=${token}` })).body.code).toBe('ERR_SESSION_REVOKED');
     // A session that is already invalid has nothing left to end: still a plain sign-out.
-    const stale = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { cookie: `CF_Authorization=${token}` });
+    const stale = await fetchWithJar(new CookieJar(), a.url, `${a.url}/auth/logout`, { ...SAME_ORIGIN, cookie: `CF_Authorization=${token}` });
     expect(stale.status).toBe(302);
   });
 
@@ -626,11 +753,43 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     expect((await me(jar, a)).body.code).toBe('ERR_SESSION_REVOKED');
   });
 
+  it('refuses a sign-out posted from a sibling subdomain, and keeps the session (regression: same-site was trusted)', async () => {
+    const a = await app({ login: () => ({ logoutRevokes: 'user' }) });
+    user();
+    const { jar } = await signIn(a);
+    const cookie = jar.header('/auth/logout');
+    const post = (headers: Record<string, string>) => fetch(`${a.url}/auth/logout`, { method: 'POST', redirect: 'manual', headers: { cookie, ...headers } });
+    // A page on evil.example.com (same site as app.example.com) posts the form: Origin is foreign.
+    const sibling = await post({ 'sec-fetch-site': 'same-site', origin: 'http://evil.127.0.0.1.nip.io' });
+    expect(sibling.status).toBe(403);
+    expect(sibling.headers.get('x-entragate-error')).toBe('ERR_LOGIN_ORIGIN_MISMATCH');
+    expect(sibling.headers.getSetCookie()).toEqual([]);
+    // Without Origin, the Referer decides; a foreign one is refused the same way.
+    const byReferer = await post({ referer: 'http://evil.example/page' });
+    expect(byReferer.status).toBe(403);
+    // Neither header (an old client): the confirmation page, nothing changes.
+    const bare = await post({});
+    expect(bare.status).toBe(200);
+    expect(await bare.text()).toContain('<form method="post"');
+    // A same-site GET (a link or an <img> on a sibling subdomain) and an unlabelled GET change nothing either.
+    for (const headers of [{ 'sec-fetch-site': 'same-site' }, {}] as Array<Record<string, string>>) {
+      const get = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`, headers);
+      expect(get.status).toBe(200);
+      expect(get.setCookies).toEqual([]);
+    }
+    expect((await me(jar, a)).status).toBe(200);
+    // Positive control: the app's own origin signs out.
+    const own = await post({ 'sec-fetch-site': 'same-origin', origin: a.url });
+    expect(own.status).toBe(302);
+    expect((await me(jar, a)).body.code).toBe('ERR_SESSION_REVOKED');
+  });
+
   it('signs out of Entra too when entraLogout is set', async () => {
     const a = await app({ login: () => ({ entraLogout: true, logoutRevokes: 'user' }) });
     user();
     const { jar } = await signIn(a);
-    const hops = await browse(jar, a.url, `${a.url}/auth/logout`);
+    const first = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`, SAME_ORIGIN);
+    const hops = [first, ...(await browse(jar, a.url, new URL(first.location!, a.url).href))];
     expect(new URL(hops[0]!.location!).pathname).toBe(`/${entra.tenantId}/oauth2/v2.0/logout`);
     expect(entra.login.logouts.at(-1)!.post_logout_redirect_uri).toBe(`${a.url}/`);
     expect(hops.at(-1)!.url).toBe(`${a.url}/`);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
-import { createGate, ConfigError, SessionError, StoreError, type Identity } from '../../src/index.js';
+import { createGate, ConfigError, SessionError, StoreError, type GateOptions, type Identity } from '../../src/index.js';
 import {
   createLogin,
   createMemoryIdentityStore,
@@ -23,8 +23,8 @@ afterAll(async () => {
   await entra.close();
 });
 
-function loginWith(overrides: Partial<LoginOptions> = {}) {
-  const gate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url });
+function loginWith(overrides: Partial<LoginOptions> = {}, gateOptions: Partial<GateOptions> = {}) {
+  const gate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, ...gateOptions });
   return createLogin({
     gate,
     redirectUri: 'https://app.example.com/auth/callback',
@@ -52,10 +52,9 @@ describe('session keys and rotation', () => {
   it('verifies a session signed with the previous key after a rotation, and refuses an unknown kid', async () => {
     const clock = fakeClock();
     const identities = createMemoryIdentityStore({ now: clock.now });
-    const revocations = createMemoryRevocationList();
     const old = esKey();
     const next = generateKeyPairSync('ed25519');
-    const shared = { identities, revocations, now: clock.now, audience: 'aud' } as const;
+    const shared = { identities, now: clock.now, audience: 'aud' } as const;
     const before = loginWith({ ...shared, keys: { signing: { kid: '2025-01', alg: 'ES256', privateKey: old.privateKey } } });
     const after = loginWith({
       ...shared,
@@ -129,8 +128,6 @@ describe('session keys and rotation', () => {
   it('refuses bad options with ERR_CONFIG_INVALID', () => {
     const bad: Array<[Partial<LoginOptions>, string]> = [
       [{ redirectUri: 'ftp://x/cb' }, 'redirectUri'],
-      [{ sessionDuration: '1d' }, 'sessionDuration'],
-      [{ sessionDuration: '500ms' }, 'sessionDuration'],
       [{ transactionSecret: 'short' }, 'transactionSecret'],
       [{ cookie: { path: '//evil' } }, 'cookie.path'],
       // A cookie the browser would drop, or a Set-Cookie attribute smuggled through the domain.
@@ -159,23 +156,61 @@ describe('session keys and rotation', () => {
 });
 
 describe('session duration precedence', () => {
-  it('takes the policy duration, then the app one, then the global one, then 24h', async () => {
+  const app = (session_duration?: string) => ({ portal: { policies: [], ...(session_duration === undefined ? {} : { session_duration }) } });
+
+  it('gives the cookie the application duration, else the global one, else 24h (one source: the gate)', async () => {
     const id = await identity();
-    const exp = async (options: Partial<LoginOptions>): Promise<number> => {
-      const { claims, setCookie } = await loginWith(options).createSession(id);
+    const exp = async (gateOptions: Partial<GateOptions>): Promise<number> => {
+      const { claims, setCookie } = await loginWith({}, gateOptions).createSession(id);
       expect(setCookie).toContain(`Max-Age=${claims.exp - claims.iat}`);
       return claims.exp - claims.iat;
     };
-    expect(await exp({ policySessionDuration: () => '30m', sessionDuration: '8h', globalSessionDuration: '12h' })).toBe(1_800);
-    expect(await exp({ policySessionDuration: async () => undefined, sessionDuration: '8h', globalSessionDuration: '12h' })).toBe(28_800);
-    expect(await exp({ globalSessionDuration: '12h' })).toBe(43_200);
+    expect(await exp({ applications: app('8h'), session_duration: '12h' })).toBe(28_800);
+    expect(await exp({ applications: app(), session_duration: '12h' })).toBe(86_400); // the app's default is 24h
+    expect(await exp({ session_duration: '12h' })).toBe(43_200);
     expect(await exp({})).toBe(86_400);
-    expect(await exp({ policySessionDuration: () => '1h30m' })).toBe(5_400);
+    expect(await exp({ applications: app('1h30m') })).toBe(5_400);
   });
 
-  it('refuses a policy duration that is not a Go duration', async () => {
-    const login = loginWith({ policySessionDuration: () => 'forever' });
-    await expect(login.createSession(await identity())).rejects.toThrow('the duration `forever` is not a Go duration');
+  it('serves the application named by `application`, and refuses one the gate does not have', () => {
+    const apps = { a: { policies: [], session_duration: '1h' }, b: { policies: [], session_duration: '2h', aud: 'aud-b' } };
+    const login = loginWith({ application: 'b' }, { applications: apps });
+    expect(login.application).toBe('b');
+    expect(login.audience).toBe('aud-b');
+    expect(() => loginWith({ application: 'c' }, { applications: apps })).toThrow('the gate has no application `c`');
+    // Several applications and none named: the login serves none of them (global duration, its own audience).
+    expect(loginWith({}, { applications: apps }).application).toBeUndefined();
+  });
+
+  it('refuses a session duration under a second or not a Go duration, at the gate', () => {
+    for (const bad of ['1d', '500ms', 'forever']) {
+      expect(() => createGate({ idp: entra.idpConfig(), authorityHost: entra.url, applications: app(bad) })).toThrow(ConfigError);
+      expect(() => createGate({ idp: entra.idpConfig(), authorityHost: entra.url, session_duration: bad })).toThrow(ConfigError);
+    }
+  });
+
+  it('holds the deciding policy duration on every request: a session older than it is expired (regression: only the cookie knew)', async () => {
+    const clock = fakeClock();
+    const gate = createGate({
+      idp: entra.idpConfig(),
+      authorityHost: entra.url,
+      now: clock.now,
+      applications: { portal: { session_duration: '1h', policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }], session_duration: '30m' }] } },
+    });
+    const id = await identity();
+    const issuedAt = Math.floor(clock.now() / 1000);
+    expect(gate.sessionDuration((await gate.authorize(id, { application: 'portal' })), 'portal')).toBe(1_800);
+    clock.advance(29 * 60_000);
+    expect((await gate.authorize(id, { application: 'portal', session: { issuedAt } })).allowed).toBe(true);
+    clock.advance(2 * 60_000);
+    const late = await gate.authorize(id, { application: 'portal', session: { issuedAt } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(late).toBeInstanceOf(SessionError);
+    expect((late as SessionError).code).toBe('ERR_SESSION_EXPIRED');
+    // The same identity without a session (a bearer token) is not held to it.
+    expect((await gate.authorize(id, { application: 'portal' })).allowed).toBe(true);
   });
 
   it('parses Go durations', () => {
