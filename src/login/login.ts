@@ -1,20 +1,22 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import * as oidc from 'openid-client';
-import { isGuid, parseWith } from '../config/idp.js';
+import { parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
-import { ConfigError, EntragateError, ERROR_CODES, GroupsError, JwksError, SessionError, StoreError, TokenError, type ErrorCode } from '../errors/index.js';
-import { groupsFromClaims } from '../token/identity.js';
+import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, StoreError, type ErrorCode } from '../errors/index.js';
+import { aadsts, checkIdTokenParty, createOidcExchange, printableError } from './exchange.js';
+import { confirmLogout, failure } from './pages.js';
 import type { Identity } from '../types.js';
-import { cookiesWithPrefix, serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
+import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
 import { loginChannels } from './diagnostics.js';
 import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
 import { loginOptionsSchema, type LoginOptions } from './options.js';
-import { bearerToken, challengeOf, header, queryOf, safeReturnTo, type RequestLike } from './request.js';
+import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from './request.js';
 import type { RevocationList } from './revocation.js';
-import { SessionManager, storedIdentityOf, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
-import { TransactionSealer, type LoginTransaction } from './transaction.js';
+import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
+import { TransactionSealer, transactionsToEvict, type LoginTransaction } from './transaction.js';
+import { createLiveIdentity, sessionClaims } from './live-identity.js';
+import { getIdentityJson, type GetIdentityResponse } from './get-identity.js';
 
 /** An API client authenticated with an Entra access token (`Authorization: Bearer`). */
 export interface AuthenticatedBearer {
@@ -26,24 +28,6 @@ export interface AuthenticatedBearer {
 
 /** What `authenticateRequest` returns: a bearer client or a browser session. */
 export type Authenticated = AuthenticatedBearer | AuthenticatedSession;
-
-/**
- * Cloudflare's get-identity JSON for a session (`/cdn-cgi/access/get-identity`), with
- * entragate's `membership` so a caller knows whether `groups` is complete.
- */
-export interface GetIdentityResponse {
-  email: string;
-  name?: string;
-  user_uuid: string;
-  idp: { id: string; type: 'azureAD' };
-  amr: string[];
-  groups: Array<{ id: string; name?: string; email?: string }>;
-  oidc_fields: Record<string, unknown>;
-  /** When the session was issued (Unix seconds). */
-  iat: number;
-  geo?: { country: string };
-  membership: Identity['membership'];
-}
 
 /** A freshly issued session: the token, its claims and the `Set-Cookie` value carrying it. */
 export interface IssuedSession {
@@ -206,78 +190,24 @@ export function createLogin(options: LoginOptions): Login {
   const fetchImpl = o.fetch ?? globalThis.fetch;
   const authorityTenant = o.authorityTenant ?? idp.config.directory_id;
 
-  // The ID token is validated once, by the gate (signature, issuer with Entra's `{tenantid}` template,
-  // tenant allow-list, audience, lifetime, nonce), for every cloud and authority alike. openid-client
-  // runs the protocol (PKCE, state, the code exchange, error responses); it would check the ID token
-  // too, but it resolves Entra's multi-tenant issuer template only on login.microsoftonline.com, so
-  // `organizations` logins failed on the US Government and China clouds (and on the mock). The token
-  // response reaches it with the ID token set aside under another name.
-  let tokenEndpoint: string | undefined;
-  const oidcFetch = async (url: string, init: oidc.CustomFetchOptions): Promise<Response> => {
-    const response = await fetchImpl(url, init as RequestInit);
-    return url === tokenEndpoint ? setIdTokenAside(response) : response;
-  };
+  const exchange = createOidcExchange({
+    authorityHost: gate.hosts.authorityHost,
+    authorityTenant,
+    clientId,
+    clientSecret,
+    clientAuth: o.clientAuth,
+    fetch: fetchImpl,
+    timeoutMs: o.timeout,
+  });
 
-  let configuration: Promise<oidc.Configuration> | undefined;
-  const discover = (): Promise<oidc.Configuration> => {
-    configuration ??= (async () => {
-      const authority = `${gate.hosts.authorityHost}/${authorityTenant}/v2.0`;
-      // The document's own URL: openid-client then leaves its issuer to us (checked below), since a
-      // multi-tenant authority announces the `{tenantid}` template rather than its own URL.
-      const server = new URL(`${authority}/.well-known/openid-configuration`);
-      const auth = o.clientAuth === 'client_secret_basic' ? oidc.ClientSecretBasic(clientSecret) : oidc.ClientSecretPost(clientSecret);
-      const config = await oidc.discovery(server, clientId, { client_secret: clientSecret }, auth, {
-        [oidc.customFetch]: oidcFetch,
-        timeout: Math.ceil(o.timeout / 1000),
-        execute: server.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
-      });
-      const metadata = config.serverMetadata();
-      if (!issuerFitsAuthority(metadata.issuer, gate.hosts.authorityHost, authorityTenant)) {
-        throw new Error(`the discovery document of \`${authorityTenant}\` names an issuer of another authority`);
-      }
-      tokenEndpoint = metadata.token_endpoint;
-      return config;
-    })().catch((cause: unknown) => {
-      configuration = undefined;
-      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the login discovery document of tenant \`${authorityTenant}\` could not be fetched`, { cause });
-    });
-    return configuration;
-  };
-
-  /**
-   * The identity a session stands for on this request. With `identity_update_behavior: 'automatic'`,
-   * the identity pipeline resolves it again from the sources (the directory's current membership and
-   * standing), from the claims kept at login; with `reauth` and `no_action`, it is the identity captured
-   * at login (SCIM changes revoke the session under `reauth`).
-   */
-  const live = new WeakMap<SessionIdentity, Identity>();
-  const liveResults = new WeakMap<AuthenticatedSession, { identity: Identity; result: AuthenticatedSession }>();
-  const followDirectory = async (session: AuthenticatedSession): Promise<AuthenticatedSession> => {
-    const stored = storedIdentityOf(session);
-    if (!automatic || stored === undefined) return session;
-    let base = live.get(stored);
-    if (base === undefined) {
-      // The identity as the token stated it: the pipeline applies `tokenGroups` to the token's own groups.
-      const claims = stored.claims ?? {};
-      const token = groupsFromClaims(claims as Record<string, unknown>);
-      base = Object.freeze({ ...stored.identity, groups: token.groups, membership: token.membership });
-      live.set(stored, base);
-    }
-    const identity = await gate.resolveIdentity(base, { claims: stored.claims ?? {} });
-    if (identity === session.identity) return session;
-    const last = liveResults.get(session);
-    if (last !== undefined && last.identity === identity) return last.result;
-    const result: AuthenticatedSession = { ...session, identity };
-    liveResults.set(session, { identity, result });
-    return result;
-  };
+  const live = createLiveIdentity(gate);
 
   const issueSession = async (identity: Identity, durationSeconds: number, country: string | undefined, claims?: Readonly<Record<string, unknown>>): Promise<IssuedSession> => {
     const { token, claims: sessionClaims } = await sessions.issue(identity, { durationSeconds, country, claims });
     return { token, claims: sessionClaims, setCookie: serializeCookie(cookieName, token, { ...sessionCookie, maxAge: durationSeconds }) };
   };
 
-  const verifySession = (token: string): Promise<AuthenticatedSession> => (automatic ? sessions.verify(token).then(followDirectory) : sessions.verify(token));
+  const verifySession = (token: string): Promise<AuthenticatedSession> => (automatic ? sessions.verify(token).then(live.follow) : sessions.verify(token));
 
   const authenticate = (request: RequestLike): Promise<AuthenticatedSession> => {
     const token = readCookie(header(request.headers, 'cookie'), cookieName);
@@ -289,27 +219,6 @@ export function createLogin(options: LoginOptions): Login {
     // The one pipeline: revocations (of the user, and of this login's application), standing, groups.
     const { identity, claims } = await gate.identifyToken(bearer, application === undefined ? {} : { application });
     return { kind: 'bearer', identity, claims };
-  };
-
-  /**
-   * The transaction cookies a new `start` clears: expired or unreadable ones, and the oldest beyond
-   * {@link MAX_LOGIN_TRANSACTIONS} - 1, so that with the new one a browser holds at most that many.
-   */
-  const transactionsToEvict = (cookieHeader: string | undefined): string[] => {
-    const prefix = `${o.cookie.transactionPrefix}_`;
-    const found = cookiesWithPrefix(cookieHeader, prefix);
-    if (found.length === 0) return [];
-    const at = now();
-    const evict = new Set<string>();
-    const live: Array<{ name: string; expiresAt: number }> = [];
-    for (const [name, value] of found) {
-      const tx = sealer.open(value, name);
-      if (tx === undefined || at >= tx.expiresAt) evict.add(name);
-      else live.push({ name, expiresAt: tx.expiresAt });
-    }
-    live.sort((a, b) => a.expiresAt - b.expiresAt);
-    for (let i = 0; i < live.length - (MAX_LOGIN_TRANSACTIONS - 1); i++) evict.add(live[i]!.name);
-    return [...evict];
   };
 
   const revokeUser = async (subjects: string | readonly string[], at?: number): Promise<void> => {
@@ -330,10 +239,8 @@ export function createLogin(options: LoginOptions): Login {
 
     async start(request, startOptions = {}) {
       try {
-        const config = await discover();
         const returnTo = safeReturnTo(startOptions.returnTo ?? queryOf(request).get('returnTo'), '/');
-        const state = oidc.randomState();
-        const nonce = oidc.randomNonce();
+        const { state, nonce, verifier, challenge } = await exchange.secrets(idp.config.pkce_enabled);
         const params: Record<string, string> = {
           redirect_uri: redirect.href,
           response_type: 'code',
@@ -344,17 +251,17 @@ export function createLogin(options: LoginOptions): Login {
         };
         if (idp.config.prompt) params.prompt = idp.config.prompt;
         const tx: LoginTransaction = { state, nonce, returnTo, expiresAt: now() + o.transactionTtl * 1000 };
-        if (idp.config.pkce_enabled) {
-          tx.verifier = oidc.randomPKCECodeVerifier();
-          params.code_challenge = await oidc.calculatePKCECodeChallenge(tx.verifier);
+        if (verifier !== undefined && challenge !== undefined) {
+          tx.verifier = verifier;
+          params.code_challenge = challenge;
           params.code_challenge_method = 'S256';
         }
-        const location = oidc.buildAuthorizationUrl(config, params);
+        const location = await exchange.authorizationUrl(params);
         const name = TransactionSealer.cookieName(o.cookie.transactionPrefix, state);
         const headers = new Headers({ location: location.href, 'cache-control': 'no-store' });
         // INVARIANT: a browser holds a bounded number of login transactions: abandoned starts (closed tabs,
         // a bot) evict the oldest instead of piling up cookies until the callback's headers are refused (431).
-        for (const stale of transactionsToEvict(header(request.headers, 'cookie'))) headers.append('set-cookie', serializeCookie(stale, '', { ...txCookie, maxAge: 0 }));
+        for (const stale of transactionsToEvict(sealer, `${o.cookie.transactionPrefix}_`, header(request.headers, 'cookie'), now(), MAX_LOGIN_TRANSACTIONS)) headers.append('set-cookie', serializeCookie(stale, '', { ...txCookie, maxAge: 0 }));
         headers.append('set-cookie', serializeCookie(name, sealer.seal(tx, name), { ...txCookie, maxAge: o.transactionTtl }));
         publish(loginChannels.login, { event: 'start', pkce: idp.config.pkce_enabled });
         return new Response(null, { status: 302, headers });
@@ -381,7 +288,7 @@ export function createLogin(options: LoginOptions): Login {
         if (idpError !== null) {
           if (tx !== undefined) usedStates.set(tx.state, tx.expiresAt);
           const detail = aadsts(params.get('error_description'));
-          throw new SessionError('ERR_LOGIN_IDP_ERROR', `entra refused the login: \`${token(idpError)}\`${detail ? `: ${detail}` : ''}`);
+          throw new SessionError('ERR_LOGIN_IDP_ERROR', `entra refused the login: \`${printableError(idpError)}\`${detail ? `: ${detail}` : ''}`);
         }
         if (!state) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login callback has no `state`');
         if (tx === undefined) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` matches no transaction of this browser (forged, expired or already used)');
@@ -392,26 +299,14 @@ export function createLogin(options: LoginOptions): Login {
         usedStates.set(state, tx.expiresAt);
         if (!params.get('code')) throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the login callback has no `code`');
 
-        const config = await discover();
         const current = new URL(redirect.href);
         for (const [k, v] of params) current.searchParams.append(k, v);
-        let tokens: oidc.TokenEndpointResponse;
-        try {
-          tokens = await oidc.authorizationCodeGrant(config, current, {
-            expectedState: tx.state,
-            ...(tx.verifier ? { pkceCodeVerifier: tx.verifier } : {}),
-          });
-        } catch (cause) {
-          throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', `the authorization code could not be exchanged: ${describeOidcError(cause)}`, { cause });
-        }
-        const idToken = tokens[ID_TOKEN_ASIDE];
-        if (typeof idToken !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
+        const { idToken, accessToken: graphToken } = await exchange.exchange(current, { state: tx.state, verifier: tx.verifier });
         // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
         const verified = await gate.verifyToken(idToken, { nonce: tx.nonce });
         checkIdTokenParty(verified.claims, clientId);
         // The one identity pipeline, as for a bearer token and every session request: the directory's
         // standing (a deprovisioned user gets no session), then the groups under the gate's `tokenGroups`.
-        const graphToken = typeof tokens.access_token === 'string' ? tokens.access_token : undefined;
         const identity = await gate.resolveIdentity(verified.identity, graphToken === undefined ? { claims: verified.claims } : { claims: verified.claims, graphToken });
         // INVARIANT: no session is issued on groups a source tried and could not resolve: the user retries
         // (a 503 for an outage) or is refused (a 403 for a user the directory does not hold).
@@ -491,8 +386,7 @@ export function createLogin(options: LoginOptions): Login {
       let location = o.postLogoutPath;
       if (o.entraLogout) {
         try {
-          const config = await discover();
-          location = oidc.buildEndSessionUrl(config, { post_logout_redirect_uri: new URL(o.postLogoutPath, redirect.origin).href }).href;
+          location = (await exchange.endSessionUrl(new URL(o.postLogoutPath, redirect.origin).href)).href;
         } catch {
           // Entra's sign-out is best effort; the local session is gone already.
         }
@@ -544,176 +438,8 @@ export function createLogin(options: LoginOptions): Login {
   };
 }
 
-/**
- * Builds Cloudflare's get-identity JSON from a verified session.
- *
- * @example
- * ```ts
- * import { getIdentityJson } from 'entragate/login';
- * const body = getIdentityJson(await login.authenticate(request));
- * console.log(body.groups.map((g) => g.id));
- * ```
- */
-export function getIdentityJson(result: AuthenticatedSession): GetIdentityResponse {
-  const i = result.identity;
-  return {
-    email: i.email,
-    ...(i.name ? { name: i.name } : {}),
-    user_uuid: i.user_uuid,
-    idp: { id: i.idp.id, type: i.idp.type },
-    amr: [...i.amr],
-    groups: i.groups.map((g) => ({ ...g })),
-    oidc_fields: { ...i.oidc_fields },
-    iat: result.session.iat,
-    ...(result.country ? { geo: { country: result.country } } : {}),
-    membership: i.membership,
-  };
-}
-
-/** The verified claims a session keeps for the identity pipeline (see `SessionIdentity.claims`). */
-const SESSION_CLAIMS = ['tid', 'oid', 'preferred_username', 'upn', 'unique_name', 'email', 'groups', 'hasgroups', '_claim_names', 'roles'] as const;
-
-function sessionClaims(claims: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  for (const name of SESSION_CLAIMS) if (Object.hasOwn(claims, name) && claims[name] !== undefined) out[name] = claims[name];
-  return Object.freeze(out);
-}
-
 function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CODES, code);
-}
-
-/** Renders a failed login: the error status, a short HTML page and the code in `x-entragate-error`. Never sets a session. */
-function failure(error: unknown, setCookies: readonly string[], title = 'Sign-in failed'): Response {
-  const e =
-    error instanceof EntragateError
-      ? error
-      : new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the login could not be completed', { cause: error, status: 500 });
-  // The message goes to the operator (messages never hold a token or a secret), even when the page hides it.
-  publish(loginChannels.login, { event: 'failure', code: e.code, message: e.message });
-  const headers = new Headers({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-entragate-error': e.code });
-  for (const c of setCookies) headers.append('set-cookie', c);
-  // 5xx messages stay on the server (the diagnostics channel has them): they may describe the infrastructure.
-  const text = e.expose ? e.message : 'the identity provider or the directory is unavailable: try again in a moment';
-  const body = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1><p>${escapeHtml(text)}</p><p><code>${e.code}</code></p></body></html>`;
-  return new Response(body, { status: e.status, headers });
-}
-
-/**
- * The origin a browser says the request comes from: the `Origin` header (`null` when opaque, which matches
- * no app), else the origin of the `Referer`; `undefined` when it sends neither.
- */
-function requestOrigin(request: RequestLike): string | undefined {
-  const origin = header(request.headers, 'origin');
-  if (origin !== undefined) return origin.trim().toLowerCase();
-  const referer = header(request.headers, 'referer');
-  if (referer === undefined) return undefined;
-  try {
-    return new URL(referer).origin;
-  } catch {
-    return 'null';
-  }
-}
-
-/** The sign-out confirmation: a POST form to the same path, so only a same-origin click ends the session. */
-function confirmLogout(request: RequestLike): Response {
-  const path = new URL(request.url ?? '/', 'http://entragate.invalid').pathname;
-  const body = `<!doctype html><html><head><meta charset="utf-8"><title>Sign out</title></head><body><form method="post" action="${escapeHtml(path)}"><button type="submit">Sign out</button></form></body></html>`;
-  return new Response(body, { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } });
-}
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Keeps an OAuth error value printable and short (it comes from the query string). */
-function token(value: string): string {
-  return value.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64);
-}
-
-/** The `AADSTS…` code of an Entra error description (the rest may carry trace ids). */
-function aadsts(description: string | null): string | undefined {
-  return description?.match(/AADSTS\d{4,7}/)?.[0];
-}
-
-/** Where the token response's `id_token` is set aside from openid-client (see `oidcFetch`). */
-const ID_TOKEN_ASIDE = 'entragate_id_token';
-
-/**
- * A successful JSON token response with its `id_token` renamed to {@link ID_TOKEN_ASIDE}; any
- * other response (an error, not JSON) unchanged.
- */
-async function setIdTokenAside(response: Response): Promise<Response> {
-  if (!response.ok || !(response.headers.get('content-type') ?? '').includes('json')) return response;
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  const headers = new Headers(response.headers);
-  headers.delete('content-length');
-  headers.delete('content-encoding');
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return new Response(text, { status: response.status, statusText: response.statusText, headers });
-  }
-  // INVARIANT: the set-aside name only ever holds the response's own `id_token`: a response that
-  // carries the name itself has it dropped, so no other member can stand in for the ID token.
-  const { id_token: idToken, [ID_TOKEN_ASIDE]: _carried, ...rest } = body as Record<string, unknown>;
-  const aside = Object.hasOwn(body, 'id_token') ? { ...rest, [ID_TOKEN_ASIDE]: idToken } : rest;
-  return new Response(JSON.stringify(aside), { status: response.status, statusText: response.statusText, headers });
-}
-
-/**
- * The ID-token checks of OpenID Connect Core 3.1.3.7 the gate does not make, since it also
- * verifies access tokens: `aud` is exactly this client (the gate accepts `api://` and the
- * configured API audiences too), an `azp` names this client, and `sub` is present.
- */
-function checkIdTokenParty(claims: Readonly<Record<string, unknown>>, clientId: string): void {
-  if (claims.aud !== clientId || (claims.azp !== undefined && claims.azp !== clientId)) {
-    throw new TokenError('ERR_TOKEN_AUDIENCE_INVALID', 'the ID token is not for this client: its `aud` or `azp` is not the client id');
-  }
-  if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
-    throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the ID token has no `sub` claim');
-  }
-}
-
-/** The tenant of Microsoft personal accounts: the one issuer of the `consumers` authority. */
-const MSA_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
-
-/**
- * Authority hosts whose issuer is on another host. Azure China (21Vianet) serves
- * `login.chinacloudapi.cn` and issues as `login.partner.microsoftonline.cn` (MSAL's
- * `AuthorityMetadata`: "Issuer differs").
- */
-const ISSUER_HOSTS = new Map([['https://login.chinacloudapi.cn', 'https://login.partner.microsoftonline.cn']]);
-
-/**
- * Whether a discovery document's issuer belongs to the login authority: the authority's own v2
- * issuer for a tenant id, Entra's `{tenantid}` template for `organizations`/`common`, the MSA
- * tenant (or the template) for `consumers`, or some tenant's v2 issuer for a domain name
- * (`contoso.onmicrosoft.com`); on the authority's host or the issuer host of its cloud.
- */
-export function issuerFitsAuthority(issuer: string, authorityHost: string, tenant: string): boolean {
-  if (!issuer.endsWith('/v2.0')) return false;
-  const alias = ISSUER_HOSTS.get(authorityHost);
-  const host = issuer.startsWith(`${authorityHost}/`) ? authorityHost : alias !== undefined && issuer.startsWith(`${alias}/`) ? alias : undefined;
-  if (host === undefined) return false;
-  const named = issuer.slice(host.length + 1, -'/v2.0'.length);
-  if (isGuid(tenant)) return named.toLowerCase() === tenant.toLowerCase();
-  if (tenant === 'organizations' || tenant === 'common') return named === '{tenantid}';
-  if (tenant === 'consumers') return named === '{tenantid}' || named.toLowerCase() === MSA_TENANT;
-  return isGuid(named);
-}
-
-function describeOidcError(error: unknown): string {
-  if (error instanceof oidc.ResponseBodyError) {
-    const detail = aadsts(error.error_description ?? null);
-    return `\`${token(error.error)}\`${detail ? ` (${detail})` : ''}`;
-  }
-  if (error instanceof Error) return error.message.slice(0, 200);
-  return 'unknown error';
 }
 
 function sameString(a: string, b: string): boolean {
@@ -722,4 +448,6 @@ function sameString(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export type { SessionIdentity };
+export type { SessionIdentity, GetIdentityResponse };
+export { getIdentityJson };
+export { issuerFitsAuthority } from './authority.js';

@@ -74,3 +74,19 @@ export function safeReturnTo(value: string | null | undefined, fallback: string)
 export function challengeOf(error: Pick<EntragateError, 'code' | 'message'>): string {
   return error.code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', error.message.replace(/[^\x20-\x7e]/g, '?'));
 }
+
+/**
+ * The origin a browser says the request comes from: the `Origin` header (`null` when opaque, which matches
+ * no app), else the origin of the `Referer`; `undefined` when it sends neither.
+ */
+export function requestOrigin(request: RequestLike): string | undefined {
+  const origin = header(request.headers, 'origin');
+  if (origin !== undefined) return origin.trim().toLowerCase();
+  const referer = header(request.headers, 'referer');
+  if (referer === undefined) return undefined;
+  try {
+    return new URL(referer).origin;
+  } catch {
+    return 'null';
+  }
+}

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { cookiesWithPrefix } from './cookies.js';
 
 /** What the login keeps between `start` and `callback`. */
 export interface LoginTransaction {
@@ -64,4 +65,24 @@ export class TransactionSealer {
       return undefined;
     }
   }
+}
+
+/**
+ * The transaction cookies a new login start clears: expired or unreadable ones, and the oldest beyond
+ * `max - 1`, so that with the new one a browser holds at most `max` (abandoned starts never grow the
+ * request headers until the callback is refused with a 431).
+ */
+export function transactionsToEvict(sealer: TransactionSealer, prefix: string, cookieHeader: string | undefined, now: number, max: number): string[] {
+  const found = cookiesWithPrefix(cookieHeader, prefix);
+  if (found.length === 0) return [];
+  const evict = new Set<string>();
+  const live: Array<{ name: string; expiresAt: number }> = [];
+  for (const [name, value] of found) {
+    const tx = sealer.open(value, name);
+    if (tx === undefined || now >= tx.expiresAt) evict.add(name);
+    else live.push({ name, expiresAt: tx.expiresAt });
+  }
+  live.sort((a, b) => a.expiresAt - b.expiresAt);
+  for (let i = 0; i < live.length - (max - 1); i++) evict.add(live[i]!.name);
+  return [...evict];
 }

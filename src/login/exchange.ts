@@ -1,0 +1,190 @@
+/**
+ * The OIDC protocol of the login, on openid-client: discovery, the authorization URL, the code
+ * exchange (PKCE, state, Entra's error responses) and the end-session URL. The only module that
+ * imports openid-client.
+ *
+ * The ID token is not checked here. The gate verifies it (signature, issuer with Entra's
+ * `{tenantid}` template, tenant allow-list, audience, lifetime, nonce) for every cloud and
+ * authority alike, and {@link checkIdTokenParty} adds what only an ID token must satisfy.
+ * openid-client would check it too, but Entra's multi-tenant discovery documents announce the
+ * issuer template `https://login.microsoftonline.com/{tenantid}/v2.0` rather than a real issuer, and
+ * openid-client keeps to the specification's exact issuer match: its maintainer declined a
+ * vendor-specific workaround (https://github.com/panva/openid-client/pull/148), and the template is
+ * substituted only for `login.microsoftonline.com`, so `organizations` logins failed on the US
+ * Government and China clouds (and on the mock). The token response therefore reaches
+ * openid-client with the ID token set aside under another name, and the gate checks it instead.
+ */
+import * as oidc from 'openid-client';
+import { JwksError, SessionError, TokenError } from '../errors/index.js';
+import { issuerFitsAuthority } from './authority.js';
+
+/** What the exchange needs from the login's configuration. */
+export interface ExchangeSettings {
+  authorityHost: string;
+  /** A tenant id, `organizations`, `common` or `consumers`. */
+  authorityTenant: string;
+  clientId: string;
+  clientSecret: string;
+  clientAuth: 'client_secret_post' | 'client_secret_basic';
+  fetch: typeof fetch;
+  /** Per call to Entra, ms. */
+  timeoutMs: number;
+}
+
+/** The tokens a code exchange yields. */
+export interface ExchangedTokens {
+  idToken: string;
+  accessToken: string | undefined;
+}
+
+/** A new login's random values: `state`, `nonce`, and the PKCE verifier and challenge when asked. */
+export interface LoginSecrets {
+  state: string;
+  nonce: string;
+  verifier?: string;
+  challenge?: string;
+}
+
+/** The login's OIDC client, discovered once (again after a failure). */
+export interface OidcExchange {
+  /** Random `state` and `nonce`, and a PKCE verifier with its S256 challenge when `pkce` is set. */
+  secrets(pkce: boolean): Promise<LoginSecrets>;
+  /** The authorization endpoint URL with these parameters. Rejects with `ERR_JWKS_UNAVAILABLE` when discovery fails. */
+  authorizationUrl(params: Record<string, string>): Promise<URL>;
+  /** Exchanges the code of a callback URL. Rejects with `ERR_LOGIN_EXCHANGE_FAILED`. */
+  exchange(callback: URL, check: { state: string; verifier?: string | undefined }): Promise<ExchangedTokens>;
+  /** Entra's end-session URL, returning to `postLogoutRedirectUri`. */
+  endSessionUrl(postLogoutRedirectUri: string): Promise<URL>;
+}
+
+/** Where the token response's `id_token` is set aside from openid-client (see the module comment). */
+const ID_TOKEN_ASIDE = 'entragate_id_token';
+
+/**
+ * Creates the OIDC client of a login. Nothing is fetched until the first call.
+ */
+export function createOidcExchange(settings: ExchangeSettings): OidcExchange {
+  const { authorityHost, authorityTenant, clientId, clientSecret } = settings;
+  let tokenEndpoint: string | undefined;
+  const oidcFetch = async (url: string, init: oidc.CustomFetchOptions): Promise<Response> => {
+    const response = await settings.fetch(url, init as RequestInit);
+    return url === tokenEndpoint ? setIdTokenAside(response) : response;
+  };
+
+  let configuration: Promise<oidc.Configuration> | undefined;
+  const discover = (): Promise<oidc.Configuration> => {
+    configuration ??= (async () => {
+      const authority = `${authorityHost}/${authorityTenant}/v2.0`;
+      // The document's own URL: openid-client then leaves its issuer to us (checked below), since a
+      // multi-tenant authority announces the `{tenantid}` template rather than its own URL.
+      const server = new URL(`${authority}/.well-known/openid-configuration`);
+      const auth = settings.clientAuth === 'client_secret_basic' ? oidc.ClientSecretBasic(clientSecret) : oidc.ClientSecretPost(clientSecret);
+      const config = await oidc.discovery(server, clientId, { client_secret: clientSecret }, auth, {
+        [oidc.customFetch]: oidcFetch,
+        timeout: Math.ceil(settings.timeoutMs / 1000),
+        execute: server.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
+      });
+      const metadata = config.serverMetadata();
+      if (!issuerFitsAuthority(metadata.issuer, authorityHost, authorityTenant)) {
+        throw new Error(`the discovery document of \`${authorityTenant}\` names an issuer of another authority`);
+      }
+      tokenEndpoint = metadata.token_endpoint;
+      return config;
+    })().catch((cause: unknown) => {
+      configuration = undefined;
+      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the login discovery document of tenant \`${authorityTenant}\` could not be fetched`, { cause });
+    });
+    return configuration;
+  };
+
+  return {
+    async secrets(pkce) {
+      const out: LoginSecrets = { state: oidc.randomState(), nonce: oidc.randomNonce() };
+      if (pkce) {
+        out.verifier = oidc.randomPKCECodeVerifier();
+        out.challenge = await oidc.calculatePKCECodeChallenge(out.verifier);
+      }
+      return out;
+    },
+    async authorizationUrl(params) {
+      return oidc.buildAuthorizationUrl(await discover(), params);
+    },
+    async exchange(callback, check) {
+      const config = await discover();
+      let tokens: oidc.TokenEndpointResponse;
+      try {
+        tokens = await oidc.authorizationCodeGrant(config, callback, {
+          expectedState: check.state,
+          ...(check.verifier ? { pkceCodeVerifier: check.verifier } : {}),
+        });
+      } catch (cause) {
+        throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', `the authorization code could not be exchanged: ${describeOidcError(cause)}`, { cause });
+      }
+      const idToken = tokens[ID_TOKEN_ASIDE];
+      if (typeof idToken !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
+      return { idToken, accessToken: typeof tokens.access_token === 'string' ? tokens.access_token : undefined };
+    },
+    async endSessionUrl(postLogoutRedirectUri) {
+      return oidc.buildEndSessionUrl(await discover(), { post_logout_redirect_uri: postLogoutRedirectUri });
+    },
+  };
+}
+
+/**
+ * A successful JSON token response with its `id_token` renamed to {@link ID_TOKEN_ASIDE}; any
+ * other response (an error, not JSON) unchanged.
+ */
+async function setIdTokenAside(response: Response): Promise<Response> {
+  if (!response.ok || !(response.headers.get('content-type') ?? '').includes('json')) return response;
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return new Response(text, { status: response.status, statusText: response.statusText, headers });
+  }
+  // INVARIANT: the set-aside name only ever holds the response's own `id_token`: a response that
+  // carries the name itself has it dropped, so no other member can stand in for the ID token.
+  const { id_token: idToken, [ID_TOKEN_ASIDE]: _carried, ...rest } = body as Record<string, unknown>;
+  const aside = Object.hasOwn(body, 'id_token') ? { ...rest, [ID_TOKEN_ASIDE]: idToken } : rest;
+  return new Response(JSON.stringify(aside), { status: response.status, statusText: response.statusText, headers });
+}
+
+/**
+ * The ID-token checks of OpenID Connect Core 3.1.3.7 the gate does not make, since it also
+ * verifies access tokens: `aud` is exactly this client (the gate accepts `api://` and the
+ * configured API audiences too), an `azp` names this client, and `sub` is present.
+ */
+export function checkIdTokenParty(claims: Readonly<Record<string, unknown>>, clientId: string): void {
+  if (claims.aud !== clientId || (claims.azp !== undefined && claims.azp !== clientId)) {
+    throw new TokenError('ERR_TOKEN_AUDIENCE_INVALID', 'the ID token is not for this client: its `aud` or `azp` is not the client id');
+  }
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
+    throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the ID token has no `sub` claim');
+  }
+}
+
+/** Keeps an OAuth error value printable and short (it comes from the query string). */
+export function printableError(value: string): string {
+  return value.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64);
+}
+
+/** The `AADSTS…` code of an Entra error description (the rest may carry trace ids). */
+export function aadsts(description: string | null): string | undefined {
+  return description?.match(/AADSTS\d{4,7}/)?.[0];
+}
+
+function describeOidcError(error: unknown): string {
+  if (error instanceof oidc.ResponseBodyError) {
+    const detail = aadsts(error.error_description ?? null);
+    return `\`${printableError(error.error)}\`${detail ? ` (${detail})` : ''}`;
+  }
+  if (error instanceof Error) return error.message.slice(0, 200);
+  return 'unknown error';
+}
