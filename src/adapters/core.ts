@@ -9,7 +9,7 @@ import type { Login } from '../login/login.js';
 import { readCookie } from '../login/cookies.js';
 import { challengeOf } from '../login/request.js';
 import type { RevocationList } from '../login/revocation.js';
-import { normalizeHost } from '../policy/http-request.js';
+import { normalizeHost, pathRouting, type PathRouting, type RoutedHttpRequest } from '../policy/http-request.js';
 import type { Decision, DecisionPolicyRef, DecisionReason, PolicyTrace } from '../policy/types.js';
 import type { GroupMembership, Identity, RequestContext } from '../types.js';
 
@@ -36,6 +36,11 @@ export interface RequestView {
   ip?: string | undefined;
   /** The client certificate of an mTLS connection (see {@link certificateOf}). */
   certificate?: { valid: boolean; commonName?: string } | undefined;
+  /**
+   * How the framework routes the path, so Gateway path rules read every spelling it routes alike as one
+   * (the adapters fill it from the framework's settings; the `routing` option overrides it).
+   */
+  routing?: PathRouting | undefined;
 }
 
 /** How the caller authenticated. */
@@ -142,6 +147,31 @@ export const protectOptionsSchema = z.strictObject({
   retryAfter: z.number().int().min(1).max(86_400).default(30),
   /** The user's delegated Graph token for the Graph group source, when the app has one per request. */
   graphToken: fn<(request: RequestView) => string | undefined>('a function').optional(),
+  /**
+   * Gateway targets only: what a request without any credential (no token, session or service token) gets.
+   * `'challenge'` answers it as an Access target does: 401 with the bare `Bearer` challenge for an API client,
+   * the login for a browser when a login is configured. `'evaluate'` runs the rules without an identity: a rule
+   * that reads `identity.*` is then unknown (a Block that might match denies, an Allow does not allow), one
+   * that reads only `http.*` / `net.*` decides. @defaultValue 'challenge'
+   */
+  anonymous: z.enum(['challenge', 'evaluate']).optional(),
+  /**
+   * How your router matches paths, when the adapter cannot read it: Express reads the app's `case sensitive
+   * routing` and `strict routing`, Fastify its `caseSensitive`, `ignoreTrailingSlash` and `useSemicolonDelimiter`;
+   * Koa assumes @koa/router's defaults (case-insensitive, trailing slash ignored). Set it for an
+   * `express.Router({ caseSensitive, strict })` or a @koa/router with `sensitive` / `strict`, so a Gateway path
+   * rule reads `/Admin/` as the `/admin` your router serves for it.
+   */
+  routing: z
+    .strictObject({
+      /** The router tells `/Admin` from `/admin`. */
+      caseSensitive: z.boolean().optional(),
+      /** The router serves `/admin/` as `/admin`. */
+      ignoreTrailingSlash: z.boolean().optional(),
+      /** The router ends the path at `;` (Fastify's `useSemicolonDelimiter`). */
+      semicolonDelimiter: z.boolean().optional(),
+    })
+    .optional(),
 });
 
 /** Options of `protect` (Express, Koa and Fastify alike). */
@@ -199,7 +229,33 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       `invalid protect configuration: \`serviceTokenHeader\` \`${serviceTokenHeader}\` is already read as ${serviceTokenHeader === assertionHeader ? 'the `assertionHeader`' : 'half of the service-token header pair'}`,
     );
   }
+  if (!gateway && o.anonymous !== undefined) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'invalid protect configuration: `anonymous` applies to `{ gateway: true }` targets; an Access application lets a request without a login reach its Bypass and Service Auth policies only',
+    );
+  }
+  const evaluateAnonymous = o.anonymous === 'evaluate';
   const retryAfter = String(o.retryAfter);
+  const routingOverride = o.routing;
+  const overridden = new Map<PathRouting | undefined, PathRouting>();
+  /** The framework's routing with the `routing` option applied over it (one shared object per combination). */
+  function routingOf(view: RequestView): PathRouting | undefined {
+    const base = view.routing;
+    if (routingOverride === undefined) return base;
+    let routing = overridden.get(base);
+    if (routing === undefined) {
+      routing = pathRouting({
+        caseInsensitive: routingOverride.caseSensitive === undefined ? base?.caseInsensitive === true : !routingOverride.caseSensitive,
+        matchesDecoded: base?.matchesDecoded === true,
+        ignoreTrailingSlash: routingOverride.ignoreTrailingSlash ?? base?.ignoreTrailingSlash === true,
+        semicolonDelimiter: routingOverride.semicolonDelimiter ?? base?.semicolonDelimiter === true,
+      });
+      overridden.set(base, routing);
+    }
+    return routing;
+  }
+
   const baseContext: AuthorizeContext = gateway ? { gateway: true } : application === undefined ? {} : { application };
 
   function matchServiceToken(clientId: string | undefined, secret: string | undefined): string | undefined {
@@ -286,8 +342,11 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
 
   return {
     async decide(view) {
-      // Every request carries its HTTP attributes, so Gateway `http.*` fields are never unknown here.
-      const context: RequestContext = { request: { method: view.method, host: hostOf(view), url: view.url } };
+      // Every request carries its HTTP attributes (and how the framework routes its path), so Gateway
+      // `http.*` fields are unknown here only for a path that has no normalised form.
+      const routing = routingOf(view);
+      const request: RoutedHttpRequest = routing === undefined ? { method: view.method, host: hostOf(view), url: view.url } : { method: view.method, host: hostOf(view), url: view.url, routing };
+      const context: RequestContext = { request };
       if (view.ip !== undefined && view.ip.length > 0) context.ip = stripMappedIpv4(view.ip);
       if (countryHeader !== undefined) {
         const country = headerOf(view.headers, countryHeader);
@@ -333,6 +392,13 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
         }
       } catch (error) {
         return fromError(error, view, fromCookie);
+      }
+
+      // INVARIANT: on a Gateway target a request without any credential is challenged, as on an Access
+      // target, unless `anonymous: 'evaluate'`: an identity rule must never read "no login" as "no groups".
+      if (gateway && identity === null && context.serviceToken === undefined && !evaluateAnonymous) {
+        if (wantsLogin(view)) return redirect(view);
+        return unauthorized(new TokenError('ERR_TOKEN_MISSING', 'no bearer token or session was presented'));
       }
 
       let decision: Decision;

@@ -88,8 +88,11 @@ export interface RouteSpec {
   at: string;
   /** What decides. @defaultValue `{ gateway: true }` */
   target?: ProtectTarget;
-  /** `protect` options; the login (`login`, `loginPath: '/auth/login'`) is added when the stack has one. */
-  options?: ProtectOptions | ((backend: Backend) => ProtectOptions);
+  /**
+   * `protect` options (a function sees the backend and the framework being built); the login (`login`,
+   * `loginPath: '/auth/login'`) is added when the stack has one.
+   */
+  options?: ProtectOptions | ((backend: Backend, framework: Framework) => ProtectOptions);
   /** A gate of its own for this route (same mock Entra ID, same store); default: the stack's gate. */
   gate?: GateSpec;
   /**
@@ -333,11 +336,11 @@ interface ResolvedRoute {
   protect: boolean;
 }
 
-function resolveRoutes(backend: Backend, options: StackOptions): ResolvedRoute[] {
+function resolveRoutes(backend: Backend, options: StackOptions, framework: Framework): ResolvedRoute[] {
   return options.routes.map((route) => {
     const [verb, path] = route.at.split(' ') as [string, string];
     if (path === undefined || !path.startsWith('/')) throw new Error(`route \`${route.at}\`: expected \`GET /path\` or \`USE /prefix\``);
-    const given = typeof route.options === 'function' ? route.options(backend) : (route.options ?? {});
+    const given = typeof route.options === 'function' ? route.options(backend, framework) : (route.options ?? {});
     const withLogin: ProtectOptions = backend.login === undefined ? given : { login: backend.login, loginPath: '/auth/login', ...given };
     return {
       method: verb === 'USE' ? undefined : verb,
@@ -388,7 +391,7 @@ function sendFile(req: IncomingMessage, res: ServerResponse, root: string, pathn
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 async function buildApp(framework: Framework, backend: Backend, options: StackOptions, fastifies: FastifyInstance[]): Promise<Listener> {
-  const routes = resolveRoutes(backend, options);
+  const routes = resolveRoutes(backend, options, framework);
   const scim = backend.store === undefined ? undefined : createScimHandler({ store: backend.store, secrets: [SCIM_SECRET], ...scimConfigOf(options) });
   if (framework === 'express' || framework === 'express4') return buildExpress(framework === 'express' ? express : (express4 as unknown as typeof express), backend, options, routes, scim);
   if (framework === 'koa') return buildKoa(backend, options, routes, scim);
