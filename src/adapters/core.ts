@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { z } from 'zod';
 import { parseWith } from '../config/idp.js';
-import { ConfigError, EntragateError, ERROR_CODES, GroupsError, TokenError, type ErrorCode } from '../errors/index.js';
+import { bearerChallenge, ConfigError, EntragateError, ERROR_CODES, GroupsError, TokenError, type ErrorCode } from '../errors/index.js';
 import type { AuthorizeContext, Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
 import { readCookie } from '../login/cookies.js';
@@ -36,6 +36,11 @@ export interface RequestView {
   ip?: string | undefined;
   /** The client certificate of an mTLS connection (see {@link certificateOf}). */
   certificate?: { valid: boolean; commonName?: string } | undefined;
+  /**
+   * The header lines as received (`req.rawHeaders`: name, value, name, value…), to see a header sent
+   * twice: Node keeps only the first `Authorization` in `headers`. Without it, only `headers` is read.
+   */
+  rawHeaders?: readonly string[] | undefined;
   /**
    * How the framework routes the path, so Gateway path rules read every spelling it routes alike as one
    * (the adapters fill it from the framework's settings; the `routing` option overrides it).
@@ -255,7 +260,41 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
     }
     return routing;
   }
+  const sessionCookie = login?.cookieName;
+  // The headers that must come once (RFC 6750 §3.1 for the token; the rest so that no layer reads another copy).
+  const single = [...new Set(['authorization', 'cf-access-client-id', 'cf-access-client-secret', assertionHeader, serviceTokenHeader, countryHeader].filter((h): h is string => h !== undefined))];
+  const singleLengths = new Set(single.map((h) => h.length));
 
+  /** The first credential-bearing header (or the session cookie) the request carries twice, else `undefined`. */
+  function repeatedOf(view: RequestView): string | undefined {
+    const raw = view.rawHeaders;
+    if (raw !== undefined) {
+      let seen: string[] | undefined;
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i] as string;
+        if (!singleLengths.has(name.length)) continue;
+        const lower = name.toLowerCase();
+        if (!single.includes(lower)) continue;
+        if (seen?.includes(lower)) return lower;
+        (seen ??= []).push(lower);
+      }
+    } else {
+      for (const name of single) if (Array.isArray(view.headers[name])) return name;
+    }
+    if (sessionCookie !== undefined && countCookie(headerOf(view.headers, 'cookie'), sessionCookie) > 1) return `cookie ${sessionCookie}`;
+    return undefined;
+  }
+
+  function ambiguous(repeated: string): ProtectOutcome {
+    const cookie = repeated.startsWith('cookie ');
+    const message = cookie
+      ? `the request carries the \`${repeated.slice(7)}\` session cookie more than once`
+      : `the request carries the \`${repeated}\` header more than once`;
+    // RFC 6750 §3.1: a malformed token request is a 400 `invalid_request`, with the challenge when it is about a token.
+    const headers: Record<string, string> = repeated === 'authorization' || repeated === assertionHeader ? { 'WWW-Authenticate': bearerChallenge('invalid_request', message) } : {};
+    const error = new EntragateError('ERR_REQUEST_INVALID', message, { headers });
+    return { kind: 'respond', status: 400, headers, body: errorBody('invalid_request', error), error };
+  }
   const baseContext: AuthorizeContext = gateway ? { gateway: true } : application === undefined ? {} : { application };
 
   function matchServiceToken(clientId: string | undefined, secret: string | undefined): string | undefined {
@@ -342,6 +381,9 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
 
   return {
     async decide(view) {
+      // INVARIANT: a credential given twice is refused before either copy is read.
+      const repeated = repeatedOf(view);
+      if (repeated !== undefined) return ambiguous(repeated);
       // Every request carries its HTTP attributes (and how the framework routes its path), so Gateway
       // `http.*` fields are unknown here only for a path that has no normalised form.
       const routing = routingOf(view);
@@ -447,6 +489,19 @@ function denyMessage(decision: Decision): string {
 function errorBody(error: string, e: EntragateError): ErrorBody {
   // 5xx messages stay on the server: they may describe the infrastructure.
   return { error, code: e.code, message: e.expose ? e.message : 'the identity provider or the directory is unavailable' };
+}
+
+/** How many cookies named `name` a `Cookie` header holds (two `Cookie` headers arrive joined with `; `). */
+function countCookie(header: string | undefined, name: string): number {
+  if (header === undefined) return 0;
+  const first = header.indexOf(name);
+  if (first === -1 || header.indexOf(name, first + name.length) === -1) return first === -1 ? 0 : 1;
+  let count = 0;
+  for (const part of header.split(';')) {
+    const pair = part.trimStart();
+    if (pair.length > name.length && pair.startsWith(name) && pair.charCodeAt(name.length) === 61 /* = */) count++;
+  }
+  return count;
 }
 
 function isOutageCode(code: string): code is ErrorCode {

@@ -62,6 +62,7 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
         method: req.method,
         url: req.originalUrl ?? req.url,
         headers: req.headers,
+        rawHeaders: req.rawHeaders,
         ip: req.ip,
         host: req.hostname,
         certificate: certificateOf(req.socket),

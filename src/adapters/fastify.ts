@@ -73,6 +73,7 @@ export function protectHook(gate: Gate, target: ProtectTarget, options?: Protect
       method: request.method,
       url: request.url,
       headers: request.headers,
+      rawHeaders: request.raw.rawHeaders,
       ip: request.ip,
       host: request.hostname,
       certificate: certificateOf(request.raw.socket),

@@ -58,6 +58,7 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
       method: ctx.method,
       url: ctx.originalUrl,
       headers: ctx.headers,
+      rawHeaders: ctx.req.rawHeaders,
       ip: ctx.ip,
       host: ctx.hostname,
       certificate: certificateOf(ctx.req.socket),

@@ -181,3 +181,37 @@ describe('protect: the HTTP request for Gateway http.* fields', () => {
     expect(outcome.kind === 'respond' && 'membership' in outcome.body).toBe(false);
   });
 });
+
+describe('protect: a credential given twice', () => {
+  const protector = () => createProtector(f.gate, { application: 'portal' }, { login: f.login, serviceTokens: [SERVICE], countryHeader: 'CF-IPCountry' });
+
+  it('reads the raw header lines case-insensitively, and only the headers that must come once', async () => {
+    const token = f.token();
+    const twice = await protector().decide({ method: 'GET', url: '/', headers: { authorization: `Bearer ${token}` }, rawHeaders: ['AUTHORIZATION', `Bearer ${token}`, 'Authorization', 'Bearer x'] });
+    expect(twice).toMatchObject({ kind: 'respond', status: 400, body: { error: 'invalid_request', code: 'ERR_REQUEST_INVALID', message: 'the request carries the `authorization` header more than once' } });
+    expect(twice.kind === 'respond' && twice.error).toMatchObject({ code: 'ERR_REQUEST_INVALID', status: 400, expose: true });
+    const country = await protector().decide({ method: 'GET', url: '/', headers: { authorization: `Bearer ${token}` }, rawHeaders: ['cf-ipcountry', 'FR', 'CF-IPCOUNTRY', 'US'] });
+    expect(country).toMatchObject({ kind: 'respond', status: 400, body: { message: 'the request carries the `cf-ipcountry` header more than once' } });
+    // Positive control: other headers may repeat (and a header of the same length is not confused with one watched).
+    const other = await protector().decide({
+      method: 'GET',
+      url: '/',
+      headers: { authorization: `Bearer ${token}` },
+      rawHeaders: ['authorization', `Bearer ${token}`, 'accept', 'a', 'accept', 'b', 'content-type', 'x', 'content-type', 'y'],
+    });
+    expect(other.kind).toBe('allow');
+  });
+
+  it('without raw header lines, sees a header given as a list', async () => {
+    const outcome = await protector().decide({ method: 'GET', url: '/', headers: { 'cf-access-client-id': [SERVICE.clientId, SERVICE.clientId], 'cf-access-client-secret': SERVICE.clientSecret } });
+    expect(outcome).toMatchObject({ kind: 'respond', status: 400, body: { message: 'the request carries the `cf-access-client-id` header more than once' } });
+    expect(outcome.kind === 'respond' && outcome.headers['WWW-Authenticate']).toBeUndefined();
+  });
+
+  it('counts the session cookie by its exact name', async () => {
+    const decide = (cookie: string) => protector().decide({ method: 'GET', url: '/', headers: { cookie, accept: 'application/json' } });
+    expect(await decide('CF_Authorization=good; CF_Authorization=good')).toMatchObject({ status: 400, body: { message: 'the request carries the `CF_Authorization` session cookie more than once' } });
+    expect(await decide('a=1;CF_Authorization=good;  CF_Authorization=x')).toMatchObject({ status: 400 });
+    expect((await decide('CF_Authorization=good; CF_Authorization_old=x; xCF_Authorization=y; z=CF_Authorization=w')).kind).toBe('allow');
+  });
+});
