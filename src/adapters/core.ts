@@ -336,7 +336,7 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
 
   function outage(error: EntragateError): ProtectOutcome {
     const headers = { ...error.headers, 'Retry-After': retryAfter };
-    const wrapped = new (error.constructor as typeof EntragateError)(error.code, error.message, { cause: error, status: 503, headers });
+    const wrapped = publicError(error, 503, headers);
     return { kind: 'respond', status: 503, headers, body: errorBody('temporarily_unavailable', wrapped), error: wrapped };
   }
 
@@ -358,7 +358,8 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       if (fromCookie && wantsLogin(view)) return redirect(view);
       return unauthorized(error);
     }
-    return { kind: 'respond', status: error.status, headers: { ...error.headers }, body: errorBody('error', error), error };
+    const shown = error.status >= 500 ? publicError(error, error.status, { ...error.headers }) : error;
+    return { kind: 'respond', status: error.status, headers: { ...error.headers }, body: errorBody('error', shown), error: shown };
   }
 
   function wantsLogin(view: RequestView): boolean {
@@ -404,7 +405,7 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
         const passed = await o.devicePosture(view);
         if (passed !== undefined) {
           if (!Array.isArray(passed) || !passed.every((uid) => typeof uid === 'string')) {
-            throw new ConfigError('ERR_CONFIG_INVALID', 'protect: `devicePosture` must return an array of integration uids (strings) or undefined');
+            return fromError(new ConfigError('ERR_CONFIG_INVALID', 'protect: `devicePosture` must return an array of integration uids (strings) or undefined'), view, false);
           }
           context.devicePosture = [...passed];
         }
@@ -486,9 +487,24 @@ function denyMessage(decision: Decision): string {
   return decision.kind === 'access' ? 'denied: no policy allowed the request' : 'denied by the default action';
 }
 
+/** What a client is told of a 5xx: never the internal message (a host, a tenant, a driver's error). */
+function publicMessage(status: number): string {
+  return status === 503 ? 'the identity provider or the directory is unavailable' : 'the request could not be authorized: internal error';
+}
+
+/**
+ * The error an adapter hands to the framework for a 5xx: the same class and code, the public message
+ * only, the original kept as `cause`. Framework error handlers differ on `expose` (Fastify's default
+ * handler sends `message` whatever `expose` says; Express's shows the stack outside production), so the
+ * message itself is what must be safe to show.
+ */
+function publicError(error: EntragateError, status: number, headers: Record<string, string>): EntragateError {
+  return new (error.constructor as typeof EntragateError)(error.code, publicMessage(status), { cause: error, status, headers });
+}
+
 function errorBody(error: string, e: EntragateError): ErrorBody {
   // 5xx messages stay on the server: they may describe the infrastructure.
-  return { error, code: e.code, message: e.expose ? e.message : 'the identity provider or the directory is unavailable' };
+  return { error, code: e.code, message: e.expose ? e.message : publicMessage(e.status) };
 }
 
 /** How many cookies named `name` a `Cookie` header holds (two `Cookie` headers arrive joined with `; `). */

@@ -140,7 +140,12 @@ describe('protect: device posture', () => {
     const async = createProtector(gate, { application: 'portal' }, { devicePosture: async () => [POSTURE] });
     expect((await async.decide(view({}))).kind).toBe('allow');
     const broken = createProtector(gate, { application: 'portal' }, { devicePosture: () => POSTURE as unknown as string[] });
-    await expect(broken.decide(view({}))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+    // A 500 whose error (for the framework's handler) shows only the public message; the detail is its cause.
+    const outcome = await broken.decide(view({}));
+    expect(outcome).toMatchObject({ kind: 'respond', status: 500, body: { code: 'ERR_CONFIG_INVALID', message: 'the request could not be authorized: internal error' } });
+    const error = (outcome as { error: Error & { cause: Error } }).error;
+    expect(error).toMatchObject({ code: 'ERR_CONFIG_INVALID', status: 500, expose: false, message: 'the request could not be authorized: internal error' });
+    expect(error.cause.message).toBe('protect: `devicePosture` must return an array of integration uids (strings) or undefined');
   });
 });
 
@@ -213,5 +218,20 @@ describe('protect: a credential given twice', () => {
     expect(await decide('CF_Authorization=good; CF_Authorization=good')).toMatchObject({ status: 400, body: { message: 'the request carries the `CF_Authorization` session cookie more than once' } });
     expect(await decide('a=1;CF_Authorization=good;  CF_Authorization=x')).toMatchObject({ status: 400 });
     expect((await decide('CF_Authorization=good; CF_Authorization_old=x; xCF_Authorization=y; z=CF_Authorization=w')).kind).toBe('allow');
+  });
+});
+
+describe('protect: a 5xx shows the public text only', () => {
+  it('wraps an outage in an error of the same class and code whose message is public, keeping the detail as its cause', async () => {
+    const { JwksError } = await import('../../src/errors/index.js');
+    const detail = new JwksError('ERR_JWKS_UNAVAILABLE', 'signing keys for tenant `t` are unavailable: https://login.example/t: fetch failed');
+    const gate = { application: () => ({}), identify: () => Promise.reject(detail), authorize: () => Promise.reject(new Error('not reached')) } as unknown as Gate;
+    const outcome = await createProtector(gate, { application: 'portal' }).decide({ method: 'GET', url: '/', headers: { authorization: 'Bearer x.y.z' } });
+    expect(outcome).toMatchObject({ kind: 'respond', status: 503, headers: { 'Retry-After': '30' }, body: { code: 'ERR_JWKS_UNAVAILABLE', message: 'the identity provider or the directory is unavailable' } });
+    const error = outcome.kind === 'respond' ? outcome.error : undefined;
+    expect(error).toBeInstanceOf(JwksError);
+    expect(error).toMatchObject({ code: 'ERR_JWKS_UNAVAILABLE', status: 503, expose: false, message: 'the identity provider or the directory is unavailable', headers: { 'Retry-After': '30' } });
+    expect(error?.cause).toBe(detail);
+    expect(String(error?.stack)).not.toContain('fetch failed');
   });
 });
