@@ -269,14 +269,16 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
   function repeatedOf(view: RequestView): string | undefined {
     const raw = view.rawHeaders;
     if (raw !== undefined) {
-      let seen: string[] | undefined;
+      // One bit per watched header seen; a name is lower-cased only when its length is a watched one's.
+      let seen = 0;
       for (let i = 0; i < raw.length; i += 2) {
         const name = raw[i] as string;
         if (!singleLengths.has(name.length)) continue;
-        const lower = name.toLowerCase();
-        if (!single.includes(lower)) continue;
-        if (seen?.includes(lower)) return lower;
-        (seen ??= []).push(lower);
+        let at = single.indexOf(name);
+        if (at === -1) at = single.indexOf(name.toLowerCase());
+        if (at === -1) continue;
+        if ((seen & (1 << at)) !== 0) return single[at];
+        seen |= 1 << at;
       }
     } else {
       for (const name of single) if (Array.isArray(view.headers[name])) return name;

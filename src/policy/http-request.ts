@@ -181,15 +181,13 @@ export function normalizePath(path: string, routing?: PathRouting): string | Unn
     break;
   }
   let out: string;
-  let highEscapes = false;
   if (i === n) {
     out = fold && upper ? path.toLowerCase() : path;
   } else {
     const slow = normalizeSlow(path);
     if (typeof slow !== 'string') return slow;
     out = slow;
-    highEscapes = out.includes('%');
-    if (fold) out = foldCase(out, highEscapes && routing?.matchesDecoded === true);
+    if (fold) out = foldCase(out, routing?.matchesDecoded === true);
   }
   if (routing?.ignoreTrailingSlash === true && out.length > 1 && out.charCodeAt(out.length - 1) === 47) out = out.slice(0, -1);
   return out;
@@ -198,10 +196,20 @@ export function normalizePath(path: string, routing?: PathRouting): string | Unn
 /** The full pass of {@link normalizePath}: escapes, encoding, separators, dot segments; no case folding. */
 function normalizeSlow(path: string): string | UnnormalizablePath {
   let out = '';
-  let high = false;
   const n = path.length;
+  // Characters kept as they are are copied in runs, not one by one.
+  let run = 0;
+  // UTF-8 over the escaped bytes (RFC 3629 §4): continuation bytes still expected, and the range of the next.
+  let need = 0;
+  let low = 0x80;
+  let high = 0xbf;
   for (let i = 0; i < n; i++) {
     const c = path.charCodeAt(i);
+    if (c < 128 && KEEP[c] === 1) {
+      if (need !== 0) return BAD_UTF8;
+      continue;
+    }
+    if (run < i) out += path.slice(run, i);
     if (c === 37 /* % */) {
       const h = hexValue(path.charCodeAt(i + 1));
       const l = hexValue(path.charCodeAt(i + 2));
@@ -211,33 +219,52 @@ function normalizeSlow(path: string): string | UnnormalizablePath {
       if (byte === 0) return NUL;
       if (byte === 47) return ENCODED_SLASH;
       if (byte === 92) return ENCODED_BACKSLASH;
-      if (isUnreserved(byte)) {
+      if (byte >= 128) {
+        if (need !== 0) {
+          if (byte < low || byte > high) return BAD_UTF8;
+          need--;
+          low = 0x80;
+          high = 0xbf;
+        } else if (byte >= 0xc2 && byte <= 0xdf) {
+          need = 1;
+        } else if (byte >= 0xe0 && byte <= 0xef) {
+          need = 2;
+          // No overlong three-byte forms (E0 80–9F) and no surrogates (ED A0–BF).
+          if (byte === 0xe0) low = 0xa0;
+          if (byte === 0xed) high = 0x9f;
+        } else if (byte >= 0xf0 && byte <= 0xf4) {
+          need = 3;
+          // No overlong four-byte forms (F0 80–8F) and nothing above U+10FFFF (F4 90–BF).
+          if (byte === 0xf0) low = 0x90;
+          if (byte === 0xf4) high = 0x8f;
+        } else {
+          return BAD_UTF8;
+        }
+        out += `%${HEX[byte >> 4]}${HEX[byte & 15]}`;
+      } else if (need !== 0) {
+        return BAD_UTF8;
+      } else if (isUnreserved(byte)) {
         out += String.fromCharCode(byte);
       } else {
-        if (byte >= 128) high = true;
         out += `%${HEX[byte >> 4]}${HEX[byte & 15]}`;
       }
+    } else if (need !== 0) {
+      return BAD_UTF8;
     } else if (c === 92 /* \ */) {
       out += '/';
     } else if (c === 0) {
       return NUL;
     } else if (c < 32 || c >= 127) {
       return RAW_BYTE;
-    } else if (KEEP[c] === 1) {
-      out += path[i];
     } else {
       out += `%${HEX[c >> 4]}${HEX[c & 15]}`;
     }
+    run = i + 1;
   }
+  if (need !== 0) return BAD_UTF8;
+  if (run < n) out += run === 0 ? path : path.slice(run);
   if (out.includes('//')) out = out.replace(/\/{2,}/g, '/');
   if (hasDotSegment(out)) return DOT_SEGMENT;
-  if (high) {
-    try {
-      decodeURIComponent(out);
-    } catch {
-      return BAD_UTF8;
-    }
-  }
   return out;
 }
 
@@ -264,8 +291,20 @@ function hasDotSegment(path: string): boolean {
  * JavaScript does (`toLowerCase`, what find-my-way runs) and encoded again.
  */
 function foldCase(path: string, decoded: boolean): string {
-  let out = path.replace(/%[0-9A-F]{2}|[A-Z]+/g, (m) => (m.charCodeAt(0) === 37 ? m : m.toLowerCase()));
-  if (decoded) {
+  // The path is ASCII here, so lower-casing keeps every position: the escapes are copied back from `path`.
+  const lower = path.toLowerCase();
+  let at = path.indexOf('%');
+  let out = at === -1 ? lower : '';
+  if (at !== -1) {
+    let run = 0;
+    while (at !== -1) {
+      out += lower.slice(run, at) + path.slice(at, at + 3);
+      run = at + 3;
+      at = path.indexOf('%', run);
+    }
+    out += lower.slice(run);
+  }
+  if (decoded && out.includes('%')) {
     out = out.replace(/(?:%[89A-F][0-9A-F])+/g, (run) => encodeURIComponent(decodeURIComponent(run).toLowerCase()));
   }
   return out;

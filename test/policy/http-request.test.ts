@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { compileGatewayRules, explain } from '../../src/policy/index.js';
 import { HttpRequestState, normalizeHost, normalizePath, originForm, pathRouting, type PathRouting, type RoutedHttpRequest } from '../../src/policy/http-request.js';
 import type { GatewayAction, GatewayDecision, GatewayRule } from '../../src/policy/types.js';
@@ -449,5 +450,45 @@ describe('http fields: rules on a path without a normalised form fail closed', (
   it('a rule that does not read the path is not affected by it', () => {
     const host: GatewayRule = { name: 'host', action: 'allow', precedence: 1, traffic: 'http.request.host == "app.example.com" and http.request.uri.query == ""' };
     expect(decide([host], at('/public/../secret.txt'), user, 'block')).toMatchObject({ allowed: true, reason: 'matched' });
+  });
+});
+
+describe('http fields: the UTF-8 check of escaped bytes agrees with decodeURIComponent', () => {
+  it('refuses exactly the byte sequences decodeURIComponent refuses (overlongs, surrogates, past U+10FFFF, truncated)', () => {
+    const bytes = fc.array(fc.oneof(fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x41), fc.constantFrom(0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0x80, 0x9f, 0xa0, 0xbf, 0x8f, 0x90)), { maxLength: 12 });
+    fc.assert(
+      fc.property(bytes, fc.boolean(), (list, rawLetter) => {
+        const escaped = list.map((b) => (b === 0x41 && rawLetter ? 'A' : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+        let valid = true;
+        try {
+          decodeURIComponent(escaped);
+        } catch {
+          valid = false;
+        }
+        const result = normalizePath(`/${escaped}`);
+        expect(typeof result === 'string').toBe(valid);
+        if (!valid) expect(result).toMatchObject({ problem: 'its percent-escapes are not valid UTF-8' });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('http fields: normalisation is a normal form', () => {
+  const part = fc.constantFrom('/', '//', '\\', '.', '..', 'a', 'B', '%2e', '%41', '%7e', '%3b', '%3B', '%c3%a9', '%E2%84%AA', ';', '~', '-', ' ', '<', '%25');
+  const path = fc.array(part, { maxLength: 10 }).map((parts) => `/${parts.join('')}`);
+  const routing = fc.record({ caseInsensitive: fc.boolean(), matchesDecoded: fc.boolean(), ignoreTrailingSlash: fc.boolean() });
+
+  it('normalising a normalised path changes nothing, and the result has no dot segment, no `//`, no `\\`', () => {
+    fc.assert(
+      fc.property(path, routing, (p, r) => {
+        const once = normalizePath(p, r);
+        if (typeof once !== 'string') return;
+        expect(normalizePath(once, r)).toBe(once);
+        expect(once).not.toMatch(/\/\/|\\|(^|\/)\.\.?(\/|$)/);
+        expect(once).not.toMatch(/%[0-9A-F]?[a-f]/);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
