@@ -3,13 +3,13 @@ import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { z } from 'zod';
 import { parseWith } from '../config/idp.js';
-import { ConfigError, EntragateError, ERROR_CODES, GroupsError, TokenError, type ErrorCode } from '../errors/index.js';
+import { bearerChallenge, ConfigError, EntragateError, ERROR_CODES, GroupsError, TokenError, type ErrorCode } from '../errors/index.js';
 import type { AuthorizeContext, Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
 import { readCookie } from '../login/cookies.js';
 import { challengeOf } from '../login/request.js';
 import type { RevocationList } from '../login/revocation.js';
-import { normalizeHost } from '../policy/http-request.js';
+import { normalizeHost, pathRouting, type PathRouting, type RoutedHttpRequest } from '../policy/http-request.js';
 import type { Decision, DecisionPolicyRef, DecisionReason, PolicyTrace } from '../policy/types.js';
 import type { GroupMembership, Identity, RequestContext } from '../types.js';
 
@@ -36,6 +36,16 @@ export interface RequestView {
   ip?: string | undefined;
   /** The client certificate of an mTLS connection (see {@link certificateOf}). */
   certificate?: { valid: boolean; commonName?: string } | undefined;
+  /**
+   * The header lines as received (`req.rawHeaders`: name, value, name, value…), to see a header sent
+   * twice: Node keeps only the first `Authorization` in `headers`. Without it, only `headers` is read.
+   */
+  rawHeaders?: readonly string[] | undefined;
+  /**
+   * How the framework routes the path, so Gateway path rules read every spelling it routes alike as one
+   * (the adapters fill it from the framework's settings; the `routing` option overrides it).
+   */
+  routing?: PathRouting | undefined;
 }
 
 /** How the caller authenticated. */
@@ -142,6 +152,31 @@ export const protectOptionsSchema = z.strictObject({
   retryAfter: z.number().int().min(1).max(86_400).default(30),
   /** The user's delegated Graph token for the Graph group source, when the app has one per request. */
   graphToken: fn<(request: RequestView) => string | undefined>('a function').optional(),
+  /**
+   * Gateway targets only: what a request without any credential (no token, session or service token) gets.
+   * `'challenge'` answers it as an Access target does: 401 with the bare `Bearer` challenge for an API client,
+   * the login for a browser when a login is configured. `'evaluate'` runs the rules without an identity: a rule
+   * that reads `identity.*` is then unknown (a Block that might match denies, an Allow does not allow), one
+   * that reads only `http.*` / `net.*` decides. @defaultValue 'challenge'
+   */
+  anonymous: z.enum(['challenge', 'evaluate']).optional(),
+  /**
+   * How your router matches paths, when the adapter cannot read it: Express reads the app's `case sensitive
+   * routing` and `strict routing`, Fastify its `caseSensitive`, `ignoreTrailingSlash` and `useSemicolonDelimiter`;
+   * Koa assumes @koa/router's defaults (case-insensitive, trailing slash ignored). Set it for an
+   * `express.Router({ caseSensitive, strict })` or a @koa/router with `sensitive` / `strict`, so a Gateway path
+   * rule reads `/Admin/` as the `/admin` your router serves for it.
+   */
+  routing: z
+    .strictObject({
+      /** The router tells `/Admin` from `/admin`. */
+      caseSensitive: z.boolean().optional(),
+      /** The router serves `/admin/` as `/admin`. */
+      ignoreTrailingSlash: z.boolean().optional(),
+      /** The router ends the path at `;` (Fastify's `useSemicolonDelimiter`). */
+      semicolonDelimiter: z.boolean().optional(),
+    })
+    .optional(),
 });
 
 /** Options of `protect` (Express, Koa and Fastify alike). */
@@ -199,7 +234,69 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       `invalid protect configuration: \`serviceTokenHeader\` \`${serviceTokenHeader}\` is already read as ${serviceTokenHeader === assertionHeader ? 'the `assertionHeader`' : 'half of the service-token header pair'}`,
     );
   }
+  if (!gateway && o.anonymous !== undefined) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'invalid protect configuration: `anonymous` applies to `{ gateway: true }` targets; an Access application lets a request without a login reach its Bypass and Service Auth policies only',
+    );
+  }
+  const evaluateAnonymous = o.anonymous === 'evaluate';
   const retryAfter = String(o.retryAfter);
+  const routingOverride = o.routing;
+  const overridden = new Map<PathRouting | undefined, PathRouting>();
+  /** The framework's routing with the `routing` option applied over it (one shared object per combination). */
+  function routingOf(view: RequestView): PathRouting | undefined {
+    const base = view.routing;
+    if (routingOverride === undefined) return base;
+    let routing = overridden.get(base);
+    if (routing === undefined) {
+      routing = pathRouting({
+        caseInsensitive: routingOverride.caseSensitive === undefined ? base?.caseInsensitive === true : !routingOverride.caseSensitive,
+        matchesDecoded: base?.matchesDecoded === true,
+        ignoreTrailingSlash: routingOverride.ignoreTrailingSlash ?? base?.ignoreTrailingSlash === true,
+        semicolonDelimiter: routingOverride.semicolonDelimiter ?? base?.semicolonDelimiter === true,
+      });
+      overridden.set(base, routing);
+    }
+    return routing;
+  }
+  const sessionCookie = login?.cookieName;
+  // The headers that must come once (RFC 6750 §3.1 for the token; the rest so that no layer reads another copy).
+  const single = [...new Set(['authorization', 'cf-access-client-id', 'cf-access-client-secret', assertionHeader, serviceTokenHeader, countryHeader].filter((h): h is string => h !== undefined))];
+  const singleLengths = new Set(single.map((h) => h.length));
+
+  /** The first credential-bearing header (or the session cookie) the request carries twice, else `undefined`. */
+  function repeatedOf(view: RequestView): string | undefined {
+    const raw = view.rawHeaders;
+    if (raw !== undefined) {
+      // One bit per watched header seen; a name is lower-cased only when its length is a watched one's.
+      let seen = 0;
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i] as string;
+        if (!singleLengths.has(name.length)) continue;
+        let at = single.indexOf(name);
+        if (at === -1) at = single.indexOf(name.toLowerCase());
+        if (at === -1) continue;
+        if ((seen & (1 << at)) !== 0) return single[at];
+        seen |= 1 << at;
+      }
+    } else {
+      for (const name of single) if (Array.isArray(view.headers[name])) return name;
+    }
+    if (sessionCookie !== undefined && countCookie(headerOf(view.headers, 'cookie'), sessionCookie) > 1) return `cookie ${sessionCookie}`;
+    return undefined;
+  }
+
+  function ambiguous(repeated: string): ProtectOutcome {
+    const cookie = repeated.startsWith('cookie ');
+    const message = cookie
+      ? `the request carries the \`${repeated.slice(7)}\` session cookie more than once`
+      : `the request carries the \`${repeated}\` header more than once`;
+    // RFC 6750 §3.1: a malformed token request is a 400 `invalid_request`, with the challenge when it is about a token.
+    const headers: Record<string, string> = repeated === 'authorization' || repeated === assertionHeader ? { 'WWW-Authenticate': bearerChallenge('invalid_request', message) } : {};
+    const error = new EntragateError('ERR_REQUEST_INVALID', message, { headers });
+    return { kind: 'respond', status: 400, headers, body: errorBody('invalid_request', error), error };
+  }
   const baseContext: AuthorizeContext = gateway ? { gateway: true } : application === undefined ? {} : { application };
 
   function matchServiceToken(clientId: string | undefined, secret: string | undefined): string | undefined {
@@ -241,7 +338,7 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
 
   function outage(error: EntragateError): ProtectOutcome {
     const headers = { ...error.headers, 'Retry-After': retryAfter };
-    const wrapped = new (error.constructor as typeof EntragateError)(error.code, error.message, { cause: error, status: 503, headers });
+    const wrapped = publicError(error, 503, headers);
     return { kind: 'respond', status: 503, headers, body: errorBody('temporarily_unavailable', wrapped), error: wrapped };
   }
 
@@ -263,7 +360,8 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       if (fromCookie && wantsLogin(view)) return redirect(view);
       return unauthorized(error);
     }
-    return { kind: 'respond', status: error.status, headers: { ...error.headers }, body: errorBody('error', error), error };
+    const shown = error.status >= 500 ? publicError(error, error.status, { ...error.headers }) : error;
+    return { kind: 'respond', status: error.status, headers: { ...error.headers }, body: errorBody('error', shown), error: shown };
   }
 
   function wantsLogin(view: RequestView): boolean {
@@ -286,8 +384,14 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
 
   return {
     async decide(view) {
-      // Every request carries its HTTP attributes, so Gateway `http.*` fields are never unknown here.
-      const context: RequestContext = { request: { method: view.method, host: hostOf(view), url: view.url } };
+      // INVARIANT: a credential given twice is refused before either copy is read.
+      const repeated = repeatedOf(view);
+      if (repeated !== undefined) return ambiguous(repeated);
+      // Every request carries its HTTP attributes (and how the framework routes its path), so Gateway
+      // `http.*` fields are unknown here only for a path that has no normalised form.
+      const routing = routingOf(view);
+      const request: RoutedHttpRequest = routing === undefined ? { method: view.method, host: hostOf(view), url: view.url } : { method: view.method, host: hostOf(view), url: view.url, routing };
+      const context: RequestContext = { request };
       if (view.ip !== undefined && view.ip.length > 0) context.ip = stripMappedIpv4(view.ip);
       if (countryHeader !== undefined) {
         const country = headerOf(view.headers, countryHeader);
@@ -303,7 +407,7 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
         const passed = await o.devicePosture(view);
         if (passed !== undefined) {
           if (!Array.isArray(passed) || !passed.every((uid) => typeof uid === 'string')) {
-            throw new ConfigError('ERR_CONFIG_INVALID', 'protect: `devicePosture` must return an array of integration uids (strings) or undefined');
+            return fromError(new ConfigError('ERR_CONFIG_INVALID', 'protect: `devicePosture` must return an array of integration uids (strings) or undefined'), view, false);
           }
           context.devicePosture = [...passed];
         }
@@ -333,6 +437,13 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
         }
       } catch (error) {
         return fromError(error, view, fromCookie);
+      }
+
+      // INVARIANT: on a Gateway target a request without any credential is challenged, as on an Access
+      // target, unless `anonymous: 'evaluate'`: an identity rule must never read "no login" as "no groups".
+      if (gateway && identity === null && context.serviceToken === undefined && !evaluateAnonymous) {
+        if (wantsLogin(view)) return redirect(view);
+        return unauthorized(new TokenError('ERR_TOKEN_MISSING', 'no bearer token or session was presented'));
       }
 
       let decision: Decision;
@@ -378,9 +489,37 @@ function denyMessage(decision: Decision): string {
   return decision.kind === 'access' ? 'denied: no policy allowed the request' : 'denied by the default action';
 }
 
+/** What a client is told of a 5xx: never the internal message (a host, a tenant, a driver's error). */
+function publicMessage(status: number): string {
+  return status === 503 ? 'the identity provider or the directory is unavailable' : 'the request could not be authorized: internal error';
+}
+
+/**
+ * The error an adapter hands to the framework for a 5xx: the same class and code, the public message
+ * only, the original kept as `cause`. Framework error handlers differ on `expose` (Fastify's default
+ * handler sends `message` whatever `expose` says; Express's shows the stack outside production), so the
+ * message itself is what must be safe to show.
+ */
+function publicError(error: EntragateError, status: number, headers: Record<string, string>): EntragateError {
+  return new (error.constructor as typeof EntragateError)(error.code, publicMessage(status), { cause: error, status, headers });
+}
+
 function errorBody(error: string, e: EntragateError): ErrorBody {
   // 5xx messages stay on the server: they may describe the infrastructure.
-  return { error, code: e.code, message: e.expose ? e.message : 'the identity provider or the directory is unavailable' };
+  return { error, code: e.code, message: e.expose ? e.message : publicMessage(e.status) };
+}
+
+/** How many cookies named `name` a `Cookie` header holds (two `Cookie` headers arrive joined with `; `). */
+function countCookie(header: string | undefined, name: string): number {
+  if (header === undefined) return 0;
+  const first = header.indexOf(name);
+  if (first === -1 || header.indexOf(name, first + name.length) === -1) return first === -1 ? 0 : 1;
+  let count = 0;
+  for (const part of header.split(';')) {
+    const pair = part.trimStart();
+    if (pair.length > name.length && pair.startsWith(name) && pair.charCodeAt(name.length) === 61 /* = */) count++;
+  }
+  return count;
 }
 
 function isOutageCode(code: string): code is ErrorCode {

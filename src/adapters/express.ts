@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
+import { pathRouting, type PathRouting } from '../policy/http-request.js';
 import { certificateOf, createProtector, type Auth, type ProtectOptions, type ProtectTarget } from './core.js';
 import { runFetchHandler, writeParts, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
@@ -35,7 +36,10 @@ declare global {
  * a browser without a session is redirected to the login when one is configured.
  *
  * The client IP is `req.ip` and the host (Gateway `http.request.host`) `req.hostname`, so Express's
- * `trust proxy` setting applies to both.
+ * `trust proxy` setting applies to both. Gateway path rules read the path as the app routes it: its
+ * `case sensitive routing` and `strict routing` settings are read (by default Express routes `/Admin/`
+ * to an `/admin` route, so the rules read `/admin`); a `Router` with its own `caseSensitive` / `strict`
+ * needs the `routing` option.
  * Works with Express 5 and Express 4.
  *
  * @example
@@ -54,7 +58,16 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
   const protector = createProtector(gate, target, options);
   return (req: Request, res: Response, next: NextFunction) => {
     protector
-      .decide({ method: req.method, url: req.originalUrl ?? req.url, headers: req.headers, ip: req.ip, host: req.hostname, certificate: certificateOf(req.socket) })
+      .decide({
+        method: req.method,
+        url: req.originalUrl ?? req.url,
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        ip: req.ip,
+        host: req.hostname,
+        certificate: certificateOf(req.socket),
+        routing: routingOf(req),
+      })
       .then((outcome) => {
         if (outcome.kind === 'allow') {
           req.auth = outcome.auth;
@@ -68,6 +81,22 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
         }
       }, next);
   };
+}
+
+// Express 5 and 4 alike: matched on the percent-encoded path, ASCII letters folded unless `case sensitive
+// routing`, one optional trailing slash unless `strict routing` (path-to-regexp's `sensitive` / `strict`).
+const EXPRESS_ROUTING: readonly PathRouting[] = [
+  pathRouting({ caseInsensitive: true, ignoreTrailingSlash: true }),
+  pathRouting({ caseInsensitive: false, ignoreTrailingSlash: true }),
+  pathRouting({ caseInsensitive: true, ignoreTrailingSlash: false }),
+  pathRouting({ caseInsensitive: false, ignoreTrailingSlash: false }),
+];
+
+/** How the app that runs this request routes paths (its settings at request time; Express's defaults without an app). */
+function routingOf(req: Request): PathRouting {
+  const app = req.app as { enabled?: (setting: string) => boolean } | undefined;
+  if (app === undefined || typeof app.enabled !== 'function') return EXPRESS_ROUTING[0] as PathRouting;
+  return EXPRESS_ROUTING[(app.enabled('case sensitive routing') ? 1 : 0) | (app.enabled('strict routing') ? 2 : 0)] as PathRouting;
 }
 
 /**

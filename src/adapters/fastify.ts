@@ -9,6 +9,7 @@ import fp from 'fastify-plugin';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, RouteHandlerMethod } from 'fastify';
 import type { Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
+import { pathRouting, type PathRouting } from '../policy/http-request.js';
 import { certificateOf, createProtector, type Auth, type ProtectOptions, type ProtectTarget } from './core.js';
 import { runFetchHandler, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
@@ -22,6 +23,34 @@ declare module 'fastify' {
     /** Set by `protect` from `entragate/fastify` on an allowed request; `null` elsewhere. */
     auth: Auth | null;
   }
+}
+
+const routings = new WeakMap<object, PathRouting>();
+
+/**
+ * How the server routes paths, from its initial config (`routerOptions` first, then the deprecated
+ * top-level options, as Fastify itself reads them): find-my-way decodes the path before it matches,
+ * lower-cases it unless `caseSensitive`, drops a trailing slash with `ignoreTrailingSlash`, and ends the
+ * path at `;` with `useSemicolonDelimiter`. Read once per server.
+ */
+function routingOf(request: FastifyRequest): PathRouting {
+  const config = (request.server as { initialConfig?: Record<string, unknown> }).initialConfig ?? {};
+  let routing = routings.get(config);
+  if (routing === undefined) {
+    const router = (typeof config.routerOptions === 'object' && config.routerOptions !== null ? config.routerOptions : {}) as Record<string, unknown>;
+    const setting = (name: string, fallback: boolean): boolean => {
+      const value = Object.hasOwn(router, name) ? router[name] : config[name];
+      return typeof value === 'boolean' ? value : fallback;
+    };
+    routing = pathRouting({
+      caseInsensitive: !setting('caseSensitive', true),
+      matchesDecoded: true,
+      ignoreTrailingSlash: setting('ignoreTrailingSlash', false),
+      semicolonDelimiter: setting('useSemicolonDelimiter', false),
+    });
+    routings.set(config, routing);
+  }
+  return routing;
 }
 
 /**
@@ -40,7 +69,16 @@ declare module 'fastify' {
 export function protectHook(gate: Gate, target: ProtectTarget, options?: ProtectOptions): onRequestHookHandler {
   const protector = createProtector(gate, target, options);
   return async function entragateProtect(request: FastifyRequest, reply: FastifyReply) {
-    const outcome = await protector.decide({ method: request.method, url: request.url, headers: request.headers, ip: request.ip, host: request.hostname, certificate: certificateOf(request.raw.socket) });
+    const outcome = await protector.decide({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      rawHeaders: request.raw.rawHeaders,
+      ip: request.ip,
+      host: request.hostname,
+      certificate: certificateOf(request.raw.socket),
+      routing: routingOf(request),
+    });
     if (outcome.kind === 'allow') {
       request.auth = outcome.auth;
       return;
@@ -61,7 +99,8 @@ export function protectHook(gate: Gate, target: ProtectTarget, options?: Protect
  * Fastify's error handler with `statusCode` 401 and `WWW-Authenticate`; an outage
  * is a 503 with `Retry-After`; a browser without a session is redirected to the
  * login when one is configured. The client IP is `request.ip` and the host (Gateway
- * `http.request.host`) `request.hostname`, both honouring `trustProxy`.
+ * `http.request.host`) `request.hostname`, both honouring `trustProxy`. Gateway path rules read the path
+ * as the server routes it: its `caseSensitive`, `ignoreTrailingSlash` and `useSemicolonDelimiter` are read.
  *
  * @example
  * ```ts

@@ -7,6 +7,7 @@
 import type { Context, Middleware } from 'koa';
 import type { Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
+import { pathRouting } from '../policy/http-request.js';
 import { certificateOf, createProtector, type Auth, type ProtectOptions, type ProtectTarget } from './core.js';
 import { pathOf, runFetchHandler, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
@@ -22,6 +23,9 @@ declare module 'koa' {
   }
 }
 
+/** @koa/router's defaults: path-to-regexp on the encoded path, `sensitive: false` and `strict: false`. */
+const KOA_ROUTER_DEFAULTS = pathRouting({ caseInsensitive: true, ignoreTrailingSlash: true });
+
 /**
  * Protects the middleware after it with the gate: an application's Access
  * policies (`{ application }`) or the Gateway rules (`{ gateway: true }`). An
@@ -32,7 +36,9 @@ declare module 'koa' {
  * browser without a session is redirected to the login when one is configured.
  *
  * The client IP is `ctx.ip` and the host (Gateway `http.request.host`) `ctx.hostname`, so Koa's
- * `app.proxy` setting applies to both.
+ * `app.proxy` setting applies to both. Koa does not route: Gateway path rules read the path as
+ * @koa/router routes it by default (`sensitive: false`, `strict: false`: `/Admin/` is read as `/admin`);
+ * a router with `sensitive: true` or `strict: true` needs the matching `routing` option.
  *
  * @example
  * ```ts
@@ -48,7 +54,16 @@ declare module 'koa' {
 export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOptions): Middleware {
   const protector = createProtector(gate, target, options);
   return async (ctx, next) => {
-    const outcome = await protector.decide({ method: ctx.method, url: ctx.originalUrl, headers: ctx.headers, ip: ctx.ip, host: ctx.hostname, certificate: certificateOf(ctx.req.socket) });
+    const outcome = await protector.decide({
+      method: ctx.method,
+      url: ctx.originalUrl,
+      headers: ctx.headers,
+      rawHeaders: ctx.req.rawHeaders,
+      ip: ctx.ip,
+      host: ctx.hostname,
+      certificate: certificateOf(ctx.req.socket),
+      routing: KOA_ROUTER_DEFAULTS,
+    });
     if (outcome.kind === 'allow') {
       ctx.state.auth = outcome.auth;
       return next();

@@ -46,6 +46,9 @@ export const ERROR_CODES = {
   ERR_EXPRESSION_REGEX: { status: 500, doc: 'a `matches` pattern is invalid or cannot run in linear time' },
   ERR_ACCESS_DENIED: { status: 403, doc: 'the policies denied the request (adapters only; the core returns a decision)' },
 
+  // adapters (request reading)
+  ERR_REQUEST_INVALID: { status: 400, doc: 'the request is ambiguous: a credential header (`Authorization`, the service-token pair, `assertionHeader`, `serviceTokenHeader`), the `countryHeader` or the session cookie given twice (RFC 6750 §3.1 `invalid_request`)' },
+
   // SCIM
   ERR_SCIM_UNAUTHORIZED: { status: 401, doc: 'the SCIM bearer secret is missing or wrong' },
   ERR_SCIM_INVALID_SYNTAX: { status: 400, doc: 'the SCIM request body is not valid JSON or not the expected shape' },

@@ -140,7 +140,12 @@ describe('protect: device posture', () => {
     const async = createProtector(gate, { application: 'portal' }, { devicePosture: async () => [POSTURE] });
     expect((await async.decide(view({}))).kind).toBe('allow');
     const broken = createProtector(gate, { application: 'portal' }, { devicePosture: () => POSTURE as unknown as string[] });
-    await expect(broken.decide(view({}))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+    // A 500 whose error (for the framework's handler) shows only the public message; the detail is its cause.
+    const outcome = await broken.decide(view({}));
+    expect(outcome).toMatchObject({ kind: 'respond', status: 500, body: { code: 'ERR_CONFIG_INVALID', message: 'the request could not be authorized: internal error' } });
+    const error = (outcome as { error: Error & { cause: Error } }).error;
+    expect(error).toMatchObject({ code: 'ERR_CONFIG_INVALID', status: 500, expose: false, message: 'the request could not be authorized: internal error' });
+    expect(error.cause.message).toBe('protect: `devicePosture` must return an array of integration uids (strings) or undefined');
   });
 });
 
@@ -179,5 +184,54 @@ describe('protect: the HTTP request for Gateway http.* fields', () => {
       body: { message: "denied: the request's HTTP attributes are unknown, so the rules fail closed", decision: { reason: 'unknown-request', policy: { name: 'Admin area' } } },
     });
     expect(outcome.kind === 'respond' && 'membership' in outcome.body).toBe(false);
+  });
+});
+
+describe('protect: a credential given twice', () => {
+  const protector = () => createProtector(f.gate, { application: 'portal' }, { login: f.login, serviceTokens: [SERVICE], countryHeader: 'CF-IPCountry' });
+
+  it('reads the raw header lines case-insensitively, and only the headers that must come once', async () => {
+    const token = f.token();
+    const twice = await protector().decide({ method: 'GET', url: '/', headers: { authorization: `Bearer ${token}` }, rawHeaders: ['AUTHORIZATION', `Bearer ${token}`, 'Authorization', 'Bearer x'] });
+    expect(twice).toMatchObject({ kind: 'respond', status: 400, body: { error: 'invalid_request', code: 'ERR_REQUEST_INVALID', message: 'the request carries the `authorization` header more than once' } });
+    expect(twice.kind === 'respond' && twice.error).toMatchObject({ code: 'ERR_REQUEST_INVALID', status: 400, expose: true });
+    const country = await protector().decide({ method: 'GET', url: '/', headers: { authorization: `Bearer ${token}` }, rawHeaders: ['cf-ipcountry', 'FR', 'CF-IPCOUNTRY', 'US'] });
+    expect(country).toMatchObject({ kind: 'respond', status: 400, body: { message: 'the request carries the `cf-ipcountry` header more than once' } });
+    // Positive control: other headers may repeat (and a header of the same length is not confused with one watched).
+    const other = await protector().decide({
+      method: 'GET',
+      url: '/',
+      headers: { authorization: `Bearer ${token}` },
+      rawHeaders: ['authorization', `Bearer ${token}`, 'accept', 'a', 'accept', 'b', 'content-type', 'x', 'content-type', 'y'],
+    });
+    expect(other.kind).toBe('allow');
+  });
+
+  it('without raw header lines, sees a header given as a list', async () => {
+    const outcome = await protector().decide({ method: 'GET', url: '/', headers: { 'cf-access-client-id': [SERVICE.clientId, SERVICE.clientId], 'cf-access-client-secret': SERVICE.clientSecret } });
+    expect(outcome).toMatchObject({ kind: 'respond', status: 400, body: { message: 'the request carries the `cf-access-client-id` header more than once' } });
+    expect(outcome.kind === 'respond' && outcome.headers['WWW-Authenticate']).toBeUndefined();
+  });
+
+  it('counts the session cookie by its exact name', async () => {
+    const decide = (cookie: string) => protector().decide({ method: 'GET', url: '/', headers: { cookie, accept: 'application/json' } });
+    expect(await decide('CF_Authorization=good; CF_Authorization=good')).toMatchObject({ status: 400, body: { message: 'the request carries the `CF_Authorization` session cookie more than once' } });
+    expect(await decide('a=1;CF_Authorization=good;  CF_Authorization=x')).toMatchObject({ status: 400 });
+    expect((await decide('CF_Authorization=good; CF_Authorization_old=x; xCF_Authorization=y; z=CF_Authorization=w')).kind).toBe('allow');
+  });
+});
+
+describe('protect: a 5xx shows the public text only', () => {
+  it('wraps an outage in an error of the same class and code whose message is public, keeping the detail as its cause', async () => {
+    const { JwksError } = await import('../../src/errors/index.js');
+    const detail = new JwksError('ERR_JWKS_UNAVAILABLE', 'signing keys for tenant `t` are unavailable: https://login.example/t: fetch failed');
+    const gate = { application: () => ({}), identify: () => Promise.reject(detail), authorize: () => Promise.reject(new Error('not reached')) } as unknown as Gate;
+    const outcome = await createProtector(gate, { application: 'portal' }).decide({ method: 'GET', url: '/', headers: { authorization: 'Bearer x.y.z' } });
+    expect(outcome).toMatchObject({ kind: 'respond', status: 503, headers: { 'Retry-After': '30' }, body: { code: 'ERR_JWKS_UNAVAILABLE', message: 'the identity provider or the directory is unavailable' } });
+    const error = outcome.kind === 'respond' ? outcome.error : undefined;
+    expect(error).toBeInstanceOf(JwksError);
+    expect(error).toMatchObject({ code: 'ERR_JWKS_UNAVAILABLE', status: 503, expose: false, message: 'the identity provider or the directory is unavailable', headers: { 'Retry-After': '30' } });
+    expect(error?.cause).toBe(detail);
+    expect(String(error?.stack)).not.toContain('fetch failed');
   });
 });

@@ -187,7 +187,7 @@ for (const framework of FRAMEWORKS) {
     it('admits a client certificate signed by the trusted CA, and passes it to the policies as valid with its CN', async () => {
       const any = await get(secure.origin, '/certificate', 'trusted');
       expect(any.status).toBe(200);
-      expect(any.body).toEqual({ policy: 'Trusted client certificate', via: 'anonymous', context: { ip: '127.0.0.1', certificate: { valid: true, commonName: AGENT_CN }, request: { method: 'GET', host: '127.0.0.1', url: '/certificate' } } });
+      expect(any.body).toEqual({ policy: 'Trusted client certificate', via: 'anonymous', context: { ip: '127.0.0.1', certificate: { valid: true, commonName: AGENT_CN }, request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/certificate' }) } });
       const named = await get(secure.origin, '/common-name', 'trusted');
       expect(named.status).toBe(200);
       expect(named.body).toMatchObject({ policy: 'Build agent', context: { certificate: { valid: true, commonName: AGENT_CN } } });
@@ -213,7 +213,7 @@ for (const framework of FRAMEWORKS) {
       }
       const seen = await get(secure.origin, '/loopback');
       expect(seen.status).toBe(200);
-      expect(seen.body).toEqual({ policy: 'Loopback', via: 'anonymous', context: { ip: '127.0.0.1', request: { method: 'GET', host: '127.0.0.1', url: '/loopback' } } });
+      expect(seen.body).toEqual({ policy: 'Loopback', via: 'anonymous', context: { ip: '127.0.0.1', request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/loopback' }) } });
     });
 
     it('refuses a trusted certificate with another CN on the common_name policy, and admits it on the certificate policy', async () => {
@@ -233,7 +233,7 @@ for (const framework of FRAMEWORKS) {
       }
       const seen = await get(plain.origin, '/loopback');
       expect(seen.status).toBe(200);
-      expect(seen.body).toEqual({ policy: 'Loopback', via: 'anonymous', context: { ip: '127.0.0.1', request: { method: 'GET', host: '127.0.0.1', url: '/loopback' } } });
+      expect(seen.body).toEqual({ policy: 'Loopback', via: 'anonymous', context: { ip: '127.0.0.1', request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/loopback' }) } });
     });
 
     it('still sees the certificate, valid or not, on a resumed TLS session (where the client does not send it again)', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { compileGatewayRules, explain } from '../../src/policy/index.js';
-import { HttpRequestState, normalizeHost, originForm } from '../../src/policy/http-request.js';
+import { HttpRequestState, normalizeHost, normalizePath, originForm, pathRouting, type PathRouting, type RoutedHttpRequest } from '../../src/policy/http-request.js';
 import type { GatewayAction, GatewayDecision, GatewayRule } from '../../src/policy/types.js';
 import type { HttpRequestAttributes, Identity, RequestContext } from '../../src/types.js';
 import { makeIdentity } from './helpers.js';
@@ -305,5 +306,189 @@ describe('http fields: the trace', () => {
     expect(second.allowed).toBe(true);
     expect(explain(first)).toContain('(http.request.uri.path is `/a`)');
     expect(explain(second)).toContain('(http.request.uri.path is `/b`)');
+  });
+});
+
+describe('http fields: the path as the edge normalises it (Cloudflare URL normalisation)', () => {
+  it.each([
+    // https://developers.cloudflare.com/rules/normalization/how-it-works/ and its examples page.
+    ['/hello', '/hello'],
+    ['/%68ello', '/hello'],
+    ['/%68ello//pa\\th', '/hello/pa/th'],
+    ['\\hello', '/hello'],
+    ['/en/hello/', '/en/hello/'],
+    ['/en/hello./', '/en/hello./'],
+    ['/en//%68ello\\path', '/en/hello/path'],
+    // Unreserved characters decoded (letters, digits, `-._~`), other escapes upper-cased, reserved ones kept.
+    ['/%41%5a%30%2D%2e%5F%7E', '/AZ0-._~'],
+    ['/caf%c3%a9', '/caf%C3%A9'],
+    ['/a%3bb%3Dc%40d', '/a%3Bb%3Dc%40d'],
+    ['/a%25b', '/a%25b'],
+    ['/a;b=1,c', '/a;b=1,c'],
+    ["/a:@!$&'()*+,;=[]", "/a:@!$&'()*+,;=[]"],
+    // Printable characters outside unreserved and reserved are percent-encoded.
+    ['/a b"c<d>e^f`g{h|i}', '/a%20b%22c%3Cd%3Ee%5Ef%60g%7Bh%7Ci%7D'],
+    // Not dot segments.
+    ['/.well-known/openid-configuration', '/.well-known/openid-configuration'],
+    ['/a/..b/c.', '/a/..b/c.'],
+    ['/a/...', '/a/...'],
+    ['*', '*'],
+    ['/', '/'],
+    ['//', '/'],
+  ])('normalizePath(%j) → %j', (path, expected) => {
+    expect(normalizePath(path)).toBe(expected);
+  });
+
+  it.each([
+    ['/public/../secret.txt', 'segment'],
+    ['/public/%2e%2e/secret.txt', 'segment'],
+    ['/public/%2E%2E', 'segment'],
+    ['/public/.%2e/x', 'segment'],
+    ['/public/./x', 'segment'],
+    ['/public/.', 'segment'],
+    ['/a//../b', 'segment'],
+    ['/a\\..\\b', 'segment'],
+    ['../a', 'segment'],
+    ['.', 'segment'],
+    ['/public/..%2fsecret.txt', '%2F'],
+    ['/a%2Fb', '%2F'],
+    ['/a%5cb', '%5C'],
+    ['/a%00', 'NUL'],
+    ['/a\u0000', 'NUL'],
+    ['/a%', '`%` not followed'],
+    ['/a%2', '`%` not followed'],
+    ['/a%g0', '`%` not followed'],
+    ['/%C0%AF', 'UTF-8'],
+    ['/%ED%A0%80', 'UTF-8'],
+    ['/%FF', 'UTF-8'],
+    ['/%E2%84', 'UTF-8'],
+    ['/caf\u00e9', 'raw non-ASCII'],
+    ['/a\tb', 'control'],
+    ['/a\u007fb', 'control'],
+  ])('normalizePath(%j) has no normalised form (%s)', (path, why) => {
+    const result = normalizePath(path);
+    expect(typeof result).toBe('object');
+    expect((result as { problem: string }).problem).toContain(why);
+  });
+
+  it('folds case and drops a trailing slash as the framework routes', () => {
+    const express: PathRouting = { caseInsensitive: true, ignoreTrailingSlash: true };
+    expect(normalizePath('/Admin/', express)).toBe('/admin');
+    expect(normalizePath('/ADMIN', express)).toBe('/admin');
+    expect(normalizePath('/%41dmin/', express)).toBe('/admin');
+    // Escapes keep their upper-case hex; non-ASCII is not folded for a router that matches the encoded path.
+    expect(normalizePath('/A%C3%89%3B', express)).toBe('/a%C3%89%3B');
+    expect(normalizePath('/%E2%84%AAey', express)).toBe('/%E2%84%AAey');
+    expect(normalizePath('/', express)).toBe('/');
+    expect(normalizePath('//a//', express)).toBe('/a');
+    // find-my-way decodes, then lower-cases as JavaScript does: the Kelvin sign becomes `k`.
+    const fastify: PathRouting = { caseInsensitive: true, matchesDecoded: true };
+    expect(normalizePath('/CAF%C3%89', fastify)).toBe('/caf%C3%A9');
+    expect(normalizePath('/%E2%84%AAey', fastify)).toBe('/key');
+    expect(normalizePath('/admin/', fastify)).toBe('/admin/');
+    // Exact routing keeps the path as Cloudflare normalises it.
+    expect(normalizePath('/Admin/', {})).toBe('/Admin/');
+    expect(normalizePath('/Admin/', { ignoreTrailingSlash: true })).toBe('/Admin');
+  });
+
+  it('pathRouting gives one shared frozen object per combination', () => {
+    const a = pathRouting({ caseInsensitive: true, ignoreTrailingSlash: true });
+    expect(pathRouting({ ignoreTrailingSlash: true, caseInsensitive: true })).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(pathRouting({})).not.toBe(a);
+  });
+
+  it('the state drops the fragment, splits at `;` only with the semicolon delimiter, and says why a path is unknown', () => {
+    const state = new HttpRequestState();
+    const fields = () => [state.path, state.query, state.pathAndQuery, state.pathProblem];
+    const load = (url: string, routing?: PathRouting) => state.load({ request: { method: 'GET', host: 'h', url, ...(routing ? { routing } : {}) } as RoutedHttpRequest });
+    load('/a?x=1#frag');
+    expect(fields()).toEqual(['/a', 'x=1', '/a?x=1', undefined]);
+    load('/a#frag?x=1');
+    expect(fields()).toEqual(['/a', '', '/a', undefined]);
+    load('/%61/b;c?d');
+    expect(fields()).toEqual(['/a/b;c', 'd', '/a/b;c?d', undefined]);
+    load('/%61/b;c?d', { semicolonDelimiter: true });
+    expect(fields()).toEqual(['/a/b', 'c?d', '/a/b;c?d', undefined]);
+    load('/Admin/?x', { caseInsensitive: true, ignoreTrailingSlash: true });
+    expect(fields()).toEqual(['/admin', 'x', '/admin?x', undefined]);
+    // The same URL under another routing is split again.
+    load('/Admin/?x');
+    expect(fields()).toEqual(['/Admin/', 'x', '/Admin/?x', undefined]);
+    load('/public/../secret.txt?q=1');
+    expect(fields()).toEqual([undefined, 'q=1', undefined, expect.stringContaining('`..` segment')]);
+    expect(state.unknownReason('http.request.uri.path')).toMatch(/^the path cannot be normalised: it holds a `\.` or `\.\.` segment/);
+    expect(state.unknownReason('http.request.uri.query')).toBeUndefined();
+    load('http://h/a%2Fb');
+    expect(fields()).toEqual([undefined, '', undefined, expect.stringContaining('`%2F`')]);
+    state.load({});
+    expect(fields()).toEqual([undefined, undefined, undefined, undefined]);
+  });
+});
+
+describe('http fields: rules on a path without a normalised form fail closed', () => {
+  const allowPublic: GatewayRule = { name: 'public', action: 'allow', precedence: 1, traffic: 'http.request.uri.path matches "^/public/"' };
+  const blockAdmin: GatewayRule = { name: 'no admin', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"' };
+  const at = (url: string, routing?: PathRouting): RequestContext => ({ request: { method: 'GET', host: 'app.example.com', url, ...(routing ? { routing } : {}) } as RoutedHttpRequest });
+
+  it('an Allow on the path does not admit a dot segment or an encoded slash out of it', () => {
+    expect(decide([allowPublic], at('/public/readme.txt'), user, 'block')).toMatchObject({ allowed: true, reason: 'matched' });
+    expect(decide([allowPublic], at('/public/%72eadme.txt'), user, 'block')).toMatchObject({ allowed: true, reason: 'matched' });
+    for (const url of ['/public/../secret.txt', '/public/%2e%2e/secret.txt', '/public/..%2Fsecret.txt', '/public/..%5Csecret.txt']) {
+      expect(decide([allowPublic], at(url), user, 'block'), url).toMatchObject({ allowed: false, reason: 'unknown-request' });
+    }
+  });
+
+  it('a Block on the path denies a path it cannot read, and one spelt as the router folds it', () => {
+    expect(decide([blockAdmin], at('/orders'))).toMatchObject({ allowed: true, reason: 'default' });
+    expect(decide([blockAdmin], at('/a/..%2Fadmin'))).toMatchObject({ allowed: false, reason: 'unknown-request' });
+    expect(decide([blockAdmin], at('/%61dmin'))).toMatchObject({ allowed: false, reason: 'matched' });
+    expect(decide([blockAdmin], at('/Admin'))).toMatchObject({ allowed: true, reason: 'default' });
+    expect(decide([blockAdmin], at('/Admin', { caseInsensitive: true }))).toMatchObject({ allowed: false, reason: 'matched' });
+  });
+
+  it('a rule that does not read the path is not affected by it', () => {
+    const host: GatewayRule = { name: 'host', action: 'allow', precedence: 1, traffic: 'http.request.host == "app.example.com" and http.request.uri.query == ""' };
+    expect(decide([host], at('/public/../secret.txt'), user, 'block')).toMatchObject({ allowed: true, reason: 'matched' });
+  });
+});
+
+describe('http fields: the UTF-8 check of escaped bytes agrees with decodeURIComponent', () => {
+  it('refuses exactly the byte sequences decodeURIComponent refuses (overlongs, surrogates, past U+10FFFF, truncated)', () => {
+    const bytes = fc.array(fc.oneof(fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x41), fc.constantFrom(0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0x80, 0x9f, 0xa0, 0xbf, 0x8f, 0x90)), { maxLength: 12 });
+    fc.assert(
+      fc.property(bytes, fc.boolean(), (list, rawLetter) => {
+        const escaped = list.map((b) => (b === 0x41 && rawLetter ? 'A' : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+        let valid = true;
+        try {
+          decodeURIComponent(escaped);
+        } catch {
+          valid = false;
+        }
+        const result = normalizePath(`/${escaped}`);
+        expect(typeof result === 'string').toBe(valid);
+        if (!valid) expect(result).toMatchObject({ problem: 'its percent-escapes are not valid UTF-8' });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('http fields: normalisation is a normal form', () => {
+  const part = fc.constantFrom('/', '//', '\\', '.', '..', 'a', 'B', '%2e', '%41', '%7e', '%3b', '%3B', '%c3%a9', '%E2%84%AA', ';', '~', '-', ' ', '<', '%25');
+  const path = fc.array(part, { maxLength: 10 }).map((parts) => `/${parts.join('')}`);
+  const routing = fc.record({ caseInsensitive: fc.boolean(), matchesDecoded: fc.boolean(), ignoreTrailingSlash: fc.boolean() });
+
+  it('normalising a normalised path changes nothing, and the result has no dot segment, no `//`, no `\\`', () => {
+    fc.assert(
+      fc.property(path, routing, (p, r) => {
+        const once = normalizePath(p, r);
+        if (typeof once !== 'string') return;
+        expect(normalizePath(once, r)).toBe(once);
+        expect(once).not.toMatch(/\/\/|\\|(^|\/)\.\.?(\/|$)/);
+        expect(once).not.toMatch(/%[0-9A-F]?[a-f]/);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
