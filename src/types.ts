@@ -84,6 +84,27 @@ export interface Identity {
 }
 
 /**
+ * How the framework in front of the rules routes a path: which spellings of a path reach the same
+ * handler. The adapters fill it from the framework's settings (Express `case sensitive routing` and
+ * `strict routing`, Fastify `caseSensitive` and `ignoreTrailingSlash`, …), so that a path rule reads
+ * every spelling the framework routes alike as one path. Absent: exact (a path is one spelling).
+ */
+export interface PathRouting {
+  /** The router matches letters regardless of case (`/Admin` reaches `/admin`): the path is lower-cased. @defaultValue false */
+  readonly caseInsensitive?: boolean;
+  /**
+   * The router decodes the path before it matches (find-my-way, Fastify's router), so case-insensitive
+   * matching folds decoded non-ASCII letters too: `/%E2%84%AAey` (the Kelvin sign) routes as `/key`.
+   * @defaultValue false
+   */
+  readonly matchesDecoded?: boolean;
+  /** `/admin/` reaches what `/admin` reaches: one trailing slash is dropped. @defaultValue false */
+  readonly ignoreTrailingSlash?: boolean;
+  /** `;` ends the path as `?` does (Fastify's `useSemicolonDelimiter`): what follows is the query. @defaultValue false */
+  readonly semicolonDelimiter?: boolean;
+}
+
+/**
  * The HTTP request line and host, as Gateway's `http.request.*` fields read
  * them. The adapters fill it for every request; `gate.authorize` callers pass
  * it by hand.
@@ -105,12 +126,17 @@ export interface HttpRequestAttributes {
    */
   host: string;
   /**
-   * Path and query as received, still percent-encoded (`/orders?page=2`). `http.request.uri.path` is the
-   * part before the first `?` (`/orders`), `http.request.uri.query` the part after it without the `?`
-   * (`page=2`, `""` when there is none), and `http.request.uri.path_and_query` the whole. An absolute-form
-   * target (`http://host/orders?page=2`, as a proxy receives it) is read from its path.
+   * The request target as received, still percent-encoded (`/orders?page=2`). `http.request.uri.path` is
+   * the part before `?` (or `;` with `routing.semicolonDelimiter`), without the fragment, normalised as
+   * Cloudflare's edge normalises it and folded as `routing` says; it is unknown when it has no single
+   * normalised form (a dot segment, an encoded `/` or `\`, a NUL, bad percent-encoding).
+   * `http.request.uri.query` is the part after `?` as received (`""` when there is none), and
+   * `http.request.uri.path_and_query` the normalised path plus the query. An absolute-form target
+   * (`http://host/orders?page=2`, as a proxy receives it) is read from its path.
    */
   url: string;
+  /** How the framework in front routes paths (the adapters fill it): see {@link PathRouting}. @defaultValue exact */
+  routing?: PathRouting;
 }
 
 /**

@@ -74,7 +74,7 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
           next();
         } else if (outcome.kind === 'redirect') {
           res.redirect(302, outcome.location);
-        } else if (outcome.error !== undefined) {
+        } else if (protector.viaFramework(outcome, req.headers)) {
           next(outcome.error);
         } else {
           res.status(outcome.status).set(outcome.headers).json(outcome.body);

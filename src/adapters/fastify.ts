@@ -85,7 +85,7 @@ export function protectHook(gate: Gate, target: ProtectTarget, options?: Protect
     }
     if (outcome.kind === 'redirect') return reply.redirect(outcome.location, 302);
     // Fastify's error handler renders `statusCode` and sets `headers` (WWW-Authenticate, Retry-After).
-    if (outcome.error !== undefined) throw outcome.error;
+    if (protector.viaFramework(outcome, request.headers)) throw outcome.error;
     return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
   };
 }
@@ -142,6 +142,10 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
 export function loginRoutes(login: Login, options?: LoginRoutesOptions): FastifyPluginAsync {
   const router = createLoginRouter(login, options);
   return async (fastify) => {
+    // The login reads no body, but a browser posts the sign-out form as `application/x-www-form-urlencoded`,
+    // which Fastify refuses by default (415): inside these routes every body is accepted and left unread.
+    fastify.removeAllContentTypeParsers();
+    fastify.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
     for (const route of ['login', 'callback', 'logout'] as const) {
       fastify.route({
         method: route === 'login' ? ['GET'] : ['GET', 'POST'],

@@ -73,7 +73,7 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
       ctx.redirect(outcome.location);
       return undefined;
     }
-    if (outcome.error !== undefined) throw outcome.error;
+    if (protector.viaFramework(outcome, ctx.headers)) throw outcome.error;
     ctx.status = outcome.status;
     ctx.set(outcome.headers);
     ctx.body = outcome.body;

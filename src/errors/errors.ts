@@ -40,6 +40,11 @@ export class EntragateError extends Error {
     this.expose = this.status < 500;
   }
 
+  /** The same as `status`, under the name Fastify and `http-errors` users read (`reply.code(err.statusCode)`). */
+  get statusCode(): number {
+    return this.status;
+  }
+
   /** Whether this error means an upstream is down (a 503-class outage), not a bad credential. */
   get isOutage(): boolean {
     return this.status === 503;

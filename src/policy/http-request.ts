@@ -6,7 +6,7 @@
  * request's URL is split once however many comparisons read it, and a request
  * that repeats (a trace re-run) splits nothing.
  */
-import type { HttpRequestAttributes, RequestContext } from '../types.js';
+import type { HttpRequestAttributes, PathRouting, RequestContext } from '../types.js';
 
 /** The HTTP fields, each a Bytes field. */
 export type HttpField =
@@ -57,27 +57,6 @@ export function originForm(url: string): string {
   return rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
 }
 
-/**
- * How the framework in front of the rules routes a path: which spellings of a path reach the same
- * handler. The adapters fill it from the framework's settings (Express `case sensitive routing` and
- * `strict routing`, Fastify `caseSensitive` and `ignoreTrailingSlash`, …), so that a path rule reads
- * every spelling the framework routes alike as one path. Absent: exact (a path is one spelling).
- */
-export interface PathRouting {
-  /** The router matches letters regardless of case (`/Admin` reaches `/admin`): the path is lower-cased. @defaultValue false */
-  readonly caseInsensitive?: boolean;
-  /**
-   * The router decodes the path before it matches (find-my-way, Fastify's router), so case-insensitive
-   * matching folds decoded non-ASCII letters too: `/%E2%84%AAey` (the Kelvin sign) routes as `/key`.
-   * @defaultValue false
-   */
-  readonly matchesDecoded?: boolean;
-  /** `/admin/` reaches what `/admin` reaches: one trailing slash is dropped. @defaultValue false */
-  readonly ignoreTrailingSlash?: boolean;
-  /** `;` ends the path as `?` does (Fastify's `useSemicolonDelimiter`): what follows is the query. @defaultValue false */
-  readonly semicolonDelimiter?: boolean;
-}
-
 const ROUTINGS: readonly PathRouting[] = Array.from({ length: 16 }, (_, f) =>
   Object.freeze({ caseInsensitive: (f & 1) !== 0, matchesDecoded: (f & 2) !== 0, ignoreTrailingSlash: (f & 4) !== 0, semicolonDelimiter: (f & 8) !== 0 }),
 );
@@ -91,9 +70,8 @@ export function pathRouting(routing: PathRouting): PathRouting {
 }
 
 /** The request attributes with the routing the adapters add (see {@link PathRouting}). */
-export interface RoutedHttpRequest extends HttpRequestAttributes {
-  routing?: PathRouting;
-}
+export type RoutedHttpRequest = HttpRequestAttributes;
+export type { PathRouting };
 
 /** Why a path has no normalised form: its `http.*` path fields are then unknown. */
 export interface UnnormalizablePath {

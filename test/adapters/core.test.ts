@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProtector } from '../../src/adapters/core.js';
 import { TokenError } from '../../src/errors/index.js';
 import { createGate, type Gate } from '../../src/gate.js';
-import { createMemoryRevocationList, type Login } from '../../src/login/index.js';
+import { createMemoryRevocationList } from '../../src/login/index.js';
 import { createFixture, DEVS, SERVICE, type Fixture } from './fixture.js';
 
 let f: Fixture;
@@ -14,10 +14,10 @@ afterAll(async () => {
 });
 
 describe('protect: revocations of bearer tokens', () => {
-  it('applies an app revocation of the login to bearer tokens issued before it (regression: only user revocations were applied)', async () => {
+  it('applies the gate\'s revocations to bearer tokens: `revokeApp` of the target application, not of another one', async () => {
     const revocations = createMemoryRevocationList();
-    const login = { ...f.login, audience: 'app-aud', revocations } as Login;
-    const protector = createProtector(f.gate, { application: 'portal' }, { login });
+    const gate = createGate({ idp: f.entra.idpConfig(), authorityHost: f.entra.url, revocations, applications: { portal: { aud: 'app-aud', policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } } });
+    const protector = createProtector(gate, { application: 'portal' });
     const token = f.token();
     const view = { method: 'GET', url: '/hello', headers: { authorization: `Bearer ${token}` }, ip: '127.0.0.1' };
     expect((await protector.decide(view)).kind).toBe('allow');
@@ -27,7 +27,13 @@ describe('protect: revocations of bearer tokens', () => {
     revocations.revokeApp('app-aud', iat);
     const outcome = await protector.decide(view);
     expect(outcome).toMatchObject({ kind: 'respond', status: 401, body: { code: 'ERR_SESSION_REVOKED' } });
-    expect(outcome.kind === 'respond' && outcome.headers['WWW-Authenticate']).toBe('Bearer realm="entragate", error="invalid_token", error_description="the token was issued before a revocation of this user or app"');
+    expect(outcome.kind === 'respond' && outcome.headers['WWW-Authenticate']).toBe(
+      'Bearer realm="entragate", error="invalid_token", error_description="the credential was issued before a revocation of this user or app: sign in again"',
+    );
+  });
+
+  it('has no `revocations` option of its own any more: the gate holds them (one source of configuration)', () => {
+    expect(() => createProtector(f.gate, { application: 'portal' }, { revocations: createMemoryRevocationList() } as never)).toThrow(/revocations/);
   });
 });
 

@@ -122,6 +122,8 @@ export interface StackOptions {
   gate?: GateSpec;
   /** Overrides of the mock's IdP config (`config.pkce_enabled`, `scim_config`…). */
   idp?: Parameters<MockEntra['idpConfig']>[0];
+  /** The tenants the mock Entra ID serves (the first is the IdP's `directory_id`). @defaultValue one random tenant */
+  tenants?: string[];
   /**
    * A directory store on PGlite `memory://`, its SCIM endpoint at `/scim/v2` (bearer {@link SCIM_SECRET}) and,
    * with `groups: 'directory'`, the directory as the gate's group source. Opening PGlite takes seconds.
@@ -227,6 +229,11 @@ export interface Stack {
    * enabled) and returns the `Cookie` header value holding the session (needs `login`).
    */
   login(user?: MockLoginUser): Promise<string>;
+  /**
+   * Runs a login like {@link login} but returns the callback's reply and the session cookie, if one was
+   * set, instead of throwing when the login is refused. `cookie` carries cookies the browser already holds.
+   */
+  attemptLogin(user?: MockLoginUser, cookie?: string): Promise<{ callback: Reply; session: string | undefined }>;
   /** Provisions a user over SCIM (fresh `oid` and email unless given) and returns its SCIM id, oid and email. */
   user(fields?: { oid?: string; email?: string; active?: boolean }): Promise<{ id: string; oid: string; email: string }>;
   /** Provisions a group over SCIM with these SCIM member ids and returns its SCIM id and object id. */
@@ -290,7 +297,7 @@ export async function startStacks(options: StackOptions): Promise<{ backend: Bac
 
 /** The mock Entra ID, store, gate and login of a stack; `origin` is where the login's callback is served. */
 export async function createBackend(options: StackOptions, origin: string): Promise<Backend> {
-  const entra = await createMockEntra();
+  const entra = await createMockEntra(options.tenants === undefined ? {} : { tenants: options.tenants });
   const store = options.directory ? await openDirectoryStore({ driver: 'pglite', dataDir: 'memory://' }) : undefined;
   const root = mkdtempSync(join(tmpdir(), 'entragate-attacks-'));
   for (const [path, content] of Object.entries(options.files ?? {})) {
@@ -306,8 +313,10 @@ export async function createBackend(options: StackOptions, origin: string): Prom
     gate: undefined as unknown as Gate,
     makeGate(spec) {
       const given = typeof spec === 'function' ? spec(backend) : spec;
-      const groups = options.groups === 'directory' && store !== undefined && given.groups === undefined ? { groups: createDirectoryGroupSource({ index: store.index }) } : {};
-      return createGate({ idp: entra.idpConfig(options.idp), authorityHost: entra.url, ...groups, ...given });
+      const groups = options.groups === 'directory' && store !== undefined && given.groups === undefined ? { groups: createDirectoryGroupSource({ store }) } : {};
+      // The store's revocations are the gate's: SCIM deprovisioning and reauth count on every path.
+      const revocations = store === undefined || given.revocations !== undefined ? {} : { revocations: store.revocations };
+      return createGate({ idp: entra.idpConfig(options.idp), authorityHost: entra.url, ...groups, ...revocations, ...given });
     },
   };
   backend.gate = backend.makeGate(options.gate ?? {});
@@ -318,8 +327,7 @@ export async function createBackend(options: StackOptions, origin: string): Prom
       redirectUri: `${origin}/auth/callback`,
       keys: { signing: { kid: 'attack-harness', alg: 'ES256', privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey } },
       cookie: { secure: false },
-      ...(store === undefined ? {} : { revocations: store.revocations, identities: store.identities }),
-      ...(options.groups === 'directory' && store !== undefined ? { groups: createDirectoryGroupSource({ index: store.index }) } : {}),
+      ...(store === undefined ? {} : { identities: store.identities }),
       ...overrides,
     });
   }
@@ -571,9 +579,18 @@ function makeStack(framework: Framework, url: string, backend: Backend): Stack {
       return backend.entra.mintToken({ claims: { email: 'ada@contoso.com', groups: [], ...claims } });
     },
     async login(user = { claims: { email: 'ada@contoso.com' } }) {
+      const { callback, session } = await stack.attemptLogin(user);
+      if (callback.status !== 302 || session === undefined) throw new Error(`the login did not complete: ${callback.status} ${callback.text}`);
+      return session;
+    },
+    async attemptLogin(user = { claims: { email: 'ada@contoso.com' } }, held) {
       const login = backend.login;
       if (login === undefined) throw new Error('the stack has no login: pass `login: true`');
       const cookies = new Map<string, string>();
+      for (const part of (held ?? '').split(';')) {
+        const eq = part.indexOf('=');
+        if (eq > 0) cookies.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+      }
       const jar = (reply: Reply) => {
         for (const line of (reply.headers['set-cookie'] as string[] | undefined) ?? []) {
           const [pair] = line.split(';');
@@ -583,17 +600,18 @@ function makeStack(framework: Framework, url: string, backend: Backend): Stack {
         }
       };
       const header = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-      const start = await stack.request('GET', '/auth/login?returnTo=/');
+      const start = await stack.request('GET', '/auth/login?returnTo=/', cookies.size > 0 ? { cookie: header() } : {});
       jar(start);
       const authorize = String(start.headers.location ?? '');
       if (start.status !== 302 || !authorize.startsWith(backend.entra.url)) throw new Error(`the login did not start: ${start.status} ${authorize}`);
       backend.entra.login.nextUser = user;
       const code = await fetch(authorize, { redirect: 'manual' });
       const callback = new URL(code.headers.get('location') ?? '');
+      const before = cookies.get(login.cookieName);
       const done = await stack.request('GET', `${callback.pathname}${callback.search}`, { cookie: header() });
       jar(done);
-      if (done.status !== 302 || !cookies.has(login.cookieName)) throw new Error(`the login did not complete: ${done.status} ${done.text}`);
-      return `${login.cookieName}=${cookies.get(login.cookieName)}`;
+      const value = cookies.get(login.cookieName);
+      return { callback: done, session: value === undefined || value === before ? undefined : `${login.cookieName}=${value}` };
     },
     async user(fields = {}) {
       const oid = fields.oid ?? randomUUID();
