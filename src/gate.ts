@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { idpConfigSchema, parseWith, type IdpConfig } from './config/idp.js';
 import { cloudHosts, type CloudHosts } from './config/clouds.js';
-import { parseGoDuration, resolveSessionDuration } from './config/duration.js';
+import { resolveSessionDuration } from './config/duration.js';
+import { GUID, sessionDuration } from './config/validators.js';
 import { KeyStore } from './token/key-store.js';
 import { isSecureHost } from './token/secure-host.js';
 import { TokenVerifier, type VerifiedToken, type VerifyOptions } from './token/verifier.js';
@@ -23,13 +24,7 @@ const groupSource = z.custom<GroupSource>(
   (v) => typeof v === 'object' && v !== null && typeof (v as GroupSource).resolve === 'function' && typeof (v as GroupSource).name === 'string',
   'must be a GroupSource ({ name, resolve(identity, context) })',
 );
-const goDuration = z.string().refine((v) => {
-  try {
-    return parseGoDuration(v) >= 1000;
-  } catch {
-    return false;
-  }
-}, 'must be a Go duration of at least `1s`, such as `24h`, `30m` or `1h30m`');
+const goDuration = sessionDuration();
 
 const policyList = z.array(z.custom<AccessPolicy>((v) => typeof v === 'object' && v !== null, 'must be an Access policy object'));
 const applicationSchema = z.strictObject({
@@ -47,7 +42,7 @@ const gatewaySchema = z.strictObject({
   filter: z.enum(GATEWAY_FILTERS).optional(),
 });
 
-const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a tenant GUID');
+const guid = z.string().regex(GUID, 'must be a tenant GUID');
 /** Keys fetched in clear text could be swapped on the way: https, except on this machine (tests, the mock). */
 const hostUrl = z.string().refine(isSecureHost, 'must be an https URL (http only for localhost, 127.0.0.1 or [::1])');
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HEADER_NAME, relativePath } from '../config/validators.js';
 import { parseWith } from '../config/idp.js';
 import { ConfigError } from '../errors/index.js';
 import type { Login } from '../login/login.js';
@@ -6,17 +7,15 @@ import { challengeOf } from '../login/request.js';
 import { identityJson, headerOf, type Auth, type NodeHeaders } from './core.js';
 import { toRequestLike, toResponseParts, type ResponseParts } from './node-bridge.js';
 
-const relativePath = z.string().regex(/^\/(?![/\\])[^\\\s?#]*$/, 'must be a relative path starting with a single `/`');
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Options of `loginRoutes` (paths relative to where the routes are mounted). */
 export const loginRoutesOptionsSchema = z.strictObject({
   /** Starts a login (`?returnTo=/path`). @defaultValue `/login` */
-  loginPath: relativePath.default('/login'),
+  loginPath: relativePath().default('/login'),
   /** The callback registered in Entra (the path of the login's `redirectUri`). @defaultValue `/callback` */
-  callbackPath: relativePath.default('/callback'),
+  callbackPath: relativePath().default('/callback'),
   /** Ends the session. @defaultValue `/logout` */
-  logoutPath: relativePath.default('/logout'),
+  logoutPath: relativePath().default('/logout'),
   /** Header with the client's country, stamped into the session at the callback. */
   countryHeader: z.string().regex(HEADER_NAME, 'must be a header name').optional(),
 });

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { AZURE_CLOUDS } from './clouds.js';
 import { parseWith } from './parse.js';
+import { GUID } from './validators.js';
 
 export { parseWith };
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Cloudflare's `config` object of an `azureAD` identity provider. */
 const azureAdConfigSchema = z.strictObject({

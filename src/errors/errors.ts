@@ -108,3 +108,13 @@ export function bearerChallenge(error?: string, description?: string, realm = 'e
   if (description) parts.push(`error_description="${description.replace(/["\\]/g, '').replace(/[^\x20-\x7e]/g, '?')}"`);
   return `Bearer ${parts.join(', ')}`;
 }
+
+/**
+ * The RFC 6750 `WWW-Authenticate` challenge of a 401: bare when no credential was
+ * presented, `invalid_token` with the message otherwise. INVARIANT: printable ASCII
+ * only. Messages echo a token's `alg` or `kid`, which an attacker chooses; RFC 6750 §3
+ * allows nothing else in `error_description`, and Node's `setHeader` throws on it.
+ */
+export function challengeOf(error: Pick<EntragateError, 'code' | 'message'>): string {
+  return error.code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', error.message.replace(/[^\x20-\x7e]/g, '?'));
+}

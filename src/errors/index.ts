@@ -10,5 +10,6 @@ export {
   StoreError,
   SessionError,
   bearerChallenge,
+  challengeOf,
   type EntragateErrorOptions,
 } from './errors.js';

@@ -1,5 +1,6 @@
 import { KeyObject, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
+import { relativePath } from '../config/validators.js';
 import type { Gate } from '../gate.js';
 import type { IdentityStore } from './identity-store.js';
 import type { KeyMaterial } from './keys.js';
@@ -13,7 +14,6 @@ const keyMaterial = z.custom<KeyMaterial>(
   'must be a KeyObject, a PEM string or a JWK object',
 );
 const algorithm = z.enum(['ES256', 'RS256', 'EdDSA']);
-const relativePath = z.string().regex(/^\/(?![/\\])[^\\\s]*$/, 'must be a relative path starting with a single `/`');
 
 /**
  * Options of `createLogin`, validated once at construction (exported so tools can
@@ -68,7 +68,7 @@ export const loginOptionsSchema = z.strictObject({
       secure: z.boolean().default(true),
       /** The cookie `Domain` (a host name); omitted, the cookie stays on the exact host. */
       domain: z.string().regex(/^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name such as `example.com`').optional(),
-      path: relativePath.default('/'),
+      path: relativePath().default('/'),
       /** Prefix of the login transaction cookies. @defaultValue `CF_Login` */
       transactionPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('CF_Login'),
     })
@@ -102,7 +102,7 @@ export const loginOptionsSchema = z.strictObject({
   /** After logout, also sign out of Entra (redirect to its `end_session_endpoint`). @defaultValue false */
   entraLogout: z.boolean().default(false),
   /** Where `logout` sends the browser (relative path). @defaultValue `/` */
-  postLogoutPath: relativePath.default('/'),
+  postLogoutPath: relativePath().default('/'),
   /** `fetch` for discovery and the token endpoint (tests inject one). @defaultValue `globalThis.fetch` */
   fetch: fn<typeof fetch>('a fetch function').optional(),
   /** Timeout of each call to Entra, ms. @defaultValue 10000 */

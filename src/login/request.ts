@@ -1,4 +1,4 @@
-import { bearerChallenge, type EntragateError } from '../errors/index.js';
+export { challengeOf } from '../errors/index.js';
 
 /** Request headers as WHATWG `Headers` or a Node-style record (`req.headers` of `node:http`, Express, Koa, Fastify). */
 export type HeaderBag = Headers | Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -65,15 +65,6 @@ export function safeReturnTo(value: string | null | undefined, fallback: string)
   return path;
 }
 
-/**
- * The RFC 6750 `WWW-Authenticate` challenge of a 401: bare when no credential was
- * presented, `invalid_token` with the message otherwise. INVARIANT: printable ASCII
- * only. Messages echo a token's `alg` or `kid`, which an attacker chooses; RFC 6750 §3
- * allows nothing else in `error_description`, and Node's `setHeader` throws on it.
- */
-export function challengeOf(error: Pick<EntragateError, 'code' | 'message'>): string {
-  return error.code === 'ERR_TOKEN_MISSING' ? bearerChallenge() : bearerChallenge('invalid_token', error.message.replace(/[^\x20-\x7e]/g, '?'));
-}
 
 /**
  * The origin a browser says the request comes from: the `Origin` header (`null` when opaque, which matches

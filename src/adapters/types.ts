@@ -1,0 +1,108 @@
+/**
+ * The types every adapter shares: the request view the core reads, what a protected route sees as `auth`,
+ * and the outcome the core hands back.
+ */
+import type { EntragateError } from '../errors/index.js';
+import type { Decision, DecisionPolicyRef, DecisionReason, PolicyTrace } from '../policy/types.js';
+import type { GroupMembership, Identity, PathRouting, RequestContext } from '../types.js';
+
+/** Request headers as `node:http` and every Node framework expose them (lower-case names). */
+export type NodeHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/**
+ * The small, framework-free view of a request the adapters build: all the core
+ * reads. `ip` and `host` are what the framework computed (so its trust-proxy
+ * setting applies); `certificate` comes from the TLS socket.
+ */
+export interface RequestView {
+  method: string;
+  /** Path and query as received (`/orders?page=2`). */
+  url: string;
+  headers: NodeHeaders;
+  /**
+   * The host the client asked for, as the framework computed it (Express `req.hostname`, Koa
+   * `ctx.hostname`, Fastify `request.hostname`: `X-Forwarded-Host` only when the proxy is trusted).
+   * When absent or empty the `Host` header (or HTTP/2 `:authority`) is used. A port is dropped.
+   */
+  host?: string | undefined;
+  /** Client IP as the framework computed it (`req.ip`). */
+  ip?: string | undefined;
+  /** The client certificate of an mTLS connection (see {@link certificateOf}). */
+  certificate?: { valid: boolean; commonName?: string } | undefined;
+  /**
+   * The header lines as received (`req.rawHeaders`: name, value, name, value…), to see a header sent
+   * twice: Node keeps only the first `Authorization` in `headers`. Without it, only `headers` is read.
+   */
+  rawHeaders?: readonly string[] | undefined;
+  /**
+   * How the framework routes the path, so Gateway path rules read every spelling it routes alike as one
+   * (the adapters fill it from the framework's settings; the `routing` option overrides it).
+   */
+  routing?: PathRouting | undefined;
+}
+
+/** How the caller authenticated. */
+export type AuthVia = 'bearer' | 'assertion' | 'session' | 'service-token' | 'anonymous';
+
+/**
+ * What a protected route sees as `req.auth` (Express), `ctx.state.auth` (Koa) or
+ * `request.auth` (Fastify): who the caller is and the decision that let them in.
+ */
+export interface Auth {
+  /** The verified user, or `null` for a request admitted without a login (Bypass, Service Auth). */
+  identity: Identity | null;
+  /** The allowing decision (Access or Gateway), with its trace. */
+  decision: Decision;
+  /** The raw bearer token when one authenticated the request (for on-behalf-of calls); never logged. */
+  token?: string;
+  via: AuthVia;
+  /** The service token that was presented and validated, if any. */
+  serviceToken?: { tokenId: string };
+  /** The request attributes the policies saw (client IP, country, certificate, service token, the HTTP request). */
+  context: RequestContext;
+}
+
+/** Which policies decide: an Access application's (default: the only one), or the Gateway rules. */
+export type ProtectTarget = { application?: string; gateway?: false } | { gateway: true };
+
+/** The JSON body of a 403: the deciding policy and why, never the token or another user's data. */
+export interface DenyBody {
+  error: 'access_denied';
+  code: 'ERR_ACCESS_DENIED';
+  message: string;
+  decision: { kind: Decision['kind']; action: string; reason: DecisionReason; policy?: DecisionPolicyRef };
+  /** The membership state when it decided (`unknown-membership`). */
+  membership?: GroupMembership['state'];
+  /** Present only with `exposeTrace: true`. */
+  trace?: readonly PolicyTrace[];
+}
+
+/** The JSON body of a 401/503 the adapters render when they answer themselves. */
+export interface ErrorBody {
+  error: string;
+  code: string;
+  message: string;
+}
+
+/** What the core decided: let the request through, answer it, or send the browser to the login. */
+export type ProtectOutcome =
+  | { kind: 'allow'; auth: Auth }
+  | {
+      kind: 'respond';
+      status: number;
+      headers: Record<string, string>;
+      body: DenyBody | ErrorBody;
+      /** Set for 401/5xx: the error adapters hand to the framework's error handling. A 403 deny has none. */
+      error?: EntragateError;
+    }
+  | { kind: 'redirect'; location: string };
+
+/** A compiled `protect`: decides one request view. */
+export interface Protector {
+  decide(request: RequestView): Promise<ProtectOutcome>;
+  /**
+   * Whether an outcome's error goes to the framework's error handling (`next(err)`, a thrown error) rather
+   * than being answered with its JSON body by the adapter (see the `errorHandling` option).
+   */
+  viaFramework(outcome: ProtectOutcome, headers: NodeHeaders): boolean;
+}
