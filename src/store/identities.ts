@@ -149,6 +149,11 @@ export interface IdentitiesContext {
    * (which calls {@link IdentityCacheControl.forget}).
    */
   remove: (nonce: string) => Promise<void>;
+  /**
+   * Whether the owning store is in sync with the other instances (see `DirectoryStore.isFresh`).
+   * While it is not, a deletion may have been missed: the cache is neither read nor filled.
+   */
+  isFresh: () => boolean;
 }
 
 /** How the owning store keeps this instance's cache in step with the other instances. */
@@ -212,7 +217,7 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
 
   function remember(nonce: string, value: SessionIdentity, expiresAt: number, since: number): void {
     // INVARIANT: only what was read while deletions were being heard is cached.
-    if (cache !== undefined && listening && since === epoch && now() < expiresAt) cache.set(nonce, { value, expiresAt });
+    if (cache !== undefined && listening && since === epoch && ctx.isFresh() && now() < expiresAt) cache.set(nonce, { value, expiresAt });
   }
 
   async function load(nonce: string, flight: Flight, since: number): Promise<SessionIdentity | undefined> {
@@ -244,7 +249,8 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
     get(nonce) {
       ctx.assertOpen();
       if (!validNonce(nonce)) return undefined;
-      const hit = cache?.get(nonce);
+      // INVARIANT: a store that may have missed a logout elsewhere serves nothing from its cache.
+      const hit = cache !== undefined && ctx.isFresh() ? cache.get(nonce) : undefined;
       if (hit !== undefined) {
         if (now() < hit.expiresAt) return hit.value;
         cache!.delete(nonce);

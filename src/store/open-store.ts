@@ -3,10 +3,10 @@ import diagnostics from 'node:diagnostics_channel';
 import { z } from 'zod';
 import { createDirectoryIndex, type DirectoryIndex, type DirectoryUser, type DirectoryGroup } from '../directory/index.js';
 import { ConfigError, EntragateError, ScimError, StoreError } from '../errors/index.js';
-import { openPgliteDriver, openPostgresDriver, SCHEMA_NAME, type SqlDriver, type SqlExecutor } from './driver.js';
+import { openPgliteDriver, openPostgresDriver, SCHEMA_NAME, type ListenerHandle, type SqlDriver, type SqlExecutor } from './driver.js';
 import { createIdentities } from './identities.js';
 import { MIGRATIONS } from './migrations.js';
-import { RevocationSet } from './revocation-set.js';
+import { RevocationSet, type RevocationQuery } from './revocation-set.js';
 import type {
   DirectoryChange,
   DirectoryStore,
@@ -38,6 +38,26 @@ import type {
  */
 export const SCIM_CHANGE_CHANNEL = 'entragate:scim:change';
 const changeChannel = diagnostics.channel(SCIM_CHANGE_CHANNEL);
+
+/**
+ * The diagnostics channel of a PostgreSQL store's freshness transitions:
+ * `{ state: 'stale', reason }` when the instance may have missed writes — `reason` is
+ * `'heartbeat'` (its own heartbeat not heard back within `maxStalenessMs`: the listener
+ * is half-open or the server is unreachable), `'listener'` (the listener connection
+ * failed) or `'event'` (a notified event could not be read) — and `{ state: 'fresh' }`
+ * once it has reloaded. While stale, `store.isFresh()` is false.
+ *
+ * @example
+ * ```ts
+ * import diagnostics from 'node:diagnostics_channel';
+ * import { STALENESS_CHANNEL } from 'entragate/store';
+ * diagnostics.subscribe(STALENESS_CHANNEL, (message) => console.log(message));
+ * ```
+ */
+export const STALENESS_CHANNEL = 'entragate:store:staleness';
+const stalenessChannel = diagnostics.channel(STALENESS_CHANNEL);
+/** Why a store went stale (see {@link STALENESS_CHANNEL}). */
+export type StalenessReason = 'heartbeat' | 'listener' | 'event';
 
 const clockSchema = z.custom<() => number>((v) => typeof v === 'function', { message: 'expected a function returning milliseconds' });
 
@@ -89,6 +109,14 @@ const storeOptionsSchema = z.discriminatedUnion('driver', [
     /** A plain lower-case identifier; created when missing. */
     schema: z.string().regex(SCHEMA_NAME, 'expected a lower-case SQL identifier').default('entragate'),
     poolSize: z.number().int().min(1).max(100).default(10),
+    /**
+     * The bound on how far behind the other instances this one may be: past it without
+     * hearing its own heartbeat back (or after its listener failed, until it has reloaded),
+     * `isFresh()` is false and revocations answer `'unknown'`. Must exceed `heartbeatMs`.
+     */
+    maxStalenessMs: z.number().int().min(20).max(600_000).default(5000),
+    /** How often this instance sends itself a heartbeat NOTIFY through the pool, heard back through its listener. */
+    heartbeatMs: z.number().int().min(5).max(60_000).default(1000),
     now: clockSchema.optional(),
     retention: retentionSchema,
     identities: identitiesSchema,
@@ -182,16 +210,23 @@ export function openDirectoryStore(options: DirectoryStoreOptions): Promise<Dire
     throw new ConfigError('ERR_CONFIG_INVALID', `invalid directory store options: ${z.prettifyError(parsed.error)}`);
   }
   const opts = parsed.data;
+  if (opts.driver === 'postgres' && opts.heartbeatMs >= opts.maxStalenessMs) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      `invalid directory store options: \`heartbeatMs\` (\`${opts.heartbeatMs}\`) must be below \`maxStalenessMs\` (\`${opts.maxStalenessMs}\`), or every instance is always stale`,
+    );
+  }
   const now = opts.now ?? Date.now;
   return (async () => {
     const driver =
       opts.driver === 'pglite'
         ? await openPgliteDriver(opts.dataDir)
-        : await openPostgresDriver(opts.connectionString, opts.schema, opts.poolSize);
+        : await openPostgresDriver(opts.connectionString, opts.schema, opts.poolSize, { keepAliveInitialDelayMs: opts.maxStalenessMs });
     const channel = opts.driver === 'postgres' ? `entragate_${opts.schema}`.slice(0, 63) : undefined;
     try {
       await migrate(driver, opts.driver === 'postgres' ? opts.schema : 'public');
-      return await createStore(driver, channel, now, opts.retention, opts.identities.cacheMax);
+      const sync = opts.driver === 'postgres' ? { maxStalenessMs: opts.maxStalenessMs, heartbeatMs: opts.heartbeatMs } : undefined;
+      return await createStore(driver, channel, now, opts.retention, opts.identities.cacheMax, sync);
     } catch (err) {
       await driver.close().catch(() => undefined);
       throw err instanceof EntragateError ? err : new StoreError('ERR_STORE_UNAVAILABLE', 'directory store could not be opened', { cause: err });
@@ -332,6 +367,7 @@ async function createStore(
   now: () => number,
   retention: z.output<typeof retentionSchema>,
   identityCacheMax: number,
+  sync: { maxStalenessMs: number; heartbeatMs: number } | undefined,
 ): Promise<DirectoryStore> {
   const instanceId = randomUUID();
   const index: DirectoryIndex = createDirectoryIndex();
@@ -343,7 +379,41 @@ async function createStore(
   const assertOpen = (): void => {
     if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store is closed');
   };
-  const { identities, control: identityCache } = createIdentities({ sql: driver, now, cacheMax: identityCacheMax, assertOpen, remove: removeIdentity });
+
+  // ---------------------------------------------------------------- freshness (PostgreSQL)
+
+  const maxStalenessMs = sync?.maxStalenessMs ?? Number.POSITIVE_INFINITY;
+  // Reloaded since the listener last failed, the heartbeat last went quiet, or an event could not be read.
+  let synced = false;
+  // This instance's clock (ms) at which it sent the latest heartbeat heard back and processed in
+  // notification order (or started the snapshot of its latest reload): every write committed
+  // before then is reflected here.
+  let freshAsOf = Number.NEGATIVE_INFINITY;
+  // Bumped on every loss: a reload that started before one does not make the instance fresh.
+  let lossEpoch = 0;
+  let listening = false;
+  let reportedStale = false;
+  /**
+   * INVARIANT: fail closed. A PostgreSQL instance is fresh only while it is synced and has
+   * heard from the server within the bound; one clock read and a compare (the hot path).
+   */
+  const isFresh: () => boolean = channel ? () => synced && now() - freshAsOf <= maxStalenessMs : () => true;
+
+  function publishStaleness(state: 'stale' | 'fresh', reason?: StalenessReason): void {
+    if ((state === 'stale') === reportedStale) return;
+    reportedStale = state === 'stale';
+    if (stalenessChannel.hasSubscribers) stalenessChannel.publish(state === 'stale' ? { state, reason } : { state });
+  }
+
+  /** This instance may have missed writes: stale until a reload that starts after now has finished. */
+  function lose(reason: StalenessReason): void {
+    if (!channel) return;
+    lossEpoch++;
+    synced = false;
+    publishStaleness('stale', reason);
+  }
+
+  const { identities, control: identityCache } = createIdentities({ sql: driver, now, cacheMax: identityCacheMax, assertOpen, remove: removeIdentity, isFresh });
 
   const markApplied = (id: string): boolean => {
     if (applied.has(id)) return false;
@@ -411,11 +481,21 @@ async function createStore(
 
   async function loadAll(): Promise<void> {
     const during: { id: string; ops: readonly IndexOp[] }[] = [];
+    const epoch = lossEpoch;
+    // Before the snapshot's first read: every write committed before this is in the snapshot.
+    const startedAt = now();
     reloading = during;
     try {
       await reload(during);
     } finally {
       reloading = undefined;
+    }
+    // INVARIANT: fresh again only after a reload that started while listening and after the last loss:
+    // what the snapshot missed, the listener heard (and the queue applies after this reload).
+    if (channel && epoch === lossEpoch && listening && !closed) {
+      synced = true;
+      if (startedAt > freshAsOf) freshAsOf = startedAt;
+      publishStaleness('fresh');
     }
   }
 
@@ -485,7 +565,9 @@ async function createStore(
     } catch (err) {
       // INVARIANT: an event this instance was told of and could not read may be a logout or a
       // revocation: no identity cached before it is served again (fail closed; the cache refills
-      // from the database), and the index and revocations are reloaded until that succeeds.
+      // from the database), and the index and revocations are reloaded until that succeeds. Until
+      // then the instance is stale: the event may be a revocation.
+      lose('event');
       identityCache.invalidate();
       resync();
       throw err;
@@ -494,6 +576,7 @@ async function createStore(
     if (row) applyEvent(row.id, { ...row.change, at: row.at }, row.ops);
     else {
       // Pruned before it was read: its effect is only in the tables now.
+      lose('event');
       identityCache.invalidate();
       resync();
     }
@@ -504,10 +587,33 @@ async function createStore(
   const inflight = new Set<Promise<unknown>>();
   const NOTIFICATION = /^(\d{1,19})(?::([0-9a-f-]{36}))?$/;
 
+  /** Own heartbeats, as sent: `hb:<instance>:<this instance's clock in ms when sent>`. */
+  const HEARTBEAT = /^hb:([0-9a-f-]{36}):(\d{1,16})$/;
+
+  /**
+   * A heartbeat of ours came back: every write committed before it was sent has been heard
+   * (PostgreSQL delivers notifications in commit order). It counts once the notifications
+   * heard before it are applied (it queues behind them) and our writes in flight then have
+   * applied their own events.
+   */
+  function heardHeartbeat(sentAt: number): void {
+    const mark = async (): Promise<void> => {
+      if (sentAt > freshAsOf) freshAsOf = sentAt;
+    };
+    if (inflight.size === 0) enqueue(mark);
+    else void Promise.allSettled([...inflight]).then(() => enqueue(mark));
+  }
+
+  let listener: ListenerHandle | undefined;
   if (channel && driver.listen) {
-    await driver.listen(
+    listener = await driver.listen(
       channel,
       (payload) => {
+        const hb = HEARTBEAT.exec(payload);
+        if (hb) {
+          if (loaded && hb[1] === instanceId) heardHeartbeat(Number(hb[2]));
+          return;
+        }
         const m = NOTIFICATION.exec(payload);
         if (!m) return;
         const id = m[1]!;
@@ -522,17 +628,52 @@ async function createStore(
         }
       },
       () => {
+        listening = true;
         // Deletions may have been missed while disconnected: nothing cached before now is trusted.
         identityCache.reset(true);
         enqueue(loadAll);
       },
-      // Until the listener is back, deletions cannot be heard: cache no identity meanwhile.
-      () => identityCache.reset(false),
+      () => {
+        listening = false;
+        lose('listener');
+        // Until the listener is back, deletions cannot be heard: cache no identity meanwhile.
+        identityCache.reset(false);
+      },
     );
+    listening = true;
   }
   await loadAll();
   loaded = true;
   for (const id of buffered.splice(0)) enqueue(() => fetchEvent(id));
+
+  // The heartbeat: sent through the pool, heard back through the listener. A listener that
+  // hears nothing for `maxStalenessMs` is dropped and opened again (then reloaded); so is each
+  // new one that stays quiet as long (a connect or LISTEN that hangs).
+  let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  if (channel && sync && listener) {
+    const handle = listener;
+    let restartedAt = Number.NEGATIVE_INFINITY;
+    let sending: { at: number } | undefined;
+    const tick = (): void => {
+      if (closed) return;
+      const t = now();
+      const quiet = t - freshAsOf > maxStalenessMs;
+      if (quiet && synced) lose('heartbeat');
+      if (quiet && t - restartedAt > maxStalenessMs) {
+        restartedAt = t;
+        handle.reconnect();
+      }
+      // One heartbeat in flight at a time, unless it has hung for the whole bound.
+      if (sending !== undefined && t - sending.at < maxStalenessMs) return;
+      const mine = (sending = { at: t });
+      const done = (): void => {
+        if (sending === mine) sending = undefined;
+      };
+      driver.query('SELECT pg_notify($1, $2)', [channel, `hb:${instanceId}:${Math.max(0, Math.floor(t))}`]).then(done, done);
+    };
+    heartbeatTimer = setInterval(tick, sync.heartbeatMs);
+    heartbeatTimer.unref();
+  }
 
   /**
    * Builds the statement that appends the event (and, with PostgreSQL, its NOTIFY,
@@ -1242,7 +1383,9 @@ async function createStore(
         return undefined;
       });
     },
-    isRevoked: (session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean => revocationSet.isRevoked(session),
+    // A revocation held here answers `true` even when stale (revocations only move forward);
+    // a "no" from an instance that may have missed writes is `'unknown'`.
+    isRevoked: (session: RevocationQuery): boolean | 'unknown' => revocationSet.isRevoked(session) || (isFresh() ? false : 'unknown'),
   };
 
   return {
@@ -1276,6 +1419,16 @@ async function createStore(
         throw new StoreError('ERR_STORE_UNAVAILABLE', 'directory store prune failed', { cause: err });
       }
     },
+    isFresh,
+    assertFresh() {
+      if (!isFresh()) {
+        throw new StoreError(
+          'ERR_STORE_STALE',
+          `the directory store is not in sync with postgresql: nothing heard from it within \`${maxStalenessMs}\` ms, or a reload is pending`,
+          { headers: { 'Retry-After': '1' } },
+        );
+      }
+    },
     onChange(listener) {
       listeners.add(listener);
       return () => {
@@ -1285,7 +1438,9 @@ async function createStore(
     async close() {
       if (closed) return;
       closed = true;
+      synced = false;
       clearTimeout(resyncTimer);
+      clearInterval(heartbeatTimer);
       await queue.catch(() => undefined);
       await driver.close();
     },

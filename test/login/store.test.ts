@@ -89,8 +89,12 @@ describe('sessions and the directory store (SCIM events)', () => {
     const res = await scim.request('PATCH', `/Groups/${group.id}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: id }] }] });
     expect(res.status).toBe(204);
     expect(await me(jar, app)).toEqual({ status: 401, code: 'ERR_SESSION_REVOKED' });
-    // A fresh login after the change gets a working session.
+    // A fresh login after the change gets a working session, once past the revocation's clock
+    // tolerance (60 s): a session stamped up to then may come from a clock running ahead, issued before it.
     clock.t += 1_000;
+    const early = await signIn(app, oid, email);
+    expect(await me(early, app)).toEqual({ status: 401, code: 'ERR_SESSION_REVOKED' });
+    clock.t += 60_000;
     const again = await signIn(app, oid, email);
     expect(await me(again, app)).toEqual({ status: 200 });
   });

@@ -147,7 +147,7 @@ describe('the identity cache (scripted SQL)', () => {
   });
   function setup(cacheMax = 100) {
     const db = fakeSql();
-    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n) });
+    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n), isFresh: () => true });
     return { db, identities, control };
   }
 
