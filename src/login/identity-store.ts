@@ -9,6 +9,14 @@ export interface SessionIdentity {
   country?: string;
   /** When the session was issued (Unix seconds). */
   issuedAt: number;
+  /**
+   * The token claims the identity pipeline keeps so it can resolve the user's groups again on
+   * every session request (the UPN claims, the `groups` claim and its overage markers): a small
+   * JSON object whose values are strings, finite numbers, booleans, arrays of strings, or plain
+   * objects of the same. The directory store validates it when it reads a row (a row with
+   * anything else counts as missing) and freezes it deeply; the memory store keeps the object as given.
+   */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 /**

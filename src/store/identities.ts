@@ -2,7 +2,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { LRUCache } from 'lru-cache';
 import { ConfigError, EntragateError, StoreError } from '../errors/index.js';
 import type { SessionIdentity } from '../login/identity-store.js';
-import type { GroupMembership, GroupRef, GroupSourceKind, Identity } from '../types.js';
+import type { GroupField, GroupMembership, GroupRef, GroupSourceKind, Identity } from '../types.js';
 import type { SqlExecutor } from './driver.js';
 import type { SessionIdentities } from './types.js';
 
@@ -61,12 +61,23 @@ function readGroup(v: unknown, field: string): GroupRef {
   return Object.freeze(group);
 }
 
+const GROUP_FIELDS: ReadonlySet<unknown> = new Set<GroupField>(['id', 'name', 'email']);
+
+function readFields(v: unknown, field: string): readonly GroupField[] {
+  if (!Array.isArray(v)) throw new Malformed(field);
+  return Object.freeze(v.map((f, i) => need(GROUP_FIELDS.has(f), f as GroupField, `${field}[${i}]`)));
+}
+
 function readMembership(v: unknown): GroupMembership {
   const field = 'identity.membership';
   if (!isObject(v)) throw new Malformed(field);
   switch (v.state) {
-    case 'complete':
-      return Object.freeze({ state: 'complete', source: need(SOURCES.has(v.source), v.source as GroupSourceKind, `${field}.source`) });
+    case 'complete': {
+      const source = need(SOURCES.has(v.source), v.source as GroupSourceKind, `${field}.source`);
+      // Absent `fields` means ids only (fail closed), so it stays absent rather than defaulted here.
+      if (v.fields === undefined) return Object.freeze({ state: 'complete', source });
+      return Object.freeze({ state: 'complete', source, fields: readFields(v.fields, `${field}.fields`) });
+    }
     case 'absent':
       return ABSENT;
     case 'overage':
@@ -108,6 +119,30 @@ function readIdentity(v: unknown): Identity {
   return Object.freeze(identity);
 }
 
+/** Nesting deeper than this in `claims` is refused: token claims are shallow, and the guard recurses. */
+const MAX_CLAIM_DEPTH = 8;
+
+/**
+ * A claim value as a session keeps it: a string, a finite number, a boolean, an array of
+ * strings, or a plain object of claim values. Checked in place (the value was just parsed:
+ * nobody else holds it), then frozen by the caller.
+ */
+function checkClaim(v: unknown, field: string, depth: number): void {
+  if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return;
+  if (Array.isArray(v)) {
+    if (!v.every(isString)) throw new Malformed(field);
+    return;
+  }
+  if (!isObject(v) || depth >= MAX_CLAIM_DEPTH) throw new Malformed(field);
+  for (const key of Object.keys(v)) checkClaim(v[key], `${field}.${key}`, depth + 1);
+}
+
+function readClaims(v: unknown): Readonly<Record<string, unknown>> {
+  if (!isObject(v)) throw new Malformed('claims');
+  checkClaim(v, 'claims', 0);
+  return deepFreeze(v);
+}
+
 /**
  * Validates a parsed JSON value as a {@link SessionIdentity} and rebuilds it with
  * only the fields the type has, deeply frozen (instances share it between
@@ -125,6 +160,7 @@ export function readSessionIdentity(value: unknown): SessionIdentity | string {
       issuedAt: need(isTime(value.issuedAt), value.issuedAt as number, 'issuedAt'),
     };
     if (value.country !== undefined) out.country = need(isString(value.country), value.country as string, 'country');
+    if (value.claims !== undefined) out.claims = readClaims(value.claims);
     return Object.freeze(out);
   } catch (err) {
     if (err instanceof Malformed) return err.field;
