@@ -1,3 +1,5 @@
+import type { SqlExecutor } from './driver.js';
+
 /**
  * Numbered migrations of the directory schema. Each runs once, in order, inside
  * the transaction that opens the store; `schema_migrations` records what ran.
@@ -8,6 +10,8 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** A step in code after `sql`, for values only this package computes (the same function as its writes). */
+  run?: (tx: SqlExecutor) => Promise<void>;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -84,6 +88,29 @@ CREATE TABLE session_identities (
   expires_at bigint NOT NULL
 );
 CREATE INDEX session_identities_expires_at ON session_identities (expires_at);
+`,
+  },
+  {
+    version: 3,
+    name: 'user tombstones',
+    sql: `
+-- A user the directory deleted (SCIM DELETE, or a seat removed by seat_deprovision), remembered so
+-- that the identity pipeline refuses a deleted user rather than treating them as unknown. Written
+-- in the delete's transaction; removed when a user with a matching key is written again. SCIM never
+-- reads this table. The keys are computed by the store, as scim_users' are.
+CREATE TABLE scim_user_tombstones (
+  id text PRIMARY KEY,
+  user_name text NOT NULL,
+  user_name_lc text NOT NULL,
+  external_id text,
+  external_id_lc text,
+  emails text[] NOT NULL DEFAULT '{}',
+  emails_lc text[] NOT NULL DEFAULT '{}',
+  deleted_at text NOT NULL
+);
+CREATE INDEX scim_user_tombstones_user_name_lc ON scim_user_tombstones (user_name_lc);
+CREATE INDEX scim_user_tombstones_external_id_lc ON scim_user_tombstones (external_id_lc);
+CREATE INDEX scim_user_tombstones_emails_lc ON scim_user_tombstones USING gin (emails_lc);
 `,
   },
 ];

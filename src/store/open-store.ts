@@ -146,6 +146,8 @@ type PendingChange = Omit<DirectoryChange, 'eventId' | 'origin' | 'at'>;
 interface Statement {
   sql: string;
   params: unknown[];
+  /** A `DELETE FROM scim_user_tombstones … RETURNING id`: each id it deletes is a `removeUser` op of the event. */
+  dropsTombstones?: true;
 }
 
 /** Appends a write's event; `data` are the write's last data statements (plain INSERT/UPDATE/DELETE), run in the same statement. */
@@ -245,6 +247,7 @@ async function migrate(driver: SqlDriver, lockKey: string): Promise<void> {
       for (const statement of m.sql.split(/;\s*\n/).map((s) => s.trim()).filter((s) => s && !/^--[^\n]*$/.test(s))) {
         await tx.query(statement);
       }
+      if (m.run) await m.run(tx);
       await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, new Date().toISOString()]);
     }
   });
@@ -322,6 +325,65 @@ function toDirectoryGroup(id: string, c: { displayName: string; externalId: stri
   const group: DirectoryGroup = { id, displayName: c.displayName };
   if (c.externalId !== undefined) group.externalId = c.externalId;
   return group;
+}
+
+/**
+ * The key `userName` is unique under and looked up by (`user_name_lc`).
+ */
+function userNameKey(userName: string): string {
+  return userName.toLowerCase();
+}
+
+/** A deleted user as the index holds it: refused by the identity pipeline, never in a group. */
+function toTombstone(id: string, c: Pick<UserColumns, 'userName' | 'externalId' | 'emails'>): DirectoryUser {
+  const user: DirectoryUser = { id, userName: c.userName, emails: c.emails, active: false, deleted: true };
+  if (c.externalId !== undefined) user.externalId = c.externalId;
+  return user;
+}
+
+/** Writes the tombstone of user `id` (its keys as last stored), in the delete's transaction. */
+function tombstoneStatement(id: string, c: Pick<UserColumns, 'userName' | 'externalId' | 'emails'>, at: string): Statement {
+  return {
+    sql: `INSERT INTO scim_user_tombstones (id, user_name, user_name_lc, external_id, external_id_lc, emails, emails_lc, deleted_at)
+          VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8)
+          ON CONFLICT (id) DO UPDATE SET user_name = excluded.user_name, user_name_lc = excluded.user_name_lc, external_id = excluded.external_id,
+            external_id_lc = excluded.external_id_lc, emails = excluded.emails, emails_lc = excluded.emails_lc, deleted_at = excluded.deleted_at`,
+    params: [id, c.userName, userNameKey(c.userName), c.externalId ?? null, c.externalId?.toLowerCase() ?? null, c.emails, lower(c.emails), at],
+  };
+}
+
+/** The keys a user is matched to a tombstone by. */
+interface TombstoneKeys {
+  userName: string | undefined;
+  externalId: string | undefined;
+  emails: string[];
+}
+
+function tombstoneKeys(c: Pick<UserColumns, 'userName' | 'externalId' | 'emails'>): TombstoneKeys {
+  return { userName: userNameKey(c.userName), externalId: c.externalId?.toLowerCase(), emails: lower(c.emails) };
+}
+
+/** The keys `after` holds that `before` did not: what a replace or a patch brings to the directory. */
+function newKeys(before: TombstoneKeys, after: TombstoneKeys): TombstoneKeys {
+  return {
+    userName: after.userName === before.userName ? undefined : after.userName,
+    externalId: after.externalId === before.externalId ? undefined : after.externalId,
+    emails: after.emails.filter((e) => !before.emails.includes(e)),
+  };
+}
+
+/**
+ * Removes the tombstones matching any of these keys, fused with the write of a live user that
+ * brings them (a create, or a replace or patch that adds a key): the directory holds that user
+ * again. Nothing when there is no key.
+ */
+function dropTombstonesStatement(keys: TombstoneKeys): Statement | undefined {
+  if (keys.userName === undefined && keys.externalId === undefined && keys.emails.length === 0) return undefined;
+  return {
+    sql: 'DELETE FROM scim_user_tombstones WHERE user_name_lc = $1 OR external_id_lc = $2 OR emails_lc && $3::text[] RETURNING id',
+    params: [keys.userName ?? null, keys.externalId ?? null, keys.emails],
+    dropsTombstones: true,
+  };
 }
 
 /** Subjects a user's sessions are revoked under: its Entra id (`externalId`), `userName` and emails, lower-cased. */
@@ -503,12 +565,13 @@ async function createStore(
     const snapshot = await driver.transaction(async (tx) => {
       if (driver.kind === 'postgres') await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       const users = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users`);
+      const tombstones = await tx.query<{ id: string; user_name: string; external_id: string | null; emails: string[] }>('SELECT id, user_name, external_id, emails FROM scim_user_tombstones');
       const groups = await tx.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM scim_groups`);
       const members = await tx.query<MemberRow>('SELECT group_id, member_id, member_type FROM scim_memberships');
       const revs = await tx.query<{ kind: 'subject' | 'app'; key: string; not_before: string | number }>('SELECT kind, key, not_before FROM scim_revocations');
       // Events visible in this snapshot are already reflected: never apply them again.
       const recent = await tx.query<{ id: string }>(`SELECT id::text AS id FROM scim_events ORDER BY id DESC LIMIT ${APPLIED_MEMORY}`);
-      return { users, groups, members, revs, recent };
+      return { users, tombstones, groups, members, revs, recent };
     });
     // The snapshot's events are marked applied below without their ops: right for the index and
     // revocations (the snapshot holds their effect), not for identity deletions, whose effect is on
@@ -516,7 +579,10 @@ async function createStore(
     // resync, while this reload waited): drop the cache, and keep reads in flight from filling it.
     identityCache.invalidate();
     index.load({
-      users: snapshot.users.map((r) => toDirectoryUser(r.id, userRowColumns(r))),
+      users: [
+        ...snapshot.users.map((r) => toDirectoryUser(r.id, userRowColumns(r))),
+        ...snapshot.tombstones.map((r) => toTombstone(r.id, { userName: r.user_name, externalId: r.external_id ?? undefined, emails: r.emails })),
+      ],
       groups: snapshot.groups.map((r) => toDirectoryGroup(r.id, { displayName: r.display_name, externalId: r.external_id ?? undefined })),
       memberships: snapshot.members.map((m) => ({ groupId: m.group_id, memberId: m.member_id })),
     });
@@ -694,9 +760,15 @@ async function createStore(
       params.push(v);
       return `$${params.length}`;
     };
-    ctes.push(`e AS (INSERT INTO scim_events (at, change, ops) VALUES (${bind(at)}, ${bind(JSON.stringify({ ...change, instance: instanceId }))}::jsonb, ${bind(JSON.stringify(ops))}::jsonb) RETURNING id)`);
+    // The ids a `dropsTombstones` statement deleted become `removeUser` ops ahead of the write's own,
+    // computed by the statement itself, so the event says exactly what committed.
+    const drops = data.flatMap((d, i) => (d.dropsTombstones ? [`w${i}`] : []));
+    const dropped = drops.map((w) => `(SELECT coalesce(jsonb_agg(jsonb_build_object('op', 'removeUser', 'id', ${w}.id)), '[]'::jsonb) FROM ${w})`);
+    const opsSql = [...dropped, `${bind(JSON.stringify(ops))}::jsonb`].join(' || ');
+    ctes.push(`e AS (INSERT INTO scim_events (at, change, ops) VALUES (${bind(at)}, ${bind(JSON.stringify({ ...change, instance: instanceId }))}::jsonb, ${opsSql}) RETURNING id)`);
     const notify = channel ? `, pg_notify(${bind(channel)}, e.id::text || ${bind(`:${instanceId}`)})` : '';
-    return { sql: `WITH ${ctes.join(', ')} SELECT e.id::text AS id${notify} FROM e`, params };
+    const droppedIds = drops.length > 0 ? `, (SELECT coalesce(json_agg(d.id), '[]'::json) FROM (${drops.map((w) => `SELECT id FROM ${w}`).join(' UNION ALL ')}) d) AS dropped` : '';
+    return { sql: `WITH ${ctes.join(', ')} SELECT e.id::text AS id${notify}${droppedIds} FROM e`, params };
   }
 
   /**
@@ -741,8 +813,10 @@ async function createStore(
             tx,
             async (change, ops, ...data) => {
               const statement = eventStatement(at, change, ops, data);
-              const [row] = await tx.query<{ id: string }>(statement.sql, statement.params);
+              const [row] = await tx.query<{ id: string; dropped?: string[] }>(statement.sql, statement.params);
               if (!row) throw new StoreError('ERR_STORE_UNAVAILABLE', 'event log insert returned no id');
+              // As the event's ops say: the tombstones the write removed go first.
+              if (row.dropped && row.dropped.length > 0) ops.unshift(...row.dropped.map((id): IndexOp => ({ op: 'removeUser', id })));
               record(row.id, change, ops);
             },
             at,
@@ -891,7 +965,7 @@ async function createStore(
       case 'externalId':
         return `external_id = ${add(key.value)}`;
       case 'userName':
-        return table === 'scim_users' ? `user_name_lc = ${add(key.value.toLowerCase())}` : 'false';
+        return table === 'scim_users' ? `user_name_lc = ${add(userNameKey(key.value))}` : 'false';
       case 'email':
         return table === 'scim_users' ? `emails_lc @> ARRAY[${add(key.value.toLowerCase())}::text]` : 'false';
       case 'workEmail':
@@ -912,15 +986,19 @@ async function createStore(
   }
 
   function userWriteParams(id: string, c: UserColumns, attributes: JsonObject, at: string): unknown[] {
-    return [id, c.userName, c.userName.toLowerCase(), c.externalId ?? null, c.displayName ?? null, c.active, lower(c.emails), c.workEmail?.toLowerCase() ?? null, JSON.stringify(attributes), at];
+    return [id, c.userName, userNameKey(c.userName), c.externalId ?? null, c.displayName ?? null, c.active, lower(c.emails), c.workEmail?.toLowerCase() ?? null, JSON.stringify(attributes), at];
   }
 
-  /** Logs the write fused with `data`; a `userName` taken case-insensitively is `ERR_SCIM_UNIQUENESS`. */
-  async function logUserWrite(log: Logger, change: PendingChange, ops: IndexOp[], data: Statement, userName: string): Promise<void> {
+  /**
+   * Logs the write of a live user fused with `data` and with the removal of the tombstones it
+   * matches; a `userName` taken case-insensitively is `ERR_SCIM_UNIQUENESS`.
+   */
+  async function logUserWrite(log: Logger, change: PendingChange, ops: IndexOp[], data: Statement, c: UserColumns, keys: TombstoneKeys): Promise<void> {
+    const drop = dropTombstonesStatement(keys);
     try {
-      await log(change, ops, data);
+      await (drop ? log(change, ops, drop, data) : log(change, ops, data));
     } catch (err) {
-      uniqueness(err, `a user with userName \`${userName}\` exists`);
+      uniqueness(err, `a user with userName \`${c.userName}\` exists`);
     }
   }
 
@@ -944,9 +1022,17 @@ async function createStore(
         ops.push({ op: 'revoke', kind: 'subject', keys: subjects, notBefore });
         change.revocation = revocationOf(subjects, notBefore, 'user_deprovision');
         if (policy.seatDeprovision) {
-          ops.push({ op: 'removeUser', id });
+          // The seat goes; a tombstone remembers it (the keys Entra sent last, and every email either held).
+          const last = { userName: c.userName, externalId: c.externalId ?? before.externalId, emails: [...new Set([...c.emails, ...before.emails])] };
+          ops.push({ op: 'removeUser', id }, { op: 'user', user: toTombstone(id, last) });
           change.seatRemoved = true;
-          await log(change, ops, { sql: 'DELETE FROM scim_memberships WHERE member_id = $1', params: [id] }, { sql: 'DELETE FROM scim_users WHERE id = $1', params: [id] });
+          await log(
+            change,
+            ops,
+            { sql: 'DELETE FROM scim_memberships WHERE member_id = $1', params: [id] },
+            { sql: 'DELETE FROM scim_users WHERE id = $1', params: [id] },
+            tombstoneStatement(id, last, at),
+          );
           return undefined;
         }
       }
@@ -958,7 +1044,7 @@ async function createStore(
         sql: `UPDATE scim_users SET user_name = $2, user_name_lc = $3, external_id = $4, display_name = $5, active = $6, emails_lc = $7::text[],
            work_email_lc = $8, resource = $9::jsonb, updated_at = $10, version = version + 1 WHERE id = $1`,
         params: userWriteParams(id, c, attributes, at),
-      }, c.userName);
+      }, c, newKeys(tombstoneKeys(before), tombstoneKeys(c)));
       return { id, attributes, created: current.created_at, lastModified: at, version: Number(current.version) + 1 };
     });
   }
@@ -987,7 +1073,8 @@ async function createStore(
              VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9::jsonb, $10, $10)`,
             params: userWriteParams(id, c, attributes, at),
           },
-          c.userName,
+          c,
+          tombstoneKeys(c),
         );
         return { id, attributes, created: at, lastModified: at, version: 1 };
       }, 'statement');
@@ -996,22 +1083,25 @@ async function createStore(
     update: (id, mutate, ctx) => updateUser(id, (row) => mutate(toStored(row)), 'patch', ctx),
     delete(id, ctx) {
       const policy = ctx?.provisioning ?? NO_LIFECYCLE;
-      return write(async (tx, log) => {
+      return write(async (tx, log, at) => {
         const current = await lockUser(tx, id, 'UPDATE');
         const groups = await tx.query<{ group_id: string }>('DELETE FROM scim_memberships WHERE member_id = $1 RETURNING group_id', [id]);
         const ops: IndexOp[] = [];
-        const data: Statement[] = [{ sql: 'DELETE FROM scim_users WHERE id = $1', params: [id] }];
+        const columns = userRowColumns(current);
+        // INVARIANT: a deleted user is remembered (a tombstone, in this transaction), so the identity
+        // pipeline refuses them rather than treating them as unknown.
+        const data: Statement[] = [{ sql: 'DELETE FROM scim_users WHERE id = $1', params: [id] }, tombstoneStatement(id, columns, at)];
         const change: PendingChange = { resourceType: 'User', resourceId: id, operation: 'delete', changedAttributes: [] };
         // Deleting a user also changes its memberships, so `reauth` revokes as `user_deprovision` does.
         const reason: RevocationReason | undefined = policy.userDeprovision ? 'user_deprovision' : policy.identityUpdateBehavior === 'reauth' && groups.length > 0 ? 'reauth' : undefined;
         if (reason) {
-          const subjects = userSubjects(userRowColumns(current));
+          const subjects = userSubjects(columns);
           const notBefore = nowSeconds();
           data.push(revokeStatement('subject', subjects, notBefore));
           ops.push({ op: 'revoke', kind: 'subject', keys: subjects, notBefore });
           change.revocation = revocationOf(subjects, notBefore, reason);
         }
-        ops.push({ op: 'removeUser', id });
+        ops.push({ op: 'removeUser', id }, { op: 'user', user: toTombstone(id, columns) });
         await log(change, ops, ...data);
         return undefined;
       });
