@@ -1,4 +1,6 @@
+import { groupEmail } from './columns.js';
 import type { SqlExecutor } from './driver.js';
+import type { JsonObject } from './types.js';
 
 /**
  * Numbered migrations of the directory schema. Each runs once, in order, inside
@@ -112,5 +114,25 @@ CREATE INDEX scim_user_tombstones_user_name_lc ON scim_user_tombstones (user_nam
 CREATE INDEX scim_user_tombstones_external_id_lc ON scim_user_tombstones (external_id_lc);
 CREATE INDEX scim_user_tombstones_emails_lc ON scim_user_tombstones USING gin (emails_lc);
 `,
+  },
+  {
+    version: 4,
+    name: 'group email',
+    sql: `
+-- A group's mail, when SCIM sent one (emails, primary else work else first): the index's group email.
+ALTER TABLE scim_groups ADD COLUMN email text
+`,
+    async run(tx) {
+      const rows = await tx.query<{ id: string; resource: JsonObject }>('SELECT id, resource FROM scim_groups');
+      const ids: string[] = [];
+      const emails: string[] = [];
+      for (const r of rows) {
+        const email = groupEmail(r.resource.emails);
+        if (email === undefined) continue;
+        ids.push(r.id);
+        emails.push(email);
+      }
+      if (ids.length > 0) await tx.query('UPDATE scim_groups g SET email = v.email FROM unnest($1::text[], $2::text[]) AS v(id, email) WHERE g.id = v.id', [ids, emails]);
+    },
   },
 ];

@@ -5,6 +5,7 @@ import { createDirectoryIndex, type DirectoryIndex, type DirectoryUser, type Dir
 import { ConfigError, EntragateError, ScimError, StoreError } from '../errors/index.js';
 import { openPgliteDriver, openPostgresDriver, SCHEMA_NAME, type ListenerHandle, type SqlDriver, type SqlExecutor } from './driver.js';
 import { createIdentities } from './identities.js';
+import { groupEmail, userNameKey } from './columns.js';
 import { MIGRATIONS } from './migrations.js';
 import { RevocationSet, type RevocationQuery } from './revocation-set.js';
 import type {
@@ -168,6 +169,7 @@ interface GroupRow {
   id: string;
   display_name: string;
   external_id: string | null;
+  email: string | null;
   resource: JsonObject;
   created_at: string;
   updated_at: string;
@@ -180,7 +182,7 @@ interface MemberRow {
 }
 
 const USER_COLUMNS = 'id, user_name, external_id, display_name, active, resource, created_at, updated_at, version';
-const GROUP_COLUMNS = 'id, display_name, external_id, resource, created_at, updated_at, version';
+const GROUP_COLUMNS = 'id, display_name, external_id, email, resource, created_at, updated_at, version';
 
 /**
  * Opens the directory store: runs pending migrations in one transaction, loads
@@ -306,12 +308,19 @@ function userColumns(a: JsonObject): UserColumns {
   };
 }
 
-function groupColumns(a: JsonObject): { displayName: string; externalId: string | undefined } {
+interface GroupColumns {
+  displayName: string;
+  externalId: string | undefined;
+  /** The group's mail, when SCIM sent one (see {@link groupEmail}). */
+  email: string | undefined;
+}
+
+function groupColumns(a: JsonObject): GroupColumns {
   const displayName = a.displayName;
   if (typeof displayName !== 'string' || displayName.trim() === '') {
     throw new ScimError('ERR_SCIM_INVALID_VALUE', 'attribute `displayName` is required and must be a non-empty string', { scimType: 'invalidValue' });
   }
-  return { displayName, externalId: typeof a.externalId === 'string' && a.externalId !== '' ? a.externalId : undefined };
+  return { displayName, externalId: typeof a.externalId === 'string' && a.externalId !== '' ? a.externalId : undefined, email: groupEmail(a.emails) };
 }
 
 function toDirectoryUser(id: string, c: UserColumns): DirectoryUser {
@@ -321,17 +330,11 @@ function toDirectoryUser(id: string, c: UserColumns): DirectoryUser {
   return user;
 }
 
-function toDirectoryGroup(id: string, c: { displayName: string; externalId: string | undefined }): DirectoryGroup {
+function toDirectoryGroup(id: string, c: GroupColumns): DirectoryGroup {
   const group: DirectoryGroup = { id, displayName: c.displayName };
   if (c.externalId !== undefined) group.externalId = c.externalId;
+  if (c.email !== undefined) group.email = c.email;
   return group;
-}
-
-/**
- * The key `userName` is unique under and looked up by (`user_name_lc`).
- */
-function userNameKey(userName: string): string {
-  return userName.toLowerCase();
 }
 
 /** A deleted user as the index holds it: refused by the identity pipeline, never in a group. */
@@ -583,7 +586,7 @@ async function createStore(
         ...snapshot.users.map((r) => toDirectoryUser(r.id, userRowColumns(r))),
         ...snapshot.tombstones.map((r) => toTombstone(r.id, { userName: r.user_name, externalId: r.external_id ?? undefined, emails: r.emails })),
       ],
-      groups: snapshot.groups.map((r) => toDirectoryGroup(r.id, { displayName: r.display_name, externalId: r.external_id ?? undefined })),
+      groups: snapshot.groups.map((r) => toDirectoryGroup(r.id, { displayName: r.display_name, externalId: r.external_id ?? undefined, email: r.email ?? undefined })),
       memberships: snapshot.members.map((m) => ({ groupId: m.group_id, memberId: m.member_id })),
     });
     revocationSet.clear();
@@ -1254,12 +1257,12 @@ async function createStore(
     }
   }
 
-  function groupWriteStatement(id: string, c: { displayName: string; externalId: string | undefined }, attributes: JsonObject, at: string, insert: boolean): Statement {
+  function groupWriteStatement(id: string, c: GroupColumns, attributes: JsonObject, at: string, insert: boolean): Statement {
     return {
       sql: insert
-        ? `INSERT INTO scim_groups (id, display_name, display_name_lc, external_id, resource, created_at, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6)`
-        : `UPDATE scim_groups SET display_name = $2, display_name_lc = $3, external_id = $4, resource = $5::jsonb, updated_at = $6, version = version + 1 WHERE id = $1`,
-      params: [id, c.displayName, c.displayName.toLowerCase(), c.externalId ?? null, JSON.stringify(attributes), at],
+        ? `INSERT INTO scim_groups (id, display_name, display_name_lc, external_id, email, resource, created_at, updated_at) VALUES ($1, $2, $3, $4, $7, $5::jsonb, $6, $6)`
+        : `UPDATE scim_groups SET display_name = $2, display_name_lc = $3, external_id = $4, email = $7, resource = $5::jsonb, updated_at = $6, version = version + 1 WHERE id = $1`,
+      params: [id, c.displayName, c.displayName.toLowerCase(), c.externalId ?? null, JSON.stringify(attributes), at, c.email ?? null],
     };
   }
 
