@@ -1,4 +1,4 @@
-import { groupEmail } from './columns.js';
+import { groupEmail, userNameKey } from './columns.js';
 import type { SqlExecutor } from './driver.js';
 import type { JsonObject } from './types.js';
 
@@ -135,4 +135,50 @@ ALTER TABLE scim_groups ADD COLUMN email text
       if (ids.length > 0) await tx.query('UPDATE scim_groups g SET email = v.email FROM unnest($1::text[], $2::text[]) AS v(id, email) WHERE g.id = v.id', [ids, emails]);
     },
   },
+  {
+    version: 5,
+    name: 'user name key under NFKC case folding',
+    sql: '',
+    run: foldUserNames,
+  },
 ];
+
+/**
+ * Recomputes `user_name_lc` (users and tombstones) with {@link userNameKey}, which replaced a plain
+ * `toLowerCase`. Two users whose names fold to one key (`admin` and `ａdmin`, stored before the
+ * hardening) cannot both hold it: the one already holding it (its old key was the folded one),
+ * else the first created, takes it; the others keep their old key, which no folded look-up
+ * produces, so they are found by no `userName` filter and a new user cannot take the name
+ * (uniqueness is kept). The operator resolves such a pair in Entra.
+ */
+async function foldUserNames(tx: SqlExecutor): Promise<void> {
+  const users = await tx.query<{ id: string; user_name: string; user_name_lc: string }>('SELECT id, user_name, user_name_lc FROM scim_users ORDER BY created_at, id');
+  const folded = new Map(users.map((u) => [u.id, userNameKey(u.user_name)]));
+  const holders = users.filter((u) => folded.get(u.id) === u.user_name_lc);
+  const movers = users.filter((u) => folded.get(u.id) !== u.user_name_lc);
+  // Keys no mover may take: the holders' (kept), and every mover's current one (its fallback). A key
+  // taken is never one another row holds now, so the one UPDATE below never collides midway.
+  const used = new Set([...holders, ...movers].map((u) => u.user_name_lc));
+  const assigned = new Map<string, string>();
+  for (const u of movers) {
+    const key = folded.get(u.id)!;
+    const next = used.has(key) ? u.user_name_lc : key;
+    used.add(next);
+    assigned.set(u.id, next);
+  }
+  const moved = movers.filter((u) => assigned.get(u.id) !== u.user_name_lc);
+  if (moved.length > 0) {
+    await tx.query('UPDATE scim_users u SET user_name_lc = v.k FROM unnest($1::text[], $2::text[]) AS v(id, k) WHERE u.id = v.id', [
+      moved.map((u) => u.id),
+      moved.map((u) => assigned.get(u.id)!),
+    ]);
+  }
+  const tombstones = await tx.query<{ id: string; user_name: string; user_name_lc: string }>('SELECT id, user_name, user_name_lc FROM scim_user_tombstones');
+  const stale = tombstones.filter((t) => userNameKey(t.user_name) !== t.user_name_lc);
+  if (stale.length > 0) {
+    await tx.query('UPDATE scim_user_tombstones t SET user_name_lc = v.k FROM unnest($1::text[], $2::text[]) AS v(id, k) WHERE t.id = v.id', [
+      stale.map((t) => t.id),
+      stale.map((t) => userNameKey(t.user_name)),
+    ]);
+  }
+}

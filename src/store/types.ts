@@ -32,7 +32,11 @@ export interface StoredResource {
   members?: StoredMember[];
 }
 
-/** An equality the store answers from an index. Values compare as the schema says: `userName`, `email`, `displayName` case-insensitively, `id` and `externalId` exactly. */
+/**
+ * An equality the store answers from an index. Values compare as the schema says: `userName`
+ * under NFKC case folding, `email` and `displayName` case-insensitively, `id` and `externalId`
+ * exactly. Tombstones (deleted users) never match.
+ */
 export interface IndexedKey {
   field: 'id' | 'userName' | 'externalId' | 'email' | 'workEmail' | 'displayName';
   value: string;
@@ -133,7 +137,11 @@ export interface WriteResult {
 export interface UserRepository {
   get(id: string): Promise<StoredResource | undefined>;
   query(query: ResourceQuery): Promise<ResourcePage>;
-  /** Inserts a user; a `userName` taken case-insensitively is `ERR_SCIM_UNIQUENESS`. */
+  /**
+   * Inserts a user; a `userName` taken under NFKC case folding (`ａdmin` is `admin`, NFD `café` is
+   * NFC `café`) is `ERR_SCIM_UNIQUENESS`. Tombstones do not count: creating a user with a deleted
+   * user's `userName`, `externalId` or an email removes that tombstone.
+   */
   create(attributes: JsonObject, ctx?: WriteContext): Promise<WriteResult>;
   /** Replaces the attributes of a user (PUT). */
   replace(id: string, attributes: JsonObject, ctx?: WriteContext): Promise<WriteResult>;

@@ -45,4 +45,42 @@ describe('migrations over rows an older version wrote', () => {
       await store.close();
     }
   });
+
+  it('migration 5 recomputes the userName key under NFKC case folding; of two names that now fold together, the holder keeps the key', async () => {
+    await raw.query('DELETE FROM schema_migrations WHERE version >= 5');
+    const at = new Date().toISOString();
+    const rows: [string, string, string][] = [
+      // [id, userName, the key version 4 stored: toLowerCase]
+      [randomUUID(), 'Admin@contoso.com', 'admin@contoso.com'],
+      [randomUUID(), '\uff41dmin@contoso.com', '\uff41dmin@contoso.com'],
+      [randomUUID(), 'Cafe\u0301@contoso.com', 'cafe\u0301@contoso.com'],
+      [randomUUID(), 'Plain@contoso.com', 'plain@contoso.com'],
+    ];
+    for (const [id, userName, key] of rows) {
+      await raw.query(
+        `INSERT INTO scim_users (id, user_name, user_name_lc, resource, created_at, updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $5)`,
+        [id, userName, key, JSON.stringify({ userName }), at],
+      );
+    }
+    const tomb = randomUUID();
+    await raw.query(`INSERT INTO scim_user_tombstones (id, user_name, user_name_lc, deleted_at) VALUES ($1, 'Gone\uff21@contoso.com', 'gone\uff41@contoso.com', $2)`, [tomb, at]);
+    const store = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema });
+    try {
+      const { rows: keys } = await raw.query('SELECT id, user_name_lc FROM scim_users');
+      const keyOf = new Map(keys.map((r: { id: string; user_name_lc: string }) => [r.id, r.user_name_lc]));
+      expect(keyOf.get(rows[0]![0])).toBe('admin@contoso.com');
+      // Folds onto admin's key: keeps its old one (unique), and no folded look-up produces it.
+      expect(keyOf.get(rows[1]![0])).toBe('\uff41dmin@contoso.com');
+      expect(keyOf.get(rows[2]![0])).toBe('caf\u00e9@contoso.com');
+      expect(keyOf.get(rows[3]![0])).toBe('plain@contoso.com');
+      const { rows: t } = await raw.query('SELECT user_name_lc FROM scim_user_tombstones WHERE id = $1', [tomb]);
+      expect(t).toEqual([{ user_name_lc: 'gonea@contoso.com' }]);
+      const find = async (userName: string) => (await store.users.query({ keys: [{ field: 'userName', value: userName }], startIndex: 1, count: 10 })).resources.map((r) => r.id);
+      expect(await find('caf\u00e9@contoso.com')).toEqual([rows[2]![0]]);
+      expect(await find('\uff41dmin@contoso.com')).toEqual([rows[0]![0]]);
+      await expect(store.users.create({ userName: 'ADMIN@contoso.com' })).rejects.toMatchObject({ code: 'ERR_SCIM_UNIQUENESS' });
+    } finally {
+      await store.close();
+    }
+  });
 });
