@@ -674,6 +674,7 @@ async function createStore(
   }
 
   let listener: ListenerHandle | undefined;
+  let reloadQueued = false;
   if (channel && driver.listen) {
     listener = await driver.listen(
       channel,
@@ -700,7 +701,14 @@ async function createStore(
         listening = true;
         // Deletions may have been missed while disconnected: nothing cached before now is trusted.
         identityCache.reset(true);
-        enqueue(loadAll);
+        // One reload waiting is enough: it starts after this, so it covers every loss before it
+        // (reconnects repeat every `maxStalenessMs` while the queue is stuck behind a hung read).
+        if (reloadQueued) return;
+        reloadQueued = true;
+        enqueue(async () => {
+          reloadQueued = false;
+          await loadAll();
+        });
       },
       () => {
         listening = false;
