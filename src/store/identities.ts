@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { ConfigError, EntragateError, StoreError } from '../errors/index.js';
 import type { SessionIdentity } from '../login/identity-store.js';
 import type { GroupField, GroupMembership, GroupRef, GroupSourceKind, Identity } from '../types.js';
+import type { IndexOp, PendingChange, StoreContext, Write } from './context.js';
 import type { SqlExecutor } from './driver.js';
 import type { SessionIdentities } from './types.js';
 
@@ -342,4 +343,28 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
     },
   };
   return { identities, control };
+}
+
+/**
+ * Logout: deletes the identity row and, only when there was one, appends an
+ * `Identity` deletion event and notifies, in one autocommit statement (so the
+ * other instances hear of exactly the deletions that committed). The event's ops
+ * carry the nonce (for the other caches); the published change does not.
+ */
+export async function removeIdentity(ctx: Pick<StoreContext, 'channel' | 'instanceId'>, write: Write, nonce: string): Promise<void> {
+  const { channel, instanceId } = ctx;
+  await write(async (tx, _log, at, record) => {
+    const change: PendingChange = { resourceType: 'Identity', operation: 'delete', changedAttributes: [] };
+    const ops: IndexOp[] = [{ op: 'forgetIdentity', nonce }];
+    const params: unknown[] = [nonce, at, JSON.stringify({ ...change, instance: instanceId }), JSON.stringify(ops)];
+    if (channel) params.push(channel, `:${instanceId}`);
+    const [row] = await tx.query<{ event_id: string | null }>(
+      `WITH d AS (DELETE FROM session_identities WHERE nonce = $1 RETURNING 1),
+            e AS (INSERT INTO scim_events (at, change, ops) SELECT $2, $3::jsonb, $4::jsonb WHERE EXISTS (SELECT 1 FROM d) RETURNING id)
+       SELECT (SELECT e.id::text FROM e) AS event_id${channel ? ', (SELECT pg_notify($5, e.id::text || $6) FROM e) AS notified' : ''}`,
+      params,
+    );
+    if (row?.event_id) record(row.event_id, change, ops);
+    return undefined;
+  }, 'statement');
 }

@@ -1,5 +1,5 @@
 import { groupEmail, userNameKey } from './columns.js';
-import type { SqlExecutor } from './driver.js';
+import type { SqlDriver, SqlExecutor } from './driver.js';
 import type { JsonObject } from './types.js';
 
 /**
@@ -181,4 +181,22 @@ async function foldUserNames(tx: SqlExecutor): Promise<void> {
       stale.map((t) => userNameKey(t.user_name)),
     ]);
   }
+}
+
+/** Runs the pending migrations in one transaction, under a lock two instances starting together share. */
+export async function migrate(driver: SqlDriver, lockKey: string): Promise<void> {
+  await driver.transaction(async (tx) => {
+    // Two instances starting together must not run the same migration twice.
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`entragate:migrate:${lockKey}`]);
+    await tx.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)');
+    const done = new Set((await tx.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      for (const statement of m.sql.split(/;\s*\n/).map((s) => s.trim()).filter((s) => s && !/^--[^\n]*$/.test(s))) {
+        await tx.query(statement);
+      }
+      if (m.run) await m.run(tx);
+      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, new Date().toISOString()]);
+    }
+  });
 }
