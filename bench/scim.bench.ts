@@ -20,7 +20,11 @@
  * loaded machine it varies less than a rate; with PostgreSQL the server's own
  * CPU is not in it).
  *
- * Run alone: `npx tsx bench/scim.bench.ts` (`SCIM_BENCH_SCALE=0.1` for a quick run).
+ * The propagation is also measured in alternating rounds against a pair of instances whose
+ * staleness heartbeat is nearly silent (one NOTIFY a minute instead of a second), on the same schema.
+ *
+ * Run alone: `npx tsx bench/scim.bench.ts` (`SCIM_BENCH_SCALE=0.1` for a quick run;
+ * `SCIM_BENCH_ONLY=propagation` for the propagation alone).
  */
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -219,14 +223,15 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))] ?? 0;
 }
 
-/** Time until a group change committed on A shows in B's index (LISTEN/NOTIFY). */
-async function propagation(a: DirectoryStore, b: DirectoryStore): Promise<{ fromStart: number[]; fromCommit: number[] }> {
+/** Time until a group change committed on A shows in B's index (LISTEN/NOTIFY), `changes` times. */
+async function propagation(a: DirectoryStore, b: DirectoryStore, changes = CHANGES): Promise<{ fromStart: number[]; fromCommit: number[] }> {
   const group = (await a.groups.create({ displayName: `propagation-${randomUUID()}` }, [])).resource!;
   const users: string[] = [];
-  for (let i = 0; i < CHANGES; i++) users.push((await a.users.create({ userName: `prop-${i}-${randomUUID()}@contoso.com` })).resource!.id);
+  for (let i = 0; i < changes; i++) users.push((await a.users.create({ userName: `prop-${i}-${randomUUID()}@contoso.com` })).resource!.id);
   const fromStart: number[] = [];
   const fromCommit: number[] = [];
   for (const id of users) {
+    if (!b.isFresh()) throw new Error('instance B went stale during the measurement');
     const seen = new Promise<number>((resolve) => {
       const off = b.onChange((c) => {
         if (c.resourceId === group.id && c.members?.added.includes(id)) {
@@ -246,7 +251,66 @@ async function propagation(a: DirectoryStore, b: DirectoryStore): Promise<{ from
   return { fromStart: fromStart.sort((x, y) => x - y), fromCommit: fromCommit.sort((x, y) => x - y) };
 }
 
+/**
+ * Propagation with the staleness heartbeat on (the default: a NOTIFY per instance every second)
+ * against a pair whose heartbeat is nearly silent (one a minute), in alternating rounds on the
+ * same schema, so the heartbeat's cost on the A → B path shows beside its own baseline.
+ */
+async function propagationRounds(url: string, schema: string, a: DirectoryStore, b: DirectoryStore): Promise<{ on: number[]; quiet: number[] }> {
+  const qa = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema, heartbeatMs: 60_000, maxStalenessMs: 600_000 });
+  const qb = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema, heartbeatMs: 60_000, maxStalenessMs: 600_000 });
+  const on: number[] = [];
+  const quiet: number[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      on.push(...(await propagation(a, b, CHANGES_PER_ROUND)).fromStart);
+      quiet.push(...(await propagation(qa, qb, CHANGES_PER_ROUND)).fromStart);
+    }
+  } finally {
+    await qa.close();
+    await qb.close();
+  }
+  return { on: on.sort((x, y) => x - y), quiet: quiet.sort((x, y) => x - y) };
+}
+
+const ROUNDS = 8;
+const CHANGES_PER_ROUND = 50;
+
+async function dropBenchSchema(url: string, schema: string): Promise<void> {
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await c.end();
+}
+
+/** `SCIM_BENCH_ONLY=propagation`: only the A → B propagation, heartbeat on vs. nearly silent. */
+async function runPropagationOnly(): Promise<BenchResult> {
+  const url = await postgresUrl();
+  const schema = `bench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const a = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema });
+  const b = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema });
+  const extra: Record<string, number | string> = { rounds: ROUNDS, changesPerRound: CHANGES_PER_ROUND };
+  try {
+    const { on, quiet } = await propagationRounds(url, schema, a, b);
+    recordPropagation(extra, on, quiet);
+  } finally {
+    await a.close();
+    await b.close();
+    await dropBenchSchema(url, schema);
+  }
+  return { name: 'scim-propagation', measurements: [], ratios: {}, extra };
+}
+
+function recordPropagation(extra: Record<string, number | string>, on: number[], quiet: number[]): void {
+  extra['propagation median ms, heartbeat 1 s (write start → B index)'] = Number(percentile(on, 0.5).toFixed(2));
+  extra['propagation p99 ms, heartbeat 1 s (write start → B index)'] = Number(percentile(on, 0.99).toFixed(2));
+  extra['propagation median ms, heartbeat 60 s (baseline)'] = Number(percentile(quiet, 0.5).toFixed(2));
+  extra['propagation p99 ms, heartbeat 60 s (baseline)'] = Number(percentile(quiet, 0.99).toFixed(2));
+}
+
 export async function run(): Promise<BenchResult> {
+  if (process.env.SCIM_BENCH_ONLY === 'propagation') return runPropagationOnly();
   const measurements: Measurement[] = [];
   const extra: Record<string, number | string> = { users: USERS, groups: GROUPS, membersPerGroup: MEMBERS, inFlight: IN_FLIGHT, client: 'node:http keep-alive, child process' };
   const record = (name: string, r: { requests: number; seconds: number; serverCpuUs: number }): number => {
@@ -280,6 +344,8 @@ export async function run(): Promise<BenchResult> {
     postgres = record('http sync on PostgreSQL (req/s)', await timedSync(pgTarget, 'pg'));
     await pgTarget.close();
     prop = await propagation(a, b);
+    const rounds = await propagationRounds(url, schema, a, b);
+    recordPropagation(extra, rounds.on, rounds.quiet);
     extra['instance B users after sync'] = b.index.size.users;
   } finally {
     await a.close();

@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   // store
   ERR_STORE_UNAVAILABLE: { status: 503, doc: 'the directory store cannot be reached or opened' },
   ERR_STORE_CONFLICT: { status: 503, doc: 'a store transaction failed after retries on serialization conflicts' },
+  ERR_STORE_STALE: { status: 503, doc: 'the store has not heard from PostgreSQL within `maxStalenessMs` (or is reloading): revocations and memberships are unknown' },
 
   // login and sessions
   ERR_LOGIN_STATE_MISMATCH: { status: 400, doc: 'the login callback `state` is missing, forged, expired or reused' },

@@ -72,7 +72,7 @@ const ACTIVE: UserStanding = Object.freeze({ state: 'active' });
 const UNHELD: UserStanding = Object.freeze({ state: 'unheld' });
 const STALE = Object.freeze({
   state: 'unknown',
-  code: 'ERR_STORE_UNAVAILABLE',
+  code: 'ERR_STORE_STALE',
   reason: 'the directory store has not heard from its database within its staleness bound',
 } as const satisfies UserStanding);
 

@@ -10,9 +10,11 @@ export interface SessionIdentity {
   /** When the session was issued (Unix seconds). */
   issuedAt: number;
   /**
-   * The few verified claims of the login's ID token the group sources read (UPN, group claims, tenant),
-   * so the identity pipeline can resolve the session's groups again on every request under
-   * `identity_update_behavior: 'automatic'`. A small JSON object.
+   * The token claims the identity pipeline keeps so it can resolve the user's groups again on
+   * every session request (the UPN claims, the `groups` claim and its overage markers): a small
+   * JSON object whose values are strings, finite numbers, booleans, arrays of strings, or plain
+   * objects of the same. The directory store validates it when it reads a row (a row with
+   * anything else counts as missing) and freezes it deeply; the memory store keeps the object as given.
    */
   claims?: Readonly<Record<string, unknown>>;
 }

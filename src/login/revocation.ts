@@ -1,5 +1,7 @@
 import { ConfigError } from '../errors/index.js';
-import { RevocationSet } from '../store/revocation-set.js';
+import { RevocationSet, type RevocationQuery } from '../store/revocation-set.js';
+
+export type { RevocationQuery } from '../store/revocation-set.js';
 
 /**
  * Session revocations as the hot path reads them: per user (every session of a
@@ -13,17 +15,26 @@ export interface RevocationList {
   /** Revokes every session of an app (its AUD tag) issued at or before `notBefore` (Unix seconds). */
   revokeApp(appId: string, notBefore: number): void | Promise<void>;
   /**
-   * Synchronous, in-memory check: true when a subject or the app has a revocation
-   * with `notBefore >= issuedAt`. A session issued in the same second as a
-   * revocation is revoked, as seconds cannot order the two.
+   * Synchronous, in-memory check: `true` when a subject or the app has a revocation
+   * with `issuedAt <= notBefore + toleranceSeconds` (default 60 s, the gate's clock
+   * tolerance: an issuer clock running ahead stamps a credential issued before the
+   * revocation with a later `iat`; and a session issued in the same second as a
+   * revocation is revoked, as seconds cannot order the two).
+   *
+   * `'unknown'` when the list cannot say: the directory store's list answers it while
+   * it has not heard from PostgreSQL within its staleness bound. Callers answer 503
+   * (never an allow); note that `'unknown'` is truthy, so `if (list.isRevoked(q))`
+   * already fails closed.
    */
-  isRevoked(session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean;
+  isRevoked(session: RevocationQuery): boolean | 'unknown';
 }
 
 /** The in-memory list: a {@link RevocationList} that can also forget old revocations. */
 export interface MemoryRevocationList extends RevocationList {
   revokeUser(subjects: readonly string[], notBefore: number): void;
   revokeApp(appId: string, notBefore: number): void;
+  /** Always knows: one process, nothing to go stale. */
+  isRevoked(session: RevocationQuery): boolean;
   /** Forgets revocations older than `maxAgeSeconds` now, and returns how many are left. */
   prune(): number;
 }
@@ -45,7 +56,8 @@ export interface MemoryRevocationListOptions {
  * Creates an in-memory revocation list for one process, with the same rules as the
  * directory store's (one implementation): revocations only ever move forward in time
  * (a later `notBefore` replaces an earlier one, never the reverse), subjects and apps
- * compare case-insensitively, and a session with no valid `issuedAt` counts as revoked.
+ * compare case-insensitively, a credential issued up to `toleranceSeconds` (default 60)
+ * after a revocation counts as revoked, and a session with no valid `issuedAt` counts as revoked.
  * It is not shared between instances and does not survive a restart: use the
  * directory store's `revocations` for that.
  *
@@ -55,6 +67,8 @@ export interface MemoryRevocationListOptions {
  * const revocations = createMemoryRevocationList({ maxAgeSeconds: 7 * 86_400 });
  * revocations.revokeUser(['ada@contoso.com'], Math.floor(Date.now() / 1000));
  * revocations.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 0 }); // true
+ * // An `iat` up to 60 s after the revocation (an issuer clock ahead of ours) is revoked too:
+ * revocations.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: Math.floor(Date.now() / 1000) + 40 }); // true
  * ```
  */
 export function createMemoryRevocationList(options: MemoryRevocationListOptions = {}): MemoryRevocationList {

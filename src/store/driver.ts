@@ -13,10 +13,27 @@ export interface SqlDriver extends SqlExecutor {
   /**
    * Subscribes to a notification channel on a dedicated connection. `onLost` is
    * called when that connection fails (notifications are missed from then on), and
-   * `onResync` once a new connection listens again.
+   * `onResync` once a new connection listens again. The returned handle drops the
+   * connection on demand (one that went quiet without failing: half-open) and starts over.
    */
-  listen?(channel: string, onNotify: (payload: string) => void, onResync: () => void, onLost?: () => void): Promise<void>;
+  listen?(channel: string, onNotify: (payload: string) => void, onResync: () => void, onLost?: () => void): Promise<ListenerHandle>;
   close(): Promise<void>;
+}
+
+/** Control of a driver's notification connection. */
+export interface ListenerHandle {
+  /**
+   * Drops the current connection as if it had failed (`onLost`, then a reconnect and
+   * `onResync`), also when it is half-open and would never fail by itself. A
+   * connection attempt still in progress is abandoned and started over.
+   */
+  reconnect(): void;
+}
+
+/** Options of the PostgreSQL driver's notification connection. */
+export interface ListenerOptions {
+  /** TCP keepalive on the listener's socket: the first probe after this much idle time (ms). */
+  keepAliveInitialDelayMs: number;
 }
 
 /** The subset of `pg` the driver uses, typed here so the public types never depend on `@types/pg`. */
@@ -35,6 +52,8 @@ interface PgPool extends PgQueryable {
 interface PgClient extends PgQueryable {
   connect(): Promise<void>;
   end(): Promise<void>;
+  /** pg's connection (not a public API, so optional): its socket is destroyed to drop a half-open connection. */
+  connection?: { stream?: { destroy(error?: Error): void } };
   on(event: 'notification', listener: (msg: { channel: string; payload?: string }) => void): unknown;
   on(event: 'error' | 'end', listener: (err?: Error) => void): unknown;
 }
@@ -101,7 +120,12 @@ export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const MAX_PREPARED = 256;
 
 /** Opens a `pg` pool on `connectionString`, with `search_path` set to `schema` on every connection. */
-export async function openPostgresDriver(connectionString: string, schema: string, poolSize: number): Promise<SqlDriver> {
+export async function openPostgresDriver(
+  connectionString: string,
+  schema: string,
+  poolSize: number,
+  listenerOptions: ListenerOptions = { keepAliveInitialDelayMs: 5000 },
+): Promise<SqlDriver> {
   const imported = await importPeer<PgModule & { default?: PgModule }>('pg', () => import('pg'));
   const pg: PgModule = imported.default ?? imported;
   const config = { connectionString, options: `-c search_path=${schema}` };
@@ -138,10 +162,16 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     },
   });
 
+  // The connection currently listening or connecting, with the way to drop it.
+  let current: { client: PgClient; drop: () => void } | undefined;
+
   async function startListener(channel: string, onNotify: (payload: string) => void, onResync: () => void, onLost: () => void, attempt: number): Promise<void> {
-    const client = new pg.Client(config);
+    // INVARIANT: TCP keepalive on the listener, so a peer that vanished is reported by the
+    // operating system; a half-open connection that still answers probes (a stuck proxy) is
+    // caught by the store's heartbeat, which calls `reconnect`.
+    const client = new pg.Client({ ...config, keepAlive: true, keepAliveInitialDelayMillis: listenerOptions.keepAliveInitialDelayMs });
     client.on('notification', (msg) => {
-      if (msg.channel === channel && msg.payload !== undefined) onNotify(msg.payload);
+      if (listener === client && msg.channel === channel && msg.payload !== undefined) onNotify(msg.payload);
     });
     // Set once this connection listens: a later loss starts the backoff over (100 ms), not where the
     // attempts before this connection left it.
@@ -149,8 +179,11 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     const reconnect = (): void => {
       if (closed || listener !== client) return;
       listener = undefined;
+      current = undefined;
       onLost();
       client.end().catch(() => undefined);
+      // `end` waits for the server's goodbye, which a half-open connection never sends.
+      client.connection?.stream?.destroy();
       const failures = listening ? 0 : attempt;
       const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
       setTimeout(() => {
@@ -161,6 +194,7 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     client.on('error', reconnect);
     client.on('end', reconnect);
     listener = client;
+    current = { client, drop: reconnect };
     try {
       await client.connect();
       await client.query(`LISTEN ${channel}`);
@@ -168,6 +202,7 @@ export async function openPostgresDriver(connectionString: string, schema: strin
     } catch (err) {
       if (attempt === 0) {
         listener = undefined;
+        current = undefined;
         await client.end().catch(() => undefined);
         throw new StoreError('ERR_STORE_UNAVAILABLE', `postgresql listener could not subscribe to \`${channel}\``, { cause: err });
       }
@@ -175,7 +210,7 @@ export async function openPostgresDriver(connectionString: string, schema: strin
       // Not listening: the caller must not resync on this attempt (the next one will).
       throw err;
     }
-    // The connection may have failed between LISTEN and here: a retry is scheduled, so no resync yet.
+    // The connection may have failed (or been dropped) between LISTEN and here: a retry is scheduled, so no resync yet.
     if (listener !== client) throw new StoreError('ERR_STORE_UNAVAILABLE', `postgresql listener on \`${channel}\` was lost`);
   }
 
@@ -199,12 +234,27 @@ export async function openPostgresDriver(connectionString: string, schema: strin
         client.release(broken);
       }
     },
-    listen: (channel, onNotify, onResync, onLost = () => undefined) => startListener(channel, onNotify, onResync, onLost, 0),
+    async listen(channel, onNotify, onResync, onLost = () => undefined): Promise<ListenerHandle> {
+      await startListener(channel, onNotify, onResync, onLost, 0);
+      return {
+        reconnect() {
+          current?.drop();
+        },
+      };
+    },
     async close(): Promise<void> {
       closed = true;
       const l = listener;
       listener = undefined;
-      if (l) await l.end().catch(() => undefined);
+      current = undefined;
+      if (l) {
+        // A half-open connection never answers the goodbye: give it a second, then drop the socket.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const gone = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)));
+        await Promise.race([l.end().catch(() => undefined), gone]);
+        clearTimeout(timer);
+        l.connection?.stream?.destroy();
+      }
       await pool.end();
     },
   };

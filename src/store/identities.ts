@@ -2,7 +2,8 @@ import diagnostics from 'node:diagnostics_channel';
 import { LRUCache } from 'lru-cache';
 import { ConfigError, EntragateError, StoreError } from '../errors/index.js';
 import type { SessionIdentity } from '../login/identity-store.js';
-import type { GroupMembership, GroupRef, GroupSourceKind, Identity } from '../types.js';
+import type { GroupField, GroupMembership, GroupRef, GroupSourceKind, Identity } from '../types.js';
+import type { IndexOp, PendingChange, StoreContext, Write } from './context.js';
 import type { SqlExecutor } from './driver.js';
 import type { SessionIdentities } from './types.js';
 
@@ -61,12 +62,23 @@ function readGroup(v: unknown, field: string): GroupRef {
   return Object.freeze(group);
 }
 
+const GROUP_FIELDS: ReadonlySet<unknown> = new Set<GroupField>(['id', 'name', 'email']);
+
+function readFields(v: unknown, field: string): readonly GroupField[] {
+  if (!Array.isArray(v)) throw new Malformed(field);
+  return Object.freeze(v.map((f, i) => need(GROUP_FIELDS.has(f), f as GroupField, `${field}[${i}]`)));
+}
+
 function readMembership(v: unknown): GroupMembership {
   const field = 'identity.membership';
   if (!isObject(v)) throw new Malformed(field);
   switch (v.state) {
-    case 'complete':
-      return Object.freeze({ state: 'complete', source: need(SOURCES.has(v.source), v.source as GroupSourceKind, `${field}.source`) });
+    case 'complete': {
+      const source = need(SOURCES.has(v.source), v.source as GroupSourceKind, `${field}.source`);
+      // Absent `fields` means ids only (fail closed), so it stays absent rather than defaulted here.
+      if (v.fields === undefined) return Object.freeze({ state: 'complete', source });
+      return Object.freeze({ state: 'complete', source, fields: readFields(v.fields, `${field}.fields`) });
+    }
     case 'absent':
       return ABSENT;
     case 'overage':
@@ -108,6 +120,30 @@ function readIdentity(v: unknown): Identity {
   return Object.freeze(identity);
 }
 
+/** Nesting deeper than this in `claims` is refused: token claims are shallow, and the guard recurses. */
+const MAX_CLAIM_DEPTH = 8;
+
+/**
+ * A claim value as a session keeps it: a string, a finite number, a boolean, an array of
+ * strings, or a plain object of claim values. Checked in place (the value was just parsed:
+ * nobody else holds it), then frozen by the caller.
+ */
+function checkClaim(v: unknown, field: string, depth: number): void {
+  if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return;
+  if (Array.isArray(v)) {
+    if (!v.every(isString)) throw new Malformed(field);
+    return;
+  }
+  if (!isObject(v) || depth >= MAX_CLAIM_DEPTH) throw new Malformed(field);
+  for (const key of Object.keys(v)) checkClaim(v[key], `${field}.${key}`, depth + 1);
+}
+
+function readClaims(v: unknown): Readonly<Record<string, unknown>> {
+  if (!isObject(v)) throw new Malformed('claims');
+  checkClaim(v, 'claims', 0);
+  return deepFreeze(v);
+}
+
 /**
  * Validates a parsed JSON value as a {@link SessionIdentity} and rebuilds it with
  * only the fields the type has, deeply frozen (instances share it between
@@ -125,6 +161,7 @@ export function readSessionIdentity(value: unknown): SessionIdentity | string {
       issuedAt: need(isTime(value.issuedAt), value.issuedAt as number, 'issuedAt'),
     };
     if (value.country !== undefined) out.country = need(isString(value.country), value.country as string, 'country');
+    if (value.claims !== undefined) out.claims = readClaims(value.claims);
     return Object.freeze(out);
   } catch (err) {
     if (err instanceof Malformed) return err.field;
@@ -149,6 +186,11 @@ export interface IdentitiesContext {
    * (which calls {@link IdentityCacheControl.forget}).
    */
   remove: (nonce: string) => Promise<void>;
+  /**
+   * Whether the owning store is in sync with the other instances (see `DirectoryStore.isFresh`).
+   * While it is not, a deletion may have been missed: the cache is neither read nor filled.
+   */
+  isFresh: () => boolean;
 }
 
 /** How the owning store keeps this instance's cache in step with the other instances. */
@@ -212,7 +254,7 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
 
   function remember(nonce: string, value: SessionIdentity, expiresAt: number, since: number): void {
     // INVARIANT: only what was read while deletions were being heard is cached.
-    if (cache !== undefined && listening && since === epoch && now() < expiresAt) cache.set(nonce, { value, expiresAt });
+    if (cache !== undefined && listening && since === epoch && ctx.isFresh() && now() < expiresAt) cache.set(nonce, { value, expiresAt });
   }
 
   async function load(nonce: string, flight: Flight, since: number): Promise<SessionIdentity | undefined> {
@@ -244,7 +286,8 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
     get(nonce) {
       ctx.assertOpen();
       if (!validNonce(nonce)) return undefined;
-      const hit = cache?.get(nonce);
+      // INVARIANT: a store that may have missed a logout elsewhere serves nothing from its cache.
+      const hit = cache !== undefined && ctx.isFresh() ? cache.get(nonce) : undefined;
       if (hit !== undefined) {
         if (now() < hit.expiresAt) return hit.value;
         cache!.delete(nonce);
@@ -300,4 +343,28 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
     },
   };
   return { identities, control };
+}
+
+/**
+ * Logout: deletes the identity row and, only when there was one, appends an
+ * `Identity` deletion event and notifies, in one autocommit statement (so the
+ * other instances hear of exactly the deletions that committed). The event's ops
+ * carry the nonce (for the other caches); the published change does not.
+ */
+export async function removeIdentity(ctx: Pick<StoreContext, 'channel' | 'instanceId'>, write: Write, nonce: string): Promise<void> {
+  const { channel, instanceId } = ctx;
+  await write(async (tx, _log, at, record) => {
+    const change: PendingChange = { resourceType: 'Identity', operation: 'delete', changedAttributes: [] };
+    const ops: IndexOp[] = [{ op: 'forgetIdentity', nonce }];
+    const params: unknown[] = [nonce, at, JSON.stringify({ ...change, instance: instanceId }), JSON.stringify(ops)];
+    if (channel) params.push(channel, `:${instanceId}`);
+    const [row] = await tx.query<{ event_id: string | null }>(
+      `WITH d AS (DELETE FROM session_identities WHERE nonce = $1 RETURNING 1),
+            e AS (INSERT INTO scim_events (at, change, ops) SELECT $2, $3::jsonb, $4::jsonb WHERE EXISTS (SELECT 1 FROM d) RETURNING id)
+       SELECT (SELECT e.id::text FROM e) AS event_id${channel ? ', (SELECT pg_notify($5, e.id::text || $6) FROM e) AS notified' : ''}`,
+      params,
+    );
+    if (row?.event_id) record(row.event_id, change, ops);
+    return undefined;
+  }, 'statement');
 }

@@ -13,7 +13,8 @@
  * ```
  * @packageDocumentation
  */
-export { openDirectoryStore, SCIM_CHANGE_CHANNEL, type DirectoryStoreOptions } from './open-store.js';
+export { openDirectoryStore, SCIM_CHANGE_CHANNEL, STALENESS_CHANNEL, type DirectoryStoreOptions, type StalenessReason } from './open-store.js';
+export { DEFAULT_TOLERANCE_SECONDS, type RevocationQuery } from './revocation-set.js';
 export { IDENTITY_CHANNEL } from './identities.js';
 export type {
   DirectoryChange,

@@ -1,4 +1,23 @@
 /**
+ * How long after a revocation a credential still counts as revoked by default: the
+ * gate's default `clockTolerance` (60 s).
+ */
+export const DEFAULT_TOLERANCE_SECONDS = 60;
+
+/** A revocation question: is a credential of these subjects (and app), issued at `issuedAt` (Unix seconds), revoked? */
+export interface RevocationQuery {
+  subjects: readonly string[];
+  appId?: string;
+  issuedAt: number;
+  /**
+   * A credential issued up to this many seconds after a revocation's `notBefore` counts as
+   * revoked (the verifier's clock tolerance: the issuer's clock may run ahead of ours).
+   * @defaultValue 60
+   */
+  toleranceSeconds?: number;
+}
+
+/**
  * The in-memory revocation list every instance keeps: subject or app → the
  * latest `notBefore` (Unix seconds). Updated only from committed writes.
  */
@@ -29,22 +48,28 @@ export class RevocationSet {
   }
 
   /**
-   * INVARIANT: fail closed. A session is revoked when a revocation's `notBefore`
-   * is at or after its `issuedAt` (seconds cannot order a login and a revocation
-   * in the same second), and a non-finite `issuedAt` counts as revoked.
+   * INVARIANT: fail closed. A session is revoked when it was issued at most
+   * `toleranceSeconds` after a revocation's `notBefore` (`issuedAt <= notBefore + tolerance`):
+   * an issuer clock ahead of this one within the verifier's clock tolerance stamps a
+   * credential issued before the revocation with a later `iat`, and seconds cannot
+   * order a login and a revocation in the same second anyway. A non-finite `issuedAt`,
+   * or a tolerance that is not a number ≥ 0, counts as revoked.
    */
-  isRevoked(session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean {
+  isRevoked(session: RevocationQuery): boolean {
     if (!Number.isFinite(session.issuedAt)) return true;
+    const tolerance = session.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
+    if (!(tolerance >= 0)) return true;
     // The common case on the hot path: nothing revoked in this process.
     if (this.#subjects.size === 0 && this.#apps.size === 0) return false;
+    const since = session.issuedAt - tolerance;
     for (const subject of session.subjects) {
       if (typeof subject !== 'string') continue;
       const notBefore = this.#subjects.get(subject.toLowerCase());
-      if (notBefore !== undefined && notBefore >= session.issuedAt) return true;
+      if (notBefore !== undefined && notBefore >= since) return true;
     }
     if (session.appId !== undefined) {
       const notBefore = this.#apps.get(session.appId.toLowerCase());
-      if (notBefore !== undefined && notBefore >= session.issuedAt) return true;
+      if (notBefore !== undefined && notBefore >= since) return true;
     }
     return false;
   }

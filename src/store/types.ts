@@ -1,6 +1,7 @@
 import type { DirectoryIndex } from '../directory/index.js';
 // Type-only: the store never loads the login at run time.
 import type { IdentityStore, SessionIdentity } from '../login/identity-store.js';
+import type { RevocationQuery } from './revocation-set.js';
 
 /** A JSON value as SCIM sends it. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
@@ -31,7 +32,11 @@ export interface StoredResource {
   members?: StoredMember[];
 }
 
-/** An equality the store answers from an index. Values compare as the schema says: `userName`, `email`, `displayName` case-insensitively, `id` and `externalId` exactly. */
+/**
+ * An equality the store answers from an index. Values compare as the schema says: `userName`
+ * under NFKC case folding, `email` and `displayName` case-insensitively, `id` and `externalId`
+ * exactly. Tombstones (deleted users) never match.
+ */
 export interface IndexedKey {
   field: 'id' | 'userName' | 'externalId' | 'email' | 'workEmail' | 'displayName';
   value: string;
@@ -132,7 +137,11 @@ export interface WriteResult {
 export interface UserRepository {
   get(id: string): Promise<StoredResource | undefined>;
   query(query: ResourceQuery): Promise<ResourcePage>;
-  /** Inserts a user; a `userName` taken case-insensitively is `ERR_SCIM_UNIQUENESS`. */
+  /**
+   * Inserts a user; a `userName` taken under NFKC case folding (`ａdmin` is `admin`, NFD `café` is
+   * NFC `café`) is `ERR_SCIM_UNIQUENESS`. Tombstones do not count: creating a user with a deleted
+   * user's `userName`, `externalId` or an email removes that tombstone.
+   */
   create(attributes: JsonObject, ctx?: WriteContext): Promise<WriteResult>;
   /** Replaces the attributes of a user (PUT). */
   replace(id: string, attributes: JsonObject, ctx?: WriteContext): Promise<WriteResult>;
@@ -166,11 +175,19 @@ export interface Revocations {
   /** Revokes every session of an app issued at or before `notBefore` (Unix seconds). */
   revokeApp(appId: string, notBefore: number): Promise<void>;
   /**
-   * Synchronous check: true when any subject or the app has a revocation with
-   * `notBefore >= issuedAt`. A session issued in the same second as a revocation
-   * is revoked (fail closed: seconds cannot order the two).
+   * Synchronous check: `true` when any subject or the app has a revocation with
+   * `issuedAt <= notBefore + toleranceSeconds` (default 60 s, the gate's clock
+   * tolerance). A session issued in the same second as a revocation is revoked
+   * (fail closed: seconds cannot order the two), and so is one whose issuer clock ran
+   * up to the tolerance ahead of ours.
+   *
+   * `'unknown'` while the store is not fresh ({@link DirectoryStore.isFresh}: a
+   * PostgreSQL instance that has not heard from the server within `maxStalenessMs`)
+   * and this instance holds no revocation that already answers `true`: a revocation
+   * written on another instance may not have reached this one. Callers answer 503,
+   * never allow (`'unknown'` is truthy, so `if (isRevoked(q))` fails closed).
    */
-  isRevoked(session: { subjects: readonly string[]; appId?: string; issuedAt: number }): boolean;
+  isRevoked(session: RevocationQuery): boolean | 'unknown';
 }
 
 /**
@@ -198,8 +215,9 @@ export interface Revocations {
  * drops its whole cache, so missed deletions cannot linger. To narrow the window
  * to one query, set `identities: { cacheMax: 0 }`: one database read per session
  * check (a check that starts while a read of the same identity is in flight shares
- * it, so it may still see a row deleted during that read). A connection that dies without the socket closing is only noticed when
- * the operating system reports it.
+ * it, so it may still see a row deleted during that read). A notification connection that goes quiet
+ * without closing (half-open) is noticed by the store's heartbeat within `maxStalenessMs`: from then on,
+ * until the instance has reconnected and reloaded, nothing is served from (or put in) the cache.
  *
  * Expired rows stay in the table until {@link DirectoryStore.prune} (they are
  * never served).
@@ -260,6 +278,25 @@ export interface DirectoryStore {
    * ```
    */
   prune(): Promise<PruneResult>;
+  /**
+   * Whether this instance's index, revocations and identity cache reflect every write
+   * committed more than `maxStalenessMs` ago. One clock read and a compare: call it on
+   * the hot path. Always `true` with PGlite (one process, no other writer).
+   *
+   * With PostgreSQL, an instance is fresh while it has heard its own heartbeat (a NOTIFY
+   * every `heartbeatMs`, sent through the pool and heard back through its LISTEN
+   * connection, so a half-open listener is noticed) within `maxStalenessMs`, and has
+   * reloaded since its listener last failed or an event could not be read. While not
+   * fresh, `revocations.isRevoked` answers `'unknown'`, `identities` serves nothing from
+   * its cache, and a caller of `index` must treat membership as unknown; transitions
+   * are published on {@link STALENESS_CHANNEL}.
+   */
+  isFresh(): boolean;
+  /**
+   * Throws `ERR_STORE_STALE` (503, `Retry-After: 1`) when {@link DirectoryStore.isFresh}
+   * is false: for a caller that got `'unknown'` and answers with an error.
+   */
+  assertFresh(): void;
   /** Subscribes to committed changes (local and remote); returns the unsubscribe function. */
   onChange(listener: (change: DirectoryChange) => void): () => void;
   /** Closes the database connections; the index stays readable. */

@@ -94,7 +94,7 @@ describe('the identity pipeline (gate.identify / gate.resolveIdentity)', () => {
     const token = entra.mintToken({ claims: { oid: ada.oid, email: ada.email, groups: [DEVS] } });
     const stale = await rejection(gate.identify(token));
     expect(stale.status).toBe(503);
-    expect(stale.code).toBe('ERR_STORE_UNAVAILABLE');
+    expect(stale.code).toBe('ERR_STORE_STALE');
     fresh = true;
     expect((await gate.identify(token)).oid).toBe(ada.oid);
   });
@@ -163,7 +163,7 @@ describe('revocations on the one path', () => {
     const gate = gateWith({ revocations: unknown });
     const error = await rejection(gate.identify(entra.mintToken({ claims: { oid: randomUUID() } })));
     expect(error.status).toBe(503);
-    expect(error.code).toBe('ERR_STORE_UNAVAILABLE');
+    expect(error.code).toBe('ERR_STORE_STALE');
   });
 
   it('applies `revokeApp` of the application a token is presented to', async () => {

@@ -265,8 +265,8 @@ describe('createDirectoryGroupSource', () => {
   it('answers unknown with a 503 code, and an unknown standing, while the store may be stale', async () => {
     let fresh = false;
     const source = createDirectoryGroupSource({ store: { index: directory(), isFresh: () => fresh } });
-    expect((await source.resolve(identity(), home())).membership).toMatchObject({ state: 'unknown', code: 'ERR_STORE_UNAVAILABLE' });
-    expect(source.standing!(identity(), home())).toMatchObject({ state: 'unknown', code: 'ERR_STORE_UNAVAILABLE' });
+    expect((await source.resolve(identity(), home())).membership).toMatchObject({ state: 'unknown', code: 'ERR_STORE_STALE' });
+    expect(source.standing!(identity(), home())).toMatchObject({ state: 'unknown', code: 'ERR_STORE_STALE' });
     fresh = true;
     expect((await source.resolve(identity(), home())).membership.state).toBe('complete');
     expect(source.standing!(identity(), home())).toEqual({ state: 'active' });

@@ -238,17 +238,21 @@ describe('session duration precedence', () => {
 });
 
 describe('revocation list', () => {
-  it('revokes sessions issued at or before notBefore, and never moves a revocation back', () => {
+  it('revokes sessions issued at or before notBefore (plus the clock tolerance), and never moves a revocation back', () => {
     const list = createMemoryRevocationList();
     list.revokeUser(['ada@contoso.com'], 100);
-    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 100 })).toBe(true);
-    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 101 })).toBe(false);
+    const exact = { toleranceSeconds: 0 };
+    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 100, ...exact })).toBe(true);
+    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 101, ...exact })).toBe(false);
+    // By default a credential issued up to 60 s after the revocation counts as revoked (clock skew).
+    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 160 })).toBe(true);
+    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 161 })).toBe(false);
     list.revokeUser(['ada@contoso.com'], 50);
-    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 99 })).toBe(true);
+    expect(list.isRevoked({ subjects: ['ada@contoso.com'], issuedAt: 99, ...exact })).toBe(true);
     list.revokeApp('app', 200);
-    expect(list.isRevoked({ subjects: ['bob'], appId: 'app', issuedAt: 150 })).toBe(true);
-    expect(list.isRevoked({ subjects: ['bob'], appId: 'other', issuedAt: 150 })).toBe(false);
-    expect(list.isRevoked({ subjects: ['bob'], issuedAt: 150 })).toBe(false);
+    expect(list.isRevoked({ subjects: ['bob'], appId: 'app', issuedAt: 150, ...exact })).toBe(true);
+    expect(list.isRevoked({ subjects: ['bob'], appId: 'other', issuedAt: 150, ...exact })).toBe(false);
+    expect(list.isRevoked({ subjects: ['bob'], issuedAt: 150, ...exact })).toBe(false);
   });
 
   it('matches the reference model on random operations (property)', () => {
@@ -257,11 +261,11 @@ describe('revocation list', () => {
       fc.record({ kind: fc.constant('app' as const), subject: fc.constantFrom('x', 'y'), at: fc.nat(100) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 20 }), fc.constantFrom('a', 'b', 'c'), fc.constantFrom('x', 'y'), fc.nat(100), (ops, subject, app, iat) => {
+      fc.property(fc.array(op, { maxLength: 20 }), fc.constantFrom('a', 'b', 'c'), fc.constantFrom('x', 'y'), fc.nat(100), fc.nat(30), (ops, subject, app, iat, tolerance) => {
         const list = createMemoryRevocationList();
         for (const o of ops) (o.kind === 'user' ? list.revokeUser([o.subject], o.at) : list.revokeApp(o.subject, o.at));
-        const expected = ops.some((o) => (o.kind === 'user' ? o.subject === subject : o.subject === app) && o.at >= iat);
-        expect(list.isRevoked({ subjects: [subject], appId: app, issuedAt: iat })).toBe(expected);
+        const expected = ops.some((o) => (o.kind === 'user' ? o.subject === subject : o.subject === app) && o.at + tolerance >= iat);
+        expect(list.isRevoked({ subjects: [subject], appId: app, issuedAt: iat, toleranceSeconds: tolerance })).toBe(expected);
       }),
     );
   });

@@ -150,7 +150,8 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       const user = await createUser();
       expect((await scim.request('DELETE', `/Users/${user.id}`)).status).toBe(204);
       expect((await scim.request('GET', `/Users/${user.id}`)).status).toBe(404);
-      expect(store.index.getUser(user.id)).toBeUndefined();
+      // A tombstone: the directory remembers whom it deleted (the identity pipeline refuses them).
+      expect(store.index.getUser(user.id)).toMatchObject({ active: false, deleted: true });
     });
 
     it('creates a group with empty members, honours excludedAttributes=members, adds and removes many members without wiping', async () => {

@@ -98,9 +98,38 @@ describe('readSessionIdentity (the guard every stored row passes)', () => {
     ['tid missing', (v) => ({ ...v, identity: { ...v.identity, tid: null } }), 'identity.tid'],
     ['exp not finite', (v) => ({ ...v, identity: { ...v.identity, exp: null } }), 'identity.exp'],
     ['ver unknown', (v) => ({ ...v, identity: { ...v.identity, ver: '3.0' } }), 'identity.ver'],
+    ['membership fields not an array', (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'complete', source: 'graph', fields: 'id' } } }), 'identity.membership.fields'],
+    ['a membership field unknown', (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'complete', source: 'graph', fields: ['id', 'mail'] } } }), 'identity.membership.fields[1]'],
+    ['claims an array', (v) => ({ ...v, claims: ['upn'] }), 'claims'],
+    ['claims a string', (v) => ({ ...v, claims: 'upn' }), 'claims'],
+    ['a claim null', (v) => ({ ...v, claims: { upn: null } }), 'claims.upn'],
+    ['a claim array holding a number', (v) => ({ ...v, claims: { groups: ['g1', 2] } }), 'claims.groups'],
+    ['a claim array holding an object', (v) => ({ ...v, claims: { groups: [{ id: 'g1' }] } }), 'claims.groups'],
+    ['a nested claim null', (v) => ({ ...v, claims: { _claim_sources: { src1: { endpoint: null } } } }), 'claims._claim_sources.src1.endpoint'],
+    ['claims nested too deep', (v) => ({ ...v, claims: { a: { b: { c: { d: { e: { f: { g: { h: { i: 'x' } } } } } } } } } }), 'claims.a.b.c.d.e.f.g.h'],
   ];
   it.each(broken)('refuses %s, naming the field', (_, mutate, field) => {
     expect(readSessionIdentity(mutate(JSON.parse(JSON.stringify(sample()))))).toBe(field);
+  });
+
+  it('keeps the claims the pipeline re-resolves groups from, and the fields a membership knows, deeply frozen', () => {
+    const claims = {
+      preferred_username: 'ada@contoso.com',
+      groups: ['g-eng', 'g-ops'],
+      hasgroups: true,
+      ver: 2,
+      _claim_names: { groups: 'src1' },
+      _claim_sources: { src1: { endpoint: 'https://graph.microsoft.com/v1.0/users/oid-ada/getMemberObjects' } },
+    };
+    const membership: GroupMembership = { state: 'complete', source: 'directory', fields: ['id', 'name'] };
+    const value: SessionIdentity = { ...sample({ membership }), claims };
+    const read = readSessionIdentity(JSON.parse(JSON.stringify(value)));
+    expect(read).toEqual(value);
+    expect(deeplyFrozen(read)).toBe(true);
+    // Absent fields stay absent (ids only, as the type says), never defaulted to more.
+    const idsOnly = readSessionIdentity(JSON.parse(JSON.stringify(sample({ membership: { state: 'complete', source: 'token' } }))));
+    expect(typeof idsOnly !== 'string' && idsOnly.identity.membership).toEqual({ state: 'complete', source: 'token' });
+    expect(readSessionIdentity(JSON.parse(JSON.stringify({ ...sample(), claims: {} })))).toEqual({ ...sample(), claims: {} });
   });
 
   it('keeps every membership state the type has', () => {
@@ -147,7 +176,7 @@ describe('the identity cache (scripted SQL)', () => {
   });
   function setup(cacheMax = 100) {
     const db = fakeSql();
-    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n) });
+    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n), isFresh: () => true });
     return { db, identities, control };
   }
 
@@ -410,6 +439,18 @@ describe('store.identities on two PostgreSQL instances', () => {
   }
 
   const far = (): number => Math.floor(Date.now() / 1000) + 3600;
+
+  it('the claims and membership fields a session keeps travel through the database to the other instance', async () => {
+    const n = nonce();
+    const value: SessionIdentity = {
+      ...sample({ membership: { state: 'complete', source: 'directory', fields: ['id', 'name'] } }),
+      claims: { upn: 'ada@contoso.com', groups: ['g-eng'], _claim_names: { groups: 'src1' }, amr_count: 2, mfa: true },
+    };
+    await a.identities.set(n, value, far());
+    const read = await b.identities.get(n);
+    expect(read).toEqual(value);
+    expect(deeplyFrozen(read)).toBe(true);
+  });
 
   it('an identity stored on A is served by B; a delete on A reaches B with the event, and B refuses it', async () => {
     const n = nonce();

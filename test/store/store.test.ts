@@ -47,6 +47,13 @@ describe('directory store (PGlite)', () => {
     expect(keeper.revocations.isRevoked({ subjects: ['kept@contoso.com'], issuedAt: T0 / 1000 - 60 })).toBe(true);
   });
 
+  it('PGlite has no other instance: always fresh, whatever the clock says', () => {
+    clock = T0 + 1000 * DAY * 1000;
+    expect(keeper.isFresh()).toBe(true);
+    expect(() => keeper.assertFresh()).not.toThrow();
+    expect(keeper.revocations.isRevoked({ subjects: ['nobody@contoso.com'], issuedAt: 0 })).toBe(false);
+  });
+
   it('refuses a retention shorter than an hour at construction', () => {
     expect(() => openDirectoryStore({ driver: 'pglite', dataDir: 'memory://', retention: { revocationsMaxAgeSeconds: 60 } })).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('revocationsMaxAgeSeconds') }),
