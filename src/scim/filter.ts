@@ -354,7 +354,9 @@ function caseExactPath(path: AttrPath): boolean {
 /**
  * Evaluates a filter against a rendered SCIM resource (or, inside a value path,
  * against one element of a multi-valued attribute). Missing attributes never
- * match, except under `ne` and `not`.
+ * match, except under `ne` and `not`. On a multi-valued attribute a comparison
+ * matches when some value matches (RFC 7644 §3.4.2.2), and `ne` when no value
+ * is equal: `x ne v` always means `not (x eq v)`.
  *
  * @example
  * ```ts
@@ -380,6 +382,11 @@ export function matchesFilter(filter: ScimFilter, resource: JsonObject): boolean
         const present = values.some((v) => !isEmpty(v));
         return filter.op === 'eq' ? !present : filter.op === 'ne' ? present : false;
       }
+      // RFC 7644 §3.4.2.2: on a multi-valued attribute a filter "matches if any of the values of the
+      // specified attribute match the specified criterion". `ne` is read as the complement of `eq`
+      // over the whole attribute, as pingidentity/scim2's FilterEvaluator reads it: `emails ne "x"`
+      // matches when no value equals x. Read per value ("some value differs"), it would select a
+      // user who has x beside another address, and disagree with `not (emails eq "x")`.
       if (filter.op === 'ne') return !values.some((v) => compareOne(v, 'eq', expected, caseExactPath(filter.path)));
       return values.some((v) => compareOne(v, filter.op, expected, caseExactPath(filter.path)));
     }

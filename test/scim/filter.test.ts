@@ -82,6 +82,55 @@ describe('SCIM filters', () => {
     expect(parseFilter('externalId eq 00123')).toEqual({ kind: 'compare', path: { attr: 'externalId' }, op: 'eq', value: '00123' });
   });
 
+  it('bounds a filter at 64 terms: 64 parse, 65 are refused, wherever they sit', () => {
+    const terms = (n: number) => Array.from({ length: n }, (_, i) => `title eq "t${i}"`);
+    expect(matchesFilter(parseFilter(terms(64).join(' or ')), { title: 't63' })).toBe(true);
+    expect(() => parseFilter(terms(65).join(' or '))).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_FILTER', message: 'filter has more than 64 terms' }));
+    expect(() => parseFilter(terms(65).join(' and '))).toThrow(expect.objectContaining({ message: 'filter has more than 64 terms' }));
+    // Terms inside value paths and under `not` count too; the value path is a term itself.
+    expect(() => parseFilter(`emails[${terms(39).join(' or ')}] or not (${terms(25).join(' or ')})`)).toThrow(expect.objectContaining({ message: 'filter has more than 64 terms' }));
+    expect(() => parseFilter(`emails[${terms(38).join(' or ')}] or not (${terms(25).join(' or ')})`)).not.toThrow();
+  });
+
+  it('bounds nesting at 16 levels: 16 parse, 17 are refused', () => {
+    const nested = (n: number) => `${'('.repeat(n)}userName eq "x"${')'.repeat(n)}`;
+    expect(matchesFilter(parseFilter(nested(16)), { userName: 'x' })).toBe(true);
+    expect(() => parseFilter(nested(17))).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_FILTER', message: 'filter nests deeper than 16' }));
+    expect(() => parseFilter(`${'not ('.repeat(17)}userName eq "x"${')'.repeat(17)}`)).toThrow(expect.objectContaining({ message: 'filter nests deeper than 16' }));
+    expect(parseFilter(`${'not ('.repeat(16)}userName eq "x"${')'.repeat(16)}`)).toMatchObject({ kind: 'not' });
+  });
+
+  it('bounds a filter at 4096 characters', () => {
+    const at = (n: number) => `userName eq "${'a'.repeat(n - 'userName eq ""'.length)}"`;
+    expect(at(4096)).toHaveLength(4096);
+    expect(parseFilter(at(4096))).toMatchObject({ kind: 'compare' });
+    expect(() => parseFilter(at(4097))).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_FILTER', message: 'filter is longer than 4096 characters' }));
+  });
+
+  it('`ne` on a multi-valued attribute matches only when no value equals the operand', () => {
+    // RFC 7644 §3.4.2.2: a filter on a multi-valued attribute "matches if any of the values …
+    // match the specified criterion". entragate reads `ne` as the complement of `eq` over the
+    // whole attribute (as pingidentity/scim2's FilterEvaluator does): `emails ne "x"` never
+    // selects a user who has `x`, and always agrees with `not (emails eq "x")`.
+    const cases: [string, boolean][] = [
+      ['emails ne "ada@contoso.com"', false],
+      ['emails ne "LOVELACE@example.com"', false],
+      ['emails.value ne "lovelace@example.com"', false],
+      ['emails ne "nobody@contoso.com"', true],
+      ['emails[type eq "work"].value ne "lovelace@example.com"', true],
+      ['emails[type eq "other"].value ne "lovelace@example.com"', false],
+      ['roles.value ne "Admin"', false],
+      ['emails.primary ne true', false],
+      ['emails.primary ne false', true],
+      ['title ne "x"', true],
+    ];
+    for (const [filter, expected] of cases) {
+      expect(matchesFilter(parseFilter(filter), ada), filter).toBe(expected);
+      const negated = filter.replace(/ ne /, ' eq ');
+      expect(matchesFilter(parseFilter(`not (${negated})`), ada), negated).toBe(expected);
+    }
+  });
+
   it('never throws anything but a ScimError on arbitrary input (property)', () => {
     const pieces = fc.constantFrom('userName', 'emails', '[', ']', '(', ')', '"x"', ' eq ', ' and ', ' or ', 'not', ' pr', '.value', '"', '\\', 'urn:a:b', ' ', '1', 'true', '__proto__');
     fc.assert(
