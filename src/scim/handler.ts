@@ -4,7 +4,7 @@ import { ConfigError, EntragateError, ScimError } from '../errors/index.js';
 import type { DirectoryChange, DirectoryStore, IndexedKey, JsonObject, JsonValue, ProvisioningPolicy, ResourceQuery, StoredResource, WriteContext } from '../store/index.js';
 import { resourceTypeDocuments, schemaDocuments, serviceProviderConfig } from './discovery.js';
 import { matchesFilter, parseAttrWord, parseFilter, type AttrPath, type ScimFilter } from './filter.js';
-import { applyPatch, parsePatchRequest, planGroupPatch } from './patch.js';
+import { applyPatch, parsePatchRequest, planGroupPatch, type ReadOnlyState } from './patch.js';
 import { ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, UNSTORABLE, USER_SCHEMA, findKey, isForbiddenKey, isObject, normalizeResource } from './schema.js';
 
 /** A fetch-style handler: WHATWG `Request` in, `Response` out. */
@@ -275,11 +275,17 @@ function wantsMembers(include: AttrPath[] | undefined, exclude: AttrPath[] | und
   return !(exclude ?? []).some(isMembers);
 }
 
-function parseIndex(raw: string | null, fallback: number): number {
-  if (raw === null || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `paging parameter \`${raw.slice(0, 20)}\` is not a number`, { scimType: 'invalidValue' });
-  return Math.trunc(n);
+/**
+ * A paging parameter, kept within `[min, max]`. RFC 7644 §3.4.2.4: a `startIndex`
+ * below 1 is 1 and a negative `count` is 0; a `startIndex` past the results is an
+ * empty page, however large. A value beyond `max` (2^53 − 1 for `startIndex`, past
+ * the end of any table; more digits than a double holds included) is read as `max`,
+ * never wrapped or defaulted back to the first page.
+ */
+function parseIndex(raw: string | null, fallback: number, min: number, max: number): number {
+  const n = raw === null || raw.trim() === '' ? fallback : Number(raw);
+  if (Number.isNaN(n)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `paging parameter \`${raw!.slice(0, 20)}\` is not a number`, { scimType: 'invalidValue' });
+  return Math.min(max, Math.max(min, Math.trunc(n)));
 }
 
 /**
@@ -302,6 +308,11 @@ function parseIndex(raw: string | null, fallback: number): number {
  * whose matching value holds characters Entra does not filter on (Microsoft's
  * known issue): Entra never queries them, so they never sync. Text PostgreSQL
  * cannot store (NUL, unpaired surrogates) is refused with 400.
+ *
+ * Read-only attributes (RFC 7643 §3.1 `id` and `meta`, a user's `groups`): a POST
+ * ignores them; a PATCH that would change one, or a PUT whose `id` or `meta.created`
+ * differs from the resource's, is `ERR_SCIM_MUTABILITY` (400, `scimType:
+ * "mutability"`). Re-sending the current value is not a change.
  *
  * @example
  * ```ts
@@ -377,11 +388,9 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return out;
   }
 
-  async function list(kind: 'User' | 'Group', url: URL, base: string): Promise<ScimReply> {
-    const include = parseAttributeList(url.searchParams.get('attributes'));
-    const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
-    const startIndex = Math.max(1, parseIndex(url.searchParams.get('startIndex'), 1));
-    const count = Math.min(maxCount, Math.max(0, parseIndex(url.searchParams.get('count'), opts.defaultCount)));
+  async function list(kind: 'User' | 'Group', url: URL, base: string, include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): Promise<ScimReply> {
+    const startIndex = parseIndex(url.searchParams.get('startIndex'), 1, 1, Number.MAX_SAFE_INTEGER);
+    const count = parseIndex(url.searchParams.get('count'), opts.defaultCount, 0, maxCount);
     const rawFilter = url.searchParams.get('filter');
     const query: ResourceQuery = { startIndex, count, members: kind === 'Group' && wantsMembers(include, exclude) };
     if (rawFilter !== null && rawFilter.trim() !== '') {
@@ -402,9 +411,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return scimResponse(200, { schemas: [LIST_SCHEMA], totalResults: page.totalResults, Resources: resources, startIndex, itemsPerPage: resources.length });
   }
 
-  async function getOne(kind: 'User' | 'Group', id: string, url: URL, base: string): Promise<ScimReply> {
-    const include = parseAttributeList(url.searchParams.get('attributes'));
-    const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
+  async function getOne(kind: 'User' | 'Group', id: string, base: string, include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): Promise<ScimReply> {
     const r = kind === 'User' ? await store.users.get(id) : await store.groups.get(id, { members: wantsMembers(include, exclude) });
     if (!r) throw new ScimError('ERR_SCIM_NOT_FOUND', `${kind.toLowerCase()} \`${id}\` not found`);
     return scimResponse(200, project(render(kind, r, base), include, exclude));
@@ -425,42 +432,94 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     throw new ScimError('ERR_SCIM_METHOD_NOT_ALLOWED', `method not allowed: allowed are \`${allow}\``, { headers: { Allow: allow } });
   }
 
+  /** The rendered `id` and `meta` a PATCH compares read-only operations with. */
+  function readOnlyOf(kind: 'User' | 'Group', r: StoredResource, base: string): ReadOnlyState {
+    const rendered = render(kind, { ...r, attributes: {} }, base);
+    return { id: r.id, meta: rendered.meta as JsonObject };
+  }
+
+  /**
+   * PUT replaces what the client may write; `meta` apart from `created`, and a user's
+   * `groups`, are ignored as RFC 7644 §3.5.1 says of read-only values (an echo of an
+   * earlier GET carries a stale `lastModified`, which is not an attempt to change it).
+   * An `id` naming another resource, or a `created` other than the resource's, is
+   * refused with `mutability`: ignoring it would let a body meant for one resource
+   * overwrite another. The same values as the resource's pass (clients echo them).
+   */
+  async function checkPutReadOnly(kind: 'User' | 'Group', id: string, body: JsonValue): Promise<void> {
+    if (!isObject(body)) return; // normalizeResource answers the shape
+    const idKey = findKey(body, 'id');
+    const sentId = idKey === undefined ? null : body[idKey]!;
+    if (sentId !== null && sentId !== id) throw new ScimError('ERR_SCIM_MUTABILITY', 'attribute `id` is read-only: it cannot be changed, and must name the resource in the path', { scimType: 'mutability' });
+    const metaKey = findKey(body, 'meta');
+    const meta = metaKey === undefined ? undefined : body[metaKey];
+    const createdKey = isObject(meta) ? findKey(meta, 'created') : undefined;
+    const created = createdKey === undefined ? null : (meta as JsonObject)[createdKey]!;
+    if (created === null) return;
+    const current = kind === 'User' ? await store.users.get(id) : await store.groups.get(id);
+    // An unknown id is answered by the replace itself (404).
+    if (current && !(typeof created === 'string' && Date.parse(created) === Date.parse(current.created))) {
+      throw new ScimError('ERR_SCIM_MUTABILITY', 'attribute `meta.created` is read-only: it cannot be changed', { scimType: 'mutability' });
+    }
+  }
+
+  /**
+   * Users and groups. Every response that carries a resource honours `attributes` and
+   * `excludedAttributes` (RFC 7644 §3.9), read before any write so a bad list changes
+   * nothing. A group PATCH answers 204, as Entra expects, unless the request asks for a
+   * representation with either parameter: then 200 with it (§3.5.2: "The server MUST
+   * return a 200 OK if the "attributes" parameter is specified in the request").
+   */
   async function resource(kind: 'User' | 'Group', id: string | undefined, request: ScimRequest, url: URL, base: string): Promise<ScimReply> {
     const method = request.method.toUpperCase();
+    const include = parseAttributeList(url.searchParams.get('attributes'));
+    const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
+    const members = wantsMembers(include, exclude);
+    const reply = (status: number, r: StoredResource, headers?: Record<string, string>): ScimReply => {
+      const rendered = render(kind, r, base);
+      if (kind === 'Group' && !members) delete rendered.members;
+      return scimResponse(status, project(rendered, include, exclude), headers);
+    };
     if (id === undefined) {
-      if (method === 'GET') return list(kind, url, base);
+      if (method === 'GET') return list(kind, url, base, include, exclude);
       if (method !== 'POST') methodNotAllowed('GET, POST');
-      const { attributes, members } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
-      const result = kind === 'User' ? await store.users.create(attributes, ctx) : await store.groups.create(attributes, memberIdsOf(members), ctx);
+      const { attributes, members: memberList } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
+      const result = kind === 'User' ? await store.users.create(attributes, ctx) : await store.groups.create(attributes, memberIdsOf(memberList), ctx);
       notify(result.change);
       // The store returns a created group with its members: nothing is read back.
-      const body = render(kind, result.resource!, base);
-      return scimResponse(201, body, { location: (body.meta as JsonObject).location as string });
+      const created = result.resource!;
+      return reply(201, created, { location: `${base}/${kind === 'User' ? 'Users' : 'Groups'}/${encodeURIComponent(created.id)}` });
     }
     switch (method) {
       case 'GET':
-        return getOne(kind, id, url, base);
+        return getOne(kind, id, base, include, exclude);
       case 'PUT': {
-        const { attributes, members } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
-        const result = kind === 'User' ? await store.users.replace(id, attributes, ctx) : await store.groups.replace(id, attributes, memberIdsOf(members), ctx);
+        const body = await readJson(request, opts.maxBodyBytes);
+        await checkPutReadOnly(kind, id, body);
+        const { attributes, members: memberList } = normalizeResource(body, kind);
+        const result = kind === 'User' ? await store.users.replace(id, attributes, ctx) : await store.groups.replace(id, attributes, memberIdsOf(memberList), ctx);
         notify(result.change);
         if (!result.resource) return NO_CONTENT;
-        if (kind === 'Group') result.resource.members = (await store.groups.get(id, { members: true }))?.members ?? [];
-        return scimResponse(200, render(kind, result.resource, base));
+        if (kind === 'Group' && members) result.resource.members = (await store.groups.get(id, { members: true }))?.members ?? [];
+        return reply(200, result.resource);
       }
       case 'PATCH': {
         const operations = parsePatchRequest(await readJson(request, opts.maxBodyBytes));
         if (kind === 'User') {
-          const result = await store.users.update(id, (current) => applyPatch('User', current.attributes, operations), ctx);
+          const result = await store.users.update(id, (current) => applyPatch('User', current.attributes, operations, readOnlyOf('User', current, base)), ctx);
           notify(result.change);
           // A seat removed on deactivation has no representation left to return.
-          return result.resource ? scimResponse(200, render('User', result.resource, base)) : NO_CONTENT;
+          return result.resource ? reply(200, result.resource) : NO_CONTENT;
         }
         const plan = planGroupPatch(operations);
         const change: Parameters<DirectoryStore['groups']['update']>[1] = { members: plan.memberOps };
-        if (plan.attributeOps.length > 0) change.attributes = (current) => applyPatch('Group', current.attributes, plan.attributeOps);
-        notify((await store.groups.update(id, change, ctx)).change);
-        return NO_CONTENT;
+        if (plan.attributeOps.length > 0) change.attributes = (current) => applyPatch('Group', current.attributes, plan.attributeOps, readOnlyOf('Group', current, base));
+        const result = await store.groups.update(id, change, ctx);
+        notify(result.change);
+        if (include === undefined && exclude === undefined) return NO_CONTENT;
+        // Read after the commit: the members the PATCH left.
+        const after = await store.groups.get(id, { members });
+        return after ? reply(200, after) : NO_CONTENT;
       }
       case 'DELETE': {
         const result = kind === 'User' ? await store.users.delete(id, ctx) : await store.groups.delete(id, ctx);
