@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { parseIdpConfig } from '../config/idp.js';
 import { ConfigError, EntragateError, ScimError } from '../errors/index.js';
+import type { Gate } from '../gate.js';
 import type { DirectoryChange, DirectoryStore, IndexedKey, JsonObject, JsonValue, ProvisioningPolicy, ResourceQuery, StoredResource, WriteContext } from '../store/index.js';
 import { resourceTypeDocuments, schemaDocuments, serviceProviderConfig } from './discovery.js';
 import { matchesFilter, parseAttrWord, parseFilter, type AttrPath, type ScimFilter } from './filter.js';
@@ -10,15 +12,8 @@ import { ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, UNSTORABLE, USER_SCHEMA, findK
 /** A fetch-style handler: WHATWG `Request` in, `Response` out. */
 export type ScimHandler = (request: Request) => Promise<Response>;
 
-const scimConfigSchema = z
-  .strictObject({
-    user_deprovision: z.boolean().default(false),
-    seat_deprovision: z.boolean().default(false),
-    identity_update_behavior: z.enum(['automatic', 'reauth', 'no_action']).default('no_action'),
-    /** Deprecated in Cloudflare's API: `true` means `identity_update_behavior: 'reauth'`. */
-    group_member_deprovision: z.boolean().optional(),
-  })
-  .refine((c) => !c.seat_deprovision || c.user_deprovision, { message: '`seat_deprovision` requires `user_deprovision`, as in Cloudflare' });
+/** What the handler reads of a gate: its validated identity-provider configuration. A `Gate` from `createGate` fits. */
+export type ScimGate = Pick<Gate, 'idp'>;
 
 const handlerOptionsSchema = z.strictObject({
   store: z.custom<DirectoryStore>((v) => isObject(v as JsonValue) && typeof (v as { users?: unknown }).users === 'object', { message: 'expected a DirectoryStore from openDirectoryStore()' }),
@@ -32,8 +27,13 @@ const handlerOptionsSchema = z.strictObject({
   defaultCount: z.number().int().min(1).max(10_000).default(100),
   /** The largest page served (`count` above it is lowered). */
   maxCount: z.number().int().min(1).max(10_000).default(1000),
-  /** Cloudflare's `scim_config` lifecycle fields. */
-  scimConfig: scimConfigSchema.default({ user_deprovision: false, seat_deprovision: false, identity_update_behavior: 'no_action' }),
+  /**
+   * The gate whose identity provider Entra provisions. Its `idp.scim_config` (Cloudflare's JSON, as
+   * the gate validated it) sets what a write does to sessions: `user_deprovision`, `seat_deprovision`,
+   * `identity_update_behavior` (and the deprecated `group_member_deprovision`). It must be present
+   * with `enabled: true`, or construction fails.
+   */
+  gate: z.custom<ScimGate>((v) => typeof v === 'object' && v !== null && isObject((v as { idp?: unknown }).idp as JsonValue), { message: 'expected the gate from createGate() (an object with `idp`)' }),
   /** Called after each committed write made through this handler. */
   onEvent: z.custom<(change: DirectoryChange) => void>((v) => typeof v === 'function', { message: 'expected a function' }).optional(),
 });
@@ -289,6 +289,31 @@ function parseIndex(raw: string | null, fallback: number, min: number, max: numb
 }
 
 /**
+ * Reads the gate's `scim_config` once, at construction.
+ *
+ * INVARIANT: the endpoint serves only an identity provider whose configuration
+ * enables SCIM. Without `scim_config`, or with `enabled: false` (Cloudflare's
+ * "Enable SCIM for this IdP" switch off), construction fails: no write is ever
+ * applied under lifecycle rules nobody chose.
+ */
+function provisioningOf(gate: ScimGate): ProvisioningPolicy {
+  // A gate's `idp` is validated already; a hand-built one is validated here, with the same schema.
+  const cfg = parseIdpConfig(gate.idp).scim_config;
+  if (cfg === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid SCIM handler options: `gate.idp.scim_config` is missing: add Cloudflare\'s `scim_config` with `enabled: true` to the identity provider');
+  }
+  if (!cfg.enabled) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid SCIM handler options: `gate.idp.scim_config.enabled` is `false`: SCIM is off for this identity provider (Cloudflare\'s "Enable SCIM for this IdP")');
+  }
+  return {
+    userDeprovision: cfg.user_deprovision,
+    seatDeprovision: cfg.seat_deprovision,
+    // Cloudflare's deprecated `group_member_deprovision: true` meant what `reauth` means now.
+    identityUpdateBehavior: cfg.group_member_deprovision === true && cfg.identity_update_behavior === 'no_action' ? 'reauth' : cfg.identity_update_behavior,
+  };
+}
+
+/**
  * Creates the SCIM 2.0 service provider Entra provisioning talks to: `/Users`,
  * `/Groups`, `/Schemas`, `/ResourceTypes`, `/ServiceProviderConfig`, on a
  * {@link DirectoryStore}. It tolerates Entra's quirks (PATCH in both
@@ -309,6 +334,12 @@ function parseIndex(raw: string | null, fallback: number, min: number, max: numb
  * known issue): Entra never queries them, so they never sync. Text PostgreSQL
  * cannot store (NUL, unpaired surrogates) is refused with 400.
  *
+ * What a write does to sessions comes from the gate's `idp.scim_config`, the one
+ * place it is configured (the login reads the same): construction fails with
+ * `ERR_CONFIG_INVALID` when it is missing or `enabled: false`. Its `secret` and
+ * `scim_base_url` are Cloudflare's own and are not read: the bearer secrets are
+ * `secrets`.
+ *
  * Read-only attributes (RFC 7643 §3.1 `id` and `meta`, a user's `groups`): a POST
  * ignores them; a PATCH that would change one, or a PUT whose `id` or `meta.created`
  * differs from the resource's, is `ERR_SCIM_MUTABILITY` (400, `scimType:
@@ -317,16 +348,19 @@ function parseIndex(raw: string | null, fallback: number, min: number, max: numb
  * @example
  * ```ts
  * import { createServer } from 'node:http';
+ * import { createGate } from 'entragate';
  * import { openDirectoryStore } from 'entragate/store';
  * import { createScimHandler, toNodeListener } from 'entragate/scim';
  *
- * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
- * const scim = createScimHandler({
- *   store,
- *   secrets: [process.env.SCIM_SECRET!],
- *   basePath: '/scim/v2',
- *   scimConfig: { user_deprovision: true, identity_update_behavior: 'reauth' },
+ * const gate = createGate({
+ *   idp: {
+ *     type: 'azureAD', name: 'Entra ID',
+ *     config: { client_id: process.env.CLIENT_ID!, directory_id: process.env.TENANT_ID! },
+ *     scim_config: { enabled: true, user_deprovision: true, identity_update_behavior: 'reauth' },
+ *   },
  * });
+ * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
+ * const scim = createScimHandler({ store, gate, secrets: [process.env.SCIM_SECRET!], basePath: '/scim/v2' });
  * createServer(toNodeListener(scim)).listen(3000);
  * ```
  */
@@ -337,13 +371,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
   const store = opts.store;
   const secretDigests = opts.secrets.map(digest);
   const basePath = opts.basePath?.replace(/\/+$/, '');
-  const cfg = opts.scimConfig;
-  const provisioning: ProvisioningPolicy = {
-    userDeprovision: cfg.user_deprovision,
-    seatDeprovision: cfg.seat_deprovision,
-    identityUpdateBehavior: cfg.group_member_deprovision === true && cfg.identity_update_behavior === 'no_action' ? 'reauth' : cfg.identity_update_behavior,
-  };
-  const ctx: WriteContext = { provisioning };
+  const ctx: WriteContext = { provisioning: provisioningOf(opts.gate) };
   const onEvent = opts.onEvent;
   const maxCount = Math.max(opts.maxCount, 1);
 
