@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DirectoryStore } from '../../src/store/index.js';
-import { pgliteFactory, startScimServer, type ScimServer } from './helpers.js';
+import { pgliteFactory, postgresFactory, startScimServer, type ScimServer, type StoreFactory } from './helpers.js';
 
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
@@ -218,5 +218,32 @@ describe('SCIM RFC 7644 edges', () => {
       expect(res.json.id).not.toBe('chosen');
       expect(res.json.meta.created).not.toBe('2001-01-01T00:00:00Z');
     });
+  });
+});
+
+// The same paging edge on PostgreSQL, whose OFFSET is a bigint bind parameter.
+describe.each([['PostgreSQL', postgresFactory]] as [string, StoreFactory][])('startIndex past the results on %s', (_, factory) => {
+  let cleanup: () => Promise<void>;
+  let scim: ScimServer;
+  beforeAll(async () => {
+    const opened = await factory();
+    cleanup = opened.cleanup;
+    scim = await startScimServer({ store: opened.store, basePath: '/scim/v2' });
+    for (const n of ['pg-a', 'pg-b']) expect((await scim.request('POST', '/Users', { userName: `${n}@contoso.com`, title: 'pager' })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await scim?.close();
+    await cleanup?.();
+  });
+
+  it('answers an empty page with the true total for startIndex above 2^53, with and without a filter', async () => {
+    for (const filter of ['', 'userName eq "pg-a@contoso.com"', 'title eq "pager"']) {
+      const q = (startIndex: string) => `/Users?${new URLSearchParams({ ...(filter ? { filter } : {}), startIndex })}`;
+      const first = await scim.request('GET', q('1'));
+      expect(first.json.Resources.length).toBeGreaterThan(0);
+      const res = await scim.request('GET', q('9007199254740993'));
+      expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({ totalResults: first.json.totalResults, Resources: [], itemsPerPage: 0 });
+    }
   });
 });
