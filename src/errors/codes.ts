@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   ERR_SCIM_NOT_FOUND: { status: 404, doc: 'the SCIM resource does not exist' },
   ERR_SCIM_TOO_LARGE: { status: 413, doc: 'the SCIM request body is over the size limit' },
   ERR_SCIM_METHOD_NOT_ALLOWED: { status: 405, doc: 'the HTTP method is not supported on that SCIM path' },
+  ERR_SCIM_MUTABILITY: { status: 400, doc: "a SCIM PATCH or PUT tries to change a read-only attribute (`id`, `meta`, a user's `groups`)" },
 
   // store
   ERR_STORE_UNAVAILABLE: { status: 503, doc: 'the directory store cannot be reached or opened' },

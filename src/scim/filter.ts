@@ -303,22 +303,26 @@ export function selectValues(resource: JsonObject, path: AttrPath): JsonValue[] 
   return items.map((item) => (isObject(item) && getCi(item, 'value') !== undefined ? (getCi(item, 'value') as JsonValue) : item));
 }
 
+const BOOLEAN_TEXT = new Map([['true', true], ['false', false]]);
+
 function isEmpty(v: JsonValue): boolean {
   return v === '' || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
 }
 
-function compareOne(actual: JsonValue, op: CompareOp, expected: string | number | boolean, caseExact: boolean): boolean {
+/**
+ * One value against the operand. `ne` never reaches here: {@link matchesFilter} reads it
+ * as "no value is `eq`". A value of another type than the operand's never matches.
+ */
+function compareOne(actual: JsonValue, op: Exclude<CompareOp, 'ne'>, expected: string | number | boolean, caseExact: boolean): boolean {
   if (typeof actual === 'boolean') {
-    const e = typeof expected === 'string' ? expected.toLowerCase() === 'true' ? true : expected.toLowerCase() === 'false' ? false : undefined : expected;
-    if (typeof e !== 'boolean') return op === 'ne';
-    return op === 'eq' ? actual === e : op === 'ne' ? actual !== e : false;
+    // `"True"`/`"false"` as operands, as Entra writes booleans; booleans are only equal or not.
+    const e = typeof expected === 'string' ? BOOLEAN_TEXT.get(expected.toLowerCase()) : expected;
+    return op === 'eq' && actual === e;
   }
   if (typeof actual === 'number') {
-    const e = typeof expected === 'number' ? expected : Number(expected);
-    if (Number.isNaN(e)) return op === 'ne';
+    const e = typeof expected === 'number' ? expected : typeof expected === 'string' && expected.trim() !== '' ? Number(expected) : Number.NaN;
     switch (op) {
       case 'eq': return actual === e;
-      case 'ne': return actual !== e;
       case 'gt': return actual > e;
       case 'ge': return actual >= e;
       case 'lt': return actual < e;
@@ -326,7 +330,7 @@ function compareOne(actual: JsonValue, op: CompareOp, expected: string | number 
       default: return false;
     }
   }
-  if (typeof actual !== 'string') return op === 'ne';
+  if (typeof actual !== 'string') return false;
   let a = actual;
   let e = String(expected);
   if (!caseExact) {
@@ -335,7 +339,6 @@ function compareOne(actual: JsonValue, op: CompareOp, expected: string | number 
   }
   switch (op) {
     case 'eq': return a === e;
-    case 'ne': return a !== e;
     case 'co': return a.includes(e);
     case 'sw': return a.startsWith(e);
     case 'ew': return a.endsWith(e);
@@ -354,7 +357,9 @@ function caseExactPath(path: AttrPath): boolean {
 /**
  * Evaluates a filter against a rendered SCIM resource (or, inside a value path,
  * against one element of a multi-valued attribute). Missing attributes never
- * match, except under `ne` and `not`.
+ * match, except under `ne` and `not`. On a multi-valued attribute a comparison
+ * matches when some value matches (RFC 7644 §3.4.2.2), and `ne` when no value
+ * is equal: `x ne v` always means `not (x eq v)`.
  *
  * @example
  * ```ts
@@ -380,8 +385,15 @@ export function matchesFilter(filter: ScimFilter, resource: JsonObject): boolean
         const present = values.some((v) => !isEmpty(v));
         return filter.op === 'eq' ? !present : filter.op === 'ne' ? present : false;
       }
-      if (filter.op === 'ne') return !values.some((v) => compareOne(v, 'eq', expected, caseExactPath(filter.path)));
-      return values.some((v) => compareOne(v, filter.op, expected, caseExactPath(filter.path)));
+      // RFC 7644 §3.4.2.2: on a multi-valued attribute a filter "matches if any of the values of the
+      // specified attribute match the specified criterion". `ne` is read as the complement of `eq`
+      // over the whole attribute, as pingidentity/scim2's FilterEvaluator reads it: `emails ne "x"`
+      // matches when no value equals x. Read per value ("some value differs"), it would select a
+      // user who has x beside another address, and disagree with `not (emails eq "x")`.
+      const op = filter.op;
+      const exact = caseExactPath(filter.path);
+      if (op === 'ne') return !values.some((v) => compareOne(v, 'eq', expected, exact));
+      return values.some((v) => compareOne(v, op, expected, exact));
     }
   }
 }

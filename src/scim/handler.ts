@@ -1,24 +1,19 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { parseIdpConfig } from '../config/idp.js';
 import { ConfigError, EntragateError, ScimError } from '../errors/index.js';
+import type { Gate } from '../gate.js';
 import type { DirectoryChange, DirectoryStore, IndexedKey, JsonObject, JsonValue, ProvisioningPolicy, ResourceQuery, StoredResource, WriteContext } from '../store/index.js';
 import { resourceTypeDocuments, schemaDocuments, serviceProviderConfig } from './discovery.js';
 import { matchesFilter, parseAttrWord, parseFilter, type AttrPath, type ScimFilter } from './filter.js';
-import { applyPatch, parsePatchRequest, planGroupPatch } from './patch.js';
+import { applyPatch, parsePatchRequest, planGroupPatch, type ReadOnlyState } from './patch.js';
 import { ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, UNSTORABLE, USER_SCHEMA, findKey, isForbiddenKey, isObject, normalizeResource } from './schema.js';
 
 /** A fetch-style handler: WHATWG `Request` in, `Response` out. */
 export type ScimHandler = (request: Request) => Promise<Response>;
 
-const scimConfigSchema = z
-  .strictObject({
-    user_deprovision: z.boolean().default(false),
-    seat_deprovision: z.boolean().default(false),
-    identity_update_behavior: z.enum(['automatic', 'reauth', 'no_action']).default('no_action'),
-    /** Deprecated in Cloudflare's API: `true` means `identity_update_behavior: 'reauth'`. */
-    group_member_deprovision: z.boolean().optional(),
-  })
-  .refine((c) => !c.seat_deprovision || c.user_deprovision, { message: '`seat_deprovision` requires `user_deprovision`, as in Cloudflare' });
+/** What the handler reads of a gate: its validated identity-provider configuration. A `Gate` from `createGate` fits. */
+export type ScimGate = Pick<Gate, 'idp'>;
 
 const handlerOptionsSchema = z.strictObject({
   store: z.custom<DirectoryStore>((v) => isObject(v as JsonValue) && typeof (v as { users?: unknown }).users === 'object', { message: 'expected a DirectoryStore from openDirectoryStore()' }),
@@ -32,8 +27,13 @@ const handlerOptionsSchema = z.strictObject({
   defaultCount: z.number().int().min(1).max(10_000).default(100),
   /** The largest page served (`count` above it is lowered). */
   maxCount: z.number().int().min(1).max(10_000).default(1000),
-  /** Cloudflare's `scim_config` lifecycle fields. */
-  scimConfig: scimConfigSchema.default({ user_deprovision: false, seat_deprovision: false, identity_update_behavior: 'no_action' }),
+  /**
+   * The gate whose identity provider Entra provisions. Its `idp.scim_config` (Cloudflare's JSON, as
+   * the gate validated it) sets what a write does to sessions: `user_deprovision`, `seat_deprovision`,
+   * `identity_update_behavior` (and the deprecated `group_member_deprovision`). It must be present
+   * with `enabled: true`, or construction fails.
+   */
+  gate: z.custom<ScimGate>((v) => typeof v === 'object' && v !== null && isObject((v as { idp?: unknown }).idp as JsonValue), { message: 'expected the gate from createGate() (an object with `idp`)' }),
   /** Called after each committed write made through this handler. */
   onEvent: z.custom<(change: DirectoryChange) => void>((v) => typeof v === 'function', { message: 'expected a function' }).optional(),
 });
@@ -275,11 +275,42 @@ function wantsMembers(include: AttrPath[] | undefined, exclude: AttrPath[] | und
   return !(exclude ?? []).some(isMembers);
 }
 
-function parseIndex(raw: string | null, fallback: number): number {
-  if (raw === null || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `paging parameter \`${raw.slice(0, 20)}\` is not a number`, { scimType: 'invalidValue' });
-  return Math.trunc(n);
+/**
+ * A paging parameter, kept within `[min, max]`. RFC 7644 §3.4.2.4: a `startIndex`
+ * below 1 is 1 and a negative `count` is 0; a `startIndex` past the results is an
+ * empty page, however large. A value beyond `max` (2^53 − 1 for `startIndex`, past
+ * the end of any table; more digits than a double holds included) is read as `max`,
+ * never wrapped or defaulted back to the first page.
+ */
+function parseIndex(raw: string | null, fallback: number, min: number, max: number): number {
+  const n = raw === null || raw.trim() === '' ? fallback : Number(raw);
+  if (Number.isNaN(n)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `paging parameter \`${raw!.slice(0, 20)}\` is not a number`, { scimType: 'invalidValue' });
+  return Math.min(max, Math.max(min, Math.trunc(n)));
+}
+
+/**
+ * Reads the gate's `scim_config` once, at construction.
+ *
+ * INVARIANT: the endpoint serves only an identity provider whose configuration
+ * enables SCIM. Without `scim_config`, or with `enabled: false` (Cloudflare's
+ * "Enable SCIM for this IdP" switch off), construction fails: no write is ever
+ * applied under lifecycle rules nobody chose.
+ */
+function provisioningOf(gate: ScimGate): ProvisioningPolicy {
+  // A gate's `idp` is validated already; a hand-built one is validated here, with the same schema.
+  const cfg = parseIdpConfig(gate.idp).scim_config;
+  if (cfg === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid SCIM handler options: `gate.idp.scim_config` is missing: add Cloudflare\'s `scim_config` with `enabled: true` to the identity provider');
+  }
+  if (!cfg.enabled) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid SCIM handler options: `gate.idp.scim_config.enabled` is `false`: SCIM is off for this identity provider (Cloudflare\'s "Enable SCIM for this IdP")');
+  }
+  return {
+    userDeprovision: cfg.user_deprovision,
+    seatDeprovision: cfg.seat_deprovision,
+    // Cloudflare's deprecated `group_member_deprovision: true` meant what `reauth` means now.
+    identityUpdateBehavior: cfg.group_member_deprovision === true && cfg.identity_update_behavior === 'no_action' ? 'reauth' : cfg.identity_update_behavior,
+  };
 }
 
 /**
@@ -303,19 +334,33 @@ function parseIndex(raw: string | null, fallback: number): number {
  * known issue): Entra never queries them, so they never sync. Text PostgreSQL
  * cannot store (NUL, unpaired surrogates) is refused with 400.
  *
+ * What a write does to sessions comes from the gate's `idp.scim_config`, the one
+ * place it is configured (the login reads the same): construction fails with
+ * `ERR_CONFIG_INVALID` when it is missing or `enabled: false`. Its `secret` and
+ * `scim_base_url` are Cloudflare's own and are not read: the bearer secrets are
+ * `secrets`.
+ *
+ * Read-only attributes (RFC 7643 §3.1 `id` and `meta`, a user's `groups`): a POST
+ * ignores them; a PATCH that would change one, or a PUT whose `id` or `meta.created`
+ * differs from the resource's, is `ERR_SCIM_MUTABILITY` (400, `scimType:
+ * "mutability"`). Re-sending the current value is not a change.
+ *
  * @example
  * ```ts
  * import { createServer } from 'node:http';
+ * import { createGate } from 'entragate';
  * import { openDirectoryStore } from 'entragate/store';
  * import { createScimHandler, toNodeListener } from 'entragate/scim';
  *
- * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
- * const scim = createScimHandler({
- *   store,
- *   secrets: [process.env.SCIM_SECRET!],
- *   basePath: '/scim/v2',
- *   scimConfig: { user_deprovision: true, identity_update_behavior: 'reauth' },
+ * const gate = createGate({
+ *   idp: {
+ *     type: 'azureAD', name: 'Entra ID',
+ *     config: { client_id: process.env.CLIENT_ID!, directory_id: process.env.TENANT_ID! },
+ *     scim_config: { enabled: true, user_deprovision: true, identity_update_behavior: 'reauth' },
+ *   },
  * });
+ * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
+ * const scim = createScimHandler({ store, gate, secrets: [process.env.SCIM_SECRET!], basePath: '/scim/v2' });
  * createServer(toNodeListener(scim)).listen(3000);
  * ```
  */
@@ -326,13 +371,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
   const store = opts.store;
   const secretDigests = opts.secrets.map(digest);
   const basePath = opts.basePath?.replace(/\/+$/, '');
-  const cfg = opts.scimConfig;
-  const provisioning: ProvisioningPolicy = {
-    userDeprovision: cfg.user_deprovision,
-    seatDeprovision: cfg.seat_deprovision,
-    identityUpdateBehavior: cfg.group_member_deprovision === true && cfg.identity_update_behavior === 'no_action' ? 'reauth' : cfg.identity_update_behavior,
-  };
-  const ctx: WriteContext = { provisioning };
+  const ctx: WriteContext = { provisioning: provisioningOf(opts.gate) };
   const onEvent = opts.onEvent;
   const maxCount = Math.max(opts.maxCount, 1);
 
@@ -377,11 +416,9 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return out;
   }
 
-  async function list(kind: 'User' | 'Group', url: URL, base: string): Promise<ScimReply> {
-    const include = parseAttributeList(url.searchParams.get('attributes'));
-    const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
-    const startIndex = Math.max(1, parseIndex(url.searchParams.get('startIndex'), 1));
-    const count = Math.min(maxCount, Math.max(0, parseIndex(url.searchParams.get('count'), opts.defaultCount)));
+  async function list(kind: 'User' | 'Group', url: URL, base: string, include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): Promise<ScimReply> {
+    const startIndex = parseIndex(url.searchParams.get('startIndex'), 1, 1, Number.MAX_SAFE_INTEGER);
+    const count = parseIndex(url.searchParams.get('count'), opts.defaultCount, 0, maxCount);
     const rawFilter = url.searchParams.get('filter');
     const query: ResourceQuery = { startIndex, count, members: kind === 'Group' && wantsMembers(include, exclude) };
     if (rawFilter !== null && rawFilter.trim() !== '') {
@@ -402,9 +439,7 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return scimResponse(200, { schemas: [LIST_SCHEMA], totalResults: page.totalResults, Resources: resources, startIndex, itemsPerPage: resources.length });
   }
 
-  async function getOne(kind: 'User' | 'Group', id: string, url: URL, base: string): Promise<ScimReply> {
-    const include = parseAttributeList(url.searchParams.get('attributes'));
-    const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
+  async function getOne(kind: 'User' | 'Group', id: string, base: string, include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): Promise<ScimReply> {
     const r = kind === 'User' ? await store.users.get(id) : await store.groups.get(id, { members: wantsMembers(include, exclude) });
     if (!r) throw new ScimError('ERR_SCIM_NOT_FOUND', `${kind.toLowerCase()} \`${id}\` not found`);
     return scimResponse(200, project(render(kind, r, base), include, exclude));
@@ -425,42 +460,94 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     throw new ScimError('ERR_SCIM_METHOD_NOT_ALLOWED', `method not allowed: allowed are \`${allow}\``, { headers: { Allow: allow } });
   }
 
+  /** The rendered `id` and `meta` a PATCH compares read-only operations with. */
+  function readOnlyOf(kind: 'User' | 'Group', r: StoredResource, base: string): ReadOnlyState {
+    const rendered = render(kind, { ...r, attributes: {} }, base);
+    return { id: r.id, meta: rendered.meta as JsonObject };
+  }
+
+  /**
+   * PUT replaces what the client may write; `meta` apart from `created`, and a user's
+   * `groups`, are ignored as RFC 7644 §3.5.1 says of read-only values (an echo of an
+   * earlier GET carries a stale `lastModified`, which is not an attempt to change it).
+   * An `id` naming another resource, or a `created` other than the resource's, is
+   * refused with `mutability`: ignoring it would let a body meant for one resource
+   * overwrite another. The same values as the resource's pass (clients echo them).
+   */
+  async function checkPutReadOnly(kind: 'User' | 'Group', id: string, body: JsonValue): Promise<void> {
+    if (!isObject(body)) return; // normalizeResource answers the shape
+    const idKey = findKey(body, 'id');
+    const sentId = idKey === undefined ? null : body[idKey]!;
+    if (sentId !== null && sentId !== id) throw new ScimError('ERR_SCIM_MUTABILITY', 'attribute `id` is read-only: it cannot be changed, and must name the resource in the path', { scimType: 'mutability' });
+    const metaKey = findKey(body, 'meta');
+    const meta = metaKey === undefined ? undefined : body[metaKey];
+    const createdKey = isObject(meta) ? findKey(meta, 'created') : undefined;
+    const created = createdKey === undefined ? null : (meta as JsonObject)[createdKey]!;
+    if (created === null) return;
+    const current = kind === 'User' ? await store.users.get(id) : await store.groups.get(id);
+    // An unknown id is answered by the replace itself (404).
+    if (current && !(typeof created === 'string' && Date.parse(created) === Date.parse(current.created))) {
+      throw new ScimError('ERR_SCIM_MUTABILITY', 'attribute `meta.created` is read-only: it cannot be changed', { scimType: 'mutability' });
+    }
+  }
+
+  /**
+   * Users and groups. Every response that carries a resource honours `attributes` and
+   * `excludedAttributes` (RFC 7644 §3.9), read before any write so a bad list changes
+   * nothing. A group PATCH answers 204, as Entra expects, unless the request asks for a
+   * representation with either parameter: then 200 with it (§3.5.2: "The server MUST
+   * return a 200 OK if the "attributes" parameter is specified in the request").
+   */
   async function resource(kind: 'User' | 'Group', id: string | undefined, request: ScimRequest, url: URL, base: string): Promise<ScimReply> {
     const method = request.method.toUpperCase();
+    const include = parseAttributeList(url.searchParams.get('attributes'));
+    const exclude = parseAttributeList(url.searchParams.get('excludedAttributes'));
+    const members = wantsMembers(include, exclude);
+    const reply = (status: number, r: StoredResource, headers?: Record<string, string>): ScimReply => {
+      const rendered = render(kind, r, base);
+      if (kind === 'Group' && !members) delete rendered.members;
+      return scimResponse(status, project(rendered, include, exclude), headers);
+    };
     if (id === undefined) {
-      if (method === 'GET') return list(kind, url, base);
+      if (method === 'GET') return list(kind, url, base, include, exclude);
       if (method !== 'POST') methodNotAllowed('GET, POST');
-      const { attributes, members } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
-      const result = kind === 'User' ? await store.users.create(attributes, ctx) : await store.groups.create(attributes, memberIdsOf(members), ctx);
+      const { attributes, members: memberList } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
+      const result = kind === 'User' ? await store.users.create(attributes, ctx) : await store.groups.create(attributes, memberIdsOf(memberList), ctx);
       notify(result.change);
       // The store returns a created group with its members: nothing is read back.
-      const body = render(kind, result.resource!, base);
-      return scimResponse(201, body, { location: (body.meta as JsonObject).location as string });
+      const created = result.resource!;
+      return reply(201, created, { location: `${base}/${kind === 'User' ? 'Users' : 'Groups'}/${encodeURIComponent(created.id)}` });
     }
     switch (method) {
       case 'GET':
-        return getOne(kind, id, url, base);
+        return getOne(kind, id, base, include, exclude);
       case 'PUT': {
-        const { attributes, members } = normalizeResource(await readJson(request, opts.maxBodyBytes), kind);
-        const result = kind === 'User' ? await store.users.replace(id, attributes, ctx) : await store.groups.replace(id, attributes, memberIdsOf(members), ctx);
+        const body = await readJson(request, opts.maxBodyBytes);
+        await checkPutReadOnly(kind, id, body);
+        const { attributes, members: memberList } = normalizeResource(body, kind);
+        const result = kind === 'User' ? await store.users.replace(id, attributes, ctx) : await store.groups.replace(id, attributes, memberIdsOf(memberList), ctx);
         notify(result.change);
         if (!result.resource) return NO_CONTENT;
-        if (kind === 'Group') result.resource.members = (await store.groups.get(id, { members: true }))?.members ?? [];
-        return scimResponse(200, render(kind, result.resource, base));
+        if (kind === 'Group' && members) result.resource.members = (await store.groups.get(id, { members: true }))?.members ?? [];
+        return reply(200, result.resource);
       }
       case 'PATCH': {
         const operations = parsePatchRequest(await readJson(request, opts.maxBodyBytes));
         if (kind === 'User') {
-          const result = await store.users.update(id, (current) => applyPatch('User', current.attributes, operations), ctx);
+          const result = await store.users.update(id, (current) => applyPatch('User', current.attributes, operations, readOnlyOf('User', current, base)), ctx);
           notify(result.change);
           // A seat removed on deactivation has no representation left to return.
-          return result.resource ? scimResponse(200, render('User', result.resource, base)) : NO_CONTENT;
+          return result.resource ? reply(200, result.resource) : NO_CONTENT;
         }
         const plan = planGroupPatch(operations);
         const change: Parameters<DirectoryStore['groups']['update']>[1] = { members: plan.memberOps };
-        if (plan.attributeOps.length > 0) change.attributes = (current) => applyPatch('Group', current.attributes, plan.attributeOps);
-        notify((await store.groups.update(id, change, ctx)).change);
-        return NO_CONTENT;
+        if (plan.attributeOps.length > 0) change.attributes = (current) => applyPatch('Group', current.attributes, plan.attributeOps, readOnlyOf('Group', current, base));
+        const result = await store.groups.update(id, change, ctx);
+        notify(result.change);
+        if (include === undefined && exclude === undefined) return NO_CONTENT;
+        // Read after the commit: the members the PATCH left.
+        const after = await store.groups.get(id, { members });
+        return after ? reply(200, after) : NO_CONTENT;
       }
       case 'DELETE': {
         const result = kind === 'User' ? await store.users.delete(id, ctx) : await store.groups.delete(id, ctx);

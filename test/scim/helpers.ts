@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createScimHandler, toNodeListener, type ScimHandlerOptions } from '../../src/scim/index.js';
+import { createGate } from '../../src/gate.js';
+import { createScimHandler, toNodeListener, type ScimGate, type ScimHandlerOptions } from '../../src/scim/index.js';
 import { openDirectoryStore, type DirectoryStore } from '../../src/store/index.js';
 
 export const SECRET = 'test-secret-0123456789abcdef';
@@ -20,9 +21,30 @@ export interface ScimServer {
   close(): Promise<void>;
 }
 
-/** Mounts a SCIM handler on a real `node:http` server on 127.0.0.1, port 0, under `/scim/v2` with Entra's flag on the tenant URL. */
-export async function startScimServer(options: Omit<ScimHandlerOptions, 'secrets'> & { secrets?: string[] }): Promise<ScimServer> {
-  const handler = createScimHandler({ secrets: [SECRET], ...options });
+/**
+ * A real gate for an identity provider whose Cloudflare `scim_config` is `{ enabled: true, ...scimConfig }`
+ * (no key is fetched until a token is verified, so no Entra is needed).
+ */
+export function scimGate(scimConfig: Record<string, unknown> = {}): ScimGate {
+  return createGate({
+    idp: {
+      type: 'azureAD',
+      name: 'Entra ID (SCIM tests)',
+      config: { client_id: '00000000-0000-4000-8000-00000000c1d0', directory_id: '00000000-0000-4000-8000-0000000000d1' },
+      scim_config: { enabled: true, ...scimConfig },
+    },
+  });
+}
+
+/**
+ * Mounts a SCIM handler on a real `node:http` server on 127.0.0.1, port 0, under `/scim/v2` with Entra's flag on the tenant URL.
+ * The handler reads its lifecycle from `gate`, or from a gate built with {@link scimGate} from `scimConfig` (a test shorthand).
+ */
+export async function startScimServer(
+  options: Omit<ScimHandlerOptions, 'secrets' | 'gate'> & { secrets?: string[]; gate?: ScimGate; scimConfig?: Record<string, unknown> },
+): Promise<ScimServer> {
+  const { scimConfig, gate, ...rest } = options;
+  const handler = createScimHandler({ secrets: [SECRET], gate: gate ?? scimGate(scimConfig), ...rest });
   const server = createServer(toNodeListener(handler));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

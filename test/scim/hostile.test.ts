@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScimHandler } from '../../src/scim/index.js';
 import type { DirectoryStore } from '../../src/store/index.js';
-import { PREVIOUS_SECRET, SECRET, pgliteFactory, startScimServer, type ScimServer } from './helpers.js';
+import { PREVIOUS_SECRET, SECRET, pgliteFactory, scimGate, startScimServer, type ScimServer } from './helpers.js';
 
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
@@ -204,15 +204,16 @@ describe('SCIM endpoint under hostile input', () => {
   });
 
   it('mounts without basePath by stripping everything before the resource', async () => {
-    const handler = createScimHandler({ store, secrets: [SECRET] });
+    const handler = createScimHandler({ store, gate: scimGate(), secrets: [SECRET] });
     const res = await handler(new Request(`http://h/tenant/abc/scim/Users/${userId}?aadOptscim062020`, { headers: { authorization: `Bearer ${SECRET}` } }));
     expect(res.status).toBe(200);
     expect(((await res.json()) as any).meta.location).toBe(`http://h/tenant/abc/scim/Users/${userId}`);
   });
 
   it('throws ERR_CONFIG_INVALID at construction for bad options', () => {
-    expect(() => createScimHandler({ store, secrets: ['short'] })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
-    expect(() => createScimHandler({ store, secrets: [SECRET], scimConfig: { seat_deprovision: true } })).toThrow(/seat_deprovision` requires `user_deprovision/);
-    expect(() => createScimHandler({ store, secrets: [SECRET, SECRET, SECRET] })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    const gate = scimGate();
+    expect(() => createScimHandler({ store, gate, secrets: ['short'] })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    expect(() => createScimHandler({ store, gate, secrets: [SECRET, SECRET, SECRET] })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    expect(() => createScimHandler({ store, secrets: [SECRET] } as never)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('expected the gate from createGate()') }));
   });
 });

@@ -115,6 +115,20 @@ describe('provisioning lifecycle (Cloudflare scim_config)', () => {
     expect(revokedAt('gus', clock / 1000)).toBe(false);
   });
 
+  it("the gate's deprecated group_member_deprovision: true revokes as reauth does; identity_update_behavior wins when it says more", async () => {
+    const legacy = await server({ group_member_deprovision: true });
+    const explicit = await server({ group_member_deprovision: true, identity_update_behavior: 'automatic' });
+    const hal = await user(legacy, 'hal');
+    const ivy = await user(legacy, 'ivy');
+    const g = (await legacy.request('POST', '/Groups', { displayName: 'legacy' })).json;
+    clock += 10_000;
+    expect((await legacy.request('PATCH', `/Groups/${g.id}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: hal.id }] }] })).status).toBe(204);
+    expect(revokedAt('hal', clock / 1000)).toBe(true);
+    clock += 10_000;
+    expect((await explicit.request('PATCH', `/Groups/${g.id}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: ivy.id }] }] })).status).toBe(204);
+    expect(revokedAt('ivy', clock / 1000)).toBe(false);
+  });
+
   it('revokeUser, revokeApp and isRevoked with the >= boundary', async () => {
     await store.revocations.revokeUser(['Zed@Contoso.com'], T0 + 100);
     await store.revocations.revokeApp('App-1', T0 + 200);

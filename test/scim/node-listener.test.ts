@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScimHandler, toNodeListener } from '../../src/scim/index.js';
 import type { DirectoryStore } from '../../src/store/index.js';
-import { SECRET, pgliteFactory } from './helpers.js';
+import { SECRET, pgliteFactory, scimGate } from './helpers.js';
 
 async function serve(listener: Parameters<typeof createServer>[1]): Promise<{ server: Server; base: string }> {
   const server = createServer(listener);
@@ -32,7 +32,7 @@ describe('toNodeListener', () => {
 
   beforeAll(async () => {
     ({ store, cleanup } = await pgliteFactory());
-    const scim = createScimHandler({ store, secrets: [SECRET], basePath: '/scim/v2', maxBodyBytes: 2048 });
+    const scim = createScimHandler({ store, gate: scimGate(), secrets: [SECRET], basePath: '/scim/v2', maxBodyBytes: 2048 });
     direct = await serve(toNodeListener(scim));
     // A wrapper hides the handler's core, so this server takes the WHATWG Request/Response path.
     viaFetch = await serve(toNodeListener((request) => scim(request)));

@@ -59,6 +59,18 @@ describe('PATCH engine', () => {
     expect(plan.attributeOps).toEqual([{ op: 'replace', value: { displayName: 'G' } }]);
   });
 
+  it('refuses every operation on id or meta without the current state to compare with, and passes an unchanged one with it', () => {
+    const ops = parsePatchRequest({ Operations: [{ op: 'replace', value: { id: 'u1', title: 't' } }] } as never);
+    expect(() => applyPatch('User', { userName: 'a' } as never, ops)).toThrow(expect.objectContaining({ code: 'ERR_SCIM_MUTABILITY', status: 400, scimType: 'mutability', message: 'attribute `id` is read-only: it cannot be changed' }));
+    const state = { id: 'u1', meta: { resourceType: 'User', created: '2025-01-01T00:00:00.000Z' } };
+    expect(plain(applyPatch('User', { userName: 'a' } as never, ops, state as never))).toEqual({ userName: 'a', title: 't' });
+    const meta = parsePatchRequest({ Operations: [{ op: 'add', path: 'meta.created', value: '2025-01-01T00:00:00Z' }] } as never);
+    expect(() => applyPatch('Group', { displayName: 'g' } as never, meta)).toThrow(expect.objectContaining({ code: 'ERR_SCIM_MUTABILITY' }));
+    expect(plain(applyPatch('Group', { displayName: 'g' } as never, meta, state as never))).toEqual({ displayName: 'g' });
+    // A group has no `groups` attribute: unknown there, so ignored like any unknown attribute.
+    expect(plain(applyPatch('Group', { displayName: 'g' } as never, parsePatchRequest({ Operations: [{ op: 'add', path: 'groups', value: [{ value: 'x' }] }] } as never)))).toEqual({ displayName: 'g' });
+  });
+
   it('refuses a remove without path, a non-object pathless value and bad member values', () => {
     expect(() => parsePatchRequest({ Operations: [{ op: 'remove' }] } as never)).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_PATH', scimType: 'noTarget' }));
     expect(() => parsePatchRequest({ Operations: [{ op: 'replace', value: 'x' }] } as never)).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_VALUE', message: 'patch operation 1 has no path, so its value must be an object' }));
