@@ -37,6 +37,11 @@ import { fileURLToPath } from 'node:url';
 import { createScimHandler, toNodeListener } from '../src/scim/index.js';
 import { openDirectoryStore, type DirectoryStore } from '../src/store/index.js';
 import { isMain, report, save, type BenchResult, type Measurement } from './harness.js';
+import { createGate } from '../src/gate.js';
+
+const BENCH_GATE = createGate({
+  idp: { type: 'azureAD', name: 'bench', config: { client_id: '00000000-0000-4000-8000-00000000b3c0', directory_id: '00000000-0000-4000-8000-00000000b3d0' }, scim_config: { enabled: true } },
+});
 
 const SCALE = Number(process.env.SCIM_BENCH_SCALE ?? 1);
 const USERS = Math.round(10_000 * SCALE);
@@ -63,7 +68,7 @@ async function listen(listener: Parameters<typeof createServer>[1]): Promise<{ s
 }
 
 async function storeTarget(store: DirectoryStore): Promise<Target> {
-  const { server, base } = await listen(toNodeListener(createScimHandler({ store, secrets: [SECRET], basePath: '/scim/v2' })));
+  const { server, base } = await listen(toNodeListener(createScimHandler({ store, gate: BENCH_GATE, secrets: [SECRET], basePath: '/scim/v2' })));
   return { base, close: () => new Promise((r) => server.close(() => r())) };
 }
 

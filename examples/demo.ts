@@ -89,7 +89,7 @@ try {
   });
 
   const app = express();
-  app.use('/scim/v2', scimEndpoint(createScimHandler({ store, secrets: [SCIM_SECRET], scimConfig: { user_deprovision: true } })));
+  app.use('/scim/v2', scimEndpoint(createScimHandler({ store, gate, secrets: [SCIM_SECRET] })));
   app.use('/auth', loginRoutes(login));
   const options = { login, loginPath: '/auth/login' };
   app.get('/portal', protect(gate, { application: 'portal' }, options), (req, res) => {

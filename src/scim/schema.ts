@@ -115,6 +115,9 @@ export const ENTERPRISE_ATTRIBUTES: readonly AttributeDef[] = [
 export const GROUP_ATTRIBUTES: readonly AttributeDef[] = [
   s('displayName', { required: true, description: 'Unique name of the Group, compared case-insensitively' }),
   s('externalId', { caseExact: true }),
+  // A group's mail, when the provisioning app maps one (Entra does not by default): the store keeps the
+  // primary (else work, else first) value, so Gateway rules on `identity.groups.email` can read it.
+  multi('emails'),
   {
     name: 'members',
     type: 'complex',

@@ -129,7 +129,7 @@ export interface StackOptions {
    * with `groups: 'directory'`, the directory as the gate's group source. Opening PGlite takes seconds.
    * @defaultValue false
    */
-  directory?: boolean | { scimConfig?: Parameters<typeof createScimHandler>[0]['scimConfig'] };
+  directory?: boolean;
   /** Where the stack's gate gets groups: the token claim (default) or the SCIM directory (needs `directory`). */
   groups?: 'token' | 'directory';
   /** A login at `/auth` (`loginRoutes`), its session read by every protected route. Object: `createLogin` overrides. */
@@ -295,6 +295,13 @@ export async function startStacks(options: StackOptions): Promise<{ backend: Bac
   };
 }
 
+/** The IdP overrides of a stack: with a directory, SCIM is on (`scim_config.enabled`) unless the test says otherwise. */
+function idpOf(options: StackOptions): Parameters<MockEntra['idpConfig']>[0] {
+  const idp = options.idp ?? {};
+  if (!options.directory || idp.scim_config !== undefined) return idp;
+  return { ...idp, scim_config: { enabled: true } };
+}
+
 /** The mock Entra ID, store, gate and login of a stack; `origin` is where the login's callback is served. */
 export async function createBackend(options: StackOptions, origin: string): Promise<Backend> {
   const entra = await createMockEntra(options.tenants === undefined ? {} : { tenants: options.tenants });
@@ -316,7 +323,7 @@ export async function createBackend(options: StackOptions, origin: string): Prom
       const groups = options.groups === 'directory' && store !== undefined && given.groups === undefined ? { groups: createDirectoryGroupSource({ store }) } : {};
       // The store's revocations are the gate's: SCIM deprovisioning and reauth count on every path.
       const revocations = store === undefined || given.revocations !== undefined ? {} : { revocations: store.revocations };
-      return createGate({ idp: entra.idpConfig(options.idp), authorityHost: entra.url, ...groups, ...revocations, ...given });
+      return createGate({ idp: entra.idpConfig(idpOf(options)), authorityHost: entra.url, ...groups, ...revocations, ...given });
     },
   };
   backend.gate = backend.makeGate(options.gate ?? {});
@@ -400,7 +407,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 async function buildApp(framework: Framework, backend: Backend, options: StackOptions, fastifies: FastifyInstance[]): Promise<Listener> {
   const routes = resolveRoutes(backend, options, framework);
-  const scim = backend.store === undefined ? undefined : createScimHandler({ store: backend.store, secrets: [SCIM_SECRET], ...scimConfigOf(options) });
+  // The SCIM lifecycle is the gate's IdP `scim_config` (one place); a stack without one gets `enabled: true`.
+  const scim = backend.store === undefined ? undefined : createScimHandler({ store: backend.store, gate: backend.gate, secrets: [SCIM_SECRET] });
   if (framework === 'express' || framework === 'express4') return buildExpress(framework === 'express' ? express : (express4 as unknown as typeof express), backend, options, routes, scim);
   if (framework === 'koa') return buildKoa(backend, options, routes, scim);
   const app = await buildFastify(backend, options, routes, scim);
@@ -408,9 +416,6 @@ async function buildApp(framework: Framework, backend: Backend, options: StackOp
   return (req, res) => app.routing(req, res);
 }
 
-function scimConfigOf(options: StackOptions): { scimConfig?: Parameters<typeof createScimHandler>[0]['scimConfig'] } {
-  return typeof options.directory === 'object' && options.directory.scimConfig !== undefined ? { scimConfig: options.directory.scimConfig } : {};
-}
 
 function buildExpress(make: typeof express, backend: Backend, options: StackOptions, routes: ResolvedRoute[], scim: ReturnType<typeof createScimHandler> | undefined): Listener {
   const app = make();

@@ -23,7 +23,7 @@ const portal = {
 const stacks = useStacks({
   tenants: [HOME_TENANT, OTHER_TENANT],
   idp: { scim_config: { enabled: true, user_deprovision: true, identity_update_behavior: 'automatic' } },
-  directory: { scimConfig: { user_deprovision: true, identity_update_behavior: 'automatic' } },
+  directory: true,
   groups: 'directory',
   login: true,
   // A multi-tenant gate: both tenants' tokens verify; the directory is the home tenant's.

@@ -9,6 +9,7 @@ import { createMockEntra, createMockGraph, type MockEntra, type MockGraph } from
 import { createScimHandler, toNodeListener } from '../../src/scim/index.js';
 import { openDirectoryStore } from '../../src/store/index.js';
 import type { DirectoryStore } from '../../src/store/index.js';
+import { scimGate } from '../scim/helpers.js';
 
 const DEVS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e10';
 const CONTRACTORS = '3f6d3f0e-6d2b-4c59-a8f6-1b1f1c1d1e12';
@@ -61,7 +62,7 @@ beforeAll(async () => {
   entra = await createMockEntra();
   graph = await createMockGraph({ tenantId: entra.tenantId, acceptToken: (token) => entra.login.introspect(token) !== undefined });
   store = await openDirectoryStore({ driver: 'pglite', dataDir: 'memory://' });
-  scimServer = createServer(toNodeListener(createScimHandler({ store, secrets: [SCIM_SECRET], basePath: '/scim/v2' })));
+  scimServer = createServer(toNodeListener(createScimHandler({ store, gate: scimGate(), secrets: [SCIM_SECRET], basePath: '/scim/v2' })));
   await new Promise<void>((resolve) => scimServer.listen(0, '127.0.0.1', resolve));
   scimUrl = `http://127.0.0.1:${(scimServer.address() as AddressInfo).port}/scim/v2`;
 });
