@@ -62,6 +62,13 @@ export interface MockFaults {
   down: boolean;
   /** Delay before answering, in ms. */
   delayMs: number;
+  /**
+   * When above 0: answer 200 with the headers at once, then one byte of the body every `dribbleMs`
+   * ms, never finishing (a server that stalls mid-body). 0 turns it off.
+   */
+  dribbleMs: number;
+  /** When set: answer `302 Found` with this `Location` instead of the document. */
+  redirectTo: string | undefined;
 }
 
 /** A running mock Entra ID on 127.0.0.1. */
@@ -162,7 +169,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
   const fixedIssuers = new Map<string, string>();
   let current = keys[0]!;
   const requests: Record<string, number> = { discovery: 0, jwks: 0 };
-  const faults: MockFaults = { down: false, delayMs: 0 };
+  const faults: MockFaults = { down: false, delayMs: 0, dribbleMs: 0, redirectTo: undefined };
   let url = '';
 
   const count = (name: string): void => {
@@ -229,6 +236,18 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
     if (faults.delayMs > 0) await new Promise((r) => setTimeout(r, faults.delayMs));
     if (faults.down) {
       json(res, 503, { error: 'temporarily_unavailable' });
+      return true;
+    }
+    if (faults.redirectTo !== undefined) {
+      res.writeHead(302, { location: faults.redirectTo });
+      res.end();
+      return true;
+    }
+    if (faults.dribbleMs > 0) {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      res.write('{');
+      const timer = setInterval(() => res.write(' '), faults.dribbleMs);
+      res.on('close', () => clearInterval(timer));
       return true;
     }
     if (!knownTenant(tenant)) {
