@@ -25,6 +25,9 @@ export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' |
   const { groups, membership } = groupsFromClaims(claims);
   let oidc_fields: Record<string, unknown> = NO_FIELDS;
   for (const name of mapping.claims) {
+    // INVARIANT: a configured claim name is looked up among the token's own claims only, so
+    // `constructor` or `toString` never reads an `Object.prototype` member; `__proto__` is never
+    // copied, since assigning it would set the prototype of `oidc_fields` instead.
     if (name === '__proto__' || !Object.hasOwn(claims, name)) continue;
     if (oidc_fields === NO_FIELDS) oidc_fields = {};
     oidc_fields[name] = claims[name];
@@ -50,9 +53,13 @@ export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' |
   return identity;
 }
 
-/** Cloudflare's email resolution order, extended with the v1/v2 UPN claims. */
+/**
+ * Cloudflare's email resolution order, extended with the v1/v2 UPN claims. The configured
+ * `email_claim_name` is read from the token's own claims only: a name such as `constructor`
+ * never reads an `Object.prototype` member.
+ */
 export function resolveEmail(claims: Record<string, unknown>, emailClaim: string | undefined): string {
-  if (emailClaim !== undefined) {
+  if (emailClaim !== undefined && Object.hasOwn(claims, emailClaim)) {
     const configured = str(claims[emailClaim]);
     if (configured) return configured;
   }

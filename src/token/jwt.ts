@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import { TokenError } from '../errors/index.js';
+import type { TokenError } from '../errors/index.js';
+import { rejected } from './rejected.js';
 
 /** A compact JWS split and decoded, not yet verified. */
 export interface DecodedJwt {
@@ -147,9 +148,11 @@ function namesUnique(root: object, text: string): boolean {
         }
       }
     } else {
-      let n = 0;
-      for (const name in current) {
-        n++;
+      // Own names only: an enumerable property someone put on Object.prototype is not the token's.
+      const names = Object.keys(current);
+      const n = names.length;
+      for (let i = 0; i < n; i++) {
+        const name = names[i]!;
         length += name.length + 3;
         const v: unknown = (current as Record<string, unknown>)[name];
         if (typeof v === 'string') length += v.length + 2;
@@ -208,7 +211,7 @@ function escapedAt(text: string, at: number): boolean {
 }
 
 function malformed(message: string): TokenError {
-  return new TokenError('ERR_TOKEN_MALFORMED', message);
+  return rejected('ERR_TOKEN_MALFORMED', message);
 }
 
 /** Encodes a JSON value as unpadded base64url. */

@@ -159,7 +159,7 @@ function spell(value: unknown, random: () => number, duplicate = false): string 
     if (!Number.isInteger(n) || n === 0 || plain.includes('e')) return plain;
     const r = random();
     if (r < 0.2) return `${plain}.0`;
-    if (r < 0.4 && n % 10 === 0) return `${n / 10}e1`;
+    if (r < 0.4 && n % 10 === 0 && Number.isSafeInteger(n)) return `${n / 10}e1`;
     if (r < 0.5) return `${plain}E+0`;
     return plain;
   };
