@@ -29,6 +29,12 @@ export interface MockEntraOptions {
   /** Extra routes, tried in order before the built-in ones. */
   routes?: MockRoute[];
   /**
+   * Whether the v2 key sets give each key Entra's non-standard `issuer` member. `false` publishes
+   * them without one, as Entra's v1 key set (`/common/discovery/keys`) always does: then only the
+   * discovery document's issuer vouches for a token's `iss`. @defaultValue true
+   */
+  keyIssuers?: boolean;
+  /**
    * Also serve Microsoft Graph (`/v1.0/users/{id}/transitiveMemberOf`, …) on the same host, accepting
    * the access tokens this mock issues (client credentials, and delegated tokens from a login).
    * Point `graphHost` at `entra.url`.
@@ -149,6 +155,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
   const clientSecret = options.clientSecret ?? `secret-${randomUUID()}`;
   const v1Issuer = options.v1Issuer ?? ((tid: string) => `https://sts.windows.net/${tid}/`);
   const routes: MockRoute[] = [...(options.routes ?? [])];
+  const keyIssuers = options.keyIssuers ?? true;
   const login = createMockEntraLogin();
   const graph =
     options.graph === undefined || options.graph === false
@@ -214,7 +221,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
       // Entra's non-standard per-key issuer: the v2 template for tenant-independent keys.
       ...(fixedIssuers.has(k.kid)
         ? { issuer: fixedIssuers.get(k.kid) }
-        : version === '2.0'
+        : version === '2.0' && keyIssuers
           ? { issuer: tenant === 'common' || tenant === 'organizations' ? issuer('2.0', '{tenantid}') : issuer('2.0', tenant) }
           : {}),
     })),

@@ -1,7 +1,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { JwksError, TokenError } from '../errors/index.js';
+import { JwksError } from '../errors/index.js';
 import { publish, channels } from '../diagnostics.js';
 import { quote } from './quote.js';
+import { rejected } from './rejected.js';
 import { isSecureHost } from './secure-host.js';
 
 /** A signing key from a JWKS, imported once. */
@@ -36,7 +37,8 @@ interface KeySet {
 /** A signing key found for a token, with the issuer of its key set and the set's handle. */
 export interface FoundKey {
   readonly key: SigningKey;
-  readonly issuer: string | undefined;
+  /** The key set's issuer (from its discovery document; a `{tenantid}` template for multi-tenant metadata). */
+  readonly issuer: string;
   readonly set: KeySetRef;
 }
 
@@ -129,7 +131,8 @@ export class KeyStore {
         set.failure === undefined ? {} : { cause: set.failure },
       );
     }
-    throw new TokenError('ERR_TOKEN_KEY_NOT_FOUND', `no signing key ${quote(kid)} for tenant \`${tenant}\``);
+    // The key set is named on the diagnostics channel only: for a multi-tenant gate it says so.
+    throw rejected('ERR_TOKEN_KEY_NOT_FOUND', `no signing key ${quote(kid)} is published for the token`, { keySet: tenant, ver });
   }
 
   /**
