@@ -4,9 +4,10 @@ import { rejected } from './rejected.js';
 
 /** A compact JWS split and decoded, not yet verified. */
 export interface DecodedJwt {
-  /** The protected header. Frozen: parsed headers are shared between tokens. */
+  /** The protected header. Frozen all the way down: parsed headers are shared between tokens. */
   header: Readonly<Record<string, unknown>>;
-  payload: Record<string, unknown>;
+  /** The claims, frozen all the way down (they are shared through the verified-token cache). */
+  payload: Readonly<Record<string, unknown>>;
   /** Length of the signing input: `token.slice(0, signedLength)` is `base64url(header) + "." + base64url(payload)`. */
   signedLength: number;
   /** The signature's bytes, as a byte string (one character per byte). */
@@ -19,6 +20,9 @@ export interface DecodedJwt {
  */
 const headers = new Map<string, Readonly<Record<string, unknown>>>();
 const HEADER_CACHE_MAX = 64;
+/** The header segment seen last (a copy) and its parsed header. */
+let lastSegment = '';
+let lastHeader: Readonly<Record<string, unknown>> | undefined;
 
 /**
  * Splits and decodes a compact JWS with hand-written guards (no schema library on
@@ -38,13 +42,21 @@ export function decodeJwt(token: string): DecodedJwt {
   if (first <= 0 || second < 0 || second === first + 1 || second === token.length - 1 || token.indexOf('.', second + 1) !== -1) {
     throw malformed('the token is not three dot-separated segments');
   }
-  const h = token.slice(0, first);
-  let header = headers.get(h);
+  // Most tokens in a row share the last header (one key signs them all): a prefix comparison
+  // finds it without slicing and hashing the segment.
+  let header = first === lastSegment.length && token.startsWith(lastSegment) ? lastHeader : undefined;
   if (header === undefined) {
-    header = Object.freeze(parseObject(h, 'header'));
-    if (headers.size >= HEADER_CACHE_MAX) headers.clear();
+    const h = token.slice(0, first);
+    header = headers.get(h);
     // The key is copied out of the token: a slice would keep the whole bearer token alive in the cache.
-    headers.set(Buffer.from(h, 'latin1').toString('latin1'), header);
+    const segment = Buffer.from(h, 'latin1').toString('latin1');
+    if (header === undefined) {
+      header = parseObject(h, 'header');
+      if (headers.size >= HEADER_CACHE_MAX) headers.clear();
+      headers.set(segment, header);
+    }
+    lastSegment = segment;
+    lastHeader = header;
   }
   // INVARIANT: one signature, one encoding: a re-spelt signature is a malformed token.
   const signatureLength = decodeCanonical(token.slice(second + 1));
@@ -110,12 +122,14 @@ function parseObject(segment: string, what: string): Record<string, unknown> {
     throw malformed(`the token ${what} is not a JSON object`);
   }
   // INVARIANT: one token, one reading: no object in it names a member twice.
-  if (!namesUnique(value, text)) throw malformed(`the token ${what} has a duplicate member name`);
+  if (!freezeUnique(value, text)) throw malformed(`the token ${what} has a duplicate member name`);
   return value as Record<string, unknown>;
 }
 
 /**
- * Whether `text`, which `JSON.parse` read as `root`, names no member twice in any object.
+ * Whether `text`, which `JSON.parse` read as `root`, names no member twice in any object; and
+ * freezes `root` and every object and array in it on the way (the claims are shared through the
+ * verified-token cache, and this walk visits them all anyway). Iterative: the depth is the token's.
  *
  * `JSON.parse` keeps the last of two equal names, so a duplicate leaves bytes in the text that
  * `root` does not account for. The fast path adds up the shortest text `root` could have been
@@ -127,13 +141,14 @@ function parseObject(segment: string, what: string): Record<string, unknown> {
  * ending in `00`); any other number, and any text longer than the sum (whitespace, escapes),
  * takes the slow path: the member names in the text are counted and compared with the keys.
  */
-function namesUnique(root: object, text: string): boolean {
+function freezeUnique(root: object, text: string): boolean {
   let length = 0;
   let keys = 0;
   let exact = true;
   let pending: object[] | undefined;
   let current: object | undefined = root;
   while (current !== undefined) {
+    Object.freeze(current);
     if (Array.isArray(current)) {
       const n = current.length;
       length += n === 0 ? 2 : n + 1;

@@ -295,9 +295,9 @@ export class TokenVerifier {
     if (options.nonce !== undefined && payload.nonce !== options.nonce) {
       throw rejected('ERR_TOKEN_NONCE_MISMATCH', 'the ID token `nonce` does not match the login request');
     }
-    // The claims first, all the way down: `oidc_fields` shares their values, and the cache shares both.
-    const claims = freezeClaims(payload);
-    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims };
+    // The claims came frozen all the way down from `decodeJwt`: `oidc_fields` shares their values,
+    // and the cache shares both.
+    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: payload };
   }
 }
 
@@ -331,38 +331,6 @@ function tokenVersion(payload: Record<string, unknown>): '1.0' | '2.0' | undefin
 /** Replaces Entra's `{tenantid}` template (any case) with the tenant id. */
 function substituteTenant(issuer: string, tid: string): string {
   return issuer.includes('{') ? issuer.replace(/\{tenantid\}/i, tid) : issuer;
-}
-
-/**
- * Freezes parsed claims and every object and array inside them (iteratively: the depth is the
- * token's). Most claims are strings; `amr`, `groups` or `roles` are flat arrays.
- */
-function freezeClaims(payload: Record<string, unknown>): Readonly<Record<string, unknown>> {
-  let pending: object[] | undefined;
-  let current: object | undefined = payload;
-  while (current !== undefined) {
-    if (Array.isArray(current)) {
-      for (let i = 0; i < current.length; i++) pending = freezeInto(current[i], pending);
-    } else {
-      for (const name in current) pending = freezeInto((current as Record<string, unknown>)[name], pending);
-    }
-    current = pending?.pop();
-  }
-  return Object.freeze(payload);
-}
-
-function freezeInto(value: unknown, pending: object[] | undefined): object[] | undefined {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return pending;
-  Object.freeze(value);
-  // A flat array (`amr`, `groups`) is done: nothing is queued for it.
-  if (Array.isArray(value) && !holdsObject(value)) return pending;
-  (pending ??= []).push(value);
-  return pending;
-}
-
-function holdsObject(values: unknown[]): boolean {
-  for (let i = 0; i < values.length; i++) if (typeof values[i] === 'object' && values[i] !== null) return true;
-  return false;
 }
 
 /**
