@@ -142,6 +142,21 @@ function parseObject(segment: string, what: string): Record<string, unknown> {
  * takes the slow path: the member names in the text are counted and compared with the keys.
  */
 function freezeUnique(root: object, text: string): boolean {
+  const length = freezeMeasure(root);
+  if (length === text.length) return true;
+  return memberNames(text) === measuredKeys;
+}
+
+/** The number of object members `freezeMeasure` counted last (its second result). */
+let measuredKeys = 0;
+
+/**
+ * Freezes `root` and every object and array in it, counts their members into `measuredKeys`,
+ * and returns the length of the shortest JSON text `root` could be parsed from, or -1 when a
+ * number in it has no spelling this can be sure is the shortest. Exported for its tests only.
+ * @internal
+ */
+export function freezeMeasure(root: object): number {
   let length = 0;
   let keys = 0;
   let exact = true;
@@ -183,8 +198,8 @@ function freezeUnique(root: object, text: string): boolean {
     }
     current = pending?.pop();
   }
-  if (exact && length === text.length) return true;
-  return memberNames(text) === keys;
+  measuredKeys = keys;
+  return exact ? length : -1;
 }
 
 /** The one spelling of a JSON literal, or of an integer whose digits are its shortest spelling; -1 for other numbers. */
@@ -202,13 +217,17 @@ function scalarLength(v: unknown): number {
  * Counts the member names in `text`, which `JSON.parse` accepted: outside strings there are no
  * quotes, so hopping from quote to quote visits every string, and a string followed (after
  * whitespace) by a colon is a name. A quote preceded by an odd run of backslashes is escaped.
+ * Exported for its tests only.
+ * @internal
  */
-function memberNames(text: string): number {
+export function memberNames(text: string): number {
   let names = 0;
   let open = text.indexOf('"');
   while (open !== -1) {
     let close = text.indexOf('"', open + 1);
     while (text.charCodeAt(close - 1) === 0x5c && escapedAt(text, close)) close = text.indexOf('"', close + 1);
+    // Only reached on text `JSON.parse` accepted; an unterminated string would loop, so it ends the count.
+    if (close === -1) return -1;
     let next = close + 1;
     let c = text.charCodeAt(next);
     while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = text.charCodeAt(++next);

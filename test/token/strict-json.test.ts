@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { TokenError } from '../../src/index.js';
-import { base64urlJson, decodeJwt } from '../../src/token/jwt.js';
+import { base64urlJson, decodeJwt, freezeMeasure, memberNames } from '../../src/token/jwt.js';
 
 // RFC 7515 §5.2: the header and payload are the UTF-8 of a completely valid JSON object; §4 lets a
 // parser refuse duplicate member names, and a last-one-wins parser reads `{"alg":"none","alg":"RS256"}`
@@ -124,6 +124,62 @@ describe('strict JSON: duplicate member names', () => {
       }),
       { numRuns: 1500 },
     );
+  });
+});
+
+describe('strict JSON: the two ways of telling, checked on their own', () => {
+  /** The member names of a value, counted the obvious way. */
+  const members = (v: unknown): number =>
+    Array.isArray(v) ? v.reduce((n: number, x) => n + members(x), 0) : typeof v === 'object' && v !== null ? Object.entries(v).reduce((n, [, x]) => n + 1 + members(x), 0) : 0;
+  /** Whether every number has its digits as its one shortest spelling, and no string needs an escape. */
+  const exact = (v: unknown): boolean =>
+    typeof v === 'number'
+      ? Number.isInteger(v) && v > 0 && v < 2 ** 53 && v % 100 !== 0
+      : typeof v === 'string'
+        ? !/["\\\u0000-\u001f]/.test(v)
+        : Array.isArray(v)
+          ? v.every(exact)
+          : typeof v === 'object' && v !== null
+            ? Object.entries(v).every(([k, x]) => exact(k) && exact(x))
+            : true;
+  const object = fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 3 }));
+
+  it('the shortest length is exact for compact text, never above any spelling, and -1 when a number may be spelt shorter', () => {
+    fc.assert(
+      fc.property(object, fc.integer(), (value, seed) => {
+        const compact = JSON.stringify(value);
+        const shortest = freezeMeasure(JSON.parse(compact) as object);
+        // Exact when every number's digits are its shortest spelling and no string needs an escape;
+        // otherwise no claim (-1) or a length the escapes exceed.
+        if (exact(value)) expect(shortest).toBe(compact.length);
+        else expect(shortest === -1 || shortest < compact.length).toBe(true);
+        if (shortest !== -1) expect(shortest).toBeLessThanOrEqual(spell(value, mulberry(seed)).length);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(freezeMeasure({ a: 1, b: [true, false, null], c: { d: 'xyz' }, e: [], f: {}, g: 1234567891 })).toBe(JSON.stringify({ a: 1, b: [true, false, null], c: { d: 'xyz' }, e: [], f: {}, g: 1234567891 }).length);
+    for (const n of [0, -1, 0.5, 100, 1e21, 2 ** 53, 1700000000]) expect(freezeMeasure({ n })).toBe(-1);
+    for (const n of [1, 9, 10, 11, 99, 101, 110, 1611234567, 2 ** 53 - 1]) expect(freezeMeasure({ n })).toBe(JSON.stringify({ n }).length);
+  });
+
+  it('freezes every object and array it measures', () => {
+    const value = JSON.parse('{"a":{"b":[{"c":[1,[2]]}]},"d":[]}') as { a: { b: Array<{ c: [number, number[]] }> }; d: unknown[] };
+    freezeMeasure(value);
+    for (const part of [value, value.a, value.a.b, value.a.b[0], value.a.b[0]!.c, value.a.b[0]!.c[1], value.d]) expect(Object.isFrozen(part)).toBe(true);
+  });
+
+  it('counts every member name in any valid spelling, and nothing inside strings', () => {
+    fc.assert(
+      fc.property(object, fc.integer(), (value, seed) => {
+        expect(memberNames(spell(value, mulberry(seed)))).toBe(members(value));
+        expect(memberNames(JSON.stringify(value))).toBe(members(value));
+      }),
+      { numRuns: 1000 },
+    );
+    const tricky = String.raw`{"a\\":1,"b\\\"c":"d\":e","f":"\\","g" :["h:",{"i"` + '\t' + String.raw`:"j\\\\"}]}`;
+    expect(Object.keys(JSON.parse(tricky) as object)).toHaveLength(4);
+    expect(memberNames(tricky)).toBe(5);
+    expect(memberNames(String.raw`["a:","b\":c"]`)).toBe(0);
   });
 });
 
