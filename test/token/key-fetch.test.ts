@@ -144,6 +144,32 @@ describe('key fetches do not follow redirects', () => {
     expect(error.message).toContain('answered with a redirect (HTTP 200)');
   });
 
+  it('every 3xx is a redirect and a 4xx is not; an opaque redirect (status 0) is one too', async () => {
+    const answer = (response: () => Response): typeof globalThis.fetch => async () => response();
+    for (const status of [300, 301, 307, 308, 399]) {
+      const error = await rejection(gateFor({ fetch: answer(() => new Response(null, { status, headers: { location: 'https://keys.example.com/' } })) }).verify(entra.mintToken()));
+      expect(error.message).toContain(`the discovery document answered with a redirect (HTTP ${status})`);
+    }
+    for (const status of [299, 400, 404, 503]) {
+      const error = await rejection(gateFor({ fetch: answer(() => new Response('{}', { status })) }).verify(entra.mintToken()));
+      expect(error.message).toContain(status === 299 ? 'the discovery document of tenant' : `the discovery document answered HTTP ${status}`);
+    }
+    const opaque = Object.assign(Response.error(), {});
+    Object.defineProperty(opaque, 'type', { value: 'opaqueredirect' });
+    const error = await rejection(gateFor({ fetch: answer(() => opaque) }).verify(entra.mintToken()));
+    expect(error.message).toContain('answered with a redirect (HTTP 0)');
+  });
+
+  it('aborts the request of a fetch that timed out', async () => {
+    let signal: AbortSignal | undefined;
+    const fetch: typeof globalThis.fetch = (_url, init) => {
+      signal = init?.signal ?? undefined;
+      return new Promise<Response>(() => undefined);
+    };
+    await rejection(gateFor({ fetch }).verify(entra.mintToken()));
+    expect(signal?.aborted).toBe(true);
+  });
+
   it('asks fetch not to follow redirects nor to error on them (nodejs/undici#4627)', async () => {
     const seen: Array<RequestInit | undefined> = [];
     const fetch: typeof globalThis.fetch = (url, init) => {
