@@ -136,3 +136,40 @@ export async function runIfMain(metaUrl: string, file: string, run: () => Promis
   report(result);
   console.log(`  saved ${save(file, result)}`);
 }
+
+/**
+ * Measures several cases in alternating short rounds (each round runs every case once, in
+ * order), and keeps each case's best round (lowest median ns/op): on a shared machine noise only
+ * ever adds time, and a burst lands in one round of a case rather than in all of them. `rounds`
+ * holds every case's per-round measurements, in the order given, for per-round ratios. `measure`
+ * numbers calls from 0 in each round and again after its warm-up: a case that must see a new input
+ * on every call keeps its own counter (see `cycle`).
+ */
+export async function measureRounds(
+  cases: ReadonlyArray<{ name: string; fn: (i: number) => unknown }>,
+  options: { rounds?: number; ms?: number; batch?: number } = {},
+): Promise<{ best: Measurement[]; rounds: Measurement[][] }> {
+  const count = options.rounds ?? 7;
+  const each = { ms: options.ms ?? 400, batch: options.batch ?? 200 };
+  const rounds: Measurement[][] = cases.map(() => []);
+  for (let r = 0; r < count; r++) {
+    for (let c = 0; c < cases.length; c++) {
+      rounds[c]!.push(await measure(cases[c]!.name, cases[c]!.fn, { ...each, warmup: r === 0 ? each.batch * 5 : each.batch }));
+    }
+  }
+  const best = rounds.map((xs) => xs.reduce((x, y) => (y.medianNs < x.medianNs ? y : x)));
+  return { best, rounds };
+}
+
+/**
+ * A function that returns the next item of `items` on each call, whatever index it is given:
+ * for cases that must never see the same input twice in a row of `items.length` calls.
+ */
+export function cycle<T>(items: readonly T[]): () => T {
+  let next = 0;
+  return () => {
+    const item = items[next]!;
+    next = next + 1 === items.length ? 0 : next + 1;
+    return item;
+  };
+}

@@ -29,6 +29,12 @@ export interface MockEntraOptions {
   /** Extra routes, tried in order before the built-in ones. */
   routes?: MockRoute[];
   /**
+   * Whether the v2 key sets give each key Entra's non-standard `issuer` member. `false` publishes
+   * them without one, as Entra's v1 key set (`/common/discovery/keys`) always does: then only the
+   * discovery document's issuer vouches for a token's `iss`. @defaultValue true
+   */
+  keyIssuers?: boolean;
+  /**
    * Also serve Microsoft Graph (`/v1.0/users/{id}/transitiveMemberOf`, …) on the same host, accepting
    * the access tokens this mock issues (client credentials, and delegated tokens from a login).
    * Point `graphHost` at `entra.url`.
@@ -62,6 +68,13 @@ export interface MockFaults {
   down: boolean;
   /** Delay before answering, in ms. */
   delayMs: number;
+  /**
+   * When above 0: answer 200 with the headers at once, then one byte of the body every `dribbleMs`
+   * ms, never finishing (a server that stalls mid-body). 0 turns it off.
+   */
+  dribbleMs: number;
+  /** When set: answer `302 Found` with this `Location` instead of the document. */
+  redirectTo: string | undefined;
 }
 
 /** A running mock Entra ID on 127.0.0.1. */
@@ -142,6 +155,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
   const clientSecret = options.clientSecret ?? `secret-${randomUUID()}`;
   const v1Issuer = options.v1Issuer ?? ((tid: string) => `https://sts.windows.net/${tid}/`);
   const routes: MockRoute[] = [...(options.routes ?? [])];
+  const keyIssuers = options.keyIssuers ?? true;
   const login = createMockEntraLogin();
   const graph =
     options.graph === undefined || options.graph === false
@@ -162,7 +176,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
   const fixedIssuers = new Map<string, string>();
   let current = keys[0]!;
   const requests: Record<string, number> = { discovery: 0, jwks: 0 };
-  const faults: MockFaults = { down: false, delayMs: 0 };
+  const faults: MockFaults = { down: false, delayMs: 0, dribbleMs: 0, redirectTo: undefined };
   let url = '';
 
   const count = (name: string): void => {
@@ -207,7 +221,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
       // Entra's non-standard per-key issuer: the v2 template for tenant-independent keys.
       ...(fixedIssuers.has(k.kid)
         ? { issuer: fixedIssuers.get(k.kid) }
-        : version === '2.0'
+        : version === '2.0' && keyIssuers
           ? { issuer: tenant === 'common' || tenant === 'organizations' ? issuer('2.0', '{tenantid}') : issuer('2.0', tenant) }
           : {}),
     })),
@@ -229,6 +243,18 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
     if (faults.delayMs > 0) await new Promise((r) => setTimeout(r, faults.delayMs));
     if (faults.down) {
       json(res, 503, { error: 'temporarily_unavailable' });
+      return true;
+    }
+    if (faults.redirectTo !== undefined) {
+      res.writeHead(302, { location: faults.redirectTo });
+      res.end();
+      return true;
+    }
+    if (faults.dribbleMs > 0) {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      res.write('{');
+      const timer = setInterval(() => res.write(' '), faults.dribbleMs);
+      res.on('close', () => clearInterval(timer));
       return true;
     }
     if (!knownTenant(tenant)) {

@@ -17,7 +17,8 @@ export interface IdentityMapping {
  *
  * The group state comes from the token alone: `complete` when a `groups` array is
  * present, `overage` when `_claim_names.groups` or `hasgroups` says the list was
- * left out, `absent` otherwise. A group source may complete it later.
+ * left out, `absent` otherwise. A group source may complete it later. The group list and its
+ * entries are frozen.
  */
 export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' | '2.0', mapping: IdentityMapping): Identity {
   const oid = str(claims.oid);
@@ -25,6 +26,9 @@ export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' |
   const { groups, membership } = groupsFromClaims(claims);
   let oidc_fields: Record<string, unknown> = NO_FIELDS;
   for (const name of mapping.claims) {
+    // INVARIANT: a configured claim name is looked up among the token's own claims only, so
+    // `constructor` or `toString` never reads an `Object.prototype` member; `__proto__` is never
+    // copied, since assigning it would set the prototype of `oidc_fields` instead.
     if (name === '__proto__' || !Object.hasOwn(claims, name)) continue;
     if (oidc_fields === NO_FIELDS) oidc_fields = {};
     oidc_fields[name] = claims[name];
@@ -50,9 +54,13 @@ export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' |
   return identity;
 }
 
-/** Cloudflare's email resolution order, extended with the v1/v2 UPN claims. */
+/**
+ * Cloudflare's email resolution order, extended with the v1/v2 UPN claims. The configured
+ * `email_claim_name` is read from the token's own claims only: a name such as `constructor`
+ * never reads an `Object.prototype` member.
+ */
 export function resolveEmail(claims: Record<string, unknown>, emailClaim: string | undefined): string {
-  if (emailClaim !== undefined) {
+  if (emailClaim !== undefined && Object.hasOwn(claims, emailClaim)) {
     const configured = str(claims[emailClaim]);
     if (configured) return configured;
   }
@@ -69,8 +77,8 @@ const OVERAGE_CLAIM_NAMES: GroupMembership = Object.freeze({ state: 'overage', s
 const OVERAGE_HASGROUPS: GroupMembership = Object.freeze({ state: 'overage', signal: 'hasgroups' });
 
 /**
- * Reads the `groups` claim and the overage markers. Empty lists and the membership
- * states are shared frozen values: copy before changing them.
+ * Reads the `groups` claim and the overage markers. The lists (frozen, with frozen entries)
+ * and the membership states are shared frozen values: copy before changing them.
  */
 export function groupsFromClaims(claims: Record<string, unknown>): { groups: GroupRef[]; membership: GroupMembership } {
   const names = claims._claim_names;
@@ -81,15 +89,18 @@ export function groupsFromClaims(claims: Record<string, unknown>): { groups: Gro
     return { groups: NONE, membership: OVERAGE_HASGROUPS };
   }
   if (Array.isArray(claims.groups)) {
+    const ids = claims.groups as unknown[];
     const groups: GroupRef[] = [];
-    for (const id of claims.groups) {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
       // INVARIANT: a malformed claim is not a complete answer: hand over to the group sources, fail closed.
       if (typeof id !== 'string' || id.length === 0) {
         return { groups: NONE, membership: { state: 'unknown', code: 'ERR_TOKEN_CLAIM_INVALID', reason: 'the `groups` claim holds a value that is not a group id' } };
       }
-      groups.push({ id });
+      // Frozen as made: identities are shared through the verified-token cache.
+      groups.push(Object.freeze({ id }));
     }
-    return { groups, membership: FROM_TOKEN };
+    return { groups: Object.freeze(groups) as GroupRef[], membership: FROM_TOKEN };
   }
   return { groups: NONE, membership: ABSENT };
 }

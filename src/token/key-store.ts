@@ -1,7 +1,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { JwksError, TokenError } from '../errors/index.js';
+import { JwksError } from '../errors/index.js';
 import { publish, channels } from '../diagnostics.js';
 import { quote } from './quote.js';
+import { rejected } from './rejected.js';
 import { isSecureHost } from './secure-host.js';
 
 /** A signing key from a JWKS, imported once. */
@@ -36,7 +37,8 @@ interface KeySet {
 /** A signing key found for a token, with the issuer of its key set and the set's handle. */
 export interface FoundKey {
   readonly key: SigningKey;
-  readonly issuer: string | undefined;
+  /** The key set's issuer (from its discovery document; a `{tenantid}` template for multi-tenant metadata). */
+  readonly issuer: string;
   readonly set: KeySetRef;
 }
 
@@ -55,7 +57,7 @@ export interface KeyStoreOptions {
   authorityHost: string;
   fetch: typeof fetch;
   now: () => number;
-  /** Timeout of each HTTP fetch. */
+  /** Deadline of each HTTP fetch, body included; a refresh (discovery, then keys) settles within twice it, plus a second. */
   timeout: number;
   /** Minimum time between refetches triggered by an unknown `kid` (Microsoft: no more often than every 5 minutes). */
   cooldown: number;
@@ -129,7 +131,8 @@ export class KeyStore {
         set.failure === undefined ? {} : { cause: set.failure },
       );
     }
-    throw new TokenError('ERR_TOKEN_KEY_NOT_FOUND', `no signing key ${quote(kid)} for tenant \`${tenant}\``);
+    // The key set is named on the diagnostics channel only: for a multi-tenant gate it says so.
+    throw rejected('ERR_TOKEN_KEY_NOT_FOUND', `no signing key ${quote(kid)} is published for the token`, { keySet: tenant, ver });
   }
 
   /**
@@ -178,74 +181,121 @@ export class KeyStore {
     set.attemptedAt = this.#options.now();
     const started = set.attemptedAt;
     const run = async (): Promise<void> => {
-      try {
-        let { issuer, jwksUri } = set;
-        if (jwksUri === undefined || issuer === undefined || started - set.discoveredAt >= DISCOVERY_TTL) {
-          const discoveryUrl =
-            ver === '2.0'
-              ? `${this.#options.authorityHost}/${tenant}/v2.0/.well-known/openid-configuration`
-              : `${this.#options.authorityHost}/${tenant}/.well-known/openid-configuration`;
-          const discovery = await this.#getJson(discoveryUrl, 'discovery document');
-          if (typeof discovery.jwks_uri !== 'string' || !isSecureHost(discovery.jwks_uri, { allowQuery: true })) {
-            throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no https \`jwks_uri\``);
-          }
-          if (typeof discovery.issuer !== 'string') {
-            throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no \`issuer\``);
-          }
-          jwksUri = discovery.jwks_uri;
-          issuer = discovery.issuer;
+      let { issuer, jwksUri } = set;
+      if (jwksUri === undefined || issuer === undefined || started - set.discoveredAt >= DISCOVERY_TTL) {
+        const discoveryUrl =
+          ver === '2.0'
+            ? `${this.#options.authorityHost}/${tenant}/v2.0/.well-known/openid-configuration`
+            : `${this.#options.authorityHost}/${tenant}/.well-known/openid-configuration`;
+        const discovery = await this.#getJson(discoveryUrl, 'discovery document');
+        if (typeof discovery.jwks_uri !== 'string' || !isSecureHost(discovery.jwks_uri, { allowQuery: true })) {
+          throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no https \`jwks_uri\``);
         }
-        const jwks = await this.#getJson(jwksUri, 'JWKS');
-        const keys = new Map<string, FoundKey>();
-        for (const [kid, key] of importKeys(jwks)) keys.set(kid, Object.freeze({ key, issuer, set: set.ref }));
-        if (set.jwksUri !== jwksUri || set.issuer !== issuer) set.discoveredAt = started;
-        set.issuer = issuer;
-        set.jwksUri = jwksUri;
-        set.keys = keys;
-        set.fetchedAt = this.#options.now();
-        set.failure = undefined;
-        publish(channels.jwks, { tenant, ver, ok: true, keys: keys.size, ms: set.fetchedAt - started });
-      } catch (cause) {
-        const error =
-          cause instanceof JwksError
-            ? cause
-            : new JwksError('ERR_JWKS_UNAVAILABLE', `fetching keys for tenant \`${tenant}\` failed: ${describe(cause)}`, { cause });
-        set.failure = error;
-        publish(channels.jwks, { tenant, ver, ok: false, code: error.code, message: error.message });
-        throw error;
-      } finally {
-        set.inflight = undefined;
+        if (typeof discovery.issuer !== 'string') {
+          throw new JwksError('ERR_JWKS_UNAVAILABLE', `the discovery document of tenant \`${tenant}\` has no \`issuer\``);
+        }
+        jwksUri = discovery.jwks_uri;
+        issuer = discovery.issuer;
       }
+      const jwks = await this.#getJson(jwksUri, 'JWKS');
+      const keys = new Map<string, FoundKey>();
+      for (const [kid, key] of importKeys(jwks)) keys.set(kid, Object.freeze({ key, issuer, set: set.ref }));
+      if (set.jwksUri !== jwksUri || set.issuer !== issuer) set.discoveredAt = started;
+      set.issuer = issuer;
+      set.jwksUri = jwksUri;
+      set.keys = keys;
+      set.fetchedAt = this.#options.now();
+      set.failure = undefined;
+      publish(channels.jwks, { tenant, ver, ok: true, keys: keys.size, ms: set.fetchedAt - started });
     };
-    set.inflight = run();
-    return set.inflight;
+    const fail = (cause: unknown): never => {
+      const error =
+        cause instanceof JwksError ? cause : new JwksError('ERR_JWKS_UNAVAILABLE', `fetching keys for tenant \`${tenant}\` failed: ${describe(cause)}`, { cause });
+      set.failure = error;
+      publish(channels.jwks, { tenant, ver, ok: false, code: error.code, message: error.message });
+      throw error;
+    };
+    // INVARIANT: the single flight settles and clears within its own deadline, whatever the fetches
+    // do: a stuck attempt can never hold back the verifications that wait on it, nor later attempts.
+    // Each fetch has its own deadline already (discovery, then keys: two at most), and this one does
+    // not rely on them.
+    const flight = settleWithin(run(), 2 * this.#options.timeout + FLIGHT_SLACK_MS, () => new JwksError('ERR_JWKS_UNAVAILABLE', 'the key refresh timed out'))
+      .catch(fail)
+      .finally(() => {
+        set.inflight = undefined;
+      });
+    set.inflight = flight;
+    return flight;
   }
 
+  /**
+   * Fetches a JSON object. The whole exchange — connection, headers and body — settles within the
+   * timeout: the deadline is a timer of our own that rejects, and it also aborts the request and
+   * cancels the body, so a server that sends its headers and then dribbles the body cannot hold a
+   * fetch open. It does not rely on `AbortSignal.timeout` alone: Node 20's bundled undici lets a
+   * collected `Request` drop its abort listener when `redirect: 'error'` is set (nodejs/undici#4627,
+   * fixed by nodejs/undici#4750), after which the signal no longer stops the read. So redirects are
+   * not followed (`redirect: 'manual'`) and a 3xx answer, or a response that says it was
+   * redirected, is a failed fetch: keys come from the URL asked for, not from where it points.
+   */
   async #getJson(url: string, what: string): Promise<Record<string, unknown>> {
-    const response = await this.#options.fetch(url, {
-      signal: AbortSignal.timeout(this.#options.timeout),
-      headers: { accept: 'application/json' },
-      redirect: 'error',
-    });
-    if (!response.ok) {
-      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} answered HTTP ${response.status}`);
-    }
-    const text = await readCapped(response, MAX_DOCUMENT_BYTES, what);
-    let value: unknown;
+    const controller = new AbortController();
+    let body: ReadableStreamDefaultReader<Uint8Array> | ReadableStream<Uint8Array> | undefined;
+    const timedOut = (): JwksError => new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} timed out after ${this.#options.timeout} ms`);
+    const exchange = async (): Promise<Record<string, unknown>> => {
+      const response = await this.#options.fetch(url, { signal: controller.signal, headers: { accept: 'application/json' }, redirect: 'manual' });
+      body = response.body ?? undefined;
+      if (response.redirected || (response.status >= 300 && response.status < 400) || response.type === 'opaqueredirect') {
+        throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} answered with a redirect (HTTP ${response.status}): redirects are not followed`);
+      }
+      if (!response.ok) throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} answered HTTP ${response.status}`);
+      const text = await readCapped(response, MAX_DOCUMENT_BYTES, what, (reader) => {
+        body = reader;
+      });
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (cause) {
+        throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is not JSON`, { cause });
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is not a JSON object`);
+      }
+      return value as Record<string, unknown>;
+    };
     try {
-      value = JSON.parse(text);
-    } catch (cause) {
-      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is not JSON`, { cause });
+      return await settleWithin(exchange(), this.#options.timeout, timedOut);
+    } catch (error) {
+      // Whatever ended the exchange (the deadline, a bad answer), the connection is let go.
+      controller.abort();
+      void Promise.resolve(body?.cancel()).catch(() => undefined);
+      throw error;
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is not a JSON object`);
-    }
-    return value as Record<string, unknown>;
   }
 }
 
-/** Reads a body as UTF-8, refusing it once it passes `max` bytes (checked while streaming, not after). */
-async function readCapped(response: Response, max: number, what: string): Promise<string> {
+/** Slack on top of the two fetch deadlines before the single flight gives up on its own. */
+const FLIGHT_SLACK_MS = 1_000;
+
+/**
+ * `promise`, or a rejection with `timeout()` once `ms` have passed, whichever comes first. The
+ * timer is our own, so the deadline holds even when the promise never settles.
+ */
+function settleWithin<T>(promise: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout()), ms);
+  });
+  // The loser of the race must not surface as an unhandled rejection.
+  promise.catch(() => undefined);
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Reads a body as UTF-8, refusing it once it passes `max` bytes (checked while streaming, not
+ * after). `onReader` learns the reader, so that a deadline can cancel the read.
+ */
+async function readCapped(response: Response, max: number, what: string, onReader: (reader: ReadableStreamDefaultReader<Uint8Array>) => void): Promise<string> {
   const tooLarge = (): JwksError => new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is over ${max} bytes`);
   if (Number(response.headers.get('content-length') ?? 0) > max) {
     await response.body?.cancel().catch(() => undefined);
@@ -253,6 +303,7 @@ async function readCapped(response: Response, max: number, what: string): Promis
   }
   if (response.body === null) return '';
   const reader = response.body.getReader();
+  onReader(reader);
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -291,7 +342,6 @@ function importKeys(jwks: Record<string, unknown>): Map<string, SigningKey> {
 
 function describe(error: unknown): string {
   if (error instanceof Error) {
-    if (error.name === 'TimeoutError') return 'timed out';
     const cause = (error as { cause?: unknown }).cause;
     const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String((cause as { code: unknown }).code) : undefined;
     return code ? `${error.message} (${code})` : error.message;

@@ -1,6 +1,6 @@
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { TokenError } from '../errors/index.js';
+import { ConfigError } from '../errors/index.js';
 import type { Identity } from '../types.js';
 import { channels } from '../diagnostics.js';
 import { isGuid } from '../config/idp.js';
@@ -8,6 +8,7 @@ import { decodeJwt, type DecodedJwt } from './jwt.js';
 import { identityFromClaims, type IdentityMapping } from './identity.js';
 import type { FoundKey, KeySetRef, KeyStore } from './key-store.js';
 import { quote } from './quote.js';
+import { rejected } from './rejected.js';
 
 /** Microsoft Graph's application id and resource URIs: tokens for Graph are not for this app. */
 const GRAPH_AUDIENCES = new Set([
@@ -42,8 +43,19 @@ export interface VerifierSettings {
 
 /** Per-call options of `verify`. */
 export interface VerifyOptions {
-  /** For ID tokens from a login: the `nonce` sent to `/authorize`. Bypasses the verified-token cache. */
+  /**
+   * For ID tokens from a login: the `nonce` sent to `/authorize`; the token's `nonce` must equal
+   * it. Bypasses the verified-token cache.
+   */
   nonce?: string;
+  /**
+   * The token is an ID token from the login callback, not a bearer token. `nonce` is then
+   * required (a `ConfigError` otherwise: an ID token is only ever checked against its login).
+   * App-only detection does not apply: the client credentials grant never yields an ID token, and
+   * an ID token may name its client in `azp` (OpenID Connect Core §2) without any `scp`.
+   * @defaultValue false
+   */
+  idToken?: boolean;
 }
 
 /** A verified token: the identity and the (frozen) claims it came from. */
@@ -120,10 +132,13 @@ export class TokenVerifier {
    */
   #verify(token: unknown, options: VerifyOptions): VerifiedToken | Promise<VerifiedToken> {
     if (typeof token !== 'string' || token.length === 0) {
-      throw new TokenError('ERR_TOKEN_MISSING', 'no bearer token was presented');
+      throw rejected('ERR_TOKEN_MISSING', 'no bearer token was presented');
     }
     if (token.length > this.#s.maxTokenBytes) {
-      throw new TokenError('ERR_TOKEN_TOO_LARGE', `the token is ${token.length} bytes, over the cap of ${this.#s.maxTokenBytes}`);
+      throw rejected('ERR_TOKEN_TOO_LARGE', `the token is over the size cap (${token.length} bytes)`, { maxTokenBytes: this.#s.maxTokenBytes });
+    }
+    if (options.idToken === true && options.nonce === undefined) {
+      throw new ConfigError('ERR_CONFIG_INVALID', 'invalid verify options: `idToken: true` needs the `nonce` sent to `/authorize`');
     }
     const now = this.#s.now();
     // Each request brings a new header string, and V8 hashes a string key in full the first
@@ -184,40 +199,40 @@ export class TokenVerifier {
 
     // Header checks come first: they need no key and refuse the classic attacks.
     if (typeof header.nonce === 'string') {
-      throw new TokenError(
+      throw rejected(
         'ERR_TOKEN_GRAPH_TOKEN',
         'this is a Microsoft Graph access token (its header has `nonce`): only Graph can verify it; request a token for your own API scope',
       );
     }
     if (header.alg !== 'RS256') {
-      throw new TokenError('ERR_TOKEN_ALG_NOT_ALLOWED', `the token algorithm ${quote(header.alg)} is not allowed: only \`RS256\``);
+      throw rejected('ERR_TOKEN_ALG_NOT_ALLOWED', `the token algorithm ${quote(header.alg)} is not allowed: only \`RS256\``);
     }
     for (const name of FORBIDDEN_HEADERS) {
-      if (name in header) throw new TokenError('ERR_TOKEN_HEADER_UNSUPPORTED', `the token header parameter \`${name}\` is not supported`);
+      if (Object.hasOwn(header, name)) throw rejected('ERR_TOKEN_HEADER_UNSUPPORTED', `the token header parameter \`${name}\` is not supported`);
     }
     if (typeof header.kid !== 'string' || header.kid.length === 0) {
-      throw new TokenError('ERR_TOKEN_MALFORMED', 'the token header has no `kid`');
+      throw rejected('ERR_TOKEN_MALFORMED', 'the token header has no `kid`');
     }
     if (typeof payload.aud === 'string' && GRAPH_AUDIENCES.has(payload.aud)) {
-      throw new TokenError(
+      throw rejected(
         'ERR_TOKEN_GRAPH_TOKEN',
         `the token audience ${quote(payload.aud)} is Microsoft Graph: only Graph can verify it; request a token for your own API scope`,
       );
     }
 
     const ver = tokenVersion(payload);
-    if (ver === undefined) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no valid `ver` claim (1.0 or 2.0)');
-    if (!s.versions.has(ver)) throw new TokenError('ERR_TOKEN_VERSION_NOT_ALLOWED', `v${ver} tokens are not accepted: this gate accepts ${[...s.versions].map((v) => `v${v}`).join(', ')}`);
+    if (ver === undefined) throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token has no valid `ver` claim (1.0 or 2.0)');
+    if (!s.versions.has(ver)) throw rejected('ERR_TOKEN_VERSION_NOT_ALLOWED', `v${ver} tokens are not accepted`, { accepted: [...s.versions] });
 
     const tid = payload.tid;
     // The allow-list holds lowercase GUIDs, and Entra writes `tid` so: a hit needs no other check.
     let tenant = tid as string;
     if (s.tenants === '*' || !s.tenants.has(tenant)) {
-      if (!isGuid(tid)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token `tid` claim is missing or not a GUID');
+      if (!isGuid(tid)) throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token `tid` claim is missing or not a GUID');
       tenant = tid.toLowerCase();
       // INVARIANT: keys are only ever fetched for allowed tenants, so a forged tid cannot make us fetch anything else.
       if (s.tenants !== '*' && !s.tenants.has(tenant)) {
-        throw new TokenError('ERR_TOKEN_TENANT_NOT_ALLOWED', `the tenant \`${tenant}\` is not allowed`);
+        throw rejected('ERR_TOKEN_TENANT_NOT_ALLOWED', `the tenant \`${tenant}\` is not allowed`);
       }
     }
 
@@ -233,56 +248,75 @@ export class TokenVerifier {
     const { ver, tid } = pre;
     const { key, issuer } = found;
     if (!this.#signatureHolds(token, signedLength, signature, key.key)) {
-      throw new TokenError('ERR_TOKEN_SIGNATURE_INVALID', 'the token signature does not verify');
+      throw rejected('ERR_TOKEN_SIGNATURE_INVALID', 'the token signature does not verify');
     }
 
-    // Claims are read only after the signature holds.
+    // Claims are read only after the signature holds. What this gate expected (its issuer, its
+    // home tenant) goes to the diagnostics channel, never into the caller's error.
     const iss = payload.iss;
-    if (typeof iss !== 'string') throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no `iss` claim');
-    const expected = issuer === undefined ? undefined : substituteTenant(issuer, tid);
-    if (expected === undefined || iss !== expected) {
-      throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the issuer ${quote(iss)} is not ${quote(expected ?? 'unknown')}`);
+    if (typeof iss !== 'string') throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token has no `iss` claim');
+    const expected = substituteTenant(issuer, tid);
+    if (iss !== expected) {
+      throw rejected('ERR_TOKEN_ISSUER_INVALID', `the token issuer ${quote(iss)} is not accepted`, { expected });
     }
     if (key.issuer !== undefined) {
       const keyIssuer = substituteTenant(key.issuer, tid);
       // Entra's per-key issuer is a v2 issuer; a v1 token from the same tenant names the v1 one.
       const sameTenantV2 = ver === '1.0' && keyIssuer === `${s.authorityHost}/${tid}/v2.0`;
       if (keyIssuer !== iss && !sameTenantV2) {
-        throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the signing key ${quote(key.kid)} belongs to issuer ${quote(key.issuer)}, not ${quote(iss)}`);
+        throw rejected('ERR_TOKEN_ISSUER_INVALID', `the token issuer ${quote(iss)} is not the issuer of its signing key`, { kid: key.kid, keyIssuer: key.issuer });
       }
     }
 
     const aud = payload.aud;
     if (typeof aud !== 'string' || !s.audiences.has(aud)) {
-      throw new TokenError('ERR_TOKEN_AUDIENCE_INVALID', `the audience ${quote(aud)} is not accepted`);
+      throw rejected('ERR_TOKEN_AUDIENCE_INVALID', `the audience ${quote(aud)} is not accepted`);
     }
-    // INVARIANT: an app-only token (client credentials) carries no user: refused unless asked for.
-    // Delegated access tokens always have `scp`; app-only ones have `roles` and the client in
-    // `azp`/`appid` but no `scp`; `idtyp` says it outright when the app asked for that claim.
-    if (!s.allowAppTokens && (payload.idtyp === 'app' || (payload.scp === undefined && (payload.azp !== undefined || payload.appid !== undefined)))) {
-      throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'an app-only token carries no user: it has no `scp` (set `allowAppTokens` to accept service principals)');
+    // INVARIANT: a bearer token with no user (an app-only token, from the client credentials
+    // grant) is refused unless asked for. See `isAppOnly` for the rule; an ID token from the login
+    // (`idToken: true`) is never app-only.
+    if (!s.allowAppTokens && options.idToken !== true && isAppOnly(payload)) {
+      throw rejected('ERR_TOKEN_CLAIM_INVALID', 'an app-only token carries no user', { allowAppTokens: false });
     }
 
     const nowSec = now / 1000;
     const exp = payload.exp;
-    if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `exp` claim');
-    if (nowSec >= exp + s.clockTolerance) throw new TokenError('ERR_TOKEN_EXPIRED', `the token expired at ${new Date(exp * 1000).toISOString()}`);
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `exp` claim');
+    if (nowSec >= exp + s.clockTolerance) throw rejected('ERR_TOKEN_EXPIRED', `the token expired at ${new Date(exp * 1000).toISOString()}`);
     const nbf = payload.nbf;
-    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token `nbf` claim is not a number');
+    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token `nbf` claim is not a number');
     if (typeof nbf === 'number' && nowSec + s.clockTolerance < nbf) {
-      throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the token is not valid before ${new Date(nbf * 1000).toISOString()}`);
+      throw rejected('ERR_TOKEN_NOT_YET_VALID', `the token is not valid before ${new Date(nbf * 1000).toISOString()}`);
     }
     const iat = payload.iat;
-    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `iat` claim');
-    if (nowSec + s.clockTolerance < iat) throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the token was issued in the future (${new Date(iat * 1000).toISOString()})`);
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `iat` claim');
+    if (nowSec + s.clockTolerance < iat) throw rejected('ERR_TOKEN_NOT_YET_VALID', `the token was issued in the future (${new Date(iat * 1000).toISOString()})`);
 
     if (options.nonce !== undefined && payload.nonce !== options.nonce) {
-      throw new TokenError('ERR_TOKEN_NONCE_MISMATCH', 'the ID token `nonce` does not match the login request');
+      throw rejected('ERR_TOKEN_NONCE_MISMATCH', 'the ID token `nonce` does not match the login request');
     }
-    // The claims first, all the way down: `oidc_fields` shares their values, and the cache shares both.
-    const claims = freezeClaims(payload);
-    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims };
+    // The claims came frozen all the way down from `decodeJwt`: `oidc_fields` shares their values,
+    // and the cache shares both.
+    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: payload };
   }
+}
+
+/**
+ * Whether a bearer token is app-only: a service principal's token from the client credentials
+ * grant, with no user behind it. Entra says so outright with the optional claim `idtyp: "app"`;
+ * without it, an app-only token is one with no `scp` (delegated tokens always carry their scopes)
+ * and no user. "No user" is Microsoft's own description of app-only tokens: their `sub` and `oid`
+ * are the same (both the service principal's object id), where a user's `sub` is a pairwise id
+ * per application that never equals the directory `oid`; and a token without a `sub` names no
+ * user at all. The client's id in `azp` or `appid` says nothing either way: delegated tokens and
+ * ID tokens carry it too. (Microsoft identity platform access tokens, "User and application
+ * tokens"; the access token claims reference for `scp`, `oid`, `sub` and `idtyp`.)
+ */
+function isAppOnly(payload: Record<string, unknown>): boolean {
+  if (payload.idtyp === 'app') return true;
+  if (typeof payload.scp === 'string' && payload.scp.length > 0) return false;
+  const sub = payload.sub;
+  return typeof sub !== 'string' || sub.length === 0 || sub === payload.oid;
 }
 
 /** The token version from `ver`, or from the issuer shape when `ver` is absent. */
@@ -297,38 +331,6 @@ function tokenVersion(payload: Record<string, unknown>): '1.0' | '2.0' | undefin
 /** Replaces Entra's `{tenantid}` template (any case) with the tenant id. */
 function substituteTenant(issuer: string, tid: string): string {
   return issuer.includes('{') ? issuer.replace(/\{tenantid\}/i, tid) : issuer;
-}
-
-/**
- * Freezes parsed claims and every object and array inside them (iteratively: the depth is the
- * token's). Most claims are strings; `amr`, `groups` or `roles` are flat arrays.
- */
-function freezeClaims(payload: Record<string, unknown>): Readonly<Record<string, unknown>> {
-  let pending: object[] | undefined;
-  let current: object | undefined = payload;
-  while (current !== undefined) {
-    if (Array.isArray(current)) {
-      for (let i = 0; i < current.length; i++) pending = freezeInto(current[i], pending);
-    } else {
-      for (const name in current) pending = freezeInto((current as Record<string, unknown>)[name], pending);
-    }
-    current = pending?.pop();
-  }
-  return Object.freeze(payload);
-}
-
-function freezeInto(value: unknown, pending: object[] | undefined): object[] | undefined {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return pending;
-  Object.freeze(value);
-  // A flat array (`amr`, `groups`) is done: nothing is queued for it.
-  if (Array.isArray(value) && !holdsObject(value)) return pending;
-  (pending ??= []).push(value);
-  return pending;
-}
-
-function holdsObject(values: unknown[]): boolean {
-  for (let i = 0; i < values.length; i++) if (typeof values[i] === 'object' && values[i] !== null) return true;
-  return false;
 }
 
 /**

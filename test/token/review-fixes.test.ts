@@ -24,23 +24,62 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('app-only tokens carry no user', () => {
+  // A client-credentials token as Entra issues one: the service principal's object id is both its
+  // `oid` and its `sub`, the client is in `azp` (v2) or `appid` (v1), no `scp`, no user names.
+  const servicePrincipal = (): Record<string, unknown> => {
+    const sp = randomUUID();
+    return { oid: sp, sub: sp, name: undefined, preferred_username: undefined, upn: undefined, unique_name: undefined };
+  };
   const appOnly: Array<[string, Record<string, unknown>, '1.0' | '2.0']> = [
-    ['idtyp app', { idtyp: 'app', azp: randomUUID(), roles: ['Read.All'] }, '2.0'],
-    ['v2 roles + azp, no scp', { azp: randomUUID(), roles: ['Read.All'] }, '2.0'],
-    ['v1 roles + appid, no scp', { appid: randomUUID(), roles: ['Read.All'] }, '1.0'],
+    ['idtyp app', { ...servicePrincipal(), idtyp: 'app', azp: randomUUID(), roles: ['Read.All'] }, '2.0'],
+    ['v2 roles + azp, no scp', { ...servicePrincipal(), azp: randomUUID(), roles: ['Read.All'] }, '2.0'],
+    ['v1 roles + appid, no scp', { ...servicePrincipal(), appid: randomUUID(), roles: ['Read.All'] }, '1.0'],
+    ['v2, no roles at all', { ...servicePrincipal(), azp: randomUUID() }, '2.0'],
+    ['idtyp app even with a scp and a pairwise sub', { idtyp: 'app', scp: 'access_as_user', azp: randomUUID() }, '2.0'],
+    ['no scp and no sub', { sub: undefined, azp: randomUUID() }, '2.0'],
   ];
   for (const [name, claims, version] of appOnly) {
     it(`refuses an app-only token (${name})`, async () => {
-      expect(await codeOf(gateFor().verify(entra.mintToken({ version, claims })))).toBe('ERR_TOKEN_CLAIM_INVALID');
+      const error = await gateFor().verify(entra.mintToken({ version, claims })).catch((e: EntragateError) => e);
+      expect(error).toBeInstanceOf(EntragateError);
+      expect((error as EntragateError).code).toBe('ERR_TOKEN_CLAIM_INVALID');
+      expect((error as EntragateError).message).toBe('an app-only token carries no user');
+      expect((error as EntragateError).status).toBe(401);
     });
   }
 
   it('accepts them with allowAppTokens, and always accepts delegated tokens and ID tokens', async () => {
-    const app = entra.mintToken({ claims: { idtyp: 'app', azp: randomUUID(), roles: ['Read.All'] } });
+    const app = entra.mintToken({ claims: { ...servicePrincipal(), idtyp: 'app', azp: randomUUID(), roles: ['Read.All'] } });
     await expect(gateFor({ allowAppTokens: true }).verify(app)).resolves.toMatchObject({ tid: entra.tenantId });
     const delegated = entra.mintToken({ claims: { azp: randomUUID(), scp: 'access_as_user' } });
     await expect(gateFor().verify(delegated)).resolves.toMatchObject({ tid: entra.tenantId });
     await expect(gateFor().verify(entra.mintToken())).resolves.toMatchObject({ tid: entra.tenantId });
+  });
+
+  it('a user token without scp is a user: an ID token naming its own client in azp, as a bearer token and at the login', async () => {
+    // OpenID Connect Core §2 lets an ID token carry `azp`; Entra and other providers send it in
+    // some flows. Its `sub` is the user's pairwise id, not its `oid`: there is a user.
+    const claims = { azp: entra.clientId, nonce: 'n-1', roles: ['Reader'] };
+    await expect(gateFor().verify(entra.mintToken({ claims }))).resolves.toMatchObject({ tid: entra.tenantId });
+    await expect(gateFor().verifyToken(entra.mintToken({ claims }), { nonce: 'n-1', idToken: true })).resolves.toMatchObject({ identity: { tid: entra.tenantId } });
+  });
+
+  it('at the login callback (idToken: true) app-only detection does not apply, and the nonce is still checked', async () => {
+    // Even claims that would read as app-only for a bearer token (client credentials never yield an ID token).
+    const odd = entra.mintToken({ claims: { ...servicePrincipal(), azp: entra.clientId, nonce: 'n-2' } });
+    expect(await codeOf(gateFor().verify(odd))).toBe('ERR_TOKEN_CLAIM_INVALID');
+    await expect(gateFor().verify(odd, { nonce: 'n-2', idToken: true })).resolves.toMatchObject({ tid: entra.tenantId });
+    expect(await codeOf(gateFor().verify(odd, { nonce: 'other', idToken: true }))).toBe('ERR_TOKEN_NONCE_MISMATCH');
+    // `idtyp: "app"` is only ever an access-token claim; at the login it is an ID token like any other.
+    const idtyp = entra.mintToken({ claims: { idtyp: 'app', nonce: 'n-3' } });
+    await expect(gateFor().verify(idtyp, { nonce: 'n-3', idToken: true })).resolves.toMatchObject({ tid: entra.tenantId });
+  });
+
+  it('idToken: true without the nonce is a programming error, refused before anything is verified', async () => {
+    const error = await gateFor().verify(entra.mintToken(), { idToken: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).code).toBe('ERR_CONFIG_INVALID');
+    expect((error as ConfigError).message).toBe('invalid verify options: `idToken: true` needs the `nonce` sent to `/authorize`');
   });
 });
 
