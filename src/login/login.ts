@@ -303,7 +303,7 @@ export function createLogin(options: LoginOptions): Login {
         for (const [k, v] of params) current.searchParams.append(k, v);
         const { idToken, accessToken: graphToken } = await exchange.exchange(current, { state: tx.state, verifier: tx.verifier });
         // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
-        const verified = await gate.verifyToken(idToken, { nonce: tx.nonce });
+        const verified = await gate.verifyToken(idToken, { nonce: tx.nonce, idToken: true });
         checkIdTokenParty(verified.claims, clientId);
         // The one identity pipeline, as for a bearer token and every session request: the directory's
         // standing (a deprovisioned user gets no session), then the groups under the gate's `tokenGroups`.

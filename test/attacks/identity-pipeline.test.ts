@@ -129,6 +129,19 @@ describe.each(frameworks)('%s: one identity pipeline', (framework) => {
     expect((await stack.request('GET', '/portal', { token: own, as: 'api' })).status).toBe(200);
   });
 
+  it('an ID token whose `azp` is the client id logs in (OpenID Connect allows it; regression: refused as app-only)', async () => {
+    const stack = stacks(framework);
+    const groups = await policyGroups(stack);
+    const jo = await stack.user();
+    await addMember(stack, groups.staff, jo.id);
+    const done = await stack.attemptLogin({ claims: { oid: jo.oid, email: jo.email, preferred_username: jo.email, azp: stack.backend.entra.clientId } });
+    expect(done.callback.status).toBe(302);
+    expect((await stack.request('GET', '/portal', { cookie: done.session!, as: 'api' })).status).toBe(200);
+    // Control: a client-credentials token (no user, no `scp`, `idtyp: app`) is still refused as a bearer token.
+    const app = stack.backend.entra.mintToken({ claims: { oid: randomUUID(), idtyp: 'app', azp: randomUUID(), scp: undefined, preferred_username: undefined, name: undefined } });
+    expect((await stack.request('GET', '/portal', { token: app, as: 'api' })).status).toBe(401);
+  });
+
   it('a sign-out posted from a sibling subdomain is refused and the session lives on (regression: same-site was trusted)', async () => {
     const stack = stacks(framework);
     const groups = await policyGroups(stack);
