@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   // Cloudflare shares with Entra reuse the `ERR_TOKEN_*` codes above (malformed, too large, alg, kid, signature,
   // issuer, audience, expired, not yet valid); the certs endpoint down is `ERR_JWKS_UNAVAILABLE`.
   ERR_ACCESS_ASSERTION_INVALID: { status: 401, doc: 'the Cloudflare Access assertion is not an application token for a user or a service token: `type` is not `app` (a global `org` token), or it names both or neither of `sub` and `common_name`' },
+  ERR_ACCESS_ASSERTION_AMBIGUOUS: { status: 400, doc: 'the request carries two different Cloudflare Access assertions (the `Cf-Access-Jwt-Assertion` header and the `CF_Authorization` cookie, or either of them twice)' },
 
   // groups
   ERR_DIRECTORY_USER_UNKNOWN: { status: 403, doc: 'the user is not in the directory (or matches it only across tenants): membership is unknown (not an outage)' },
