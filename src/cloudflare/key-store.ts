@@ -87,7 +87,8 @@ export class AccessKeyStore {
         this.#failure === undefined ? {} : { cause: this.#failure },
       );
     }
-    throw new TokenError('ERR_TOKEN_KEY_NOT_FOUND', `no signing key ${quote(kid)} for the Cloudflare Access team \`${this.#o.teamDomain}\``);
+    // A 401 reaches the caller: it names the kid they sent, not the team.
+    throw new TokenError('ERR_TOKEN_KEY_NOT_FOUND', `no signing key ${quote(kid)} of this Cloudflare Access team`);
   }
 
   /**

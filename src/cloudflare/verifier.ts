@@ -203,7 +203,8 @@ export function createAccessVerifier(options: AccessVerifierOptions): AccessVeri
 
     // Claims are read only after the signature holds.
     if (payload.iss !== teamDomain) {
-      throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the assertion issuer ${quote(payload.iss)} is not the team domain \`${teamDomain}\``);
+      // The message names no configuration (a caller must not learn the team from a refusal).
+      throw new TokenError('ERR_TOKEN_ISSUER_INVALID', `the assertion issuer ${quote(payload.iss)} is not this team's`);
     }
     // Cloudflare writes `aud` as an array of AUD tags; RFC 7519 §4.1.3 allows a single string too.
     const aud = payload.aud;
