@@ -13,3 +13,4 @@ export { CHANNEL_NAMES } from './diagnostics.js';
 export * from './groups/index.js';
 export * from './directory/index.js';
 export * from './policy/index.js';
+export * from './cloudflare/index.js';

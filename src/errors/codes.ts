@@ -29,6 +29,14 @@ export const ERROR_CODES = {
   ERR_SERVICE_TOKEN_INVALID: { status: 401, doc: 'the `CF-Access-Client-Id`/`CF-Access-Client-Secret` pair (or the `serviceTokenHeader` JSON) matches no configured service token, or is malformed' },
   ERR_JWKS_UNAVAILABLE: { status: 503, doc: 'the discovery document or JWKS could not be fetched and no cached key can serve' },
 
+  // Cloudflare Access (the application token Cloudflare sends, and its get-identity endpoint). Token checks
+  // Cloudflare shares with Entra reuse the `ERR_TOKEN_*` codes above (malformed, too large, alg, kid, signature,
+  // issuer, audience, expired, not yet valid); the certs endpoint down is `ERR_JWKS_UNAVAILABLE`.
+  ERR_ACCESS_ASSERTION_INVALID: { status: 401, doc: 'the Cloudflare Access assertion is not an application token for a user or a service token: `type` is not `app` (a global `org` token), or it names both or neither of `sub` and `common_name`' },
+  ERR_ACCESS_ASSERTION_AMBIGUOUS: { status: 400, doc: 'the request carries two different Cloudflare Access assertions (the `Cf-Access-Jwt-Assertion` header and the `CF_Authorization` cookie, or either of them twice)' },
+  ERR_ACCESS_IDENTITY_UNAVAILABLE: { status: 503, doc: 'Cloudflare\'s get-identity could not be read (down, slow, not JSON, the wrong shape, or another user\'s identity): group membership is unknown' },
+  ERR_ACCESS_IDENTITY_IDP_MISMATCH: { status: 403, doc: 'get-identity says the user signed in through another identity provider than the configured Entra login method: their groups are not known' },
+
   // groups
   ERR_DIRECTORY_USER_UNKNOWN: { status: 403, doc: 'the user is not in the directory (or matches it only across tenants): membership is unknown (not an outage)' },
   ERR_DIRECTORY_USER_INACTIVE: { status: 403, doc: 'the directory holds the user as deprovisioned (inactive, or deleted): no session and no bearer access' },

@@ -8,3 +8,4 @@ export * from './mock-entra.js';
 export * from './arbitraries.js';
 export * from './mock-graph.js';
 export * from './mock-entra-login.js';
+export * from './mock-cloudflare.js';
