@@ -345,7 +345,9 @@ function optionalString(payload: Record<string, unknown>, name: string): string 
  * Freezes the parsed claims and every object and array inside them, and attaches the assertion under
  * {@link ACCESS_ASSERTION} (non-enumerable) first: the claims are shared through the cache.
  */
-function freezeClaims(payload: Record<string, unknown>, token: string): Readonly<Record<string, unknown>> {
+function freezeClaims(decoded: Record<string, unknown>, token: string): Readonly<Record<string, unknown>> {
+  // The strict decoder hands back frozen claims: the assertion goes on a shallow copy (once per fresh token).
+  const payload = Object.isFrozen(decoded) ? { ...decoded } : decoded;
   Object.defineProperty(payload, ACCESS_ASSERTION, { value: token, enumerable: false, writable: false, configurable: false });
   const pending: object[] = [payload];
   while (pending.length > 0) {
