@@ -33,9 +33,11 @@ const subpaths = Object.keys(manifest.exports)
   .filter((key) => key !== './package.json')
   .map((key) => (key === '.' ? manifest.name : `${manifest.name}/${key.slice(2)}`));
 
-/** The subpaths that load only with optional peers installed, and which. */
+/**
+ * The subpaths that load only with optional peers installed, and which: importing one without
+ * them fails at start-up, naming the package. No other subpath imports these.
+ */
 const needsPeers: Record<string, string[]> = {
-  // TODO(lead): empty this entry once src/login loads openid-client and jose lazily (see the wave-2 packaging note).
   [`${manifest.name}/login`]: ['openid-client', 'jose'],
   [`${manifest.name}/testing/arbitraries`]: ['fast-check'],
 };
