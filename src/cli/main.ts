@@ -1,39 +1,16 @@
 /**
- * The `entragate` command line: `check`, `eval`, `test` and `doctor`.
+ * The `entragate` command line: `check`, `eval`, `test` and `doctor` (the table is in
+ * `commands.ts`), `--version` and `--help`.
  *
  * @packageDocumentation
  */
-import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { createGate } from '../gate.js';
-import { decodeJwt } from '../token/jwt.js';
-import { explain } from '../policy/decision.js';
-import type { Decision } from '../policy/types.js';
-import type { Identity } from '../types.js';
+import { createRequire } from 'node:module';
 import { EntragateError } from '../errors/index.js';
-import { CliError, checkConfig, compileConfig, readJson, toContext, toIdentity, type CliConfig } from './config-file.js';
-import { runDoctor } from './doctor.js';
+import { closest, commandHelp, parseCommand, wantsHelp, type CliIo, type Command, type OptionValues, type OptionSpecs } from './args.js';
+import { commands } from './commands.js';
+import { CliError } from './config-file.js';
 
-/** Where the CLI writes; tests pass their own. */
-export interface CliIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  /** Progress is shown only on a terminal. @defaultValue `process.stderr.isTTY` */
-  isTTY: boolean;
-}
-
-const USAGE = `usage: entragate <command> [options]
-
-commands:
-  check  --config entragate.json              validate the IdP config, policies, rule groups and gateway rules
-  eval   --config entragate.json (--identity identity.json | --token <jwt> [--jwks jwks.json | --authority-host <url>])
-         [--context context.json] [--application <name> | --gateway] [--json]
-                                              decide one request and print the decision and its trace
-  test   <cases.json> [--config entragate.json] run a policy test file; exit 1 on any failure
-  doctor --config entragate.json [--authority-host <url>] [--graph-host <url>] [--scim-url <url> [--scim-secret <secret>]]
-         [--timeout <ms>]                     check discovery, JWKS, the client secret, Graph permissions and SCIM;
-                                              the SCIM secret may come from ENTRAGATE_SCIM_SECRET instead of the command line
-`;
+export type { CliIo };
 
 const defaultIo = (): CliIo => ({
   stdout: (text) => process.stdout.write(text),
@@ -41,235 +18,104 @@ const defaultIo = (): CliIo => ({
   isTTY: process.stderr.isTTY === true,
 });
 
+/** The installed package's version, read through the package's self-reference (`exports["./package.json"]`). */
+export function version(): string {
+  return (createRequire(import.meta.url)('entragate/package.json') as { version: string }).version;
+}
+
+function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return [
+    'usage: entragate <command> [options]',
+    '',
+    'commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    'options:',
+    '  -h, --help     print this help, or a command\'s (`entragate check --help`)',
+    '  -v, --version  print the version',
+    '',
+    'exit codes: 0 ok, 1 a check or test failed, 2 a usage or input error',
+    '',
+  ].join('\n');
+}
+
+function find(name: string): Command | undefined {
+  return commands.find((c) => c.name === name);
+}
+
+function unknownCommand(name: string): string {
+  const hint = closest(name, commands.map((c) => c.name));
+  const what = name.startsWith('-') ? `unknown option \`${name}\`` : `unknown command \`${name}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}`;
+  return `entragate: ${what}\n\n${overview()}`;
+}
+
 /**
  * Runs the CLI with `argv` (without `node` and the script) and resolves to the
  * exit code: 0 success, 1 a check or test failed, 2 a usage or input error.
- * It never calls `process.exit`.
+ * It never calls `process.exit`. `entragate <command> --help` prints the
+ * command's usage and exits 0; an unknown option names the command's options.
  *
  * @example
  * ```ts
- * import { main } from 'entragate/cli';
+ * // bin/entragate.js runs the built copy of this module:
  * const code = await main(['check', '--config', 'entragate.json']);
+ * process.exitCode = code;
  * ```
  */
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
-  const [command, ...rest] = argv;
-  try {
-    switch (command) {
-      case 'check':
-        return check(rest, io);
-      case 'eval':
-        return await evaluate(rest, io);
-      case 'test':
-        return test(rest, io);
-      case 'doctor':
-        return await doctor(rest, io);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        io.stdout(USAGE);
-        return command === undefined ? 2 : 0;
-      default:
-        io.stderr(`entragate: unknown command \`${command}\`\n${USAGE}`);
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr(overview());
+    return 2;
+  }
+  if (name === '-v' || name === '--version' || name === 'version') {
+    io.stdout(`${version()}\n`);
+    return 0;
+  }
+  if (name === '-h' || name === '--help' || name === 'help') {
+    const topic = rest[0];
+    if (topic === undefined) io.stdout(overview());
+    else {
+      const command = find(topic);
+      if (command === undefined) {
+        io.stderr(unknownCommand(topic));
         return 2;
+      }
+      io.stdout(commandHelp(command));
     }
+    return 0;
+  }
+  const command = find(name);
+  if (command === undefined) {
+    io.stderr(unknownCommand(name));
+    return 2;
+  }
+  if (wantsHelp(rest)) {
+    io.stdout(commandHelp(command));
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseCommand>;
+  try {
+    parsed = parseCommand(command, rest);
   } catch (error) {
-    if (error instanceof CliError || (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
-      io.stderr(`entragate ${command}: ${error.message}\n`);
+    if (!(error instanceof CliError)) throw error;
+    io.stderr(`entragate ${name}: ${error.message}\nrun \`entragate ${name} --help\` for its usage\n`);
+    return 2;
+  }
+  try {
+    return await command.run(parsed.values as OptionValues<OptionSpecs>, parsed.positionals, io);
+  } catch (error) {
+    if (error instanceof CliError) {
+      io.stderr(`entragate ${name}: ${error.message}\n`);
       return 2;
     }
     if (error instanceof EntragateError) {
-      io.stderr(`entragate ${command}: ${error.message} (${error.code})\n`);
+      io.stderr(`entragate ${name}: ${error.message} (${error.code})\n`);
       return 1;
     }
     throw error;
   }
-}
-
-function loadConfig(path: string | undefined, required = true): { config: CliConfig; file: string } {
-  if (path === undefined) {
-    if (required) throw new CliError('`--config <file>` is required');
-    return { config: {}, file: '' };
-  }
-  return { config: readJson(path) as CliConfig, file: path };
-}
-
-function check(args: string[], io: CliIo): number {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, allowPositionals: false });
-  const { config, file } = loadConfig(values.config);
-  const problems = checkConfig(config, file);
-  if (problems.length === 0) {
-    const apps = Object.keys(config.applications ?? {});
-    io.stdout(
-      `${file}: ok (${apps.length} application${apps.length === 1 ? '' : 's'}, ${config.ruleGroups?.length ?? 0} rule groups, ${config.gateway?.rules.length ?? 0} gateway rules${config.idp ? ', idp' : ''})\n`,
-    );
-    return 0;
-  }
-  for (const p of problems) io.stdout(`${p.location}: ${p.message}\n`);
-  io.stdout(`${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
-  return 1;
-}
-
-function validConfig(path: string | undefined): CliConfig {
-  const { config, file } = loadConfig(path);
-  const problems = checkConfig(config, file);
-  if (problems.length > 0) throw new CliError(`the configuration has problems; run \`entragate check --config ${file}\`:\n  ${problems.map((p) => `${p.location}: ${p.message}`).join('\n  ')}`);
-  return config;
-}
-
-async function evaluate(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      identity: { type: 'string' },
-      token: { type: 'string' },
-      jwks: { type: 'string' },
-      'authority-host': { type: 'string' },
-      context: { type: 'string' },
-      application: { type: 'string' },
-      gateway: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const config = validConfig(values.config);
-  const compiled = compileConfig(config);
-  const context = values.context === undefined ? {} : toContext(readJson(values.context), values.context);
-  let identity: Identity | null;
-  if (values.token !== undefined) identity = await identityFromToken(values.token, config, values.jwks, values['authority-host']);
-  else if (values.identity !== undefined) identity = toIdentity(readJson(values.identity), values.identity);
-  else identity = null;
-  const decision: Decision = values.gateway ? compiled.gateway().evaluate(identity, context) : compiled.application(values.application).evaluate(identity, context);
-  if (values.json) io.stdout(`${JSON.stringify({ allowed: decision.allowed, action: decision.action, reason: decision.reason, policy: decision.policy ?? null, trace: decision.trace }, null, 2)}\n`);
-  else io.stdout(`${explain(decision)}\n`);
-  return 0;
-}
-
-/**
- * Verifies a token: against a JWKS file (served to the gate in memory, with the
- * token's own issuer as the discovery issuer) or an authority host (the mock).
- */
-async function identityFromToken(token: string, config: CliConfig, jwksPath: string | undefined, authorityHost: string | undefined): Promise<Identity> {
-  let payload: Record<string, unknown>;
-  try {
-    payload = decodeJwt(token).payload;
-  } catch (error) {
-    throw new CliError(`the token does not decode: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const aud = typeof payload.aud === 'string' ? payload.aud : undefined;
-  const tid = typeof payload.tid === 'string' ? payload.tid : undefined;
-  const idp = config.idp ?? (aud && tid ? { type: 'azureAD', name: 'cli', config: { client_id: aud.replace(/^api:\/\//, ''), directory_id: tid } } : undefined);
-  if (idp === undefined) throw new CliError('an `idp` in the configuration (or a token with `aud` and `tid`) is needed to verify a token');
-  const options: Parameters<typeof createGate>[0] = { idp: idp as Parameters<typeof createGate>[0]['idp'], ...(aud ? { audiences: [aud] } : {}), tokenCache: false };
-  if (jwksPath !== undefined) {
-    const jwks = readJson(jwksPath);
-    const issuer = String(payload.iss ?? '');
-    options.authorityHost = 'https://jwks.invalid';
-    options.fetch = async (input) => {
-      const url = String(input instanceof Request ? input.url : input);
-      const body = url.includes('openid-configuration') ? { issuer, jwks_uri: 'https://jwks.invalid/keys' } : jwks;
-      return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
-    };
-  } else if (authorityHost !== undefined) {
-    options.authorityHost = authorityHost;
-  }
-  return createGate(options).verify(token);
-}
-
-interface TestCase {
-  name?: string;
-  identity?: unknown;
-  context?: unknown;
-  application?: string;
-  gateway?: boolean;
-  expect?: { allowed?: boolean; action?: string; policy?: string | null; reason?: string };
-}
-
-function test(args: string[], io: CliIo): number {
-  const { values, positionals } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, allowPositionals: true });
-  const path = positionals[0];
-  if (path === undefined) throw new CliError('give the test file: `entragate test cases.json`');
-  const file = readJson(path) as { config?: string | CliConfig; application?: string; gateway?: boolean; cases?: TestCase[] };
-  if (typeof file !== 'object' || file === null || !Array.isArray(file.cases)) throw new CliError(`\`${path}\` must be an object with a \`cases\` array`);
-  let config: CliConfig;
-  if (values.config !== undefined) config = validConfig(values.config);
-  else if (typeof file.config === 'string') config = validConfig(resolve(dirname(path), file.config));
-  else if (typeof file.config === 'object' && file.config !== null) {
-    const problems = checkConfig(file.config, `${path}: config`);
-    if (problems.length > 0) throw new CliError(problems.map((p) => `${p.location}: ${p.message}`).join('\n'));
-    config = file.config;
-  } else throw new CliError(`\`${path}\` has no \`config\` (a path or an object), and no \`--config\` was given`);
-  const compiled = compileConfig(config);
-  const total = file.cases.length;
-  const progress = io.isTTY && total >= 50;
-  let failed = 0;
-  const out: string[] = [];
-  file.cases.forEach((c, i) => {
-    const name = c.name ?? `case ${i + 1}`;
-    const where = `${path}: cases[${i}]`;
-    if (c.expect === undefined || typeof c.expect !== 'object') throw new CliError(`${where}: \`expect\` is required ({ allowed, action, policy, reason })`);
-    const identity = toIdentity(c.identity, `${where}.identity`);
-    const context = toContext(c.context, `${where}.context`);
-    const gateway = c.gateway ?? (c.application === undefined ? file.gateway : false) ?? false;
-    const decision = gateway ? compiled.gateway().evaluate(identity, context) : compiled.application(c.application ?? file.application).evaluate(identity, context);
-    const diffs = compare(c.expect, decision);
-    if (diffs.length === 0) out.push(`  ✓ ${name}\n`);
-    else {
-      failed++;
-      out.push(`  ✗ ${name}\n`);
-      for (const d of diffs) out.push(`      ${d}\n`);
-      out.push(`${explain(decision).replace(/^/gm, '      | ')}\n`);
-    }
-    if (progress && (i % 25 === 0 || i === total - 1)) io.stderr(`\r${i + 1}/${total} cases`);
-  });
-  if (progress) io.stderr('\r\x1b[K');
-  io.stdout(out.join(''));
-  io.stdout(failed === 0 ? `${total} passed\n` : `${failed} failed, ${total - failed} passed\n`);
-  return failed === 0 ? 0 : 1;
-}
-
-function compare(expected: NonNullable<TestCase['expect']>, decision: Decision): string[] {
-  const diffs: string[] = [];
-  const line = (field: string, want: unknown, got: unknown) => diffs.push(`${field}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
-  if (expected.allowed !== undefined && expected.allowed !== decision.allowed) line('allowed', expected.allowed, decision.allowed);
-  if (expected.action !== undefined && expected.action !== decision.action) line('action', expected.action, decision.action);
-  if (expected.reason !== undefined && expected.reason !== decision.reason) line('reason', expected.reason, decision.reason);
-  if (expected.policy !== undefined && expected.policy !== (decision.policy?.name ?? null)) line('policy', expected.policy, decision.policy?.name ?? null);
-  return diffs;
-}
-
-async function doctor(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      'authority-host': { type: 'string' },
-      'graph-host': { type: 'string' },
-      'scim-url': { type: 'string' },
-      'scim-secret': { type: 'string' },
-      'graph-user': { type: 'string' },
-      timeout: { type: 'string', default: '10000' },
-    },
-  });
-  const { config } = loadConfig(values.config);
-  const timeoutMs = Number(values.timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CliError(`\`--timeout\` must be a whole number of milliseconds, not \`${values.timeout}\``);
-  // The environment keeps the secret out of the process list and the shell history.
-  const scimSecret = values['scim-secret'] ?? process.env.ENTRAGATE_SCIM_SECRET;
-  const results = await runDoctor({
-    idp: config.idp,
-    ...(values['authority-host'] === undefined ? {} : { authorityHost: values['authority-host'] }),
-    ...(values['graph-host'] === undefined ? {} : { graphHost: values['graph-host'] }),
-    ...(values['scim-url'] === undefined ? {} : { scimUrl: values['scim-url'] }),
-    ...(scimSecret === undefined || scimSecret === '' ? {} : { scimSecret }),
-    ...(values['graph-user'] === undefined ? {} : { graphUser: values['graph-user'] }),
-    timeoutMs,
-    onCheck: (r) => io.stdout(`${r.status === 'pass' ? '✓' : r.status === 'skip' ? '-' : '✗'} ${r.name}: ${r.detail}\n`),
-  });
-  const failed = results.filter((r) => r.status === 'fail').length;
-  io.stdout(failed === 0 ? 'all checks passed\n' : `${failed} check${failed === 1 ? '' : 's'} failed\n`);
-  return failed === 0 ? 0 : 1;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
