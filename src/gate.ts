@@ -7,12 +7,14 @@ import { KeyStore } from './token/key-store.js';
 import { isSecureHost } from './token/secure-host.js';
 import { TokenVerifier, type VerifiedToken, type VerifyOptions } from './token/verifier.js';
 import type { Identity, RequestContext } from './types.js';
-import { ConfigError, GroupsError, SessionError, StoreError } from './errors/index.js';
+import { ConfigError, GroupsError, SessionError, StoreError, TokenError } from './errors/index.js';
 import type { GroupResolution, GroupSource, GroupSourceContext } from './groups/types.js';
 import { createGroupSourceChain } from './groups/chain.js';
 import { resolveMembership } from './groups/resolve-groups.js';
 import { createMemoryRevocationList, type RevocationList } from './login/revocation.js';
 import type { GroupField, GroupMembership } from './types.js';
+import { createAccessVerifier, type AccessVerifier } from './cloudflare/verifier.js';
+import type { AccessAssertion } from './cloudflare/types.js';
 import { compileAccessPolicies, type CompiledAccessPolicies } from './policy/access-compile.js';
 import { compileGatewayRules, type CompiledGatewayRules } from './policy/gateway-compile.js';
 import { createShadowEvaluator, type DecisionDifference } from './policy/shadow.js';
@@ -130,6 +132,32 @@ export const gateOptionsSchema = z.strictObject({
     .optional(),
   /** The global session duration (Cloudflare's org setting). @defaultValue `24h` */
   session_duration: goDuration.default('24h'),
+  /**
+   * Cloudflare Access in front of the app: the adapters then take the identity from the application token
+   * Cloudflare sends (`Cf-Access-Jwt-Assertion`, the `CF_Authorization` cookie as a fallback), verified
+   * against the team's keys, and resolve it through the same pipeline (revocations, the directory's
+   * standing, groups). `aud` is the Access application's AUD tag (or several); an application of the gate
+   * whose `aud` is set also requires its own tag. Durations in ms.
+   */
+  cloudflareAccess: z
+    .strictObject({
+      /** `https://<team>.cloudflareaccess.com`, the host, or the bare team name. */
+      teamDomain: z.string().min(1),
+      /** The AUD tag(s) of the Access application(s) in front. */
+      aud: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+      /** The Cloudflare IdP id of the Entra login method, stamped as `identity.idp.id`. @defaultValue the IdP's `id`, else `azureAD` */
+      idpId: z.string().min(1).optional(),
+      /** The custom OIDC claim carrying the Entra object id (so the SCIM directory can match it). */
+      oidClaim: z.string().min(1).optional(),
+      /** The Entra tenant the Access application admits alone (so the directory may match its users by email). */
+      tenantId: z.string().regex(GUID, 'must be a tenant GUID').optional(),
+      timeoutMs: z.number().int().min(100).max(60_000).optional(),
+      cooldownMs: z.number().int().min(0).optional(),
+      failureBackoffMs: z.number().int().min(0).optional(),
+      refreshIntervalMs: z.number().int().min(1_000).optional(),
+      cacheMax: z.number().int().min(0).optional(),
+    })
+    .optional(),
   /** `fetch` used for discovery and JWKS (tests inject one). @defaultValue `globalThis.fetch` */
   fetch: z.custom<typeof fetch>((v) => typeof v === 'function', 'must be a fetch function').optional(),
   /** Clock in ms (tests inject one). @defaultValue `Date.now` */
@@ -215,6 +243,15 @@ export interface Gate {
   identify(token: string, options?: IdentifyOptions): Promise<Identity>;
   /** Like `identify`, and also returns the verified claims (frozen). */
   identifyToken(token: string, options?: IdentifyOptions): Promise<VerifiedToken>;
+  /** The Cloudflare Access verifier (option `cloudflareAccess`), when Cloudflare is in front. */
+  readonly cloudflareAccess: AccessVerifier | undefined;
+  /**
+   * The identity pipeline for a Cloudflare Access assertion: verifies it, requires the AUD tag of the
+   * `application` it is presented to (when that application sets `aud`), and for a user applies the
+   * revocations and {@link resolveIdentity}; a service-token assertion is returned as is (never a user).
+   * Rejects with `ERR_CONFIG_INVALID` when `cloudflareAccess` is not configured.
+   */
+  identifyAccess(assertion: string, options?: IdentifyOptions): Promise<AccessAssertion>;
   /**
    * The one answer to "who is this user and what are their groups", shared by bearer tokens, the login
    * callback and every session request (`entragate/login` calls it):
@@ -448,6 +485,48 @@ export function createGate(options: GateOptions): Gate {
     return { identity: resolvedIdentity, claims };
   }
 
+  const access = o.cloudflareAccess;
+  const accessVerifier: AccessVerifier | undefined =
+    access === undefined
+      ? undefined
+      : createAccessVerifier({
+          teamDomain: access.teamDomain,
+          aud: access.aud,
+          clockTolerance: o.clockTolerance,
+          idpId: access.idpId ?? idp.id ?? idp.uid ?? 'azureAD',
+          ...(access.oidClaim === undefined ? {} : { oidClaim: access.oidClaim }),
+          ...(access.tenantId === undefined ? {} : { tenantId: access.tenantId }),
+          ...(access.timeoutMs === undefined ? {} : { timeoutMs: access.timeoutMs }),
+          ...(access.cooldownMs === undefined ? {} : { cooldownMs: access.cooldownMs }),
+          ...(access.failureBackoffMs === undefined ? {} : { failureBackoffMs: access.failureBackoffMs }),
+          ...(access.refreshIntervalMs === undefined ? {} : { refreshIntervalMs: access.refreshIntervalMs }),
+          ...(access.cacheMax === undefined ? {} : { cacheMax: access.cacheMax }),
+          ...(o.fetch === undefined ? {} : { fetch: o.fetch }),
+          now,
+        });
+  // The applications whose own `aud` was given: an assertion presented to one must carry that tag.
+  const explicitAud = new Map<string, string>();
+  for (const [name, app] of Object.entries(o.applications)) if (app.aud !== undefined) explicitAud.set(name, app.aud);
+
+  async function identifyAccess(assertion: string, options: IdentifyOptions = {}): Promise<AccessAssertion> {
+    if (accessVerifier === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid gate configuration: `identifyAccess` needs the `cloudflareAccess` option');
+    const result = await accessVerifier.verify(assertion);
+    const required = options.application === undefined ? undefined : explicitAud.get(options.application);
+    const aud = result.claims.aud;
+    // INVARIANT: an assertion for one Access application never opens another application's routes.
+    if (required !== undefined && !(aud === required || (Array.isArray(aud) && aud.includes(required)))) {
+      throw new TokenError('ERR_TOKEN_AUDIENCE_INVALID', 'the Cloudflare Access assertion is for another application');
+    }
+    if (result.kind === 'service') return result;
+    const identity = result.identity;
+    const appAud = options.application === undefined ? undefined : applications.get(options.application)?.app.aud;
+    const subjects = subjectsOf(identity, result.claims);
+    assertNotRevoked(appAud === undefined ? { subjects, issuedAt: identity.iat, userId: identity.user_uuid } : { subjects, issuedAt: identity.iat, appId: appAud, userId: identity.user_uuid });
+    const resolvedIdentity = await resolveIdentity(identity, { claims: result.claims });
+    // `resolveIdentity` spreads the identity it is given: the Cloudflare fields (`identity_nonce`, `country`) stay.
+    return resolvedIdentity === identity ? result : { ...result, identity: resolvedIdentity as typeof identity };
+  }
+
   async function identify(token: string, options: IdentifyOptions = {}): Promise<Identity> {
     return (await identifyToken(token, options)).identity;
   }
@@ -479,6 +558,8 @@ export function createGate(options: GateOptions): Gate {
     verifyToken: (token, verifyOptions) => verifier.verifyToken(token, verifyOptions),
     identify,
     identifyToken,
+    cloudflareAccess: accessVerifier,
+    identifyAccess,
     resolveIdentity,
     assertNotRevoked,
     subjectsOf,

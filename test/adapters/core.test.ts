@@ -241,3 +241,16 @@ describe('protect: a 5xx shows the public text only', () => {
     expect(String(error?.stack)).not.toContain('fetch failed');
   });
 });
+
+describe('protect: behind Cloudflare Access', () => {
+  it('refuses an `assertionHeader` other than Cloudflare\'s when the gate is behind Cloudflare Access (one source of truth)', () => {
+    const gate = createGate({
+      idp: f.entra.idpConfig(),
+      authorityHost: f.entra.url,
+      cloudflareAccess: { teamDomain: 'http://127.0.0.1:9', aud: 'a'.repeat(64) },
+      applications: { portal: { policies: [] } },
+    });
+    expect(() => createProtector(gate, { application: 'portal' }, { assertionHeader: 'x-my-jwt' })).toThrow(/behind Cloudflare Access/);
+    expect(() => createProtector(gate, { application: 'portal' }, { assertionHeader: 'Cf-Access-Jwt-Assertion' })).not.toThrow();
+  });
+});
