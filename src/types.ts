@@ -14,7 +14,7 @@ export interface GroupRef {
 }
 
 /** Where a set of groups came from. */
-export type GroupSourceKind = 'token' | 'graph' | 'directory' | 'static';
+export type GroupSourceKind = 'token' | 'graph' | 'directory' | 'cloudflare' | 'static';
 
 /**
  * A field of a group a policy can read: its Object Id, its display name, its mail. A source states which

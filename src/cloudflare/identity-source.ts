@@ -68,12 +68,8 @@ void schemaMatchesInterface;
 
 /** An identity with a few dozen groups is a few kilobytes; device posture can add some. */
 const MAX_IDENTITY_BYTES = 512 * 1024;
-/**
- * `GroupSourceKind` has no Cloudflare member yet, and the session store reads back only the kinds it knows:
- * get-identity's Entra groups are the ones Cloudflare read from Microsoft Graph, so `graph` is the
- * truthful one of the four. (Proposed: a `cloudflare` kind, see the report.)
- */
-const SOURCE_KIND: GroupSourceKind = 'graph';
+/** Groups as Cloudflare's get-identity reports them (read by Cloudflare from the IdP at login). */
+const SOURCE_KIND: GroupSourceKind = 'cloudflare';
 /** Cloudflare's get-identity lists each group's id and name (`{ id, name, email? }`, workerd's typing); mails only when present. */
 const FIELDS: readonly GroupField[] = Object.freeze(['id', 'name']);
 const COMPLETE: GroupMembership = Object.freeze({ state: 'complete', source: SOURCE_KIND, fields: FIELDS });

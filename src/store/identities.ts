@@ -26,7 +26,7 @@ const identityChannel = diagnostics.channel(IDENTITY_CHANNEL);
 /** Longer nonces are refused: entragate's are 16 characters, and a key is a bind parameter anyway. */
 const MAX_NONCE = 256;
 
-const SOURCES: ReadonlySet<unknown> = new Set<GroupSourceKind>(['token', 'graph', 'directory', 'static']);
+const SOURCES: ReadonlySet<unknown> = new Set<GroupSourceKind>(['token', 'graph', 'directory', 'cloudflare', 'static']);
 const ABSENT: GroupMembership = Object.freeze({ state: 'absent' });
 const IDP_TYPE = 'azureAD';
 

@@ -54,7 +54,7 @@ describe('get-identity answers', () => {
     const u = await user();
     const resolution = await sourceFor().resolve(u.identity, { claims: u.claims });
     expect(resolution.groups).toEqual([FINANCE, SECURITY]);
-    expect(resolution.membership).toEqual({ state: 'complete', source: 'graph', fields: ['id', 'name'] });
+    expect(resolution.membership).toEqual({ state: 'complete', source: 'cloudflare', fields: ['id', 'name'] });
     // It asked with the assertion as the CF_Authorization cookie, and nothing else.
     expect(cf.identityCookies.at(-1)).toBe(`CF_Authorization=${u.token}`);
     expect(sourceFor().fields).toEqual(['id', 'name']);
