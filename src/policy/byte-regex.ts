@@ -39,18 +39,24 @@ function utf8(cp: number, into: number[]): void {
   else into.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
 }
 
+let lastAscii = '';
 let lastValue = '';
 let lastBytes = '';
 
 /**
  * The byte string of `value` (see the module comment). An ASCII value is returned as is, without a
- * copy; the last conversion is remembered, as many rules read the same value.
+ * copy; the last value found ASCII and the last conversion are remembered, as many rules read the
+ * same value.
  */
 export function byteString(value: string): string {
+  if (value === lastAscii) return value;
   let i = 0;
   const n = value.length;
   while (i < n && value.charCodeAt(i) < 0x80) i++;
-  if (i === n) return value;
+  if (i === n) {
+    lastAscii = value;
+    return value;
+  }
   if (value === lastValue) return lastBytes;
   const bytes: number[] = [];
   for (let j = i; j < n; j++) {

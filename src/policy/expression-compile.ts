@@ -88,14 +88,6 @@ function groupBit(field: string): number {
   return field.startsWith('identity.groups.') ? fieldBit(field.slice('identity.groups.'.length) as GroupField) : 0;
 }
 
-/** A Bytes field's value; one the request or identity does not carry reads as `""`. */
-function scalarOf(field: string, view: IdentityView, context: RequestContext): string {
-  if (field === 'identity.email') return view.email;
-  if (field === 'net.src.geo.country') return typeof context.country === 'string' ? context.country : '';
-  const name = view.identity?.name;
-  return typeof name === 'string' ? name : '';
-}
-
 /** An address set an IP comparison names: CIDRs (a bare address is a /32 or /128) and ranges. */
 interface AddressSet {
   readonly cidrs: readonly Cidr[];
@@ -393,18 +385,13 @@ function compileScalarCompare(expr: Extract<Expr, { k: 'compare' }>, scope: Expr
   const identityField = field.startsWith('identity.');
   const variable = field === 'identity.email' && (expr.op === 'eq' || expr.op === 'ne' || expr.op === 'in') && scope.emailMode !== 'exact';
   const exact = comparePredicate(expr.op, expr.rhs, same, scope);
-  let canonicalReading: (view: IdentityView) => boolean;
-  let described = '';
-  if (!variable) {
-    canonicalReading = () => false;
-  } else if (scope.emailMode === 'canonical') {
-    canonicalReading = () => true;
-    described = ', extended email matching';
-  } else {
+  const read = scalarReader(field);
+  /** The reading of a variable comparison: `true` canonical, `false` exact, a function for a mixed one (under `xor`). */
+  let reading: boolean | (() => boolean) = false;
+  if (variable) {
     // `!=` is itself a narrowing comparison: its widening reading is the exact one.
-    const effective = expr.op === 'ne' ? -polarity : polarity;
-    if (effective > 0) canonicalReading = () => true;
-    else if (effective < 0) canonicalReading = () => false;
+    const effective = scope.emailMode === 'canonical' ? 1 : expr.op === 'ne' ? -polarity : polarity;
+    if (effective !== 0) reading = effective > 0;
     else {
       const slot = scope.readings.count++;
       if (slot >= MAX_MIXED) {
@@ -414,27 +401,45 @@ function compileScalarCompare(expr: Extract<Expr, { k: 'compare' }>, scope: Expr
         );
       }
       const readings = scope.readings;
-      canonicalReading = () => (readings.mask & (1 << slot)) !== 0;
+      reading = () => (readings.mask & (1 << slot)) !== 0;
     }
-    described = ', extended email matching';
   }
+  const readsCanonical = (): boolean => (typeof reading === 'function' ? reading() : reading);
   const canonical = variable ? comparePredicate(expr.op, expr.rhs, canonicalEmail, scope) : exact;
-  return (view, context, sink) => {
-    let result: Tri;
-    if (identityField && view.identity === null) result = U;
+  const traced = (view: IdentityView, context: RequestContext, sink: CheckTrace[], result: Tri): Tri => {
+    if (identityField && view.identity === null) report(sink, scope, expr, field, result, `${field} is unknown: no identity`);
     else {
-      const readCanonical = variable && canonicalReading(view);
-      result = (readCanonical ? canonical(view.canonicalEmail) : exact(scalarOf(field, view, context))) ? T : F;
-    }
-    if (sink !== undefined) {
-      if (identityField && view.identity === null) report(sink, scope, expr, field, result, `${field} is unknown: no identity`);
-      else {
-        const value = scalarOf(field, view, context);
-        const reading = variable ? (canonicalReading(view) ? `${described} (variants)` : `${described} (exact address)`) : '';
-        report(sink, scope, expr, field, result, `${field} is ${value === '' ? 'empty' : `\`${value}\``}${reading}`);
-      }
+      const value = read(view, context);
+      const how = variable ? `, extended email matching (${readsCanonical() ? 'variants' : 'exact address'})` : '';
+      report(sink, scope, expr, field, result, `${field} is ${value === '' ? 'empty' : `\`${value}\``}${how}`);
     }
     return result;
+  };
+  // One closure per case: the hot path reads one value and runs one predicate.
+  let evaluate: (view: IdentityView, context: RequestContext) => Tri;
+  if (reading === false) {
+    evaluate = identityField
+      ? (view, context) => (view.identity === null ? U : exact(read(view, context)) ? T : F)
+      : (view, context) => (exact(read(view, context)) ? T : F);
+  } else if (reading === true) {
+    evaluate = (view) => (view.identity === null ? U : canonical(view.canonicalEmail) ? T : F);
+  } else {
+    const mixed = reading;
+    evaluate = (view, context) => (view.identity === null ? U : (mixed() ? canonical(view.canonicalEmail) : exact(read(view, context))) ? T : F);
+  }
+  return (view, context, sink) => {
+    const result = evaluate(view, context);
+    return sink === undefined ? result : traced(view, context, sink, result);
+  };
+}
+
+/** The reader of a scalar field (`identity.email`, `identity.name`, `net.src.geo.country`); one the request or identity lacks reads as `""`. */
+function scalarReader(field: string): (view: IdentityView, context: RequestContext) => string {
+  if (field === 'identity.email') return (view) => view.email;
+  if (field === 'net.src.geo.country') return (_view, context) => (typeof context.country === 'string' ? context.country : '');
+  return (view) => {
+    const name = view.identity?.name;
+    return typeof name === 'string' ? name : '';
   };
 }
 
