@@ -152,8 +152,17 @@ function httpClass(action: GatewayAction): number {
  * by Allow rules with `defaultAction: 'block'`. An IP or country the context lacks reads as empty: no IP is in no
  * range. Any other field (`dns.fqdn`, `http.request.domains`, …) is an
  * `ERR_EXPRESSION_TYPE` compile error: a rule is never half-evaluated.
- * `matches` runs on re2js (RE2, linear time); a pattern RE2 cannot run is
- * `ERR_EXPRESSION_REGEX`.
+ *
+ * The grammar is wirefilter's (`cloudflare/wirefilter`): leading and trailing
+ * Unicode whitespace is trimmed; set items are separated by whitespace (a comma
+ * is a syntax error); `net.src.ip` sets take addresses, CIDRs (no host bits)
+ * and ranges `a..b`, `==`/`!=` one address; `wildcard` (ASCII case-insensitive)
+ * and `strict wildcard` match the whole value, `*` for any bytes; a function
+ * call other than `any()`/`all()` (`lower()`, `len()`, …) is refused by name,
+ * as Gateway documents none. `matches` runs as wirefilter's Rust regex does, on
+ * bytes with Unicode off (`.` is one byte, `\w` and `(?i)` are ASCII), on
+ * re2js (RE2, linear time); a pattern RE2 cannot run, or syntax Rust's regex
+ * reads otherwise, is `ERR_EXPRESSION_REGEX`.
  *
  * Unknowns fail closed. Without an identity (`evaluate(null, …)`, a request
  * without a login) every `identity.*` comparison is `unknown`: so is

@@ -10,6 +10,7 @@ import type { GatewayAction, GatewayDecision, GatewayRule } from '../../src/poli
 import type { Identity } from '../../src/types.js';
 import { canonical, referenceGateway } from './gateway-reference.js';
 import { makeIdentity } from './helpers.js';
+import { runs } from './runs.js';
 
 const BASES = ['alice@example.com', 'bob@example.com', 'carol@contractors.com'] as const;
 
@@ -83,7 +84,7 @@ describe('extended email: an exemption in a Block names exact addresses', () => 
         expect(d.policy === undefined).toBe(exempt);
         if (!exempt) expect(d.reason).toBe('matched');
       }),
-      { numRuns: 1500 },
+      runs(1500),
     );
   });
 
@@ -94,7 +95,7 @@ describe('extended email: an exemption in a Block names exact addresses', () => 
         const excluded = names.some((n) => canonical(n) === canonical(email));
         expect(rules.evaluate(person(email), {}).allowed).toBe(!excluded);
       }),
-      { numRuns: 1000 },
+      runs(1000),
     );
   });
 
@@ -104,7 +105,7 @@ describe('extended email: an exemption in a Block names exact addresses', () => 
         const rules = compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, identity: expression }], { lists, defaultAction: 'block' });
         expect(rules.evaluate(person(email), {}).allowed).toBe(!names.includes(email));
       }),
-      { numRuns: 1000 },
+      runs(1000),
     );
   });
 });
@@ -150,7 +151,7 @@ describe('extended email: no reading of a comparison lets a variant escape a res
         const variants = tri(compileGatewayRules(rule('allow'), { lists, defaultAction: 'block', matchExtendedEmail: true }).evaluate(identity, {}), 'r');
         expect(restricted).toBeGreaterThanOrEqual(Math.max(exact, variants));
       }),
-      { numRuns: 1500 },
+      runs(1500),
     );
   });
 
@@ -169,7 +170,7 @@ describe('extended email: no reading of a comparison lets a variant escape a res
           expect({ allowed: d.allowed, action: d.action, policyName: d.policy?.name, reason: d.reason }).toEqual(r);
         },
       ),
-      { numRuns: 1500 },
+      runs(1500),
     );
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileGatewayRules, explain } from '../../src/policy/index.js';
+import { canonicalEmail, compileGatewayRules, explain } from '../../src/policy/index.js';
 import { ConfigError, PolicyError } from '../../src/errors/index.js';
 import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
 import { makeIdentity, thrown } from './helpers.js';
@@ -345,5 +345,13 @@ describe('gateway: compile errors', () => {
     expect(err.code).toBe('ERR_CONFIG_INVALID');
     expect(err.message).toMatch(/^invalid gateway rule configuration:\n/);
     expect(thrown(() => compileGatewayRules([], { bogus: 1 } as never)).code).toBe('ERR_CONFIG_INVALID');
+  });
+});
+
+describe('gateway: canonicalEmail (exported)', () => {
+  it('drops a +tag and the dots of the local part, lower-cased; an address without `@` is only lower-cased', () => {
+    expect(canonicalEmail('Con.Tact+123@Example.com')).toBe('contact@example.com');
+    expect(canonicalEmail('first.last')).toBe('first.last');
+    expect(canonicalEmail('A.B+C')).toBe('a.b+c');
   });
 });
