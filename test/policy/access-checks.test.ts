@@ -10,7 +10,7 @@ import type { AccessPolicy, AccessRule, CheckTrace } from '../../src/policy/type
 import type { Identity } from '../../src/types.js';
 import { makeIdentity, thrown } from './helpers.js';
 
-const table = JSON.parse(readFileSync(new URL('../fixtures/policy/access-traces.json', import.meta.url), 'utf8')) as {
+const table = JSON.parse(readFileSync(new URL('../fixtures/policy/traces/access.json', import.meta.url), 'utf8')) as {
   lists: Record<string, string[]>;
   cases: { rule: AccessRule; case: 'yes' | 'no' | 'no identity, empty context'; check: CheckTrace }[];
 };
@@ -25,7 +25,7 @@ const where: Record<string, object> = {
   'no identity, empty context': {},
 };
 
-describe('access: every selector’s trace (test/fixtures/policy/access-traces.json)', () => {
+describe('access: every selector’s trace (te../fixtures/policy/traces/access.json)', () => {
   it.each(table.cases.map((c) => [Object.keys(c.rule)[0], c.case, c] as const))('%s, %s', (_selector, _case, c) => {
     const p = compileAccessPolicies([{ name: 'p', decision: 'non_identity', include: [c.rule] }], { lists: table.lists });
     const d = p.evaluate(who[c.case] as Identity | null, where[c.case] as object);
