@@ -232,3 +232,41 @@ describe('access: order, decision refs and the trace', () => {
     expect(unknownExclude.trace[0]?.result).toBe('unknown');
   });
 });
+
+describe('access: more edges the mutation run found', () => {
+  it('a null rule and a number where a string belongs are configuration errors, not crashes', () => {
+    expect(thrown(() => compileAccessPolicies([{ name: 'p', decision: 'allow', include: [null as unknown as AccessRule] }])).message).toBe(
+      'a rule must be an object with one selector: policies[0].include[0]',
+    );
+    expect(thrown(() => compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ email: { email: 5 as unknown as string } }] }])).message).toBe(
+      '`email.email` must be a non-empty string: policies[0].include[0]',
+    );
+  });
+
+  it('four policies of one precedence keep array order', () => {
+    const names = ['d', 'b', 'a', 'c'];
+    const p = compileAccessPolicies(names.map((name) => ({ name, decision: 'allow' as const, precedence: 7, include: [{ everyone: {} }] })));
+    expect(p.order.map((o) => o.name)).toEqual(names);
+  });
+
+  it('the trace of a rule group, of amr and posture lists, and of an oidc claim from the right IdP', () => {
+    const p = compileAccessPolicies(
+      [
+        { name: 'g', decision: 'allow', include: [{ group: { id: 'rg' } }] },
+        { name: 'amr', decision: 'allow', include: [{ auth_method: { auth_method: 'hwk' } }] },
+        { name: 'posture', decision: 'allow', include: [{ device_posture: { integration_uid: 'disk' } }] },
+        { name: 'oidc', decision: 'allow', include: [{ oidc: { claim_name: 'c', claim_value: 'v', identity_provider_id: 'okta' } }] },
+        { name: 'oidc string fields', decision: 'allow', include: [{ oidc: { claim_name: 'length', claim_value: '3' } }] },
+      ],
+      { groups: [{ id: 'rg', name: 'RG', include: [{ email: { email: 'x@example.com' } }] }] },
+    );
+    const d = p.evaluate({ ...makeIdentity({ idp: 'okta', amr: ['pwd', 'otp'], oidc_fields: { c: 'w' } }) }, { devicePosture: ['fw', 'av'] });
+    const [group, amr, posture, oidc] = d.trace.map((t) => t.checks[0]);
+    expect(group).toMatchObject({ selector: 'group', value: 'rg', attribute: 'rule group', result: 'no-match' });
+    expect(amr?.detail).toBe('amr is [pwd, otp]');
+    expect(posture?.detail).toBe('passed checks: [fw, av]');
+    expect(oidc?.detail).toBe('claim `c` is `w`');
+    const stringFields = p.evaluate({ ...makeIdentity(), oidc_fields: 'abc' as unknown as Record<string, unknown> }, {});
+    expect(stringFields.trace[4]?.checks[0]?.detail).toBe('claim `length` is absent');
+  });
+});

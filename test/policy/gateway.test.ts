@@ -355,3 +355,46 @@ describe('gateway: canonicalEmail (exported)', () => {
     expect(canonicalEmail('A.B+C')).toBe('a.b+c');
   });
 });
+
+// The mutation run (issue 12) found these unproven.
+describe('gateway: checks by message, ties, actions that pass over', () => {
+  const bad = (rules: unknown): string => thrown(() => compileGatewayRules(rules as GatewayRule[])).message;
+  it.each([
+    ['x', '`rules` must be an array: rules'],
+    [['x'], 'a rule must be an object: rules[0]'],
+    [[{ name: '', action: 'allow', precedence: 1 }], '`name` must be a non-empty string: rules[0]'],
+    [[{ name: 5, action: 'allow', precedence: 1 }], '`name` must be a non-empty string: rules[0]'],
+    [[{ name: 'r', action: 5, precedence: 1 }], '`action` `5` is not a gateway action: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: '1' }], '`precedence` must be a finite number: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: NaN }], '`precedence` must be a finite number: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: 1, id: 5 }], '`id` must be a string: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: 1, filters: ['http', 5] }], '`filters` must be an array of http, dns, l4, egress, dns_resolver: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: 1, filters: ['smtp', 'http'] }], '`filters` must be an array of http, dns, l4, egress, dns_resolver: rules[0] `r`'],
+  ])('%j', (rules, message) => {
+    expect(bad(rules)).toBe(message);
+  });
+
+  it('a null expression is an absent one; a decision of a rule without an id has none', () => {
+    const d = compileGatewayRules([{ name: 'r', action: 'block', precedence: 1, identity: null as unknown as string }]).evaluate(user, {});
+    expect(d.policy).toStrictEqual({ name: 'r', precedence: 1 });
+  });
+
+  it('four rules of one precedence keep array order', () => {
+    const names = ['d', 'b', 'a', 'c'];
+    const rules = compileGatewayRules(names.map((name) => ({ name, action: 'allow' as const, precedence: 7 })));
+    expect(rules.order.map((o) => o.name)).toEqual(names);
+  });
+
+  it.each(['allow', 'off', 'noisolate', 'noscan', 'resolve', 'egress', 'l4_override'] as const)('an unknown %s rule is passed over, not a block', (action) => {
+    const overage = makeIdentity({ groups: [], membership: { state: 'overage', signal: 'hasgroups' } });
+    const d = compileGatewayRules([{ name: 'maybe', action, precedence: 1, identity: `any(identity.groups.id[*] in {"${FIN}"})` }]).evaluate(overage, {});
+    expect(d).toMatchObject({ allowed: true, action: 'allow', reason: 'default' });
+    expect(d.trace[0]?.note).toBe('might match: not counted as a match');
+  });
+
+  it('the warning wording for no field and for mails', () => {
+    const rule: GatewayRule = { name: 'm', action: 'block', precedence: 1, identity: 'any(identity.groups.name[*] == "x")' };
+    expect(compileGatewayRules([rule], { groupFields: [] }).warnings[0]).toContain('(they supply no group field)');
+    expect(compileGatewayRules([rule], { groupFields: ['id', 'email'] }).warnings[0]).toContain('(they supply ids and emails only)');
+  });
+});
