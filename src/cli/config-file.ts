@@ -5,7 +5,7 @@ import { EntragateError } from '../errors/index.js';
 import { compileAccessPolicies, type CompiledAccessPolicies } from '../policy/access-compile.js';
 import { compileGatewayRules, type CompiledGatewayRules } from '../policy/gateway-compile.js';
 import type { AccessPolicy, AccessRuleGroup, GatewayAction, GatewayRule } from '../policy/types.js';
-import type { GroupMembership, GroupRef, Identity, RequestContext } from '../types.js';
+import type { GroupField, GroupMembership, GroupRef, Identity, RequestContext } from '../types.js';
 
 /**
  * The configuration file the CLI reads (`entragate.json`): the parts of the gate
@@ -188,7 +188,10 @@ export function compileConfig(config: CliConfig): CompiledConfig {
 /**
  * An identity as a test file or `eval` writes it: only what matters, the rest
  * defaulted. `groups` are ids or `{ id, name }`; `membership` defaults to
- * `complete` when `groups` is given, else `absent`.
+ * `complete` when `groups` is given, else `absent`. A `complete` membership
+ * the file states knows what the file can say, group ids and names
+ * (`fields: ["id", "name"]`); `"fields": ["id"]` on the identity models the
+ * token claim, which carries ids only (a rule on names is then unknown).
  */
 export function toIdentity(input: unknown, where: string): Identity | null {
   if (input === null || input === undefined) return null;
@@ -202,10 +205,17 @@ export function toIdentity(input: unknown, where: string): Identity | null {
       else throw new CliError(`${where}.groups: must be an array of group ids or { id, name }`);
     }
   }
+  let fields: readonly GroupField[] = ['id', 'name'];
+  if (input.fields !== undefined) {
+    if (!Array.isArray(input.fields) || !input.fields.every((f) => f === 'id' || f === 'name' || f === 'email')) {
+      throw new CliError(`${where}.fields: must be an array of \`id\`, \`name\`, \`email\``);
+    }
+    fields = input.fields as GroupField[];
+  }
   let membership: GroupMembership;
   const m = input.membership;
-  if (m === undefined) membership = input.groups === undefined ? { state: 'absent' } : { state: 'complete', source: 'static' };
-  else if (m === 'complete') membership = { state: 'complete', source: 'static' };
+  if (m === undefined) membership = input.groups === undefined ? { state: 'absent' } : { state: 'complete', source: 'static', fields };
+  else if (m === 'complete') membership = { state: 'complete', source: 'static', fields };
   else if (m === 'absent') membership = { state: 'absent' };
   else if (m === 'overage') membership = { state: 'overage', signal: 'claim_names' };
   else if (m === 'unknown') membership = { state: 'unknown', reason: 'stated unknown by the test case', code: 'ERR_GROUPS_UNAVAILABLE' };

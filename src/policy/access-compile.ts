@@ -20,7 +20,7 @@ import { makeAccessDecision } from './decision.js';
 import { GroupIndex } from './group-index.js';
 import { createPreparer, type IdentityView, type Prepared } from './identity-view.js';
 import type { Cidr } from './ip.js';
-import { accessCompileOptionsSchema, type AccessCompileOptions } from './options.js';
+import { accessCompileOptionsSchema, listMap, type AccessCompileOptions } from './options.js';
 import { T, U, traceResult, type Tri } from './tri.js';
 import type {
   AccessAction,
@@ -147,6 +147,7 @@ export function compileAccessPolicies(
 ): CompiledAccessPolicies {
   const opts = parseWith(accessCompileOptionsSchema, options ?? {}, 'access policy');
   if (!Array.isArray(policies)) throw invalid('policies', '`policies` must be an array');
+  const lists = listMap(options, opts.lists);
 
   // Rule groups: indexed by id, compiled on first reference with cycle detection.
   const groupBodies = new Map<string, { body: Record<string, unknown>; where: string }>();
@@ -163,7 +164,7 @@ export function compileAccessPolicies(
   const cidrLists = new Map<string, readonly Cidr[]>();
   // Entra group Object Ids are GUIDs: compared case-insensitively.
   const groupIndex = new GroupIndex(true);
-  const scopeFor = (where: string): RuleCompileScope => ({ where, lists: opts.lists, group: resolveGroup, cidrLists, groups: groupIndex });
+  const scopeFor = (where: string): RuleCompileScope => ({ where, lists, group: resolveGroup, cidrLists, groups: groupIndex });
   function resolveGroup(id: string, where: string): CompiledRuleSet & { identityBased: boolean } {
     const done = compiledGroups.get(id);
     if (done) return done;

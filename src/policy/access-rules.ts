@@ -7,8 +7,9 @@ import { PolicyError } from '../errors/index.js';
 import type { RequestContext } from '../types.js';
 import { plural } from './decision.js';
 import { hasProbe, type GroupIndex } from './group-index.js';
-import type { IdentityView } from './identity-view.js';
+import { FIELD_ID, fieldNote, type IdentityView } from './identity-view.js';
 import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
+import type { ListMap } from './options.js';
 import { F, T, U, traceResult, triOf, type Tri } from './tri.js';
 import type { AccessSelector, CheckTrace } from './types.js';
 
@@ -35,7 +36,8 @@ export interface CompiledRule {
 /** What a rule compiler needs from the policy compiler. */
 export interface RuleCompileScope {
   readonly where: string;
-  readonly lists: Readonly<Record<string, readonly string[]>>;
+  /** INVARIANT: looked up by own key only (a `Map`): `email_list { id: 'constructor' }` names a list or nothing. */
+  readonly lists: ListMap;
   /** Resolves a rule group by id (compiling it on first use; cycle-checked by the caller). */
   readonly group: (id: string, path: string) => CompiledRuleSet & { readonly identityBased: boolean };
   readonly cidrLists: Map<string, readonly Cidr[]>;
@@ -64,8 +66,13 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** `body[key]` when it is the body's own property (a value inherited from a prototype is no configuration). */
+function own(body: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(body, key) ? body[key] : undefined;
+}
+
 function stringField(body: Record<string, unknown>, key: string, where: string, selector: string): string {
-  const value = body[key];
+  const value = own(body, key);
   if (typeof value !== 'string' || value.length === 0) {
     throw invalid(where, `\`${selector}.${key}\` must be a non-empty string`);
   }
@@ -73,7 +80,7 @@ function stringField(body: Record<string, unknown>, key: string, where: string, 
 }
 
 function optionalString(body: Record<string, unknown>, key: string, where: string, selector: string): string | undefined {
-  const value = body[key];
+  const value = own(body, key);
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw invalid(where, `\`${selector}.${key}\` must be a string`);
   return value;
@@ -171,8 +178,8 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
     }
     case 'email_list': {
       const id = stringField(body, 'id', where, s);
-      const list = scope.lists[id];
-      if (!list) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${id}\` is not configured: ${where}`);
+      const list = scope.lists.get(id);
+      if (list === undefined) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${id}\` is not configured: ${where}`);
       const set = new Set(list.map((e) => e.toLowerCase()));
       return leaf(s, path, {
         value: id, attribute: 'identity.email', identityBased: true,
@@ -199,20 +206,21 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       const raw = stringField(body, 'id', where, s);
       const probe = scope.groups.probe('id', [raw]);
       const idp = optionalString(body, 'identity_provider_id', where, s);
-      // INVARIANT: a group the identity is not known to have is `unknown` unless membership is complete:
-      // overage, absent or failed resolution is never read as "not a member".
+      // INVARIANT: a group the identity is not known to have is `unknown` unless the membership knows
+      // group ids (complete, with `id` in its fields): overage, absent or failed resolution is never read
+      // as "not a member".
       const evaluate = (v: IdentityView): Tri => {
         if (v.identity === null) return F;
         if (idp !== undefined && v.idpId !== idp) return F;
         if (hasProbe(v.hits, probe)) return T;
-        return v.complete ? F : U;
+        return (v.known & FIELD_ID) !== 0 ? F : U;
       };
       return leaf(s, path, {
         value: raw, attribute: 'identity.groups', identityBased: true, azureProbe: probe, evaluate,
         detail: (v, _c, r) => {
           if (v.identity === null) return 'no identity';
           if (idp !== undefined && v.idpId !== idp) return `identity provider ${observed(v.idpId)} is not \`${idp}\``;
-          if (r === U) return v.membershipNote;
+          if (r === U) return fieldNote(v, FIELD_ID);
           return r === F ? `not among ${plural(v.groupIds.length, 'group')} (${v.membershipNote})` : undefined;
         },
       });
@@ -270,8 +278,8 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       const id = stringField(body, 'id', where, s);
       let cidrs = scope.cidrLists.get(id);
       if (!cidrs) {
-        const list = scope.lists[id];
-        if (!list) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${id}\` is not configured: ${where}`);
+        const list = scope.lists.get(id);
+        if (list === undefined) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${id}\` is not configured: ${where}`);
         cidrs = list.map((text, i) => {
           const cidr = parseCidr(text);
           if (!cidr) throw invalid(`lists.${id}[${i}]`, `\`${text}\` is not an IPv4 or IPv6 address or CIDR`);

@@ -1,35 +1,54 @@
 /**
  * Turns a parsed Gateway expression into a closure over a prepared identity
- * view and the request context, in three-valued logic. Regexes are compiled
- * once, with re2js (linear time); lists are resolved at compile time.
+ * view and the request context, in three-valued logic. Regexes and wildcards
+ * are compiled once, with re2js (linear time), to run on bytes as wirefilter's
+ * do (see `byte-regex.ts`); lists are resolved at compile time.
  *
- * Two things are unknown (`U`): a group a membership that is not complete may
- * hold, and an `http.*` field of a request that carries no HTTP attributes.
+ * Three things are unknown (`U`): every `identity.*` field of a request without
+ * an identity; a group field the membership does not know (membership not
+ * complete, or complete without that field in its `fields`), where no group
+ * shows the value sought; and an `http.*` field of a request that carries no
+ * HTTP attributes.
  */
 import { RE2JS } from 're2js';
 import { PolicyError } from '../errors/index.js';
-import type { RequestContext } from '../types.js';
+import type { GroupField, RequestContext } from '../types.js';
+import { byteString, PatternError, translatePattern, wildcardPattern } from './byte-regex.js';
 import { plural } from './decision.js';
 import { canonicalEmail } from './extended-email.js';
 import type { CompareOp, Expr, Rhs } from './expression-parser.js';
-import { hasProbe, type GroupField, type GroupIndex } from './group-index.js';
-import type { IdentityView } from './identity-view.js';
+import { hasProbe, type GroupIndex } from './group-index.js';
+import { fieldBit, fieldNote, type IdentityView } from './identity-view.js';
 import { httpFieldReader, httpSourceKey, isHttpField, normalizeHost, requestOf, type HttpField, type HttpRequestState } from './http-request.js';
-import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
+import { cidrContains, parseCidr, parseIpRange, rangeContains, requestIp, type Cidr, type IpRange, type IpWords } from './ip.js';
+import type { ListMap } from './options.js';
 import { F, T, U, traceResult, triNot, triXor, type Tri } from './tri.js';
 import type { CheckTrace } from './types.js';
 
 /** Evaluates an expression; with `sink`, every comparison reports itself there. */
 export type ExpressionFn = (view: IdentityView, context: RequestContext, sink?: CheckTrace[]) => Tri;
 
+/**
+ * How `identity.email` `==`, `!=` and `in` read extended addresses (reference §2.5) in a rule:
+ * - `exact`: byte for byte (Allow-type actions, and restricting ones without variant matching);
+ * - `canonical`: every comparison on canonical addresses (Allow-type actions with `matchExtendedEmail`:
+ *   an exclusion such as `!=` then excludes the variants too);
+ * - `widen`: a restricting action that matches variants (Block, Isolate, …): each comparison is read
+ *   the way that makes the rule match more, so a variant never escapes it. A comparison that makes the
+ *   rule more likely to match when true (`==`, `in` outside `not`) reads canonical addresses; one that
+ *   narrows it (`!=`, or under `not`) reads the exact address, so "block everyone except alice"
+ *   exempts `alice@x` and neither `a.lice@x` nor `alice+1@x`. One under `xor` (both ways) is tried
+ *   both ways, and the rule matches if some reading makes it match.
+ */
+export type EmailMode = 'exact' | 'canonical' | 'widen';
+
 export interface ExpressionScope {
   readonly source: string;
   readonly where: string;
   /** The expression part, used as the trace path (`identity`, `traffic`, `device_posture`). */
   readonly part: string;
-  readonly lists: Readonly<Record<string, readonly string[]>>;
-  /** Whether `identity.email` `==`/`!=`/`in` match `+tag` and dot variants. */
-  readonly extendedEmail: boolean;
+  readonly lists: ListMap;
+  readonly emailMode: EmailMode;
   /** The compiled set's group probes (exact bytes). */
   readonly groups: GroupIndex;
   /**
@@ -37,11 +56,19 @@ export interface ExpressionScope {
    * set loads it from the context before it runs any expression (evaluation and trace).
    */
   readonly http: HttpRequestState;
+  /**
+   * The readings of the part's `identity.email` comparisons under `xor` in `widen` mode: bit *i* set
+   * means comparison *i* reads canonical addresses. Set by {@link compilePart}'s search.
+   */
+  readonly readings: { mask: number; count: number };
 }
 
 type Predicate = (value: string) => boolean;
 
 const EMPTY: readonly string[] = [];
+
+/** At most this many `identity.email` comparisons under `xor` per expression part in `widen` mode (2^n readings). */
+const MAX_MIXED = 8;
 
 function arrayOf(field: string, view: IdentityView, context: RequestContext): readonly string[] {
   switch (field) {
@@ -56,48 +83,60 @@ function arrayOf(field: string, view: IdentityView, context: RequestContext): re
   }
 }
 
-/** INVARIANT: a group array is complete only when membership is; posture checks come from the request. */
-function isComplete(field: string, view: IdentityView): boolean {
-  return field.startsWith('identity.groups.') ? view.complete : true;
+/** The bit of a group field name (`identity.groups.name` → `FIELD_NAME`), 0 for the posture checks. */
+function groupBit(field: string): number {
+  return field.startsWith('identity.groups.') ? fieldBit(field.slice('identity.groups.'.length) as GroupField) : 0;
 }
 
-/** A Bytes field's value; one the request or identity does not carry reads as `""`. */
-function scalarOf(field: string, view: IdentityView, context: RequestContext): string {
-  if (field === 'identity.email') return view.email;
-  if (field === 'net.src.geo.country') return typeof context.country === 'string' ? context.country : '';
-  const name = view.identity?.name;
-  return typeof name === 'string' ? name : '';
+/** An address set an IP comparison names: CIDRs (a bare address is a /32 or /128) and ranges. */
+interface AddressSet {
+  readonly cidrs: readonly Cidr[];
+  readonly ranges: readonly IpRange[];
 }
 
-/** The CIDRs an IP comparison names (a list's values are checked here, once). */
-function cidrsOf(expr: Extract<Expr, { k: 'compare' }>, scope: ExpressionScope): readonly Cidr[] {
+/** The CIDRs and ranges an IP comparison names (a list's values are checked here, once). */
+function addressesOf(expr: Extract<Expr, { k: 'compare' }>, scope: ExpressionScope): AddressSet {
   const rhs = expr.rhs;
-  if (rhs.k === 'cidrs') return rhs.values.map((v) => parseCidr(v) as Cidr);
-  return rhsValues(rhs, scope).map((v) => {
+  const cidrs: Cidr[] = [];
+  const ranges: IpRange[] = [];
+  if (rhs.k === 'cidrs') {
+    // The parser checked every value.
+    for (const v of rhs.values) {
+      if (v.includes('..')) ranges.push(parseIpRange(v) as IpRange);
+      else cidrs.push(parseCidr(v) as Cidr);
+    }
+    return { cidrs, ranges };
+  }
+  for (const v of rhsValues(rhs, scope)) {
     const cidr = parseCidr(v);
     if (cidr === null) {
       const list = rhs.k === 'list' ? `list \`${rhs.name}\`` : 'the value';
       throw new PolicyError('ERR_EXPRESSION_TYPE', `${list} holds \`${v}\`, which is not an IP address or CIDR at ${expr.start + 1}: ${scope.where}`);
     }
-    return cidr;
-  });
+    cidrs.push(cidr);
+  }
+  return { cidrs, ranges };
+}
+
+function inside(set: AddressSet, ip: IpWords): boolean {
+  for (const cidr of set.cidrs) if (cidrContains(cidr, ip)) return true;
+  for (const range of set.ranges) if (rangeContains(range, ip)) return true;
+  return false;
 }
 
 /**
- * `net.src.ip` against addresses and CIDRs. A request without a parseable IP
+ * `net.src.ip` against addresses, CIDRs and ranges. A request without a parseable IP
  * is in no range (as the Access `ip` selector), so `==`/`in` are false and `!=` true.
  */
 function compileIpCompare(expr: Extract<Expr, { k: 'compare' }>, scope: ExpressionScope): ExpressionFn {
-  const cidrs = cidrsOf(expr, scope);
+  const set = addressesOf(expr, scope);
   const negate = expr.op === 'ne';
-  const inside = (context: RequestContext): boolean => {
+  const contains = (context: RequestContext): boolean => {
     const ip = requestIp(context);
-    if (ip === null) return false;
-    for (const cidr of cidrs) if (cidrContains(cidr, ip)) return true;
-    return false;
+    return ip !== null && inside(set, ip);
   };
   return (_view, context, sink) => {
-    const result: Tri = inside(context) !== negate ? T : F;
+    const result: Tri = contains(context) !== negate ? T : F;
     if (sink !== undefined) {
       const ip = typeof context.ip === 'string' && context.ip !== '' ? `\`${context.ip}\`` : 'absent';
       report(sink, scope, expr, 'context.ip', result, `${expr.field} is ${ip}`);
@@ -118,63 +157,44 @@ function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-/**
- * Rust-regex syntax that RE2 reads differently is refused rather than run with
- * another meaning: class set operations (`&&`, `--`, `~~`) and nested classes.
- */
-function rustOnlySyntax(pattern: string): string | undefined {
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (!inClass) {
-      if (c === '[') {
-        inClass = true;
-        if (pattern[i + 1] === '^') i++;
-        if (pattern[i + 1] === ']') i++;
-      }
-      continue;
-    }
-    if (c === ']') inClass = false;
-    else if (c === '[') {
-      const posix = /^\[:\^?[a-z]+:\]/.exec(pattern.slice(i));
-      if (!posix) return 'nested character classes';
-      i += posix[0].length - 1;
-    } else if ((c === '&' || c === '-' || c === '~') && pattern[i + 1] === c) {
-      return `class set operation \`${c}${c}\``;
-    }
-  }
-  return undefined;
+function regexError(pattern: string, why: string, at: number, scope: ExpressionScope, cause?: unknown): PolicyError {
+  return new PolicyError('ERR_EXPRESSION_REGEX', `regular expression \`${pattern}\` ${why} at ${at + 1}: ${scope.where}`, cause === undefined ? undefined : { cause });
 }
 
+/**
+ * A `matches` predicate with wirefilter's semantics: Rust's regex on the value's bytes, Unicode off
+ * (see `byte-regex.ts`), unanchored (`is_match`). Syntax Rust reads otherwise is refused by name.
+ */
 function compileRegex(rhs: Extract<Rhs, { k: 'regex' }>, scope: ExpressionScope): Predicate {
-  const bad = rustOnlySyntax(rhs.pattern);
-  if (bad !== undefined) {
-    throw new PolicyError('ERR_EXPRESSION_REGEX', `regular expression \`${rhs.pattern}\` uses ${bad}, which is not supported at ${rhs.at + 1}: ${scope.where}`);
+  let translated: string;
+  try {
+    translated = translatePattern(rhs.pattern);
+  } catch (err) {
+    if (!(err instanceof PatternError)) throw err;
+    throw regexError(rhs.pattern, `uses ${err.message}, which is not supported`, rhs.at, scope);
   }
   let re: RE2JS;
   try {
-    re = RE2JS.compile(rhs.pattern);
+    re = RE2JS.compile(translated);
   } catch (err) {
     const why = err instanceof Error ? err.message.replace(/^error parsing regexp: /, '') : 'invalid';
-    throw new PolicyError(
-      'ERR_EXPRESSION_REGEX',
-      `regular expression \`${rhs.pattern}\` cannot run in linear time or is invalid (${why}) at ${rhs.at + 1}: ${scope.where}`,
-      { cause: err },
-    );
+    throw regexError(rhs.pattern, `cannot run in linear time or is invalid (${why})`, rhs.at, scope, err);
   }
-  // Unanchored, as wirefilter's `is_match`; `(?i)` is RE2 syntax too.
-  return (value) => re.test(value);
+  return (value) => re.test(byteString(value));
+}
+
+/** A `wildcard` (ASCII case-insensitive) or `strict wildcard` predicate, on bytes, matching the whole value. */
+function compileWildcard(pattern: string, strict: boolean): Predicate {
+  const re = RE2JS.compile(wildcardPattern(pattern, strict));
+  return (value) => re.test(byteString(value));
 }
 
 function rhsValues(rhs: Rhs, scope: ExpressionScope): readonly string[] {
   if (rhs.k === 'set') return rhs.values;
   if (rhs.k === 'list') {
-    const list = scope.lists[rhs.name];
-    if (!list) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${rhs.name}\` is not configured: ${scope.where}`);
+    // INVARIANT: an own key of the configured lists only (a Map): `$toString` is no list.
+    const list = scope.lists.get(rhs.name);
+    if (list === undefined) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${rhs.name}\` is not configured: ${scope.where}`);
     return list;
   }
   return rhs.k === 'string' ? [rhs.value] : [];
@@ -212,6 +232,9 @@ function comparePredicate(op: CompareOp, rhs: Rhs, norm: (v: string) => string, 
       return (v) => compareCodePoints(v, value) > 0;
     case 'ge':
       return (v) => compareCodePoints(v, value) >= 0;
+    case 'wildcard':
+    case 'strict_wildcard':
+      return compileWildcard(value, op === 'strict_wildcard');
     default:
       throw new PolicyError('ERR_EXPRESSION_TYPE', `operator \`${op}\` does not take this value: ${scope.where}`);
   }
@@ -248,42 +271,49 @@ function report(sink: CheckTrace[], scope: ExpressionScope, expr: Expr, attribut
   sink.push(detail === undefined ? check : { ...check, detail });
 }
 
+/**
+ * `any(f[*] …)` / `all(f[*] …)` in Kleene logic, per group: a value a group carries is a known fact, a
+ * value it lacks is unknown unless the field is known ({@link IdentityView.known}). So `any` is true when
+ * some value satisfies the test, else unknown unless the field is known, else false; `all` is false when
+ * some value fails it, else unknown unless the field is known, else true. The posture checks come from
+ * the request and are always known.
+ */
 function compileQuantifier(expr: Extract<Expr, { k: 'quant' }>, scope: ExpressionScope): ExpressionFn {
   const { field, q } = expr;
   const attribute = `${field}[*]`;
   const arg = expr.arg;
+  const bit = groupBit(field);
+  const known = (view: IdentityView): boolean => bit === 0 || (view.known & bit) !== 0;
   let evaluate: (view: IdentityView, context: RequestContext) => Tri;
   // Fast path for the canonical `any(f[*] in {…})` / `any(f[*] == "…")`: a group probe, whose bit
   // the set's group index computes once per identity.
   const wanted = q === 'any' && arg.k === 'compare' && (arg.op === 'eq' || arg.op === 'in') ? rhsValues(arg.rhs, scope) : undefined;
-  const probe = wanted !== undefined && field.startsWith('identity.groups.')
-    ? scope.groups.probe(field.slice('identity.groups.'.length) as GroupField, wanted)
-    : undefined;
+  const probe = wanted !== undefined && bit !== 0 ? scope.groups.probe(field.slice('identity.groups.'.length) as GroupField, wanted) : undefined;
   if (probe !== undefined) {
-    // INVARIANT: not finding a group is "no" only when membership is complete.
-    evaluate = (view) => (hasProbe(view.hits, probe) ? T : view.complete ? F : U);
+    // INVARIANT: not finding a group is "no" only when the field is known.
+    evaluate = (view) => (hasProbe(view.hits, probe) ? T : (view.known & bit) !== 0 ? F : U);
   } else {
     const predicate = elementPredicate(arg, scope);
     evaluate =
       q === 'any'
         ? (view, context) => {
             for (const v of arrayOf(field, view, context)) if (predicate(v)) return T;
-            return isComplete(field, view) ? F : U;
+            return known(view) ? F : U;
           }
         : (view, context) => {
             for (const v of arrayOf(field, view, context)) if (!predicate(v)) return F;
-            return isComplete(field, view) ? T : U;
+            return known(view) ? T : U;
           };
   }
   const fn: ExpressionFn = (view, context, sink) => {
     const result = evaluate(view, context);
     if (sink !== undefined) {
-      const detail = result === U ? view.membershipNote : field.startsWith('identity.groups.') ? plural(arrayOf(field, view, context).length, 'value') : undefined;
+      const detail = result === U ? fieldNote(view, bit) : bit !== 0 ? plural(arrayOf(field, view, context).length, 'value') : undefined;
       report(sink, scope, expr, attribute, result, detail);
     }
     return result;
   };
-  // The rule index uses this: with complete membership the expression is true exactly when the probe holds.
+  // The rule index uses this: with the field known the expression is true exactly when the probe holds.
   return probe === undefined ? fn : Object.assign(fn, { groupProbe: probe });
 }
 
@@ -342,6 +372,77 @@ function httpDetail(field: HttpField, value: string | undefined, context: Reques
   return value === '' ? `${field} is empty` : `${field} is \`${value}\``;
 }
 
+/**
+ * A comparison on `identity.email`, `identity.name` or `net.src.geo.country`. INVARIANT: an identity
+ * field of a request without an identity is `U`, whatever the operator.
+ *
+ * `polarity` is how the comparison bears on the rule: `1` where its truth makes the rule match more,
+ * `-1` under an odd number of `not`, `0` under `xor`. It chooses the reading of extended addresses in
+ * `widen` mode (see {@link EmailMode}).
+ */
+function compileScalarCompare(expr: Extract<Expr, { k: 'compare' }>, scope: ExpressionScope, polarity: number): ExpressionFn {
+  const field = expr.field;
+  const identityField = field.startsWith('identity.');
+  const variable = field === 'identity.email' && (expr.op === 'eq' || expr.op === 'ne' || expr.op === 'in') && scope.emailMode !== 'exact';
+  const exact = comparePredicate(expr.op, expr.rhs, same, scope);
+  const read = scalarReader(field);
+  /** The reading of a variable comparison: `true` canonical, `false` exact, a function for a mixed one (under `xor`). */
+  let reading: boolean | (() => boolean) = false;
+  if (variable) {
+    // `!=` is itself a narrowing comparison: its widening reading is the exact one.
+    const effective = scope.emailMode === 'canonical' ? 1 : expr.op === 'ne' ? -polarity : polarity;
+    if (effective !== 0) reading = effective > 0;
+    else {
+      const slot = scope.readings.count++;
+      if (slot >= MAX_MIXED) {
+        throw new PolicyError(
+          'ERR_EXPRESSION_TYPE',
+          `more than ${MAX_MIXED} \`identity.email\` comparisons under \`xor\` in a rule that matches extended email at ${expr.start + 1}: ${scope.where}`,
+        );
+      }
+      const readings = scope.readings;
+      reading = () => (readings.mask & (1 << slot)) !== 0;
+    }
+  }
+  const readsCanonical = (): boolean => (typeof reading === 'function' ? reading() : reading);
+  const canonical = variable ? comparePredicate(expr.op, expr.rhs, canonicalEmail, scope) : exact;
+  const traced = (view: IdentityView, context: RequestContext, sink: CheckTrace[], result: Tri): Tri => {
+    if (identityField && view.identity === null) report(sink, scope, expr, field, result, `${field} is unknown: no identity`);
+    else {
+      const value = read(view, context);
+      const how = variable ? `, extended email matching (${readsCanonical() ? 'variants' : 'exact address'})` : '';
+      report(sink, scope, expr, field, result, `${field} is ${value === '' ? 'empty' : `\`${value}\``}${how}`);
+    }
+    return result;
+  };
+  // One closure per case: the hot path reads one value and runs one predicate.
+  let evaluate: (view: IdentityView, context: RequestContext) => Tri;
+  if (reading === false) {
+    evaluate = identityField
+      ? (view, context) => (view.identity === null ? U : exact(read(view, context)) ? T : F)
+      : (view, context) => (exact(read(view, context)) ? T : F);
+  } else if (reading === true) {
+    evaluate = (view) => (view.identity === null ? U : canonical(view.canonicalEmail) ? T : F);
+  } else {
+    const mixed = reading;
+    evaluate = (view, context) => (view.identity === null ? U : (mixed() ? canonical(view.canonicalEmail) : exact(read(view, context))) ? T : F);
+  }
+  return (view, context, sink) => {
+    const result = evaluate(view, context);
+    return sink === undefined ? result : traced(view, context, sink, result);
+  };
+}
+
+/** The reader of a scalar field (`identity.email`, `identity.name`, `net.src.geo.country`); one the request or identity lacks reads as `""`. */
+function scalarReader(field: string): (view: IdentityView, context: RequestContext) => string {
+  if (field === 'identity.email') return (view) => view.email;
+  if (field === 'net.src.geo.country') return (_view, context) => (typeof context.country === 'string' ? context.country : '');
+  return (view) => {
+    const name = view.identity?.name;
+    return typeof name === 'string' ? name : '';
+  };
+}
+
 /** The group probe of an expression that is nothing but a positive group test, else `undefined`. */
 export function groupProbeOf(fn: ExpressionFn): number | undefined {
   return (fn as ExpressionFn & { groupProbe?: number }).groupProbe;
@@ -349,30 +450,19 @@ export function groupProbeOf(fn: ExpressionFn): number | undefined {
 
 /**
  * Compiles an AST. Identity and request fields read from the view and context;
- * a missing identity reads as `""` and `[]` (with membership complete), a
- * missing IP or country as empty, a missing `request` as unknown.
+ * without an identity every `identity.*` field is unknown; a missing IP or
+ * country reads as empty, a missing `request` as unknown.
  */
-export function compileExpression(expr: Expr, scope: ExpressionScope): ExpressionFn {
+export function compileExpression(expr: Expr, scope: ExpressionScope, polarity = 1): ExpressionFn {
   switch (expr.k) {
-    case 'compare': {
+    case 'compare':
       if (expr.field === 'net.src.ip') return compileIpCompare(expr, scope);
       if (isHttpField(expr.field)) return compileHttpCompare(expr, expr.field, scope);
-      const extended = scope.extendedEmail && expr.field === 'identity.email' && (expr.op === 'eq' || expr.op === 'ne' || expr.op === 'in');
-      const predicate = comparePredicate(expr.op, expr.rhs, extended ? canonicalEmail : same, scope);
-      const field = expr.field;
-      return (view, context, sink) => {
-        const result: Tri = predicate(extended ? view.canonicalEmail : scalarOf(field, view, context)) ? T : F;
-        if (sink !== undefined) {
-          const value = scalarOf(field, view, context);
-          report(sink, scope, expr, field, result, `${field} is ${value === '' ? 'empty' : `\`${value}\``}${extended ? ', extended email matching' : ''}`);
-        }
-        return result;
-      };
-    }
+      return compileScalarCompare(expr, scope, polarity);
     case 'quant':
       return compileQuantifier(expr, scope);
     case 'not': {
-      const inner = compileExpression(expr.arg, scope);
+      const inner = compileExpression(expr.arg, scope, -polarity);
       return (view, context, sink) => {
         if (sink === undefined) return triNot(inner(view, context));
         // The negated checks are nested under the `not`: listed flat, a "match" inside would read as
@@ -385,7 +475,7 @@ export function compileExpression(expr: Expr, scope: ExpressionScope): Expressio
       };
     }
     case 'logic': {
-      const items = expr.items.map((item) => compileExpression(item, scope));
+      const items = expr.items.map((item) => compileExpression(item, scope, expr.op === 'xor' ? 0 : polarity));
       if (expr.op === 'xor') {
         return (view, context, sink) => {
           let acc: Tri = F;
@@ -406,4 +496,45 @@ export function compileExpression(expr: Expr, scope: ExpressionScope): Expressio
       };
     }
   }
+}
+
+/**
+ * Compiles one expression part (`identity`, `traffic`, `device_posture`) of a rule. In `widen` mode an
+ * `identity.email` comparison under `xor` is read both ways: the part tries every reading and keeps the
+ * greatest result (Kleene order F < U < T), so extended matching never lets a variant escape the rule.
+ * The trace shows the reading that gave it.
+ */
+export function compilePart(expr: Expr, scope: Omit<ExpressionScope, 'readings'>): ExpressionFn {
+  const readings = { mask: 0, count: 0 };
+  const fn = compileExpression(expr, { ...scope, readings });
+  const count = readings.count;
+  if (count === 0) return fn;
+  const best = (view: IdentityView, context: RequestContext): { mask: number; result: Tri } => {
+    let top: Tri = F;
+    let at = 0;
+    for (let mask = 0; mask < 1 << count; mask++) {
+      readings.mask = mask;
+      const r = fn(view, context);
+      if (r > top) {
+        top = r;
+        at = mask;
+        if (r === T) break;
+      }
+    }
+    return { mask: at, result: top };
+  };
+  const searched: ExpressionFn = (view, context, sink) => {
+    // An evaluation re-entered from the context (a getter) leaves the outer search's reading in place.
+    const outer = readings.mask;
+    try {
+      const { mask, result } = best(view, context);
+      readings.mask = mask;
+      if (sink !== undefined) fn(view, context, sink);
+      return result;
+    } finally {
+      readings.mask = outer;
+    }
+  };
+  // A part that is only a group probe has no email comparison: the index hint is never lost here.
+  return searched;
 }

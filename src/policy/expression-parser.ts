@@ -7,9 +7,18 @@
  * producing a typed AST. It is hand-written, bounded in input length and
  * nesting depth, and throws only `PolicyError` with `ERR_EXPRESSION_SYNTAX` or
  * `ERR_EXPRESSION_TYPE` and a 1-based position.
+ *
+ * Conformance with `cloudflare/wirefilter` (engine/src/lex.rs, scheme.rs, types.rs, rhs_types/*):
+ * the input is trimmed of Unicode whitespace at both ends (`Scheme::parse` calls `str::trim`), inside
+ * it only space, CR and LF separate tokens; set items are separated by whitespace (or nothing between
+ * two quoted strings), never by a comma; an IP field takes addresses and CIDRs in sets and lists (a
+ * CIDR with host bits set is an error) and ranges `a..b` in sets, and a single address with `==`/`!=`;
+ * `wildcard` and `strict wildcard` take a quoted or raw string. A function call (`lower(…)`, `concat(…)`)
+ * is refused by name: Gateway documents no function but `any()` and `all()`.
  */
 import { PolicyError } from '../errors/index.js';
-import { parseCidr } from './ip.js';
+import { wildcardProblem } from './byte-regex.js';
+import { cidrHasHostBits, parseCidr, parseIpRange } from './ip.js';
 
 /** The value type of a field. */
 export type FieldType = 'bytes' | 'array' | 'ip';
@@ -20,7 +29,7 @@ export type FieldType = 'bytes' | 'array' | 'ip';
  * `net.src.geo.country` from `country`, `http.request.*` from `request`).
  * Anything else is a type error, never ignored.
  */
-export const FIELDS: Readonly<Record<string, FieldType>> = {
+export const FIELDS: Readonly<Record<string, FieldType>> = Object.assign(Object.create(null) as Record<string, FieldType>, {
   'identity.email': 'bytes',
   'identity.name': 'bytes',
   'identity.groups.id': 'array',
@@ -34,16 +43,25 @@ export const FIELDS: Readonly<Record<string, FieldType>> = {
   'http.request.uri.path': 'bytes',
   'http.request.uri.path_and_query': 'bytes',
   'http.request.uri.query': 'bytes',
-};
+});
 
-export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'contains' | 'matches';
+/** The type of a field, or `undefined` for a name that is not one (own properties only: `constructor` is no field). */
+export function fieldType(name: string): FieldType | undefined {
+  return Object.hasOwn(FIELDS, name) ? FIELDS[name] : undefined;
+}
+
+/**
+ * A comparison operator. `wildcard` is wirefilter's case-insensitive wildcard (`*` for any bytes, ASCII
+ * case folded), `strict_wildcard` its case-sensitive `strict wildcard`; both match the whole value.
+ */
+export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'contains' | 'matches' | 'wildcard' | 'strict_wildcard';
 
 export type Rhs =
   | { readonly k: 'string'; readonly value: string }
   | { readonly k: 'set'; readonly values: readonly string[] }
   | { readonly k: 'list'; readonly name: string }
   | { readonly k: 'regex'; readonly pattern: string; readonly at: number }
-  /** IP addresses and CIDR ranges (an address is a /32 or /128), for an `ip` field. */
+  /** IP addresses, CIDRs (an address is a /32 or /128) and, in sets, ranges `a..b`, for an `ip` field. */
   | { readonly k: 'cidrs'; readonly values: readonly string[] };
 
 interface Span {
@@ -66,10 +84,21 @@ export interface ParseLimits {
 }
 
 const LOGIC_PRECEDENCE = { or: 1, xor: 2, and: 3 } as const;
-const WORD_OPS: Readonly<Record<string, CompareOp | 'unsupported'>> = {
-  eq: 'eq', ne: 'ne', lt: 'lt', le: 'le', gt: 'gt', ge: 'ge', in: 'in', contains: 'contains', matches: 'matches',
-  wildcard: 'unsupported', strict: 'unsupported', bitwise_and: 'unsupported',
-};
+const WORD_OPS: ReadonlyMap<string, CompareOp | 'unsupported'> = new Map<string, CompareOp | 'unsupported'>([
+  ['eq', 'eq'], ['ne', 'ne'], ['lt', 'lt'], ['le', 'le'], ['gt', 'gt'], ['ge', 'ge'], ['in', 'in'], ['contains', 'contains'],
+  ['matches', 'matches'], ['wildcard', 'wildcard'], ['bitwise_and', 'unsupported'],
+]);
+
+/**
+ * Rust's `char::is_whitespace` (the Unicode `White_Space` property), which `str::trim` strips. JS
+ * `String.prototype.trim` differs: it strips U+FEFF and keeps U+0085.
+ */
+function isUnicodeSpace(c: number): boolean {
+  return (
+    (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+  );
+}
 
 function isNameChar(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
@@ -118,7 +147,9 @@ class Parser {
   readonly #src: string;
   readonly #where: string;
   readonly #limits: ParseLimits;
+  /** Where parsing starts and ends: the source trimmed of Unicode whitespace; positions stay the source's. */
   #pos = 0;
+  readonly #end: number;
   /** The array field of the enclosing any()/all(), when inside one. */
   #quantField: string | undefined;
 
@@ -126,21 +157,26 @@ class Parser {
     this.#src = src;
     this.#where = where;
     this.#limits = limits;
+    let start = 0;
+    let end = src.length;
+    while (start < end && isUnicodeSpace(src.charCodeAt(start))) start++;
+    while (end > start && isUnicodeSpace(src.charCodeAt(end - 1))) end--;
+    this.#pos = start;
+    this.#end = end;
   }
 
   parse(): Expr {
-    this.#ws();
     const expr = this.#logical(0, 1);
     this.#ws();
-    if (this.#pos < this.#src.length) throw this.#expected('`and`, `or`, `xor` or the end of the expression');
+    if (this.#pos < this.#end) throw this.#expected('`and`, `or`, `xor` or the end of the expression');
     return expr;
   }
 
   // ----- errors --------------------------------------------------------------
 
   #found(at = this.#pos): string {
-    if (at >= this.#src.length) return 'end of input';
-    const rest = this.#src.slice(at, at + 24);
+    if (at >= this.#end) return 'end of input';
+    const rest = this.#src.slice(at, Math.min(at + 24, this.#end));
     const m = /^[A-Za-z0-9_.]+|^\S/u.exec(rest);
     // Control characters are shown escaped (`\t`), never raw.
     return `\`${m ? m[0] : JSON.stringify(rest[0]).slice(1, -1)}\``;
@@ -160,10 +196,10 @@ class Parser {
 
   // ----- lexing helpers ------------------------------------------------------
 
-  /** Upstream skips only space, CR and LF; a tab is a syntax error, as there. */
+  /** Upstream skips only space, CR and LF between tokens (`lex.rs` `SPACE_CHARS`); a tab there is a syntax error, as upstream. */
   #ws(): void {
     const s = this.#src;
-    while (this.#pos < s.length) {
+    while (this.#pos < this.#end) {
       const c = s.charCodeAt(this.#pos);
       if (c !== 32 && c !== 10 && c !== 13) break;
       this.#pos++;
@@ -173,12 +209,17 @@ class Parser {
   #peekWord(): string {
     const s = this.#src;
     let end = this.#pos;
-    while (end < s.length && isNameChar(s.charCodeAt(end))) end++;
+    while (end < this.#end && isNameChar(s.charCodeAt(end))) end++;
     return s.slice(this.#pos, end);
   }
 
+  /** The character at `at`, `undefined` past the (trimmed) end. */
+  #at(at: number): string | undefined {
+    return at < this.#end ? this.#src[at] : undefined;
+  }
+
   #startsWith(text: string): boolean {
-    return this.#src.startsWith(text, this.#pos);
+    return this.#pos + text.length <= this.#end && this.#src.startsWith(text, this.#pos);
   }
 
   #expect(text: string): void {
@@ -309,8 +350,14 @@ class Parser {
     }
     if (s[this.#pos] === '&') throw this.#type('operator `&` is not supported on these fields', at);
     const word = this.#peekWord();
-    const op = WORD_OPS[word];
-    if (op === undefined) throw this.#expected('a comparison operator (`==`, `!=`, `in`, `contains`, `matches`, …)');
+    // wirefilter lexes the two-word operator as the literal `strict wildcard` (one space).
+    if (word === 'strict') {
+      if (!this.#startsWith('strict wildcard') || isNameChar(s.charCodeAt(this.#pos + 15))) throw this.#expected('`strict wildcard`');
+      this.#pos += 15;
+      return { op: 'strict_wildcard', at };
+    }
+    const op = WORD_OPS.get(word);
+    if (op === undefined) throw this.#expected('a comparison operator (`==`, `!=`, `in`, `contains`, `matches`, `wildcard`, …)');
     if (op === 'unsupported') throw this.#type(`operator \`${word}\` is not supported on these fields`, at);
     this.#pos += word.length;
     return { op, at };
@@ -319,6 +366,7 @@ class Parser {
   #comparison(): Expr {
     const start = this.#pos;
     let name = this.#fieldName();
+    this.#refuseCall(name, start);
     let each = this.#index();
     // The newer docs write `identity.groups[*].id`: normalise it to `identity.groups.id[*]`.
     if (each && this.#src[this.#pos] === '.' && isNameChar(this.#src.charCodeAt(this.#pos + 1))) {
@@ -328,11 +376,11 @@ class Parser {
       name += `.${tail}`;
       if (this.#index()) throw this.#type('only one `[*]` index is supported', start);
     }
-    const type = FIELDS[name];
+    const type = fieldType(name);
     if (type === undefined) throw this.#type(`unknown field \`${name}\``, start);
     if (each && type !== 'array') throw this.#type(`\`[*]\` applies to array fields; \`${name}\` is not one`, start);
     this.#ws();
-    if (this.#pos >= this.#src.length || /[)&|^]/.test(this.#src[this.#pos] as string) || this.#logicalOp()) {
+    if (this.#pos >= this.#end || /[)&|^]/.test(this.#src[this.#pos] as string) || this.#logicalOp()) {
       throw this.#type(`field \`${name}\` is not a boolean: expected a comparison operator`, this.#pos);
     }
     const { op, at } = this.#operator();
@@ -366,8 +414,34 @@ class Parser {
     return { k: 'compare', field: name, each, op, rhs, start, end };
   }
 
+  /**
+   * A name followed by `(` is a function call. Gateway's expression docs name no function but `any()`
+   * and `all()` (`traffic-policies/expression-syntax`), so every other one, including wirefilter's
+   * standard `lower()`, `len()`, `concat()`, `starts_with()`, is refused by name.
+   */
+  #refuseCall(name: string, start: number): void {
+    const save = this.#pos;
+    this.#ws();
+    const call = this.#at(this.#pos) === '(';
+    this.#pos = save;
+    if (!call) return;
+    if (fieldType(name) !== undefined) throw this.#type(`\`${name}\` is a field, not a function`, start);
+    throw this.#type(`function \`${name}()\` is not supported: Gateway expressions take no function but \`any()\` and \`all()\``, start);
+  }
+
   #rhs(op: CompareOp): Rhs {
     const s = this.#src;
+    if (op === 'wildcard' || op === 'strict_wildcard') {
+      // wirefilter: `lex_quoted_or_raw_string`, then the `wildcard` crate's checks and its own double-star check.
+      const at = this.#pos;
+      if (s[this.#pos] !== '"' && !(s[this.#pos] === 'r' && (s[this.#pos + 1] === '"' || s[this.#pos + 1] === '#'))) {
+        throw this.#expected('a quoted or raw string');
+      }
+      const value = this.#string();
+      const problem = wildcardProblem(value);
+      if (problem !== undefined) throw this.#syntax(`wildcard \`${value}\` has ${problem}`, at);
+      return { k: 'string', value };
+    }
     if (op === 'matches') {
       const at = this.#pos;
       if (s[this.#pos] === '"') return { k: 'regex', pattern: this.#regexLiteral(), at };
@@ -390,8 +464,10 @@ class Parser {
   }
 
   /**
-   * A set `{a b c}`: items separated by whitespace; commas are accepted as whitespace
-   * (third-party configs use them). `what` names an item for the error message.
+   * A set `{a b c}`, as wirefilter's `lex_rhs_values` reads one: after `{` and after each item, space,
+   * CR and LF are skipped, then either `}` or the next item. So items are separated by whitespace (two
+   * quoted strings may even touch: `{"a""b"}`), and a comma is a syntax error, as upstream. `what`
+   * names an item for the error message.
    */
   #setOf(item: () => string, what: string): string[] {
     const s = this.#src;
@@ -399,40 +475,57 @@ class Parser {
     this.#pos++;
     const values: string[] = [];
     for (;;) {
-      while (this.#pos < s.length && /[ \r\n,]/.test(s[this.#pos] as string)) this.#pos++;
-      if (s[this.#pos] === '}') {
+      this.#ws();
+      if (this.#at(this.#pos) === '}') {
         this.#pos++;
         return values;
       }
-      if (this.#pos >= s.length) throw this.#expected(`${what} or \`}\``);
+      if (this.#pos >= this.#end) throw this.#expected(`${what} or \`}\``);
+      if (s[this.#pos] === ',') {
+        throw this.#syntax('a comma does not separate set items (wirefilter separates them with spaces: `{"a" "b"}`)', this.#pos);
+      }
       values.push(item());
-      if (this.#pos < s.length && !/[ \r\n,}]/.test(s[this.#pos] as string)) throw this.#expected('whitespace or `}`');
     }
   }
 
   /**
-   * An IP field takes unquoted addresses and CIDRs (`10.0.0.0/8`), as wirefilter
-   * does; quoted ones are accepted too (the docs write them so). `in $list`
-   * reads a list of addresses and CIDRs. Ranges (`a..b`) are not supported.
+   * An IP field takes unquoted addresses, as wirefilter does; quoted ones are accepted too (the docs
+   * write them so). In a set, an item may also be a CIDR (`10.0.0.0/8`: host bits set, as in
+   * `203.0.113.7/24`, are an error, the `cidr` crate's `InvalidHostPart`) or a range `a..b` of one family
+   * with `a <= b` (`rhs_types/ip.rs`). `==` and `!=` take one address: wirefilter lexes a single
+   * `IpAddr` there, so a CIDR is an error ("CIDR notation, but only inside sets"). `in $list` reads a list
+   * of addresses and CIDRs.
    */
   #ipRhs(op: CompareOp): Rhs {
     const s = this.#src;
     if (op === 'in' && s[this.#pos] === '$') return this.#rhs(op);
-    const one = (): string => {
+    const one = (inSet: boolean): string => {
       const at = this.#pos;
       let text: string;
       if (s[this.#pos] === '"') text = this.#quoted();
       else {
-        const m = /^[0-9A-Fa-f:.]+(?:\/[0-9]+)?/.exec(s.slice(this.#pos, this.#pos + 64));
+        // wirefilter's "IP address character"s: hex digits, `:`, `.` and `/`.
+        const m = /^[0-9A-Fa-f:./]+/.exec(s.slice(this.#pos, Math.min(this.#pos + 100, this.#end)));
         if (!m) throw this.#expected('an IP address or CIDR');
         text = m[0];
         this.#pos += text.length;
       }
+      if (text.includes('..')) {
+        if (!inSet) throw this.#syntax(`the range \`${text}\` is only valid inside a set: write \`in {${text}}\``, at);
+        if (parseIpRange(text) === null) {
+          throw this.#syntax(`\`${text}\` is not a range of two addresses of one family, the first not after the second`, at);
+        }
+        return text;
+      }
       if (parseCidr(text) === null) throw this.#syntax(`\`${text}\` is not an IP address or CIDR`, at);
+      if (text.includes('/')) {
+        if (!inSet) throw this.#syntax(`the CIDR \`${text}\` is only valid inside a set: write \`in {${text}}\``, at);
+        if (cidrHasHostBits(text)) throw this.#syntax(`the CIDR \`${text}\` has host bits set: its address must be the network's first`, at);
+      }
       return text;
     };
-    if (op !== 'in') return { k: 'cidrs', values: [one()] };
-    return { k: 'cidrs', values: this.#setOf(one, 'an IP address, a CIDR') };
+    if (op !== 'in') return { k: 'cidrs', values: [one(false)] };
+    return { k: 'cidrs', values: this.#setOf(() => one(true), 'an IP address, a CIDR, a range') };
   }
 
   #string(): string {
@@ -449,7 +542,7 @@ class Parser {
     this.#pos++;
     const bytes: number[] = [];
     for (;;) {
-      if (this.#pos >= s.length) throw this.#syntax('missing ending quote of the string opened', open);
+      if (this.#pos >= this.#end) throw this.#syntax('missing ending quote of the string opened', open);
       const cp = s.codePointAt(this.#pos) as number;
       const ch = String.fromCodePoint(cp);
       if (ch === '"') {
@@ -515,7 +608,7 @@ class Parser {
     let out = '';
     let inClass = false;
     for (;;) {
-      if (this.#pos >= s.length) throw this.#syntax('missing ending quote of the regular expression opened', open);
+      if (this.#pos >= this.#end) throw this.#syntax('missing ending quote of the regular expression opened', open);
       const c = s[this.#pos] as string;
       if (c === '\\') {
         const next = s[this.#pos + 1];

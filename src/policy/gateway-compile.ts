@@ -6,15 +6,16 @@ import type { Identity, RequestContext } from '../types.js';
 import { parseWith } from '../config/parse.js';
 import { makeGatewayDecision } from './decision.js';
 import { invalid, isObject } from './access-rules.js';
-import { compileExpression, groupProbeOf, NO_HTTP_ATTRIBUTES, type ExpressionFn } from './expression-compile.js';
+import type { GroupField } from '../types.js';
+import { compilePart, groupProbeOf, NO_HTTP_ATTRIBUTES, type EmailMode, type ExpressionFn } from './expression-compile.js';
 import { parseExpression, type Expr } from './expression-parser.js';
 import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
 import { GroupIndex } from './group-index.js';
 import { HttpRequestState, isHttpField, requestOf } from './http-request.js';
-import { createPreparer, type IdentityView, type Prepared } from './identity-view.js';
-import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, type GatewayCompileOptions } from './options.js';
+import { createPreparer, fieldBit, type IdentityView, type Prepared } from './identity-view.js';
+import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, listMap, type GatewayCompileOptions } from './options.js';
 import { F, T, U, traceResult, type Tri } from './tri.js';
-import type { CheckTrace, DecisionPolicyRef, DecisionReason, GatewayAction, GatewayDecision, GatewayFilter, GatewayRule, PolicyTrace } from './types.js';
+import type { CheckTrace, DecisionPolicyRef, GatewayAction, GatewayDecision, GatewayFilter, GatewayRule, PolicyTrace } from './types.js';
 
 const PARTS = ['identity', 'traffic', 'device_posture'] as const;
 
@@ -30,35 +31,54 @@ interface CompiledGatewayRule {
   readonly ref: DecisionPolicyRef;
   readonly action: GatewayAction;
   readonly parts: readonly { readonly part: string; readonly fn: ExpressionFn }[];
-  /** Whether an expression reads an `identity.groups.*` field (so unknown membership can make it unknown). */
-  readonly readsGroups: boolean;
+  /** Whether an expression reads an `identity.*` field (so a request without an identity makes it unknown). */
+  readonly readsIdentity: boolean;
+  /** The `identity.groups.*` fields the expressions read, as field bits (unknown ones can make it unknown). */
+  readonly groupBits: number;
   /** Whether an expression reads an `http.*` field. */
   readonly readsHttp: boolean;
 }
 
-/** Whether an expression reads a field `test` accepts. */
-function reads(expr: Expr, test: (field: string) => boolean): boolean {
+/** Calls `visit` with every field an expression reads. */
+function eachField(expr: Expr, visit: (field: string) => void): void {
   switch (expr.k) {
     case 'compare':
     case 'quant':
-      return test(expr.field);
+      visit(expr.field);
+      if (expr.k === 'quant') eachField(expr.arg, visit);
+      return;
     case 'not':
-      return reads(expr.arg, test);
+      eachField(expr.arg, visit);
+      return;
     case 'logic':
-      return expr.items.some((item) => reads(item, test));
+      for (const item of expr.items) eachField(item, visit);
   }
 }
 
-const isGroupField = (field: string): boolean => field.startsWith('identity.groups.');
+const GROUP_PREFIX = 'identity.groups.';
+
+/** Why a rule that might match is unknown (a `DecisionReason` other than `matched` and `default`). */
+type UnknownReason = 'unknown-identity' | 'unknown-membership' | 'unknown-request';
+
+/** When several Allow-type rules might have matched, the reason named: a login first, then membership. */
+const REASON_RANK: Readonly<Record<UnknownReason, number>> = { 'unknown-request': 1, 'unknown-membership': 2, 'unknown-identity': 3 };
 
 /**
- * Why a rule that might match is unknown. Group membership that is not complete
- * is the cause when the rule reads groups; otherwise it can only be an `http.*`
- * field of a request without HTTP attributes (the only other unknown). A rule
- * unknown on both counts is reported as `unknown-membership`.
+ * Why a rule that might match is unknown: the request has no identity and the rule reads one
+ * (`unknown-identity`); else it reads a group field the membership does not know
+ * (`unknown-membership`); else it can only be an `http.*` field of a request without HTTP
+ * attributes (`unknown-request`, the only other unknown). A rule unknown on several counts is
+ * reported by the first of these.
  */
-function unknownReason(rule: CompiledGatewayRule, view: IdentityView): 'unknown-membership' | 'unknown-request' {
-  return rule.readsGroups && !view.complete ? 'unknown-membership' : 'unknown-request';
+function unknownReason(rule: CompiledGatewayRule, view: IdentityView): UnknownReason {
+  if (view.identity === null && rule.readsIdentity) return 'unknown-identity';
+  return (rule.groupBits & ~view.known) !== 0 ? 'unknown-membership' : 'unknown-request';
+}
+
+/** `ids`, `ids and names`: the group fields a set of sources supplies, for a warning. */
+function describeFields(fields: readonly GroupField[]): string {
+  const words = (['id', 'name', 'email'] as const).filter((f) => fields.includes(f)).map((f) => `${f === 'email' ? 'emails' : `${f}s`}`);
+  return words.length === 0 ? 'no group field' : `${words.join(' and ')} only`;
 }
 
 /** The group probe of a rule whose only expression is a positive group test (indexable), else `undefined`. */
@@ -89,6 +109,13 @@ export interface CompiledGatewayRules {
   evaluate(identity: Identity | null, context: RequestContext): GatewayDecision;
   /** The enabled rules in evaluation order. */
   readonly order: readonly (DecisionPolicyRef & { readonly action: GatewayAction })[];
+  /**
+   * Problems found at compile time that change no decision but deserve a look: each enabled rule that
+   * reads a group field (`identity.groups.name`, `identity.groups.email`) none of the configured
+   * sources supplies (`groupFields`), so that comparison is unknown for every identity (a Block that
+   * reads it denies, an Allow never matches). Empty when there is nothing to say.
+   */
+  readonly warnings: readonly string[];
 }
 
 const ACTIONS = new Set<string>(GATEWAY_ACTIONS);
@@ -125,21 +152,41 @@ function httpClass(action: GatewayAction): number {
  * by Allow rules with `defaultAction: 'block'`. An IP or country the context lacks reads as empty: no IP is in no
  * range. Any other field (`dns.fqdn`, `http.request.domains`, …) is an
  * `ERR_EXPRESSION_TYPE` compile error: a rule is never half-evaluated.
- * `matches` runs on re2js (RE2, linear time); a pattern RE2 cannot run is
- * `ERR_EXPRESSION_REGEX`.
  *
- * Unknowns fail closed. An `any(identity.groups…)` that finds no group is
- * `unknown` unless membership is complete, and an `http.*` comparison is
+ * The grammar is wirefilter's (`cloudflare/wirefilter`): leading and trailing
+ * Unicode whitespace is trimmed; set items are separated by whitespace (a comma
+ * is a syntax error); `net.src.ip` sets take addresses, CIDRs (no host bits)
+ * and ranges `a..b`, `==`/`!=` one address; `wildcard` (ASCII case-insensitive)
+ * and `strict wildcard` match the whole value, `*` for any bytes; a function
+ * call other than `any()`/`all()` (`lower()`, `len()`, …) is refused by name,
+ * as Gateway documents none. `matches` runs as wirefilter's Rust regex does, on
+ * bytes with Unicode off (`.` is one byte, `\w` and `(?i)` are ASCII), on
+ * re2js (RE2, linear time); a pattern RE2 cannot run, or syntax Rust's regex
+ * reads otherwise, is `ERR_EXPRESSION_REGEX`.
+ *
+ * Unknowns fail closed. Without an identity (`evaluate(null, …)`, a request
+ * without a login) every `identity.*` comparison is `unknown`: so is
+ * `not(any(identity.groups.id[*] in {…}))`, and `identity.email != "x"`; a rule that
+ * reads no identity field (`http.*`, `net.*` only) still decides. An
+ * `any(identity.groups.X[*] …)` that finds no value is `unknown` unless
+ * the membership knows field X (it is complete and lists X in `fields`; absent
+ * `fields` means ids only, as the token claim supplies); a value a group carries
+ * is a known fact, so a name that is present matches. An `http.*` comparison is
  * `unknown` when the context has no `request` (`gate.authorize` called without
  * one; the adapters always set it). An unknown Block (or other restricting
  * action) denies; an unknown Allow-type rule is passed over. The decision says
- * why: `reason: 'unknown-membership'` or `'unknown-request'`.
- * With no identity at all, scalars read `""` and arrays `[]`, as the reference
- * recommends (so `not(any(identity.groups.id[*] in {…}))` is true).
+ * why: `reason: 'unknown-identity'`, `'unknown-membership'` or `'unknown-request'`.
+ * `groupFields` names the fields the configured sources supply; a rule reading
+ * another is listed in `warnings`.
  *
  * Extended email (§2.5): for block, override, safesearch, ytrestricted, isolate
  * and audit_ssh (or every action with `matchExtendedEmail`), `identity.email`
- * `==`, `!=` and `in` compare addresses without `+tag` and dots in the local part.
+ * `==`, `!=` and `in` also match addresses without `+tag` and dots in the local
+ * part. A variant never escapes a restricting rule: a comparison that narrows it
+ * (`!=`, or under `not`) reads the exact address, so Block
+ * `identity.email != "alice@x"` exempts `alice@x` only. In an Allow-type rule
+ * with `matchExtendedEmail`, every comparison reads variants, so an exclusion
+ * excludes them too.
  *
  * @example
  * ```ts
@@ -155,7 +202,11 @@ function httpClass(action: GatewayAction): number {
 export function compileGatewayRules(rules: readonly GatewayRule[], options: GatewayCompileOptions = {}): CompiledGatewayRules {
   const opts = parseWith(gatewayCompileOptionsSchema, options ?? {}, 'gateway rule');
   if (!Array.isArray(rules)) throw invalid('rules', '`rules` must be an array');
+  const lists = listMap(options, opts.lists);
   const limits = { maxLength: opts.maxExpressionLength, maxDepth: opts.maxExpressionDepth };
+  let suppliedBits = 0;
+  for (const f of opts.groupFields) suppliedBits |= fieldBit(f);
+  const warnings: string[] = [];
   const kept: (CompiledGatewayRule & { index: number; cls: number })[] = [];
   // wirefilter compares bytes: group values are matched exactly.
   const groups = new GroupIndex(false);
@@ -179,29 +230,45 @@ export function compileGatewayRules(rules: readonly GatewayRule[], options: Gate
     if (filters !== undefined && (!Array.isArray(filters) || !filters.every((f) => typeof f === 'string' && FILTERS.has(f)))) {
       throw invalid(at, '`filters` must be an array of http, dns, l4, egress, dns_resolver');
     }
-    const extendedEmail = opts.matchExtendedEmail || EXTENDED_EMAIL_ACTIONS.has(action as GatewayAction);
+    const extended = opts.matchExtendedEmail || EXTENDED_EMAIL_ACTIONS.has(action as GatewayAction);
+    const emailMode: EmailMode = !extended ? 'exact' : PASS_ACTIONS.has(action as GatewayAction) ? 'canonical' : 'widen';
     const parts: { part: string; fn: ExpressionFn }[] = [];
-    let groupsRead = false;
+    let identityRead = false;
+    let groupBits = 0;
     let httpRead = false;
+    const groupFieldsRead = new Set<string>();
     for (const part of PARTS) {
       const source = r[part];
       if (source === undefined || source === null || source === '') continue;
       if (typeof source !== 'string') throw invalid(`${at}.${part}`, `\`${part}\` must be a string`);
       const partWhere = `${at}.${part}`;
       const ast = parseExpression(source, partWhere, limits);
-      groupsRead ||= reads(ast, isGroupField);
-      httpRead ||= reads(ast, isHttpField);
-      parts.push({ part, fn: compileExpression(ast, { source, where: partWhere, part, lists: opts.lists, extendedEmail, groups, http }) });
+      eachField(ast, (field) => {
+        if (field.startsWith('identity.')) identityRead = true;
+        if (field.startsWith(GROUP_PREFIX)) {
+          groupBits |= fieldBit(field.slice(GROUP_PREFIX.length) as GroupField);
+          groupFieldsRead.add(field);
+        }
+        if (isHttpField(field)) httpRead = true;
+      });
+      parts.push({ part, fn: compilePart(ast, { source, where: partWhere, part, lists, emailMode, groups, http }) });
     }
     // Compile every rule (a broken disabled rule is still a configuration error), keep the enabled ones.
     if (enabled === false) return;
     if (opts.filter !== undefined && Array.isArray(filters) && !(filters as GatewayFilter[]).includes(opts.filter)) return;
+    for (const field of groupFieldsRead) {
+      if ((fieldBit(field.slice(GROUP_PREFIX.length) as GroupField) & suppliedBits) !== 0) continue;
+      warnings.push(
+        `rule \`${name}\` (${where}) reads \`${field}\`, which no configured group source supplies (they supply ${describeFields(opts.groupFields)}): ` +
+          'the comparison is unknown for every identity, so a Block that reads it denies and an Allow never matches',
+      );
+    }
     const ref: DecisionPolicyRef = id === undefined ? { name, precedence } : { id, name, precedence };
     const cls = opts.filter === 'http' ? httpClass(action as GatewayAction) : 0;
-    kept.push({ ref, action: action as GatewayAction, parts, readsGroups: groupsRead, readsHttp: httpRead, index, cls });
+    kept.push({ ref, action: action as GatewayAction, parts, readsIdentity: identityRead, groupBits, readsHttp: httpRead, index, cls });
   });
   kept.sort((a, b) => a.cls - b.cls || a.ref.precedence - b.ref.precedence || a.index - b.index);
-  return new GatewayEvaluator(kept, opts.defaultAction, groups.seal(), http);
+  return new GatewayEvaluator(kept, opts.defaultAction, groups.seal(), http, warnings);
 }
 
 function matchRule(rule: CompiledGatewayRule, view: IdentityView, context: RequestContext): Tri {
@@ -221,6 +288,7 @@ function requestNote(ctx: RequestContext): string {
 
 class GatewayEvaluator implements CompiledGatewayRules {
   readonly order: readonly (DecisionPolicyRef & { readonly action: GatewayAction })[];
+  readonly warnings: readonly string[];
   readonly #rules: readonly CompiledGatewayRule[];
   readonly #defaultAction: GatewayAction;
   readonly #prepare: (identity: Identity | null) => Prepared;
@@ -234,12 +302,13 @@ class GatewayEvaluator implements CompiledGatewayRules {
   #loaded: RequestContext | undefined;
 
   /**
-   * A rule that is only `any(identity.groups.X[*] in {…})` matches, with
-   * complete membership, exactly when the identity has one of those values:
+   * A rule that is only `any(identity.groups.X[*] in {…})` matches, when the
+   * membership knows field X, exactly when the identity has one of those values:
    * it is indexed under its probe and skipped for identities where it does not hold.
    */
-  constructor(rules: readonly CompiledGatewayRule[], defaultAction: GatewayAction, groups: GroupIndex, http: HttpRequestState) {
+  constructor(rules: readonly CompiledGatewayRule[], defaultAction: GatewayAction, groups: GroupIndex, http: HttpRequestState, warnings: readonly string[]) {
     this.#rules = rules;
+    this.warnings = Object.freeze([...warnings]);
     this.#defaultAction = defaultAction;
     this.#http = rules.some((r) => r.readsHttp) ? http : undefined;
     this.order = rules.map((r) => ({ ...r.ref, action: r.action }));
@@ -251,8 +320,8 @@ class GatewayEvaluator implements CompiledGatewayRules {
       else (byProbe[probe] ??= []).push(i);
     });
     const all = Int32Array.from(rules.keys());
-    // With no identity, arrays are empty and complete: an indexed rule cannot match.
-    this.#prepare = createPreparer(groups, { all, noIdentity: Int32Array.from(always), always: Int32Array.from(always), byProbe });
+    // INVARIANT: with no identity, a group probe is unknown, not false: every rule is evaluated.
+    this.#prepare = createPreparer(groups, { all, noIdentity: all, always: Int32Array.from(always), byProbe });
   }
 
   evaluate(identity: Identity | null, context: RequestContext): GatewayDecision {
@@ -279,8 +348,8 @@ class GatewayEvaluator implements CompiledGatewayRules {
 
   #decide(view: IdentityView, order: Int32Array, ctx: RequestContext): GatewayDecision {
     const rules = this.#rules;
-    // Why an earlier Allow-type rule might have matched (`undefined`: none did); membership wins.
-    let maybe: DecisionReason | undefined;
+    // Why an earlier Allow-type rule might have matched (`undefined`: none did); see REASON_RANK.
+    let maybe: UnknownReason | undefined;
     for (let k = 0; k < order.length; k++) {
       const i = order[k] as number;
       const rule = rules[i] as CompiledGatewayRule;
@@ -296,7 +365,8 @@ class GatewayEvaluator implements CompiledGatewayRules {
         if (!PASS_ACTIONS.has(rule.action)) {
           return makeGatewayDecision(false, 'block', rule.ref, unknownReason(rule, view), () => this.#trace(view, ctx, i));
         }
-        if (maybe !== 'unknown-membership') maybe = unknownReason(rule, view);
+        const why = unknownReason(rule, view);
+        if (maybe === undefined || REASON_RANK[why] > REASON_RANK[maybe]) maybe = why;
       }
     }
     const allowed = this.#defaultAction !== 'block';
@@ -324,7 +394,9 @@ class GatewayEvaluator implements CompiledGatewayRules {
       const policy = { ...rule.ref, action: rule.action };
       if (result === U) {
         let note = PASS_ACTIONS.has(rule.action) ? 'might match: not counted as a match' : 'might match: fail closed, block';
-        if (unknownReason(rule, view) === 'unknown-request') note += ` (${requestNote(ctx)})`;
+        const why = unknownReason(rule, view);
+        if (why === 'unknown-request') note += ` (${requestNote(ctx)})`;
+        else if (why === 'unknown-identity') note += ' (no identity: the request carries no login)';
         out.push({ policy, result: traceResult(result), note, checks });
       } else {
         out.push({ policy, result: traceResult(result), checks });

@@ -9,10 +9,9 @@
  * identity with 200 groups costs 200 filter reads and a few `Map.get`s, where a
  * `Set` of its groups cost an allocation and 200 hashed inserts.
  */
-import type { Identity } from '../types.js';
+import type { GroupField, Identity } from '../types.js';
 
-/** The group attribute a probe reads. */
-export type GroupField = 'id' | 'name' | 'email';
+export type { GroupField };
 
 interface FieldTable {
   /** Normalised value → the probes that name it. */
@@ -58,6 +57,8 @@ export class GroupIndex {
   readonly #tables = new Map<GroupField, FieldTable>();
   /** Probe key (field and values) → probe number, so equal tests share a bit. */
   readonly #keys = new Map<string, number>();
+  /** Probe number → the field it reads. */
+  readonly #fields: GroupField[] = [];
   #count = 0;
   #zero = new Uint32Array(0);
   #sealed = false;
@@ -84,6 +85,7 @@ export class GroupIndex {
     if (known !== undefined) return known;
     const probe = this.#count++;
     this.#keys.set(key, probe);
+    this.#fields.push(field);
     let table = this.#tables.get(field);
     if (!table) this.#tables.set(field, (table = { values: new Map(), filter: new Uint32Array(0), mask: 0 }));
     for (const v of normalised) {
@@ -92,6 +94,11 @@ export class GroupIndex {
       else table.values.set(v, [probe]);
     }
     return probe;
+  }
+
+  /** The group field probe `probe` reads. */
+  fieldOf(probe: number): GroupField {
+    return this.#fields[probe] as GroupField;
   }
 
   /** Builds the filters; call once, after the last {@link probe}. */

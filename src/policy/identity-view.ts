@@ -1,20 +1,62 @@
 /**
  * A read-only view of an {@link Identity} for the hot path: lower-cased email,
- * the membership state as one flag, and the bitset of the compiled set's group
- * probes that hold (see `group-index.ts`). Each compiled set prepares its own
+ * the membership state as one flag, the group fields it knows as a bitmask, and
+ * the bitset of the compiled set's group probes that hold (see `group-index.ts`). Each compiled set prepares its own
  * view of an identity and caches it per identity object (see
  * {@link createPreparer}). Building a view is cheap:
  * the group arrays that traces and non-indexed comparisons read are built on
  * first use. Identities are treated as immutable once evaluated.
  */
-import type { Identity } from '../types.js';
+import type { GroupField, Identity } from '../types.js';
 import { canonicalEmail } from './extended-email.js';
 import { candidatePositions, type GroupIndex } from './group-index.js';
 
+/** The bit of a group field in {@link IdentityView.known}. */
+export const FIELD_ID = 1;
+export const FIELD_NAME = 2;
+export const FIELD_EMAIL = 4;
+/** Every group field. */
+export const ALL_FIELDS = 7;
+
+/** The bit of a group field (`id` → {@link FIELD_ID}). */
+export function fieldBit(field: GroupField): number {
+  return field === 'id' ? FIELD_ID : field === 'name' ? FIELD_NAME : FIELD_EMAIL;
+}
+
+/**
+ * The group fields a membership knows for every group, as a bitmask: none unless it is `complete`;
+ * then those its `fields` lists, `id` alone when it lists none. INVARIANT: fail closed on a malformed
+ * `fields` (not an array): nothing is known.
+ */
+export function knownFields(membership: unknown): number {
+  const m = membership as { state?: unknown; fields?: unknown } | undefined;
+  if (typeof m !== 'object' || m === null || m.state !== 'complete') return 0;
+  const fields = m.fields;
+  if (fields === undefined) return FIELD_ID;
+  if (!Array.isArray(fields)) return 0;
+  let bits = 0;
+  for (let i = 0; i < fields.length; i++) {
+    const f: unknown = fields[i];
+    if (f === 'id') bits |= FIELD_ID;
+    else if (f === 'name') bits |= FIELD_NAME;
+    else if (f === 'email') bits |= FIELD_EMAIL;
+  }
+  return bits;
+}
+
+const FIELD_NAMES: Readonly<Record<number, string>> = { [FIELD_ID]: 'ids', [FIELD_NAME]: 'names', [FIELD_EMAIL]: 'emails' };
+
 export interface IdentityView {
+  /** `null` for a request without a login: every `identity.*` field is then unknown. */
   readonly identity: Identity | null;
-  /** INVARIANT: true only when `membership.state === 'complete'` (or there is no identity at all). */
+  /** INVARIANT: true only when `membership.state === 'complete'`; false without an identity. */
   readonly complete: boolean;
+  /**
+   * The group fields known for every group ({@link FIELD_ID} | {@link FIELD_NAME} | {@link FIELD_EMAIL}).
+   * INVARIANT: a group comparison answers "no" only on a field in here; `0` unless membership is
+   * complete, and without an identity.
+   */
+  readonly known: number;
   /** Why membership is not complete, for traces (`membership overage (hasgroups)`). */
   readonly membershipNote: string;
   readonly email: string;
@@ -29,6 +71,14 @@ export interface IdentityView {
   readonly groupEmails: readonly string[];
   /** The email without `+tag` and dots in the local part (Gateway extended email), computed once. */
   readonly canonicalEmail: string;
+}
+
+/** Why a group field (its bit) is unknown in a view, for traces: the membership state, or the fields it lacks. */
+export function fieldNote(view: IdentityView, bit: number): string {
+  if (view.identity === null) return 'no identity';
+  if (!view.complete) return view.membershipNote;
+  const listed = [FIELD_ID, FIELD_NAME, FIELD_EMAIL].filter((b) => (view.known & b) !== 0).map((b) => FIELD_NAMES[b]);
+  return `group ${FIELD_NAMES[bit]} are not known: ${view.membershipNote} supplies ${listed.length === 0 ? 'no group field' : listed.join(' and ')}`;
 }
 
 /** Describes a membership state for a trace: `membership overage (hasgroups)`. */
@@ -59,12 +109,14 @@ function strings(values: unknown): string[] {
 const NONE: readonly string[] = [];
 
 /**
- * With no identity at all (service tokens, agentless DNS), scalars are `""` and
- * arrays empty, as the reference recommends; there is nothing unknown about it.
+ * With no identity at all (a request without a login, a service token), every identity field is
+ * unknown: the compiled comparisons read `identity === null` as unknown, and the group fields as not
+ * known (`known` is 0). The values below are never compared; traces show them.
  */
 class EmptyView implements IdentityView {
   readonly identity = null;
-  readonly complete = true;
+  readonly complete = false;
+  readonly known = 0;
   readonly membershipNote = 'no identity';
   readonly email = '';
   readonly emailLower = '';
@@ -84,6 +136,7 @@ class EmptyView implements IdentityView {
 class PreparedView implements IdentityView {
   readonly identity: Identity;
   readonly complete: boolean;
+  readonly known: number;
   readonly email: string;
   readonly emailLower: string;
   readonly idpId: string;
@@ -99,6 +152,7 @@ class PreparedView implements IdentityView {
     this.identity = identity;
     // INVARIANT: fail closed on a malformed membership: anything but an explicit `complete` is unknown.
     this.complete = (identity.membership as { state?: unknown } | undefined)?.state === 'complete';
+    this.known = knownFields(identity.membership);
     this.email = typeof identity.email === 'string' ? identity.email : '';
     this.emailLower = this.email.toLowerCase();
     this.idpId = typeof identity.idp?.id === 'string' ? identity.idp.id : '';
@@ -165,14 +219,41 @@ export interface Prepared {
 
 /** What an evaluator knows about its positions, for {@link createPreparer}. */
 export interface EvaluationPlan {
-  /** Every position, in order: used when membership is not complete. */
+  /** Every position, in order. */
   readonly all: Int32Array;
   /** The positions an identity-less request evaluates. */
   readonly noIdentity: Int32Array;
   /** Positions that are not indexed: always evaluated. */
   readonly always: Int32Array;
-  /** Probe number → indexed positions that can match only when that probe holds. */
+  /**
+   * Probe number → indexed positions that can match only when that probe holds, given that the
+   * probe's group field is known (when it is not, they are evaluated whatever the probe says).
+   */
   readonly byProbe: readonly (readonly number[] | undefined)[];
+}
+
+/**
+ * For each mask of known group fields, the positions evaluated whatever the probes say: `always`, and
+ * the indexed positions whose probe reads a field not in the mask. Built on first use (8 masks at most).
+ */
+function alwaysByMask(index: GroupIndex, plan: EvaluationPlan): (known: number) => Int32Array {
+  const cache: (Int32Array | undefined)[] = new Array<Int32Array | undefined>(ALL_FIELDS + 1).fill(undefined);
+  return (known) => {
+    let out = cache[known];
+    if (out === undefined) {
+      const extra: number[] = [];
+      plan.byProbe.forEach((positions, probe) => {
+        if (positions !== undefined && (fieldBit(index.fieldOf(probe)) & known) === 0) extra.push(...positions);
+      });
+      if (extra.length === 0) out = plan.always;
+      else {
+        const merged = new Set<number>([...plan.always, ...extra]);
+        out = merged.size === plan.all.length ? plan.all : Int32Array.from([...merged].sort((a, b) => a - b));
+      }
+      cache[known] = out;
+    }
+    return out;
+  };
 }
 
 /** How many recent identities a preparer remembers before it knows whether they recur. */
@@ -194,11 +275,13 @@ const RECENT = 16;
  * dozen requests, while fresh identities rarely pay for an entry.
  * Which identities are cached changes timings only, never a decision.
  *
- * INVARIANT: indexed positions are skipped only with complete membership;
- * unknown membership evaluates every position, so a possible match is never missed.
+ * INVARIANT: an indexed position is skipped only when its probe does not hold and the
+ * probe's group field is known (complete membership that lists the field); otherwise it is
+ * evaluated, so a possible match is never missed.
  */
 export function createPreparer(index: GroupIndex, plan: EvaluationPlan): (identity: Identity | null | undefined) => Prepared {
   const none: Prepared = { view: createView(null, index.hits(undefined)), order: plan.noIdentity };
+  const alwaysFor = alwaysByMask(index, plan);
   const recurring = new WeakMap<Identity, Prepared>();
   const recentKeys: (Identity | undefined)[] = new Array<Identity | undefined>(RECENT).fill(undefined);
   const recentValues: (Prepared | undefined)[] = new Array<Prepared | undefined>(RECENT).fill(undefined);
@@ -209,7 +292,8 @@ export function createPreparer(index: GroupIndex, plan: EvaluationPlan): (identi
   const build = (identity: Identity): Prepared => {
     const hits = index.hits(identity.groups);
     const view = createView(identity, hits);
-    return { view, order: view.complete ? candidatePositions(plan.always, plan.byProbe, hits) : plan.all };
+    const always = alwaysFor(view.known);
+    return { view, order: always === plan.all ? plan.all : candidatePositions(always, plan.byProbe, hits) };
   };
   return (identity) => {
     if (identity === null || identity === undefined) return none;

@@ -134,6 +134,57 @@ export function parseCidr(text: string): Cidr | null {
   return { words: maskWords(words, full), prefix: full, text };
 }
 
+/**
+ * Whether a CIDR's address has bits set beyond its prefix (`203.0.113.7/24`). wirefilter refuses such
+ * a CIDR in an expression (the `cidr` crate's `InvalidHostPart`); the Access `ip` selector and lists
+ * mask them. `false` for a bare address and for text that is not a CIDR.
+ */
+export function cidrHasHostBits(text: string): boolean {
+  const slash = text.indexOf('/');
+  if (slash === -1) return false;
+  const words = parseIp(text.slice(0, slash));
+  const cidr = parseCidr(text);
+  if (words === null || cidr === null) return false;
+  for (let i = 0; i < 4; i++) if (words[i] !== cidr.words[i]) return true;
+  return false;
+}
+
+/** An inclusive address range `a..b` (wirefilter's `ExplicitIpRange`), both ends in one family. */
+export interface IpRange {
+  readonly lo: IpWords;
+  readonly hi: IpWords;
+  /** The text form, for traces. */
+  readonly text: string;
+}
+
+function compareWords(a: IpWords, b: IpWords): number {
+  for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return (a[i] as number) < (b[i] as number) ? -1 : 1;
+  return 0;
+}
+
+/**
+ * Parses `a..b` as wirefilter does (`rhs_types/ip.rs`): two addresses of the same family (both IPv4 or
+ * both IPv6, as written) with `a <= b`. Returns `null` for anything else (a CIDR end, mixed families,
+ * reversed bounds).
+ */
+export function parseIpRange(text: string): IpRange | null {
+  if (typeof text !== 'string') return null;
+  const dots = text.indexOf('..');
+  if (dots === -1) return null;
+  const first = text.slice(0, dots);
+  const last = text.slice(dots + 2);
+  if (first.includes(':') !== last.includes(':')) return null;
+  const lo = parseIp(first);
+  const hi = parseIp(last);
+  if (lo === null || hi === null || compareWords(lo, hi) > 0) return null;
+  return { lo, hi, text };
+}
+
+/** Whether the address lies inside the inclusive range. */
+export function rangeContains(range: IpRange, ip: IpWords): boolean {
+  return compareWords(range.lo, ip) <= 0 && compareWords(ip, range.hi) <= 0;
+}
+
 // The request IP is parsed once per distinct text: consecutive evaluations of
 // many ip rules against the same request reuse it.
 let lastIpText: string | undefined;

@@ -2,6 +2,8 @@
  * Compile options, validated once with zod (never on the hot path).
  */
 import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+import type { GroupField } from '../types.js';
 import type { AccessRuleGroup } from './types.js';
 
 const GATEWAY_ACTIONS = [
@@ -14,6 +16,28 @@ export { GATEWAY_ACTIONS, GATEWAY_FILTERS };
 
 /** Lists (`email_list`, `ip_list`, `in $<id>`): list id → values. */
 const listsSchema = z.record(z.string().min(1), z.array(z.string())).default({});
+
+/** Lists by id. A `Map`, so an id is only ever an own key: `constructor` or `__proto__` names a list or nothing. */
+export type ListMap = ReadonlyMap<string, readonly string[]>;
+
+/**
+ * The lists as a {@link ListMap}: the validated ones, and a list whose id is `__proto__`, which zod's
+ * record drops (assigning it would set the prototype) and is read here from the input's own property.
+ */
+export function listMap(raw: unknown, parsed: Readonly<Record<string, readonly string[]>>): ListMap {
+  const map = new Map<string, readonly string[]>(Object.entries(parsed));
+  const input = typeof raw === 'object' && raw !== null ? (raw as { lists?: unknown }).lists : undefined;
+  if (typeof input === 'object' && input !== null && Object.hasOwn(input, '__proto__')) {
+    const values = (input as Record<string, unknown>)['__proto__'];
+    if (!Array.isArray(values) || !values.every((v) => typeof v === 'string')) {
+      throw new ConfigError('ERR_CONFIG_INVALID', 'invalid lists configuration: list `__proto__` must be an array of strings');
+    }
+    map.set('__proto__', [...(values as string[])]);
+  }
+  return map;
+}
+
+const GROUP_FIELDS = ['id', 'name', 'email'] as const satisfies readonly GroupField[];
 
 export const accessCompileOptionsSchema = z.strictObject({
   /** Reusable rule groups referenced by `{"group":{"id":…}}`; shapes are checked by the compiler with locations. */
@@ -40,6 +64,11 @@ export const gatewayCompileOptionsSchema = z.strictObject({
   maxExpressionLength: z.number().int().min(1).max(1_000_000).default(8192),
   /** Deepest nesting of parentheses, `not`, `any`/`all` accepted. */
   maxExpressionDepth: z.number().int().min(1).max(1000).default(64),
+  /**
+   * The group fields the configured group sources supply (the token claim: `id`; Graph: all three; the
+   * directory: `id`, `name`). A rule reading another is listed in `warnings`.
+   */
+  groupFields: z.array(z.enum(GROUP_FIELDS)).default([...GROUP_FIELDS]),
 });
 
 /**
@@ -66,9 +95,15 @@ export type AccessCompileOptions = Omit<z.input<typeof accessCompileOptionsSchem
  * const options: GatewayCompileOptions = { filter: 'http', defaultAction: 'allow', matchExtendedEmail: true };
  * ```
  */
-export type GatewayCompileOptions = Omit<z.input<typeof gatewayCompileOptionsSchema>, 'lists'> & {
+export type GatewayCompileOptions = Omit<z.input<typeof gatewayCompileOptionsSchema>, 'lists' | 'groupFields'> & {
   /** Lists for `in $<list id>`: list id → values. */
   lists?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * The group fields the configured group sources supply, to warn about rules that read another
+   * (the compiled set's `warnings`). It changes no decision: a membership says what it knows.
+   * @defaultValue `['id', 'name', 'email']` (no warning)
+   */
+  groupFields?: readonly GroupField[];
 };
 export type ResolvedAccessOptions = z.output<typeof accessCompileOptionsSchema>;
 export type ResolvedGatewayOptions = z.output<typeof gatewayCompileOptionsSchema>;

@@ -173,10 +173,13 @@ export interface GatewayRule {
 /**
  * Why a decision came out as it did: a policy or rule `matched`, none did
  * (`default`), or one that might match failed closed because group membership
- * is not complete (`unknown-membership`) or, for Gateway `http.*` fields,
- * because the request carried no HTTP attributes (`unknown-request`).
+ * is not complete or does not know the group field a rule reads
+ * (`unknown-membership`), for Gateway `http.*` fields because the request
+ * carried no HTTP attributes (`unknown-request`), or for Gateway `identity.*`
+ * fields because the request carried no identity (`unknown-identity`: no login;
+ * a login could change the decision).
  */
-export type DecisionReason = 'matched' | 'default' | 'unknown-membership' | 'unknown-request';
+export type DecisionReason = 'matched' | 'default' | 'unknown-membership' | 'unknown-request' | 'unknown-identity';
 
 /** A three-valued result, as the trace shows it. */
 export type TraceResult = 'match' | 'no-match' | 'unknown';

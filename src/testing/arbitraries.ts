@@ -7,7 +7,7 @@
  * fast-check must be installed (it is a peer of `entragate/testing`).
  */
 import fc from 'fast-check';
-import type { GroupMembership, GroupRef, HttpRequestAttributes, Identity, RequestContext } from '../types.js';
+import type { GroupField, GroupMembership, GroupRef, HttpRequestAttributes, Identity, RequestContext } from '../types.js';
 import type { AccessAction, AccessPolicy, AccessRule, AccessRuleGroup, GatewayAction, GatewayRule } from '../policy/types.js';
 
 /** The values identities, contexts and policies are drawn from. */
@@ -20,6 +20,8 @@ export interface PolicyUniverse {
   readonly countries: readonly string[];
   readonly ips: readonly string[];
   readonly cidrs: readonly string[];
+  /** IP ranges `a..b` (Gateway sets only); none when absent. */
+  readonly ipRanges?: readonly string[];
   readonly serviceTokens: readonly string[];
   readonly postures: readonly string[];
   /** Hosts as rules name them (lower case, no port); requests send them in other cases, with ports and trailing dots. */
@@ -53,13 +55,15 @@ export function createPolicyUniverse(options: { groupCount?: number; ruleGroupCo
   });
   return {
     groups,
-    emails: ['alice@example.com', 'bob@example.com', 'carol@contractors.com', 'dave@example.org', 'al.ice+ci@example.com'],
+    // Extended-address variants of the others (`+tag`, dots, case), so variant matching meets exact matching.
+    emails: ['alice@example.com', 'bob@example.com', 'carol@contractors.com', 'dave@example.org', 'al.ice+ci@example.com', 'b.ob@example.com', 'Bob+x@Example.com'],
     domains: ['example.com', 'contractors.com', 'example.org'],
     idpIds: ['entra-main', 'entra-other'],
     amr: ['pwd', 'mfa', 'hwk', 'otp'],
     countries: ['US', 'PT', 'FR'],
     ips: ['10.1.2.3', '192.0.2.7', '2001:db8::1', '198.51.100.9'],
     cidrs: ['10.0.0.0/8', '192.0.2.0/24', '2001:db8::/32', '203.0.113.0/24'],
+    ipRanges: ['10.1.0.0..10.1.255.255', '192.0.2.5..192.0.2.9', '2001:db8::..2001:db8::ff', '198.51.100.9..198.51.100.9'],
     serviceTokens: ['token-a', 'token-b'],
     postures: ['posture-disk', 'posture-firewall'],
     hosts: ['app.example.com', 'api.example.com', 'example.org', '[::1]'],
@@ -80,8 +84,10 @@ export function createPolicyUniverse(options: { groupCount?: number; ruleGroupCo
 export const DEFAULT_UNIVERSE: PolicyUniverse = createPolicyUniverse();
 
 /**
- * A group membership state: mostly `complete`, sometimes absent, overage or
- * unknown (the states in which group selectors must fail closed).
+ * A group membership state: mostly `complete`, with the group `fields` each
+ * source states (Graph all three, the token claim ids only, the directory ids
+ * and names, and none stated, which means ids only), sometimes absent, overage
+ * or unknown (the states in which group selectors must fail closed).
  *
  * @example
  * ```ts
@@ -91,8 +97,18 @@ export const DEFAULT_UNIVERSE: PolicyUniverse = createPolicyUniverse();
  * ```
  */
 export function arbMembership(): fc.Arbitrary<GroupMembership> {
+  const fields = (...f: GroupField[]): readonly GroupField[] => f;
   return fc.oneof(
-    { weight: 4, arbitrary: fc.constantFrom<GroupMembership>({ state: 'complete', source: 'graph' }, { state: 'complete', source: 'token' }) },
+    {
+      weight: 4,
+      arbitrary: fc.constantFrom<GroupMembership>(
+        { state: 'complete', source: 'graph', fields: fields('id', 'name', 'email') },
+        { state: 'complete', source: 'graph' },
+        { state: 'complete', source: 'token', fields: fields('id') },
+        { state: 'complete', source: 'directory', fields: fields('id', 'name') },
+        { state: 'complete', source: 'static', fields: fields() },
+      ),
+    },
     { weight: 1, arbitrary: fc.constant<GroupMembership>({ state: 'absent' }) },
     { weight: 1, arbitrary: fc.constantFrom<GroupMembership>({ state: 'overage', signal: 'hasgroups' }, { state: 'overage', signal: 'claim_names' }) },
     { weight: 1, arbitrary: fc.constant<GroupMembership>({ state: 'unknown', reason: 'graph unavailable', code: 'ERR_GROUPS_UNAVAILABLE' }) },
@@ -100,8 +116,9 @@ export function arbMembership(): fc.Arbitrary<GroupMembership> {
 }
 
 /**
- * An identity with groups drawn from the universe's pool and a membership
- * state (pass `membership` to pin it).
+ * An identity with groups drawn from the universe's pool (some without their
+ * name or mail, as a source that does not supply them returns them) and a
+ * membership state (pass `membership` to pin it).
  *
  * @example
  * ```ts
@@ -121,16 +138,18 @@ export function arbIdentity(
       idp: fc.constantFrom(...u.idpIds),
       amr: fc.subarray([...u.amr]),
       groups: fc.subarray([...u.groups]),
+      // Which groups lose their name / mail (bit i: group i): a source that does not supply the field.
+      stripped: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat() }),
       membership: options.membership ?? arbMembership(),
       oidcDepartment: fc.option(fc.constantFrom('engineering', 'finance'), { nil: undefined }),
     })
-    .map(({ email, name, idp, amr, groups, membership, oidcDepartment }) => ({
+    .map(({ email, name, idp, amr, groups, stripped, membership, oidcDepartment }) => ({
       email,
       name,
       user_uuid: `user-${email}`,
       idp: { id: idp, type: 'azureAD' as const },
       amr,
-      groups: groups.map((g) => ({ ...g })),
+      groups: groups.map((g, i): GroupRef => (((stripped >>> (i % 31)) & 1) === 1 ? { id: g.id } : { ...g })),
       membership,
       oidc_fields: oidcDepartment === undefined ? {} : { department: oidcDepartment },
       oid: `oid-${email}`,
@@ -199,7 +218,8 @@ export function arbRequestContext(options: { universe?: PolicyUniverse } = {}): 
       ip: fc.option(fc.constantFrom(...u.ips), { nil: undefined }),
       country: fc.option(fc.constantFrom(...u.countries), { nil: undefined }),
       certificate: fc.option(fc.record({ valid: fc.boolean(), commonName: fc.constantFrom('svc-a', 'svc-b') }), { nil: undefined }),
-      serviceToken: fc.option(fc.constantFrom(...u.serviceTokens).map((tokenId) => ({ tokenId })), { nil: undefined }),
+      // An empty token id is no service token (any_valid_service_token must not match it).
+      serviceToken: fc.option(fc.constantFrom(...u.serviceTokens, '').map((tokenId) => ({ tokenId })), { nil: undefined }),
       devicePosture: fc.option(fc.subarray([...u.postures]), { nil: undefined }),
       request: fc.option(arbHttpRequest({ universe: u }), { freq: 4, nil: undefined }),
     })
@@ -247,7 +267,11 @@ export function arbAccessRule(
     fc.constant<AccessRule>({ email_list: { id: 'list-emails' } }),
     fc.constantFrom(...u.idpIds).map((id): AccessRule => ({ login_method: { id } })),
     fc.constantFrom(...u.amr).map((auth_method): AccessRule => ({ auth_method: { auth_method } })),
-    fc.constantFrom('engineering', 'finance').map((claim_value): AccessRule => ({ oidc: { claim_name: 'department', claim_value } })),
+    fc
+      .record({ claim_value: fc.constantFrom('engineering', 'finance'), idp: fc.option(fc.constantFrom(...u.idpIds), { freq: 2, nil: undefined }) })
+      .map(({ claim_value, idp }): AccessRule => ({
+        oidc: idp === undefined ? { claim_name: 'department', claim_value } : { claim_name: 'department', claim_value, identity_provider_id: idp },
+      })),
   ];
   const azure = fc
     .record({ group: fc.constantFrom(...u.groups), idp: fc.option(fc.constantFrom(...u.idpIds), { freq: 3, nil: undefined }) })
@@ -371,11 +395,14 @@ export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth
     // Regex literals keep backslashes verbatim (only `\"` is unescaped), so the pattern is written as is.
     fc.constantFrom(...u.domains).map((d) => `identity.email matches "@${d.replaceAll('.', '\\.')}$"`),
     fc.constantFrom('ali', 'bob').map((s) => `identity.email contains ${quote(s)}`),
+    fc.constantFrom('*@example.com', 'B*', 'al*ce*').map((w) => `identity.email wildcard ${quote(w)}`),
+    fc.constantFrom('*@example.com', 'b*', 'Bob*').map((w) => `identity.email strict wildcard ${quote(w)}`),
     fc.constantFrom('Alice', 'Bob').map((n) => `identity.name == ${quote(n)}`),
     fc.record({ q: fc.constantFrom('any', 'all'), f: groupField, style: fc.boolean() }).chain(({ q, f, style }) =>
       set(groupValues(f)).map((s) => `${q}(${style ? `identity.groups.${f}[*]` : `identity.groups[*].${f}`} in ${s})`),
     ),
     groupField.chain((f) => fc.constantFrom(...groupValues(f)).map((v) => `any(identity.groups.${f}[*] == ${quote(v)})`)),
+    fc.constantFrom('GROUP-1*', 'group-1*').map((w) => `any(identity.groups.name[*] wildcard ${quote(w)})`),
     fc.constantFrom(...u.groups).map((g) => `identity.groups.id == ${quote(g.id)}`),
   );
   const depth = options.depth ?? 3;
@@ -412,9 +439,11 @@ export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth
  */
 export function arbTrafficExpression(options: { universe?: PolicyUniverse; depth?: number; http?: boolean } = {}): fc.Arbitrary<string> {
   const u = options.universe ?? DEFAULT_UNIVERSE;
-  const address = fc.constantFrom(...u.ips, ...u.cidrs).chain((v) => fc.constantFrom(v, quote(v)));
+  // A set takes addresses, CIDRs and ranges; `==` and `!=` one address (wirefilter: CIDRs only inside sets).
+  const member = fc.constantFrom(...u.ips, ...u.cidrs, ...(u.ipRanges ?? [])).chain((v) => fc.constantFrom(v, quote(v)));
+  const address = fc.constantFrom(...u.ips).chain((v) => fc.constantFrom(v, quote(v)));
   const leaf = fc.oneof(
-    fc.array(address, { minLength: 1, maxLength: 3 }).map((vs) => `net.src.ip in {${vs.join(' ')}}`),
+    fc.array(member, { minLength: 1, maxLength: 3 }).map((vs) => `net.src.ip in {${vs.join(' ')}}`),
     address.map((v) => `net.src.ip == ${v}`),
     address.map((v) => `net.src.ip != ${v}`),
     fc.constant('net.src.ip in $list-ips'),
@@ -440,6 +469,9 @@ export function arbTrafficExpression(options: { universe?: PolicyUniverse; depth
     fc.tuple(bytesOp, fc.constantFrom(...u.queries)).map(([op, q]) => `http.request.uri.query ${op} ${quote(q)}`),
     fc.tuple(fc.constantFrom('==', '!=', 'contains'), target).map(([op, t]) => `http.request.uri.path_and_query ${op} ${quote(t)}`),
     fc.constant('http.request.uri.path_and_query matches "\\?page="'),
+    fc.constantFrom('/admin*', '/ADMIN*', '*/users', '/files/*').map((w) => `http.request.uri.path wildcard ${quote(w)}`),
+    fc.constantFrom('/admin*', '/ADMIN*', '*').map((w) => `http.request.uri.path strict wildcard ${quote(w)}`),
+    fc.constantFrom('*.example.com', 'API.*').map((w) => `http.request.host wildcard ${quote(w)}`),
   );
   const leaves = options.http === false ? leaf : fc.oneof(leaf, http);
   const build = (d: number): fc.Arbitrary<string> =>

@@ -199,3 +199,33 @@ describe('access: decisions and traces', () => {
     expect(explain(p.evaluate(broken, {}))).toContain('membership state missing');
   });
 });
+
+// Checks a mutation run (issue 12) left unproven: each test fails when the check is removed.
+describe('access: checks the mutation run found untested', () => {
+  it('oidc: a rule with identity_provider_id matches only an identity from that IdP', () => {
+    const p = compileAccessPolicies([
+      { name: 'okta finance', decision: 'allow', include: [{ oidc: { claim_name: 'department', claim_value: 'finance', identity_provider_id: 'okta' } }] },
+    ]);
+    const fromEntra = makeIdentity({ idp: 'entra', oidc_fields: { department: 'finance' } });
+    const fromOkta = makeIdentity({ idp: 'okta', oidc_fields: { department: 'finance' } });
+    expect(p.evaluate(fromEntra, {})).toMatchObject({ allowed: false, reason: 'default' });
+    expect(p.evaluate(fromOkta, {})).toMatchObject({ allowed: true, policy: { name: 'okta finance' } });
+  });
+
+  it('any_valid_service_token: an empty token id is no service token', () => {
+    const p = compileAccessPolicies([{ name: 'svc', decision: 'non_identity', include: [{ any_valid_service_token: {} }] }]);
+    expect(p.evaluate(null, { serviceToken: { tokenId: '' } })).toMatchObject({ allowed: false, reason: 'default' });
+    expect(p.evaluate(null, { serviceToken: { tokenId: 'a1b2' } })).toMatchObject({ allowed: true, policy: { name: 'svc' } });
+  });
+
+  it('email_domain: a domain with an `@` inside is refused; one leading `@` is dropped', () => {
+    for (const domain of ['a@example.com', '@@example.com', 'example.com@']) {
+      const err = thrown(() => compileAccessPolicies([{ name: 'd', decision: 'allow', include: [{ email_domain: { domain } }] }]));
+      expect(err.code).toBe('ERR_POLICY_INVALID');
+      expect(err.message).toContain('is not a domain');
+    }
+    const p = compileAccessPolicies([{ name: 'd', decision: 'allow', include: [{ email_domain: { domain: '@Example.com' } }] }]);
+    expect(p.evaluate(makeIdentity({ email: 'ada@example.com' }), {}).allowed).toBe(true);
+    expect(p.evaluate(makeIdentity({ email: 'ada@example.org' }), {}).allowed).toBe(false);
+  });
+});

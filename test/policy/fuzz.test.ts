@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { compileGatewayRules } from '../../src/policy/index.js';
 import { PolicyError } from '../../src/errors/index.js';
 import { arbGatewayExpression, arbIdentity } from '../../src/testing/arbitraries.js';
+import { runs } from './runs.js';
 
 const CODES = new Set(['ERR_EXPRESSION_SYNTAX', 'ERR_EXPRESSION_TYPE', 'ERR_EXPRESSION_REGEX', 'ERR_POLICY_GROUP_MISSING']);
 const TOKENS = [
@@ -57,7 +58,7 @@ describe('expression fuzzing', () => {
       fc.property(fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((t) => t.join('')), anyEvaluation, (expression, identity) => {
         checkOutcome(expression, identity);
       }),
-      { numRuns: 3000 },
+      runs(3000),
     );
   });
 
@@ -66,7 +67,7 @@ describe('expression fuzzing', () => {
       fc.property(fc.string({ maxLength: 200, unit: 'binary' }), anyEvaluation, (expression, identity) => {
         checkOutcome(expression, identity);
       }),
-      { numRuns: 2000 },
+      runs(2000),
     );
   });
 
@@ -88,7 +89,7 @@ describe('expression fuzzing', () => {
       fc.property(mutated, anyEvaluation, (expression, identity) => {
         checkOutcome(expression, identity);
       }),
-      { numRuns: 3000 },
+      runs(3000),
     );
   });
 
@@ -98,7 +99,7 @@ describe('expression fuzzing', () => {
         const rules = compileGatewayRules([{ name: 'gen', action: 'allow', precedence: 1, identity: expression }], { maxExpressionLength: 100_000 });
         expect(rules.order).toHaveLength(1);
       }),
-      { numRuns: 1000 },
+      runs(1000),
     );
   });
 

@@ -1,10 +1,16 @@
 /**
  * A small, obviously-correct interpreter of Gateway rules, written from
- * reference §2 and the unknown rules (membership that is not complete; a
- * request without HTTP attributes): it walks the parsed AST (the parser has
- * its own tests) with no compilation, no group probes, no index, no memo and
- * no caching. The property tests check the compiled evaluator against it. It
- * assumes valid input (the compiler rejects the rest).
+ * reference §2 and the unknown rules (no identity; a group field the membership
+ * does not know; a request without HTTP attributes): it walks the parsed AST
+ * (the parser has its own tests) with no compilation, no group probes, no
+ * index, no memo and no caching. The property tests check the compiled
+ * evaluator against it. It assumes valid input (the compiler rejects the rest).
+ *
+ * Extended email is defined here by brute force: in a restricting rule that
+ * matches variants, every `identity.email` `==`/`!=`/`in` comparison may be read
+ * exactly or on canonical addresses, independently, and the rule matches as much
+ * as its best reading (Kleene max). The compiled evaluator gets there by
+ * polarity; this file tries all 2^k readings.
  */
 import { parseExpression, type Expr, type Rhs } from '../../src/policy/expression-parser.js';
 import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
@@ -19,7 +25,7 @@ export type GatewayReferenceDecision = ReferenceDecision;
 const EXTENDED: readonly string[] = ['block', 'override', 'safesearch', 'ytrestricted', 'isolate', 'audit_ssh'];
 const PASS: readonly string[] = ['allow', 'off', 'noisolate', 'noscan', 'resolve', 'egress', 'l4_override'];
 
-function canonical(email: string): string {
+export function canonical(email: string): string {
   const lower = email.toLowerCase();
   const at = lower.lastIndexOf('@');
   if (at <= 0) return lower;
@@ -33,6 +39,61 @@ function codePointCompare(a: string, b: string): number {
   return x.length - y.length;
 }
 
+/** wirefilter's wildcard on bytes: `*` any bytes, `\*` / `\\` literal, ASCII case folded unless strict (plain recursion with a memo). */
+export function wildcardMatches(pattern: string, value: string, strict: boolean): boolean {
+  const enc = new TextEncoder();
+  const p = [...enc.encode(pattern)];
+  const v = [...enc.encode(value)];
+  const tokens: (number | 'star')[] = [];
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === 0x5c) tokens.push(p[++i]!);
+    else tokens.push(p[i] === 0x2a ? 'star' : p[i]!);
+  }
+  const fold = (b: number): number => (!strict && b >= 0x41 && b <= 0x5a ? b + 32 : b);
+  const memo = new Map<string, boolean>();
+  const go = (t: number, i: number): boolean => {
+    const key = `${t},${i}`;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    let r: boolean;
+    if (t === tokens.length) r = i === v.length;
+    else if (tokens[t] === 'star') r = go(t + 1, i) || (i < v.length && go(t, i + 1));
+    else r = i < v.length && fold(v[i]!) === fold(tokens[t] as number) && go(t + 1, i + 1);
+    memo.set(key, r);
+    return r;
+  };
+  return go(0, 0);
+}
+
+function ipToBig(text: string): bigint {
+  // Addresses in ranges are well formed here (the parser checked them); IPv4 maps into ::ffff:0:0/96.
+  if (!text.includes(':')) return (0xffffn << 32n) + text.split('.').reduce((acc, p) => (acc << 8n) + BigInt(p), 0n);
+  const [head = '', tail = ''] = text.split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === '' ? [] : tail.split(':');
+  const parts = text.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return parts.reduce((acc, p) => (acc << 16n) + BigInt(parseInt(p, 16)), 0n);
+}
+
+function inRange(ip: string | undefined, range: string): boolean {
+  if (ip === undefined || !/^[0-9a-fA-F:.]+$/.test(ip)) return false;
+  const [lo, hi] = range.split('..') as [string, string];
+  let x: bigint;
+  try {
+    x = ipToBig(ip);
+  } catch {
+    return false;
+  }
+  return ipToBig(lo) <= x && x <= ipToBig(hi);
+}
+
+/** Kleene max over F < U < T. */
+function best(a: K, b: K): K {
+  if (a === 'yes' || b === 'yes') return 'yes';
+  if (a === 'maybe' || b === 'maybe') return 'maybe';
+  return 'no';
+}
+
 export function referenceGateway(
   rules: readonly GatewayRule[],
   identity: Identity | null,
@@ -40,7 +101,10 @@ export function referenceGateway(
   options: { lists?: Readonly<Record<string, readonly string[]>>; defaultAction?: GatewayAction; matchExtendedEmail?: boolean } = {},
 ): GatewayReferenceDecision {
   const lists = options.lists ?? {};
-  const complete = identity === null || identity.membership.state === 'complete';
+  const complete = identity !== null && identity.membership.state === 'complete';
+  const listed = identity !== null && identity.membership.state === 'complete' ? (identity.membership.fields ?? ['id']) : [];
+  // A group field is known when membership is complete and lists it.
+  const knows = (field: string): boolean => complete && (listed as readonly string[]).includes(field.slice('identity.groups.'.length));
   const groups = identity === null ? [] : identity.groups.filter((g) => typeof g.id === 'string');
   const arrays: Record<string, string[]> = {
     'identity.groups.id': groups.map((g) => g.id),
@@ -95,8 +159,11 @@ export function referenceGateway(
       case 'contains':
         return caseless ? norm(value).includes(norm(values(rhs)[0]!)) : value.includes(values(rhs)[0]!);
       case 'matches':
-        // The generated patterns mean the same in JavaScript and RE2.
+        // The generated patterns mean the same in JavaScript and RE2, on ASCII values.
         return new RegExp((rhs as { pattern: string }).pattern).test(value);
+      case 'wildcard':
+      case 'strict_wildcard':
+        return wildcardMatches(caseless ? values(rhs)[0]!.toLowerCase() : values(rhs)[0]!, value, op === 'strict_wildcard');
       case 'lt':
         return codePointCompare(norm(value), norm(values(rhs)[0]!)) < 0;
       case 'le':
@@ -118,12 +185,13 @@ export function referenceGateway(
     throw new Error('nested quantifier');
   }
 
-  function evaluate(e: Expr, extended: boolean): K {
+  /** `reading(e)`: whether the email comparison `e` reads canonical addresses. */
+  function evaluate(e: Expr, reading: (e: Expr) => boolean): K {
     switch (e.k) {
       case 'compare':
         if (e.field === 'net.src.ip') {
           // No request IP is in no range.
-          const inside = values(e.rhs).some((cidr) => inCidr(context.ip, cidr));
+          const inside = values(e.rhs).some((v) => (v.includes('..') ? inRange(context.ip, v) : inCidr(context.ip, v)));
           return inside !== (e.op === 'ne') ? 'yes' : 'no';
         }
         if (e.field.startsWith('http.')) {
@@ -131,19 +199,21 @@ export function referenceGateway(
           if (http === undefined) return 'maybe';
           return test(http[e.field]!, e.op, e.rhs, false, e.field === 'http.request.host') ? 'yes' : 'no';
         }
-        return test(scalars[e.field]!, e.op, e.rhs, extended && e.field === 'identity.email' && ['eq', 'ne', 'in'].includes(e.op)) ? 'yes' : 'no';
+        // No identity: every identity field is unknown, whatever the operator.
+        if (e.field.startsWith('identity.') && identity === null) return 'maybe';
+        return test(scalars[e.field]!, e.op, e.rhs, reading(e)) ? 'yes' : 'no';
       case 'quant': {
-        const known = e.field.startsWith('identity.groups.') ? complete : true;
+        const known = e.field.startsWith('identity.groups.') ? knows(e.field) : true;
         const r = arrays[e.field]!.map((v) => element(e.arg, v));
         if (e.q === 'any') return r.some(Boolean) ? 'yes' : known ? 'no' : 'maybe';
         return r.every(Boolean) ? (known ? 'yes' : 'maybe') : 'no';
       }
       case 'not': {
-        const r = evaluate(e.arg, extended);
+        const r = evaluate(e.arg, reading);
         return r === 'yes' ? 'no' : r === 'no' ? 'yes' : 'maybe';
       }
       case 'logic': {
-        const r = e.items.map((item) => evaluate(item, extended));
+        const r = e.items.map((item) => evaluate(item, reading));
         if (e.op === 'xor') return r.includes('maybe') ? 'maybe' : r.filter((x) => x === 'yes').length % 2 === 1 ? 'yes' : 'no';
         const [win, lose] = e.op === 'and' ? (['no', 'yes'] as const) : (['yes', 'no'] as const);
         return r.includes(win) ? win : r.includes('maybe') ? 'maybe' : lose;
@@ -151,35 +221,66 @@ export function referenceGateway(
     }
   }
 
+  /** The email comparisons whose reading may vary (`==`, `!=`, `in` on `identity.email`). */
+  function emailComparisons(e: Expr, into: Expr[]): Expr[] {
+    if (e.k === 'compare') {
+      if (e.field === 'identity.email' && ['eq', 'ne', 'in'].includes(e.op)) into.push(e);
+    } else if (e.k === 'not') emailComparisons(e.arg, into);
+    else if (e.k === 'logic') for (const item of e.items) emailComparisons(item, into);
+    return into;
+  }
+
+  /** One expression part of a rule, with the rule's extended-email reading. */
+  function part(ast: Expr, action: string): K {
+    const extended = options.matchExtendedEmail === true || EXTENDED.includes(action);
+    if (!extended) return evaluate(ast, () => false);
+    if (PASS.includes(action)) return evaluate(ast, () => true);
+    // A restricting rule: the best of every reading of every email comparison.
+    const comparisons = emailComparisons(ast, []);
+    let result: K = 'no';
+    for (let mask = 0; mask < 1 << comparisons.length; mask++) {
+      result = best(result, evaluate(ast, (e) => ((mask >> comparisons.indexOf(e)) & 1) === 1));
+    }
+    return result;
+  }
+
   const ordered = rules
     .map((rule, i) => ({ rule, i }))
     .filter(({ rule }) => rule.enabled !== false)
     .sort((a, b) => a.rule.precedence - b.rule.precedence || a.i - b.i);
-  function readsGroups(e: Expr): boolean {
-    if (e.k === 'compare' || e.k === 'quant') return e.field.startsWith('identity.groups.');
-    if (e.k === 'not') return readsGroups(e.arg);
-    return e.items.some(readsGroups);
+  function fieldsOf(e: Expr, into: string[]): string[] {
+    if (e.k === 'compare') into.push(e.field);
+    else if (e.k === 'quant') into.push(e.field, ...fieldsOf(e.arg, []));
+    else if (e.k === 'not') fieldsOf(e.arg, into);
+    else for (const item of e.items) fieldsOf(item, into);
+    return into;
   }
 
-  // Why an earlier allow-type rule was a maybe; membership is named over the request when both were.
-  let maybe: 'unknown-membership' | 'unknown-request' | undefined;
+  type Why = 'unknown-identity' | 'unknown-membership' | 'unknown-request';
+  const rank: Record<Why, number> = { 'unknown-request': 1, 'unknown-membership': 2, 'unknown-identity': 3 };
+  // Why an earlier allow-type rule was a maybe: a missing login over membership over the request.
+  let maybe: Why | undefined;
   for (const { rule } of ordered) {
-    const extended = options.matchExtendedEmail === true || EXTENDED.includes(rule.action);
     const asts = (['identity', 'traffic', 'device_posture'] as const)
-      .map((part) => rule[part])
+      .map((p) => rule[p])
       .filter((source): source is string => typeof source === 'string' && source !== '')
       .map((source) => parseExpression(source, 'reference', { maxLength: 100_000, maxDepth: 1000 }));
-    const parts = asts.map((ast) => evaluate(ast, extended));
+    const parts = asts.map((ast) => part(ast, rule.action));
     const m: K = parts.includes('no') ? 'no' : parts.includes('maybe') ? 'maybe' : 'yes';
-    // A maybe comes from groups when the rule reads them and membership is not complete, else from the request.
-    const why = !complete && asts.some(readsGroups) ? 'unknown-membership' : 'unknown-request';
+    const fields = asts.flatMap((ast) => fieldsOf(ast, []));
+    const why: Why =
+      identity === null && fields.some((f) => f.startsWith('identity.'))
+        ? 'unknown-identity'
+        : fields.some((f) => f.startsWith('identity.groups.') && !knows(f))
+          ? 'unknown-membership'
+          : 'unknown-request';
     if (m === 'yes') {
       const allowed = rule.action !== 'block';
       return { allowed, action: rule.action, policyName: rule.name, reason: !allowed && maybe !== undefined ? maybe : 'matched' };
     }
     if (m === 'maybe') {
       if (!PASS.includes(rule.action)) return { allowed: false, action: 'block', policyName: rule.name, reason: why };
-      if (maybe === undefined || why === 'unknown-membership') maybe = why;
+      if (maybe === undefined || rank[why] > rank[maybe]) maybe = why;
     }
   }
   const action = options.defaultAction ?? 'allow';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileGatewayRules, explain } from '../../src/policy/index.js';
+import { canonicalEmail, compileGatewayRules, explain } from '../../src/policy/index.js';
 import { ConfigError, PolicyError } from '../../src/errors/index.js';
 import type { GatewayAction, GatewayRule } from '../../src/policy/types.js';
 import { makeIdentity, thrown } from './helpers.js';
@@ -58,7 +58,7 @@ describe('gateway: the operator table of reference §2.3', () => {
       `any(identity.groups.id[*] in {"${FIN}"})`,
       `any(identity.groups[*].id in {"${FIN}"})`,
       `identity.groups.id == "${FIN}"`,
-      `identity.groups.id in {"${FIN}", "x"}`,
+      `identity.groups.id in {"${FIN}" "x"}`,
     ]) {
       expect(matches(e)).toBe(true);
       expect(matches(e, makeIdentity({ groups: [ENG] }))).toBe(false);
@@ -105,7 +105,7 @@ describe('gateway: matches', () => {
   });
 
   it.each([
-    ['identity.email matches "(a)\\1"', 'invalid escape sequence'],
+    ['identity.email matches "(a)\\1"', 'backreferences and octal escapes are not supported'],
     ['identity.email matches "(?=a)"', 'unsupported Perl syntax'],
     ['identity.email matches "(?<!a)b"', 'invalid named capture'],
     ['identity.email matches "a{1001}"', 'invalid repeat count'],
@@ -135,7 +135,9 @@ describe('gateway: extended email (reference §2.5)', () => {
     expect(hit(action, 'identity.email == "johndoe@example.com"')).toBe(true);
     expect(hit(action, 'identity.email in {"x@example.com" "john.doe@example.com"}')).toBe(true);
     expect(hit(action, 'identity.email in $l', { lists: { l: ['johndoe+other@example.com'] } })).toBe(true);
-    expect(hit(action, 'identity.email != "johndoe@example.com"')).toBe(false);
+    // An exemption names the exact address: "everyone but johndoe@" still covers johndoe's variants (issue 12 #11).
+    expect(hit(action, 'identity.email != "johndoe@example.com"')).toBe(true);
+    expect(hit(action, 'identity.email != "John.Doe+news@Example.com"')).toBe(false);
   });
 
   it.each(['allow', 'off', 'noisolate', 'noscan', 'l4_override', 'egress', 'resolve'] as const)('%s matches the exact address only', (action) => {
@@ -225,13 +227,15 @@ describe('gateway: rule order and actions', () => {
     ]);
   });
 
-  it('a missing identity reads as "" and []', () => {
+  it('a missing identity makes identity fields unknown, not "" and [] (an empty email of an identity is still "")', () => {
     const compiled = compileGatewayRules([
       { name: 'not finance', action: 'block', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"}))` },
     ]);
-    expect(compiled.evaluate(null, {})).toMatchObject({ allowed: false, action: 'block', reason: 'matched' });
+    expect(compiled.evaluate(null, {})).toMatchObject({ allowed: false, action: 'block', reason: 'unknown-identity' });
+    expect(compiled.evaluate(user, {})).toMatchObject({ allowed: true, reason: 'default' });
     expect(matches('identity.email == ""', makeIdentity({ email: '' }))).toBe(true);
-    expect(compileGatewayRules([{ name: 'e', action: 'allow', precedence: 1, identity: 'identity.email == ""' }], { defaultAction: 'block' }).evaluate(null, {}).action).toBe('allow');
+    const empty = compileGatewayRules([{ name: 'e', action: 'allow', precedence: 1, identity: 'identity.email == ""' }], { defaultAction: 'block' });
+    expect(empty.evaluate(null, {})).toMatchObject({ allowed: false, action: 'block', reason: 'unknown-identity' });
   });
 });
 
@@ -277,7 +281,7 @@ describe('gateway: request fields in traffic expressions', () => {
     { name: 'office', action: 'allow', precedence: 1, traffic: 'net.src.ip in {10.0.0.0/8 "192.0.2.7" 2001:db8::/32}', identity: 'identity.email == "john.doe@example.com"' },
     { name: 'embargo', action: 'block', precedence: 2, traffic: 'net.src.geo.country in {"RU" "KP"}' },
     { name: 'not corp', action: 'isolate', precedence: 3, traffic: 'not(net.src.ip in $corp)' },
-    { name: 'one host', action: 'noscan', precedence: 4, traffic: 'net.src.ip == 198.51.100.9 and net.src.ip != 198.51.100.0/31' },
+    { name: 'one host', action: 'noscan', precedence: 4, traffic: 'net.src.ip == 198.51.100.9 and not(net.src.ip in {198.51.100.0/31})' },
   ];
   const compiled = compileGatewayRules(rules, { lists: { corp: ['198.51.100.0/24'] }, defaultAction: 'block' });
   const decide = (context: object): string | undefined => compiled.evaluate(user, context).policy?.name;
@@ -302,7 +306,7 @@ describe('gateway: request fields in traffic expressions', () => {
   it.each([
     ['net.src.ip == 10.0.0.300', 'ERR_EXPRESSION_SYNTAX', '`10.0.0.300` is not an IP address or CIDR at 15: rules[0] `x`.traffic'],
     ['net.src.ip contains "1"', 'ERR_EXPRESSION_TYPE', '`net.src.ip` is an IP address: use `==`, `!=` or `in` at 12: rules[0] `x`.traffic'],
-    ['net.src.ip in {10.0.0.0/8', 'ERR_EXPRESSION_SYNTAX', 'expected an IP address, a CIDR or `}` at 26: found end of input: rules[0] `x`.traffic'],
+    ['net.src.ip in {10.0.0.0/8', 'ERR_EXPRESSION_SYNTAX', 'expected an IP address, a CIDR, a range or `}` at 26: found end of input: rules[0] `x`.traffic'],
     ['any(net.src.ip[*] in {1.2.3.4})', 'ERR_EXPRESSION_TYPE', '`[*]` applies to array fields; `net.src.ip` is not one at 5: rules[0] `x`.traffic'],
     ['net.src.ip in $bad', 'ERR_EXPRESSION_TYPE', 'list `bad` holds `nope`, which is not an IP address or CIDR at 1: rules[0] `x`.traffic'],
     ['any(http.request.domains[*] == "example.com")', 'ERR_EXPRESSION_TYPE', 'unknown field `http.request.domains` at 5: rules[0] `x`.traffic'],
@@ -341,5 +345,56 @@ describe('gateway: compile errors', () => {
     expect(err.code).toBe('ERR_CONFIG_INVALID');
     expect(err.message).toMatch(/^invalid gateway rule configuration:\n/);
     expect(thrown(() => compileGatewayRules([], { bogus: 1 } as never)).code).toBe('ERR_CONFIG_INVALID');
+  });
+});
+
+describe('gateway: canonicalEmail (exported)', () => {
+  it('drops a +tag and the dots of the local part, lower-cased; an address without `@` is only lower-cased', () => {
+    expect(canonicalEmail('Con.Tact+123@Example.com')).toBe('contact@example.com');
+    expect(canonicalEmail('first.last')).toBe('first.last');
+    expect(canonicalEmail('A.B+C')).toBe('a.b+c');
+  });
+});
+
+// The mutation run (issue 12) found these unproven.
+describe('gateway: checks by message, ties, actions that pass over', () => {
+  const bad = (rules: unknown): string => thrown(() => compileGatewayRules(rules as GatewayRule[])).message;
+  it.each([
+    ['x', '`rules` must be an array: rules'],
+    [['x'], 'a rule must be an object: rules[0]'],
+    [[{ name: '', action: 'allow', precedence: 1 }], '`name` must be a non-empty string: rules[0]'],
+    [[{ name: 5, action: 'allow', precedence: 1 }], '`name` must be a non-empty string: rules[0]'],
+    [[{ name: 'r', action: 5, precedence: 1 }], '`action` `5` is not a gateway action: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: '1' }], '`precedence` must be a finite number: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: NaN }], '`precedence` must be a finite number: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: 1, id: 5 }], '`id` must be a string: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: 1, filters: ['http', 5] }], '`filters` must be an array of http, dns, l4, egress, dns_resolver: rules[0] `r`'],
+    [[{ name: 'r', action: 'allow', precedence: 1, filters: ['smtp', 'http'] }], '`filters` must be an array of http, dns, l4, egress, dns_resolver: rules[0] `r`'],
+  ])('%j', (rules, message) => {
+    expect(bad(rules)).toBe(message);
+  });
+
+  it('a null expression is an absent one; a decision of a rule without an id has none', () => {
+    const d = compileGatewayRules([{ name: 'r', action: 'block', precedence: 1, identity: null as unknown as string }]).evaluate(user, {});
+    expect(d.policy).toStrictEqual({ name: 'r', precedence: 1 });
+  });
+
+  it('four rules of one precedence keep array order', () => {
+    const names = ['d', 'b', 'a', 'c'];
+    const rules = compileGatewayRules(names.map((name) => ({ name, action: 'allow' as const, precedence: 7 })));
+    expect(rules.order.map((o) => o.name)).toEqual(names);
+  });
+
+  it.each(['allow', 'off', 'noisolate', 'noscan', 'resolve', 'egress', 'l4_override'] as const)('an unknown %s rule is passed over, not a block', (action) => {
+    const overage = makeIdentity({ groups: [], membership: { state: 'overage', signal: 'hasgroups' } });
+    const d = compileGatewayRules([{ name: 'maybe', action, precedence: 1, identity: `any(identity.groups.id[*] in {"${FIN}"})` }]).evaluate(overage, {});
+    expect(d).toMatchObject({ allowed: true, action: 'allow', reason: 'default' });
+    expect(d.trace[0]?.note).toBe('might match: not counted as a match');
+  });
+
+  it('the warning wording for no field and for mails', () => {
+    const rule: GatewayRule = { name: 'm', action: 'block', precedence: 1, identity: 'any(identity.groups.name[*] == "x")' };
+    expect(compileGatewayRules([rule], { groupFields: [] }).warnings[0]).toContain('(they supply no group field)');
+    expect(compileGatewayRules([rule], { groupFields: ['id', 'email'] }).warnings[0]).toContain('(they supply ids and emails only)');
   });
 });

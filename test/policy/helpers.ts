@@ -11,7 +11,7 @@ export interface IdentityShorthand {
   oidc_fields?: Record<string, unknown>;
 }
 
-/** Expands a shorthand into a full `Identity` (complete membership from Graph by default). */
+/** Expands a shorthand into a full `Identity` (complete membership from Graph, which supplies every group field, by default). */
 export function makeIdentity(s: IdentityShorthand = {}): Identity {
   const email = s.email ?? 'user@example.com';
   return {
@@ -21,7 +21,7 @@ export function makeIdentity(s: IdentityShorthand = {}): Identity {
     idp: { id: s.idp ?? 'entra', type: 'azureAD' },
     amr: s.amr ?? ['pwd'],
     groups: (s.groups ?? []).map((g) => (typeof g === 'string' ? { id: g } : g)),
-    membership: s.membership ?? { state: 'complete', source: 'graph' },
+    membership: s.membership ?? { state: 'complete', source: 'graph', fields: ['id', 'name', 'email'] },
     oidc_fields: s.oidc_fields ?? {},
     oid: `oid-${email}`,
     tid: 'tenant',

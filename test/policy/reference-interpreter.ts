@@ -13,7 +13,7 @@ export interface ReferenceDecision {
   allowed: boolean;
   action: string;
   policyName: string | undefined;
-  reason: 'matched' | 'default' | 'unknown-membership' | 'unknown-request';
+  reason: 'matched' | 'default' | 'unknown-membership' | 'unknown-request' | 'unknown-identity';
 }
 
 function or(values: K[]): K {
@@ -69,7 +69,8 @@ export function referenceEvaluate(
   identity: Identity | null,
   context: RequestContext,
 ): ReferenceDecision {
-  const complete = identity === null || identity.membership.state === 'complete';
+  // Group ids are known when membership is complete and its fields list them (no fields: ids only).
+  const idsKnown = identity !== null && identity.membership.state === 'complete' && (identity.membership.fields ?? ['id']).includes('id');
 
   function rule(r: AccessRule): K {
     const [selector, body] = Object.entries(r)[0] as [string, Record<string, string>];
@@ -95,7 +96,7 @@ export function referenceEvaluate(
         if (identity === null) return 'no';
         if (body['identity_provider_id'] !== undefined && identity.idp.id !== body['identity_provider_id']) return 'no';
         if (identity.groups.some((g) => g.id.toLowerCase() === (body['id'] as string).toLowerCase())) return 'yes';
-        return complete ? 'no' : 'maybe';
+        return idsKnown ? 'no' : 'maybe';
       }
       case 'group': {
         const g = groups.find((x) => x.id === body['id']);
