@@ -378,19 +378,28 @@ export function createGate(options: GateOptions): Gate {
   for (const name of Object.keys(o.reportOnly?.applications ?? {})) {
     if (!applications.has(name)) throw new ConfigError('ERR_CONFIG_INVALID', `invalid gate configuration: \`reportOnly.applications.${name}\` has no enforced application of that name`);
   }
-  const gatewayOptions = (g: z.output<typeof gatewaySchema>) => ({
-    lists: o.lists,
-    ...(g.defaultAction ? { defaultAction: g.defaultAction } : {}),
-    ...(g.matchExtendedEmail !== undefined ? { matchExtendedEmail: g.matchExtendedEmail } : {}),
-    ...(g.filter ? { filter: g.filter } : {}),
-  });
   // The group fields every possible answer supplies: a complete token claim (ids only) may answer under
   // `tokenGroups: 'prefer'` or without sources; otherwise the sources' declared fields (all when undeclared).
   const suppliedFields: readonly GroupField[] = source !== undefined && o.tokenGroups === 'ignore' ? (source.fields ?? ['id', 'name', 'email']) : ['id'];
   const warnings: string[] = [];
+  const gatewayOptions = (g: z.output<typeof gatewaySchema>) => ({
+    lists: o.lists,
+    groupFields: suppliedFields,
+    ...(g.defaultAction ? { defaultAction: g.defaultAction } : {}),
+    ...(g.matchExtendedEmail !== undefined ? { matchExtendedEmail: g.matchExtendedEmail } : {}),
+    ...(g.filter ? { filter: g.filter } : {}),
+  });
   let gateway: { evaluate: CompiledGatewayRules['evaluate'] } | undefined;
   if (o.gateway) {
     const compiled = withLocation('gateway', () => compileGatewayRules(o.gateway!.rules, gatewayOptions(o.gateway!)));
+    for (const warning of compiled.warnings) {
+      const text =
+        o.tokenGroups === 'prefer' && source !== undefined
+          ? `gateway: ${warning} (with \`tokenGroups: 'prefer'\`, a token's complete \`groups\` claim answers, and it carries ids only)`
+          : `gateway: ${warning}`;
+      warnings.push(text);
+      publish(channels.gateWarning, { where: 'gateway', warning: text });
+    }
     const candidate = o.reportOnly?.gateway;
     gateway = candidate
       ? createShadowEvaluator<GatewayDecision>(compiled, withLocation('reportOnly.gateway', () => compileGatewayRules(candidate.rules, gatewayOptions(candidate))), {

@@ -349,7 +349,7 @@ function compileHttpCompare(expr: Extract<Expr, { k: 'compare' }>, field: HttpFi
   return (_view, context, sink) => {
     const value = read(state);
     const result: Tri = value === undefined ? U : predicate(value) ? T : F;
-    if (sink !== undefined) report(sink, scope, expr, field, result, httpDetail(field, value, context));
+    if (sink !== undefined) report(sink, scope, expr, field, result, httpDetail(field, value, context, state));
     return result;
   };
 }
@@ -359,9 +359,10 @@ function compileHttpCompare(expr: Extract<Expr, { k: 'compare' }>, field: HttpFi
  * `code`, a signed link's token), so the query is described by its length,
  * never shown, and the path and query shows only its path.
  */
-function httpDetail(field: HttpField, value: string | undefined, context: RequestContext): string {
+function httpDetail(field: HttpField, value: string | undefined, context: RequestContext, state: HttpRequestState): string {
   if (value === undefined) {
-    const why = requestOf(context) !== undefined ? `\`request.${httpSourceKey(field)}\` is not a string` : NO_HTTP_ATTRIBUTES;
+    // Why it is unknown: the request's path has no single normalised form, or the attribute is missing.
+    const why = state.unknownReason(field) ?? (requestOf(context) !== undefined ? `\`request.${httpSourceKey(field)}\` is not a string` : NO_HTTP_ATTRIBUTES);
     return `${field} is unknown: ${why}`;
   }
   if (field === 'http.request.uri.query') return value === '' ? `${field} is empty` : `${field} is ${plural(value.length, 'character')} (not shown)`;

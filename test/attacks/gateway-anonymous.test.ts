@@ -27,6 +27,7 @@ describe('identity rules on Gateway targets, for a request without a credential'
           gateway: { rules: [{ name: 'Everyone but contractors', action: 'allow', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${CONTRACTORS}"}))` }], defaultAction: 'block' },
         },
       },
+      { at: 'GET /evaluate-identity', options: { anonymous: 'evaluate' } },
       {
         at: 'USE /open',
         options: { anonymous: 'evaluate' },
@@ -37,6 +38,13 @@ describe('identity rules on Gateway targets, for a request without a credential'
 
   describe.each(frameworks)('%s', (framework: Framework) => {
     const stack = (): Stack => stacks(framework);
+
+    it('with `anonymous: \'evaluate\'`, an identity rule is unknown for a request without a login: the Block that might match denies (regression: no login read as no groups)', async () => {
+      const anonymous = await stack().request('GET', '/evaluate-identity', { as: 'api' });
+      expect(anonymous.status).toBe(401);
+      // Positive control: staff with a token pass the same rule.
+      expect((await stack().request('GET', '/evaluate-identity', { token: stack().mint({ groups: [STAFF] }), as: 'api' })).status).toBe(200);
+    });
 
     it.each(['/block-contractors', '/only-non-contractors'])('%s: admits staff and refuses a contractor by token (positive control)', async (path) => {
       const staff = await stack().request('GET', path, { token: stack().mint({ groups: [STAFF] }) });

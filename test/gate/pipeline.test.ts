@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
 import {
   createDirectoryGroupSource,
@@ -182,5 +183,37 @@ describe('gate configuration read by the other parts', () => {
     expect(gateWith({}).identityUpdateBehavior).toBe('no_action');
     expect(gateWith({ idp: entra.idpConfig({ scim_config: { identity_update_behavior: 'automatic' } }) }).identityUpdateBehavior).toBe('automatic');
     expect(gateWith({ idp: entra.idpConfig({ scim_config: { group_member_deprovision: true } }) }).identityUpdateBehavior).toBe('reauth');
+  });
+});
+
+describe('group fields a source supplies (issue 12 #4)', () => {
+  const CONTRACTORS = '5f1c9a7d-0000-4000-8000-0000000000c0';
+  const blockByName = { rules: [{ name: 'Block contractors', action: 'block' as const, precedence: 1, identity: 'any(identity.groups.name[*] in {"Contractors"})' }] };
+
+  it('warns at construction when a rule reads a field no configured answer supplies, and publishes it', () => {
+    const seen: unknown[] = [];
+    const listener = (m: unknown): void => void seen.push(m);
+    diagnostics.subscribe('entragate:gate:warning', listener);
+    try {
+      const gate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, gateway: blockByName });
+      expect(gate.warnings).toHaveLength(1);
+      expect(gate.warnings[0]).toMatch(/rule `Block contractors`.*reads `identity\.groups\.name`/);
+      expect(seen).toHaveLength(1);
+    } finally {
+      diagnostics.unsubscribe('entragate:gate:warning', listener);
+    }
+    // The directory supplies names: no warning.
+    const { index } = directory();
+    expect(createGate({ idp: entra.idpConfig(), authorityHost: entra.url, gateway: blockByName, groups: createDirectoryGroupSource({ index }), tokenGroups: 'ignore' }).warnings).toEqual([]);
+  });
+
+  it('a Block on a group name denies a token that lists ids only (regression: names read as "none", so it allowed); the directory\'s names decide', async () => {
+    const gate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, gateway: { ...blockByName, defaultAction: 'allow' } });
+    const contractor = await gate.authorize(entra.mintToken({ claims: { groups: [CONTRACTORS] } }), { gateway: true });
+    expect(contractor).toMatchObject({ allowed: false, reason: 'unknown-membership' });
+    // Positive control: with the directory as source, names are known and a non-contractor passes.
+    const { index, ada } = directory();
+    const withNames = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, gateway: { ...blockByName, defaultAction: 'allow' }, groups: createDirectoryGroupSource({ index }), tokenGroups: 'ignore' });
+    expect((await withNames.authorize(entra.mintToken({ claims: { oid: ada.oid, email: ada.email } }), { gateway: true })).allowed).toBe(true);
   });
 });
