@@ -16,9 +16,11 @@ import type {
  *
  * - Each group keeps its direct parents, children and users (both directions,
  *   so any change is local), and a lazily computed ancestor closure (itself
- *   included) as an Int32Array. What a user's answer reads of a group (its ref,
- *   closure and version) sits in dense arrays indexed by slot, so computing an
- *   answer touches a few contiguous arrays rather than one object per group.
+ *   included). What a user's answer reads of a group (its ref, closure and
+ *   version) sits in dense arrays indexed by slot, and every closure is a range
+ *   of one shared Int32Array pool, so computing an answer reads a few contiguous
+ *   arrays rather than an object (and a separate buffer) per group: half the
+ *   time of one typed array per closure on the benchmark's directory.
  * - Each user keeps its direct groups and, while cached, its answer: a frozen
  *   `GroupRef[]` stamped with the epoch it was computed at. A group→group edge
  *   change bumps the version of the child and its descendants and drops their
@@ -100,15 +102,9 @@ class KeyIndex {
    */
   find(key: string | undefined, live: (slot: number) => boolean): number | undefined {
     if (key === undefined || key === '') return undefined;
-    // Stored keys are lowercase: most look-ups (object ids, lowercase UPNs) hit without lowercasing.
-    let cur = this.map.get(key);
-    if (cur === undefined) {
-      const lower = key.toLowerCase();
-      if (lower === key) return undefined;
-      cur = this.map.get(lower);
-      if (cur === undefined) return undefined;
-    }
-    if (typeof cur === 'number') return cur;
+    // Stored keys are lowercase: a key without capitals (object ids, most UPNs) is looked up as given, with no new string.
+    const cur = this.map.get(hasCapitals(key) ? key.toLowerCase() : key);
+    if (cur === undefined || typeof cur === 'number') return cur;
     let only: number | undefined;
     for (const slot of cur) {
       if (!live(slot)) continue;
@@ -121,6 +117,15 @@ class KeyIndex {
   clear(): void {
     this.map.clear();
   }
+}
+
+/** Whether `toLowerCase` could change `key`: an ASCII capital, or any non-ASCII character. */
+function hasCapitals(key: string): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c > 127) return true;
+  }
+  return false;
 }
 
 const EMPTY_REFS: readonly GroupRef[] = Object.freeze([]);
@@ -194,8 +199,18 @@ class Index implements DirectoryIndex {
   private groups: (GroupSlot | undefined)[] = [];
   /** Per group slot: the `GroupRef` answers carry. */
   private refs: (GroupRef | undefined)[] = [];
-  /** Per group slot: ancestors including the group itself; `undefined` when invalidated. */
-  private closures: (Int32Array | undefined)[] = [];
+  /**
+   * Per group slot: where its closure (ancestors, itself included, each once) starts in `pool`, or `NONE`
+   * when invalidated; its length in `closureLen`. Invalidated ranges are garbage in the pool until it is
+   * compacted (when more than half of it is garbage and it would otherwise grow).
+   */
+  private closureAt = new Int32Array(1024).fill(NONE);
+  private closureLen = new Int32Array(1024);
+  private pool = new Int32Array(16_384);
+  private poolEnd = 0;
+  private poolLive = 0;
+  /** Reused BFS queue a closure is gathered in before it is copied into the pool. */
+  private bfs = new Int32Array(1024);
   /** Per group slot: epoch of the last change to its closure or to the ref of one of its ancestors. */
   private versions = new Float64Array(1024);
   private freeUsers: number[] = [];
@@ -326,12 +341,14 @@ class Index implements DirectoryIndex {
     const g = this.freeGroups.pop() ?? this.groups.length;
     this.groups[g] = { group: stored, parents: new Set(), children: new Set(), users: new Set() };
     this.refs[g] = toGroupRef(stored);
-    this.closures[g] = undefined;
     if (g >= this.versions.length) {
       const grown = new Float64Array(Math.max(g + 1, this.versions.length * 2));
       grown.set(this.versions);
       this.versions = grown;
+      this.closureAt = grownInt32(this.closureAt, grown.length, NONE);
+      this.closureLen = grownInt32(this.closureLen, grown.length, 0);
     }
+    this.dropClosure(g);
     this.versions[g] = ++this.epoch;
     this.groupById.set(stored.id, g);
     this.indexGroup(stored, g);
@@ -363,7 +380,7 @@ class Index implements DirectoryIndex {
     this.groupById.delete(id);
     this.groups[g] = undefined;
     this.refs[g] = undefined;
-    this.closures[g] = undefined;
+    this.dropClosure(g);
     this.freeGroups.push(g);
     this.groupCount--;
   }
@@ -495,24 +512,61 @@ class Index implements DirectoryIndex {
     for (let i = 0; i < queue.length; i++) {
       const g = queue[i] as number;
       this.versions[g] = version;
-      if (dropClosure) this.closures[g] = undefined;
+      if (dropClosure) this.dropClosure(g);
       for (const c of (this.groups[g] as GroupSlot).children) if (this.groupMarks.visit(c, stamp)) queue.push(c);
     }
   }
 
-  /** Ancestors of `g`, itself included; each once even through cycles. */
-  private closureOf(g: number): Int32Array {
-    const known = this.closures[g];
-    if (known !== undefined) return known;
+  private dropClosure(g: number): void {
+    if (this.closureAt[g] === NONE) return;
+    this.poolLive -= this.closureLen[g] as number;
+    this.closureAt[g] = NONE;
+  }
+
+  /**
+   * Makes sure `g`'s closure (its ancestors, itself included, each once even through cycles) is in the
+   * pool. INVARIANT: it may move other closures (compaction), never drop a valid one: read `closureAt`
+   * after every call.
+   */
+  private ensureClosure(g: number): void {
+    if (this.closureAt[g] !== NONE) return;
     const stamp = this.groupMarks.next(this.groups.length);
-    const queue = [g];
+    let queue = this.bfs;
+    let length = 1;
+    queue[0] = g;
     this.groupMarks.visit(g, stamp);
-    for (let i = 0; i < queue.length; i++) {
-      for (const p of (this.groups[queue[i] as number] as GroupSlot).parents) if (this.groupMarks.visit(p, stamp)) queue.push(p);
+    for (let i = 0; i < length; i++) {
+      for (const p of (this.groups[queue[i] as number] as GroupSlot).parents) {
+        if (!this.groupMarks.visit(p, stamp)) continue;
+        if (length === queue.length) queue = this.bfs = grownInt32(queue, length + 1, 0);
+        queue[length++] = p;
+      }
     }
-    const closure = Int32Array.from(queue);
-    this.closures[g] = closure;
-    return closure;
+    this.reserve(length);
+    this.pool.set(queue.subarray(0, length), this.poolEnd);
+    this.closureAt[g] = this.poolEnd;
+    this.closureLen[g] = length;
+    this.poolEnd += length;
+    this.poolLive += length;
+  }
+
+  /** Room for `length` more entries at `poolEnd`: compacts when more than half the pool is garbage, else grows. */
+  private reserve(length: number): void {
+    if (this.poolEnd + length <= this.pool.length) return;
+    const needed = this.poolLive + length;
+    const size = needed * 2 > this.pool.length ? Math.max(needed * 2, this.pool.length * 2) : this.pool.length;
+    const pool = new Int32Array(size);
+    let end = 0;
+    for (let g = 0; g < this.groups.length; g++) {
+      const at = this.closureAt[g] as number;
+      if (at === NONE) continue;
+      const len = this.closureLen[g] as number;
+      pool.set(this.pool.subarray(at, at + len), end);
+      this.closureAt[g] = end;
+      end += len;
+    }
+    this.pool = pool;
+    this.poolEnd = end;
   }
 
   // ---- reads ------------------------------------------------------------
@@ -576,21 +630,27 @@ class Index implements DirectoryIndex {
       return EMPTY_REFS;
     }
     const epoch = this.epoch;
+    for (let j = 0; j < direct.length; j++) this.ensureClosure(direct[j] as number);
+    // Read after every ensureClosure: a compaction moves ranges.
+    const pool = this.pool;
+    const closureAt = this.closureAt;
+    const closureLen = this.closureLen;
     const refs = this.refs;
     const scratch = this.scratch;
     let n = 0;
     if (direct.length === 1) {
       // One direct group: its closure holds each ancestor once already.
-      const closure = this.closureOf(direct[0] as number);
-      for (let i = 0; i < closure.length; i++) scratch[n++] = refs[closure[i] as number] as GroupRef;
+      const d = direct[0] as number;
+      const end = (closureAt[d] as number) + (closureLen[d] as number);
+      for (let i = closureAt[d] as number; i < end; i++) scratch[n++] = refs[pool[i] as number] as GroupRef;
     } else {
-      for (let j = 0; j < direct.length; j++) this.closureOf(direct[j] as number);
       const stamp = this.unionMarks.next(this.groups.length);
       const marks = this.unionMarks.marks;
       for (let j = 0; j < direct.length; j++) {
-        const closure = this.closures[direct[j] as number] as Int32Array;
-        for (let i = 0; i < closure.length; i++) {
-          const g = closure[i] as number;
+        const d = direct[j] as number;
+        const end = (closureAt[d] as number) + (closureLen[d] as number);
+        for (let i = closureAt[d] as number; i < end; i++) {
+          const g = pool[i] as number;
           if (marks[g] === stamp) continue;
           marks[g] = stamp;
           scratch[n++] = refs[g] as GroupRef;
@@ -692,7 +752,7 @@ class Index implements DirectoryIndex {
     for (const user of snapshot.users ?? []) this.upsertUser(user);
     for (const group of snapshot.groups ?? []) this.upsertGroup(group);
     for (const m of snapshot.memberships ?? []) this.loadMembership(m);
-    for (let g = 0; g < this.groups.length; g++) if (this.groups[g] !== undefined) this.closureOf(g);
+    for (let g = 0; g < this.groups.length; g++) if (this.groups[g] !== undefined) this.ensureClosure(g);
   }
 
   private loadMembership(m: DirectoryMembership): void {
@@ -704,7 +764,9 @@ class Index implements DirectoryIndex {
     this.users = [];
     this.groups = [];
     this.refs = [];
-    this.closures = [];
+    this.closureAt.fill(NONE);
+    this.poolEnd = 0;
+    this.poolLive = 0;
     this.freeUsers = [];
     this.freeGroups = [];
     this.userById.clear();

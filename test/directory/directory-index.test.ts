@@ -74,6 +74,30 @@ describe('createDirectoryIndex', () => {
     expect(index.size).toEqual({ users: 0, groups: 1, memberships: 0 });
   });
 
+  it('keeps every closure right while nesting changes churn them (the closure pool is compacted on the way)', () => {
+    const index = createDirectoryIndex();
+    const chain = 150;
+    index.upsertGroup(group('top'));
+    for (let i = 0; i < chain; i++) {
+      index.upsertGroup(group(`c${i}`));
+      if (i > 0) index.addMember(`c${i - 1}`, `c${i}`);
+      index.upsertUser(user(`u${i}`));
+      index.addMember(`c${i}`, `u${i}`);
+    }
+    for (let round = 0; round < 40; round++) {
+      // Each toggle drops every closure of the chain: ~11,000 pool entries recomputed per round.
+      if (round % 2 === 0) index.addMember('top', 'c0');
+      else index.removeMember('top', 'c0');
+      const extra = round % 2 === 0 ? 1 : 0;
+      for (let i = 0; i < chain; i++) {
+        const refs = index.groupsOfUser(`u${i}`);
+        expect(refs).toHaveLength(i + 1 + extra);
+        expect(refs[0]?.id).toBe(`c${i}`);
+      }
+    }
+    expect(ids(index.groupsOfUser('u74'))).toEqual(Array.from({ length: 75 }, (_, i) => `c${i}`).sort());
+  });
+
   it('keeps a membership that arrives before its user or group and applies it when both exist', () => {
     const index = createDirectoryIndex();
     index.addMember('g1', 'u1');
@@ -117,6 +141,16 @@ describe('createDirectoryIndex', () => {
     expect(index.findUser({ userName: 'ada@contoso.com' })).toBeUndefined();
     expect(index.findUser({ oid: 'a62060da-1ae3-44eb-8988-1197a68ff41e' })).toBeUndefined();
     expect(index.findUser({ userName: 'ADA.L@contoso.com' })?.id).toBe('u1');
+  });
+
+  it('folds case beyond ASCII in both directions (a key without ASCII capitals is not assumed lowercase)', () => {
+    const index = createDirectoryIndex();
+    index.upsertUser(user('u1', { userName: 'ÖZLEM@contoso.com', emails: ['jürgen@contoso.com'] }));
+    expect(index.findUser({ userName: 'özlem@contoso.com' })?.id).toBe('u1');
+    expect(index.findUser({ userName: 'Özlem@Contoso.com' })?.id).toBe('u1');
+    expect(index.findUser({ email: 'JÜRGEN@contoso.com' })?.id).toBe('u1');
+    expect(index.findUser({ email: 'jÜrgen@contoso.com' })?.id).toBe('u1');
+    expect(index.findUser({ email: 'jurgen@contoso.com' })).toBeUndefined();
   });
 
   it('answers no user for an email two users share (fail closed, never an arbitrary pick)', () => {
