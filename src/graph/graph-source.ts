@@ -8,7 +8,8 @@ import { isGuid, parseWith } from '../config/idp.js';
 import type { ErrorCode } from '../errors/index.js';
 import { quoteId, unknownResolution } from '../groups/resolution.js';
 import type { GroupResolution, GroupSource, GroupSourceContext } from '../groups/types.js';
-import type { GroupRef, Identity } from '../types.js';
+import type { Gate } from '../gate.js';
+import type { GroupField, GroupRef, Identity } from '../types.js';
 
 /**
  * The `node:diagnostics_channel` channels the Graph source publishes on. Messages never hold a token or a secret.
@@ -41,26 +42,65 @@ const CLOUDS = ['default', 'public', 'usgov', 'usgov_dod', 'china'] as const sat
 const hostSchema = z.string().refine((v) => isSecureHost(v), { message: 'must be an https URL without query (http only for localhost)' });
 const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', { message: `expected ${what}` });
 
+// What the source reads of a gate, checked again here since a plain `{ idp, hosts }` has not been through
+// the gate's validation. Loose objects: a gate has many more members, and only these are read.
+const gateShape = z.object({
+  idp: z.object({
+    config: z.object({
+      client_id: z.string().min(1),
+      client_secret: z.string().min(1).optional(),
+    }),
+  }),
+  hosts: z.object({ authorityHost: hostSchema, graphHost: hostSchema }),
+});
+
+/**
+ * What the Graph source reads of a gate: its identity provider's `client_id` and `client_secret`, and its
+ * hosts. Structural: a `Gate` fits, and so does a plain `{ idp, hosts }`.
+ */
+export type GraphGateConfig = z.input<typeof gateShape>;
+// A gate must always fit: this line fails to compile the day `Gate` drifts from what is read here.
+const gateFits = (gate: Gate): GraphGateConfig => gate;
+void gateFits;
+
+/** The group fields a Graph answer supplies for every group (`$select=id,displayName,mail`). */
+const GRAPH_FIELDS: readonly GroupField[] = Object.freeze(['id', 'name', 'email'] as const);
+/** Outage windows remembered at most (one per tenant); beyond it the oldest is forgotten (it only fails fast less). */
+const MAX_OUTAGE_TENANTS = 1_000;
+
 const graphGroupSourceOptions = z
   .strictObject({
     /**
-     * Tenant for client credentials (GUID or verified domain). When omitted,
-     * the token's `tid` is used per request (multi-tenant apps).
+     * Tenant for client credentials (GUID or verified domain). When omitted, the token's `tid` is
+     * used per request: with a `gate`, that is its `directory_id` (or, in a multi-tenant gate, the
+     * tenant of the accepted token, which is where that user's groups live).
      */
     tenantId: z
       .string()
       .regex(/^[A-Za-z0-9.-]{1,253}$/, { message: 'must be a tenant id or domain' })
       .optional(),
-    /** Application (client) id for client credentials; with `clientSecret`. */
+    /** Application (client) id for client credentials; with `clientSecret`. @defaultValue the gate's `idp.config.client_id` */
     clientId: z.string().min(1).optional(),
-    /** Client secret for client credentials; never logged. */
+    /**
+     * Client secret for client credentials; never logged. With a `gate` and no `clientId`, the secret
+     * of the gate's `client_id`. @defaultValue the gate's `idp.config.client_secret` (when no `clientId` is given)
+     */
     clientSecret: z.string().min(1).optional(),
-    /** National cloud, as Cloudflare's `azure_cloud`. @defaultValue `'default'` */
-    cloud: z.enum(CLOUDS).default('default'),
-    /** Overrides the Microsoft Graph host of `cloud`. */
+    /**
+     * National cloud, as Cloudflare's `azure_cloud`; when given it overrides the gate's hosts.
+     * @defaultValue the gate's hosts, else `'default'`
+     */
+    cloud: z.enum(CLOUDS).optional(),
+    /** Overrides the Microsoft Graph host of `cloud` (or of the gate). */
     graphHost: hostSchema.optional(),
-    /** Overrides the login authority host of `cloud`. */
+    /** Overrides the login authority host of `cloud` (or of the gate). */
     authorityHost: hostSchema.optional(),
+    /**
+     * The gate whose configuration this source reads, so nothing is typed twice: `clientId` and
+     * `clientSecret` default from `gate.idp.config` (`client_id`, `client_secret`), the hosts from
+     * `gate.hosts`. Any `{ idp, hosts }` of the same shape will do.
+     */
+    gate: gateShape.optional(),
     /** Timeout of one HTTP call. @defaultValue `10000` */
     timeoutMs: z.number().int().positive().default(10_000),
     /** Budget for one user's resolution: token, every page, every retry. @defaultValue `30000` */
@@ -74,9 +114,12 @@ const graphGroupSourceOptions = z
     /** Pages followed at most (999 groups each); more is an error, never a truncated list. @defaultValue `100` */
     maxPages: z.number().int().positive().default(100),
     /**
-     * After a lookup fails for an outage (timeouts, 5xx, throttling past the retries), other
-     * cache misses fail fast for this long instead of each waiting out `deadlineMs` against a
-     * Graph that is down; cached answers keep serving. `0` turns it off. @defaultValue `5000`
+     * After a lookup fails for an outage (timeouts, network errors, 5xx, throttling past the
+     * retries), the same tenant's other cache misses fail fast (still `unknown`) for this long
+     * instead of each waiting out `deadlineMs` against a Graph that is down; cached answers keep
+     * serving and other tenants are not affected. Any other failure (a malformed page, a refused
+     * next link, more than `maxPages`, a 4xx) makes that one lookup `unknown` and nothing else.
+     * `0` turns it off. @defaultValue `5000`
      */
     outageBackoffMs: z.number().int().min(0).default(5_000),
     /** Per-user cache of complete answers. `ttlMs: 0` disables it. */
@@ -97,7 +140,9 @@ const graphGroupSourceOptions = z
     /** Injected randomness in [0, 1) for backoff jitter. @defaultValue `Math.random` */
     random: fn<() => number>('a random function').optional(),
   })
-  .refine((o) => (o.clientId === undefined) === (o.clientSecret === undefined), {
+  // With a gate, `clientSecret` alone is the secret of the gate's `client_id` (Cloudflare's API never
+  // returns `client_secret`, so it often comes separately); a `clientId` never borrows another app's secret.
+  .refine((o) => (o.clientId === undefined || o.clientSecret !== undefined) && (o.clientSecret === undefined || o.clientId !== undefined || o.gate !== undefined), {
     message: 'clientId and clientSecret go together',
     path: ['clientSecret'],
   });
@@ -116,6 +161,12 @@ export interface GraphGroupSource extends GroupSource {
 interface Failure {
   code: ErrorCode;
   reason: string;
+  /**
+   * Graph (or its token endpoint) is down or overloaded: timeouts, network errors, 5xx, throttling
+   * past the retries. Only an outage opens the tenant's fail-fast window; anything else (a malformed
+   * page, a refused next link, too many pages, a 4xx) is this one lookup's failure.
+   */
+  outage?: true;
 }
 
 type Auth = { kind: 'delegated'; token: string } | { kind: 'application'; tenant: string };
@@ -153,30 +204,41 @@ const SAFE_CODE = /^[A-Za-z0-9_.]{1,64}$/;
  * `ERR_DIRECTORY_USER_UNKNOWN` for a user Graph does not hold) with the reason,
  * never a partial or empty list presented as complete.
  *
- * Complete answers are cached per user (`cache.ttlMs`, `cache.max`); concurrent
- * misses for one user share one Graph call. Failures are not cached, but after an
- * outage other misses fail fast for `outageBackoffMs` (still `unknown`, never zero groups).
+ * Complete answers state their fields: `membership: { state: 'complete', source:
+ * 'graph', fields: ['id', 'name', 'email'] }` (every group's id, display name and
+ * mail, a missing mail meaning the group has none). They are cached per user
+ * (`cache.ttlMs`, `cache.max`); concurrent misses for one user share one Graph call.
+ * Failures are not cached. After an outage of one tenant's Graph (timeouts,
+ * network errors, 5xx, throttling past the retries), that tenant's other misses
+ * fail fast for `outageBackoffMs` (still `unknown`, never zero groups); other
+ * failures, and other tenants, are not affected.
+ *
+ * Configuration is read from the gate (`gate`): the client id and secret from its
+ * identity provider's `config`, the authority and Graph hosts from `gate.hosts`.
+ * Explicit options override each. Certificate credentials are not supported.
  *
  * @example
  * ```ts
- * import { createGroupSourceChain, createTokenGroupSource } from 'entragate';
+ * import { createGate, createGroupSourceChain, createTokenGroupSource } from 'entragate';
  * import { createGraphGroupSource } from 'entragate/graph';
  *
- * const graph = createGraphGroupSource({
- *   tenantId: process.env.ENTRA_TENANT_ID,
- *   clientId: process.env.ENTRA_CLIENT_ID,
- *   clientSecret: process.env.ENTRA_CLIENT_SECRET,
- *   cloud: 'default',
+ * const gate = createGate({
+ *   idp: { type: 'azureAD', name: 'Entra ID', config: { client_id: process.env.ENTRA_CLIENT_ID!, directory_id: process.env.ENTRA_TENANT_ID! } },
  * });
+ * // The client id, the tenant and the hosts come from the gate; Cloudflare's API never returns the secret.
+ * const graph = createGraphGroupSource({ gate, clientSecret: process.env.ENTRA_CLIENT_SECRET });
  * const groups = createGroupSourceChain([createTokenGroupSource(), graph]);
  * graph.invalidate('a62060da-1ae3-44eb-8988-1197a68ff41e');
  * ```
  */
 export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): GraphGroupSource {
   const config = parseWith(graphGroupSourceOptions, options, 'graph group source');
-  const hosts = cloudHosts(config.cloud, {
-    ...(config.graphHost === undefined ? {} : { graphHost: config.graphHost }),
-    ...(config.authorityHost === undefined ? {} : { authorityHost: config.authorityHost }),
+  const gate = config.gate;
+  // Precedence per host: the explicit host, then an explicit cloud, then the gate's hosts, then the public cloud.
+  const base = config.cloud === undefined && gate !== undefined ? gate.hosts : cloudHosts(config.cloud ?? 'default');
+  const hosts = cloudHosts('default', {
+    graphHost: config.graphHost ?? base.graphHost,
+    authorityHost: config.authorityHost ?? base.authorityHost,
   });
   const graphBase = new URL(hosts.graphHost);
   const graphPathPrefix = `${graphBase.pathname.replace(/\/$/, '')}/v1.0/`;
@@ -184,14 +246,20 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
   const sleep = config.sleep ?? ((ms: number) => delay(ms));
   const now = config.now ?? Date.now;
   const random = config.random ?? Math.random;
-  const credentials = config.clientId !== undefined && config.clientSecret !== undefined ? { id: config.clientId, secret: config.clientSecret } : undefined;
+  const clientId = config.clientId ?? gate?.idp.config.client_id;
+  const clientSecret = config.clientSecret ?? (config.clientId === undefined ? gate?.idp.config.client_secret : undefined);
+  const credentials = clientId !== undefined && clientSecret !== undefined ? { id: clientId, secret: clientSecret } : undefined;
 
   const cache =
     config.cache.ttlMs > 0
       ? new LRUCache<string, readonly GroupRef[]>({ max: config.cache.max, ttl: config.cache.ttlMs, ttlResolution: 0, perf: { now } })
       : undefined;
-  /** While `now() < outageUntil`, cache misses fail fast (see `outageBackoffMs`). */
-  let outageUntil = 0;
+  /**
+   * Per tenant (lowercase): while `now()` is before the value, that tenant's cache misses fail fast
+   * (see `outageBackoffMs`). Per tenant, since Graph throttles per app and tenant and each tenant has
+   * its own token endpoint: in a multi-tenant gate one tenant's outage must not make another's users unknown.
+   */
+  const outages = new Map<string, number>();
   /** Lookups in flight per user; `invalidate` drops the entry so a stale flight neither caches nor is joined. */
   const flights = new Map<string, { id: object; promise: Promise<GroupResolution> }>();
   const appTokens = new Map<string, { token: string; expiresAt: number }>();
@@ -220,7 +288,7 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     let last = 'no attempt';
     for (let attempt = 0; attempt <= config.maxRetries; attempt++) {
       const remaining = deadline - now();
-      if (remaining <= 0) return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: deadline of ${config.deadlineMs} ms exceeded: ${last}` };
+      if (remaining <= 0) return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: deadline of ${config.deadlineMs} ms exceeded: ${last}`, outage: true };
       const request = await init();
       if ('code' in request) return request;
       const timeout = Math.min(config.timeoutMs, remaining);
@@ -245,12 +313,12 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
       const advised = throttled ? retryAfterMs(response.headers.get('retry-after')) : undefined;
       const wait = advised ?? backoff(attempt);
       if (wait > deadline - now()) {
-        return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: ${last}: retry in ${wait} ms would pass the deadline` };
+        return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: ${last}: retry in ${wait} ms would pass the deadline`, outage: true };
       }
       if (throttled && channels.throttled.hasSubscribers) channels.throttled.publish({ target, status, retryAfterMs: wait, attempt });
       await sleep(wait);
     }
-    return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: ${last} after ${config.maxRetries + 1} attempts` };
+    return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: ${last} after ${config.maxRetries + 1} attempts`, outage: true };
   }
 
   function publishRequest(target: string, method: string, url: URL, status: number, attempt: number, durationMs: number): void {
@@ -285,7 +353,9 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     if (response.status !== 200) {
       const error = isRecord(json) && typeof json.error === 'string' && SAFE_CODE.test(json.error) ? json.error : 'unknown';
       const code: ErrorCode = response.status === 400 || response.status === 401 || response.status === 403 ? 'ERR_GRAPH_FORBIDDEN' : 'ERR_GRAPH_REQUEST_FAILED';
-      return { code, reason: `graph token request refused: \`${response.status}\` \`${error}\`: check clientId, clientSecret and tenant` };
+      const refused: Failure = { code, reason: `graph token request refused: \`${response.status}\` \`${error}\`: check clientId, clientSecret and tenant` };
+      if (response.status >= 500) refused.outage = true;
+      return refused;
     }
     const expiresIn = isRecord(json) ? Number(json.expires_in) : Number.NaN;
     if (!isRecord(json) || typeof json.access_token !== 'string' || json.access_token === '' || !(expiresIn > 0)) {
@@ -305,7 +375,8 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     return { code: 'ERR_GRAPH_FORBIDDEN', reason: `graph forbidden: \`${graphCode}\`: ${permission}` };
   }
 
-  async function fetchGroups(oid: string, initialAuth: Auth, tid: string): Promise<GroupResolution> {
+  /** The user's groups, or why not (a `Failure`, which says whether it was an outage). */
+  async function fetchGroups(oid: string, initialAuth: Auth, tid: string): Promise<GroupResolution | Failure> {
     const deadline = now() + config.deadlineMs;
     let auth = initialAuth;
     const authorization = async (): Promise<RequestInit | Failure> => {
@@ -321,10 +392,10 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     let refreshed = false;
     let pages = 0;
     while (url !== undefined) {
-      if (++pages > config.maxPages) return fail({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph paging exceeded ${config.maxPages} pages` });
+      if (++pages > config.maxPages) return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph paging exceeded ${config.maxPages} pages` };
       visited.add(url);
       const response = await send('graph', url, authorization, deadline);
-      if (!(response instanceof Response)) return fail(response);
+      if (!(response instanceof Response)) return response;
       const json = await readJson(response);
       const graphCode = isRecord(json) && isRecord(json.error) && typeof json.error.code === 'string' && SAFE_CODE.test(json.error.code) ? json.error.code : 'unknown';
       if (response.status === 401 && auth.kind === 'application' && !refreshed) {
@@ -339,20 +410,25 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
         const fallback = applicationAuth(tid);
         if ('code' in fallback) {
           const hint = credentials === undefined ? 'configure clientId and clientSecret to fall back to application permissions' : fallback.reason;
-          return fail({ code: 'ERR_GRAPH_FORBIDDEN', reason: `graph refused the delegated token: \`401\` \`${graphCode}\`: it expired or is not for Microsoft Graph; ${hint}` });
+          return { code: 'ERR_GRAPH_FORBIDDEN', reason: `graph refused the delegated token: \`401\` \`${graphCode}\`: it expired or is not for Microsoft Graph; ${hint}` };
         }
         auth = fallback;
         pages--;
         continue;
       }
-      if (response.status === 403) return fail(forbidden(auth, graphCode));
+      if (response.status === 403) return forbidden(auth, graphCode);
       if (response.status === 404) {
         // INVARIANT: a user Graph does not hold is unknown membership (fail closed), reported as a 403-class answer, not an outage.
         const where = auth.kind === 'application' ? ` is not in tenant ${quoteId(auth.tenant)}` : '';
-        return fail({ code: 'ERR_DIRECTORY_USER_UNKNOWN', reason: `graph user not found: oid \`${oid}\`${where}` });
+        return { code: 'ERR_DIRECTORY_USER_UNKNOWN', reason: `graph user not found: oid \`${oid}\`${where}` };
       }
-      if (response.status !== 200) return fail({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: status \`${response.status}\` \`${graphCode}\`` });
-      if (!isRecord(json) || !Array.isArray(json.value)) return fail({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph response malformed: no `value` array' });
+      if (response.status !== 200) {
+        const failure: Failure = { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: status \`${response.status}\` \`${graphCode}\`` };
+        // 500, 502, 503 and 504 were retried by `send`; any other 5xx is Graph failing too, a 4xx is this request.
+        if (response.status >= 500) failure.outage = true;
+        return failure;
+      }
+      if (!isRecord(json) || !Array.isArray(json.value)) return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph response malformed: no `value` array' };
       for (const item of json.value) {
         if (!isRecord(item) || typeof item.id !== 'string' || item.id === '') continue;
         // The cast should return groups only; roles and administrative units are not groups.
@@ -368,12 +444,12 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
       if (next === undefined || next === null) url = undefined;
       else {
         const checked = checkNextLink(next);
-        if (checked === undefined) return fail({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph next link refused: not on the configured graph host' });
-        if (visited.has(checked)) return fail({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph next link repeats a page' });
+        if (checked === undefined) return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph next link refused: not on the configured graph host' };
+        if (visited.has(checked)) return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph next link repeats a page' };
         url = checked;
       }
     }
-    return { groups, membership: { state: 'complete', source: 'graph' } };
+    return { groups, membership: { state: 'complete', source: 'graph', fields: GRAPH_FIELDS } };
   }
 
   function checkNextLink(link: unknown): string | undefined {
@@ -397,30 +473,35 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
       if (!isGuid(oid)) return unknownResolution('ERR_GROUPS_UNAVAILABLE', `graph needs the user object id: oid ${quoteId(oid)} is not a guid`);
       const key = oid.toLowerCase();
       const cached = cache?.get(key);
-      if (cached !== undefined) return { groups: [...cached], membership: { state: 'complete', source: 'graph' } };
+      if (cached !== undefined) return { groups: [...cached], membership: { state: 'complete', source: 'graph', fields: GRAPH_FIELDS } };
       if (channels.cacheMiss.hasSubscribers) channels.cacheMiss.publish({ oid: key });
 
       let flight = flights.get(key);
       if (flight === undefined) {
-        // INVARIANT: still fail closed while Graph is known to be down, only sooner.
-        if (now() < outageUntil) {
-          return unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph failed moments ago: not retried for ${Math.ceil((outageUntil - now()) / 1000)} s`);
+        const tenant = tenantOf(identity);
+        // INVARIANT: still fail closed while this tenant's Graph is known to be down, only sooner.
+        const until = outages.get(tenant);
+        if (until !== undefined) {
+          const left = until - now();
+          if (left > 0) return unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph is down for tenant ${quoteId(tenant)}: not retried for ${Math.ceil(left / 1000)} s`);
+          outages.delete(tenant);
         }
         const auth = authFor(identity, context);
         if ('code' in auth) return unknownResolution(auth.code, auth.reason);
         const id = {};
         const promise = fetchGroups(key, auth, identity.tid)
-          .catch((err: unknown) => unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph lookup failed: \`${err instanceof Error ? err.name : 'unknown'}\``))
-          .then((result) => {
+          .catch((err: unknown): Failure => ({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph lookup failed: \`${err instanceof Error ? err.name : 'unknown'}\`` }))
+          .then((found): GroupResolution => {
+            const current = flights.get(key)?.id === id;
+            if (current) flights.delete(key);
+            if ('code' in found) {
+              // Only an outage speaks for the tenant's other lookups; any other failure is this lookup's alone.
+              if (found.outage === true) openOutage(tenant);
+              return fail(found);
+            }
             // INVARIANT: an answer whose lookup was invalidated meanwhile is never cached (it may predate the change).
-            if (result.membership.state === 'unknown' && result.membership.code === 'ERR_GRAPH_REQUEST_FAILED') {
-              outageUntil = now() + config.outageBackoffMs;
-            }
-            if (flights.get(key)?.id === id) {
-              flights.delete(key);
-              if (result.membership.state === 'complete') cache?.set(key, Object.freeze(result.groups.map((g) => Object.freeze(g))));
-            }
-            return result;
+            if (current) cache?.set(key, Object.freeze(found.groups.map((g) => Object.freeze(g))));
+            return found;
           });
         flight = { id, promise };
         flights.set(key, flight);
@@ -437,9 +518,26 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
       cache?.clear();
       flights.clear();
       appTokens.clear();
-      outageUntil = 0;
+      outages.clear();
     },
   };
+
+  /** The tenant whose Graph a lookup reads: the configured one, else the token's (multi-tenant). Lowercase. */
+  function tenantOf(identity: Identity): string {
+    return (config.tenantId ?? identity.tid).toLowerCase();
+  }
+
+  function openOutage(tenant: string): void {
+    if (config.outageBackoffMs === 0) return;
+    // Re-inserted so the map's order is the order windows opened in: the oldest goes first when full.
+    outages.delete(tenant);
+    if (outages.size >= MAX_OUTAGE_TENANTS) {
+      const t = now();
+      for (const [other, until] of outages) if (until <= t) outages.delete(other);
+      if (outages.size >= MAX_OUTAGE_TENANTS) outages.delete(outages.keys().next().value as string);
+    }
+    outages.set(tenant, now() + config.outageBackoffMs);
+  }
 
   function authFor(identity: Identity, context: GroupSourceContext): Auth | Failure {
     if (typeof context.graphToken === 'string' && context.graphToken !== '') return { kind: 'delegated', token: context.graphToken };

@@ -29,7 +29,7 @@ export type MockGraphOptions = z.input<typeof mockGraphOptions>;
 
 /** A fault to inject on the next requests. */
 export interface MockGraphFault {
-  status: 429 | 503 | 500 | 502 | 504 | 403 | 404 | 400 | 401;
+  status: 429 | 503 | 500 | 501 | 502 | 504 | 403 | 404 | 400 | 401;
   /** `Retry-After` header value, sent as is (fractional seconds such as `2.128` are valid). */
   retryAfter?: string;
   /** How many requests fail. @defaultValue `1` */
@@ -38,6 +38,11 @@ export interface MockGraphFault {
   code?: string;
   /** Which route fails. @defaultValue `'graph'` */
   route?: 'graph' | 'token';
+  /**
+   * Only requests of this tenant fail (case-insensitive): the token endpoint's `{tenant}`, or for Graph
+   * the tenant the bearer token was issued for. Requests of other tenants pass untouched. @defaultValue any tenant
+   */
+  tenant?: string;
 }
 
 /** One request the mock saw. */
@@ -81,8 +86,11 @@ export interface MockGraph {
   /** Makes `memberId` (a user or a group) a direct member of `groupId`. */
   addMember(groupId: string, memberId: string): void;
   removeMember(groupId: string, memberId: string): void;
-  /** Issues a bearer token: an application token, or a delegated one bound to `oid` (for `/me`). */
-  issueToken(oid?: string): string;
+  /**
+   * Issues a bearer token: an application token, or a delegated one bound to `oid` (for `/me`), for
+   * `tenant` (what a tenant-scoped fault matches). @defaultValue `tenant`: the mock's `tenantId`, else none
+   */
+  issueToken(oid?: string, tenant?: string): string;
   /** Fails the next request(s) with an HTTP error (Graph error body, optional `Retry-After`). */
   failNext(fault: MockGraphFault): void;
   /** Holds the next request(s) for `ms` before answering (a slow Graph; the client may time out). */
@@ -112,6 +120,7 @@ const ERROR_DEFAULTS: Record<number, { code: string; message: string }> = {
   404: { code: 'Request_ResourceNotFound', message: 'Resource does not exist or one of its queried reference-property objects are not present.' },
   429: { code: 'TooManyRequests', message: 'Please retry again later.' },
   500: { code: 'InternalServerError', message: 'An internal server error occurred.' },
+  501: { code: 'NotImplemented', message: 'The request is not implemented.' },
   502: { code: 'BadGateway', message: 'Bad gateway.' },
   503: { code: 'ServiceUnavailable', message: 'The service is temporarily unavailable.' },
   504: { code: 'GatewayTimeout', message: 'Gateway timeout.' },
@@ -153,8 +162,8 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
   const groups = new Map<string, MockGraphGroup>();
   /** member id (lowercase) → ids of the groups it is a direct member of. */
   const parents = new Map<string, Set<string>>();
-  /** Issued tokens → the user a delegated token is bound to (`''` for an app token). */
-  const tokens = new Map<string, string>();
+  /** Issued tokens → the user a delegated token is bound to (`''` for an app token) and the tenant it was issued for. */
+  const tokens = new Map<string, { oid: string; tenant: string }>();
   const faults: MockGraphFault[] = [];
   const delays: number[] = [];
   const requests: MockGraphRequest[] = [];
@@ -183,8 +192,8 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
     return out;
   }
 
-  function takeFault(route: 'graph' | 'token'): MockGraphFault | undefined {
-    const fault = faults.find((f) => (f.route ?? 'graph') === route);
+  function takeFault(route: 'graph' | 'token', tenant: string): MockGraphFault | undefined {
+    const fault = faults.find((f) => (f.route ?? 'graph') === route && (f.tenant === undefined || key(f.tenant) === key(tenant)));
     if (!fault) return undefined;
     fault.times = (fault.times ?? 1) - 1;
     if (fault.times <= 0) faults.splice(faults.indexOf(fault), 1);
@@ -215,28 +224,28 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
     );
   }
 
-  function bearerOf(req: IncomingMessage): { ok: boolean; oid: string } {
+  function bearerOf(req: IncomingMessage): { ok: boolean; oid: string; tenant: string } {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer (\S+)$/i.exec(header);
-    if (!match) return { ok: false, oid: '' };
+    if (!match) return { ok: false, oid: '', tenant: '' };
     const token = match[1] as string;
     const issued = tokens.get(token);
-    if (issued !== undefined) return { ok: true, oid: issued };
+    if (issued !== undefined) return { ok: true, ...issued };
     const accepted = config.acceptToken?.(token);
-    if (accepted === true) return { ok: true, oid: '' };
-    if (typeof accepted === 'object' && accepted !== null) return { ok: true, oid: accepted.oid };
-    return { ok: false, oid: '' };
+    if (accepted === true) return { ok: true, oid: '', tenant: '' };
+    if (typeof accepted === 'object' && accepted !== null) return { ok: true, oid: accepted.oid, tenant: '' };
+    return { ok: false, oid: '', tenant: '' };
   }
 
   function serveGraph(req: IncomingMessage, res: ServerResponse, entry: MockGraphRequest, match: RegExpExecArray, rawQuery: string): void {
-    const fault = takeFault('graph');
+    const auth = bearerOf(req);
+    const fault = takeFault('graph', auth.tenant);
     if (fault) {
       const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { 'retry-after': fault.retryAfter };
       graphError(res, entry, fault.status, fault.code, undefined, headers);
       return;
     }
     if (req.method !== 'GET') return graphError(res, entry, 405, 'Request_BadRequest', 'Method not allowed.');
-    const auth = bearerOf(req);
     if (!auth.ok) return graphError(res, entry, 401);
     const cast = match[3] !== undefined;
     const countRequested = entry.query.$count === 'true';
@@ -277,7 +286,7 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
   }
 
   function serveToken(req: IncomingMessage, res: ServerResponse, entry: MockGraphRequest, tenant: string): void {
-    const fault = takeFault('token');
+    const fault = takeFault('token', tenant);
     if (fault) {
       const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { 'retry-after': fault.retryAfter };
       sendJson(res, entry, fault.status, { error: fault.code ?? 'temporarily_unavailable', error_description: 'AADSTS50196: injected fault.' }, headers);
@@ -308,7 +317,7 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
       if (clientSecret !== config.clientSecret) return oauthError(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
       const scope = form.get('scope') ?? '';
       if (!scope.endsWith('/.default')) return oauthError(400, 'invalid_scope', `AADSTS70011: The provided value for the input parameter 'scope' is not valid.`);
-      const token = issue('');
+      const token = issue('', tenant);
       sendJson(res, entry, 200, {
         token_type: 'Bearer',
         expires_in: config.tokenLifetimeSeconds,
@@ -318,9 +327,9 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
     });
   }
 
-  function issue(oid: string): string {
+  function issue(oid: string, tenant: string): string {
     const token = `mock-graph.${randomBytes(24).toString('base64url')}`;
-    tokens.set(token, oid);
+    tokens.set(token, { oid, tenant });
     return token;
   }
 
@@ -392,8 +401,8 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
     removeMember(groupId, memberId) {
       parents.get(key(memberId))?.delete(groupId);
     },
-    issueToken(oid = '') {
-      return issue(oid);
+    issueToken(oid = '', tenant = config.tenantId ?? '') {
+      return issue(oid, tenant);
     },
     failNext(fault) {
       faults.push({ ...fault, times: fault.times ?? 1 });

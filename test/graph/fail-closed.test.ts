@@ -40,7 +40,7 @@ describe('overage → Graph → Access policy', () => {
 
   it('allows a member of a nested group once Graph resolves the overage', async () => {
     const resolved = await resolveGroups(identity({ membership: { state: 'overage', signal: 'claim_names' } }), groups(), { claims: V1_OVERAGE_CLAIMS });
-    expect(resolved.membership).toEqual({ state: 'complete', source: 'graph' });
+    expect(resolved.membership).toEqual({ state: 'complete', source: 'graph', fields: ['id', 'name', 'email'] });
     expect(policies.evaluate(resolved, {}).allowed).toBe(true);
   });
 
