@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors/index.js';
 import type { GroupRef } from '../types.js';
+import { userNameKey } from './user-name.js';
 import type {
   DirectoryGroup,
   DirectoryIndex,
@@ -309,14 +310,14 @@ class Index implements DirectoryIndex {
 
   private indexUser(user: DirectoryUser, u: number): void {
     this.userByExternalId.add(user.externalId, u);
-    this.userByUserName.add(user.userName, u);
+    this.userByUserName.add(userNameKey(user.userName), u);
     // A user listing the same address twice (in any case) is still one user: `add` ignores a slot it already holds.
     for (const email of user.emails) this.userByEmail.add(email, u);
   }
 
   private unindexUser(user: DirectoryUser, u: number): void {
     this.userByExternalId.delete(user.externalId, u);
-    this.userByUserName.delete(user.userName, u);
+    this.userByUserName.delete(userNameKey(user.userName), u);
     for (const email of user.emails) this.userByEmail.delete(email, u);
   }
 
@@ -583,7 +584,7 @@ class Index implements DirectoryIndex {
 
   findUser(lookup: UserLookup): DirectoryUser | undefined {
     const live = this.isLiveUser;
-    const u = this.userByExternalId.find(lookup.oid, live) ?? this.userByUserName.find(lookup.userName, live) ?? this.userByEmail.find(lookup.email, live);
+    const u = this.userByExternalId.find(lookup.oid, live) ?? this.userByUserName.find(lookup.userName === undefined ? undefined : userNameKey(lookup.userName), live) ?? this.userByEmail.find(lookup.email, live);
     return u === undefined ? undefined : (this.users[u] as UserSlot).user;
   }
 

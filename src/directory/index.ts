@@ -8,3 +8,4 @@ export type {
   UserLookup,
 } from './types.js';
 export { createDirectoryIndex } from './directory-index.js';
+export { userNameKey } from './user-name.js';

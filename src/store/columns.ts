@@ -25,23 +25,7 @@ export function groupEmail(emails: JsonValue | undefined): string | undefined {
   return work ?? first;
 }
 
-/**
- * The key `userName` is unique under and looked up by (`user_name_lc`): NFKC, lower-cased, NFKC
- * again, so `ａdmin` (fullwidth) is `admin`, and `café` composed (NFC) or decomposed (NFD) is one
- * name. As RFC 8265's UsernameCaseMapped profile (§3.3: width mapping, `toLowerCase`,
- * normalisation), with NFKC in place of its width mapping and NFC: it also folds the other
- * compatibility characters (ligatures, superscripts, the long s). The last NFKC makes the key a
- * fixed point: `userNameKey(userNameKey(x)) === userNameKey(x)`.
- *
- * Not full Unicode case folding: `ß` stays `ß` (`toLowerCase` keeps it), so `strasse` and
- * `straße` are two names.
- *
- * Every look-up of a user by `userName` must use it: SCIM's `userName eq` (answered from this
- * column) and the directory index's `findUser`.
- */
-export function userNameKey(userName: string): string {
-  return userName.normalize('NFKC').toLowerCase().normalize('NFKC');
-}
+export { userNameKey } from '../directory/user-name.js';
 
 export interface UserRow {
   id: string;

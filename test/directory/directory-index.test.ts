@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { userNameKey } from '../../src/directory/index.js';
 import { createDirectoryIndex } from '../../src/directory/index.js';
 import type { DirectoryGroup, DirectoryIndex, DirectoryUser } from '../../src/directory/index.js';
 
@@ -621,5 +622,18 @@ describe('directory index property', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('userName look-ups under NFKC case folding (as the store keys them)', () => {
+  it('finds a user by a fullwidth or decomposed spelling of its userName, as SCIM uniqueness does', () => {
+    const index = createDirectoryIndex();
+    index.upsertUser({ id: 'u1', userName: 'Admin@Contoso.com', emails: [], active: true });
+    index.upsertUser({ id: 'u2', userName: 'caf\u00e9@contoso.com', emails: [], active: true });
+    expect(index.findUser({ userName: '\uff41dmin@contoso.com' })?.id).toBe('u1');
+    expect(index.findUser({ userName: 'cafe\u0301@CONTOSO.com' })?.id).toBe('u2');
+    expect(userNameKey('\uff21DMIN')).toBe('admin');
+    // Control: another name is not found.
+    expect(index.findUser({ userName: 'admin2@contoso.com' })).toBeUndefined();
   });
 });
