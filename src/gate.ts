@@ -97,7 +97,13 @@ export const gateOptionsSchema = z.strictObject({
    * overage): one source or a chain tried in order (`entragate/graph`, the directory).
    * A token with a complete `groups` claim is used as is unless `tokenGroups` is `ignore`.
    */
-  groups: z.union([groupSource, z.array(groupSource).min(1)]).optional(),
+  groups: z
+    .union([
+      groupSource,
+      z.array(groupSource).min(1),
+      z.custom<(gate: Pick<Gate, 'idp' | 'hosts'>) => GroupSource | readonly GroupSource[]>((v) => typeof v === 'function', 'must be a GroupSource, an array of them, or a function of the gate returning one'),
+    ])
+    .optional(),
   /** `prefer`: a complete `groups` claim is the answer. `ignore`: always ask the sources. @defaultValue `prefer` */
   tokenGroups: z.enum(['prefer', 'ignore']).default('prefer'),
   /**
@@ -362,8 +368,14 @@ export function createGate(options: GateOptions): Gate {
     now,
   });
 
-  const source = o.groups === undefined ? undefined : Array.isArray(o.groups) ? (o.groups.length === 1 ? o.groups[0]! : createGroupSourceChain(o.groups)) : o.groups;
-  const compileOptions = { groups: o.ruleGroups, lists: o.lists };
+  // A function of the gate builds its sources from the gate's own configuration (`createGraphGroupSource({ gate })`).
+  const given = typeof o.groups === 'function' ? o.groups({ idp, hosts }) : o.groups;
+  if (typeof o.groups === 'function' && !(Array.isArray(given) ? given.length > 0 && given.every(isGroupSource) : isGroupSource(given))) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid gate configuration: the `groups` function must return a GroupSource ({ name, resolve }) or a non-empty array of them');
+  }
+  const source = given === undefined ? undefined : Array.isArray(given) ? (given.length === 1 ? given[0]! : createGroupSourceChain(given)) : (given as GroupSource);
+  // `auth_context` rules need Conditional Access sync on the IdP, as in Cloudflare.
+  const compileOptions = { groups: o.ruleGroups, lists: o.lists, authContexts: idp.config.conditional_access_enabled };
   const applications = new Map<string, { app: GateApplication; evaluator: { evaluate: CompiledAccessPolicies['evaluate'] } }>();
   for (const [name, app] of Object.entries(o.applications)) {
     const compiled = withLocation(`applications.${name}`, () => compileAccessPolicies(app.policies, compileOptions));
@@ -649,6 +661,10 @@ function sameMembership(a: GroupMembership, b: GroupMembership): boolean {
     case 'unknown':
       return a.code === (b as typeof a).code && a.reason === (b as typeof a).reason;
   }
+}
+
+function isGroupSource(v: unknown): v is GroupSource {
+  return typeof v === 'object' && v !== null && typeof (v as GroupSource).resolve === 'function' && typeof (v as GroupSource).name === 'string';
 }
 
 /** Prefixes a compile error with where in the gate options it happened. */

@@ -81,6 +81,11 @@ export interface Identity {
   exp: number;
   /** Token version: `1.0` (sts.windows.net) or `2.0`. */
   ver: '1.0' | '2.0';
+  /**
+   * The Conditional Access authentication contexts the user satisfied (the token's `acrs` claim: `c1`…`c99`),
+   * which `auth_context` rules read. Absent when the token has none.
+   */
+  acrs?: readonly string[];
 }
 
 /**

@@ -92,7 +92,7 @@ export function checkConfig(value: unknown, file: string): Problem[] {
   const usable: AccessRuleGroup[] = [...groups];
   for (let round = 0; round <= groups.length; round++) {
     try {
-      compileAccessPolicies([], { groups: usable, lists });
+      compileAccessPolicies([], { groups: usable, lists, authContexts: conditionalAccessOf(value) });
       break;
     } catch (error) {
       const index = /groups\[(\d+)\]/.exec(messageOf(error))?.[1];
@@ -115,7 +115,7 @@ export function checkConfig(value: unknown, file: string): Problem[] {
         (app.policies as AccessPolicy[]).forEach((policy, i) => {
           try {
             // Broken rule groups were reported above; their stubs keep them out of the policies' problems.
-            compileAccessPolicies([policy], { groups: usable, lists });
+            compileAccessPolicies([policy], { groups: usable, lists, authContexts: conditionalAccessOf(value) });
           } catch (error) {
             at(`applications.${name}`, messageOf(error).replace(/policies\[0\]/g, `policies[${i}]`));
           }
@@ -174,7 +174,7 @@ export function compileConfig(config: CliConfig): CompiledConfig {
       const app = config.applications?.[key];
       if (app === undefined) throw new CliError(`no application \`${key}\` in the configuration`);
       let compiled = apps.get(key);
-      if (compiled === undefined) apps.set(key, (compiled = compileAccessPolicies(app.policies, { groups, lists })));
+      if (compiled === undefined) apps.set(key, (compiled = compileAccessPolicies(app.policies, { groups, lists, authContexts: conditionalAccessOf(config) })));
       return compiled;
     },
     gateway() {
@@ -255,4 +255,11 @@ export function toContext(input: unknown, where: string): RequestContext {
     throw new CliError(`${where}.request: must be an object with string \`method\`, \`host\` and \`url\` (the path and query, \`/orders?page=2\`)`);
   }
   return input as RequestContext;
+}
+
+/** The IdP's `conditional_access_enabled`, which `auth_context` rules need (as the gate reads it). */
+function conditionalAccessOf(config: unknown): boolean {
+  const idp = isObject(config) ? config.idp : undefined;
+  const inner = isObject(idp) ? idp.config : undefined;
+  return isObject(inner) && inner.conditional_access_enabled === true;
 }

@@ -7,5 +7,5 @@ export type {
   GroupLookup,
   UserLookup,
 } from './types.js';
-export { createDirectoryIndex } from './directory-index.js';
+export { createDirectoryIndex, type DirectoryIndexOptions } from './directory-index.js';
 export { userNameKey } from './user-name.js';

@@ -16,7 +16,7 @@ import {
   type CompiledRuleSet,
   type RuleCompileScope,
 } from './access-rules.js';
-import { makeAccessDecision } from './decision.js';
+import { makeAccessDecision, withMissingAuthContext } from './decision.js';
 import { GroupIndex } from './group-index.js';
 import { createPreparer, type IdentityView, type Prepared } from './identity-view.js';
 import type { Cidr } from './ip.js';
@@ -97,8 +97,10 @@ function compileSet(body: Record<string, unknown>, where: string, scope: RuleCom
   const include = build('include');
   const require = build('require');
   const exclude = build('exclude');
-  const identityBased = [...include, ...require, ...exclude].some((r) => r.identityBased);
-  return { include, require, exclude, identityBased };
+  const all = [...include, ...require, ...exclude];
+  const identityBased = all.some((r) => r.identityBased);
+  const authContexts = [...new Set(all.flatMap((r) => r.authContexts ?? []))];
+  return { include, require, exclude, identityBased, authContexts };
 }
 
 /**
@@ -164,7 +166,7 @@ export function compileAccessPolicies(
   const cidrLists = new Map<string, readonly Cidr[]>();
   // Entra group Object Ids are GUIDs: compared case-insensitively.
   const groupIndex = new GroupIndex(true);
-  const scopeFor = (where: string): RuleCompileScope => ({ where, lists, group: resolveGroup, cidrLists, groups: groupIndex });
+  const scopeFor = (where: string): RuleCompileScope => ({ where, lists, group: resolveGroup, cidrLists, groups: groupIndex, authContexts: opts.authContexts });
   function resolveGroup(id: string, where: string): CompiledRuleSet & { identityBased: boolean } {
     const done = compiledGroups.get(id);
     if (done) return done;
@@ -231,6 +233,8 @@ export function compileAccessPolicies(
 class AccessEvaluator implements CompiledAccessPolicies {
   readonly order: readonly (DecisionPolicyRef & { readonly action: AccessAction })[];
   readonly #policies: readonly CompiledPolicy[];
+  /** Every authentication context a policy names: a deny is re-asked with all of them satisfied (step-up). */
+  readonly #authContexts: readonly string[];
   readonly #phase2: number;
   readonly #prepare: (identity: Identity | null) => Prepared;
 
@@ -242,6 +246,7 @@ class AccessEvaluator implements CompiledAccessPolicies {
   constructor(policies: readonly CompiledPolicy[], phase2: number, groups: GroupIndex) {
     this.#policies = policies;
     this.#phase2 = phase2;
+    this.#authContexts = [...new Set(policies.flatMap((p) => p.rules.authContexts))];
     this.order = policies.map((p) => ({ ...p.ref, action: p.decision }));
     const always: number[] = [];
     const byProbe: number[][] = [];
@@ -262,6 +267,22 @@ class AccessEvaluator implements CompiledAccessPolicies {
   }
 
   evaluate(identity: Identity | null, context: RequestContext): AccessDecision {
+    const decision = this.#evaluate(identity, context);
+    if (decision.allowed || identity === null || this.#authContexts.length === 0) return decision;
+    // Step-up: would satisfying the authentication contexts the policies name let the request in? Then
+    // the deny names the contexts the allowing policy needs and the user lacks; the adapters ask Entra
+    // for them (a claims challenge, or a new login). Only on a deny of a set that names contexts.
+    const held = Array.isArray(identity.acrs) ? identity.acrs : [];
+    const lacking = this.#authContexts.filter((c) => !held.includes(c));
+    if (lacking.length === 0) return decision;
+    const stepped = this.#evaluate({ ...identity, acrs: [...held, ...lacking] }, context);
+    if (!stepped.allowed || stepped.policy === undefined) return decision;
+    const allowing = this.#policies.find((p) => p.ref === stepped.policy);
+    const needed = (allowing?.rules.authContexts ?? lacking).filter((c) => !held.includes(c));
+    return withMissingAuthContext(decision, needed.length > 0 ? needed : lacking);
+  }
+
+  #evaluate(identity: Identity | null, context: RequestContext): AccessDecision {
     const { view, order } = this.#prepare(identity);
     const ctx = context ?? EMPTY_CONTEXT;
     const policies = this.#policies;

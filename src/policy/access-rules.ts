@@ -18,6 +18,8 @@ export interface CompiledRuleSet {
   readonly include: readonly CompiledRule[];
   readonly require: readonly CompiledRule[];
   readonly exclude: readonly CompiledRule[];
+  /** The authentication contexts its `auth_context` rules name, its rule groups' included. */
+  readonly authContexts: readonly string[];
 }
 
 export interface CompiledRule {
@@ -29,6 +31,8 @@ export interface CompiledRule {
   readonly identityBased: boolean;
   /** The group probe of an `azureAD` rule, for the policy index. */
   readonly azureProbe: number | undefined;
+  /** The authentication contexts it names (an `auth_context` rule, or a rule group holding some). */
+  readonly authContexts?: readonly string[];
   readonly evaluate: (view: IdentityView, context: RequestContext) => Tri;
   readonly trace: (view: IdentityView, context: RequestContext) => CheckTrace;
 }
@@ -43,17 +47,20 @@ export interface RuleCompileScope {
   readonly cidrLists: Map<string, readonly Cidr[]>;
   /** The compiled set's group probes (case-insensitive Object Ids). */
   readonly groups: GroupIndex;
+  /** Whether `auth_context` rules are allowed (the IdP's `conditional_access_enabled`). */
+  readonly authContexts: boolean;
 }
 
 export const ACCESS_SELECTORS: readonly AccessSelector[] = [
   'email', 'email_domain', 'email_list', 'everyone', 'group', 'azureAD', 'login_method', 'auth_method', 'oidc',
   'ip', 'ip_list', 'geo', 'common_name', 'certificate', 'service_token', 'any_valid_service_token', 'device_posture',
+  'auth_context',
 ];
 const KNOWN = new Set<string>(ACCESS_SELECTORS);
 
 /** Documented Cloudflare selectors that need another IdP or a remote call. */
 const UNSUPPORTED = new Set([
-  'okta', 'gsuite', 'github-organization', 'saml', 'auth_context', 'external_evaluation', 'user_risk_score',
+  'okta', 'gsuite', 'github-organization', 'saml', 'external_evaluation', 'user_risk_score',
   'linked_app_token', 'cloudflare_account_member', 'login_method_group',
 ]);
 
@@ -112,6 +119,7 @@ type Leaf = {
   attribute: string;
   identityBased: boolean;
   azureProbe?: number;
+  authContexts?: readonly string[];
   evaluate: (view: IdentityView, context: RequestContext) => Tri;
   /** Extra words for a trace line; called only when tracing. */
   detail?: (view: IdentityView, context: RequestContext, result: Tri) => string | undefined;
@@ -126,6 +134,7 @@ function leaf(selector: AccessSelector, path: string, spec: Leaf): CompiledRule 
     attribute: spec.attribute,
     identityBased: spec.identityBased,
     azureProbe: spec.azureProbe,
+    ...(spec.authContexts === undefined ? {} : { authContexts: spec.authContexts }),
     evaluate,
     trace: (view, context) => {
       const result = evaluate(view, context);
@@ -195,6 +204,7 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       const evaluate = (v: IdentityView, c: RequestContext): Tri => evaluateRuleSet(group, v, c);
       return {
         selector: s, path, value: id, attribute: 'rule group', identityBased: group.identityBased, azureProbe: undefined,
+        ...(group.authContexts.length === 0 ? {} : { authContexts: group.authContexts }),
         evaluate,
         trace: (v, c) => {
           const { result, checks } = traceRuleSet(group, v, c);
@@ -222,6 +232,31 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
           if (idp !== undefined && v.idpId !== idp) return `identity provider ${observed(v.idpId)} is not \`${idp}\``;
           if (r === U) return fieldNote(v, FIELD_ID);
           return r === F ? `not among ${plural(v.groupIds.length, 'group')} (${v.membershipNote})` : undefined;
+        },
+      });
+    }
+    case 'auth_context': {
+      // INVARIANT: Cloudflare evaluates authentication contexts only with Conditional Access sync on; a rule
+      // that could never be honoured is a configuration error, not a silent deny.
+      if (!scope.authContexts) {
+        throw invalid(where, '`auth_context` rules need the identity provider\'s `conditional_access_enabled: true`');
+      }
+      const acId = stringField(body, 'ac_id', where, s);
+      if (!/^c([1-9]|[1-9][0-9])$/.test(acId)) throw invalid(where, `\`auth_context.ac_id\` \`${acId.slice(0, 16)}\` is not an authentication context id (\`c1\`…\`c99\`)`);
+      const idp = optionalString(body, 'identity_provider_id', where, s);
+      return leaf(s, path, {
+        value: acId, attribute: 'identity.acrs', identityBased: true, authContexts: [acId],
+        evaluate: (v) => {
+          const id = v.identity;
+          if (id === null || (idp !== undefined && v.idpId !== idp)) return F;
+          return triOf(Array.isArray(id.acrs) && id.acrs.includes(acId));
+        },
+        detail: (v, _c, r) => {
+          if (r === T) return undefined;
+          if (v.identity === null) return 'no identity';
+          if (idp !== undefined && v.idpId !== idp) return `identity provider ${observed(v.idpId)} is not \`${idp}\``;
+          const acrs = v.identity.acrs;
+          return Array.isArray(acrs) && acrs.length > 0 ? `acrs is [${acrs.join(', ')}]` : 'no authentication context satisfied (no `acrs`)';
         },
       });
     }

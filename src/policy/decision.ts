@@ -24,6 +24,7 @@ class LazyDecision {
   readonly policy: DecisionPolicyRef | undefined;
   readonly reason: DecisionReason;
   readonly sessionDuration: string | undefined;
+  missingAuthContext: readonly string[] | undefined;
   #trace: readonly PolicyTrace[] | undefined;
   #build: TraceBuilder | undefined;
 
@@ -42,6 +43,7 @@ class LazyDecision {
     this.policy = policy;
     this.reason = reason;
     this.sessionDuration = sessionDuration;
+    this.missingAuthContext = undefined;
     this.#build = build;
   }
 
@@ -57,6 +59,7 @@ class LazyDecision {
     const out: Record<string, unknown> = { kind: this.kind, allowed: this.allowed, action: this.action, reason: this.reason };
     if (this.policy) out['policy'] = this.policy;
     if (this.kind === 'access' && this.sessionDuration !== undefined) out['sessionDuration'] = this.sessionDuration;
+    if (this.missingAuthContext !== undefined) out['missingAuthContext'] = this.missingAuthContext;
     out['trace'] = this.trace;
     return out;
   }
@@ -71,6 +74,12 @@ export function makeAccessDecision(
   build: TraceBuilder,
 ): AccessDecision {
   return new LazyDecision('access', allowed, action, policy, reason, sessionDuration, build) as unknown as AccessDecision;
+}
+
+/** A deny that names the authentication contexts whose absence alone denied it (see `AccessDecision.missingAuthContext`). */
+export function withMissingAuthContext(decision: AccessDecision, contexts: readonly string[]): AccessDecision {
+  (decision as unknown as LazyDecision).missingAuthContext = Object.freeze([...contexts]);
+  return decision;
 }
 
 export function makeGatewayDecision(

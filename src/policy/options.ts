@@ -46,6 +46,11 @@ export const accessCompileOptionsSchema = z.strictObject({
   lists: listsSchema,
   /** How deep rule groups may nest. */
   maxGroupDepth: z.number().int().min(1).max(256).default(32),
+  /**
+   * Whether `auth_context` rules may be used: the IdP's `conditional_access_enabled` (Cloudflare imports the
+   * authentication contexts only then). A policy with one otherwise fails to compile.
+   */
+  authContexts: z.boolean().default(false),
 });
 
 export const gatewayCompileOptionsSchema = z.strictObject({

@@ -38,6 +38,12 @@ export interface ServiceTokenRule { service_token: { token_id: string } }
 export interface AnyValidServiceTokenRule { any_valid_service_token: Record<string, never> }
 /** `{"device_posture":{"integration_uid":"<uuid>"}}`: that posture check passed (`context.devicePosture`). */
 export interface DevicePostureRule { device_posture: { integration_uid: string } }
+/**
+ * `{"auth_context":{"id":"<uuid>","ac_id":"c1","identity_provider_id":"<uuid>"}}`: the user satisfied the Entra
+ * Conditional Access authentication context `ac_id` (the token's `acrs` claim holds it). Needs the IdP's
+ * `conditional_access_enabled`.
+ */
+export interface AuthContextRule { auth_context: { id?: string; ac_id: string; identity_provider_id?: string } }
 
 /**
  * One Access rule object, as Cloudflare's API has it: exactly one selector key.
@@ -65,7 +71,8 @@ export type AccessRule =
   | CertificateRule
   | ServiceTokenRule
   | AnyValidServiceTokenRule
-  | DevicePostureRule;
+  | DevicePostureRule
+  | AuthContextRule;
 
 /** A selector key of {@link AccessRule}. */
 export type AccessSelector = AccessRule extends infer R ? (R extends unknown ? keyof R : never) : never;
@@ -254,6 +261,12 @@ export interface AccessDecision {
   readonly reason: DecisionReason;
   /** The deciding policy's `session_duration`, when it has one. */
   readonly sessionDuration?: string;
+  /**
+   * On a deny only: the Conditional Access authentication contexts (`c1`…) whose absence alone denied the
+   * request — a policy would allow it once the user satisfies them. The adapters answer an API client with
+   * Microsoft's claims challenge and send a browser through the login again (step-up).
+   */
+  readonly missingAuthContext?: readonly string[];
   /** Every policy considered, in order, with each check. Built on first read. */
   readonly trace: readonly PolicyTrace[];
 }

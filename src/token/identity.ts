@@ -1,3 +1,4 @@
+import { TokenError } from '../errors/index.js';
 import type { GroupMembership, GroupRef, Identity, IdpRef } from '../types.js';
 
 /** What identity mapping needs of the IdP configuration. */
@@ -35,6 +36,12 @@ export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' |
   }
   const name = str(claims.name);
   const amr = Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : NONE;
+  // The Conditional Access authentication contexts the user satisfied (`acrs`: `["c1", "c2"]`). A malformed
+  // claim is refused with a code, not read as "none": the token is broken, and the caller should know.
+  const acrs = claims.acrs;
+  if (acrs !== undefined && !(Array.isArray(acrs) && acrs.every((v) => typeof v === 'string'))) {
+    throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the `acrs` claim must be an array of authentication context ids');
+  }
   const identity: Identity = {
     email: resolveEmail(claims, mapping.emailClaim),
     ...(name ? { name } : {}),
@@ -50,6 +57,7 @@ export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' |
     iat: typeof claims.iat === 'number' ? claims.iat : 0,
     exp: typeof claims.exp === 'number' ? claims.exp : 0,
     ver,
+    ...(acrs === undefined ? {} : { acrs: Object.freeze([...(acrs as string[])]) }),
   };
   return identity;
 }

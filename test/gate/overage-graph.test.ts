@@ -59,7 +59,7 @@ describe('overage resolved through Graph on the one mock Entra host', () => {
       },
     });
     const identity = await gate().identify(token);
-    expect(identity.membership).toEqual({ state: 'complete', source: 'graph' });
+    expect(identity.membership).toEqual({ state: 'complete', source: 'graph', fields: ['id', 'name', 'email'] });
     expect(identity.groups.map((x) => x.id)).toEqual(expect.arrayContaining([DEVS, US_DEVS]));
     expect(identity.groups).toHaveLength(212);
     expect(await gate().authorize(token)).toMatchObject({ allowed: true, policy: { name: 'Devs' } });

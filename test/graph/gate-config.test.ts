@@ -127,3 +127,28 @@ describe('createGraphGroupSource({ gate })', () => {
     expect(() => createGraphGroupSource({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET })).not.toThrow();
   });
 });
+
+describe('createGate({ groups: (gate) => … })', () => {
+  it('builds a Graph source from the gate it is given (no credentials typed twice), and refuses a function returning no source', async () => {
+    const { createGate } = await import('../../src/index.js');
+    const { createGraphGroupSource } = await import('../../src/graph/index.js');
+    const { createMockEntra } = await import('../../src/testing/index.js');
+    const entra = await createMockEntra();
+    try {
+      let seen: unknown;
+      const gate = createGate({
+        idp: entra.idpConfig(),
+        authorityHost: entra.url,
+        groups: (g) => {
+          seen = g;
+          return createGraphGroupSource({ gate: g });
+        },
+      });
+      expect(seen).toMatchObject({ idp: { config: { client_id: entra.clientId } }, hosts: { authorityHost: entra.url } });
+      expect(gate.groups?.name).toBe('graph');
+      expect(() => createGate({ idp: entra.idpConfig(), authorityHost: entra.url, groups: () => ({}) as never })).toThrow(/must return a GroupSource/);
+    } finally {
+      await entra.close();
+    }
+  });
+});

@@ -550,7 +550,7 @@ describe('login: groups at login', () => {
       const { jar } = await signIn(a);
       const hop = await fetchWithJar(jar, a.url, `${a.url}/cdn-cgi/access/get-identity`);
       const body = (await hop.response.json()) as GetIdentityResponse;
-      expect(body.membership).toEqual({ state: 'complete', source: 'graph' });
+      expect(body.membership).toEqual({ state: 'complete', source: 'graph', fields: ['id', 'name', 'email'] });
       expect(body.groups.map((g) => g.id).sort()).toEqual([parent, child].sort());
       expect(graph.requests.some((r) => r.kind === 'graph')).toBe(true);
     } finally {
