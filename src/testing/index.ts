@@ -9,3 +9,4 @@ export * from './mock-entra.js';
 export * from './mock-graph.js';
 export * from './mock-entra-login.js';
 export * from './mock-cloudflare.js';
+export * from './certificates.js';

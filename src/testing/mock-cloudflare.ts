@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID, verify, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { GroupRef } from '../types.js';
 import { signJwt } from './mock-entra.js';
+import { selfSignedCertificate } from './certificates.js';
 
 /** One RSA signing key of the mock team, with its `kid` (as Cloudflare's: the SHA-256 of the key, in hex). */
 export interface MockAccessKey {
@@ -378,7 +379,7 @@ export function createAccessKey(): MockAccessKey {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const kid = createHash('sha256').update(spki).digest('hex');
-  return { kid, privateKey, publicKey, certificate: selfSignedCertificate(spki, privateKey, kid) };
+  return { kid, privateKey, publicKey, certificate: selfSignedCertificate(spki, privateKey, `mock access ${kid.slice(0, 16)}`) };
 }
 
 function parseListen(teamDomain: string | undefined): { host: string; hostname: string; port: number } {
@@ -394,46 +395,4 @@ function parseListen(teamDomain: string | undefined): { host: string; hostname: 
 function strip(record: Record<string, unknown>): Record<string, unknown> {
   for (const key of Object.keys(record)) if (record[key] === undefined) delete record[key];
   return record;
-}
-
-// A minimal DER writer for one self-signed X.509 v3 certificate (RFC 5280 §4.1), so `public_certs`
-// holds real certificates as Cloudflare's do, without an `openssl` binary.
-function der(tag: number, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  let length: Buffer;
-  if (body.length < 0x80) length = Buffer.from([body.length]);
-  else {
-    const bytes: number[] = [];
-    for (let n = body.length; n > 0; n >>= 8) bytes.unshift(n & 0xff);
-    length = Buffer.from([0x80 | bytes.length, ...bytes]);
-  }
-  return Buffer.concat([Buffer.from([tag]), length, body]);
-}
-function oid(dotted: string): Buffer {
-  const [a, b, ...rest] = dotted.split('.').map(Number) as [number, number, ...number[]];
-  const bytes = [40 * a + b];
-  for (const n of rest) {
-    const chunk = [n & 0x7f];
-    for (let v = n >> 7; v > 0; v >>= 7) chunk.unshift(0x80 | (v & 0x7f));
-    bytes.push(...chunk);
-  }
-  return der(0x06, Buffer.from(bytes));
-}
-function utcTime(date: Date): Buffer {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  const text = `${p(date.getUTCFullYear() % 100)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}Z`;
-  return der(0x17, Buffer.from(text, 'ascii'));
-}
-function selfSignedCertificate(spki: Buffer, privateKey: KeyObject, kid: string): string {
-  const seq = (...parts: Buffer[]): Buffer => der(0x30, ...parts);
-  const sha256WithRsa = seq(oid('1.2.840.113549.1.1.11'), Buffer.from([0x05, 0x00]));
-  const name = seq(der(0x31, seq(oid('2.5.4.3'), der(0x0c, Buffer.from(`mock access ${kid.slice(0, 16)}`, 'utf8')))));
-  const serial = Buffer.concat([Buffer.from([0x01]), randomBytes(15)]);
-  const notBefore = new Date(Date.now() - 86_400_000);
-  const notAfter = new Date(Date.now() + 90 * 86_400_000);
-  const tbs = seq(der(0xa0, der(0x02, Buffer.from([0x02]))), der(0x02, serial), sha256WithRsa, name, seq(utcTime(notBefore), utcTime(notAfter)), name, spki);
-  const signature = sign('sha256', tbs, privateKey);
-  const cert = seq(tbs, sha256WithRsa, der(0x03, Buffer.concat([Buffer.from([0x00]), signature])));
-  const lines = cert.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
 }

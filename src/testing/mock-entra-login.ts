@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { constants, createHash, randomBytes, verify, X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MockEntra, MockRoute } from './mock-entra.js';
 
@@ -25,6 +25,9 @@ export interface MockAuthorizeRecord {
   code_challenge_method: string | null;
   prompt: string | null;
   login_hint: string | null;
+  domain_hint: string | null;
+  /** The `claims` request parameter (JSON text), e.g. an authentication context step-up. */
+  claims: string | null;
   /** `code` (redirected with a code), `error` (redirected with an error) or `refused` (400 page, no redirect). */
   outcome: 'code' | 'error' | 'refused';
   error?: string;
@@ -34,7 +37,7 @@ export interface MockAuthorizeRecord {
 export interface MockTokenRecord {
   tenant: string;
   grant_type: string | null;
-  clientAuth: 'client_secret_post' | 'client_secret_basic' | 'none' | 'both';
+  clientAuth: 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt' | 'none' | 'both';
   /**
    * The PKCE check: `verified` (the verifier's S256 hash equals the challenge), `mismatch`,
    * `missing` (a challenge was sent, no verifier), `unexpected` (a verifier without a
@@ -76,7 +79,17 @@ export interface MockEntraLogin {
   requirePkce: boolean;
   readonly authorizations: MockAuthorizeRecord[];
   readonly tokenRequests: MockTokenRecord[];
-  readonly logouts: Array<{ tenant: string; post_logout_redirect_uri: string | null }>;
+  readonly logouts: Array<{ tenant: string; post_logout_redirect_uri: string | null; id_token_hint: string | null; logout_hint: string | null }>;
+  /**
+   * Users (by `oid`) Entra now refuses: disabled, blocked by Conditional Access, or whose sessions an admin
+   * revoked. Their refresh tokens fail with `invalid_grant` (AADSTS50057), as a renewal would.
+   */
+  readonly disabledUsers: Set<string>;
+  /**
+   * Trusts a client certificate (PEM) for `private_key_jwt`: token requests may then authenticate with a
+   * client assertion signed by its key (PS256 with `x5t#S256`, or RS256 with `x5t`).
+   */
+  trustCertificate(pem: string): void;
   /** Access tokens issued, by value. */
   readonly accessTokens: ReadonlyMap<string, MockAccessToken>;
   /** The issued token's record when it is known and unexpired. */
@@ -86,6 +99,8 @@ export interface MockEntraLogin {
 }
 
 interface CodeRecord {
+  /** The authentication contexts the `claims` parameter asked for, essential ones (`acrs`). */
+  acrs: string[];
   clientId: string;
   redirectUri: string;
   tenant: string;
@@ -120,6 +135,9 @@ const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRoute } {
   const codes = new Map<string, CodeRecord>();
   const accessTokens = new Map<string, MockAccessToken>();
+  const refreshTokens = new Map<string, { user: MockLoginUser; tenant: string; clientId: string; scopes: string[]; acrs: string[] }>();
+  const certificates = new Map<string, X509Certificate>();
+  const seenAssertions = new Set<string>();
   const login: MockEntraLogin = {
     nextUser: undefined,
     users: new Map(),
@@ -130,6 +148,12 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     authorizations: [],
     tokenRequests: [],
     logouts: [],
+    disabledUsers: new Set(),
+    trustCertificate(pem) {
+      const cert = new X509Certificate(pem);
+      certificates.set(`S256:${createHash('sha256').update(cert.raw).digest('base64url')}`, cert);
+      certificates.set(`S1:${createHash('sha1').update(cert.raw).digest('base64url')}`, cert);
+    },
     accessTokens,
     introspect(token) {
       const record = accessTokens.get(token);
@@ -138,6 +162,10 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     reset() {
       codes.clear();
       accessTokens.clear();
+      refreshTokens.clear();
+      certificates.clear();
+      seenAssertions.clear();
+      login.disabledUsers.clear();
       login.users.clear();
       login.nextUser = undefined;
       login.nextError = undefined;
@@ -167,7 +195,7 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     if (action === 'logout' && req.method === 'GET') {
       count(entra, 'logout');
       const post = url.searchParams.get('post_logout_redirect_uri');
-      login.logouts.push({ tenant, post_logout_redirect_uri: post });
+      login.logouts.push({ tenant, post_logout_redirect_uri: post, id_token_hint: url.searchParams.get('id_token_hint'), logout_hint: url.searchParams.get('logout_hint') });
       if (post !== null && /^https?:\/\//.test(post)) {
         res.writeHead(302, { location: post });
         res.end();
@@ -194,6 +222,8 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
       code_challenge_method: q.get('code_challenge_method'),
       prompt: q.get('prompt'),
       login_hint: q.get('login_hint'),
+      domain_hint: q.get('domain_hint'),
+      claims: q.get('claims'),
       outcome: 'refused',
     };
     login.authorizations.push(record);
@@ -241,8 +271,13 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     login.nextUser = undefined;
     if (user === undefined && record.login_hint !== null) user = login.users.get(record.login_hint.toLowerCase());
     user ??= login.defaultUser;
+    // A `claims` request for essential authentication contexts (a step-up): the user satisfies them,
+    // as Conditional Access would after the extra challenge, and the tokens carry them in `acrs`.
+    const acrs = requestedAcrs(record.claims);
+    if (acrs === 'invalid') return fail('invalid_request', "AADSTS90100: The 'claims' parameter is not valid JSON.");
     const code = `mock-code.${randomBytes(24).toString('base64url')}`;
     codes.set(code, {
+      acrs,
       clientId: entra.clientId,
       redirectUri,
       tenant: user.tenant ?? (entra.tenants.includes(tenant) ? tenant : entra.tenantId),
@@ -293,11 +328,27 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     } else if (secret !== null) {
       record.clientAuth = 'client_secret_post';
     }
+    const assertion = body.get('client_assertion');
+    if (assertion !== null) {
+      if (secret !== null) {
+        record.clientAuth = 'both';
+        return refuse(400, 'invalid_request', 'AADSTS90015: Only one client authentication method may be used.');
+      }
+      if (body.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+        return refuse(400, 'invalid_request', "AADSTS50027: Invalid client_assertion_type.");
+      }
+      record.clientAuth = 'private_key_jwt';
+      const problem = checkAssertion(assertion, clientId ?? entra.clientId, `${entra.url}/${tenant}/oauth2/v2.0/token`);
+      if (problem !== undefined) return refuse(401, 'invalid_client', problem);
+      clientId ??= entra.clientId;
+    }
     if (clientId !== entra.clientId) {
       return refuse(400, 'unauthorized_client', `AADSTS700016: Application with identifier '${clientId ?? ''}' was not found in the directory.`);
     }
-    if (secret === null) return refuse(401, 'invalid_client', "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
-    if (secret !== entra.clientSecret) return refuse(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
+    if (assertion === null) {
+      if (secret === null) return refuse(401, 'invalid_client', "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+      if (secret !== entra.clientSecret) return refuse(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
+    }
 
     const grant = record.grant_type;
     if (grant === 'client_credentials') {
@@ -305,6 +356,19 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
       if (!/^\S+\/\.default$/.test(scope)) return refuse(400, 'invalid_scope', `AADSTS1002012: The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.`);
       const access = issueAccessToken({ kind: 'app', tenant: entra.tenants.includes(tenant) ? tenant : entra.tenantId, clientId, scopes: [scope] });
       return json(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: access });
+    }
+    if (grant === 'refresh_token') {
+      const presented = body.get('refresh_token');
+      const held = presented === null ? undefined : refreshTokens.get(presented);
+      if (held === undefined || held.clientId !== clientId) return refuse(400, 'invalid_grant', 'AADSTS9002313: Invalid request. Request is malformed or invalid: the refresh token is not valid.');
+      const oid = held.user.claims?.oid;
+      if (typeof oid === 'string' && login.disabledUsers.has(oid)) {
+        refreshTokens.delete(presented!);
+        return refuse(400, 'invalid_grant', 'AADSTS50057: The user account is disabled.');
+      }
+      // Rotation, as Entra does: the old refresh token is spent.
+      refreshTokens.delete(presented!);
+      return issueTokens(res, entra, held.user, held.tenant, clientId, held.scopes, undefined, held.acrs);
     }
     if (grant !== 'authorization_code') return refuse(400, 'unsupported_grant_type', `AADSTS70003: The app requested an unsupported grant type '${grant ?? ''}'.`);
 
@@ -337,28 +401,68 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
       record.pkce = 'not-used';
     }
 
-    const user = stored.user;
+    return issueTokens(res, entra, stored.user, stored.tenant, clientId, stored.scopes, stored.nonce, stored.acrs);
+  };
+
+  /** The token response of a code or refresh grant: an ID token, a delegated access token, and a refresh token with `offline_access`. */
+  const issueTokens = (res: ServerResponse, entra: MockEntra, user: MockLoginUser, tenant: string, clientId: string, scopes: string[], nonce: string | undefined, acrs: string[]): void => {
     const claims: Record<string, unknown> = { ...(user.claims ?? {}) };
-    if (stored.nonce !== undefined) claims.nonce = stored.nonce;
-    const idToken = entra.mintToken({ version: user.version ?? '2.0', tenant: stored.tenant, claims });
+    if (nonce !== undefined) claims.nonce = nonce;
+    if (acrs.length > 0) claims.acrs = acrs;
+    const idToken = entra.mintToken({ version: user.version ?? '2.0', tenant, claims });
     const oid = decodeOid(idToken);
-    const graphScopes = stored.scopes.filter((s) => !['openid', 'profile', 'email', 'offline_access'].includes(s));
+    const graphScopes = scopes.filter((s) => !['openid', 'profile', 'email', 'offline_access'].includes(s));
     const access = issueAccessToken({
       kind: 'delegated',
-      tenant: stored.tenant,
+      tenant,
       clientId,
       ...(oid ? { oid } : {}),
       scopes: graphScopes.length > 0 ? graphScopes : ['User.Read'],
     });
+    let refresh: string | undefined;
+    if (scopes.includes('offline_access')) {
+      refresh = `mock-rt.${randomBytes(24).toString('base64url')}`;
+      refreshTokens.set(refresh, { user, tenant, clientId, scopes, acrs });
+    }
     json(res, 200, {
       token_type: 'Bearer',
-      scope: stored.scopes.join(' '),
+      scope: scopes.join(' '),
       expires_in: 3599,
       ext_expires_in: 3599,
       access_token: access,
       id_token: idToken,
-      ...(stored.scopes.includes('offline_access') ? { refresh_token: `mock-rt.${randomBytes(24).toString('base64url')}` } : {}),
+      ...(refresh === undefined ? {} : { refresh_token: refresh }),
     });
+  };
+
+  /** Why a client assertion is refused (AADSTS text), or `undefined` when it verifies. */
+  const checkAssertion = (assertion: string, clientId: string, tokenEndpoint: string): string | undefined => {
+    const [h, p, sig] = assertion.split('.');
+    if (h === undefined || p === undefined || sig === undefined) return 'AADSTS50027: JWT token is invalid or malformed.';
+    let header: Record<string, unknown>;
+    let payload: Record<string, unknown>;
+    try {
+      header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as Record<string, unknown>;
+      payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return 'AADSTS50027: JWT token is invalid or malformed.';
+    }
+    const key = header.alg === 'PS256' && typeof header['x5t#S256'] === 'string' ? `S256:${header['x5t#S256']}` : header.alg === 'RS256' && typeof header.x5t === 'string' ? `S1:${header.x5t}` : undefined;
+    const cert = key === undefined ? undefined : certificates.get(key);
+    if (cert === undefined) return "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.";
+    const input = Buffer.from(`${h}.${p}`);
+    const signature = Buffer.from(sig, 'base64url');
+    const ok = header.alg === 'PS256'
+      ? verify('sha256', input, { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
+      : verify('sha256', input, cert.publicKey, signature);
+    if (!ok) return 'AADSTS7000274: Key was found, but use of the key to verify the signature failed.';
+    if (payload.aud !== tokenEndpoint) return `AADSTS700212: No matching federated identity record found for presented assertion audience '${String(payload.aud)}'.`;
+    if (payload.iss !== clientId || payload.sub !== clientId) return 'AADSTS700021: Client assertion application identifier does not match client_id parameter.';
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof payload.exp !== 'number' || payload.exp <= now) return 'AADSTS700024: Client assertion is not within its valid time range.';
+    if (typeof payload.jti !== 'string' || seenAssertions.has(payload.jti)) return 'AADSTS700025: Client assertion has been used before (jti replay).';
+    seenAssertions.add(payload.jti);
+    return undefined;
   };
 
   const issueAccessToken = (record: Omit<MockAccessToken, 'expiresAt'>): string => {
@@ -427,4 +531,31 @@ async function readBody(req: IncomingMessage): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The authentication contexts a `claims` request parameter asks for as essential
+ * (`{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`, or `values`), from either the
+ * `access_token` or the `id_token` member; `'invalid'` for a parameter that is not JSON.
+ */
+function requestedAcrs(claims: string | null): string[] | 'invalid' {
+  if (claims === null) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(claims);
+  } catch {
+    return 'invalid';
+  }
+  const out = new Set<string>();
+  if (typeof parsed === 'object' && parsed !== null) {
+    for (const member of ['access_token', 'id_token']) {
+      const request = (parsed as Record<string, unknown>)[member];
+      const acrs = typeof request === 'object' && request !== null ? (request as Record<string, unknown>).acrs : undefined;
+      if (typeof acrs !== 'object' || acrs === null) continue;
+      const { value, values } = acrs as { value?: unknown; values?: unknown };
+      if (typeof value === 'string') out.add(value);
+      if (Array.isArray(values)) for (const v of values) if (typeof v === 'string') out.add(v);
+    }
+  }
+  return [...out];
 }
