@@ -107,6 +107,15 @@ type Match = { user: DirectoryUser } | { miss: string };
  * const gate = createGate({ idp, groups: createDirectoryGroupSource({ store }), tokenGroups: 'ignore', revocations: store.revocations });
  * ```
  */
+/** The first non-empty UPN claim (no array built: this runs on every request). */
+function upnOf(claims: GroupSourceContext['claims']): string | undefined {
+  for (const name of UPN_CLAIMS) {
+    const value = claims[name];
+    if (typeof value === 'string' && value.length > 0) return value;
+  }
+  return undefined;
+}
+
 export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions): GroupSource {
   const o = parseWith(directoryGroupSourceOptions, options, 'directory group source');
   const index = (o.store?.index ?? o.index)!;
@@ -126,8 +135,7 @@ export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions)
     // can carry the victim's email or UPN, so only the immutable object id may cross.
     if (sameTenant) {
       if (useUserName) {
-        const upn = UPN_CLAIMS.map((c) => context.claims[c]).find((v): v is string => typeof v === 'string' && v.length > 0);
-        const userName = upn ?? identity.email;
+        const userName = upnOf(context.claims) ?? identity.email;
         if (userName) lookup.userName = userName;
       }
       if (useEmail && identity.email) lookup.email = identity.email;
@@ -138,7 +146,8 @@ export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions)
     }
     // INVARIANT: a user matched by a mutable attribute (UPN, email) whose directory object id names another
     // Entra object is not this token's user: a recycled UPN, or an email set in another tenant (nOAuth).
-    if (isGuid(user.externalId) && isGuid(identity.oid) && user.externalId.toLowerCase() !== identity.oid.toLowerCase()) {
+    // (The cheap comparison first: on the hot path the ids are equal and no GUID test runs.)
+    if (user.externalId !== identity.oid && isGuid(user.externalId) && isGuid(identity.oid) && user.externalId.toLowerCase() !== identity.oid.toLowerCase()) {
       return { miss: `directory user ${quoteId(user.id)} is another entra object: oid ${quoteId(identity.oid)}` };
     }
     return { user };

@@ -40,8 +40,17 @@ export function isGroupResolution(value: unknown): value is GroupResolution {
   if (!Array.isArray(groups) || typeof membership !== 'object' || membership === null) return false;
   const state = (membership as { state?: unknown }).state;
   if (state !== 'complete' && state !== 'absent' && state !== 'overage' && state !== 'unknown') return false;
-  return groups.every(isGroupRef);
+  // A frozen answer (the directory hands back the same frozen array while the user's groups do not
+  // change) is checked once: it cannot change after the check. Its refs are frozen too, or each is
+  // checked again.
+  if (validated.has(groups)) return true;
+  if (!groups.every(isGroupRef)) return false;
+  if (Object.isFrozen(groups) && groups.every(Object.isFrozen)) validated.add(groups);
+  return true;
 }
+
+/** Frozen group arrays already found well formed (see `isGroupResolution`). */
+const validated = new WeakSet<readonly unknown[]>();
 
 function isGroupRef(value: unknown): value is GroupRef {
   return typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string';

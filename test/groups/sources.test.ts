@@ -150,6 +150,19 @@ describe('createGroupSourceChain', () => {
     expect(result.membership).toMatchObject({ state: 'unknown', reason: 'broken: returned no group resolution' });
   });
 
+  it('checks a mutable answer again on every call, and a frozen one once (it cannot change after the check)', async () => {
+    const refs: { id: unknown }[] = [{ id: G1 }];
+    const mutable = fixed('mutable', { groups: refs as GroupResolution['groups'], membership: { state: 'complete', source: 'directory' } });
+    const chain = createGroupSourceChain([mutable]);
+    // Positive control: well formed, it is the membership.
+    expect((await chain.resolve(identity(), { claims: {} })).groups).toEqual([{ id: G1 }]);
+    refs.push({ id: 42 });
+    expect((await chain.resolve(identity(), { claims: {} })).membership).toMatchObject({ state: 'unknown', reason: 'mutable: returned no group resolution' });
+    const frozenRefs = Object.freeze([Object.freeze({ id: G1 }), Object.freeze({ id: G2 })]);
+    const frozen = createGroupSourceChain([fixed('frozen', { groups: frozenRefs, membership: { state: 'complete', source: 'directory' } })]);
+    for (let i = 0; i < 3; i++) expect((await frozen.resolve(identity(), { claims: {} })).groups).toBe(frozenRefs);
+  });
+
   it('refuses an empty chain at construction', () => {
     expect(() => createGroupSourceChain([])).toThrow(/a chain needs at least one source/);
     expect(() => createGroupSourceChain([{ name: 'x' } as never])).toThrow(ConfigError);
