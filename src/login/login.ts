@@ -17,6 +17,7 @@ import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClai
 import { TransactionSealer, transactionsToEvict, type LoginTransaction } from './transaction.js';
 import { createLiveIdentity, sessionClaims } from './live-identity.js';
 import { getIdentityJson, type GetIdentityResponse } from './get-identity.js';
+import { loginParameters, type LoginStartOptions } from './parameters.js';
 
 /** An API client authenticated with an Entra access token (`Authorization: Bearer`). */
 export interface AuthenticatedBearer {
@@ -55,9 +56,12 @@ export interface Login {
    * (S256, when `pkce_enabled`) and `prompt`; the transaction goes in an encrypted,
    * HttpOnly cookie scoped to the callback path. The return-to path comes from
    * `options.returnTo` or the `returnTo` query parameter; anything but a relative
-   * path becomes `/`. When discovery fails it answers a 503 failure page.
+   * path becomes `/`. Per request, `loginHint`, `domainHint`, `prompt` and `claims` (or the
+   * `login_hint`, `domain_hint`, `prompt` and `claims` query parameters) are checked and sent to
+   * Entra; a refused one answers a 400 failure page (`ERR_LOGIN_PARAMETER_INVALID`,
+   * `ERR_LOGIN_CLAIMS_INVALID`). When discovery fails it answers a 503 failure page.
    */
-  start(request: RequestLike, options?: { returnTo?: string }): Promise<Response>;
+  start(request: RequestLike, options?: LoginStartOptions): Promise<Response>;
   /**
    * Finishes a login: checks `state` (single use), refuses an Entra `error`, exchanges
    * the code (with the PKCE verifier), verifies the ID token with the gate (nonce
@@ -239,7 +243,8 @@ export function createLogin(options: LoginOptions): Login {
 
     async start(request, startOptions = {}) {
       try {
-        const returnTo = safeReturnTo(startOptions.returnTo ?? queryOf(request).get('returnTo'), '/');
+        const { returnTo: asked, ...hints } = loginParameters(request, startOptions);
+        const returnTo = safeReturnTo(asked, '/');
         const { state, nonce, verifier, challenge } = await exchange.secrets(idp.config.pkce_enabled);
         const params: Record<string, string> = {
           redirect_uri: redirect.href,
@@ -250,6 +255,9 @@ export function createLogin(options: LoginOptions): Login {
           nonce,
         };
         if (idp.config.prompt) params.prompt = idp.config.prompt;
+        // Per request (msal-node's `loginHint`, `domainHint`, `prompt`, `claims`): checked, then sent as
+        // Entra's authorize parameters; a request's `prompt` overrides the IdP's.
+        Object.assign(params, hints);
         const tx: LoginTransaction = { state, nonce, returnTo, expiresAt: now() + o.transactionTtl * 1000 };
         if (verifier !== undefined && challenge !== undefined) {
           tx.verifier = verifier;

@@ -117,6 +117,11 @@ function readIdentity(v: unknown): Identity {
     ver: v.ver,
   };
   if (v.name !== undefined) identity.name = v.name;
+  // The authentication contexts of a step-up login (`acrs`): an `auth_context` rule reads them from the session.
+  if (v.acrs !== undefined) {
+    if (!Array.isArray(v.acrs) || !v.acrs.every(isString)) throw new Malformed('identity.acrs');
+    identity.acrs = Object.freeze([...v.acrs]);
+  }
   return Object.freeze(identity);
 }
 
