@@ -103,7 +103,9 @@ export interface Login {
   clearSessionCache(): void;
 }
 
-const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+// No `offline_access` unless asked (`refreshTokens`): a refresh token the login would not keep is a credential
+// issued for nothing (RFC 6749 §10.4; Microsoft: "offline_access … the app receives refresh tokens").
+const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
 
 /** The most login transactions (tabs mid-login) a browser keeps; a new start evicts the oldest beyond it. */
 const MAX_LOGIN_TRANSACTIONS = 4;
@@ -155,7 +157,8 @@ export function createLogin(options: LoginOptions): Login {
   const audience = o.audience ?? app?.aud ?? createHash('sha256').update(`${clientId}\n${redirect.origin}`).digest('hex');
   const issuer = o.issuer ?? redirect.origin;
   const supportGroups = idp.config.support_groups;
-  const scopes = o.scopes ?? (supportGroups && gate.groups !== undefined ? [...DEFAULT_SCOPES, 'User.Read'] : DEFAULT_SCOPES);
+  const baseScopes = o.scopes ?? (supportGroups && gate.groups !== undefined ? [...DEFAULT_SCOPES, 'User.Read'] : DEFAULT_SCOPES);
+  const scopes = o.refreshTokens && !baseScopes.includes('offline_access') ? [...baseScopes, 'offline_access'] : baseScopes;
   // The cookie lasts the application's session duration (else the global one); a deciding policy's
   // shorter duration is enforced on every request by the gate (`authorize` with `session`).
   const sessionSeconds = gate.sessionDuration(undefined, application);

@@ -37,10 +37,16 @@ export const loginOptionsSchema = z.strictObject({
   /** The absolute callback URL registered in Entra (`https://app.example.com/auth/callback`). */
   redirectUri: z.url({ protocol: /^https?$/ }),
   /**
-   * Scopes asked for. @defaultValue `openid profile email offline_access`, plus `User.Read`
-   * when `support_groups` is on and a `groups` source is given.
+   * Scopes asked for. `offline_access` (a refresh token) is not among the defaults: set `refreshTokens`.
+   * @defaultValue `openid profile email`, plus `User.Read` when `support_groups` is on and a `groups`
+   * source is given, plus `offline_access` with `refreshTokens`
    */
   scopes: z.array(z.string().regex(/^[\x21-\x7e]+$/)).min(1).optional(),
+  /**
+   * Asks Entra for a refresh token (adds the `offline_access` scope). Without it no refresh token is
+   * issued to the app at all. @defaultValue false
+   */
+  refreshTokens: z.boolean().default(false),
   /** How the client authenticates at the token endpoint. @defaultValue `client_secret_post` */
   clientAuth: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
   /** The client secret; defaults to the IdP config `client_secret`. */

@@ -147,7 +147,7 @@ describe('step-up: an auth_context rule allows after the login asked Entra for t
     const first = await a.login.authenticate({ headers: { cookie: plain.jar.header('/') } });
     const denied = await a.gate.authorize(first.identity, { application: 'payroll' });
     expect(denied.allowed).toBe(false);
-    expect(denied.missingAuthContext).toEqual(['c1']);
+    expect('missingAuthContext' in denied && denied.missingAuthContext).toEqual(['c1']);
 
     // What the adapters redirect a browser to (issue 13): the login path with returnTo and the claims request.
     entra.login.nextUser = { claims: { oid: u.oid, email: u.email } };
@@ -185,5 +185,37 @@ describe('step-up: an auth_context rule allows after the login asked Entra for t
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('offline_access only when asked (refreshTokens)', () => {
+  /** A fetch that records whether each token response carried a refresh token (never its value). */
+  function recordingFetch(seen: boolean[]): typeof fetch {
+    return async (input, init) => {
+      const response = await fetch(input, init);
+      if (String(input).endsWith('/oauth2/v2.0/token')) seen.push(Object.hasOwn((await response.clone().json()) as object, 'refresh_token'));
+      return response;
+    };
+  }
+
+  it('asks for no refresh token by default, and for one with refreshTokens: true', async () => {
+    const seen: boolean[] = [];
+    const plain = await app({ login: () => ({ fetch: recordingFetch(seen) }) });
+    user();
+    expect((await signIn(plain, '/auth/login')).hops.at(-1)!.status).toBe(200);
+    expect(entra.login.authorizations.at(-1)!.scope!.split(' ')).not.toContain('offline_access');
+    const asked = await app({ login: () => ({ fetch: recordingFetch(seen), refreshTokens: true }) });
+    user();
+    expect((await signIn(asked, '/auth/login')).hops.at(-1)!.status).toBe(200);
+    expect(entra.login.authorizations.at(-1)!.scope!.split(' ')).toEqual(['openid', 'profile', 'email', 'offline_access']);
+    expect(seen).toEqual([false, true]);
+  });
+
+  it('adds offline_access to explicit scopes once, and keeps explicit scopes that list it', async () => {
+    const a = await app({ login: () => ({ scopes: ['openid', 'email'], refreshTokens: true }) });
+    const b = await app({ login: () => ({ scopes: ['openid', 'offline_access'], refreshTokens: true }) });
+    const url = (r: Response) => new URL(r.headers.get('location')!).searchParams.get('scope');
+    expect(url(await a.login.start({ url: '/auth/login', headers: {} }))).toBe('openid email offline_access');
+    expect(url(await b.login.start({ url: '/auth/login', headers: {} }))).toBe('openid offline_access');
   });
 });
