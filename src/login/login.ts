@@ -3,14 +3,15 @@ import { LRUCache } from 'lru-cache';
 import { parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
 import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, StoreError, type ErrorCode } from '../errors/index.js';
-import { aadsts, checkIdTokenParty, createOidcExchange, printableError } from './exchange.js';
+import { aadsts, checkIdTokenParty, createOidcExchange, printableError, type ExchangeSettings } from './exchange.js';
+import { createClientAssertionSigner } from '../credentials/client-credential.js';
 import { confirmLogout, failure } from './pages.js';
 import type { Identity } from '../types.js';
 import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
 import { loginChannels } from './diagnostics.js';
 import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
-import { loginOptionsSchema, type LoginOptions } from './options.js';
+import { loginOptionsSchema, type LoginOptions, type ParsedLoginOptions } from './options.js';
 import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from './request.js';
 import type { RevocationList } from './revocation.js';
 import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
@@ -143,11 +144,8 @@ export function createLogin(options: LoginOptions): Login {
   const gate = o.gate;
   const idp = gate.idp;
   const clientId = idp.config.client_id;
-  const clientSecret = o.clientSecret ?? idp.config.client_secret;
-  if (clientSecret === undefined) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: the login needs a client secret: set `clientSecret` or the IdP `config.client_secret`');
-  }
   const now = o.now ?? gate.now;
+  const credential = loginCredential(o, clientId, now);
   const redirect = new URL(o.redirectUri);
   const application = o.application ?? gate.application()?.name;
   const app = application === undefined ? undefined : gate.application(application);
@@ -201,8 +199,7 @@ export function createLogin(options: LoginOptions): Login {
     authorityHost: gate.hosts.authorityHost,
     authorityTenant,
     clientId,
-    clientSecret,
-    clientAuth: o.clientAuth,
+    credential,
     fetch: fetchImpl,
     timeoutMs: o.timeout,
   });
@@ -447,6 +444,23 @@ export function createLogin(options: LoginOptions): Login {
 
     clearSessionCache: () => sessions.clearCache(),
   };
+}
+
+/** The login's client credential: a certificate (`private_key_jwt`) or a secret, refusing a mix at construction. */
+function loginCredential(o: ParsedLoginOptions, clientId: string, now: () => number): ExchangeSettings['credential'] {
+  if (o.clientCertificate !== undefined) {
+    if (o.clientSecret !== undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: set `clientCertificate` or `clientSecret`, not both');
+    if (o.clientAuth !== undefined && o.clientAuth !== 'private_key_jwt') {
+      throw new ConfigError('ERR_CONFIG_INVALID', `invalid login configuration: a \`clientCertificate\` authenticates with \`private_key_jwt\`, not \`${o.clientAuth}\``);
+    }
+    return { method: 'private_key_jwt', signer: createClientAssertionSigner(clientId, o.clientCertificate, 'login'), now };
+  }
+  if (o.clientAuth === 'private_key_jwt') throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: `private_key_jwt` needs a `clientCertificate`');
+  const secret = o.clientSecret ?? o.gate.idp.config.client_secret;
+  if (secret === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: the login needs a client secret or certificate: set `clientSecret`, `clientCertificate` or the IdP `config.client_secret`');
+  }
+  return { method: o.clientAuth ?? 'client_secret_post', secret };
 }
 
 function isErrorCode(code: string): code is ErrorCode {

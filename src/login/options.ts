@@ -2,6 +2,7 @@ import { KeyObject, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import { relativePath } from '../config/validators.js';
 import type { Gate } from '../gate.js';
+import { isClientCertificate, type ClientCertificate } from '../credentials/client-credential.js';
 import type { IdentityStore } from './identity-store.js';
 import type { KeyMaterial } from './keys.js';
 
@@ -47,10 +48,22 @@ export const loginOptionsSchema = z.strictObject({
    * issued to the app at all. @defaultValue false
    */
   refreshTokens: z.boolean().default(false),
-  /** How the client authenticates at the token endpoint. @defaultValue `client_secret_post` */
-  clientAuth: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
-  /** The client secret; defaults to the IdP config `client_secret`. */
+  /**
+   * How the client authenticates at the token endpoint: with a secret (`client_secret_post`,
+   * `client_secret_basic`) or with `clientCertificate` (`private_key_jwt`).
+   * @defaultValue `private_key_jwt` with a `clientCertificate`, else `client_secret_post`
+   */
+  clientAuth: z.enum(['client_secret_post', 'client_secret_basic', 'private_key_jwt']).optional(),
+  /** The client secret; never logged. @defaultValue the IdP config `client_secret` (unless `clientCertificate` is set) */
   clientSecret: z.string().min(1).optional(),
+  /**
+   * A certificate credential instead of a secret (Microsoft's "certificate credentials"; the
+   * certificate uploaded under the app registration's Certificates & secrets): the code exchange is
+   * authenticated with a `private_key_jwt` client assertion, PS256 with `x5t#S256` (or RS256 with
+   * `x5t`). The IdP config's `client_secret` is then not used; an explicit `clientSecret` beside it is
+   * refused. The key is checked against the certificate at construction. @defaultValue none (a secret)
+   */
+  clientCertificate: z.custom<ClientCertificate>(isClientCertificate, 'must be `{ privateKey, certificate, algorithm? }` (a private KeyObject or PEM, a PEM certificate, `PS256` or `RS256`)').optional(),
   /** The authority tenant of the login (a tenant id, `organizations` or `common`). @defaultValue the IdP `directory_id` */
   authorityTenant: z.string().regex(/^[A-Za-z0-9.-]+$/).optional(),
   /**
