@@ -56,8 +56,8 @@ export interface OidcExchange {
   authorizationUrl(params: Record<string, string>): Promise<URL>;
   /** Exchanges the code of a callback URL. Rejects with `ERR_LOGIN_EXCHANGE_FAILED`. */
   exchange(callback: URL, check: { state: string; verifier?: string | undefined }): Promise<ExchangedTokens>;
-  /** Entra's end-session URL, returning to `postLogoutRedirectUri`. */
-  endSessionUrl(postLogoutRedirectUri: string): Promise<URL>;
+  /** Entra's end-session URL, returning to `postLogoutRedirectUri`, with the hints given (`logout_hint`, `id_token_hint`). */
+  endSessionUrl(postLogoutRedirectUri: string, hints?: { logout_hint?: string; id_token_hint?: string }): Promise<URL>;
 }
 
 /** Where the token response's `id_token` is set aside from openid-client (see the module comment). */
@@ -126,8 +126,8 @@ export function createOidcExchange(settings: ExchangeSettings): OidcExchange {
       if (typeof idToken !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
       return { idToken, accessToken: typeof tokens.access_token === 'string' ? tokens.access_token : undefined };
     },
-    async endSessionUrl(postLogoutRedirectUri) {
-      return oidc.buildEndSessionUrl(await discover(), { post_logout_redirect_uri: postLogoutRedirectUri });
+    async endSessionUrl(postLogoutRedirectUri, hints = {}) {
+      return oidc.buildEndSessionUrl(await discover(), { post_logout_redirect_uri: postLogoutRedirectUri, ...hints });
     },
   };
 }

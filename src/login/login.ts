@@ -14,7 +14,8 @@ import { importSessionKey, type ImportedKey } from './keys.js';
 import { loginOptionsSchema, type LoginOptions, type ParsedLoginOptions } from './options.js';
 import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from './request.js';
 import type { RevocationList } from './revocation.js';
-import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
+import { SessionManager, storedIdentityOf, subjectsOf, type AuthenticatedSession, type SessionClaims, type SessionSecrets } from './session.js';
+import { Sealer } from './seal.js';
 import { TransactionSealer, transactionsToEvict, type LoginTransaction } from './transaction.js';
 import { createLiveIdentity, sessionClaims } from './live-identity.js';
 import { getIdentityJson, type GetIdentityResponse } from './get-identity.js';
@@ -170,6 +171,7 @@ export function createLogin(options: LoginOptions): Login {
   }
 
   const revocations = gate.revocations;
+  const transactionSecret = o.transactionSecret ?? randomBytes(32).toString('base64url');
   const identities = o.identities ?? createMemoryIdentityStore({ now, max: o.sessionCache === false ? 10_000 : o.sessionCache.max });
   const sessions = new SessionManager({
     signing,
@@ -182,9 +184,11 @@ export function createLogin(options: LoginOptions): Login {
     assertNotRevoked: (claims, stored) =>
       gate.assertNotRevoked({ subjects: gate.subjectsOf(stored.identity, stored.claims ?? {}), issuedAt: claims.iat, appId: audience, userId: claims.sub }),
     identities,
+    // Sessions' server-side credentials: sealed under the same secret as the transactions, another purpose.
+    sealer: new Sealer(transactionSecret, 'entragate session secrets v1'),
     now,
   });
-  const sealer = new TransactionSealer(o.transactionSecret ?? randomBytes(32).toString('base64url'));
+  const sealer = new TransactionSealer(transactionSecret);
   const usedStates = new LRUCache<string, number>({ max: 10_000 });
   const cookieName = o.cookie.name;
   const sessionCookie: CookieAttributes = { path: o.cookie.path, domain: o.cookie.domain, secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
@@ -206,8 +210,14 @@ export function createLogin(options: LoginOptions): Login {
 
   const live = createLiveIdentity(gate);
 
-  const issueSession = async (identity: Identity, durationSeconds: number, country: string | undefined, claims?: Readonly<Record<string, unknown>>): Promise<IssuedSession> => {
-    const { token, claims: sessionClaims } = await sessions.issue(identity, { durationSeconds, country, claims });
+  const issueSession = async (
+    identity: Identity,
+    durationSeconds: number,
+    country: string | undefined,
+    claims?: Readonly<Record<string, unknown>>,
+    secrets?: SessionSecrets,
+  ): Promise<IssuedSession> => {
+    const { token, claims: sessionClaims } = await sessions.issue(identity, { durationSeconds, country, claims, secrets });
     return { token, claims: sessionClaims, setCookie: serializeCookie(cookieName, token, { ...sessionCookie, maxAge: durationSeconds }) };
   };
 
@@ -310,6 +320,7 @@ export function createLogin(options: LoginOptions): Login {
         const current = new URL(redirect.href);
         for (const [k, v] of params) current.searchParams.append(k, v);
         const { idToken, accessToken: graphToken } = await exchange.exchange(current, { state: tx.state, verifier: tx.verifier });
+        const secrets: SessionSecrets = o.entraLogout?.idTokenHint ? { idToken } : {};
         // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
         const verified = await gate.verifyToken(idToken, { nonce: tx.nonce, idToken: true });
         checkIdTokenParty(verified.claims, clientId);
@@ -333,7 +344,7 @@ export function createLogin(options: LoginOptions): Login {
           if (error instanceof SessionError) throw new SessionError('ERR_SESSION_REVOKED', 'this account was signed out moments ago: try again in a minute', { cause: error });
           throw error;
         }
-        const issued = await issueSession(identity, sessionSeconds, context.country, sessionClaims(verified.claims));
+        const issued = await issueSession(identity, sessionSeconds, context.country, sessionClaims(verified.claims), secrets);
         const duration = sessionSeconds;
         const headers = new Headers({ location: tx.returnTo, 'cache-control': 'no-store' });
         headers.append('set-cookie', issued.setCookie);
@@ -364,10 +375,20 @@ export function createLogin(options: LoginOptions): Login {
       const value = readCookie(header(request.headers, 'cookie'), cookieName);
       const clearSession = serializeCookie(cookieName, '', { ...sessionCookie, maxAge: 0 });
       let user: string | undefined;
+      const hints: { logout_hint?: string; id_token_hint?: string } = {};
       if (value !== undefined) {
         let session: SessionClaims | undefined;
         try {
-          session = (await sessions.verify(value)).session;
+          const verified = await sessions.verify(value);
+          session = verified.session;
+          const stored = storedIdentityOf(verified);
+          // Entra's sign-out hints come from what the session kept server-side, never from the request.
+          if (stored !== undefined && o.entraLogout !== undefined) {
+            const loginHint = stored.claims?.login_hint;
+            if (o.entraLogout.logoutHint && typeof loginHint === 'string' && loginHint.length > 0) hints.logout_hint = loginHint;
+            const { idToken } = o.entraLogout.idTokenHint ? sessions.secretsOf(stored, session.identity_nonce) : {};
+            if (idToken !== undefined) hints.id_token_hint = idToken;
+          }
         } catch (error) {
           // An invalid or already revoked session has nothing left to end; the cookie is cleared regardless.
           // A store that could not answer is another matter: the session may still be live (see below).
@@ -392,9 +413,9 @@ export function createLogin(options: LoginOptions): Login {
         }
       }
       let location = o.postLogoutPath;
-      if (o.entraLogout) {
+      if (o.entraLogout !== undefined) {
         try {
-          location = (await exchange.endSessionUrl(new URL(o.postLogoutPath, redirect.origin).href)).href;
+          location = (await exchange.endSessionUrl(new URL(o.postLogoutPath, redirect.origin).href, hints)).href;
         } catch {
           // Entra's sign-out is best effort; the local session is gone already.
         }

@@ -167,6 +167,7 @@ export function readSessionIdentity(value: unknown): SessionIdentity | string {
     };
     if (value.country !== undefined) out.country = need(isString(value.country), value.country as string, 'country');
     if (value.claims !== undefined) out.claims = readClaims(value.claims);
+    if (value.sealed !== undefined) out.sealed = need(isString(value.sealed), value.sealed as string, 'sealed');
     return Object.freeze(out);
   } catch (err) {
     if (err instanceof Malformed) return err.field;
