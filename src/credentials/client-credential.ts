@@ -26,6 +26,7 @@ export interface ClientCertificate {
  * `TokenCredential` fits): asked for `<resource>/.default`, it returns an access token.
  */
 export interface AccessTokenCredential {
+  /** An access token for `scopes` (`expiresOnTimestamp` in Unix ms), or `null` when none could be had. */
   getToken(scopes: string | string[]): Promise<{ token: string; expiresOnTimestamp: number } | null>;
 }
 
@@ -77,4 +78,34 @@ export function createClientAssertionSigner(clientId: string, credential: Client
       return `${input}.${signature.toString('base64url')}`;
     },
   };
+}
+
+/**
+ * Adds a fresh client assertion to a token request's form body (RFC 7523 §2.2: `client_assertion_type`
+ * and `client_assertion`, with `client_id` as Entra's certificate-credentials page shows it). The one
+ * place a token request is authenticated with a certificate: the login's code exchange (through
+ * openid-client's client-auth hook) and the Graph source's client-credentials grant both call it.
+ */
+export function addClientAssertion(body: URLSearchParams, clientId: string, signer: ClientAssertionSigner, tokenEndpoint: string, nowMs: number): void {
+  body.set('client_id', clientId);
+  body.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+  body.set('client_assertion', signer.sign(tokenEndpoint, nowMs));
+}
+
+/** Whether a value has the shape of a {@link ClientCertificate} (the options schemas check it at construction). */
+export function isClientCertificate(value: unknown): value is ClientCertificate {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  const key = v.privateKey;
+  return (
+    (typeof key === 'string' || (typeof key === 'object' && key !== null && (key as { type?: unknown }).type === 'private')) &&
+    typeof v.certificate === 'string' &&
+    (v.algorithm === undefined || v.algorithm === 'PS256' || v.algorithm === 'RS256') &&
+    Object.keys(v).every((k) => k === 'privateKey' || k === 'certificate' || k === 'algorithm')
+  );
+}
+
+/** Whether a value has the shape of an {@link AccessTokenCredential} (`@azure/identity`'s `TokenCredential` fits). */
+export function isAccessTokenCredential(value: unknown): value is AccessTokenCredential {
+  return typeof value === 'object' && value !== null && typeof (value as { getToken?: unknown }).getToken === 'function';
 }

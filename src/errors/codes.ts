@@ -82,6 +82,8 @@ export const ERROR_CODES = {
   ERR_SESSION_EXPIRED: { status: 401, doc: 'the session has expired' },
   ERR_SESSION_REVOKED: { status: 401, doc: 'the session was revoked (per user, per app, or by a SCIM event)' },
   ERR_LOGIN_ORIGIN_MISMATCH: { status: 403, doc: 'a sign-out was posted from another origin than the app (logout CSRF)' },
+  ERR_LOGIN_PARAMETER_INVALID: { status: 400, doc: 'a login start parameter (`login_hint`, `domain_hint`, `prompt`) is malformed, not an OpenID Connect value, or given twice' },
+  ERR_LOGIN_CLAIMS_INVALID: { status: 400, doc: 'the login `claims` request parameter is not a JSON object of `id_token`/`userinfo`/`access_token` requests, or is over 2048 bytes' },
 } as const satisfies Record<string, { status: number; doc: string }>;
 
 /** A stable, documented error code. */

@@ -10,6 +10,15 @@ import { quoteId, unknownResolution } from '../groups/resolution.js';
 import type { GroupResolution, GroupSource, GroupSourceContext } from '../groups/types.js';
 import type { Gate } from '../gate.js';
 import type { GroupField, GroupRef, Identity } from '../types.js';
+import {
+  addClientAssertion,
+  createClientAssertionSigner,
+  isAccessTokenCredential,
+  isClientCertificate,
+  type AccessTokenCredential,
+  type ClientAssertionSigner,
+  type ClientCertificate,
+} from '../credentials/client-credential.js';
 
 /**
  * The `node:diagnostics_channel` channels the Graph source publishes on. Messages never hold a token or a secret.
@@ -87,6 +96,21 @@ const graphGroupSourceOptions = z
      */
     clientSecret: z.string().min(1).optional(),
     /**
+     * A certificate credential instead of a secret (`private_key_jwt`, PS256 with `x5t#S256`, or RS256
+     * with `x5t`), for `clientId` or, with a `gate` and no `clientId`, the gate's `client_id`. The key
+     * and certificate are checked at construction; the key is never logged. @defaultValue none
+     */
+    clientCertificate: z.custom<ClientCertificate>(isClientCertificate, { message: 'must be `{ privateKey, certificate, algorithm? }`' }).optional(),
+    /**
+     * A token getter instead of client credentials, for workload identity federation or managed
+     * identity: structurally `@azure/identity`'s `TokenCredential` (pass a `DefaultAzureCredential` or
+     * `ManagedIdentityCredential` as is; entragate does not depend on it). Asked for
+     * `<graphHost>/.default`; its token is cached until 5 minutes before `expiresOnTimestamp` (a tenth
+     * of a short lifetime). The token's own tenant is read: use it for a single-tenant gate.
+     * @defaultValue none
+     */
+    credential: z.custom<AccessTokenCredential>(isAccessTokenCredential, { message: 'must have a `getToken(scopes)` method' }).optional(),
+    /**
      * National cloud, as Cloudflare's `azure_cloud`; when given it overrides the gate's hosts.
      * @defaultValue the gate's hosts, else `'default'`
      */
@@ -142,10 +166,17 @@ const graphGroupSourceOptions = z
   })
   // With a gate, `clientSecret` alone is the secret of the gate's `client_id` (Cloudflare's API never
   // returns `client_secret`, so it often comes separately); a `clientId` never borrows another app's secret.
-  .refine((o) => (o.clientId === undefined || o.clientSecret !== undefined) && (o.clientSecret === undefined || o.clientId !== undefined || o.gate !== undefined), {
-    message: 'clientId and clientSecret go together',
-    path: ['clientSecret'],
-  });
+  .refine(
+    (o) =>
+      (o.clientId === undefined || o.clientSecret !== undefined || o.clientCertificate !== undefined) &&
+      ((o.clientSecret === undefined && o.clientCertificate === undefined) || o.clientId !== undefined || o.gate !== undefined),
+    { message: 'clientId and clientSecret (or clientCertificate) go together', path: ['clientSecret'] },
+  )
+  .refine((o) => [o.clientSecret, o.clientCertificate, o.credential].filter((c) => c !== undefined).length <= 1, {
+    message: 'set one of clientSecret, clientCertificate and credential',
+    path: ['credential'],
+  })
+  .refine((o) => o.credential === undefined || o.clientId === undefined, { message: 'a credential brings its own identity: clientId goes with clientSecret or clientCertificate', path: ['clientId'] });
 
 /** Options of {@link createGraphGroupSource}. */
 export type GraphGroupSourceOptions = z.input<typeof graphGroupSourceOptions>;
@@ -215,7 +246,9 @@ const SAFE_CODE = /^[A-Za-z0-9_.]{1,64}$/;
  *
  * Configuration is read from the gate (`gate`): the client id and secret from its
  * identity provider's `config`, the authority and Graph hosts from `gate.hosts`.
- * Explicit options override each. Certificate credentials are not supported.
+ * Explicit options override each. Instead of a secret, a certificate (`clientCertificate`,
+ * `private_key_jwt`) or a token getter (`credential`, shaped like `@azure/identity`'s `TokenCredential`)
+ * may authenticate the application.
  *
  * @example
  * ```ts
@@ -247,8 +280,7 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
   const now = config.now ?? Date.now;
   const random = config.random ?? Math.random;
   const clientId = config.clientId ?? gate?.idp.config.client_id;
-  const clientSecret = config.clientSecret ?? (config.clientId === undefined ? gate?.idp.config.client_secret : undefined);
-  const credentials = clientId !== undefined && clientSecret !== undefined ? { id: clientId, secret: clientSecret } : undefined;
+  const credentials = appCredentials(config, clientId);
 
   const cache =
     config.cache.ttlMs > 0
@@ -337,23 +369,25 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
   }
 
   async function fetchAppToken(tenant: string, deadline: number): Promise<string | Failure> {
-    const creds = credentials as { id: string; secret: string };
-    const body = new URLSearchParams({
-      client_id: creds.id,
-      client_secret: creds.secret,
-      scope: `${hosts.graphHost}/.default`,
-      grant_type: 'client_credentials',
-    }).toString();
+    const creds = credentials as AppCredentials;
+    const scope = `${hosts.graphHost}/.default`;
+    if (creds.kind === 'credential') return credentialToken(creds.credential, scope, tenant, deadline);
     const url = `${hosts.authorityHost}/${encodeURIComponent(tenant)}/oauth2/v2.0/token`;
-    const init = () =>
-      Promise.resolve<RequestInit>({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body });
+    const init = () => {
+      const body = new URLSearchParams({ client_id: creds.id, scope, grant_type: 'client_credentials' });
+      // A fresh assertion per attempt: Entra refuses a replayed `jti` (AADSTS700025).
+      if (creds.kind === 'certificate') addClientAssertion(body, creds.id, creds.signer, url, now());
+      else body.set('client_secret', creds.secret);
+      return Promise.resolve<RequestInit>({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: body.toString() });
+    };
     const response = await send('token', url, init, deadline);
     if (!(response instanceof Response)) return response;
     const json = await readJson(response);
     if (response.status !== 200) {
       const error = isRecord(json) && typeof json.error === 'string' && SAFE_CODE.test(json.error) ? json.error : 'unknown';
       const code: ErrorCode = response.status === 400 || response.status === 401 || response.status === 403 ? 'ERR_GRAPH_FORBIDDEN' : 'ERR_GRAPH_REQUEST_FAILED';
-      const refused: Failure = { code, reason: `graph token request refused: \`${response.status}\` \`${error}\`: check clientId, clientSecret and tenant` };
+      const what = creds.kind === 'certificate' ? 'clientCertificate (registered on the app?)' : 'clientSecret';
+      const refused: Failure = { code, reason: `graph token request refused: \`${response.status}\` \`${error}\`: check clientId, ${what} and tenant` };
       if (response.status >= 500) refused.outage = true;
       return refused;
     }
@@ -365,6 +399,31 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     const lifetime = expiresIn * 1000;
     appTokens.set(tenant, { token: json.access_token, expiresAt: now() + lifetime - Math.min(300_000, lifetime / 10) });
     return json.access_token;
+  }
+
+  /** A token from the `credential` hook, cached like a client-credentials token; bounded by the call timeout and the deadline. */
+  async function credentialToken(credential: AccessTokenCredential, scope: string, tenant: string, deadline: number): Promise<string | Failure> {
+    const budget = Math.min(config.timeoutMs, deadline - now());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, budget));
+    });
+    let answer: Awaited<ReturnType<AccessTokenCredential['getToken']>> | 'timeout';
+    try {
+      answer = await Promise.race([credential.getToken(scope), timedOut]);
+    } catch (err) {
+      // The error's message may describe the credential's environment: only its name is kept.
+      return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph credential failed: \`${err instanceof Error ? err.name : 'unknown'}\``, outage: true };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (answer === 'timeout') return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph credential timed out after ${budget} ms`, outage: true };
+    if (answer === null || typeof answer !== 'object' || typeof answer.token !== 'string' || answer.token === '' || !Number.isFinite(answer.expiresOnTimestamp)) {
+      return { code: 'ERR_GRAPH_FORBIDDEN', reason: 'graph credential returned no token: check the managed identity or federated credential' };
+    }
+    const lifetime = answer.expiresOnTimestamp - now();
+    if (lifetime > 0) appTokens.set(tenant, { token: answer.token, expiresAt: now() + lifetime - Math.min(300_000, lifetime / 10) });
+    return answer.token;
   }
 
   function forbidden(auth: Auth, graphCode: string): Failure {
@@ -548,12 +607,32 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
     if (credentials === undefined) {
       return { code: 'ERR_GROUPS_UNAVAILABLE', reason: 'graph has no credentials: configure clientId and clientSecret, or pass a delegated graphToken' };
     }
+    // A credential's token is of its own tenant: one cache slot, whatever the user's `tid`.
+    if (credentials.kind === 'credential') return { kind: 'application', tenant: config.tenantId ?? 'credential' };
     const tenant = config.tenantId ?? tid;
     if (config.tenantId === undefined && !isGuid(tenant)) {
       return { code: 'ERR_GROUPS_UNAVAILABLE', reason: `graph needs a tenant: tid ${quoteId(tenant)} is not a guid and no tenantId is configured` };
     }
     return { kind: 'application', tenant };
   }
+}
+
+/** How the source gets application tokens: a secret, a certificate (`private_key_jwt`) or a token getter. */
+type AppCredentials =
+  | { kind: 'secret'; id: string; secret: string }
+  | { kind: 'certificate'; id: string; signer: ClientAssertionSigner }
+  | { kind: 'credential'; credential: AccessTokenCredential };
+
+/**
+ * The application credentials of the options: an explicit credential wins; a gate's secret is borrowed
+ * only for the gate's own `client_id` and only when no other credential is configured.
+ */
+function appCredentials(config: z.output<typeof graphGroupSourceOptions>, clientId: string | undefined): AppCredentials | undefined {
+  if (config.credential !== undefined) return { kind: 'credential', credential: config.credential };
+  if (clientId === undefined) return undefined;
+  if (config.clientCertificate !== undefined) return { kind: 'certificate', id: clientId, signer: createClientAssertionSigner(clientId, config.clientCertificate, 'graph group source') };
+  const secret = config.clientSecret ?? (config.clientId === undefined ? config.gate?.idp.config.client_secret : undefined);
+  return secret === undefined ? undefined : { kind: 'secret', id: clientId, secret };
 }
 
 function fail(failure: Failure): GroupResolution {

@@ -16,6 +16,7 @@
  */
 import * as oidc from 'openid-client';
 import { JwksError, SessionError, TokenError } from '../errors/index.js';
+import { addClientAssertion, type ClientAssertionSigner } from '../credentials/client-credential.js';
 import { issuerFitsAuthority } from './authority.js';
 
 /** What the exchange needs from the login's configuration. */
@@ -24,8 +25,10 @@ export interface ExchangeSettings {
   /** A tenant id, `organizations`, `common` or `consumers`. */
   authorityTenant: string;
   clientId: string;
-  clientSecret: string;
-  clientAuth: 'client_secret_post' | 'client_secret_basic';
+  /** How the client authenticates at the token endpoint: a secret (post or basic), or a certificate (`private_key_jwt`). */
+  credential:
+    | { method: 'client_secret_post' | 'client_secret_basic'; secret: string }
+    | { method: 'private_key_jwt'; signer: ClientAssertionSigner; now: () => number };
   fetch: typeof fetch;
   /** Per call to Entra, ms. */
   timeoutMs: number;
@@ -53,8 +56,8 @@ export interface OidcExchange {
   authorizationUrl(params: Record<string, string>): Promise<URL>;
   /** Exchanges the code of a callback URL. Rejects with `ERR_LOGIN_EXCHANGE_FAILED`. */
   exchange(callback: URL, check: { state: string; verifier?: string | undefined }): Promise<ExchangedTokens>;
-  /** Entra's end-session URL, returning to `postLogoutRedirectUri`. */
-  endSessionUrl(postLogoutRedirectUri: string): Promise<URL>;
+  /** Entra's end-session URL, returning to `postLogoutRedirectUri`, with the hints given (`logout_hint`, `id_token_hint`). */
+  endSessionUrl(postLogoutRedirectUri: string, hints?: { logout_hint?: string; id_token_hint?: string }): Promise<URL>;
 }
 
 /** Where the token response's `id_token` is set aside from openid-client (see the module comment). */
@@ -64,7 +67,7 @@ const ID_TOKEN_ASIDE = 'entragate_id_token';
  * Creates the OIDC client of a login. Nothing is fetched until the first call.
  */
 export function createOidcExchange(settings: ExchangeSettings): OidcExchange {
-  const { authorityHost, authorityTenant, clientId, clientSecret } = settings;
+  const { authorityHost, authorityTenant, clientId, credential } = settings;
   let tokenEndpoint: string | undefined;
   const oidcFetch = async (url: string, init: oidc.CustomFetchOptions): Promise<Response> => {
     const response = await settings.fetch(url, init as RequestInit);
@@ -78,8 +81,7 @@ export function createOidcExchange(settings: ExchangeSettings): OidcExchange {
       // The document's own URL: openid-client then leaves its issuer to us (checked below), since a
       // multi-tenant authority announces the `{tenantid}` template rather than its own URL.
       const server = new URL(`${authority}/.well-known/openid-configuration`);
-      const auth = settings.clientAuth === 'client_secret_basic' ? oidc.ClientSecretBasic(clientSecret) : oidc.ClientSecretPost(clientSecret);
-      const config = await oidc.discovery(server, clientId, { client_secret: clientSecret }, auth, {
+      const config = await oidc.discovery(server, clientId, credential.method === 'private_key_jwt' ? {} : { client_secret: credential.secret }, clientAuth(clientId, credential), {
         [oidc.customFetch]: oidcFetch,
         timeout: Math.ceil(settings.timeoutMs / 1000),
         execute: server.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
@@ -124,10 +126,32 @@ export function createOidcExchange(settings: ExchangeSettings): OidcExchange {
       if (typeof idToken !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
       return { idToken, accessToken: typeof tokens.access_token === 'string' ? tokens.access_token : undefined };
     },
-    async endSessionUrl(postLogoutRedirectUri) {
-      return oidc.buildEndSessionUrl(await discover(), { post_logout_redirect_uri: postLogoutRedirectUri });
+    async endSessionUrl(postLogoutRedirectUri, hints = {}) {
+      return oidc.buildEndSessionUrl(await discover(), { post_logout_redirect_uri: postLogoutRedirectUri, ...hints });
     },
   };
+}
+
+/**
+ * openid-client's client authentication for the login's credential. A certificate goes through
+ * openid-client's client-auth hook (a `ClientAuth` is any function that completes the token request's
+ * body and headers) rather than its `PrivateKeyJwt`: Entra names the key by the certificate's
+ * thumbprint (`x5t#S256`, or `x5t` for RS256) in the assertion header, which `PrivateKeyJwt` does not
+ * write (https://github.com/panva/openid-client/issues/667). The assertion's `aud` is the discovered
+ * token endpoint, as Microsoft's certificate-credentials page asks.
+ */
+function clientAuth(clientId: string, credential: ExchangeSettings['credential']): oidc.ClientAuth {
+  switch (credential.method) {
+    case 'client_secret_basic':
+      return oidc.ClientSecretBasic(credential.secret);
+    case 'client_secret_post':
+      return oidc.ClientSecretPost(credential.secret);
+    case 'private_key_jwt':
+      return (as, _client, body) => {
+        if (typeof as.token_endpoint !== 'string') throw new Error('the discovery document names no token endpoint');
+        addClientAssertion(body, clientId, credential.signer, as.token_endpoint, credential.now());
+      };
+  }
 }
 
 /**

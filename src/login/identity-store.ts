@@ -17,6 +17,13 @@ export interface SessionIdentity {
    * anything else counts as missing) and freezes it deeply; the memory store keeps the object as given.
    */
   claims?: Readonly<Record<string, unknown>>;
+  /**
+   * Credentials the login keeps for this session, when asked (the ID token for Entra's sign-out
+   * `id_token_hint`, the refresh token for renewal): sealed (AES-256-GCM, bound to the session's
+   * `identity_nonce`) with a key derived from the login's `transactionSecret`. Opaque to a store,
+   * which keeps it as given; never sent to a browser.
+   */
+  sealed?: string;
 }
 
 /**

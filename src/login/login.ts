@@ -3,20 +3,23 @@ import { LRUCache } from 'lru-cache';
 import { parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
 import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, StoreError, type ErrorCode } from '../errors/index.js';
-import { aadsts, checkIdTokenParty, createOidcExchange, printableError } from './exchange.js';
+import { aadsts, checkIdTokenParty, createOidcExchange, printableError, type ExchangeSettings } from './exchange.js';
+import { createClientAssertionSigner } from '../credentials/client-credential.js';
 import { confirmLogout, failure } from './pages.js';
 import type { Identity } from '../types.js';
 import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
 import { loginChannels } from './diagnostics.js';
 import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
-import { loginOptionsSchema, type LoginOptions } from './options.js';
+import { loginOptionsSchema, type LoginOptions, type ParsedLoginOptions } from './options.js';
 import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from './request.js';
 import type { RevocationList } from './revocation.js';
-import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
+import { SessionManager, storedIdentityOf, subjectsOf, type AuthenticatedSession, type SessionClaims, type SessionSecrets } from './session.js';
+import { Sealer } from './seal.js';
 import { TransactionSealer, transactionsToEvict, type LoginTransaction } from './transaction.js';
 import { createLiveIdentity, sessionClaims } from './live-identity.js';
 import { getIdentityJson, type GetIdentityResponse } from './get-identity.js';
+import { loginParameters, type LoginStartOptions } from './parameters.js';
 
 /** An API client authenticated with an Entra access token (`Authorization: Bearer`). */
 export interface AuthenticatedBearer {
@@ -55,9 +58,12 @@ export interface Login {
    * (S256, when `pkce_enabled`) and `prompt`; the transaction goes in an encrypted,
    * HttpOnly cookie scoped to the callback path. The return-to path comes from
    * `options.returnTo` or the `returnTo` query parameter; anything but a relative
-   * path becomes `/`. When discovery fails it answers a 503 failure page.
+   * path becomes `/`. Per request, `loginHint`, `domainHint`, `prompt` and `claims` (or the
+   * `login_hint`, `domain_hint`, `prompt` and `claims` query parameters) are checked and sent to
+   * Entra; a refused one answers a 400 failure page (`ERR_LOGIN_PARAMETER_INVALID`,
+   * `ERR_LOGIN_CLAIMS_INVALID`). When discovery fails it answers a 503 failure page.
    */
-  start(request: RequestLike, options?: { returnTo?: string }): Promise<Response>;
+  start(request: RequestLike, options?: LoginStartOptions): Promise<Response>;
   /**
    * Finishes a login: checks `state` (single use), refuses an Entra `error`, exchanges
    * the code (with the PKCE verifier), verifies the ID token with the gate (nonce
@@ -99,7 +105,9 @@ export interface Login {
   clearSessionCache(): void;
 }
 
-const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+// No `offline_access` unless asked (`refreshTokens`): a refresh token the login would not keep is a credential
+// issued for nothing (RFC 6749 §10.4; Microsoft: "offline_access … the app receives refresh tokens").
+const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
 
 /** The most login transactions (tabs mid-login) a browser keeps; a new start evicts the oldest beyond it. */
 const MAX_LOGIN_TRANSACTIONS = 4;
@@ -137,11 +145,8 @@ export function createLogin(options: LoginOptions): Login {
   const gate = o.gate;
   const idp = gate.idp;
   const clientId = idp.config.client_id;
-  const clientSecret = o.clientSecret ?? idp.config.client_secret;
-  if (clientSecret === undefined) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: the login needs a client secret: set `clientSecret` or the IdP `config.client_secret`');
-  }
   const now = o.now ?? gate.now;
+  const credential = loginCredential(o, clientId, now);
   const redirect = new URL(o.redirectUri);
   const application = o.application ?? gate.application()?.name;
   const app = application === undefined ? undefined : gate.application(application);
@@ -151,7 +156,8 @@ export function createLogin(options: LoginOptions): Login {
   const audience = o.audience ?? app?.aud ?? createHash('sha256').update(`${clientId}\n${redirect.origin}`).digest('hex');
   const issuer = o.issuer ?? redirect.origin;
   const supportGroups = idp.config.support_groups;
-  const scopes = o.scopes ?? (supportGroups && gate.groups !== undefined ? [...DEFAULT_SCOPES, 'User.Read'] : DEFAULT_SCOPES);
+  const baseScopes = o.scopes ?? (supportGroups && gate.groups !== undefined ? [...DEFAULT_SCOPES, 'User.Read'] : DEFAULT_SCOPES);
+  const scopes = o.refreshTokens && !baseScopes.includes('offline_access') ? [...baseScopes, 'offline_access'] : baseScopes;
   // The cookie lasts the application's session duration (else the global one); a deciding policy's
   // shorter duration is enforced on every request by the gate (`authorize` with `session`).
   const sessionSeconds = gate.sessionDuration(undefined, application);
@@ -165,6 +171,7 @@ export function createLogin(options: LoginOptions): Login {
   }
 
   const revocations = gate.revocations;
+  const transactionSecret = o.transactionSecret ?? randomBytes(32).toString('base64url');
   const identities = o.identities ?? createMemoryIdentityStore({ now, max: o.sessionCache === false ? 10_000 : o.sessionCache.max });
   const sessions = new SessionManager({
     signing,
@@ -177,9 +184,11 @@ export function createLogin(options: LoginOptions): Login {
     assertNotRevoked: (claims, stored) =>
       gate.assertNotRevoked({ subjects: gate.subjectsOf(stored.identity, stored.claims ?? {}), issuedAt: claims.iat, appId: audience, userId: claims.sub }),
     identities,
+    // Sessions' server-side credentials: sealed under the same secret as the transactions, another purpose.
+    sealer: new Sealer(transactionSecret, 'entragate session secrets v1'),
     now,
   });
-  const sealer = new TransactionSealer(o.transactionSecret ?? randomBytes(32).toString('base64url'));
+  const sealer = new TransactionSealer(transactionSecret);
   const usedStates = new LRUCache<string, number>({ max: 10_000 });
   const cookieName = o.cookie.name;
   const sessionCookie: CookieAttributes = { path: o.cookie.path, domain: o.cookie.domain, secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
@@ -194,16 +203,21 @@ export function createLogin(options: LoginOptions): Login {
     authorityHost: gate.hosts.authorityHost,
     authorityTenant,
     clientId,
-    clientSecret,
-    clientAuth: o.clientAuth,
+    credential,
     fetch: fetchImpl,
     timeoutMs: o.timeout,
   });
 
   const live = createLiveIdentity(gate);
 
-  const issueSession = async (identity: Identity, durationSeconds: number, country: string | undefined, claims?: Readonly<Record<string, unknown>>): Promise<IssuedSession> => {
-    const { token, claims: sessionClaims } = await sessions.issue(identity, { durationSeconds, country, claims });
+  const issueSession = async (
+    identity: Identity,
+    durationSeconds: number,
+    country: string | undefined,
+    claims?: Readonly<Record<string, unknown>>,
+    secrets?: SessionSecrets,
+  ): Promise<IssuedSession> => {
+    const { token, claims: sessionClaims } = await sessions.issue(identity, { durationSeconds, country, claims, secrets });
     return { token, claims: sessionClaims, setCookie: serializeCookie(cookieName, token, { ...sessionCookie, maxAge: durationSeconds }) };
   };
 
@@ -239,7 +253,8 @@ export function createLogin(options: LoginOptions): Login {
 
     async start(request, startOptions = {}) {
       try {
-        const returnTo = safeReturnTo(startOptions.returnTo ?? queryOf(request).get('returnTo'), '/');
+        const { returnTo: asked, ...hints } = loginParameters(request, startOptions);
+        const returnTo = safeReturnTo(asked, '/');
         const { state, nonce, verifier, challenge } = await exchange.secrets(idp.config.pkce_enabled);
         const params: Record<string, string> = {
           redirect_uri: redirect.href,
@@ -250,6 +265,9 @@ export function createLogin(options: LoginOptions): Login {
           nonce,
         };
         if (idp.config.prompt) params.prompt = idp.config.prompt;
+        // Per request (msal-node's `loginHint`, `domainHint`, `prompt`, `claims`): checked, then sent as
+        // Entra's authorize parameters; a request's `prompt` overrides the IdP's.
+        Object.assign(params, hints);
         const tx: LoginTransaction = { state, nonce, returnTo, expiresAt: now() + o.transactionTtl * 1000 };
         if (verifier !== undefined && challenge !== undefined) {
           tx.verifier = verifier;
@@ -302,6 +320,7 @@ export function createLogin(options: LoginOptions): Login {
         const current = new URL(redirect.href);
         for (const [k, v] of params) current.searchParams.append(k, v);
         const { idToken, accessToken: graphToken } = await exchange.exchange(current, { state: tx.state, verifier: tx.verifier });
+        const secrets: SessionSecrets = o.entraLogout?.idTokenHint ? { idToken } : {};
         // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
         const verified = await gate.verifyToken(idToken, { nonce: tx.nonce, idToken: true });
         checkIdTokenParty(verified.claims, clientId);
@@ -325,7 +344,7 @@ export function createLogin(options: LoginOptions): Login {
           if (error instanceof SessionError) throw new SessionError('ERR_SESSION_REVOKED', 'this account was signed out moments ago: try again in a minute', { cause: error });
           throw error;
         }
-        const issued = await issueSession(identity, sessionSeconds, context.country, sessionClaims(verified.claims));
+        const issued = await issueSession(identity, sessionSeconds, context.country, sessionClaims(verified.claims), secrets);
         const duration = sessionSeconds;
         const headers = new Headers({ location: tx.returnTo, 'cache-control': 'no-store' });
         headers.append('set-cookie', issued.setCookie);
@@ -356,10 +375,20 @@ export function createLogin(options: LoginOptions): Login {
       const value = readCookie(header(request.headers, 'cookie'), cookieName);
       const clearSession = serializeCookie(cookieName, '', { ...sessionCookie, maxAge: 0 });
       let user: string | undefined;
+      const hints: { logout_hint?: string; id_token_hint?: string } = {};
       if (value !== undefined) {
         let session: SessionClaims | undefined;
         try {
-          session = (await sessions.verify(value)).session;
+          const verified = await sessions.verify(value);
+          session = verified.session;
+          const stored = storedIdentityOf(verified);
+          // Entra's sign-out hints come from what the session kept server-side, never from the request.
+          if (stored !== undefined && o.entraLogout !== undefined) {
+            const loginHint = stored.claims?.login_hint;
+            if (o.entraLogout.logoutHint && typeof loginHint === 'string' && loginHint.length > 0) hints.logout_hint = loginHint;
+            const { idToken } = o.entraLogout.idTokenHint ? sessions.secretsOf(stored, session.identity_nonce) : {};
+            if (idToken !== undefined) hints.id_token_hint = idToken;
+          }
         } catch (error) {
           // An invalid or already revoked session has nothing left to end; the cookie is cleared regardless.
           // A store that could not answer is another matter: the session may still be live (see below).
@@ -384,9 +413,9 @@ export function createLogin(options: LoginOptions): Login {
         }
       }
       let location = o.postLogoutPath;
-      if (o.entraLogout) {
+      if (o.entraLogout !== undefined) {
         try {
-          location = (await exchange.endSessionUrl(new URL(o.postLogoutPath, redirect.origin).href)).href;
+          location = (await exchange.endSessionUrl(new URL(o.postLogoutPath, redirect.origin).href, hints)).href;
         } catch {
           // Entra's sign-out is best effort; the local session is gone already.
         }
@@ -436,6 +465,23 @@ export function createLogin(options: LoginOptions): Login {
 
     clearSessionCache: () => sessions.clearCache(),
   };
+}
+
+/** The login's client credential: a certificate (`private_key_jwt`) or a secret, refusing a mix at construction. */
+function loginCredential(o: ParsedLoginOptions, clientId: string, now: () => number): ExchangeSettings['credential'] {
+  if (o.clientCertificate !== undefined) {
+    if (o.clientSecret !== undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: set `clientCertificate` or `clientSecret`, not both');
+    if (o.clientAuth !== undefined && o.clientAuth !== 'private_key_jwt') {
+      throw new ConfigError('ERR_CONFIG_INVALID', `invalid login configuration: a \`clientCertificate\` authenticates with \`private_key_jwt\`, not \`${o.clientAuth}\``);
+    }
+    return { method: 'private_key_jwt', signer: createClientAssertionSigner(clientId, o.clientCertificate, 'login'), now };
+  }
+  if (o.clientAuth === 'private_key_jwt') throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: `private_key_jwt` needs a `clientCertificate`');
+  const secret = o.clientSecret ?? o.gate.idp.config.client_secret;
+  if (secret === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: the login needs a client secret or certificate: set `clientSecret`, `clientCertificate` or the IdP `config.client_secret`');
+  }
+  return { method: o.clientAuth ?? 'client_secret_post', secret };
 }
 
 function isErrorCode(code: string): code is ErrorCode {

@@ -2,6 +2,7 @@ import { KeyObject, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import { relativePath } from '../config/validators.js';
 import type { Gate } from '../gate.js';
+import { isClientCertificate, type ClientCertificate } from '../credentials/client-credential.js';
 import type { IdentityStore } from './identity-store.js';
 import type { KeyMaterial } from './keys.js';
 
@@ -37,14 +38,32 @@ export const loginOptionsSchema = z.strictObject({
   /** The absolute callback URL registered in Entra (`https://app.example.com/auth/callback`). */
   redirectUri: z.url({ protocol: /^https?$/ }),
   /**
-   * Scopes asked for. @defaultValue `openid profile email offline_access`, plus `User.Read`
-   * when `support_groups` is on and a `groups` source is given.
+   * Scopes asked for. `offline_access` (a refresh token) is not among the defaults: set `refreshTokens`.
+   * @defaultValue `openid profile email`, plus `User.Read` when `support_groups` is on and a `groups`
+   * source is given, plus `offline_access` with `refreshTokens`
    */
   scopes: z.array(z.string().regex(/^[\x21-\x7e]+$/)).min(1).optional(),
-  /** How the client authenticates at the token endpoint. @defaultValue `client_secret_post` */
-  clientAuth: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
-  /** The client secret; defaults to the IdP config `client_secret`. */
+  /**
+   * Asks Entra for a refresh token (adds the `offline_access` scope). Without it no refresh token is
+   * issued to the app at all. @defaultValue false
+   */
+  refreshTokens: z.boolean().default(false),
+  /**
+   * How the client authenticates at the token endpoint: with a secret (`client_secret_post`,
+   * `client_secret_basic`) or with `clientCertificate` (`private_key_jwt`).
+   * @defaultValue `private_key_jwt` with a `clientCertificate`, else `client_secret_post`
+   */
+  clientAuth: z.enum(['client_secret_post', 'client_secret_basic', 'private_key_jwt']).optional(),
+  /** The client secret; never logged. @defaultValue the IdP config `client_secret` (unless `clientCertificate` is set) */
   clientSecret: z.string().min(1).optional(),
+  /**
+   * A certificate credential instead of a secret (Microsoft's "certificate credentials"; the
+   * certificate uploaded under the app registration's Certificates & secrets): the code exchange is
+   * authenticated with a `private_key_jwt` client assertion, PS256 with `x5t#S256` (or RS256 with
+   * `x5t`). The IdP config's `client_secret` is then not used; an explicit `clientSecret` beside it is
+   * refused. The key is checked against the certificate at construction. @defaultValue none (a secret)
+   */
+  clientCertificate: z.custom<ClientCertificate>(isClientCertificate, 'must be `{ privateKey, certificate, algorithm? }` (a private KeyObject or PEM, a PEM certificate, `PS256` or `RS256`)').optional(),
   /** The authority tenant of the login (a tenant id, `organizations` or `common`). @defaultValue the IdP `directory_id` */
   authorityTenant: z.string().regex(/^[A-Za-z0-9.-]+$/).optional(),
   /**
@@ -99,8 +118,31 @@ export const loginOptionsSchema = z.strictObject({
   clockTolerance: z.number().int().min(0).max(300).default(0),
   /** What `logout` revokes besides this session: `session` (only it) or `user` (every session of the user). @defaultValue `session` */
   logoutRevokes: z.enum(['session', 'user']).default('session'),
-  /** After logout, also sign out of Entra (redirect to its `end_session_endpoint`). @defaultValue false */
-  entraLogout: z.boolean().default(false),
+  /**
+   * After logout, also sign out of Entra: redirect to the tenant's `end_session_endpoint` with
+   * `post_logout_redirect_uri` (the `postLogoutPath` on the redirect URI's origin; register it as the
+   * app's front-channel / sign-out URL). `true` is `{ logoutHint: true }`. @defaultValue false
+   */
+  entraLogout: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        /**
+         * Send `logout_hint` so Entra signs the user out without an account picker. Its value is the
+         * ID token's `login_hint` claim, an optional claim the app registration must add (Token
+         * configuration → Add optional claim → ID → `login_hint`); without it the hint is left out.
+         * @defaultValue true
+         */
+        logoutHint: z.boolean().default(true),
+        /**
+         * Send `id_token_hint`: the login's ID token is then kept server-side with the session (sealed
+         * in the identity store, never in a cookie), about 1.5 KB per session. @defaultValue false
+         */
+        idTokenHint: z.boolean().default(false),
+      }),
+    ])
+    .default(false)
+    .transform((v) => (v === false ? undefined : v === true ? { logoutHint: true, idTokenHint: false } : v)),
   /** Where `logout` sends the browser (relative path). @defaultValue `/` */
   postLogoutPath: relativePath().default('/'),
   /** `fetch` for discovery and the token endpoint (tests inject one). @defaultValue `globalThis.fetch` */

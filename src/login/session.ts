@@ -5,6 +5,7 @@ import { EntragateError, SessionError, StoreError } from '../errors/index.js';
 import type { Identity } from '../types.js';
 import type { IdentityStore, SessionIdentity } from './identity-store.js';
 import type { ImportedKey } from './keys.js';
+import type { Sealer } from './seal.js';
 
 /** The claims of a session token: those of Cloudflare's application token (`type: "app"`). */
 export interface SessionClaims {
@@ -50,7 +51,17 @@ export interface SessionSettings {
    */
   assertNotRevoked: (claims: SessionClaims, stored: SessionIdentity) => void;
   identities: IdentityStore;
+  /** Seals the credentials a session keeps server-side (`SessionIdentity.sealed`). */
+  sealer: Sealer;
   now: () => number;
+}
+
+/** The credentials a session may keep server-side, sealed (see `SessionIdentity.sealed`). */
+export interface SessionSecrets {
+  /** The ID token of the login, for Entra's sign-out `id_token_hint`. */
+  idToken?: string;
+  /** Entra's refresh token, for renewal. */
+  refreshToken?: string;
 }
 
 interface CacheEntry {
@@ -115,7 +126,7 @@ export class SessionManager {
   /** Signs a session for `identity`, stores the identity under a fresh nonce, and returns the token and claims. */
   async issue(
     identity: Identity,
-    options: { durationSeconds: number; country?: string | undefined; claims?: Readonly<Record<string, unknown>> | undefined },
+    options: { durationSeconds: number; country?: string | undefined; claims?: Readonly<Record<string, unknown>> | undefined; secrets?: SessionSecrets | undefined },
   ): Promise<{ token: string; claims: SessionClaims }> {
     const s = this.#s;
     const iat = Math.floor(s.now() / 1000);
@@ -132,6 +143,7 @@ export class SessionManager {
       ...(options.country ? { country: options.country } : {}),
     };
     const stored: SessionIdentity = { identity, issuedAt: iat, ...(options.country ? { country: options.country } : {}), ...(options.claims ? { claims: options.claims } : {}) };
+    if (options.secrets !== undefined && Object.keys(options.secrets).length > 0) stored.sealed = s.sealer.seal(options.secrets, claims.identity_nonce);
     await s.identities.set(claims.identity_nonce, stored, claims.exp);
     const token = await new SignJWT({ ...claims } as unknown as JWTPayload)
       .setProtectedHeader({ alg: s.signing.alg, kid: s.signing.kid, typ: 'JWT' })
@@ -182,6 +194,18 @@ export class SessionManager {
     storedIdentities.set(result, stored);
     entry.last = result;
     return result;
+  }
+
+  /**
+   * The credentials a stored identity keeps for the session of `nonce`; empty when it keeps none, or
+   * when they do not open (sealed with another `transactionSecret`, or for another session).
+   */
+  secretsOf(stored: SessionIdentity, nonce: string): SessionSecrets {
+    if (stored.sealed === undefined) return {};
+    const opened = this.#s.sealer.open(stored.sealed, nonce, 65_536);
+    if (typeof opened !== 'object' || opened === null) return {};
+    const { idToken, refreshToken } = opened as Record<string, unknown>;
+    return { ...(typeof idToken === 'string' ? { idToken } : {}), ...(typeof refreshToken === 'string' ? { refreshToken } : {}) };
   }
 
   /** Forgets a token's cached verification (logout). */

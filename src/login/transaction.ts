@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { Sealer } from './seal.js';
 import { cookiesWithPrefix } from './cookies.js';
 
 /** What the login keeps between `start` and `callback`. */
@@ -20,10 +21,10 @@ export interface LoginTransaction {
  * finish a login started on another.
  */
 export class TransactionSealer {
-  readonly #key: Buffer;
+  readonly #sealer: Sealer;
 
   constructor(secret: string) {
-    this.#key = Buffer.from(hkdfSync('sha256', secret, 'entragate', 'entragate login transaction v1', 32));
+    this.#sealer = new Sealer(secret, 'entragate login transaction v1');
   }
 
   /** The cookie name of the transaction of `state`: one cookie per login, so parallel tabs do not clobber each other. */
@@ -32,38 +33,24 @@ export class TransactionSealer {
   }
 
   seal(tx: LoginTransaction, name: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
-    cipher.setAAD(Buffer.from(name));
-    const body = Buffer.concat([cipher.update(JSON.stringify(tx), 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+    return this.#sealer.seal(tx, name);
   }
 
   /** Opens a sealed transaction; undefined when it was tampered with, sealed with another secret, or is malformed. */
   open(value: string, name: string): LoginTransaction | undefined {
-    if (value.length > 4096 || !/^[A-Za-z0-9_-]+$/.test(value)) return undefined;
-    const raw = Buffer.from(value, 'base64url');
-    if (raw.length < 12 + 16 + 2) return undefined;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
-      decipher.setAAD(Buffer.from(name));
-      decipher.setAuthTag(raw.subarray(raw.length - 16));
-      const text = Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8');
-      const tx = JSON.parse(text) as Partial<LoginTransaction>;
-      if (
-        typeof tx.state !== 'string' ||
-        typeof tx.nonce !== 'string' ||
-        typeof tx.returnTo !== 'string' ||
-        typeof tx.expiresAt !== 'number' ||
-        (tx.verifier !== undefined && typeof tx.verifier !== 'string')
-      ) {
-        return undefined;
-      }
-      return tx as LoginTransaction;
-    } catch {
-      // INVARIANT: a transaction that does not authenticate is treated as absent, never partly trusted.
+    const tx = this.#sealer.open(value, name, 4096) as Partial<LoginTransaction> | null | undefined;
+    if (
+      typeof tx !== 'object' ||
+      tx === null ||
+      typeof tx.state !== 'string' ||
+      typeof tx.nonce !== 'string' ||
+      typeof tx.returnTo !== 'string' ||
+      typeof tx.expiresAt !== 'number' ||
+      (tx.verifier !== undefined && typeof tx.verifier !== 'string')
+    ) {
       return undefined;
     }
+    return tx as LoginTransaction;
   }
 }
 

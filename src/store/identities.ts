@@ -117,6 +117,11 @@ function readIdentity(v: unknown): Identity {
     ver: v.ver,
   };
   if (v.name !== undefined) identity.name = v.name;
+  // The authentication contexts of a step-up login (`acrs`): an `auth_context` rule reads them from the session.
+  if (v.acrs !== undefined) {
+    if (!Array.isArray(v.acrs) || !v.acrs.every(isString)) throw new Malformed('identity.acrs');
+    identity.acrs = Object.freeze([...v.acrs]);
+  }
   return Object.freeze(identity);
 }
 
@@ -162,6 +167,7 @@ export function readSessionIdentity(value: unknown): SessionIdentity | string {
     };
     if (value.country !== undefined) out.country = need(isString(value.country), value.country as string, 'country');
     if (value.claims !== undefined) out.claims = readClaims(value.claims);
+    if (value.sealed !== undefined) out.sealed = need(isString(value.sealed), value.sealed as string, 'sealed');
     return Object.freeze(out);
   } catch (err) {
     if (err instanceof Malformed) return err.field;

@@ -26,6 +26,12 @@ export interface MockEntraOptions {
   clientSecret?: string;
   /** The v1 issuer for a tenant. Defaults to Entra's real `https://sts.windows.net/{tid}/`. */
   v1Issuer?: (tid: string) => string;
+  /**
+   * The v2 issuer for a tenant (`{tenantid}` for the multi-tenant template): what discovery, the key
+   * sets and minted tokens say. E.g. an Entra External ID (CIAM) tenant:
+   * `(tid) => \`https://${tid}.ciamlogin.com/${tid}/v2.0\``. Defaults to `<url>/{tid}/v2.0`.
+   */
+  v2Issuer?: (tid: string) => string;
   /** Extra routes, tried in order before the built-in ones. */
   routes?: MockRoute[];
   /**
@@ -183,8 +189,8 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
     requests[name] = (requests[name] ?? 0) + 1;
   };
 
-  const issuer = (version: '1.0' | '2.0', tenant: string = tenants[0]!): string =>
-    version === '2.0' ? `${url}/${tenant}/v2.0` : v1Issuer(tenant);
+  const v2Issuer = options.v2Issuer ?? ((tid: string) => `${url}/${tid}/v2.0`);
+  const issuer = (version: '1.0' | '2.0', tenant: string = tenants[0]!): string => (version === '2.0' ? v2Issuer(tenant) : v1Issuer(tenant));
 
   const knownTenant = (t: string): boolean => tenants.includes(t) || t === 'common' || t === 'organizations';
 

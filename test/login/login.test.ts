@@ -67,7 +67,7 @@ describe('login: the full authorization-code flow against the mock', () => {
     const seen = entra.login.authorizations.at(-1)!;
     expect(seen).toMatchObject({ client_id: entra.clientId, response_type: 'code', code_challenge_method: 'S256', prompt: 'select_account', outcome: 'code' });
     expect(seen.code_challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(seen.scope!.split(' ')).toEqual(['openid', 'profile', 'email', 'offline_access']);
+    expect(seen.scope!.split(' ')).toEqual(['openid', 'profile', 'email']);
     expect(seen.state).toBeTruthy();
     expect(seen.nonce).toBeTruthy();
     expect(entra.login.tokenRequests.at(-1)).toMatchObject({ grant_type: 'authorization_code', pkce: 'verified', outcome: 'ok', clientAuth: 'client_secret_post' });
