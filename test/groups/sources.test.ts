@@ -158,7 +158,7 @@ describe('createGroupSourceChain', () => {
     expect((await chain.resolve(identity(), { claims: {} })).groups).toEqual([{ id: G1 }]);
     refs.push({ id: 42 });
     expect((await chain.resolve(identity(), { claims: {} })).membership).toMatchObject({ state: 'unknown', reason: 'mutable: returned no group resolution' });
-    const frozenRefs = Object.freeze([Object.freeze({ id: G1 }), Object.freeze({ id: G2 })]);
+    const frozenRefs = Object.freeze([Object.freeze({ id: G1 }), Object.freeze({ id: G2 })]) as unknown as GroupResolution['groups'];
     const frozen = createGroupSourceChain([fixed('frozen', { groups: frozenRefs, membership: { state: 'complete', source: 'directory' } })]);
     for (let i = 0; i < 3; i++) expect((await frozen.resolve(identity(), { claims: {} })).groups).toBe(frozenRefs);
   });
