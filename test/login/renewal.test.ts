@@ -1,23 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
-import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
 import { LOGIN_CHANNEL_NAMES, type IdentityStore } from '../../src/login/index.js';
 import { openDirectoryStore } from '../../src/store/index.js';
-import { browse, CookieJar, fakeClock, fetchWithJar, startApp, type App } from './harness.js';
+import { mockEntraSuite, browse, CookieJar, fakeClock, fetchWithJar, type App } from './harness.js';
 
-let entra: MockEntra;
-const apps: App[] = [];
-beforeAll(async () => {
-  entra = await createMockEntra();
-});
-afterEach(async () => {
-  while (apps.length > 0) await apps.pop()!.close();
-  entra.login.reset();
-});
-afterAll(async () => {
-  await entra.close();
-});
+const suite = mockEntraSuite();
 
 /** Entra's token endpoint as the app reaches it: `down` answers 503, `stripRefresh` drops the refresh token. */
 function tokenEndpoint(): { fetch: typeof fetch; down: boolean; stripRefresh: boolean; bodies: string[] } {
@@ -43,14 +31,13 @@ function tokenEndpoint(): { fetch: typeof fetch; down: boolean; stripRefresh: bo
 async function app(renewAfterSeconds = 600, identities?: IdentityStore) {
   const clock = fakeClock();
   const endpoint = tokenEndpoint();
-  const a = await startApp(entra, { login: () => ({ now: clock.now, renewAfterSeconds, fetch: endpoint.fetch, ...(identities ? { identities } : {}) }) });
-  apps.push(a);
+  const a = await suite.app({ login: () => ({ now: clock.now, renewAfterSeconds, fetch: endpoint.fetch, ...(identities ? { identities } : {}) }) });
   return { a, clock, endpoint };
 }
 
 async function signIn(a: App): Promise<{ jar: CookieJar; oid: string }> {
   const oid = randomUUID();
-  entra.login.nextUser = { claims: { oid, email: `u${oid.slice(0, 6)}@contoso.com` } };
+  suite.entra.login.nextUser = { claims: { oid, email: `u${oid.slice(0, 6)}@contoso.com` } };
   const jar = new CookieJar();
   const hops = await browse(jar, a.url, `${a.url}/auth/login`);
   expect(hops.at(-1)!.status).toBe(200);
@@ -63,13 +50,13 @@ async function me(a: App, jar: CookieJar): Promise<{ status: number; code?: stri
   return { status: hop.status, ...(body.code ? { code: body.code } : {}) };
 }
 
-const refreshes = () => entra.login.tokenRequests.filter((r) => r.grant_type === 'refresh_token');
+const refreshes = () => suite.entra.login.tokenRequests.filter((r) => r.grant_type === 'refresh_token');
 
 describe('renewal (renewAfterSeconds): sessions confirmed by Entra again with the refresh token', () => {
   it('asks for offline_access, keeps the refresh token server-side only, and renews (with the rotated token) once due', async () => {
     const { a, clock, endpoint } = await app(600);
     const { jar } = await signIn(a);
-    expect(entra.login.authorizations.at(-1)!.scope!.split(' ')).toContain('offline_access');
+    expect(suite.entra.login.authorizations.at(-1)!.scope!.split(' ')).toContain('offline_access');
     const refreshToken = (JSON.parse(endpoint.bodies[0]!) as { refresh_token: string }).refresh_token;
     expect(refreshToken).toMatch(/^mock-rt\./);
     // Never in a cookie, and sealed in the identity store.
@@ -98,7 +85,7 @@ describe('renewal (renewAfterSeconds): sessions confirmed by Entra again with th
     const { a, clock } = await app(600);
     const disabled = await signIn(a);
     const active = await signIn(a);
-    entra.login.disabledUsers.add(disabled.oid);
+    suite.entra.login.disabledUsers.add(disabled.oid);
     const messages: unknown[] = [];
     const listener = (m: unknown): void => void messages.push(m);
     diagnostics.subscribe(LOGIN_CHANNEL_NAMES.login, listener);
@@ -153,7 +140,7 @@ describe('renewal (renewAfterSeconds): sessions confirmed by Entra again with th
 
     endpoint.stripRefresh = true;
     const refused = new CookieJar();
-    entra.login.nextUser = { claims: { oid: randomUUID(), email: 'x@contoso.com' } };
+    suite.entra.login.nextUser = { claims: { oid: randomUUID(), email: 'x@contoso.com' } };
     const hops = await browse(refused, a.url, `${a.url}/auth/login`);
     expect(hops.at(-1)!.status).toBe(400);
     expect(hops.at(-1)!.response.headers.get('x-entragate-error')).toBe('ERR_LOGIN_EXCHANGE_FAILED');
@@ -166,7 +153,7 @@ describe('renewal (renewAfterSeconds): sessions confirmed by Entra again with th
       const { a, clock } = await app(600, store.identities);
       const kept = await signIn(a);
       const disabled = await signIn(a);
-      entra.login.disabledUsers.add(disabled.oid);
+      suite.entra.login.disabledUsers.add(disabled.oid);
       clock.advance(601_000);
       expect(await me(a, kept.jar)).toEqual({ status: 200 });
       a.login.clearSessionCache();
@@ -183,8 +170,7 @@ describe('renewal (renewAfterSeconds): sessions confirmed by Entra again with th
 
   it('without renewAfterSeconds, a session is never sent to Entra again (positive control of the opt-in)', async () => {
     const clock = fakeClock();
-    const a = await startApp(entra, { login: () => ({ now: clock.now }) });
-    apps.push(a);
+    const a = await suite.app({ login: () => ({ now: clock.now }) });
     const { jar } = await signIn(a);
     clock.advance(3_600_000);
     expect(await me(a, jar)).toEqual({ status: 200 });
