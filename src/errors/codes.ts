@@ -83,6 +83,8 @@ export const ERROR_CODES = {
   ERR_SESSION_REVOKED: { status: 401, doc: 'the session was revoked (per user, per app, or by a SCIM event)' },
   ERR_LOGIN_ORIGIN_MISMATCH: { status: 403, doc: 'a sign-out was posted from another origin than the app (logout CSRF)' },
   ERR_LOGIN_PARAMETER_INVALID: { status: 400, doc: 'a login start parameter (`login_hint`, `domain_hint`, `prompt`) is malformed, not an OpenID Connect value, or given twice' },
+  ERR_SESSION_RENEWAL_FAILED: { status: 401, doc: 'the session was past `renewAfterSeconds` and Entra refused to renew it (the user is disabled, blocked or signed out; the refresh token expired or was revoked): the session is ended' },
+  ERR_SESSION_RENEWAL_UNAVAILABLE: { status: 503, doc: 'the session is due for renewal and Entra could not be reached (or failed): the session is not honoured until a renewal succeeds' },
   ERR_LOGIN_CLAIMS_INVALID: { status: 400, doc: 'the login `claims` request parameter is not a JSON object of `id_token`/`userinfo`/`access_token` requests, or is over 2048 bytes' },
 } as const satisfies Record<string, { status: number; doc: string }>;
 

@@ -5,3 +5,4 @@
  * @packageDocumentation
  */
 export { createGraphGroupSource, GRAPH_CHANNEL_NAMES, type GraphGroupSource, type GraphGroupSourceOptions } from './graph-source.js';
+export type { ClientCertificate, AccessTokenCredential } from '../credentials/client-credential.js';

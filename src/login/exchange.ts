@@ -38,6 +38,16 @@ export interface ExchangeSettings {
 export interface ExchangedTokens {
   idToken: string;
   accessToken: string | undefined;
+  /** Entra's refresh token, when `offline_access` was asked for. */
+  refreshToken: string | undefined;
+}
+
+/** The tokens a refresh grant yields: Entra sends an ID token again when `openid` was granted. */
+export interface RefreshedTokens {
+  idToken: string | undefined;
+  accessToken: string | undefined;
+  /** The rotated refresh token, when Entra sent one (else the old one stays valid). */
+  refreshToken: string | undefined;
 }
 
 /** A new login's random values: `state`, `nonce`, and the PKCE verifier and challenge when asked. */
@@ -56,6 +66,13 @@ export interface OidcExchange {
   authorizationUrl(params: Record<string, string>): Promise<URL>;
   /** Exchanges the code of a callback URL. Rejects with `ERR_LOGIN_EXCHANGE_FAILED`. */
   exchange(callback: URL, check: { state: string; verifier?: string | undefined }): Promise<ExchangedTokens>;
+  /**
+   * Redeems a refresh token (RFC 6749 §6). Rejects with `ERR_SESSION_RENEWAL_FAILED` when Entra refuses
+   * it (an OAuth error answer: `invalid_grant` for a disabled, blocked or signed-out user, an expired or
+   * revoked token), with `ERR_SESSION_RENEWAL_UNAVAILABLE` when Entra cannot be reached or fails (5xx,
+   * timeout, network), with `ERR_JWKS_UNAVAILABLE` when discovery fails.
+   */
+  refresh(refreshToken: string): Promise<RefreshedTokens>;
   /** Entra's end-session URL, returning to `postLogoutRedirectUri`, with the hints given (`logout_hint`, `id_token_hint`). */
   endSessionUrl(postLogoutRedirectUri: string, hints?: { logout_hint?: string; id_token_hint?: string }): Promise<URL>;
 }
@@ -124,7 +141,31 @@ export function createOidcExchange(settings: ExchangeSettings): OidcExchange {
       }
       const idToken = tokens[ID_TOKEN_ASIDE];
       if (typeof idToken !== 'string') throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `id_token`');
-      return { idToken, accessToken: typeof tokens.access_token === 'string' ? tokens.access_token : undefined };
+      return {
+        idToken,
+        accessToken: typeof tokens.access_token === 'string' ? tokens.access_token : undefined,
+        refreshToken: typeof tokens.refresh_token === 'string' && tokens.refresh_token.length > 0 ? tokens.refresh_token : undefined,
+      };
+    },
+    async refresh(refreshToken) {
+      const config = await discover();
+      let tokens: oidc.TokenEndpointResponse;
+      try {
+        tokens = await oidc.refreshTokenGrant(config, refreshToken);
+      } catch (cause) {
+        // INVARIANT: only Entra's own refusal (an OAuth error body below 500) ends a session; anything
+        // else (5xx, timeout, network, a body that is not a token response) is an outage and a 503.
+        if (cause instanceof oidc.ResponseBodyError && cause.status < 500) {
+          throw new SessionError('ERR_SESSION_RENEWAL_FAILED', `entra refused to renew the session: ${describeOidcError(cause)}: log in again`, { cause });
+        }
+        throw new SessionError('ERR_SESSION_RENEWAL_UNAVAILABLE', `entra could not renew the session: ${describeOidcError(cause)}`, { cause });
+      }
+      const idToken = tokens[ID_TOKEN_ASIDE];
+      return {
+        idToken: typeof idToken === 'string' ? idToken : undefined,
+        accessToken: typeof tokens.access_token === 'string' ? tokens.access_token : undefined,
+        refreshToken: typeof tokens.refresh_token === 'string' && tokens.refresh_token.length > 0 ? tokens.refresh_token : undefined,
+      };
     },
     async endSessionUrl(postLogoutRedirectUri, hints = {}) {
       return oidc.buildEndSessionUrl(await discover(), { post_logout_redirect_uri: postLogoutRedirectUri, ...hints });

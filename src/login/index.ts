@@ -15,3 +15,4 @@ export { parseGoDuration, resolveSessionDuration, type SessionDurations } from '
 export type { RequestLike, HeaderBag } from './request.js';
 export type { SessionAlgorithm, KeyMaterial } from './keys.js';
 export { LOGIN_CHANNEL_NAMES } from './diagnostics.js';
+export type { ClientCertificate } from '../credentials/client-credential.js';

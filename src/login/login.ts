@@ -16,6 +16,7 @@ import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo,
 import type { RevocationList } from './revocation.js';
 import { SessionManager, storedIdentityOf, subjectsOf, type AuthenticatedSession, type SessionClaims, type SessionSecrets } from './session.js';
 import { Sealer } from './seal.js';
+import { createRenewal } from './renewal.js';
 import { TransactionSealer, transactionsToEvict, type LoginTransaction } from './transaction.js';
 import { createLiveIdentity, sessionClaims } from './live-identity.js';
 import { getIdentityJson, type GetIdentityResponse } from './get-identity.js';
@@ -157,7 +158,8 @@ export function createLogin(options: LoginOptions): Login {
   const issuer = o.issuer ?? redirect.origin;
   const supportGroups = idp.config.support_groups;
   const baseScopes = o.scopes ?? (supportGroups && gate.groups !== undefined ? [...DEFAULT_SCOPES, 'User.Read'] : DEFAULT_SCOPES);
-  const scopes = o.refreshTokens && !baseScopes.includes('offline_access') ? [...baseScopes, 'offline_access'] : baseScopes;
+  const renewing = o.renewAfterSeconds !== undefined;
+  const scopes = (o.refreshTokens || renewing) && !baseScopes.includes('offline_access') ? [...baseScopes, 'offline_access'] : baseScopes;
   // The cookie lasts the application's session duration (else the global one); a deciding policy's
   // shorter duration is enforced on every request by the gate (`authorize` with `session`).
   const sessionSeconds = gate.sessionDuration(undefined, application);
@@ -209,6 +211,10 @@ export function createLogin(options: LoginOptions): Login {
   });
 
   const live = createLiveIdentity(gate);
+  const renewal =
+    o.renewAfterSeconds === undefined
+      ? undefined
+      : createRenewal({ renewAfterSeconds: o.renewAfterSeconds, keepIdToken: o.entraLogout?.idTokenHint === true, sessions, identities, exchange, gate, clientId, now });
 
   const issueSession = async (
     identity: Identity,
@@ -221,7 +227,11 @@ export function createLogin(options: LoginOptions): Login {
     return { token, claims: sessionClaims, setCookie: serializeCookie(cookieName, token, { ...sessionCookie, maxAge: durationSeconds }) };
   };
 
-  const verifySession = (token: string): Promise<AuthenticatedSession> => (automatic ? sessions.verify(token).then(live.follow) : sessions.verify(token));
+  const verifySession = (token: string): Promise<AuthenticatedSession> => {
+    // Renewal first (when due), so the pipeline and the caller see the identity Entra just confirmed.
+    const verified = renewal === undefined ? sessions.verify(token) : sessions.verify(token).then((r) => renewal.check(r, token));
+    return automatic ? verified.then(live.follow) : verified;
+  };
 
   const authenticate = (request: RequestLike): Promise<AuthenticatedSession> => {
     const token = readCookie(header(request.headers, 'cookie'), cookieName);
@@ -319,8 +329,14 @@ export function createLogin(options: LoginOptions): Login {
 
         const current = new URL(redirect.href);
         for (const [k, v] of params) current.searchParams.append(k, v);
-        const { idToken, accessToken: graphToken } = await exchange.exchange(current, { state: tx.state, verifier: tx.verifier });
+        const { idToken, accessToken: graphToken, refreshToken } = await exchange.exchange(current, { state: tx.state, verifier: tx.verifier });
         const secrets: SessionSecrets = o.entraLogout?.idTokenHint ? { idToken } : {};
+        if (renewing) {
+          // INVARIANT: with renewal on, no session is issued that could not be renewed.
+          if (refreshToken === undefined) throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `refresh_token`: renewal needs the `offline_access` scope consented');
+          secrets.refreshToken = refreshToken;
+          secrets.renewedAt = Math.floor(now() / 1000);
+        }
         // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
         const verified = await gate.verifyToken(idToken, { nonce: tx.nonce, idToken: true });
         checkIdTokenParty(verified.claims, clientId);

@@ -49,6 +49,19 @@ export const loginOptionsSchema = z.strictObject({
    */
   refreshTokens: z.boolean().default(false),
   /**
+   * Renews sessions through Entra: a session Entra last confirmed more than this many seconds ago is
+   * renewed with its refresh token (the refresh-token grant, one at a time per session) before it is
+   * honoured again; its groups and standing are resolved again from the new ID token. The refresh
+   * token is kept server-side in the identity store, sealed (AES-256-GCM, keyed from
+   * `transactionSecret`: set it when the store outlives the process or is shared), never in a cookie.
+   * Implies `refreshTokens`. When Entra refuses (`invalid_grant`: the user is disabled, blocked or signed
+   * out; the token expired or was revoked), the session is ended (`ERR_SESSION_RENEWAL_FAILED`, 401);
+   * when Entra cannot be reached, the request answers 503 (`ERR_SESSION_RENEWAL_UNAVAILABLE`) and the
+   * session is renewed at a later request. A session without a refresh token (`createSession`) is ended
+   * when due. The cookie's lifetime is not extended. @defaultValue none (no renewal)
+   */
+  renewAfterSeconds: z.number().int().min(60).max(31_536_000).optional(),
+  /**
    * How the client authenticates at the token endpoint: with a secret (`client_secret_post`,
    * `client_secret_basic`) or with `clientCertificate` (`private_key_jwt`).
    * @defaultValue `private_key_jwt` with a `clientCertificate`, else `client_secret_post`

@@ -62,6 +62,8 @@ export interface SessionSecrets {
   idToken?: string;
   /** Entra's refresh token, for renewal. */
   refreshToken?: string;
+  /** When Entra last confirmed the session (login or renewal), Unix seconds. */
+  renewedAt?: number;
 }
 
 interface CacheEntry {
@@ -72,6 +74,8 @@ interface CacheEntry {
   expiresAt: number;
   /** The last answer, reused while the identity store returns the same object. */
   last: AuthenticatedSession | undefined;
+  /** The stored identity `last` was built from (a renewal replaces it, even with an equal identity). */
+  lastStored: SessionIdentity | undefined;
 }
 
 const NONCE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -143,7 +147,7 @@ export class SessionManager {
       ...(options.country ? { country: options.country } : {}),
     };
     const stored: SessionIdentity = { identity, issuedAt: iat, ...(options.country ? { country: options.country } : {}), ...(options.claims ? { claims: options.claims } : {}) };
-    if (options.secrets !== undefined && Object.keys(options.secrets).length > 0) stored.sealed = s.sealer.seal(options.secrets, claims.identity_nonce);
+    if (options.secrets !== undefined && Object.keys(options.secrets).length > 0) stored.sealed = this.sealSecrets(options.secrets, claims.identity_nonce);
     await s.identities.set(claims.identity_nonce, stored, claims.exp);
     const token = await new SignJWT({ ...claims } as unknown as JWTPayload)
       .setProtectedHeader({ alg: s.signing.alg, kid: s.signing.kid, typ: 'JWT' })
@@ -189,10 +193,11 @@ export class SessionManager {
     // INVARIANT: revocation is checked on every call, cache hit or not.
     s.assertNotRevoked(claims, stored);
     const last = entry.last;
-    if (last !== undefined && last.identity === stored.identity) return last;
+    if (last !== undefined && entry.lastStored === stored) return last;
     const result: AuthenticatedSession = { kind: 'session', identity: stored.identity, session: claims, ...(stored.country ? { country: stored.country } : {}) };
     storedIdentities.set(result, stored);
     entry.last = result;
+    entry.lastStored = stored;
     return result;
   }
 
@@ -204,8 +209,17 @@ export class SessionManager {
     if (stored.sealed === undefined) return {};
     const opened = this.#s.sealer.open(stored.sealed, nonce, 65_536);
     if (typeof opened !== 'object' || opened === null) return {};
-    const { idToken, refreshToken } = opened as Record<string, unknown>;
-    return { ...(typeof idToken === 'string' ? { idToken } : {}), ...(typeof refreshToken === 'string' ? { refreshToken } : {}) };
+    const { idToken, refreshToken, renewedAt } = opened as Record<string, unknown>;
+    return {
+      ...(typeof idToken === 'string' ? { idToken } : {}),
+      ...(typeof refreshToken === 'string' ? { refreshToken } : {}),
+      ...(typeof renewedAt === 'number' && Number.isFinite(renewedAt) ? { renewedAt } : {}),
+    };
+  }
+
+  /** Seals a session's credentials for the session of `nonce` (`SessionIdentity.sealed`). */
+  sealSecrets(secrets: SessionSecrets, nonce: string): string {
+    return this.#s.sealer.seal(secrets, nonce);
   }
 
   /** Forgets a token's cached verification (logout). */
@@ -250,7 +264,7 @@ export class SessionManager {
     }
     const claims = sessionClaims(payload);
     if (claims === undefined) throw new SessionError('ERR_SESSION_INVALID', 'the session token is not an app session (`type`, `identity_nonce`, `email` or `aud`)');
-    return { token, claims, expiresAt: claims.exp * 1000, last: undefined };
+    return { token, claims, expiresAt: claims.exp * 1000, last: undefined, lastStored: undefined };
   }
 }
 

@@ -312,7 +312,9 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
       const tenant = (mint.tenant ?? tenants[0]!).toLowerCase();
       const key = mint.key ?? current;
       const iat = mint.issuedAt ?? Math.floor(Date.now() / 1000);
-      const oid = randomUUID();
+      // A user's `sub` is stable across their tokens (a refreshed ID token has the login's), so it is
+      // derived from the `oid` asked for, when one is.
+      const oid = typeof mint.claims?.oid === 'string' ? mint.claims.oid : randomUUID();
       const base: Record<string, unknown> = {
         aud: mint.audience ?? clientId,
         iss: issuer(version, tenant),

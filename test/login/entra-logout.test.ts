@@ -1,33 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
 import { openDirectoryStore } from '../../src/store/index.js';
-import { browse, CookieJar, fetchWithJar, startApp, type App } from './harness.js';
+import { mockEntraSuite, browse, CookieJar, fetchWithJar, startApp, type App } from './harness.js';
 
-let entra: MockEntra;
-const apps: App[] = [];
-beforeAll(async () => {
-  entra = await createMockEntra();
-});
-afterEach(async () => {
-  while (apps.length > 0) await apps.pop()!.close();
-  entra.login.reset();
-});
-afterAll(async () => {
-  await entra.close();
-});
-
-async function app(options: Parameters<typeof startApp>[1] = {}): Promise<App> {
-  const a = await startApp(entra, options);
-  apps.push(a);
-  return a;
-}
+const suite = mockEntraSuite();
+const app = (options: Parameters<typeof startApp>[1] = {}): Promise<App> => suite.app(options);
 
 const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' } as const;
 
 /** Signs in a user whose ID token carries the `login_hint` optional claim (Entra's opaque value). */
 async function signIn(a: App, loginHint: string | null = `O.${randomUUID()}`): Promise<{ jar: CookieJar; loginHint: string | null }> {
-  entra.login.nextUser = { claims: { oid: randomUUID(), email: 'ada@contoso.com', ...(loginHint === null ? {} : { login_hint: loginHint }) } };
+  suite.entra.login.nextUser = { claims: { oid: randomUUID(), email: 'ada@contoso.com', ...(loginHint === null ? {} : { login_hint: loginHint }) } };
   const jar = new CookieJar();
   const hops = await browse(jar, a.url, `${a.url}/auth/login`);
   expect(hops.at(-1)!.status).toBe(200);
@@ -46,8 +29,8 @@ describe('logout: sign-out at Entra with logout_hint and id_token_hint', () => {
     const a = await app({ login: () => ({ entraLogout: true }) });
     const { jar, loginHint } = await signIn(a);
     const out = await logout(a, jar);
-    expect(out.location!.pathname).toBe(`/${entra.tenantId}/oauth2/v2.0/logout`);
-    expect(entra.login.logouts.at(-1)).toMatchObject({ post_logout_redirect_uri: `${a.url}/`, logout_hint: loginHint, id_token_hint: null });
+    expect(out.location!.pathname).toBe(`/${suite.entra.tenantId}/oauth2/v2.0/logout`);
+    expect(suite.entra.login.logouts.at(-1)).toMatchObject({ post_logout_redirect_uri: `${a.url}/`, logout_hint: loginHint, id_token_hint: null });
     // The session is over.
     expect((await fetchWithJar(jar, a.url, `${a.url}/me`)).status).toBe(401);
   });
@@ -56,7 +39,7 @@ describe('logout: sign-out at Entra with logout_hint and id_token_hint', () => {
     const a = await app({ login: () => ({ entraLogout: true }) });
     const { jar } = await signIn(a, null);
     await logout(a, jar);
-    expect(entra.login.logouts.at(-1)).toMatchObject({ post_logout_redirect_uri: `${a.url}/`, logout_hint: null, id_token_hint: null });
+    expect(suite.entra.login.logouts.at(-1)).toMatchObject({ post_logout_redirect_uri: `${a.url}/`, logout_hint: null, id_token_hint: null });
   });
 
   it('sends the ID token kept server-side as id_token_hint when asked, and it is the one the login received', async () => {
@@ -71,7 +54,7 @@ describe('logout: sign-out at Entra with logout_hint and id_token_hint', () => {
     // Never in the cookie: the session token stays small and carries no ID token.
     expect(jar.get('CF_Authorization')!.length).toBeLessThan(seen[0]!.length);
     await logout(a, jar);
-    expect(entra.login.logouts.at(-1)).toMatchObject({ id_token_hint: seen[0], logout_hint: null });
+    expect(suite.entra.login.logouts.at(-1)).toMatchObject({ id_token_hint: seen[0], logout_hint: null });
   });
 
   it('keeps the sealed ID token through the directory store, bound to its session', async () => {
@@ -81,7 +64,7 @@ describe('logout: sign-out at Entra with logout_hint and id_token_hint', () => {
       const { jar, loginHint } = await signIn(a);
       a.login.clearSessionCache();
       await logout(a, jar);
-      const record = entra.login.logouts.at(-1)!;
+      const record = suite.entra.login.logouts.at(-1)!;
       expect(record.logout_hint).toBe(loginHint);
       expect(record.id_token_hint).toMatch(/^eyJ/);
       // A sealed value moved to another session does not open there: no hint, the sign-out still happens.
@@ -96,7 +79,7 @@ describe('logout: sign-out at Entra with logout_hint and id_token_hint', () => {
       a.login.clearSessionCache();
       const out = await logout(a, two.jar);
       expect(out.status).toBe(302);
-      expect(entra.login.logouts.at(-1)).toMatchObject({ id_token_hint: null, logout_hint: two.loginHint });
+      expect(suite.entra.login.logouts.at(-1)).toMatchObject({ id_token_hint: null, logout_hint: two.loginHint });
     } finally {
       await store.close();
     }
@@ -108,11 +91,11 @@ describe('logout: sign-out at Entra with logout_hint and id_token_hint', () => {
     const cross = await fetchWithJar(jar, a.url, `${a.url}/auth/logout`, { 'sec-fetch-site': 'cross-site' });
     expect(cross.status).toBe(200);
     expect(await cross.response.text()).toContain('<form method="post"');
-    expect(entra.login.logouts).toEqual([]);
+    expect(suite.entra.login.logouts).toEqual([]);
     expect((await fetchWithJar(jar, a.url, `${a.url}/me`)).status).toBe(200);
     // Positive control: the same-origin sign-out reaches Entra.
     await logout(a, jar);
-    expect(entra.login.logouts).toHaveLength(1);
+    expect(suite.entra.login.logouts).toHaveLength(1);
   });
 
   it('without entraLogout, signs out locally only (positive control of the opt-in)', async () => {
@@ -120,6 +103,6 @@ describe('logout: sign-out at Entra with logout_hint and id_token_hint', () => {
     const { jar } = await signIn(a);
     const out = await logout(a, jar);
     expect(out.location!.href).toBe(`${a.url}/`);
-    expect(entra.login.logouts).toEqual([]);
+    expect(suite.entra.login.logouts).toEqual([]);
   });
 });

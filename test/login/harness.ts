@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createGate, EntragateError, type Gate, type GateOptions } from '../../src/index.js';
 import { createLogin, type Login, type LoginOptions } from '../../src/login/index.js';
-import type { MockEntra } from '../../src/testing/index.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { createMockEntra, type MockEntra, type MockEntraOptions } from '../../src/testing/index.js';
 
 /** A fixed transaction secret so tests can open and re-seal login transactions. */
 export const TX_SECRET = 'test-transaction-secret-0123456789abcdef';
@@ -168,4 +169,33 @@ export async function browse(jar: CookieJar, appOrigin: string, url: string, int
     }
   }
   return hops;
+}
+
+/**
+ * A test file's mock Entra and apps: the mock opens before the tests, each test's apps close after it
+ * (and the mock's login records are reset), the mock closes at the end.
+ */
+export function mockEntraSuite(options: MockEntraOptions = {}): { readonly entra: MockEntra; app(appOptions?: Parameters<typeof startApp>[1]): Promise<App> } {
+  let entra: MockEntra | undefined;
+  const apps: App[] = [];
+  beforeAll(async () => {
+    entra = await createMockEntra(options);
+  });
+  afterEach(async () => {
+    while (apps.length > 0) await apps.pop()!.close();
+    entra?.login.reset();
+  });
+  afterAll(async () => {
+    await entra?.close();
+  });
+  return {
+    get entra() {
+      return entra!;
+    },
+    async app(appOptions = {}) {
+      const a = await startApp(entra!, appOptions);
+      apps.push(a);
+      return a;
+    },
+  };
 }

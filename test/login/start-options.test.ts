@@ -1,32 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
 import { openDirectoryStore } from '../../src/store/index.js';
-import { browse, CookieJar, fetchWithJar, startApp, type App, type Hop } from './harness.js';
+import { mockEntraSuite, browse, CookieJar, fetchWithJar, startApp, type App, type Hop } from './harness.js';
 
-let entra: MockEntra;
-const apps: App[] = [];
-beforeAll(async () => {
-  entra = await createMockEntra();
-});
-afterEach(async () => {
-  while (apps.length > 0) await apps.pop()!.close();
-  entra.login.reset();
-});
-afterAll(async () => {
-  await entra.close();
-});
-
-async function app(options: Parameters<typeof startApp>[1] = {}): Promise<App> {
-  const a = await startApp(entra, options);
-  apps.push(a);
-  return a;
-}
+const suite = mockEntraSuite();
+const app = (options: Parameters<typeof startApp>[1] = {}): Promise<App> => suite.app(options);
 
 function user(): { oid: string; email: string } {
   const oid = randomUUID();
   const email = `u${oid.slice(0, 8)}@contoso.com`;
-  entra.login.nextUser = { claims: { oid, email } };
+  suite.entra.login.nextUser = { claims: { oid, email } };
   return { oid, email };
 }
 
@@ -43,10 +26,10 @@ const STEP_UP = { id_token: { acrs: { essential: true, values: ['c1'] } } };
 describe('login.start: per-request login_hint, domain_hint, prompt and claims', () => {
   it('sends login_hint, domain_hint and prompt from the start route query to Entra', async () => {
     const a = await app();
-    entra.login.users.set('ada@contoso.com', { claims: { oid: randomUUID(), email: 'ada@contoso.com' } });
+    suite.entra.login.users.set('ada@contoso.com', { claims: { oid: randomUUID(), email: 'ada@contoso.com' } });
     const { jar, hops } = await signIn(a, '/auth/login?login_hint=ada%40contoso.com&domain_hint=contoso.com&prompt=login');
     expect(hops.at(-1)!.status).toBe(200);
-    expect(entra.login.authorizations.at(-1)).toMatchObject({ login_hint: 'ada@contoso.com', domain_hint: 'contoso.com', prompt: 'login', claims: null, outcome: 'code' });
+    expect(suite.entra.login.authorizations.at(-1)).toMatchObject({ login_hint: 'ada@contoso.com', domain_hint: 'contoso.com', prompt: 'login', claims: null, outcome: 'code' });
     // The mock signed in the hinted user.
     const who = await a.login.authenticate({ headers: { cookie: jar.header('/') } });
     expect(who.identity.email).toBe('ada@contoso.com');
@@ -103,14 +86,14 @@ describe('login.start: per-request login_hint, domain_hint, prompt and claims', 
   for (const [query, code, message] of refused) {
     it(`refuses \`${query.slice(0, 60)}\` with a coded 400, and nothing reaches Entra`, async () => {
       const a = await app();
-      const before = entra.login.authorizations.length;
+      const before = suite.entra.login.authorizations.length;
       const jar = new CookieJar();
       const hop = await fetchWithJar(jar, a.url, `${a.url}/auth/login?${query}`);
       expect(hop.status).toBe(400);
       expect(errorOf(hop)).toBe(code);
       expect(await hop.response.text()).toContain(message);
       expect(hop.setCookies).toEqual([]);
-      expect(entra.login.authorizations.length).toBe(before);
+      expect(suite.entra.login.authorizations.length).toBe(before);
     });
   }
 
@@ -150,10 +133,10 @@ describe('step-up: an auth_context rule allows after the login asked Entra for t
     expect('missingAuthContext' in denied && denied.missingAuthContext).toEqual(['c1']);
 
     // What the adapters redirect a browser to (issue 13): the login path with returnTo and the claims request.
-    entra.login.nextUser = { claims: { oid: u.oid, email: u.email } };
+    suite.entra.login.nextUser = { claims: { oid: u.oid, email: u.email } };
     const stepped = await signIn(a, `/auth/login?returnTo=%2Fpayroll&claims=${encodeURIComponent(JSON.stringify(STEP_UP))}`);
     expect(stepped.hops.at(-1)!.url).toBe(`${a.url}/payroll`);
-    expect(JSON.parse(entra.login.authorizations.at(-1)!.claims!)).toEqual(STEP_UP);
+    expect(JSON.parse(suite.entra.login.authorizations.at(-1)!.claims!)).toEqual(STEP_UP);
     const session = await a.login.authenticate({ headers: { cookie: stepped.jar.header('/') } });
     expect(session.identity.acrs).toEqual(['c1']);
     const allowed = await a.gate.authorize(session.identity, { application: 'payroll' });
@@ -203,11 +186,11 @@ describe('offline_access only when asked (refreshTokens)', () => {
     const plain = await app({ login: () => ({ fetch: recordingFetch(seen) }) });
     user();
     expect((await signIn(plain, '/auth/login')).hops.at(-1)!.status).toBe(200);
-    expect(entra.login.authorizations.at(-1)!.scope!.split(' ')).not.toContain('offline_access');
+    expect(suite.entra.login.authorizations.at(-1)!.scope!.split(' ')).not.toContain('offline_access');
     const asked = await app({ login: () => ({ fetch: recordingFetch(seen), refreshTokens: true }) });
     user();
     expect((await signIn(asked, '/auth/login')).hops.at(-1)!.status).toBe(200);
-    expect(entra.login.authorizations.at(-1)!.scope!.split(' ')).toEqual(['openid', 'profile', 'email', 'offline_access']);
+    expect(suite.entra.login.authorizations.at(-1)!.scope!.split(' ')).toEqual(['openid', 'profile', 'email', 'offline_access']);
     expect(seen).toEqual([false, true]);
   });
 
