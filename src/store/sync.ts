@@ -78,16 +78,9 @@ export function createSync(ctx: StoreContext, identityCache: IdentityCacheContro
    * INVARIANT: fail closed. A PostgreSQL instance is fresh only while it is synced and has
    * heard from the server within the bound; one clock read and a compare (the hot path).
    */
-  const isFresh: () => boolean = channel
-    ? () => {
-        if (!synced) return false;
-        if (now() - freshAsOf <= maxStalenessMs) return true;
-        // Observed stale before the heartbeat tick noticed: the transition is published when it
-        // first becomes visible, so a subscriber never sees `isFresh()` false without its event.
-        lose('heartbeat');
-        return false;
-      }
-    : () => true;
+  // (The `'stale'` event is published by the heartbeat tick, within `heartbeatMs` of the bound passing:
+  // deciding it here too would re-lose a reload whose own heartbeats are still queued behind it.)
+  const isFresh: () => boolean = channel ? () => synced && now() - freshAsOf <= maxStalenessMs : () => true;
 
   function publishStaleness(state: 'stale' | 'fresh', reason?: StalenessReason): void {
     if ((state === 'stale') === reportedStale) return;

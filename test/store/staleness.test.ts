@@ -104,7 +104,8 @@ describe('a store instance that has not heard from PostgreSQL within maxStalenes
     expect(a.revocations.isRevoked(session)).toBe(true);
     // B gave up on the frozen connection and keeps trying new ones (each frozen at its LISTEN).
     await vi.waitFor(() => expect(proxy.listeners().frozen).toBeGreaterThanOrEqual(1), WAIT);
-    expect(published).toContainEqual({ state: 'stale', reason: 'heartbeat' });
+    // The transition is published by the heartbeat tick, within `heartbeatMs` of the bound passing.
+    await vi.waitFor(() => expect(published).toContainEqual({ state: 'stale', reason: 'heartbeat' }), WAIT);
     expect(b.isFresh()).toBe(false);
 
     proxy.unfreeze();
