@@ -11,7 +11,7 @@ import { ConfigError, GroupsError, SessionError, StoreError, TokenError } from '
 import type { GroupResolution, GroupSource, GroupSourceContext } from './groups/types.js';
 import { createGroupSourceChain } from './groups/chain.js';
 import { resolveMembership } from './groups/resolve-groups.js';
-import { createMemoryRevocationList, type RevocationList } from './login/revocation.js';
+import { createMemoryRevocationList, type RevocationList } from './session/revocation.js';
 import type { GroupField, GroupMembership } from './types.js';
 import { createAccessVerifier, type AccessVerifier } from './cloudflare/verifier.js';
 import type { AccessAssertion } from './cloudflare/types.js';

@@ -6,13 +6,13 @@ import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, St
 import { aadsts, checkIdTokenParty, createOidcExchange, printableError } from './exchange.js';
 import { confirmLogout, failure } from './pages.js';
 import type { Identity } from '../types.js';
-import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
+import { serializeCookie, readCookie, type CookieAttributes } from '../http/cookies.js';
 import { loginChannels } from './diagnostics.js';
-import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
+import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from '../session/identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
 import { loginOptionsSchema, type LoginOptions } from './options.js';
-import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from './request.js';
-import type { RevocationList } from './revocation.js';
+import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from '../http/request.js';
+import type { RevocationList } from '../session/revocation.js';
 import { SessionManager, subjectsOf, type AuthenticatedSession, type SessionClaims } from './session.js';
 import { TransactionSealer, transactionsToEvict, type LoginTransaction } from './transaction.js';
 import { createLiveIdentity, sessionClaims } from './live-identity.js';

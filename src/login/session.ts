@@ -3,7 +3,7 @@ import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type J
 import { LRUCache } from 'lru-cache';
 import { EntragateError, SessionError, StoreError } from '../errors/index.js';
 import type { Identity } from '../types.js';
-import type { IdentityStore, SessionIdentity } from './identity-store.js';
+import type { IdentityStore, SessionIdentity } from '../session/identity-store.js';
 import type { ImportedKey } from './keys.js';
 
 /** The claims of a session token: those of Cloudflare's application token (`type: "app"`). */

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { cookiesWithPrefix } from './cookies.js';
+import { cookiesWithPrefix } from '../http/cookies.js';
 
 /** What the login keeps between `start` and `callback`. */
 export interface LoginTransaction {

@@ -11,7 +11,7 @@ import {
   resolveSessionDuration,
   type LoginOptions,
 } from '../../src/login/index.js';
-import { safeReturnTo } from '../../src/login/request.js';
+import { safeReturnTo } from '../../src/http/request.js';
 import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
 import { esKey, fakeClock } from './harness.js';
 
