@@ -2,7 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
-import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, StoreError, type ErrorCode } from '../errors/index.js';
+import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, StoreError, TokenError, type ErrorCode } from '../errors/index.js';
+import { errorOf } from '../errors/errors.js';
 import { aadsts, checkIdTokenParty, createOidcExchange, printableError } from './exchange.js';
 import { confirmLogout, failure } from './pages.js';
 import type { Identity } from '../types.js';
@@ -211,7 +212,7 @@ export function createLogin(options: LoginOptions): Login {
 
   const authenticate = (request: RequestLike): Promise<AuthenticatedSession> => {
     const token = readCookie(header(request.headers, 'cookie'), cookieName);
-    if (token === undefined) return Promise.reject(new SessionError('ERR_TOKEN_MISSING', 'no session cookie or bearer token was presented'));
+    if (token === undefined) return Promise.reject(new TokenError('ERR_TOKEN_MISSING', 'no session cookie or bearer token was presented'));
     return verifySession(token);
   };
 
@@ -313,7 +314,7 @@ export function createLogin(options: LoginOptions): Login {
         if (identity.membership.state === 'unknown') {
           const m = identity.membership;
           const code = isErrorCode(m.code) ? m.code : 'ERR_GROUPS_UNAVAILABLE';
-          throw new GroupsError(code, `the groups could not be resolved at login: ${m.reason}`);
+          throw errorOf(code, `the groups could not be resolved at login: ${m.reason}`);
         }
         // A session issued now, within the clock tolerance after a revocation of this user, would be
         // refused on its first request: say so here instead (Cloudflare, too, refuses a revoked user's
