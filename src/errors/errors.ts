@@ -150,29 +150,22 @@ export class SessionError extends EntragateError<SessionErrorCode> {}
  * standing's `code`, an error re-issued with other headers), so it is never thrown as another class.
  */
 export function errorOf(code: ErrorCode, message: string, options: EntragateErrorOptions = {}): EntragateError {
-  const c = code as never;
-  switch (familyOf(code)) {
-    case 'ConfigError':
-      return new ConfigError(c, message, options);
-    case 'TokenError':
-      return new TokenError(c, message, options);
-    case 'JwksError':
-      return new JwksError(c, message, options);
-    case 'GroupsError':
-      return new GroupsError(c, message, options);
-    case 'PolicyError':
-      return new PolicyError(c, message, options);
-    case 'ScimError':
-      return new ScimError(c, message, options);
-    case 'StoreError':
-      return new StoreError(c, message, options);
-    case 'SessionError':
-      return new SessionError(c, message, options);
-    default:
-      // A code outside every family is a bug here, not an allow: it is still an error.
-      return new EntragateError(code, message, options);
-  }
+  const family = familyOf(code);
+  // A code outside every family is a bug here, not an allow: it is still an error.
+  if (family === undefined) return new EntragateError(code, message, options);
+  return new FAMILY_CLASSES[family](code as never, message, options);
 }
+
+const FAMILY_CLASSES: Readonly<Record<ErrorFamily, new (code: never, message: string, options?: EntragateErrorOptions) => EntragateError>> = {
+  ConfigError,
+  TokenError,
+  JwksError,
+  GroupsError,
+  PolicyError,
+  ScimError,
+  StoreError,
+  SessionError,
+};
 
 /**
  * Builds an RFC 6750 §3 `WWW-Authenticate: Bearer` challenge. The description is kept

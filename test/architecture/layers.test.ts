@@ -36,7 +36,8 @@
  * a login never loads it.
  */
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { sourceFiles as sources } from './source-files.js';
 import { join, posix, relative, sep } from 'node:path';
 import ts from 'typescript';
 
@@ -78,13 +79,6 @@ interface Edge {
   readonly target: string | undefined;
   readonly typeOnly: boolean;
   readonly line: number;
-}
-
-function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
-  });
 }
 
 /** Every import of a source file: static, `export … from`, `import type`, `import()` calls and import types. */

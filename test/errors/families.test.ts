@@ -3,19 +3,13 @@
  * src/ builds a code's error with its family's class, and the code union is narrowed per class.
  */
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { sourceFiles as sources } from '../architecture/source-files.js';
 import { join } from 'node:path';
 import ts from 'typescript';
 import * as errors from '../../src/errors/index.js';
 import { ERROR_CODES, ERROR_FAMILIES, EntragateError, type ErrorCode, type ErrorFamily, type TokenError, type TokenErrorCode } from '../../src/errors/index.js';
 import { errorOf, familyOf } from '../../src/errors/errors.js';
-
-function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
-  });
-}
 
 const CLASSES = new Set<string>(['EntragateError', ...Object.keys(ERROR_FAMILIES)]);
 
