@@ -4,10 +4,11 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ERROR_CODES } from '../src/errors/codes.js';
+import { familyOf } from '../src/errors/errors.js';
 
 export function errorTable(): string {
-  const rows = Object.entries(ERROR_CODES).map(([code, { status, doc }]) => `| \`${code}\` | ${status} | ${doc} |`);
-  return ['| code | status | meaning |', '|---|---|---|', ...rows].join('\n');
+  const rows = Object.entries(ERROR_CODES).map(([code, { status, doc }]) => `| \`${code}\` | \`${familyOf(code) ?? 'EntragateError'}\` | ${status} | ${doc} |`);
+  return ['| code | class | status | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 export function withErrorTable(readme: string): string {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EntragateError, ScimError } from '../errors/index.js';
-import type { RequestLike } from '../login/request.js';
+import type { RequestLike } from '../http/request.js';
 import type { NodeHeaders, RequestView } from './core.js';
 import { webHeaders } from '../scim/node-listener.js';
 

@@ -3,7 +3,8 @@
  * challenges, `Retry-After`) and the JSON body of every failure, and the error handed to the framework.
  * Nothing here reads the request beyond what it is given; 5xx messages never reach a client.
  */
-import { bearerChallenge, challengeOf, EntragateError, ERROR_CODES, GroupsError, TokenError, type ErrorCode } from '../errors/index.js';
+import { bearerChallenge, challengeOf, EntragateError, ERROR_CODES, TokenError, type ErrorCode } from '../errors/index.js';
+import { errorOf } from '../errors/errors.js';
 import type { Decision } from '../policy/types.js';
 import type { Identity } from '../types.js';
 import type { Auth, DenyBody, ErrorBody, ProtectOutcome, RequestView } from './types.js';
@@ -46,7 +47,7 @@ export function createOutcomes(settings: OutcomeSettings): Outcomes {
       : `the request carries the \`${repeated}\` header more than once`;
     // RFC 6750 §3.1: a malformed token request is a 400 `invalid_request`, with the challenge when it is about a token.
     const headers: Record<string, string> = repeated === 'authorization' || repeated === assertionHeader ? { 'WWW-Authenticate': bearerChallenge('invalid_request', message) } : {};
-    const error = new EntragateError('ERR_REQUEST_INVALID', message, { headers });
+    const error = new TokenError('ERR_REQUEST_INVALID', message, { headers });
     return { kind: 'respond', status: 400, headers, body: errorBody('invalid_request', error), error };
   }
   function outage(error: EntragateError): ProtectOutcome {
@@ -61,7 +62,7 @@ export function createOutcomes(settings: OutcomeSettings): Outcomes {
     // that make `setHeader` throw inside the framework's error handler (a crash, not a 401).
     const challenge = challengeOf(error);
     const headers = { ...error.headers, 'WWW-Authenticate': challenge };
-    const withHeaders = error.headers['WWW-Authenticate'] === challenge ? error : new TokenError(error.code, error.message, { cause: error, headers });
+    const withHeaders = error.headers['WWW-Authenticate'] === challenge ? error : errorOf(error.code, error.message, { cause: error, headers });
     return { kind: 'respond', status: 401, headers, body: errorBody(error.code === 'ERR_TOKEN_MISSING' ? 'unauthorized' : 'invalid_token', withHeaders), error: withHeaders };
   }
 
@@ -80,7 +81,7 @@ export function createOutcomes(settings: OutcomeSettings): Outcomes {
   function denied(decision: Decision, identity: Identity | null): ProtectOutcome {
     // INVARIANT: fail closed with 503 when an outage, not the policies, left membership unknown.
     if (identity !== null && decision.reason === 'unknown-membership' && identity.membership.state === 'unknown' && isOutageCode(identity.membership.code)) {
-      return outage(new GroupsError(identity.membership.code, `group membership is unavailable: ${identity.membership.code}`));
+      return outage(errorOf(identity.membership.code, `group membership is unavailable: ${identity.membership.code}`));
     }
     const body: DenyBody = {
       error: 'access_denied',
@@ -115,7 +116,7 @@ function publicMessage(status: number): string {
  * message itself is what must be safe to show.
  */
 function publicError(error: EntragateError, status: number, headers: Record<string, string>): EntragateError {
-  return new (error.constructor as typeof EntragateError)(error.code, publicMessage(status), { cause: error, status, headers });
+  return errorOf(error.code, publicMessage(status), { cause: error, status, headers });
 }
 
 function errorBody(error: string, e: EntragateError): ErrorBody {

@@ -6,7 +6,7 @@
 import { parseWith } from '../config/idp.js';
 import { ConfigError, TokenError } from '../errors/index.js';
 import type { AuthorizeContext, Gate } from '../gate.js';
-import { readCookie } from '../login/cookies.js';
+import { readCookie } from '../http/cookies.js';
 import { pathRouting, type PathRouting, type RoutedHttpRequest } from '../policy/http-request.js';
 import type { Decision } from '../policy/types.js';
 import type { Identity, RequestContext } from '../types.js';

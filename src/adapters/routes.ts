@@ -3,7 +3,7 @@ import { HEADER_NAME, relativePath } from '../config/validators.js';
 import { parseWith } from '../config/idp.js';
 import { ConfigError } from '../errors/index.js';
 import type { Login } from '../login/login.js';
-import { challengeOf } from '../login/request.js';
+import { challengeOf } from '../http/request.js';
 import { identityJson, headerOf, type Auth, type NodeHeaders } from './core.js';
 import { toRequestLike, toResponseParts, type ResponseParts } from './node-bridge.js';
 

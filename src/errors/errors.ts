@@ -24,14 +24,15 @@ export interface EntragateErrorOptions {
  * catch (err) { if (err instanceof EntragateError && err.code === 'ERR_TOKEN_EXPIRED') { ... } }
  * ```
  */
-export class EntragateError extends Error {
-  readonly code: ErrorCode;
+export class EntragateError<C extends ErrorCode = ErrorCode> extends Error {
+  /** The stable code; narrowed per class (`TokenError['code']` is {@link TokenErrorCode}). */
+  readonly code: C;
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   /** Koa and Fastify read `expose` to decide whether the message reaches the client. */
   readonly expose: boolean;
 
-  constructor(code: ErrorCode, message: string, options: EntragateErrorOptions = {}) {
+  constructor(code: C, message: string, options: EntragateErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -51,15 +52,63 @@ export class EntragateError extends Error {
   }
 }
 
+/**
+ * The code families: each code belongs to the one family whose prefix it starts with, and is thrown as
+ * that family's class only (as jose's `JOSEErrorCode` ties each code to one class). A code with a new
+ * prefix must be added here; `test/errors/families.test.ts` fails until it is.
+ */
+export const ERROR_FAMILIES = {
+  ConfigError: ['ERR_CONFIG_'],
+  TokenError: ['ERR_TOKEN_', 'ERR_SERVICE_TOKEN_', 'ERR_ACCESS_ASSERTION_', 'ERR_REQUEST_'],
+  JwksError: ['ERR_JWKS_'],
+  GroupsError: ['ERR_GROUPS_', 'ERR_GRAPH_', 'ERR_DIRECTORY_', 'ERR_ACCESS_IDENTITY_'],
+  PolicyError: ['ERR_POLICY_', 'ERR_EXPRESSION_', 'ERR_ACCESS_DENIED'],
+  ScimError: ['ERR_SCIM_'],
+  StoreError: ['ERR_STORE_'],
+  SessionError: ['ERR_LOGIN_', 'ERR_SESSION_'],
+} as const satisfies Readonly<Record<string, readonly string[]>>;
+
+/** The name of an error class that owns a code family. */
+export type ErrorFamily = keyof typeof ERROR_FAMILIES;
+
+/** The codes of one family. */
+export type FamilyCode<F extends ErrorFamily> = Extract<ErrorCode, `${(typeof ERROR_FAMILIES)[F][number]}${string}`>;
+
+/** The codes a {@link ConfigError} carries. */
+export type ConfigErrorCode = FamilyCode<'ConfigError'>;
+/** The codes a {@link TokenError} carries: bearer tokens, Access assertions, service tokens, ambiguous requests. */
+export type TokenErrorCode = FamilyCode<'TokenError'>;
+/** The codes a {@link JwksError} carries. */
+export type JwksErrorCode = FamilyCode<'JwksError'>;
+/** The codes a {@link GroupsError} carries: groups, Graph, the directory's standing, Cloudflare's get-identity. */
+export type GroupsErrorCode = FamilyCode<'GroupsError'>;
+/** The codes a {@link PolicyError} carries. */
+export type PolicyErrorCode = FamilyCode<'PolicyError'>;
+/** The codes a {@link ScimError} carries. */
+export type ScimErrorCode = FamilyCode<'ScimError'>;
+/** The codes a {@link StoreError} carries. */
+export type StoreErrorCode = FamilyCode<'StoreError'>;
+/** The codes a {@link SessionError} carries: the login callback and sessions. */
+export type SessionErrorCode = FamilyCode<'SessionError'>;
+
+/** The family of a code, or `undefined` for a string that is no entragate code. */
+export function familyOf(code: string): ErrorFamily | undefined {
+  if (!Object.hasOwn(ERROR_CODES, code)) return undefined;
+  for (const [family, prefixes] of Object.entries(ERROR_FAMILIES) as [ErrorFamily, readonly string[]][]) {
+    if (prefixes.some((prefix) => code.startsWith(prefix))) return family;
+  }
+  return undefined;
+}
+
 /** An option or configuration document is invalid. Thrown synchronously at construction. */
-export class ConfigError extends EntragateError {}
+export class ConfigError extends EntragateError<ConfigErrorCode> {}
 
 /**
  * A bearer token failed verification. Carries an RFC 6750 `WWW-Authenticate`
  * header (`error="invalid_token"`) unless the failure is an outage.
  */
-export class TokenError extends EntragateError {
-  constructor(code: ErrorCode, message: string, options: EntragateErrorOptions = {}) {
+export class TokenError extends EntragateError<TokenErrorCode> {
+  constructor(code: TokenErrorCode, message: string, options: EntragateErrorOptions = {}) {
     const status = options.status ?? ERROR_CODES[code].status;
     const headers =
       options.headers ??
@@ -72,29 +121,51 @@ export class TokenError extends EntragateError {
 }
 
 /** The JWKS or discovery document of the identity provider is unreachable. */
-export class JwksError extends EntragateError {}
+export class JwksError extends EntragateError<JwksErrorCode> {}
 
 /** Group membership could not be resolved; decisions that need it fail closed. */
-export class GroupsError extends EntragateError {}
+export class GroupsError extends EntragateError<GroupsErrorCode> {}
 
 /** A policy, rule group, gateway rule or expression does not compile. */
-export class PolicyError extends EntragateError {}
+export class PolicyError extends EntragateError<PolicyErrorCode> {}
 
 /** A SCIM request is refused; rendered with the SCIM error schema. */
-export class ScimError extends EntragateError {
+export class ScimError extends EntragateError<ScimErrorCode> {
   /** RFC 7644 §3.12 `scimType`, when one applies. */
   readonly scimType: string | undefined;
-  constructor(code: ErrorCode, message: string, options: EntragateErrorOptions & { scimType?: string } = {}) {
+  constructor(code: ScimErrorCode, message: string, options: EntragateErrorOptions & { scimType?: string } = {}) {
     super(code, message, options);
     this.scimType = options.scimType;
   }
 }
 
 /** The directory store failed. */
-export class StoreError extends EntragateError {}
+export class StoreError extends EntragateError<StoreErrorCode> {}
 
 /** A login callback or a session is refused. */
-export class SessionError extends EntragateError {}
+export class SessionError extends EntragateError<SessionErrorCode> {}
+
+/**
+ * The error of a code as its family's class: for a code that travels as data (a membership's or a
+ * standing's `code`, an error re-issued with other headers), so it is never thrown as another class.
+ */
+export function errorOf(code: ErrorCode, message: string, options: EntragateErrorOptions = {}): EntragateError {
+  const family = familyOf(code);
+  // A code outside every family is a bug here, not an allow: it is still an error.
+  if (family === undefined) return new EntragateError(code, message, options);
+  return new FAMILY_CLASSES[family](code as never, message, options);
+}
+
+const FAMILY_CLASSES: Readonly<Record<ErrorFamily, new (code: never, message: string, options?: EntragateErrorOptions) => EntragateError>> = {
+  ConfigError,
+  TokenError,
+  JwksError,
+  GroupsError,
+  PolicyError,
+  ScimError,
+  StoreError,
+  SessionError,
+};
 
 /**
  * Builds an RFC 6750 §3 `WWW-Authenticate: Bearer` challenge. The description is kept

@@ -9,10 +9,10 @@ export type { Login, Authenticated, AuthenticatedBearer, GetIdentityResponse, Is
 export { loginOptionsSchema, type LoginOptions } from './options.js';
 export type { LoginStartOptions, LoginPrompt, ClaimsRequest } from './parameters.js';
 export type { AuthenticatedSession, SessionClaims } from './session.js';
-export { createMemoryRevocationList, type MemoryRevocationList, type MemoryRevocationListOptions, type RevocationList } from './revocation.js';
-export { createMemoryIdentityStore, type IdentityStore, type SessionIdentity, type MemoryIdentityStoreOptions } from './identity-store.js';
+export { createMemoryRevocationList, type MemoryRevocationList, type MemoryRevocationListOptions, type RevocationList } from '../session/revocation.js';
+export { createMemoryIdentityStore, type IdentityStore, type SessionIdentity, type MemoryIdentityStoreOptions } from '../session/identity-store.js';
 export { parseGoDuration, resolveSessionDuration, type SessionDurations } from '../config/duration.js';
-export type { RequestLike, HeaderBag } from './request.js';
+export type { RequestLike, HeaderBag } from '../http/request.js';
 export type { SessionAlgorithm, KeyMaterial } from './keys.js';
 export { LOGIN_CHANNEL_NAMES } from './diagnostics.js';
 export type { ClientCertificate } from '../credentials/client-credential.js';

@@ -1,7 +1,7 @@
 import type { Gate } from '../gate.js';
 import { groupsFromClaims } from '../token/identity.js';
 import type { Identity } from '../types.js';
-import type { SessionIdentity } from './identity-store.js';
+import type { SessionIdentity } from '../session/identity-store.js';
 import { storedIdentityOf, type AuthenticatedSession } from './session.js';
 
 /** The verified claims a session keeps for the identity pipeline (see `SessionIdentity.claims`). */

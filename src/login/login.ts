@@ -2,18 +2,19 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
-import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, StoreError, type ErrorCode } from '../errors/index.js';
+import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, StoreError, TokenError, type ErrorCode } from '../errors/index.js';
+import { errorOf } from '../errors/errors.js';
 import { aadsts, checkIdTokenParty, createOidcExchange, printableError, type ExchangeSettings } from './exchange.js';
 import { createClientAssertionSigner } from '../credentials/client-credential.js';
 import { confirmLogout, failure } from './pages.js';
 import type { Identity } from '../types.js';
-import { serializeCookie, readCookie, type CookieAttributes } from './cookies.js';
+import { serializeCookie, readCookie, type CookieAttributes } from '../http/cookies.js';
 import { loginChannels } from './diagnostics.js';
-import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from './identity-store.js';
+import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from '../session/identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
 import { loginOptionsSchema, type LoginOptions, type ParsedLoginOptions } from './options.js';
-import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from './request.js';
-import type { RevocationList } from './revocation.js';
+import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from '../http/request.js';
+import type { RevocationList } from '../session/revocation.js';
 import { SessionManager, storedIdentityOf, subjectsOf, type AuthenticatedSession, type SessionClaims, type SessionSecrets } from './session.js';
 import { Sealer } from './seal.js';
 import { createRenewal } from './renewal.js';
@@ -235,7 +236,7 @@ export function createLogin(options: LoginOptions): Login {
 
   const authenticate = (request: RequestLike): Promise<AuthenticatedSession> => {
     const token = readCookie(header(request.headers, 'cookie'), cookieName);
-    if (token === undefined) return Promise.reject(new SessionError('ERR_TOKEN_MISSING', 'no session cookie or bearer token was presented'));
+    if (token === undefined) return Promise.reject(new TokenError('ERR_TOKEN_MISSING', 'no session cookie or bearer token was presented'));
     return verifySession(token);
   };
 
@@ -348,7 +349,7 @@ export function createLogin(options: LoginOptions): Login {
         if (identity.membership.state === 'unknown') {
           const m = identity.membership;
           const code = isErrorCode(m.code) ? m.code : 'ERR_GROUPS_UNAVAILABLE';
-          throw new GroupsError(code, `the groups could not be resolved at login: ${m.reason}`);
+          throw errorOf(code, `the groups could not be resolved at login: ${m.reason}`);
         }
         // A session issued now, within the clock tolerance after a revocation of this user, would be
         // refused on its first request: say so here instead (Cloudflare, too, refuses a revoked user's

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { relativePath } from '../config/validators.js';
 import type { Gate } from '../gate.js';
 import { isClientCertificate, type ClientCertificate } from '../credentials/client-credential.js';
-import type { IdentityStore } from './identity-store.js';
+import type { IdentityStore } from '../session/identity-store.js';
 import type { KeyMaterial } from './keys.js';
 
 const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', `must be ${what}`);

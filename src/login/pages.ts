@@ -5,7 +5,7 @@
 import { publish } from '../diagnostics.js';
 import { EntragateError, SessionError } from '../errors/index.js';
 import { loginChannels } from './diagnostics.js';
-import type { RequestLike } from './request.js';
+import type { RequestLike } from '../http/request.js';
 
 /** Renders a failed login: the error status, a short HTML page and the code in `x-entragate-error`. Never sets a session. */
 export function failure(error: unknown, setCookies: readonly string[], title = 'Sign-in failed'): Response {

@@ -3,7 +3,7 @@
  * `login.start`'s options or the start route's query, checked before anything reaches Entra.
  */
 import { SessionError } from '../errors/index.js';
-import { queryOf, type RequestLike } from './request.js';
+import { queryOf, type RequestLike } from '../http/request.js';
 
 /** The `prompt` values of OpenID Connect Core §3.1.2.1 (Entra honours one at a time). */
 export type LoginPrompt = 'none' | 'login' | 'consent' | 'select_account';

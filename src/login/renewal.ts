@@ -9,7 +9,7 @@ import { EntragateError, GroupsError, SessionError, StoreError } from '../errors
 import type { Gate } from '../gate.js';
 import { checkIdTokenParty, type OidcExchange } from './exchange.js';
 import { loginChannels } from './diagnostics.js';
-import type { IdentityStore, SessionIdentity } from './identity-store.js';
+import type { IdentityStore, SessionIdentity } from '../session/identity-store.js';
 import { sessionClaims } from './live-identity.js';
 import { storedIdentityOf, type AuthenticatedSession, type SessionManager } from './session.js';
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { EntragateError, SessionError, StoreError } from '../errors/index.js';
+import { EntragateError, SessionError, StoreError, TokenError } from '../errors/index.js';
 import type { Identity } from '../types.js';
-import type { IdentityStore, SessionIdentity } from './identity-store.js';
+import type { IdentityStore, SessionIdentity } from '../session/identity-store.js';
 import type { ImportedKey } from './keys.js';
 import type { Sealer } from './seal.js';
 
@@ -162,7 +162,7 @@ export class SessionManager {
    */
   async verify(token: string): Promise<AuthenticatedSession> {
     const s = this.#s;
-    if (typeof token !== 'string' || token.length === 0) throw new SessionError('ERR_TOKEN_MISSING', 'no session cookie was presented');
+    if (typeof token !== 'string' || token.length === 0) throw new TokenError('ERR_TOKEN_MISSING', 'no session cookie was presented');
     const now = s.now();
     // Keyed by the signature's last 32 characters: hashing a fresh 500-byte cookie string costs
     // about 1 µs, 32 characters a few ns. INVARIANT: a hit counts only when the whole token is equal.

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Sealer } from './seal.js';
-import { cookiesWithPrefix } from './cookies.js';
+import { cookiesWithPrefix } from '../http/cookies.js';
 
 /** What the login keeps between `start` and `callback`. */
 export interface LoginTransaction {

@@ -3,7 +3,6 @@
  * pure and synchronous.
  */
 import { parseGoDuration } from '../config/duration.js';
-import { parseWith } from '../config/parse.js';
 import { PolicyError } from '../errors/index.js';
 import type { Identity, RequestContext } from '../types.js';
 import {
@@ -20,7 +19,7 @@ import { makeAccessDecision, withMissingAuthContext } from './decision.js';
 import { GroupIndex } from './group-index.js';
 import { createPreparer, type IdentityView, type Prepared } from './identity-view.js';
 import type { Cidr } from './ip.js';
-import { accessCompileOptionsSchema, listMap, type AccessCompileOptions } from './options.js';
+import { resolveAccessOptions, type AccessCompileOptions } from './options.js';
 import { T, U, traceResult, type Tri } from './tri.js';
 import type {
   AccessAction,
@@ -147,9 +146,9 @@ export function compileAccessPolicies(
   policies: readonly AccessPolicy[],
   options: AccessCompileOptions = {},
 ): CompiledAccessPolicies {
-  const opts = parseWith(accessCompileOptionsSchema, options ?? {}, 'access policy');
+  const opts = resolveAccessOptions(options);
   if (!Array.isArray(policies)) throw invalid('policies', '`policies` must be an array');
-  const lists = listMap(options, opts.lists);
+  const lists = opts.lists;
 
   // Rule groups: indexed by id, compiled on first reference with cycle detection.
   const groupBodies = new Map<string, { body: Record<string, unknown>; where: string }>();

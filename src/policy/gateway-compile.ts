@@ -3,7 +3,6 @@
  * pure and synchronous.
  */
 import type { Identity, RequestContext } from '../types.js';
-import { parseWith } from '../config/parse.js';
 import { makeGatewayDecision } from './decision.js';
 import { invalid, isObject } from './access-rules.js';
 import type { GroupField } from '../types.js';
@@ -13,7 +12,7 @@ import { EXTENDED_EMAIL_ACTIONS } from './extended-email.js';
 import { GroupIndex } from './group-index.js';
 import { HttpRequestState, isHttpField, requestOf } from './http-request.js';
 import { createPreparer, fieldBit, type IdentityView, type Prepared } from './identity-view.js';
-import { GATEWAY_ACTIONS, GATEWAY_FILTERS, gatewayCompileOptionsSchema, listMap, type GatewayCompileOptions } from './options.js';
+import { GATEWAY_ACTIONS, GATEWAY_FILTERS, resolveGatewayOptions, type GatewayCompileOptions } from './options.js';
 import { F, T, U, traceResult, type Tri } from './tri.js';
 import type { CheckTrace, DecisionPolicyRef, GatewayAction, GatewayDecision, GatewayFilter, GatewayRule, PolicyTrace } from './types.js';
 
@@ -200,9 +199,9 @@ function httpClass(action: GatewayAction): number {
  * ```
  */
 export function compileGatewayRules(rules: readonly GatewayRule[], options: GatewayCompileOptions = {}): CompiledGatewayRules {
-  const opts = parseWith(gatewayCompileOptionsSchema, options ?? {}, 'gateway rule');
+  const opts = resolveGatewayOptions(options);
   if (!Array.isArray(rules)) throw invalid('rules', '`rules` must be an array');
-  const lists = listMap(options, opts.lists);
+  const lists = opts.lists;
   const limits = { maxLength: opts.maxExpressionLength, maxDepth: opts.maxExpressionDepth };
   let suppliedBits = 0;
   for (const f of opts.groupFields) suppliedBits |= fieldBit(f);

@@ -4,7 +4,7 @@
  */
 import type { DirectoryGroup, DirectoryIndex, DirectoryUser } from '../directory/index.js';
 import type { SqlDriver, SqlExecutor } from './driver.js';
-import type { RevocationSet } from './revocation-set.js';
+import type { RevocationSet } from '../session/revocation-set.js';
 import type { DirectoryChange, ProvisioningPolicy, StoredResource } from './types.js';
 
 /**

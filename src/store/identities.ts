@@ -1,7 +1,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { LRUCache } from 'lru-cache';
 import { ConfigError, EntragateError, StoreError } from '../errors/index.js';
-import type { SessionIdentity } from '../login/identity-store.js';
+import type { SessionIdentity } from '../session/identity-store.js';
 import type { GroupField, GroupMembership, GroupRef, GroupSourceKind, Identity } from '../types.js';
 import type { IndexOp, PendingChange, StoreContext, Write } from './context.js';
 import type { SqlExecutor } from './driver.js';

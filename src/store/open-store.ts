@@ -16,7 +16,7 @@ import { createIdentities, removeIdentity } from './identities.js';
 import { migrate } from './migrations.js';
 import { parseStoreOptions, type DirectoryStoreOptions, type RetentionOptions } from './options.js';
 import { prune } from './retention.js';
-import { RevocationSet } from './revocation-set.js';
+import { RevocationSet } from '../session/revocation-set.js';
 import { createRevocations } from './revocations.js';
 import { createSync, type HeartbeatOptions, type Sync } from './sync.js';
 import type { DirectoryStore } from './types.js';

@@ -7,7 +7,7 @@ import { lower, userSubjects } from './columns.js';
 import { nowSeconds, type IndexOp, type Statement, type StoreContext, type Write } from './context.js';
 import type { SqlExecutor } from './driver.js';
 import { affectedUsers } from './memberships.js';
-import type { RevocationQuery } from './revocation-set.js';
+import type { RevocationQuery } from '../session/revocation-set.js';
 import type { DirectoryChange, ProvisioningPolicy, RevocationReason, Revocations } from './types.js';
 
 /** Raises the revocations of these keys to `notBefore` (never lowers one). */

@@ -1,7 +1,7 @@
 import type { DirectoryIndex } from '../directory/index.js';
 // Type-only: the store never loads the login at run time.
-import type { IdentityStore, SessionIdentity } from '../login/identity-store.js';
-import type { RevocationQuery } from './revocation-set.js';
+import type { IdentityStore, SessionIdentity } from '../session/identity-store.js';
+import type { RevocationQuery } from '../session/revocation-set.js';
 
 /** A JSON value as SCIM sends it. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;

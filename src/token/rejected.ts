@@ -1,5 +1,5 @@
 import diagnostics from 'node:diagnostics_channel';
-import { TokenError, type ErrorCode } from '../errors/index.js';
+import { TokenError, type TokenErrorCode } from '../errors/index.js';
 
 /**
  * The `node:diagnostics_channel` channel on which every refused token is reported: `{ code,
@@ -23,7 +23,7 @@ const channel = diagnostics.channel(TOKEN_REJECTED_CHANNEL);
  * A `TokenError` whose message is fit for the caller; `detail` goes to the channel only.
  * Publishes only when someone listens, so a refusal costs one property read more.
  */
-export function rejected(code: ErrorCode, message: string, detail?: Readonly<Record<string, unknown>>): TokenError {
+export function rejected(code: TokenErrorCode, message: string, detail?: Readonly<Record<string, unknown>>): TokenError {
   if (channel.hasSubscribers) channel.publish(detail === undefined ? { code, message } : { code, message, detail });
   return new TokenError(code, message);
 }

@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { sourceFiles as sources } from '../architecture/source-files.js';
 import { join } from 'node:path';
 import { ERROR_CODES, EntragateError, TokenError, bearerChallenge } from '../../src/index.js';
 import { withErrorTable } from '../../scripts/error-table.js';
-
-function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
-  });
-}
 
 describe('error codes', () => {
   const code = sources('src')

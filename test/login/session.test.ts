@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
-import { createGate, ConfigError, SessionError, StoreError, type GateOptions, type Identity } from '../../src/index.js';
+import { createGate, ConfigError, SessionError, StoreError, TokenError, type GateOptions, type Identity } from '../../src/index.js';
 import {
   createLogin,
   createMemoryIdentityStore,
@@ -11,7 +11,7 @@ import {
   resolveSessionDuration,
   type LoginOptions,
 } from '../../src/login/index.js';
-import { safeReturnTo } from '../../src/login/request.js';
+import { safeReturnTo } from '../../src/http/request.js';
 import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
 import { esKey, fakeClock } from './harness.js';
 
@@ -95,7 +95,10 @@ describe('session keys and rotation', () => {
     for (const garbage of ['x', 'a.b.c', `${'a'.repeat(9000)}`]) {
       expect((await rejection(login.verifySession(garbage))).code).toBe('ERR_SESSION_INVALID');
     }
-    expect((await rejection(login.verifySession(''))).code).toBe('ERR_TOKEN_MISSING');
+    // No credential at all is a token-family error (RFC 6750 §3.1: a bare challenge), as for a bearer token.
+    const missing = await login.verifySession('').then(() => undefined, (e: unknown) => e);
+    expect(missing).toBeInstanceOf(TokenError);
+    expect((missing as TokenError).code).toBe('ERR_TOKEN_MISSING');
   });
 
   it('refuses a session for another app audience or issuer', async () => {

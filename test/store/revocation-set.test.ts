@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryRevocationList } from '../../src/login/index.js';
 import { openDirectoryStore, type DirectoryStore, type ProvisioningPolicy } from '../../src/store/index.js';
-import { RevocationSet } from '../../src/store/revocation-set.js';
+import { RevocationSet } from '../../src/session/revocation-set.js';
 import { dropSchema, nextChange, postgresUrl, uniqueSchema } from '../scim/helpers.js';
 
 /*

@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors/index.js';
-import { RevocationSet, type RevocationQuery } from '../store/revocation-set.js';
+import { RevocationSet, type RevocationQuery } from './revocation-set.js';
 
-export type { RevocationQuery } from '../store/revocation-set.js';
+export type { RevocationQuery } from './revocation-set.js';
 
 /**
  * Session revocations as the hot path reads them: per user (every session of a
