@@ -21,6 +21,10 @@ import { createShadowEvaluator, type DecisionDifference } from './policy/shadow.
 import type { AccessDecision, AccessPolicy, AccessRuleGroup, Decision, GatewayDecision, GatewayRule } from './policy/types.js';
 import { GATEWAY_ACTIONS, GATEWAY_FILTERS } from './policy/options.js';
 import { channels, publish } from './diagnostics.js';
+import type { Assert, Equal } from './config/type-equal.js';
+import type { GateOptions } from './gate-options.js';
+
+export type * from './gate-options.js';
 
 const groupSource = z.custom<GroupSource>(
   (v) => typeof v === 'object' && v !== null && typeof (v as GroupSource).resolve === 'function' && typeof (v as GroupSource).name === 'string',
@@ -48,10 +52,8 @@ const guid = z.string().regex(GUID, 'must be a tenant GUID');
 /** Keys fetched in clear text could be swapped on the way: https, except on this machine (tests, the mock). */
 const hostUrl = z.string().refine(isSecureHost, 'must be an https URL (http only for localhost, 127.0.0.1 or [::1])');
 
-/**
- * Options of `createGate`, validated once at construction.
- */
-export const gateOptionsSchema = z.strictObject({
+/** Options of `createGate`, validated once at construction; documented on `GateOptions` (gate-options.ts). */
+const gateOptionsSchema = z.strictObject({
   /** Cloudflare's identity-provider JSON for Entra ID (`type: "azureAD"`). */
   idp: idpConfigSchema,
   /**
@@ -71,7 +73,7 @@ export const gateOptionsSchema = z.strictObject({
    */
   allowAppTokens: z.boolean().default(false),
   /** Clock tolerance for `exp`, `nbf` and `iat`, in seconds. @defaultValue 60 */
-  clockTolerance: z.number().int().min(0).max(600).default(60),
+  clockToleranceSeconds: z.number().int().min(0).max(600).default(60),
   /** Tokens longer than this are refused before any parsing. @defaultValue 16384 */
   maxTokenBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
   /** Overrides the login authority of `azure_cloud` (tests, private clouds). */
@@ -81,13 +83,13 @@ export const gateOptionsSchema = z.strictObject({
   jwks: z
     .strictObject({
       /** Timeout of each discovery/JWKS fetch, ms. @defaultValue 5000 */
-      timeout: z.number().int().min(100).max(60_000).default(5_000),
+      timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
       /** Minimum time between refetches for an unknown `kid`, ms. Microsoft: 5 minutes. @defaultValue 300000 */
-      cooldown: z.number().int().min(0).default(300_000),
+      cooldownMs: z.number().int().min(0).default(300_000),
       /** After a failed fetch, wait this long before trying again, ms. @defaultValue 5000 */
-      failureBackoff: z.number().int().min(0).default(5_000),
+      failureBackoffMs: z.number().int().min(0).default(5_000),
       /** Refresh keys in the background when older than this, ms. Microsoft: hourly. @defaultValue 3600000 */
-      refreshInterval: z.number().int().min(1_000).default(3_600_000),
+      refreshIntervalMs: z.number().int().min(1_000).default(3_600_000),
     })
     .prefault({}),
   /** The verified-token cache; `false` turns it off. @defaultValue `{ max: 10000 }` */
@@ -170,8 +172,8 @@ export const gateOptionsSchema = z.strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function', 'must be a function returning ms').optional(),
 });
 
-/** Options accepted by `createGate`. */
-export type GateOptions = z.input<typeof gateOptionsSchema>;
+// The hand-written interface and the schema accept exactly the same input.
+type _GateOptionsMatch = Assert<Equal<z.input<typeof gateOptionsSchema>, GateOptions>>;
 
 /** Per-request inputs of `authorize`: the request attributes, and which policies decide. */
 export interface AuthorizeContext extends RequestContext {
@@ -282,7 +284,7 @@ export interface Gate {
   assertNotRevoked(credential: CredentialRef): void;
   /** The lower-cased subjects a revocation may name for an identity: `oid`, `sub`, the email and the UPN claims. */
   subjectsOf(identity: Identity, claims?: Readonly<Record<string, unknown>>): readonly string[];
-  /** Clock tolerance in seconds (option `clockTolerance`), applied to token lifetimes and to revocations. */
+  /** Clock tolerance in seconds (option `clockToleranceSeconds`), applied to token lifetimes and to revocations. */
   readonly clockTolerance: number;
   /** The group source (or chain) the pipeline asks, as configured in `groups`. */
   readonly groups: GroupSource | undefined;
@@ -346,10 +348,10 @@ export function createGate(options: GateOptions): Gate {
     authorityHost: hosts.authorityHost,
     fetch: o.fetch ?? globalThis.fetch,
     now,
-    timeout: o.jwks.timeout,
-    cooldown: o.jwks.cooldown,
-    failureBackoff: o.jwks.failureBackoff,
-    refreshInterval: o.jwks.refreshInterval,
+    timeout: o.jwks.timeoutMs,
+    cooldown: o.jwks.cooldownMs,
+    failureBackoff: o.jwks.failureBackoffMs,
+    refreshInterval: o.jwks.refreshIntervalMs,
   });
   const home = idp.config.directory_id.toLowerCase();
   const tenants = o.tenants === '*' ? ('*' as const) : new Set([home, ...(o.tenants ?? []).map((t) => t.toLowerCase())]);
@@ -359,7 +361,7 @@ export function createGate(options: GateOptions): Gate {
     tenants,
     audiences: new Set([clientId, `api://${clientId}`, ...o.audiences]),
     versions: new Set(o.tokenVersions),
-    clockTolerance: o.clockTolerance,
+    clockTolerance: o.clockToleranceSeconds,
     maxTokenBytes: o.maxTokenBytes,
     mapping: { idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }), emailClaim: idp.config.email_claim_name, claims: idp.config.claims },
     authorityHost: hosts.authorityHost,
@@ -427,7 +429,7 @@ export function createGate(options: GateOptions): Gate {
   const defaultApplication = applications.size === 1 ? [...applications.keys()][0] : undefined;
 
   const revocations: RevocationList = o.revocations ?? createMemoryRevocationList({ now });
-  const tolerance = o.clockTolerance;
+  const tolerance = o.clockToleranceSeconds;
   const scim = idp.scim_config;
   const identityUpdateBehavior =
     scim === undefined ? 'no_action' : scim.identity_update_behavior === 'no_action' && scim.group_member_deprovision === true ? 'reauth' : scim.identity_update_behavior;
@@ -513,7 +515,7 @@ export function createGate(options: GateOptions): Gate {
       : createAccessVerifier({
           teamDomain: access.teamDomain,
           aud: access.aud,
-          clockTolerance: o.clockTolerance,
+          clockTolerance: o.clockToleranceSeconds,
           idpId: access.idpId ?? idp.id ?? idp.uid ?? 'azureAD',
           ...(access.oidClaim === undefined ? {} : { oidClaim: access.oidClaim }),
           ...(access.tenantId === undefined ? {} : { tenantId: access.tenantId }),
