@@ -66,9 +66,9 @@ export interface GroupSourceGate {
 export interface ReportOnlyOptions {
   /** Candidate policies per application (the name of an enforced application). @defaultValue `{}` */
   applications?: Record<string, { policies: AccessPolicy[] }> | undefined;
-  /** Candidate Gateway rules. */
+  /** Candidate Gateway rules. @defaultValue none */
   gateway?: GatewayOptions | undefined;
-  /** Called with each difference between the enforced and the candidate decision, and where it arose. */
+  /** Called with each difference between the enforced and the candidate decision, and where it arose. @defaultValue none (the diagnostics channel only) */
   onDifference?: ((difference: DecisionDifference, where: string) => void) | undefined;
 }
 
@@ -85,7 +85,7 @@ export interface CloudflareAccessOptions {
   idpId?: string | undefined;
   /** The custom OIDC claim carrying the Entra object id (so the SCIM directory can match it). @defaultValue none: matched by email */
   oidClaim?: string | undefined;
-  /** The Entra tenant the Access application admits alone (so the directory may match its users by email). */
+  /** The Entra tenant the Access application admits alone (so the directory may match its users by email). @defaultValue none */
   tenantId?: string | undefined;
   /** Timeout of each fetch of the team's keys, in milliseconds. @defaultValue `5000` */
   timeoutMs?: number | undefined;

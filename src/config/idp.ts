@@ -13,7 +13,7 @@ export { parseWith };
 export interface AzureAdConfigInput {
   /** The Application (client) ID from the app registration's Overview page. */
   client_id: string;
-  /** A client secret's Value (Certificates & secrets). Only the login and the Graph source use it; token verification does not. */
+  /** A client secret's Value (Certificates & secrets). Only the login and the Graph source use it; token verification does not. @defaultValue none */
   client_secret?: string | undefined;
   /** The Directory (tenant) ID, a GUID. For multi-tenant apps also set `tenants` on the gate. */
   directory_id: string;
@@ -35,7 +35,7 @@ export interface AzureAdConfigInput {
    * @defaultValue `"default"`
    */
   azure_cloud?: AzureCloudName | undefined;
-  /** Cloudflare's redirect URL; accepted so the JSON can be pasted as is, not used. */
+  /** Cloudflare's redirect URL; accepted so the JSON can be pasted as is, not used. @defaultValue none */
   redirect_url?: string | undefined;
 }
 
@@ -55,11 +55,11 @@ export interface ScimConfigInput {
    * revokes the user's sessions, `no_action` waits for the next login. @defaultValue `"no_action"`
    */
   identity_update_behavior?: 'automatic' | 'reauth' | 'no_action' | undefined;
-  /** Deprecated by Cloudflare; `true` is read as `identity_update_behavior: "reauth"`. */
+  /** Deprecated by Cloudflare; `true` is read as `identity_update_behavior: "reauth"`. @defaultValue none */
   group_member_deprovision?: boolean | undefined;
-  /** Cloudflare's SCIM secret; accepted so the JSON can be pasted, the handler takes its own `secrets`. */
+  /** Cloudflare's SCIM secret; accepted so the JSON can be pasted, the handler takes its own `secrets`. @defaultValue none */
   secret?: string | undefined;
-  /** Cloudflare's SCIM endpoint; accepted so the JSON can be pasted as is. */
+  /** Cloudflare's SCIM endpoint; accepted so the JSON can be pasted as is, not used. @defaultValue none */
   scim_base_url?: string | undefined;
 }
 
@@ -74,13 +74,13 @@ export interface IdpConfigInput {
   name: string;
   /** Cloudflare's id of the identity provider; stamped as `identity.idp.id`. @defaultValue `uid`, else `"azureAD"` */
   id?: string | undefined;
-  /** Cloudflare's uid of the identity provider (older API answers). */
+  /** Cloudflare's uid of the identity provider (older API answers). @defaultValue none */
   uid?: string | undefined;
-  /** Accepted from Cloudflare's API answer, not used. */
+  /** Accepted from Cloudflare's API answer, not used. @defaultValue none */
   version?: string | undefined;
-  /** Accepted from Cloudflare's API answer, not used. */
+  /** Accepted from Cloudflare's API answer, not used. @defaultValue none */
   read_only?: boolean | undefined;
-  /** Accepted from Cloudflare's API answer, not used. */
+  /** Accepted from Cloudflare's API answer, not used. @defaultValue none */
   scim_base_url?: string | undefined;
   /** The Entra ID settings. */
   config: AzureAdConfigInput;
@@ -116,7 +116,7 @@ const scimConfigSchema = z.strictObject({
   user_deprovision: z.boolean().default(false),
   seat_deprovision: z.boolean().default(false),
   identity_update_behavior: z.enum(['automatic', 'reauth', 'no_action']).default('no_action'),
-  /** Deprecated by Cloudflare; `true` is read as `identity_update_behavior: "reauth"`. */
+  /** Deprecated by Cloudflare; `true` is read as `identity_update_behavior: "reauth"`. @defaultValue none */
   group_member_deprovision: z.boolean().optional(),
   secret: z.string().min(1).optional(),
   scim_base_url: z.string().optional(),
