@@ -150,10 +150,41 @@ export const idpConfigSchema = z
   });
 
 type _IdpInputMatches = Assert<Equal<z.input<typeof idpConfigSchema>, IdpConfigInput>>;
-/** The identity-provider configuration after validation, with defaults filled in. */
-export type IdpConfig = z.output<typeof idpConfigSchema>;
-/** The `scim_config` after validation. */
-export type ScimConfig = z.output<typeof scimConfigSchema>;
+/** The Entra ID settings after validation, with defaults filled in. */
+export interface AzureAdConfig extends Omit<AzureAdConfigInput, 'support_groups' | 'pkce_enabled' | 'claims' | 'conditional_access_enabled' | 'azure_cloud'> {
+  /** Read groups from the token, and from a group source on overage. */
+  support_groups: boolean;
+  /** PKCE (S256) in the login. */
+  pkce_enabled: boolean;
+  /** Extra token claims copied into `identity.claims`. */
+  claims: string[];
+  /** Conditional Access sync: whether `auth_context` rules count. */
+  conditional_access_enabled: boolean;
+  /** The national cloud. */
+  azure_cloud: AzureCloudName;
+}
+
+/** The `scim_config` after validation, with defaults filled in. */
+export interface ScimConfig extends Omit<ScimConfigInput, 'enabled' | 'user_deprovision' | 'seat_deprovision' | 'identity_update_behavior'> {
+  /** SCIM provisioning on. */
+  enabled: boolean;
+  /** A deactivated or deleted user's sessions are revoked. */
+  user_deprovision: boolean;
+  /** A deprovisioned user also loses their seat. */
+  seat_deprovision: boolean;
+  /** What an update to a user or their groups does to sessions. */
+  identity_update_behavior: 'automatic' | 'reauth' | 'no_action';
+}
+
+/** The identity-provider configuration after validation, with defaults filled in (`gate.idp`). */
+export interface IdpConfig extends Omit<IdpConfigInput, 'config' | 'scim_config'> {
+  /** The Entra ID settings. */
+  config: AzureAdConfig;
+  /** SCIM provisioning settings, when given. @defaultValue absent: SCIM off */
+  scim_config?: ScimConfig | undefined;
+}
+
+type _IdpOutputMatches = Assert<Equal<z.output<typeof idpConfigSchema>, IdpConfig>>;
 
 /**
  * Validates Cloudflare's identity-provider JSON for Entra ID once, and fills defaults.
