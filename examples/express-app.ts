@@ -7,9 +7,9 @@
  * In your app, import from `entragate`, `entragate/express` and `entragate/login`.
  */
 import express from 'express';
-import { createGate, EntragateError } from '../src/index.js';
-import { identityEndpoint, loginRoutes, protect } from '../src/adapters/express.js';
-import { createLogin } from '../src/login/index.js';
+import { createGate, EntragateError } from 'entragate';
+import { identityEndpoint, loginRoutes, protect } from 'entragate/express';
+import { createLogin } from 'entragate/login';
 
 const env = (name: string): string => process.env[name] ?? '';
 const ENGINEERING = '61503835-b6fe-4630-af88-de551dd59a2e'; // an Entra group Object Id

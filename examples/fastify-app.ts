@@ -7,8 +7,8 @@
  * In your app, import from `entragate` and `entragate/fastify`.
  */
 import Fastify from 'fastify';
-import { createGate } from '../src/index.js';
-import { protect, protectHook } from '../src/adapters/fastify.js';
+import { createGate } from 'entragate';
+import { protect, protectHook } from 'entragate/fastify';
 
 const env = (name: string): string => process.env[name] ?? '';
 const FINANCE = '86773093-5feb-48dd-814b-7ccd3676ff50'; // an Entra group Object Id

@@ -6,8 +6,8 @@
  * In your app, import from `entragate` and `entragate/koa`.
  */
 import Koa from 'koa';
-import { createGate } from '../src/index.js';
-import { protect } from '../src/adapters/koa.js';
+import { createGate } from 'entragate';
+import { protect } from 'entragate/koa';
 
 const env = (name: string): string => process.env[name] ?? '';
 

@@ -17,12 +17,13 @@ import { createAccessVerifier, type AccessVerifier } from './cloudflare/verifier
 import type { AccessAssertion } from './cloudflare/types.js';
 import type { Decision } from './policy/types.js';
 import { channels, publish } from './diagnostics.js';
-import { gateOptionsSchema, isGroupSource, type GateOptions, type ParsedGateOptions } from './gate/options.js';
+import { gateOptionsSchema, isGroupSource, type ParsedGateOptions } from './gate/options.js';
+import type { GateOptions } from './gate-options.js';
 import { createIdentityPipeline } from './gate/identity.js';
 import { compileGatePolicies } from './gate/policies.js';
 import type { Gate, IdentifyOptions } from './gate/types.js';
 
-export { gateOptionsSchema, type GateOptions } from './gate/options.js';
+export type * from './gate-options.js';
 export type { AuthorizeContext, CredentialRef, Gate, GateApplication, IdentifyOptions, ResolveContext } from './gate/types.js';
 
 /**
@@ -52,10 +53,10 @@ export function createGate(options: GateOptions): Gate {
     authorityHost: hosts.authorityHost,
     fetch: o.fetch ?? globalThis.fetch,
     now,
-    timeout: o.jwks.timeout,
-    cooldown: o.jwks.cooldown,
-    failureBackoff: o.jwks.failureBackoff,
-    refreshInterval: o.jwks.refreshInterval,
+    timeout: o.jwks.timeoutMs,
+    cooldown: o.jwks.cooldownMs,
+    failureBackoff: o.jwks.failureBackoffMs,
+    refreshInterval: o.jwks.refreshIntervalMs,
   });
   const home = idp.config.directory_id.toLowerCase();
   const tenants = o.tenants === '*' ? ('*' as const) : new Set([home, ...(o.tenants ?? []).map((t) => t.toLowerCase())]);
@@ -65,7 +66,7 @@ export function createGate(options: GateOptions): Gate {
     tenants,
     audiences: new Set([clientId, `api://${clientId}`, ...o.audiences]),
     versions: new Set(o.tokenVersions),
-    clockTolerance: o.clockTolerance,
+    clockTolerance: o.clockToleranceSeconds,
     maxTokenBytes: o.maxTokenBytes,
     mapping: { idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }), emailClaim: idp.config.email_claim_name, claims: idp.config.claims },
     authorityHost: hosts.authorityHost,
@@ -83,7 +84,7 @@ export function createGate(options: GateOptions): Gate {
   const { applications, gateway, warnings, defaultApplication } = compileGatePolicies(o, source);
 
   const revocations: RevocationList = o.revocations ?? createMemoryRevocationList({ now });
-  const tolerance = o.clockTolerance;
+  const tolerance = o.clockToleranceSeconds;
   const scim = idp.scim_config;
   const identityUpdateBehavior =
     scim === undefined ? 'no_action' : scim.identity_update_behavior === 'no_action' && scim.group_member_deprovision === true ? 'reauth' : scim.identity_update_behavior;
@@ -107,7 +108,7 @@ export function createGate(options: GateOptions): Gate {
       : createAccessVerifier({
           teamDomain: access.teamDomain,
           aud: access.aud,
-          clockTolerance: o.clockTolerance,
+          clockTolerance: o.clockToleranceSeconds,
           idpId: access.idpId ?? idp.id ?? idp.uid ?? 'azureAD',
           ...(access.oidClaim === undefined ? {} : { oidClaim: access.oidClaim }),
           ...(access.tenantId === undefined ? {} : { tenantId: access.tenantId }),

@@ -13,7 +13,7 @@ import { certificateOf, createProtector, type Auth, type ProtectOptions, type Pr
 import { runFetchHandler, writeParts, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
 
-export { createProtector, certificateOf, identityJson, parseBearer, protectOptionsSchema } from './core.js';
+export { createProtector, certificateOf, identityJson, parseBearer } from './core.js';
 export type { Auth, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
 export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
 

@@ -15,7 +15,9 @@ export type AzureCloud = keyof typeof AZURE_CLOUDS;
 
 /** Hosts of one cloud. */
 export interface CloudHosts {
+  /** The login authority, without a trailing slash (`https://login.microsoftonline.com`). */
   authorityHost: string;
+  /** The Microsoft Graph host, without a trailing slash (`https://graph.microsoft.com`). */
   graphHost: string;
 }
 

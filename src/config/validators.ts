@@ -20,7 +20,7 @@ export function relativePath(): z.ZodString {
 }
 
 /** A Go duration of at least one second (`24h`, `30m`, `1h30m`), as Cloudflare's `session_duration`. */
-export function sessionDuration(): z.ZodType<string> {
+export function sessionDuration(): z.ZodType<string, string> {
   return z.string().refine((v) => {
     try {
       return parseGoDuration(v) >= 1000;

@@ -11,6 +11,8 @@ import type { AccessPolicy, AccessRuleGroup, GatewayRule } from '../policy/types
 import { GATEWAY_ACTIONS, GATEWAY_FILTERS } from '../policy/options.js';
 import type { DecisionDifference } from '../policy/shadow.js';
 import type { Gate } from './types.js';
+import type { Assert, Equal } from '../config/type-equal.js';
+import type { GateOptions } from '../gate-options.js';
 
 /** Whether a value is a {@link GroupSource} (`{ name, resolve }`). */
 export function isGroupSource(v: unknown): v is GroupSource {
@@ -63,7 +65,7 @@ export const gateOptionsSchema = z.strictObject({
    */
   allowAppTokens: z.boolean().default(false),
   /** Clock tolerance for `exp`, `nbf` and `iat`, in seconds. @defaultValue 60 */
-  clockTolerance: z.number().int().min(0).max(600).default(60),
+  clockToleranceSeconds: z.number().int().min(0).max(600).default(60),
   /** Tokens longer than this are refused before any parsing. @defaultValue 16384 */
   maxTokenBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
   /** Overrides the login authority of `azure_cloud` (tests, private clouds). */
@@ -73,13 +75,13 @@ export const gateOptionsSchema = z.strictObject({
   jwks: z
     .strictObject({
       /** Timeout of each discovery/JWKS fetch, ms. @defaultValue 5000 */
-      timeout: z.number().int().min(100).max(60_000).default(5_000),
+      timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
       /** Minimum time between refetches for an unknown `kid`, ms. Microsoft: 5 minutes. @defaultValue 300000 */
-      cooldown: z.number().int().min(0).default(300_000),
+      cooldownMs: z.number().int().min(0).default(300_000),
       /** After a failed fetch, wait this long before trying again, ms. @defaultValue 5000 */
-      failureBackoff: z.number().int().min(0).default(5_000),
+      failureBackoffMs: z.number().int().min(0).default(5_000),
       /** Refresh keys in the background when older than this, ms. Microsoft: hourly. @defaultValue 3600000 */
-      refreshInterval: z.number().int().min(1_000).default(3_600_000),
+      refreshIntervalMs: z.number().int().min(1_000).default(3_600_000),
     })
     .prefault({}),
   /** The verified-token cache; `false` turns it off. @defaultValue `{ max: 10000 }` */
@@ -162,8 +164,8 @@ export const gateOptionsSchema = z.strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function', 'must be a function returning ms').optional(),
 });
 
-/** Options accepted by `createGate`. */
-export type GateOptions = z.input<typeof gateOptionsSchema>;
+// The hand-written interface (gate-options.ts) and the schema accept exactly the same input.
+type _GateOptionsMatch = Assert<Equal<z.input<typeof gateOptionsSchema>, GateOptions>>;
 
 /** The gateway rules of the options, validated. */
 export type ParsedGatewayOptions = z.output<typeof gatewaySchema>;

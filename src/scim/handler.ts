@@ -2,8 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { parseIdpConfig } from '../config/idp.js';
 import { ConfigError, EntragateError, ScimError } from '../errors/index.js';
-import type { Gate } from '../gate.js';
 import type { DirectoryChange, DirectoryStore, IndexedKey, JsonObject, JsonValue, ProvisioningPolicy, ResourceQuery, StoredResource, WriteContext } from '../store/index.js';
+import { handlerOptionsSchema, type ScimGate, type ScimHandlerOptions } from './options.js';
 import { resourceTypeDocuments, schemaDocuments, serviceProviderConfig } from './discovery.js';
 import { matchesFilter, parseAttrWord, parseFilter, type AttrPath, type ScimFilter } from './filter.js';
 import { applyPatch, parsePatchRequest, planGroupPatch, type ReadOnlyState } from './patch.js';
@@ -12,34 +12,7 @@ import { ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, UNSTORABLE, USER_SCHEMA, findK
 /** A fetch-style handler: WHATWG `Request` in, `Response` out. */
 export type ScimHandler = (request: Request) => Promise<Response>;
 
-/** What the handler reads of a gate: its validated identity-provider configuration. A `Gate` from `createGate` fits. */
-export type ScimGate = Pick<Gate, 'idp'>;
-
-const handlerOptionsSchema = z.strictObject({
-  store: z.custom<DirectoryStore>((v) => isObject(v as JsonValue) && typeof (v as { users?: unknown }).users === 'object', { message: 'expected a DirectoryStore from openDirectoryStore()' }),
-  /** Bearer secrets accepted at once: `[current]` or `[current, previous]` while rotating. */
-  secrets: z.array(z.string().min(16, 'a SCIM secret must be at least 16 characters')).min(1).max(2),
-  /** Mount path (`/scim/v2`); when absent, anything before `/Users`, `/Groups`, … is ignored. */
-  basePath: z.string().regex(/^\/[^?#]*$/, 'expected an absolute path').optional(),
-  /** Request bodies over this many bytes are refused with 413. */
-  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
-  /** Page size when a list request sends no `count`. */
-  defaultCount: z.number().int().min(1).max(10_000).default(100),
-  /** The largest page served (`count` above it is lowered). */
-  maxCount: z.number().int().min(1).max(10_000).default(1000),
-  /**
-   * The gate whose identity provider Entra provisions. Its `idp.scim_config` (Cloudflare's JSON, as
-   * the gate validated it) sets what a write does to sessions: `user_deprovision`, `seat_deprovision`,
-   * `identity_update_behavior` (and the deprecated `group_member_deprovision`). It must be present
-   * with `enabled: true`, or construction fails.
-   */
-  gate: z.custom<ScimGate>((v) => typeof v === 'object' && v !== null && isObject((v as { idp?: unknown }).idp as JsonValue), { message: 'expected the gate from createGate() (an object with `idp`)' }),
-  /** Called after each committed write made through this handler. */
-  onEvent: z.custom<(change: DirectoryChange) => void>((v) => typeof v === 'function', { message: 'expected a function' }).optional(),
-});
-
-/** Options of {@link createScimHandler}. */
-export type ScimHandlerOptions = z.input<typeof handlerOptionsSchema>;
+export type { ScimGate, ScimHandlerOptions } from './options.js';
 
 const JSON_TYPE = 'application/scim+json';
 const RESOURCE_PATH = /\/(users|groups|schemas|resourcetypes|serviceproviderconfig)(?:\/([^/]+))?\/?$/i;

@@ -14,6 +14,7 @@
  * @packageDocumentation
  */
 export { openDirectoryStore, SCIM_CHANGE_CHANNEL, STALENESS_CHANNEL, type DirectoryStoreOptions, type StalenessReason } from './open-store.js';
+export type { PgliteStoreOptions, PostgresStoreOptions, StoreIdentityOptions, StoreRetentionOptions } from './options.js';
 export { DEFAULT_TOLERANCE_SECONDS, type RevocationQuery } from '../session/revocation-set.js';
 export { IDENTITY_CHANNEL } from './identities.js';
 export type {

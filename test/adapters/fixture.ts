@@ -64,7 +64,7 @@ export async function createFixture(): Promise<Fixture> {
     ...common,
     gateway: { rules: [{ name: 'Allow devs', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${DEVS}"})` }], defaultAction: 'block' },
   });
-  const coldGate = createGate({ ...common, jwks: { timeout: 500, failureBackoff: 0, cooldown: 0 } });
+  const coldGate = createGate({ ...common, jwks: { timeoutMs: 500, failureBackoffMs: 0, cooldownMs: 0 } });
   const httpGate = createGate({
     ...common,
     gateway: {

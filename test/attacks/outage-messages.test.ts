@@ -14,7 +14,7 @@ const stacks = useStacks({
   gate: { applications: { portal: { policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } } },
   routes: [
     // A gate that never fetched keys: with the mock's endpoints down, its first verification is a 503.
-    { at: 'GET /cold', target: { application: 'portal' }, gate: { applications: { portal: { policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } }, jwks: { timeout: 500, failureBackoff: 0, cooldown: 0 } } },
+    { at: 'GET /cold', target: { application: 'portal' }, gate: { applications: { portal: { policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } }, jwks: { timeoutMs: 500, failureBackoffMs: 0, cooldownMs: 0 } } },
   ],
 });
 

@@ -84,7 +84,7 @@ describe('entragate check', () => {
 
   it('reports every problem with its location and exits 1', async () => {
     const bad = config();
-    (bad.idp as { config: Record<string, unknown> }).config.directory_id = 'contoso.onmicrosoft.com';
+    (bad.idp as unknown as { config: Record<string, unknown> }).config.directory_id = 'contoso.onmicrosoft.com';
     bad.applications.portal.policies.push({ name: 'Okta', decision: 'allow', include: [{ okta: { name: 'x' } } as never] });
     bad.ruleGroups.push({ id: 'loop', name: 'Loop', include: [{ group: { id: 'loop' } } as never] });
     bad.gateway.rules.push({ name: 'Broken', action: 'allow', precedence: 2, identity: 'any(identity.groups.id[*] in {"a"' });

@@ -26,7 +26,7 @@ afterEach(() => {
 });
 
 const gateFor = (overrides: Partial<GateOptions> = {}) =>
-  createGate({ idp: entra.idpConfig(), authorityHost: entra.url, ...overrides, jwks: { timeout: 300, failureBackoff: 0, cooldown: 0, ...overrides.jwks } });
+  createGate({ idp: entra.idpConfig(), authorityHost: entra.url, ...overrides, jwks: { timeoutMs: 300, failureBackoffMs: 0, cooldownMs: 0, ...overrides.jwks } });
 
 async function rejection(promise: Promise<unknown>): Promise<EntragateError> {
   const error = await promise.then(
@@ -66,7 +66,7 @@ describe('key fetches settle within their deadline', () => {
   it('a JWKS refresh (an unknown kid) whose body dribbles fails as an outage, and a later refresh picks up the key', async () => {
     const rotating = await createMockEntra();
     try {
-      const gate = createGate({ idp: rotating.idpConfig(), authorityHost: rotating.url, jwks: { timeout: 300, failureBackoff: 0, cooldown: 0 } });
+      const gate = createGate({ idp: rotating.idpConfig(), authorityHost: rotating.url, jwks: { timeoutMs: 300, failureBackoffMs: 0, cooldownMs: 0 } });
       await gate.verify(rotating.mintToken());
       const before = rotating.requests.discovery;
       rotating.rotateKeys();

@@ -159,7 +159,7 @@ describe('verified-token cache', () => {
     const rolling = await createMockEntra();
     try {
       let clock = Date.now();
-      const gate = createGate({ idp: rolling.idpConfig(), authorityHost: rolling.url, now: () => clock, jwks: { refreshInterval: 60_000 } });
+      const gate = createGate({ idp: rolling.idpConfig(), authorityHost: rolling.url, now: () => clock, jwks: { refreshIntervalMs: 60_000 } });
       const token = rolling.mintToken({ issuedAt: Math.floor(clock / 1000) });
       await gate.verify(token);
       const old = rolling.currentKey.kid;
@@ -178,7 +178,7 @@ describe('verified-token cache', () => {
     const keys = await createMockEntra();
     try {
       let clock = Date.now();
-      const gate = createGate({ idp: keys.idpConfig(), authorityHost: keys.url, now: () => clock, jwks: { cooldown: 1_000 } });
+      const gate = createGate({ idp: keys.idpConfig(), authorityHost: keys.url, now: () => clock, jwks: { cooldownMs: 1_000 } });
       await gate.verify(keys.mintToken());
       keys.rotateKeys();
       clock += 2_000;

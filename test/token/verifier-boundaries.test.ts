@@ -91,8 +91,8 @@ describe('lifetime claims at their boundaries', () => {
   it('iat: in the future beyond the clock tolerance is refused; at the tolerance it passes', async () => {
     for (const tolerance of [0, 60]) {
       const token = (iat: number) => entra.mintToken({ issuedAt: T - 100, claims: { iat, nbf: undefined } });
-      await expect(gateAt(at(T), { clockTolerance: tolerance }).verify(token(T + tolerance))).resolves.toMatchObject({ iat: T + tolerance });
-      const error = await refused(gateAt(at(T), { clockTolerance: tolerance }).verify(token(T + tolerance + 1)), 'ERR_TOKEN_NOT_YET_VALID');
+      await expect(gateAt(at(T), { clockToleranceSeconds: tolerance }).verify(token(T + tolerance))).resolves.toMatchObject({ iat: T + tolerance });
+      const error = await refused(gateAt(at(T), { clockToleranceSeconds: tolerance }).verify(token(T + tolerance + 1)), 'ERR_TOKEN_NOT_YET_VALID');
       expect(error.message).toContain('the token was issued in the future');
     }
   });
@@ -101,8 +101,8 @@ describe('lifetime claims at their boundaries', () => {
     await refused(gateAt(at(T)).verify(entra.mintToken({ issuedAt: T, claims: { nbf: 'soon' } })), 'ERR_TOKEN_CLAIM_INVALID');
     for (const tolerance of [0, 60]) {
       const token = (nbf: number) => entra.mintToken({ issuedAt: T - 100, claims: { nbf } });
-      await expect(gateAt(at(T), { clockTolerance: tolerance }).verify(token(T + tolerance))).resolves.toMatchObject({ tid: entra.tenantId });
-      await refused(gateAt(at(T), { clockTolerance: tolerance }).verify(token(T + tolerance + 1)), 'ERR_TOKEN_NOT_YET_VALID');
+      await expect(gateAt(at(T), { clockToleranceSeconds: tolerance }).verify(token(T + tolerance))).resolves.toMatchObject({ tid: entra.tenantId });
+      await refused(gateAt(at(T), { clockToleranceSeconds: tolerance }).verify(token(T + tolerance + 1)), 'ERR_TOKEN_NOT_YET_VALID');
     }
   });
 
@@ -118,9 +118,9 @@ describe('lifetime claims at their boundaries', () => {
     const token = entra.mintToken({ issuedAt: T, expiresIn: 600 });
     for (const tolerance of [0, 60]) {
       const edge = exp + tolerance;
-      await expect(gateAt(at(edge - 1, 999), { clockTolerance: tolerance }).verify(token)).resolves.toMatchObject({ exp });
-      await refused(gateAt(at(edge), { clockTolerance: tolerance }).verify(token), 'ERR_TOKEN_EXPIRED');
-      await refused(gateAt(at(edge, 1), { clockTolerance: tolerance }).verify(token), 'ERR_TOKEN_EXPIRED');
+      await expect(gateAt(at(edge - 1, 999), { clockToleranceSeconds: tolerance }).verify(token)).resolves.toMatchObject({ exp });
+      await refused(gateAt(at(edge), { clockToleranceSeconds: tolerance }).verify(token), 'ERR_TOKEN_EXPIRED');
+      await refused(gateAt(at(edge, 1), { clockToleranceSeconds: tolerance }).verify(token), 'ERR_TOKEN_EXPIRED');
     }
   });
 
@@ -136,7 +136,7 @@ describe('lifetime claims at their boundaries', () => {
       for (const tolerance of [0, 60]) {
         misses = 0;
         let clock = T * 1000;
-        const gate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, now: () => clock, clockTolerance: tolerance });
+        const gate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, now: () => clock, clockToleranceSeconds: tolerance });
         const first = await gate.verify(token);
         clock = exp * 1000 - 1;
         expect(await gate.verify(token)).toBe(first); // served from the cache

@@ -244,7 +244,7 @@ describe('verify: bad input is refused with a coded error', () => {
 
   it('honours the clock tolerance on both sides', async () => {
     const t = now();
-    const gate = gateFor({ clockTolerance: 30, now: () => t * 1000 });
+    const gate = gateFor({ clockToleranceSeconds: 30, now: () => t * 1000 });
     await expect(gate.verify(entra.mintToken({ issuedAt: t - 3620, expiresIn: 3600 }))).resolves.toBeTruthy();
     expect((await rejection(gate.verify(entra.mintToken({ issuedAt: t - 3640, expiresIn: 3600 })))).code).toBe('ERR_TOKEN_EXPIRED');
     await expect(gate.verify(entra.mintToken({ issuedAt: t + 20 }))).resolves.toBeTruthy();
@@ -304,7 +304,7 @@ describe('signing keys', () => {
     const rotating = await createMockEntra();
     try {
       let clock = Date.now();
-      const gate = createGate({ idp: rotating.idpConfig(), authorityHost: rotating.url, now: () => clock, jwks: { cooldown: 60_000 } });
+      const gate = createGate({ idp: rotating.idpConfig(), authorityHost: rotating.url, now: () => clock, jwks: { cooldownMs: 60_000 } });
       await gate.verify(rotating.mintToken());
       rotating.rotateKeys();
       const fresh = rotating.mintToken({ issuedAt: Math.floor(clock / 1000) });
@@ -343,7 +343,7 @@ describe('signing keys', () => {
   });
 
   it('a refused connection is an outage too, and fails fast during the backoff', async () => {
-    const gate = createGate({ idp: entra.idpConfig(), authorityHost: 'http://127.0.0.1:9', jwks: { timeout: 2_000 } });
+    const gate = createGate({ idp: entra.idpConfig(), authorityHost: 'http://127.0.0.1:9', jwks: { timeoutMs: 2_000 } });
     const first = await rejection(gate.verify(entra.mintToken()));
     expect(first.code).toBe('ERR_JWKS_UNAVAILABLE');
     const second = await rejection(gate.verify(entra.mintToken()));
@@ -353,7 +353,7 @@ describe('signing keys', () => {
   it('times out a slow endpoint', async () => {
     entra.faults.delayMs = 1_500;
     try {
-      const error = await rejection(gateFor({ jwks: { timeout: 200 } }).verify(entra.mintToken()));
+      const error = await rejection(gateFor({ jwks: { timeoutMs: 200 } }).verify(entra.mintToken()));
       expect(error.code).toBe('ERR_JWKS_UNAVAILABLE');
       expect(error.message).toContain('timed out');
     } finally {
@@ -365,7 +365,7 @@ describe('signing keys', () => {
 describe('verified-token cache', () => {
   it('a repeated token costs no second verification, and never outlives exp', async () => {
     let clock = Date.now();
-    const gate = gateFor({ now: () => clock, clockTolerance: 0 });
+    const gate = gateFor({ now: () => clock, clockToleranceSeconds: 0 });
     const misses: unknown[] = [];
     const listener = (m: unknown) => misses.push(m);
     diagnostics.subscribe('entragate:token:cache-miss', listener);
