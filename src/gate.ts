@@ -18,12 +18,12 @@ import type { AccessAssertion } from './cloudflare/types.js';
 import type { Decision } from './policy/types.js';
 import { channels, publish } from './diagnostics.js';
 import { gateOptionsSchema, isGroupSource, type ParsedGateOptions } from './gate/options.js';
-import type { GateOptions } from './gate-options.js';
+import type { GateOptions } from './gate/gate-options.js';
 import { createIdentityPipeline } from './gate/identity.js';
 import { compileGatePolicies } from './gate/policies.js';
 import type { Gate, IdentifyOptions } from './gate/types.js';
 
-export type * from './gate-options.js';
+export type * from './gate/gate-options.js';
 export type { AuthorizeContext, CredentialRef, Gate, GateApplication, IdentifyOptions, ResolveContext } from './gate/types.js';
 
 /**

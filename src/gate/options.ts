@@ -12,7 +12,7 @@ import { GATEWAY_ACTIONS, GATEWAY_FILTERS } from '../policy/options.js';
 import type { DecisionDifference } from '../policy/shadow.js';
 import type { Gate } from './types.js';
 import type { Assert, Equal } from '../config/type-equal.js';
-import type { GateOptions } from '../gate-options.js';
+import type { GateOptions } from './gate-options.js';
 
 /** Whether a value is a {@link GroupSource} (`{ name, resolve }`). */
 export function isGroupSource(v: unknown): v is GroupSource {

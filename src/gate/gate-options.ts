@@ -6,13 +6,13 @@
  * Units: durations in milliseconds are named `…Ms`, in seconds `…Seconds`; `session_duration` is a Go
  * duration string because Cloudflare's JSON uses one there.
  */
-import type { CloudHosts } from './config/clouds.js';
-import type { IdpConfig, IdpConfigInput } from './config/idp.js';
-import type { GroupSource } from './groups/types.js';
-import type { RevocationList } from './session/revocation.js';
-import type { DecisionDifference } from './policy/shadow.js';
-import type { AccessPolicy, AccessRuleGroup, GatewayRule } from './policy/types.js';
-import type { GATEWAY_ACTIONS, GATEWAY_FILTERS } from './policy/options.js';
+import type { CloudHosts } from '../config/clouds.js';
+import type { IdpConfig, IdpConfigInput } from '../config/idp.js';
+import type { GroupSource } from '../groups/types.js';
+import type { RevocationList } from '../session/revocation.js';
+import type { DecisionDifference } from '../policy/shadow.js';
+import type { AccessPolicy, AccessRuleGroup, GatewayRule } from '../policy/types.js';
+import type { GATEWAY_ACTIONS, GATEWAY_FILTERS } from '../policy/options.js';
 
 /** An Access application of the gate: its policies and session length, as in Cloudflare's API JSON. */
 export interface GateApplicationOptions {
