@@ -45,15 +45,18 @@ class OptionReader {
   boolean(key: string, fallback: boolean): boolean {
     const v = this.input[key];
     if (v === undefined) return fallback;
-    return typeof v === 'boolean' ? v : (this.fail(key, 'Invalid input: expected boolean'), fallback);
+    if (typeof v === 'boolean') return v;
+    this.fail(key, 'Invalid input: expected boolean');
+    return fallback;
   }
 
   integer(key: string, min: number, max: number, fallback: number): number {
     const v = this.input[key];
     if (v === undefined) return fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v)) return this.fail(key, 'Invalid input: expected int'), fallback;
-    if (v < min || v > max) return this.fail(key, `Too ${v < min ? 'small' : 'big'}: expected number to be ${v < min ? `>=${min}` : `<=${max}`}`), fallback;
-    return v;
+    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(key, 'Invalid input: expected int');
+    else if (v < min || v > max) this.fail(key, `Too ${v < min ? 'small' : 'big'}: expected number to be ${v < min ? `>=${min}` : `<=${max}`}`);
+    else return v;
+    return fallback;
   }
 
   oneOf<T extends string>(key: string, values: readonly T[]): T | undefined {
@@ -77,7 +80,10 @@ class OptionReader {
     const map = new Map<string, readonly string[]>();
     const v = this.input[key];
     if (v === undefined) return map;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return this.fail(key, 'Invalid input: expected record'), map;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      this.fail(key, 'Invalid input: expected record');
+      return map;
+    }
     for (const id of Object.keys(v)) {
       const values = (v as Record<string, unknown>)[id];
       if (id === '') this.fail(key, 'Too small: expected string to have >=1 characters');

@@ -1,264 +1,29 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { parseIdpConfig } from '../config/idp.js';
-import { ConfigError, EntragateError, ScimError } from '../errors/index.js';
-import type { DirectoryChange, DirectoryStore, IndexedKey, JsonObject, JsonValue, ProvisioningPolicy, ResourceQuery, StoredResource, WriteContext } from '../store/index.js';
+import { ConfigError, ScimError } from '../errors/index.js';
+import type { DirectoryChange, DirectoryStore, JsonObject, JsonValue, ProvisioningPolicy, ResourceQuery, StoredResource, WriteContext } from '../store/index.js';
 import { handlerOptionsSchema, type ScimGate, type ScimHandlerOptions } from './options.js';
 import { resourceTypeDocuments, schemaDocuments, serviceProviderConfig } from './discovery.js';
-import { matchesFilter, parseAttrWord, parseFilter, type AttrPath, type ScimFilter } from './filter.js';
+import { matchesFilter, parseFilter, type AttrPath } from './filter.js';
 import { applyPatch, parsePatchRequest, planGroupPatch, type ReadOnlyState } from './patch.js';
-import { ERROR_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, UNSTORABLE, USER_SCHEMA, findKey, isForbiddenKey, isObject, normalizeResource } from './schema.js';
+import { scimResponse, NO_CONTENT, errorResponse, fromWebRequest, toWebResponse, readJson, type ScimReply, type ScimRequest } from './wire.js';
+import { indexedKeys, parseAttributeList, project, wantsMembers, parseIndex } from './projection.js';
+import { GROUP_SCHEMA, LIST_SCHEMA, UNSTORABLE, USER_SCHEMA, findKey, isObject, normalizeResource } from './schema.js';
+
+export type { ScimReply, ScimRequest } from './wire.js';
 
 /** A fetch-style handler: WHATWG `Request` in, `Response` out. */
 export type ScimHandler = (request: Request) => Promise<Response>;
 
 export type { ScimGate, ScimHandlerOptions } from './options.js';
 
-const JSON_TYPE = 'application/scim+json';
 const RESOURCE_PATH = /\/(users|groups|schemas|resourcetypes|serviceproviderconfig)(?:\/([^/]+))?\/?$/i;
-const MAX_JSON_DEPTH = 32;
-
-/**
- * What the handler reads of a request, whatever carried it: a WHATWG `Request`,
- * or (through {@link toNodeListener}) a `node:http` request read directly,
- * without building WHATWG objects per request.
- */
-export interface ScimRequest {
-  method: string;
-  /** Absolute URL. */
-  url: string;
-  /** A header by lower-case name. */
-  header(name: string): string | null;
-  /** The body, or null when there is none. Leaving the loop early stops reading it. */
-  body(): AsyncIterable<Uint8Array> | null;
-}
-
-/** The handler's answer before a transport writes it. */
-export interface ScimReply {
-  status: number;
-  headers: Record<string, string>;
-  body: string | null;
-}
-
 /** The transport-neutral handler behind a {@link ScimHandler}, for adapters that skip WHATWG objects. */
 export const SCIM_CORE = Symbol('entragate.scim.core');
 
-function scimResponse(status: number, body: unknown, headers: Record<string, string> = {}): ScimReply {
-  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(body) };
-}
-
-const NO_CONTENT: ScimReply = { status: 204, headers: {}, body: null };
-
-function errorResponse(err: unknown): ScimReply {
-  if (err instanceof EntragateError) {
-    const body: Record<string, string | string[]> = { schemas: [ERROR_SCHEMA], status: String(err.status), detail: err.status >= 500 ? 'the directory store is unavailable' : err.message };
-    if (err instanceof ScimError && err.scimType) body.scimType = err.scimType;
-    return scimResponse(err.status, body, { ...err.headers });
-  }
-  // INVARIANT: an unexpected failure says nothing about its cause to the client.
-  return scimResponse(500, { schemas: [ERROR_SCHEMA], status: '500', detail: 'internal error' });
-}
-
-/** Reads a WHATWG body as an async iterable; leaving early cancels the stream. */
-function webBody(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
-  return {
-    [Symbol.asyncIterator]() {
-      const reader = stream.getReader();
-      return {
-        async next(): Promise<IteratorResult<Uint8Array>> {
-          const { done, value } = await reader.read();
-          return done ? { done: true, value: undefined } : { done: false, value };
-        },
-        async return(): Promise<IteratorResult<Uint8Array>> {
-          await reader.cancel().catch(() => undefined);
-          return { done: true, value: undefined };
-        },
-      };
-    },
-  };
-}
-
-function fromWebRequest(request: Request): ScimRequest {
-  return { method: request.method, url: request.url, header: (name) => request.headers.get(name), body: () => (request.body ? webBody(request.body) : null) };
-}
-
-function toWebResponse(reply: ScimReply): Response {
-  return new Response(reply.body, { status: reply.status, headers: reply.headers });
-}
-
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
-}
-
-function checkText(text: string): void {
-  if (UNSTORABLE.test(text)) throw new ScimError('ERR_SCIM_INVALID_VALUE', 'request body has a NUL character or an unpaired surrogate in a string', { scimType: 'invalidValue' });
-}
-
-/** Walks parsed JSON once: bounded depth, no key that could reach a prototype, only text the store can keep. */
-function checkJson(value: JsonValue, depth: number): void {
-  if (depth > MAX_JSON_DEPTH) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', `request body nests deeper than ${MAX_JSON_DEPTH} levels`, { scimType: 'invalidSyntax' });
-  if (typeof value === 'string') {
-    checkText(value);
-  } else if (Array.isArray(value)) {
-    for (const v of value) checkJson(v, depth + 1);
-  } else if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) {
-      if (isForbiddenKey(k)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `attribute \`${k}\` is not permitted`, { scimType: 'invalidValue' });
-      checkText(k);
-      checkJson(v, depth + 1);
-    }
-  }
-}
-
-/** Reads a body with a streaming cap: never buffers more than `limit` bytes. */
-async function readJson(request: ScimRequest, limit: number): Promise<JsonValue> {
-  const tooLarge = (): ScimError => new ScimError('ERR_SCIM_TOO_LARGE', `request body is over the limit of \`${limit}\` bytes`);
-  const declared = Number(request.header('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
-  const body = request.body();
-  if (!body) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'request body is empty', { scimType: 'invalidSyntax' });
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.byteLength;
-    // Leaving the loop stops the transport's stream: nothing past the cap is buffered.
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
-  }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'request body is not UTF-8', { scimType: 'invalidSyntax' });
-  }
-  let parsed: JsonValue;
-  try {
-    parsed = JSON.parse(text) as JsonValue;
-  } catch {
-    throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'request body is not valid JSON', { scimType: 'invalidSyntax' });
-  }
-  checkJson(parsed, 0);
-  return parsed;
-}
-
-/** Equalities the store answers from indexes; `exact` when they say everything the filter says. */
-function indexedKeys(filter: ScimFilter, kind: 'User' | 'Group'): { keys: IndexedKey[]; exact: boolean } {
-  if (filter.kind === 'and') {
-    const l = indexedKeys(filter.left, kind);
-    const r = indexedKeys(filter.right, kind);
-    return { keys: [...l.keys, ...r.keys], exact: l.exact && r.exact };
-  }
-  if (filter.kind !== 'compare' || filter.op !== 'eq' || filter.path.schema !== undefined || filter.value === null || typeof filter.value === 'boolean') {
-    return { keys: [], exact: false };
-  }
-  const value = String(filter.value);
-  const attr = filter.path.attr.toLowerCase();
-  const sub = filter.path.sub?.toLowerCase();
-  const none = { keys: [], exact: false };
-  if (filter.path.filter) {
-    const f = filter.path.filter;
-    const isWork =
-      kind === 'User' && attr === 'emails' && sub === 'value' && f.kind === 'compare' && f.op === 'eq' && f.path.attr.toLowerCase() === 'type' && !f.path.sub && !f.path.filter && typeof f.value === 'string' && f.value.toLowerCase() === 'work';
-    return isWork ? { keys: [{ field: 'workEmail', value }], exact: true } : none;
-  }
-  if (sub === undefined) {
-    if (attr === 'id') return { keys: [{ field: 'id', value }], exact: true };
-    if (attr === 'externalid') return { keys: [{ field: 'externalId', value }], exact: true };
-    if (attr === 'username' && kind === 'User') return { keys: [{ field: 'userName', value }], exact: true };
-    if (attr === 'displayname') return { keys: [{ field: 'displayName', value }], exact: true };
-    if (attr === 'emails' && kind === 'User') return { keys: [{ field: 'email', value }], exact: true };
-  } else if (attr === 'emails' && sub === 'value' && kind === 'User') {
-    return { keys: [{ field: 'email', value }], exact: true };
-  }
-  return none;
-}
-
-function parseAttributeList(raw: string | null): AttrPath[] | undefined {
-  if (raw === null || raw.trim() === '') return undefined;
-  return raw.split(',').map((s) =>
-    parseAttrWord(s.trim(), (m) => {
-      throw new ScimError('ERR_SCIM_INVALID_VALUE', `attribute list: ${m}`, { scimType: 'invalidValue' });
-    }),
-  );
-}
-
-function pathKey(target: JsonObject, path: AttrPath): { owner: JsonObject; key: string } | undefined {
-  let owner: JsonValue | undefined = target;
-  if (path.schema) {
-    const k = findKey(target, path.schema);
-    owner = k === undefined ? undefined : target[k];
-  }
-  if (!isObject(owner)) return undefined;
-  const key = findKey(owner, path.attr);
-  return key === undefined ? undefined : { owner, key };
-}
-
-/** Applies `attributes` / `excludedAttributes`; `id` and `schemas` are always returned. */
-function project(resource: JsonObject, include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): JsonObject {
-  if (include) {
-    const out: JsonObject = { schemas: resource.schemas ?? [], id: resource.id ?? '' };
-    for (const path of include) {
-      const found = pathKey(resource, path);
-      if (!found) continue;
-      let value = found.owner[found.key]!;
-      if (path.sub !== undefined && isObject(value)) {
-        const sk = findKey(value, path.sub);
-        if (sk === undefined) continue;
-        value = { [sk]: value[sk]! };
-      }
-      if (path.schema) {
-        const schemaKey = findKey(resource, path.schema)!;
-        const holder = isObject(out[schemaKey]) ? (out[schemaKey] as JsonObject) : {};
-        holder[found.key] = isObject(value) && isObject(holder[found.key]) ? { ...(holder[found.key] as JsonObject), ...value } : value;
-        out[schemaKey] = holder;
-      } else {
-        out[found.key] = isObject(value) && isObject(out[found.key]) ? { ...(out[found.key] as JsonObject), ...value } : value;
-      }
-    }
-    return out;
-  }
-  if (exclude) {
-    const out: JsonObject = { ...resource };
-    for (const path of exclude) {
-      if (!path.schema && (path.attr.toLowerCase() === 'id' || path.attr.toLowerCase() === 'schemas')) continue;
-      const found = pathKey(out, path);
-      if (!found) continue;
-      if (path.schema) {
-        const schemaKey = findKey(out, path.schema)!;
-        const copy = { ...(out[schemaKey] as JsonObject) };
-        delete copy[found.key];
-        out[schemaKey] = copy;
-      } else if (path.sub !== undefined && isObject(out[found.key])) {
-        const copy = { ...(out[found.key] as JsonObject) };
-        const sk = findKey(copy, path.sub);
-        if (sk !== undefined) delete copy[sk];
-        out[found.key] = copy;
-      } else {
-        delete out[found.key];
-      }
-    }
-    return out;
-  }
-  return resource;
-}
-
-function wantsMembers(include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): boolean {
-  const isMembers = (p: AttrPath): boolean => !p.schema && p.attr.toLowerCase() === 'members';
-  if (include) return include.some(isMembers);
-  return !(exclude ?? []).some(isMembers);
-}
-
-/**
- * A paging parameter, kept within `[min, max]`. RFC 7644 §3.4.2.4: a `startIndex`
- * below 1 is 1 and a negative `count` is 0; a `startIndex` past the results is an
- * empty page, however large. A value beyond `max` (2^53 − 1 for `startIndex`, past
- * the end of any table; more digits than a double holds included) is read as `max`,
- * never wrapped or defaulted back to the first page.
- */
-function parseIndex(raw: string | null, fallback: number, min: number, max: number): number {
-  const n = raw === null || raw.trim() === '' ? fallback : Number(raw);
-  if (Number.isNaN(n)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `paging parameter \`${raw!.slice(0, 20)}\` is not a number`, { scimType: 'invalidValue' });
-  return Math.min(max, Math.max(min, Math.trunc(n)));
 }
 
 /**

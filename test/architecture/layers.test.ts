@@ -67,7 +67,7 @@ const PURE = new Set(['policy', 'directory']);
 const PURE_PACKAGES = new Set(['re2js']);
 
 /** The room of a path relative to `src/` (posix separators, with its extension). */
-export function roomOf(path: string): string {
+function roomOf(path: string): string {
   if (path === 'config/duration.ts' || path === 'config/clouds.ts') return 'base';
   const [first] = path.split('/');
   return first!.replace(/\.(ts|js)$/, '');
@@ -82,7 +82,7 @@ interface Edge {
 }
 
 /** Every import of a source file: static, `export … from`, `import type`, `import()` calls and import types. */
-export function importsOf(file: string, text: string): Edge[] {
+function importsOf(file: string, text: string): Edge[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const from = relative('src', file).split(sep).join('/');
   const edges: Edge[] = [];
@@ -122,7 +122,7 @@ export function importsOf(file: string, text: string): Edge[] {
 }
 
 /** The edges that break the table, as `from:line → specifier (why)`. */
-export function violations(edges: readonly Edge[]): string[] {
+function violations(edges: readonly Edge[]): string[] {
   const out: string[] = [];
   for (const edge of edges) {
     const fromRoom = roomOf(edge.from);
