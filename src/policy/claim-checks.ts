@@ -60,24 +60,29 @@ export interface ClaimCheck {
   test(claims: Readonly<AccessTokenClaims> | undefined): ClaimCheckFailure | undefined;
 }
 
-/** `scp` as a set of scopes, or `undefined` when it is present but not a string. */
-function scopesOf(claims: Readonly<AccessTokenClaims>): ReadonlySet<string> | undefined {
-  const scp = claims.scp;
-  if (scp === undefined) return EMPTY;
-  if (typeof scp !== 'string') return undefined;
-  // RFC 6749 §3.3: scopes are space-delimited; Entra writes one space (v1 and v2 alike).
-  return new Set(scp.split(' ').filter((s) => s.length > 0));
+/**
+ * Whether the space-separated `scp` holds `scope` as a whole word (RFC 6749 §3.3: scopes are
+ * space-delimited; Entra writes one space, v1 and v2 alike). Allocation-free: it runs per request.
+ */
+function hasScope(scp: string, scope: string): boolean {
+  const n = scope.length;
+  let from = 0;
+  for (;;) {
+    const i = scp.indexOf(scope, from);
+    if (i === -1) return false;
+    if ((i === 0 || scp.charCodeAt(i - 1) === 32) && (i + n === scp.length || scp.charCodeAt(i + n) === 32)) return true;
+    from = i + 1;
+  }
 }
 
-/** `roles` (or another string-array claim) as a set, or `undefined` when it is not an array of strings. */
-function stringsOf(value: unknown): ReadonlySet<string> | undefined {
-  if (value === undefined) return EMPTY;
-  if (!Array.isArray(value)) return undefined;
-  for (const v of value) if (typeof v !== 'string') return undefined;
-  return new Set(value as string[]);
+/** Whether `value` is absent or an array of strings (the shape of `roles`). */
+function isStringArray(value: unknown): value is readonly string[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) if (typeof value[i] !== 'string') return false;
+  return true;
 }
 
-const EMPTY: ReadonlySet<string> = new Set();
+
 
 function names(values: readonly string[], what: string): readonly string[] {
   if (values.length === 0) throw new ConfigError('ERR_CONFIG_INVALID', `invalid ${what}: it needs at least one name`);
@@ -87,6 +92,8 @@ function names(values: readonly string[], what: string): readonly string[] {
   }
   return Object.freeze([...values]);
 }
+
+const NO_ROLES: readonly string[] = Object.freeze([]);
 
 const NO_CLAIMS = (what: string): ClaimCheckFailure => ({ code: 'ERR_CLAIM_CHECK_FAILED', message: `${what}: the request has no verified token claims` });
 
@@ -108,9 +115,9 @@ export function requiredScopes(...scopes: string[]): ClaimCheck {
     description,
     test(claims) {
       if (claims === undefined) return NO_CLAIMS(description);
-      const have = scopesOf(claims);
-      if (have === undefined) return { code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token `scp` claim is not a string', scope };
-      for (const s of wanted) if (!have.has(s)) return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token lacks the scope \`${s}\``, scope };
+      const scp = claims.scp === undefined ? '' : claims.scp;
+      if (typeof scp !== 'string') return { code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token `scp` claim is not a string', scope };
+      for (const s of wanted) if (!hasScope(scp, s)) return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token lacks the scope \`${s}\``, scope };
       return undefined;
     },
   };
@@ -133,9 +140,9 @@ export function scopeIncludesAny(...scopes: string[]): ClaimCheck {
     description,
     test(claims) {
       if (claims === undefined) return NO_CLAIMS(description);
-      const have = scopesOf(claims);
-      if (have === undefined) return { code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token `scp` claim is not a string', scope };
-      for (const s of wanted) if (have.has(s)) return undefined;
+      const scp = claims.scp === undefined ? '' : claims.scp;
+      if (typeof scp !== 'string') return { code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token `scp` claim is not a string', scope };
+      for (const s of wanted) if (hasScope(scp, s)) return undefined;
       return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token has none of the scopes ${wanted.map((s) => `\`${s}\``).join(', ')}`, scope };
     },
   };
@@ -158,9 +165,9 @@ export function requiredRoles(...roles: string[]): ClaimCheck {
     description,
     test(claims) {
       if (claims === undefined) return NO_CLAIMS(description);
-      const have = stringsOf(claims.roles);
-      if (have === undefined) return { code: 'ERR_INSUFFICIENT_ROLE', message: 'the token `roles` claim is not an array of strings' };
-      for (const r of wanted) if (!have.has(r)) return { code: 'ERR_INSUFFICIENT_ROLE', message: `the token lacks the app role \`${r}\`` };
+      const roles = claims.roles === undefined ? NO_ROLES : claims.roles;
+      if (!isStringArray(roles)) return { code: 'ERR_INSUFFICIENT_ROLE', message: 'the token `roles` claim is not an array of strings' };
+      for (const r of wanted) if (!roles.includes(r)) return { code: 'ERR_INSUFFICIENT_ROLE', message: `the token lacks the app role \`${r}\`` };
       return undefined;
     },
   };
