@@ -70,6 +70,8 @@ function buildExpress(): RequestListener {
   app.get('/protected/orders', ex.protect(gate, { application: 'payroll' }), ex.requiredScopes('orders.read'), (req, res) => res.json(summary(req.auth)));
   app.get('/payroll', ex.protect(gate, { application: 'payroll' }, { login, loginPath: '/auth/login' }), (req, res) => res.json(summary(req.auth)));
   app.get('/auth/login', ex.authenticate(gate, { login, loginPath: '/auth/login' }), (_req, res) => res.json({ reached: true }));
+  app.get('/session', ex.authenticate(gate, { login, loginPath: '/auth/login' }), (req, res) => res.json(summary(req.auth)));
+  app.get('/vault', ex.protect(gate, { application: 'vault' }), (req, res) => res.json(summary(req.auth)));
   app.get('/open', (req, res) => res.json(summary(req.auth)));
   const onError: express.ErrorRequestHandler = (error, _req, res, next) => {
     if (!(error instanceof EntragateError)) return next(error);
@@ -117,6 +119,8 @@ function buildKoa(): RequestListener {
   app.use(route('/auth/login', ko.authenticate(gate, { login, loginPath: '/auth/login' }), (ctx) => {
     ctx.body = { reached: true };
   }));
+  app.use(route('/session', ko.authenticate(gate, { login, loginPath: '/auth/login' }), answer));
+  app.use(route('/vault', ko.protect(gate, { application: 'vault' }), answer));
   app.use(route('/open', answer));
   return app.callback();
 }
@@ -141,6 +145,8 @@ async function buildFastify(): Promise<Server> {
   app.get('/protected/orders', { onRequest: fa.protectHook(gate, { application: 'payroll' }), preHandler: fa.requiredScopes('orders.read') }, answer);
   app.get('/payroll', { onRequest: fa.protectHook(gate, { application: 'payroll' }, { login, loginPath: '/auth/login' }) }, answer);
   app.get('/auth/login', { onRequest: fa.authenticateHook(gate, { login, loginPath: '/auth/login' }) }, async () => ({ reached: true }));
+  app.get('/session', { onRequest: fa.authenticateHook(gate, { login, loginPath: '/auth/login' }) }, answer);
+  app.get('/vault', { onRequest: fa.protectHook(gate, { application: 'vault' }) }, answer);
   app.get('/open', answer);
   await app.ready();
   return app.server;
@@ -155,6 +161,16 @@ beforeAll(async () => {
     applications: {
       payroll: {
         policies: [{ name: 'Payroll needs the c1 context', decision: 'allow', include: [{ everyone: {} }], require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: gate_idp_id() } }] }],
+      },
+      vault: {
+        policies: [
+          {
+            name: 'Vault needs c1 and c2',
+            decision: 'allow',
+            include: [{ everyone: {} }],
+            require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: gate_idp_id() } }, { auth_context: { id: 'ctx-2', ac_id: 'c2', identity_provider_id: gate_idp_id() } }],
+          },
+        ],
       },
     },
   });
@@ -243,6 +259,19 @@ describe.each(frameworks)('%s: authenticate', (framework) => {
     expect(anon.status).toBe(401);
     expect(anon.headers['www-authenticate']).toBe('Bearer realm="entragate"');
     expect((await get(framework, '/optional/orders', bearer(token()))).status).toBe(200);
+  });
+
+  it('with a login: a session is enough (via session, no claims), a browser without one goes to the login', async () => {
+    const res = await get(framework, '/session', { ...JSON_ACCEPT, cookie: `${COOKIE}=good` });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ via: 'session', decision: null });
+    expect(res.body.scp).toBeUndefined();
+    const browser = await get(framework, '/session', { accept: 'text/html' });
+    expect(browser.status).toBe(302);
+    expect(browser.headers.location).toBe('/auth/login?returnTo=%2Fsession');
+    const expired = await get(framework, '/session', { ...JSON_ACCEPT, cookie: `${COOKIE}=stale` });
+    expect(expired.status).toBe(401);
+    expect(expired.body.code).toBe('ERR_SESSION_EXPIRED');
   });
 
   it('request.auth outside any protection is what the types say', async () => {
@@ -351,6 +380,19 @@ describe.each(frameworks)('%s: authentication-context step-up', (framework) => {
     const claims = Buffer.from(JSON.stringify({ access_token: { acrs: { essential: true, value: 'c1' } } })).toString('base64');
     expect(res.headers['www-authenticate']).toBe(`Bearer realm="", authorization_uri="${entra.url}/${entra.tenantId}/oauth2/v2.0/authorize", error="insufficient_claims", claims="${claims}"`);
     expect(res.body).toMatchObject({ error: 'insufficient_claims', code: 'ERR_AUTH_CONTEXT_REQUIRED' });
+  });
+
+  it('several missing contexts are `values` in the challenge; a token with both is allowed', async () => {
+    expect((await get(framework, '/vault', bearer(token({ acrs: ['c1', 'c2'] })))).status).toBe(200);
+    const res = await get(framework, '/vault', bearer(token({ acrs: ['c1'] })));
+    expect(res.status).toBe(401);
+    const claims = /claims="([^"]+)"/.exec(String(res.headers['www-authenticate']))?.[1];
+    const asked = JSON.parse(Buffer.from(claims!, 'base64').toString()) as { access_token: { acrs: { essential: boolean; value?: string; values?: string[] } } };
+    // Only the context the token lacks is asked for (missingAuthContext).
+    expect(asked).toEqual({ access_token: { acrs: { essential: true, value: 'c2' } } });
+    const none = await get(framework, '/vault', bearer(token()));
+    const both = JSON.parse(Buffer.from(/claims="([^"]+)"/.exec(String(none.headers['www-authenticate']))![1]!, 'base64').toString());
+    expect(both).toEqual({ access_token: { acrs: { essential: true, values: ['c1', 'c2'] } } });
   });
 
   it('a browser with a session lacking c1 is sent to the login with the claims request for the ID token', async () => {
