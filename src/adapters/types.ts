@@ -79,6 +79,7 @@ export type ProtectTarget = { application?: string; gateway?: false } | { gatewa
 
 /** `authenticate`'s target for {@link Protector}: a valid token or session is enough, no policy decides. */
 export interface AuthenticateTarget {
+  /** Authenticate only. */
   authenticate: true;
 }
 

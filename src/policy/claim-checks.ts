@@ -16,11 +16,13 @@ import { ConfigError } from '../errors/index.js';
 export interface AccessTokenClaims {
   /** The audience: the API's client id or its Application ID URI (`api://…`). */
   readonly aud?: unknown;
+  /** The issuer (the tenant's v1 or v2 issuer). */
   readonly iss?: unknown;
   /** The tenant the token was issued in. */
   readonly tid?: unknown;
   /** The caller's object id (the user, or the service principal of an app-only token). */
   readonly oid?: unknown;
+  /** The subject: pairwise per application for a user, the service principal's id for an app-only token. */
   readonly sub?: unknown;
   /** Delegated scopes, space-separated (`"orders.read orders.write"`); absent on app-only tokens. */
   readonly scp?: unknown;
@@ -30,12 +32,17 @@ export interface AccessTokenClaims {
   readonly acrs?: unknown;
   /** The calling client (v2 `azp`, v1 `appid`). */
   readonly azp?: unknown;
+  /** The calling client on a v1 token. */
   readonly appid?: unknown;
   /** `app` on an app-only token (an optional claim). */
   readonly idtyp?: unknown;
+  /** The token version: `1.0` or `2.0` (`accessTokenAcceptedVersion` of the API's registration). */
   readonly ver?: unknown;
+  /** Expiry, Unix seconds. */
   readonly exp?: unknown;
+  /** Issued at, Unix seconds. */
   readonly iat?: unknown;
+  /** Not before, Unix seconds. */
   readonly nbf?: unknown;
   readonly [claim: string]: unknown;
 }
@@ -45,6 +52,7 @@ export type ClaimCheckCode = 'ERR_INSUFFICIENT_SCOPE' | 'ERR_INSUFFICIENT_ROLE' 
 
 /** The result of a claim check: `undefined` when it holds, else why not. */
 export interface ClaimCheckFailure {
+  /** The error code of the 403. */
   readonly code: ClaimCheckCode;
   /** Lower case, no token value: safe to show the client. */
   readonly message: string;
