@@ -380,6 +380,11 @@ describe.each(frameworks)('%s: authentication-context step-up', (framework) => {
     const claims = Buffer.from(JSON.stringify({ access_token: { acrs: { essential: true, value: 'c1' } } })).toString('base64');
     expect(res.headers['www-authenticate']).toBe(`Bearer realm="", authorization_uri="${entra.url}/${entra.tenantId}/oauth2/v2.0/authorize", error="insufficient_claims", claims="${claims}"`);
     expect(res.body).toMatchObject({ error: 'insufficient_claims', code: 'ERR_AUTH_CONTEXT_REQUIRED' });
+    // A client that does not ask for JSON gets it through the framework's error handling, challenge included.
+    const plain = await get(framework, '/payroll', { authorization: `Bearer ${token()}` });
+    expect(plain.status).toBe(401);
+    expect(plain.body).toEqual({ handler: 'framework', code: 'ERR_AUTH_CONTEXT_REQUIRED' });
+    expect(plain.headers['www-authenticate']).toBe(res.headers['www-authenticate']);
   });
 
   it('several missing contexts are `values` in the challenge; a token with both is allowed', async () => {
