@@ -93,10 +93,10 @@ try {
   app.use('/auth', loginRoutes(login));
   const options = { login, loginPath: '/auth/login' };
   app.get('/portal', protect(gate, { application: 'portal' }, options), (req, res) => {
-    res.json({ hello: req.auth?.identity?.name, policy: req.auth?.decision.policy?.name });
+    res.json({ hello: req.auth?.identity?.name, policy: req.auth?.decision?.policy?.name });
   });
   app.get('/reports', protect(gate, { gateway: true }, options), (req, res) => {
-    res.json({ reports: ['q3.pdf'], rule: req.auth?.decision.policy?.name });
+    res.json({ reports: ['q3.pdf'], rule: req.auth?.decision?.policy?.name });
   });
   app.get('/cdn-cgi/access/get-identity', protect(gate, { application: 'portal' }, options), identityEndpoint());
   // Entragate's 401 and 503 arrive here as errors carrying `status` and `headers`.

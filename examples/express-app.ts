@@ -32,7 +32,7 @@ app.set('trust proxy', 'loopback'); // req.ip, and so IP rules, honour X-Forward
 app.use('/auth', loginRoutes(login));
 const guard = protect(gate, { application: 'portal' }, { login, loginPath: '/auth/login', countryHeader: 'cf-ipcountry' });
 app.get('/', guard, (req, res) => {
-  res.json({ hello: req.auth?.identity?.name, allowedBy: req.auth?.decision.policy?.name });
+  res.json({ hello: req.auth?.identity?.name, allowedBy: req.auth?.decision?.policy?.name });
 });
 app.get('/cdn-cgi/access/get-identity', guard, identityEndpoint());
 // 401 and 503 arrive as errors with `status` and `headers` (WWW-Authenticate, Retry-After).

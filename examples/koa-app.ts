@@ -30,7 +30,7 @@ const ci = env('CI_CLIENT_ID') && env('CI_CLIENT_SECRET') ? [{ tokenId: 'ci', cl
 app.use(protect(gate, { application: 'api' }, { serviceTokens: ci }));
 app.use((ctx) => {
   const auth = ctx.state.auth;
-  ctx.body = { caller: auth?.identity?.email ?? auth?.serviceToken?.tokenId, via: auth?.via, allowedBy: auth?.decision.policy?.name };
+  ctx.body = { caller: auth?.identity?.email ?? auth?.serviceToken?.tokenId, via: auth?.via, allowedBy: auth?.decision?.policy?.name };
 });
 
 if (import.meta.url === `file://${process.argv[1]}`) app.listen(3000, '127.0.0.1', () => console.log('listening on http://127.0.0.1:3000'));

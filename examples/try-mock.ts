@@ -23,7 +23,7 @@ const gate = createGate({
 
 const app = express();
 app.get('/hello', protect(gate, { application: 'api' }), (req, res) => {
-  res.json({ hello: req.auth?.identity?.name, allowedBy: req.auth?.decision.policy?.name });
+  res.json({ hello: req.auth?.identity?.name, allowedBy: req.auth?.decision?.policy?.name });
 });
 // A 401 (no or bad token) or a 503 (Entra's keys unreachable) arrives as an EntragateError; a 403 is answered by `protect`.
 const onError: express.ErrorRequestHandler = (error, _req, res, next) => {

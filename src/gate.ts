@@ -91,14 +91,14 @@ export function createGate(options: GateOptions): Gate {
   const { resolveIdentity, subjectsOf, assertNotRevoked } = createIdentityPipeline({ source, home, preferToken: o.tokenGroups === 'prefer', revocations, tolerance });
 
   async function identifyToken(token: string, options: IdentifyOptions = {}): Promise<VerifiedToken> {
-    const { identity, claims } = await verifier.verifyToken(token);
+    const { identity, claims, header } = await verifier.verifyToken(token);
     const app = options.application === undefined ? undefined : applications.get(options.application)?.app;
     // INVARIANT: a user revocation refuses that user's bearer tokens issued before it (within the clock
     // tolerance after it too: the issuer's clock may run ahead of ours); `revokeApp` of the app, its tokens.
     const subjects = subjectsOf(identity, claims);
     assertNotRevoked(app === undefined ? { subjects, issuedAt: identity.iat, userId: identity.user_uuid } : { subjects, issuedAt: identity.iat, appId: app.aud, userId: identity.user_uuid });
     const resolvedIdentity = await resolveIdentity(identity, options.graphToken === undefined ? { claims } : { claims, graphToken: options.graphToken });
-    return { identity: resolvedIdentity, claims };
+    return header === undefined ? { identity: resolvedIdentity, claims } : { identity: resolvedIdentity, claims, header };
   }
 
   const access = o.cloudflareAccess;

@@ -9,19 +9,23 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
 import { pathRouting, type PathRouting } from '../policy/http-request.js';
-import { certificateOf, createProtector, type Auth, type ProtectOptions, type ProtectTarget } from './core.js';
+import * as checks from '../policy/claim-checks.js';
+import type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
+import { anonymousRequests, runChecks } from './checks.js';
+import { certificateOf, createProtector, type Auth, type AuthenticateOptions, type ProtectOptions, type ProtectOutcome, type ProtectTarget, type Protector } from './core.js';
 import { runFetchHandler, writeParts, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
 
 export { createProtector, certificateOf, identityJson, parseBearer } from './core.js';
-export type { Auth, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { Auth, AuthenticateOptions, AuthenticateTarget, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
 export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
-      /** Set by `protect` from `entragate/express` on an allowed request. */
+      /** Set by `protect` or `authenticate` from `entragate/express` on an allowed request; absent elsewhere. */
       auth?: Auth;
     }
   }
@@ -55,7 +59,32 @@ declare global {
  * ```
  */
 export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOptions): RequestHandler {
-  const protector = createProtector(gate, target, options);
+  return handlerOf(createProtector(gate, target, options));
+}
+
+/**
+ * Authenticate-only protection: any valid Entra token (or login session, with `login`) lets the request
+ * through with `req.auth` (its `claims` and `header`, `decision: null`); no Access application or Gateway
+ * rule decides. The one identity pipeline still runs: revocations and the directory's standing apply.
+ * `authRequired: false` lets a request without any credential through without `req.auth`; a bad token
+ * is still a 401. Combine with {@link requiredScopes}, {@link requiredRoles} and the other checks.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { createGate } from 'entragate';
+ * import { authenticate, requiredScopes } from 'entragate/express';
+ * declare const gate: ReturnType<typeof createGate>;
+ * express().get('/orders', authenticate(gate), requiredScopes('orders.read'), (req, res) => {
+ *   res.json({ caller: req.auth?.claims?.oid });
+ * });
+ * ```
+ */
+export function authenticate(gate: Gate, options?: AuthenticateOptions): RequestHandler {
+  return handlerOf(createProtector(gate, { authenticate: true }, options));
+}
+
+function handlerOf(protector: Protector): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     protector
       .decide({
@@ -72,16 +101,71 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
         if (outcome.kind === 'allow') {
           req.auth = outcome.auth;
           next();
+        } else if (outcome.kind === 'pass') {
+          anonymousRequests.add(req);
+          next();
         } else if (outcome.kind === 'redirect') {
           res.redirect(302, outcome.location);
-        } else if (protector.viaFramework(outcome, req.headers)) {
-          next(outcome.error);
         } else {
-          res.status(outcome.status).set(outcome.headers).json(outcome.body);
+          answer(res, next, outcome, protector.viaFramework(outcome, req.headers));
         }
       }, next);
   };
 }
+
+function answer(res: Response, next: NextFunction, outcome: Extract<ProtectOutcome, { kind: 'respond' }>, viaFramework: boolean): void {
+  if (viaFramework) next(outcome.error);
+  else res.status(outcome.status).set(outcome.headers).json(outcome.body);
+}
+
+/**
+ * A middleware running claim checks (from `entragate`: `requiredScopes`, `claimCheck`, …) over `req.auth`,
+ * after `protect` or `authenticate`: a failure is a 403 with RFC 6750's `insufficient_scope` challenge,
+ * answered as `protect` answers errors (its `errorHandling`). Without a `protect` / `authenticate` before
+ * it, it fails closed (`ERR_CLAIM_CHECK_UNPROTECTED`).
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { createGate, claimEquals } from 'entragate';
+ * import { authenticate, checkClaims } from 'entragate/express';
+ * declare const gate: ReturnType<typeof createGate>;
+ * express().get('/t', authenticate(gate), checkClaims(claimEquals('idtyp', 'app')), (req, res) => res.end());
+ * ```
+ */
+export function checkClaims(...claimChecks: ClaimCheck[]): RequestHandler {
+  const list = Object.freeze([...claimChecks]);
+  return (req: Request, res: Response, next: NextFunction) => {
+    const failed = runChecks(list, req.auth, req, req.headers);
+    if (failed === undefined) next();
+    else answer(res, next, failed.outcome, failed.viaFramework);
+  };
+}
+
+/**
+ * Requires every one of the delegated scopes in the token's `scp` (v1 and v2 tokens); a 403
+ * `insufficient_scope` naming them otherwise.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { createGate } from 'entragate';
+ * import { authenticate, requiredScopes } from 'entragate/express';
+ * declare const gate: ReturnType<typeof createGate>;
+ * express().get('/orders', authenticate(gate), requiredScopes('orders.read'), (req, res) => res.json([]));
+ * ```
+ */
+export const requiredScopes = (...scopes: string[]): RequestHandler => checkClaims(checks.requiredScopes(...scopes));
+/** Requires at least one of the delegated scopes in `scp`. See {@link requiredScopes}. */
+export const scopeIncludesAny = (...scopes: string[]): RequestHandler => checkClaims(checks.scopeIncludesAny(...scopes));
+/** Requires every one of the app roles in `roles` (app-only tokens too, with the gate's `allowAppTokens`). */
+export const requiredRoles = (...roles: string[]): RequestHandler => checkClaims(checks.requiredRoles(...roles));
+/** Requires the claim `name` to equal `value`. */
+export const claimEquals = (name: string, value: ClaimValue): RequestHandler => checkClaims(checks.claimEquals(name, value));
+/** Requires the claim `name` (an array, or a space-separated string) to include every one of `values`. */
+export const claimIncludes = (name: string, ...values: ClaimValue[]): RequestHandler => checkClaims(checks.claimIncludes(name, ...values));
+/** A check of your own: `fn` returns `true` to pass; anything else (or a throw) fails it. */
+export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): RequestHandler => checkClaims(checks.claimCheck(fn, description));
 
 // Express 5 and 4 alike: matched on the percent-encoded path, ASCII letters folded unless `case sensitive
 // routing`, one optional trailing slash unless `strict routing` (path-to-regexp's `sensitive` / `strict`).

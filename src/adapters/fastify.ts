@@ -6,21 +6,29 @@
  * @packageDocumentation
  */
 import fp from 'fastify-plugin';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, RouteHandlerMethod } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteHandlerMethod } from 'fastify';
+import { ConfigError } from '../errors/index.js';
+import * as checks from '../policy/claim-checks.js';
+import type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
+import { anonymousRequests, runChecks, type CheckFailure } from './checks.js';
 import type { Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
 import { pathRouting, type PathRouting } from '../policy/http-request.js';
-import { certificateOf, createProtector, type Auth, type ProtectOptions, type ProtectTarget } from './core.js';
+import { certificateOf, createProtector, type Auth, type AuthenticateOptions, type ProtectOptions, type ProtectTarget, type Protector } from './core.js';
 import { runFetchHandler, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
 
 export { createProtector, certificateOf, identityJson, parseBearer } from './core.js';
-export type { Auth, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { Auth, AuthenticateOptions, AuthenticateTarget, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
 export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by `protect` from `entragate/fastify` on an allowed request; `null` elsewhere. */
+    /**
+     * Set by `protect` or `authenticate` from `entragate/fastify` on an allowed request; `null` elsewhere
+     * in a scope they protect (and for an anonymous request `authenticate` lets through with `authRequired: false`).
+     */
     auth: Auth | null;
   }
 }
@@ -67,8 +75,30 @@ function routingOf(request: FastifyRequest): PathRouting {
  * ```
  */
 export function protectHook(gate: Gate, target: ProtectTarget, options?: ProtectOptions): onRequestHookHandler {
-  const protector = createProtector(gate, target, options);
+  return hookOf(createProtector(gate, target, options));
+}
+
+/**
+ * An `onRequest` hook for one route that only authenticates (see {@link authenticate}):
+ * `{ onRequest: authenticateHook(gate), preHandler: requiredScopes('orders.read') }`.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createGate } from 'entragate';
+ * import { authenticateHook, requiredScopes } from 'entragate/fastify';
+ * declare const gate: ReturnType<typeof createGate>;
+ * Fastify().get('/orders', { onRequest: authenticateHook(gate), preHandler: requiredScopes('orders.read') }, async () => []);
+ * ```
+ */
+export function authenticateHook(gate: Gate, options?: AuthenticateOptions): onRequestHookHandler {
+  return hookOf(createProtector(gate, { authenticate: true }, options));
+}
+
+function hookOf(protector: Protector): onRequestHookHandler {
   return async function entragateProtect(request: FastifyRequest, reply: FastifyReply) {
+    // `null` until a protector admits the request, as the type says (a route-level hook has no decorator).
+    if (request.auth === undefined) request.auth = null;
     const outcome = await protector.decide({
       method: request.method,
       url: request.url,
@@ -83,11 +113,39 @@ export function protectHook(gate: Gate, target: ProtectTarget, options?: Protect
       request.auth = outcome.auth;
       return;
     }
+    if (outcome.kind === 'pass') {
+      anonymousRequests.add(request.raw);
+      return;
+    }
     if (outcome.kind === 'redirect') return reply.redirect(outcome.location, 302);
-    // Fastify's error handler renders `statusCode` and sets `headers` (WWW-Authenticate, Retry-After).
-    if (protector.viaFramework(outcome, request.headers)) throw outcome.error;
-    return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+    return answer(reply, { outcome, viaFramework: protector.viaFramework(outcome, request.headers) });
   };
+}
+
+function answer(reply: FastifyReply, failed: CheckFailure): FastifyReply {
+  // Fastify's error handler renders `statusCode` and sets `headers` (WWW-Authenticate, Retry-After).
+  if (failed.viaFramework) throw failed.outcome.error;
+  return reply.code(failed.outcome.status).headers(failed.outcome.headers).send(failed.outcome.body);
+}
+
+/** The plugin of `protect` and `authenticate`: the decorator and the hook, for the scope it is registered in. */
+function pluginOf(hook: onRequestHookHandler, name: string): FastifyPluginAsync {
+  return fp(
+    async (fastify, opts: Record<string, unknown>) => {
+      // INVARIANT: fastify-plugin ignores `prefix` (the plugin is not encapsulated), so
+      // `register(protect(…), { prefix: '/api' })` would protect the whole app, its login routes
+      // included (a browser then loops through `/auth/login?returnTo=%2Fauth%2Flogin`): refused.
+      if (opts !== null && typeof opts === 'object' && opts.prefix !== undefined) {
+        throw new ConfigError(
+          'ERR_CONFIG_INVALID',
+          `invalid ${name} registration: \`prefix\` is ignored by this plugin (it protects the scope it is registered in): register it inside a scope, \`app.register(async (api) => { await api.register(${name}(…)); … }, { prefix })\``,
+        );
+      }
+      if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', null);
+      fastify.addHook('onRequest', hook);
+    },
+    { fastify: '5.x' },
+  );
 }
 
 /**
@@ -116,15 +174,83 @@ export function protectHook(gate: Gate, target: ProtectTarget, options?: Protect
  * ```
  */
 export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOptions): FastifyPluginAsync {
-  const hook = protectHook(gate, target, options);
-  return fp(
-    async (fastify) => {
-      if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', null);
-      fastify.addHook('onRequest', hook);
-    },
-    { fastify: '5.x' },
-  );
+  return pluginOf(protectHook(gate, target, options), 'protect');
 }
+
+/**
+ * Authenticate-only protection for every route of the scope it is registered in: any valid Entra token
+ * (or login session, with `login`) lets the request through with `request.auth` (its `claims` and
+ * `header`, `decision: null`); no Access application or Gateway rule decides. The one identity pipeline
+ * still runs: revocations and the directory's standing apply. `authRequired: false` lets a request
+ * without any credential through with `request.auth` `null`; a bad token is still a 401. Combine with
+ * the `preHandler` checks {@link requiredScopes}, {@link requiredRoles}, …
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createGate } from 'entragate';
+ * import { authenticate, requiredScopes } from 'entragate/fastify';
+ * declare const gate: ReturnType<typeof createGate>;
+ * const app = Fastify();
+ * await app.register(async (api) => {
+ *   await api.register(authenticate(gate));
+ *   api.get('/orders', { preHandler: requiredScopes('orders.read') }, async (request) => ({ caller: request.auth?.claims?.oid }));
+ * }, { prefix: '/api' });
+ * ```
+ */
+export function authenticate(gate: Gate, options?: AuthenticateOptions): FastifyPluginAsync {
+  return pluginOf(authenticateHook(gate, options), 'authenticate');
+}
+
+/**
+ * A `preHandler` hook running claim checks (from `entragate`: `requiredScopes`, `claimCheck`, …) over
+ * `request.auth`, after `protect` or `authenticate`: a failure is a 403 with RFC 6750's
+ * `insufficient_scope` challenge, answered as `protect` answers errors (its `errorHandling`). Without a
+ * `protect` / `authenticate` before it, it fails closed (`ERR_CLAIM_CHECK_UNPROTECTED`).
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createGate, claimEquals } from 'entragate';
+ * import { authenticateHook, checkClaims } from 'entragate/fastify';
+ * declare const gate: ReturnType<typeof createGate>;
+ * Fastify().get('/t', { onRequest: authenticateHook(gate), preHandler: checkClaims(claimEquals('idtyp', 'app')) }, async () => 'ok');
+ * ```
+ */
+export function checkClaims(...claimChecks: ClaimCheck[]): preHandlerHookHandler {
+  const list = Object.freeze([...claimChecks]);
+  return async function entragateCheckClaims(request: FastifyRequest, reply: FastifyReply) {
+    const failed = runChecks(list, request.auth, request.raw, request.headers);
+    if (failed !== undefined) return answer(reply, failed);
+    return undefined;
+  };
+}
+
+/**
+ * Requires every one of the delegated scopes in the token's `scp` (v1 and v2 tokens); a 403
+ * `insufficient_scope` naming them otherwise. A `preHandler` hook.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { createGate } from 'entragate';
+ * import { authenticateHook, requiredScopes } from 'entragate/fastify';
+ * declare const gate: ReturnType<typeof createGate>;
+ * Fastify().get('/orders', { onRequest: authenticateHook(gate), preHandler: requiredScopes('orders.read') }, async () => []);
+ * ```
+ */
+export const requiredScopes = (...scopes: string[]): preHandlerHookHandler => checkClaims(checks.requiredScopes(...scopes));
+/** Requires at least one of the delegated scopes in `scp`. See {@link requiredScopes}. */
+export const scopeIncludesAny = (...scopes: string[]): preHandlerHookHandler => checkClaims(checks.scopeIncludesAny(...scopes));
+/** Requires every one of the app roles in `roles` (app-only tokens too, with the gate's `allowAppTokens`). */
+export const requiredRoles = (...roles: string[]): preHandlerHookHandler => checkClaims(checks.requiredRoles(...roles));
+/** Requires the claim `name` to equal `value`. */
+export const claimEquals = (name: string, value: ClaimValue): preHandlerHookHandler => checkClaims(checks.claimEquals(name, value));
+/** Requires the claim `name` (an array, or a space-separated string) to include every one of `values`. */
+export const claimIncludes = (name: string, ...values: ClaimValue[]): preHandlerHookHandler => checkClaims(checks.claimIncludes(name, ...values));
+/** A check of your own: `fn` returns `true` to pass; anything else (or a throw) fails it. */
+export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): preHandlerHookHandler =>
+  checkClaims(checks.claimCheck(fn, description));
 
 /**
  * The login routes (`GET /login`, `GET /callback`, `GET|POST /logout`, paths

@@ -8,17 +8,21 @@ import type { Context, Middleware } from 'koa';
 import type { Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
 import { pathRouting } from '../policy/http-request.js';
-import { certificateOf, createProtector, type Auth, type ProtectOptions, type ProtectTarget } from './core.js';
+import * as checks from '../policy/claim-checks.js';
+import type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
+import { anonymousRequests, runChecks, type CheckFailure } from './checks.js';
+import { certificateOf, createProtector, type Auth, type AuthenticateOptions, type ProtectOptions, type ProtectTarget, type Protector } from './core.js';
 import { pathOf, runFetchHandler, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
 
 export { createProtector, certificateOf, identityJson, parseBearer } from './core.js';
-export type { Auth, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { Auth, AuthenticateOptions, AuthenticateTarget, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
 export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
 
 declare module 'koa' {
   interface DefaultState {
-    /** Set by `protect` from `entragate/koa` on an allowed request. */
+    /** Set by `protect` or `authenticate` from `entragate/koa` on an allowed request; absent elsewhere. */
     auth?: Auth;
   }
 }
@@ -52,7 +56,30 @@ const KOA_ROUTER_DEFAULTS = pathRouting({ caseInsensitive: true, ignoreTrailingS
  * ```
  */
 export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOptions): Middleware {
-  const protector = createProtector(gate, target, options);
+  return middlewareOf(createProtector(gate, target, options));
+}
+
+/**
+ * Authenticate-only protection: any valid Entra token (or login session, with `login`) lets the request
+ * through with `ctx.state.auth` (its `claims` and `header`, `decision: null`); no Access application or
+ * Gateway rule decides. The one identity pipeline still runs: revocations and the directory's standing
+ * apply. `authRequired: false` lets a request without any credential through without `auth`; a bad
+ * token is still a 401. Combine with {@link requiredScopes}, {@link requiredRoles} and the other checks.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { createGate } from 'entragate';
+ * import { authenticate, requiredScopes } from 'entragate/koa';
+ * declare const gate: ReturnType<typeof createGate>;
+ * new Koa().use(authenticate(gate)).use(requiredScopes('orders.read')).use((ctx) => { ctx.body = ctx.state.auth?.claims?.oid; });
+ * ```
+ */
+export function authenticate(gate: Gate, options?: AuthenticateOptions): Middleware {
+  return middlewareOf(createProtector(gate, { authenticate: true }, options));
+}
+
+function middlewareOf(protector: Protector): Middleware {
   return async (ctx, next) => {
     const outcome = await protector.decide({
       method: ctx.method,
@@ -68,18 +95,77 @@ export function protect(gate: Gate, target: ProtectTarget, options?: ProtectOpti
       ctx.state.auth = outcome.auth;
       return next();
     }
+    if (outcome.kind === 'pass') {
+      anonymousRequests.add(ctx.req);
+      return next();
+    }
     if (outcome.kind === 'redirect') {
       ctx.status = 302;
       ctx.redirect(outcome.location);
       return undefined;
     }
-    if (protector.viaFramework(outcome, ctx.headers)) throw outcome.error;
-    ctx.status = outcome.status;
-    ctx.set(outcome.headers);
-    ctx.body = outcome.body;
+    answer(ctx, { outcome, viaFramework: protector.viaFramework(outcome, ctx.headers) });
     return undefined;
   };
 }
+
+function answer(ctx: Context, failed: CheckFailure): void {
+  if (failed.viaFramework) throw failed.outcome.error;
+  ctx.status = failed.outcome.status;
+  ctx.set(failed.outcome.headers);
+  ctx.body = failed.outcome.body;
+}
+
+/**
+ * A middleware running claim checks (from `entragate`: `requiredScopes`, `claimCheck`, …) over
+ * `ctx.state.auth`, after `protect` or `authenticate`: a failure is a 403 with RFC 6750's
+ * `insufficient_scope` challenge, answered as `protect` answers errors (its `errorHandling`: thrown
+ * with `status` and `headers` otherwise). Without a `protect` / `authenticate` before it, it fails
+ * closed (`ERR_CLAIM_CHECK_UNPROTECTED`).
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { createGate, claimEquals } from 'entragate';
+ * import { authenticate, checkClaims } from 'entragate/koa';
+ * declare const gate: ReturnType<typeof createGate>;
+ * new Koa().use(authenticate(gate)).use(checkClaims(claimEquals('idtyp', 'app')));
+ * ```
+ */
+export function checkClaims(...claimChecks: ClaimCheck[]): Middleware {
+  const list = Object.freeze([...claimChecks]);
+  return async (ctx, next) => {
+    const failed = runChecks(list, ctx.state.auth, ctx.req, ctx.headers);
+    if (failed === undefined) return next();
+    answer(ctx, failed);
+    return undefined;
+  };
+}
+
+/**
+ * Requires every one of the delegated scopes in the token's `scp` (v1 and v2 tokens); a 403
+ * `insufficient_scope` naming them otherwise.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { createGate } from 'entragate';
+ * import { authenticate, requiredScopes } from 'entragate/koa';
+ * declare const gate: ReturnType<typeof createGate>;
+ * new Koa().use(authenticate(gate)).use(requiredScopes('orders.read'));
+ * ```
+ */
+export const requiredScopes = (...scopes: string[]): Middleware => checkClaims(checks.requiredScopes(...scopes));
+/** Requires at least one of the delegated scopes in `scp`. See {@link requiredScopes}. */
+export const scopeIncludesAny = (...scopes: string[]): Middleware => checkClaims(checks.scopeIncludesAny(...scopes));
+/** Requires every one of the app roles in `roles` (app-only tokens too, with the gate's `allowAppTokens`). */
+export const requiredRoles = (...roles: string[]): Middleware => checkClaims(checks.requiredRoles(...roles));
+/** Requires the claim `name` to equal `value`. */
+export const claimEquals = (name: string, value: ClaimValue): Middleware => checkClaims(checks.claimEquals(name, value));
+/** Requires the claim `name` (an array, or a space-separated string) to include every one of `values`. */
+export const claimIncludes = (name: string, ...values: ClaimValue[]): Middleware => checkClaims(checks.claimIncludes(name, ...values));
+/** A check of your own: `fn` returns `true` to pass; anything else (or a throw) fails it. */
+export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): Middleware => checkClaims(checks.claimCheck(fn, description));
 
 /**
  * The login routes (`GET /login`, `GET /callback`, `GET|POST /logout`, paths

@@ -49,6 +49,12 @@ export const protectOptionsSchema = z.strictObject({
    * @defaultValue `auto`
    */
   errorHandling: z.enum(['auto', 'framework']).default('auto'),
+  /**
+   * `authenticate` only: `false` lets a request without any credential (no token, no session) through
+   * without `auth` (express-oauth2-jwt-bearer's option of that name); a credential that is given but not
+   * valid is still a 401. Refused on `protect`, whose policies decide who may pass. @defaultValue true
+   */
+  authRequired: z.boolean().optional(),
   /** Put the decision trace in 403 bodies (debugging only: it names policies and groups). @defaultValue false */
   exposeTrace: z.boolean().default(false),
   /** `Retry-After` seconds on a 503 (IdP or Graph down). @defaultValue 30 */
@@ -84,3 +90,6 @@ export const protectOptionsSchema = z.strictObject({
 
 /** Options of `protect` (Express, Koa and Fastify alike). */
 export type ProtectOptions = z.input<typeof protectOptionsSchema>;
+
+/** Options of `authenticate` (Express, Koa and Fastify alike): `protect`'s, without the Gateway-only `anonymous`. */
+export type AuthenticateOptions = Omit<ProtectOptions, 'anonymous'>;

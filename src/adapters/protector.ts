@@ -15,7 +15,27 @@ import { protectOptionsSchema, type ProtectOptions } from './options.js';
 import { ACCESS_ASSERTION_HEADER, accessAssertionOf } from '../cloudflare/assertion.js';
 import { accessServiceTokenContext } from '../cloudflare/service-token.js';
 import { createOutcomes } from './outcome.js';
-import type { Auth, AuthVia, ProtectOutcome, ProtectTarget, Protector, RequestView } from './types.js';
+import { stepUpClaims } from '../policy/claim-checks.js';
+import type { Auth, AuthenticateTarget, AuthVia, NodeHeaders, ProtectOutcome, ProtectTarget, Protector, RequestView } from './types.js';
+
+/**
+ * Whether the error outcomes of the `protect` or `authenticate` that admitted a request go to the
+ * framework's error handling: the claim checks after it answer the same way (its `errorHandling`).
+ */
+const admittedBy = new WeakMap<Auth, Protector['viaFramework']>();
+
+/** The `viaFramework` of the protector that admitted `auth`, or `undefined` when none did. */
+export function admittingProtector(auth: Auth): Protector['viaFramework'] | undefined {
+  return admittedBy.get(auth);
+}
+
+/** Whether an error outcome goes to the framework (see the `errorHandling` option). */
+export function viaFrameworkFor(frameworkErrors: boolean, outcome: ProtectOutcome, headers: NodeHeaders): boolean {
+  if (outcome.kind !== 'respond' || outcome.error === undefined) return false;
+  if (frameworkErrors) return true;
+  const accept = headerOf(headers, 'accept');
+  return accept === undefined || !accept.includes('json') || accept.includes('text/html');
+}
 
 /**
  * Builds the framework-free decision function every adapter calls: reads the
@@ -36,14 +56,20 @@ import type { Auth, AuthVia, ProtectOutcome, ProtectTarget, Protector, RequestVi
  * if (outcome.kind === 'allow') console.log(outcome.auth.identity?.email);
  * ```
  */
-export function createProtector(gate: Gate, target: ProtectTarget, options: ProtectOptions = {}): Protector {
+export function createProtector(gate: Gate, target: ProtectTarget | AuthenticateTarget, options: ProtectOptions = {}): Protector {
   if (typeof gate !== 'object' || gate === null || typeof gate.authorize !== 'function') {
     throw new ConfigError('ERR_CONFIG_INVALID', 'invalid protect configuration: the first argument must be a gate from `createGate`');
   }
   const o = parseWith(protectOptionsSchema, options, 'protect');
-  const gateway = target.gateway === true;
-  const application = gateway ? undefined : (target as { application?: string }).application;
-  if (!gateway && gate.application(application) === undefined) {
+  // `authenticate`: a valid token or session is enough, no policy decides (the identity pipeline still runs).
+  const authenticateOnly = typeof target === 'object' && target !== null && (target as AuthenticateTarget).authenticate === true;
+  const gateway = !authenticateOnly && (target as { gateway?: boolean }).gateway === true;
+  const application = gateway || authenticateOnly ? undefined : (target as { application?: string }).application;
+  if (!authenticateOnly && o.authRequired !== undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid protect configuration: `authRequired` is an `authenticate` option; with `protect` the policies decide who may pass');
+  }
+  const authRequired = o.authRequired !== false;
+  if (!gateway && !authenticateOnly && gate.application(application) === undefined) {
     throw new ConfigError(
       'ERR_CONFIG_INVALID',
       application === undefined
@@ -70,6 +96,9 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       'ERR_CONFIG_INVALID',
       `invalid protect configuration: \`serviceTokenHeader\` \`${serviceTokenHeader}\` is already read as ${serviceTokenHeader === assertionHeader ? 'the `assertionHeader`' : 'half of the service-token header pair'}`,
     );
+  }
+  if (authenticateOnly && o.anonymous !== undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid authenticate configuration: `anonymous` applies to `protect` with `{ gateway: true }`; `authenticate` takes `authRequired: false`');
   }
   if (!gateway && o.anonymous !== undefined) {
     throw new ConfigError(
@@ -109,15 +138,37 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
   function wantsLogin(view: RequestView): boolean {
     if (login === undefined || !o.redirectBrowsers) return false;
     if (view.method !== 'GET' && view.method !== 'HEAD') return false;
+    // INVARIANT: the login path is never redirected to itself (a protected login route would loop the
+    // browser through `?returnTo=%2Flogin` forever): such a request is answered, not redirected.
+    const query = view.url.indexOf('?');
+    if ((query === -1 ? view.url : view.url.slice(0, query)) === o.loginPath) return false;
     const accept = headerOf(view.headers, 'accept');
     return accept !== undefined && accept.includes('text/html');
   }
 
-  function redirect(view: RequestView): ProtectOutcome {
+  function redirect(view: RequestView, claims?: object): ProtectOutcome {
     return {
       kind: 'redirect',
-      location: `${o.loginPath}?returnTo=${encodeURIComponent(view.url)}`,
+      location: `${o.loginPath}?returnTo=${encodeURIComponent(view.url)}${claims === undefined ? '' : `&claims=${encodeURIComponent(JSON.stringify(claims))}`}`,
     };
+  }
+
+  // Microsoft's claims challenge ("Claims challenges, claims requests and client capabilities",
+  // learn.microsoft.com/entra/identity-platform/claims-challenge): 401 with
+  // `WWW-Authenticate: Bearer realm="", authorization_uri="<authorize endpoint>", error="insufficient_claims",
+  // claims="<base64 of the claims request>"`; the client asks Entra for a new token with that claims
+  // request, and Conditional Access enforces the authentication context ("Conditional Access
+  // authentication context", Microsoft identity platform developer guide).
+  let authorizationUri: string | undefined;
+  function stepUp(view: RequestView, contexts: readonly string[]): ProtectOutcome {
+    const claims = stepUpClaims(contexts);
+    if (wantsLogin(view)) return redirect(view, claims.idToken);
+    authorizationUri ??= `${gate.hosts.authorityHost}/${gate.idp.config.directory_id}/oauth2/v2.0/authorize`;
+    const encoded = Buffer.from(JSON.stringify(claims.accessToken)).toString('base64');
+    const challenge = `Bearer realm="", authorization_uri="${authorizationUri}", error="insufficient_claims", claims="${encoded}"`;
+    const headers = { 'WWW-Authenticate': challenge };
+    const error = new TokenError('ERR_AUTH_CONTEXT_REQUIRED', 'the request needs a Conditional Access authentication context the token does not carry: ask Entra for a token with the claims of the challenge', { headers });
+    return { kind: 'respond', status: 401, headers, body: { error: 'insufficient_claims', code: error.code, message: error.message }, error };
   }
 
   const { ambiguous, unauthorized, fromError, denied } = createOutcomes({
@@ -128,13 +179,13 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
     redirect,
   });
   const frameworkErrors = o.errorHandling === 'framework';
+  const viaFramework: Protector['viaFramework'] = (outcome, headers) => viaFrameworkFor(frameworkErrors, outcome, headers);
+  function allow(auth: Auth): ProtectOutcome {
+    admittedBy.set(auth, viaFramework);
+    return { kind: 'allow', auth };
+  }
   return {
-    viaFramework(outcome, headers) {
-      if (outcome.kind !== 'respond' || outcome.error === undefined) return false;
-      if (frameworkErrors) return true;
-      const accept = headerOf(headers, 'accept');
-      return accept === undefined || !accept.includes('json') || accept.includes('text/html');
-    },
+    viaFramework,
     async decide(view) {
       // INVARIANT: a credential given twice is refused before either copy is read.
       const repeated = repeatedOf(view);
@@ -177,6 +228,8 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       let via: AuthVia = context.serviceToken === undefined ? 'anonymous' : 'service-token';
       let fromCookie = false;
       let sessionRef: { issuedAt: number; application: string | undefined } | undefined;
+      let claims: Readonly<Record<string, unknown>> | undefined;
+      let header: Readonly<Record<string, unknown>> | undefined;
       try {
         if (behindAccess) {
           // INVARIANT: behind Cloudflare Access, Cloudflare's assertion is the credential, whatever else the
@@ -203,10 +256,13 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
             via = bearer !== undefined ? 'bearer' : 'assertion';
             const graphToken = o.graphToken?.(view);
             // The one identity pipeline: revocations (with the clock tolerance), the directory's standing, groups.
-            identity = await gate.identify(token, {
+            const verified = await gate.identifyToken(token, {
               ...(graphToken === undefined ? {} : { graphToken }),
               ...(revokedWith === undefined ? {} : { application: revokedWith }),
             });
+            identity = verified.identity;
+            claims = verified.claims;
+            header = verified.header;
           } else if (login !== undefined && readCookie(headerOf(view.headers, 'cookie'), login.cookieName) !== undefined) {
             fromCookie = true;
             const session = await login.authenticate({
@@ -225,6 +281,20 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
         }
       } catch (error) {
         return fromError(error, view, fromCookie);
+      }
+
+      if (authenticateOnly) {
+        if (identity === null) {
+          // INVARIANT: only the absence of every credential passes anonymously; a bad one was a 401 above.
+          if (!authRequired && token === undefined && !fromCookie) return { kind: 'pass' };
+          if (wantsLogin(view)) return redirect(view);
+          return unauthorized(new TokenError('ERR_TOKEN_MISSING', 'no bearer token or session was presented'));
+        }
+        const auth: Auth = { identity, decision: null, via, context };
+        if (token !== undefined) auth.token = token;
+        if (claims !== undefined) auth.claims = claims;
+        if (header !== undefined) auth.header = header;
+        return allow(auth);
       }
 
       // INVARIANT: on a Gateway target a request without any credential is challenged, as on an Access
@@ -251,13 +321,19 @@ export function createProtector(gate: Gate, target: ProtectTarget, options: Prot
       if (decision.allowed) {
         const auth: Auth = { identity, decision, via, context };
         if (token !== undefined) auth.token = token;
+        if (claims !== undefined) auth.claims = claims;
+        if (header !== undefined) auth.header = header;
         if (context.serviceToken !== undefined) auth.serviceToken = context.serviceToken;
-        return { kind: 'allow', auth };
+        return allow(auth);
       }
       if (identity === null && context.serviceToken === undefined) {
         if (wantsLogin(view)) return redirect(view);
         return unauthorized(new TokenError('ERR_TOKEN_MISSING', 'no bearer token or session was presented'));
       }
+      // Denied only for want of an authentication context: step up (a claims challenge, or the login
+      // again with the claims request) instead of a 403 the user cannot act on.
+      const missing = decision.kind === 'access' ? decision.missingAuthContext : undefined;
+      if (identity !== null && missing !== undefined && missing.length > 0) return stepUp(view, missing);
       return denied(decision, identity);
     },
   };

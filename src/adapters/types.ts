@@ -3,6 +3,7 @@
  * and the outcome the core hands back.
  */
 import type { EntragateError } from '../errors/index.js';
+import type { AccessTokenClaims } from '../policy/claim-checks.js';
 import type { Decision, DecisionPolicyRef, DecisionReason, PolicyTrace } from '../policy/types.js';
 import type { GroupMembership, Identity, PathRouting, RequestContext } from '../types.js';
 
@@ -51,19 +52,36 @@ export type AuthVia = 'bearer' | 'assertion' | 'session' | 'service-token' | 'an
 export interface Auth {
   /** The verified user, or `null` for a request admitted without a login (Bypass, Service Auth). */
   identity: Identity | null;
-  /** The allowing decision (Access or Gateway), with its trace. */
-  decision: Decision;
+  /**
+   * The allowing decision (Access or Gateway), with its trace; `null` behind `authenticate`, which
+   * admits any valid token or session without asking a policy.
+   */
+  decision: Decision | null;
   /** The raw bearer token when one authenticated the request (for on-behalf-of calls); never logged. */
   token?: string;
   via: AuthVia;
   /** The service token that was presented and validated, if any. */
   serviceToken?: { tokenId: string };
+  /**
+   * The verified claims of the bearer token (frozen), as express-oauth2-jwt-bearer's `req.auth.payload`:
+   * what `requiredScopes`, `requiredRoles` and the other claim checks read. Absent for a session, a
+   * Cloudflare assertion or a service token (claim checks then fail closed).
+   */
+  claims?: Readonly<AccessTokenClaims>;
+  /** The bearer token's protected header (frozen: `alg`, `kid`, `typ`…), beside `claims`. */
+  header?: Readonly<Record<string, unknown>>;
   /** The request attributes the policies saw (client IP, country, certificate, service token, the HTTP request). */
   context: RequestContext;
 }
 
 /** Which policies decide: an Access application's (default: the only one), or the Gateway rules. */
 export type ProtectTarget = { application?: string; gateway?: false } | { gateway: true };
+
+/** `authenticate`'s target for {@link Protector}: a valid token or session is enough, no policy decides. */
+export interface AuthenticateTarget {
+  /** Authenticate only. */
+  authenticate: true;
+}
 
 /** The JSON body of a 403: the deciding policy and why, never the token or another user's data. */
 export interface DenyBody {
@@ -87,6 +105,8 @@ export interface ErrorBody {
 /** What the core decided: let the request through, answer it, or send the browser to the login. */
 export type ProtectOutcome =
   | { kind: 'allow'; auth: Auth }
+  /** `authenticate` with `authRequired: false` and no credential: through, without `auth`. */
+  | { kind: 'pass' }
   | {
       kind: 'respond';
       status: number;

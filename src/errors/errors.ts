@@ -59,7 +59,7 @@ export class EntragateError<C extends ErrorCode = ErrorCode> extends Error {
  */
 export const ERROR_FAMILIES = {
   ConfigError: ['ERR_CONFIG_'],
-  TokenError: ['ERR_TOKEN_', 'ERR_SERVICE_TOKEN_', 'ERR_ACCESS_ASSERTION_', 'ERR_REQUEST_'],
+  TokenError: ['ERR_TOKEN_', 'ERR_SERVICE_TOKEN_', 'ERR_ACCESS_ASSERTION_', 'ERR_REQUEST_', 'ERR_INSUFFICIENT_', 'ERR_CLAIM_CHECK_', 'ERR_AUTH_CONTEXT_'],
   JwksError: ['ERR_JWKS_'],
   GroupsError: ['ERR_GROUPS_', 'ERR_GRAPH_', 'ERR_DIRECTORY_', 'ERR_ACCESS_IDENTITY_'],
   PolicyError: ['ERR_POLICY_', 'ERR_EXPRESSION_', 'ERR_ACCESS_DENIED'],
@@ -76,7 +76,7 @@ export type FamilyCode<F extends ErrorFamily> = Extract<ErrorCode, `${(typeof ER
 
 /** The codes a {@link ConfigError} carries. */
 export type ConfigErrorCode = FamilyCode<'ConfigError'>;
-/** The codes a {@link TokenError} carries: bearer tokens, Access assertions, service tokens, ambiguous requests. */
+/** The codes a {@link TokenError} carries: bearer tokens, Access assertions, service tokens, ambiguous requests, and what a token's claims lack (scopes, roles, claim checks, an authentication context). */
 export type TokenErrorCode = FamilyCode<'TokenError'>;
 /** The codes a {@link JwksError} carries. */
 export type JwksErrorCode = FamilyCode<'JwksError'>;

@@ -19,6 +19,20 @@ export {
   type ShadowEvaluator,
 } from './shadow.js';
 export { parseExpression, type Expr, type CompareOp, type Rhs, type ParseLimits } from './expression-parser.js';
+export {
+  claimCheck,
+  claimEquals,
+  claimIncludes,
+  requiredRoles,
+  requiredScopes,
+  scopeIncludesAny,
+  stepUpClaims,
+  type AccessTokenClaims,
+  type ClaimCheck,
+  type ClaimCheckCode,
+  type ClaimCheckFailure,
+  type ClaimValue,
+} from './claim-checks.js';
 export { canonicalEmail } from './extended-email.js';
 export type { AccessCompileOptions, GatewayCompileOptions } from './options.js';
 export type * from './types.js';

@@ -62,6 +62,8 @@ export interface VerifyOptions {
 export interface VerifiedToken {
   identity: Identity;
   claims: Readonly<Record<string, unknown>>;
+  /** The token's protected header (frozen). */
+  header?: Readonly<Record<string, unknown>>;
 }
 
 /** What `#precheck` learnt, for `#finish`. */
@@ -297,7 +299,7 @@ export class TokenVerifier {
     }
     // The claims came frozen all the way down from `decodeJwt`: `oidc_fields` shares their values,
     // and the cache shares both.
-    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: payload };
+    return { identity: freezeIdentity(identityFromClaims(payload, ver, s.mapping)), claims: payload, header: pre.decoded.header };
   }
 }
 

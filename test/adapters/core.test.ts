@@ -45,6 +45,7 @@ describe('protect: the 401 challenge', () => {
     const gate = {
       application: () => ({}),
       identify: () => Promise.reject(hostile),
+      identifyToken: () => Promise.reject(hostile),
       authorize: () => Promise.reject(new Error('not reached')),
     } as unknown as Gate;
     const outcome = await createProtector(gate, { application: 'portal' }).decide({ method: 'GET', url: '/', headers: { authorization: 'Bearer x.y.z' } });
@@ -178,7 +179,7 @@ describe('protect: the HTTP request for Gateway http.* fields', () => {
     const { compileGatewayRules } = await import('../../src/policy/index.js');
     const rules = compileGatewayRules([{ name: 'Admin area', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"' }]);
     // A gate that drops the request attributes, as a custom gate or an old caller of `authorize` might.
-    const gate = { application: () => ({}), identify: () => Promise.reject(new Error('not reached')), authorize: async () => rules.evaluate(null, {}) } as unknown as Gate;
+    const gate = { application: () => ({}), identify: () => Promise.reject(new Error('not reached')), identifyToken: () => Promise.reject(new Error('not reached')), authorize: async () => rules.evaluate(null, {}) } as unknown as Gate;
     const outcome = await createProtector(gate, { gateway: true }, { serviceTokens: [SERVICE] }).decide({
       method: 'GET',
       url: '/admin',
@@ -231,7 +232,7 @@ describe('protect: a 5xx shows the public text only', () => {
   it('wraps an outage in an error of the same class and code whose message is public, keeping the detail as its cause', async () => {
     const { JwksError } = await import('../../src/errors/index.js');
     const detail = new JwksError('ERR_JWKS_UNAVAILABLE', 'signing keys for tenant `t` are unavailable: https://login.example/t: fetch failed');
-    const gate = { application: () => ({}), identify: () => Promise.reject(detail), authorize: () => Promise.reject(new Error('not reached')) } as unknown as Gate;
+    const gate = { application: () => ({}), identify: () => Promise.reject(detail), identifyToken: () => Promise.reject(detail), authorize: () => Promise.reject(new Error('not reached')) } as unknown as Gate;
     const outcome = await createProtector(gate, { application: 'portal' }).decide({ method: 'GET', url: '/', headers: { authorization: 'Bearer x.y.z' } });
     expect(outcome).toMatchObject({ kind: 'respond', status: 503, headers: { 'Retry-After': '30' }, body: { code: 'ERR_JWKS_UNAVAILABLE', message: 'the identity provider or the directory is unavailable' } });
     const error = outcome.kind === 'respond' ? outcome.error : undefined;

@@ -48,7 +48,7 @@ export function authSummary(auth: Auth | null | undefined): Record<string, unkno
   return {
     email: auth?.identity?.email,
     via: auth?.via,
-    policy: auth?.decision.policy?.name,
+    policy: auth?.decision?.policy?.name,
     tokenId: auth?.serviceToken?.tokenId,
     country: auth?.context.country,
     ip: auth?.context.ip,

@@ -52,7 +52,7 @@ const ROUTES = Object.keys(APPLICATIONS) as (keyof typeof APPLICATIONS)[];
 
 /** What every route answers: the allowing policy and the request context the policies saw. */
 function answer(auth: Auth | null | undefined): Record<string, unknown> {
-  return { policy: auth?.decision.policy?.name, via: auth?.via, context: auth?.context };
+  return { policy: auth?.decision?.policy?.name, via: auth?.via, context: auth?.context };
 }
 
 /** An app listening on 127.0.0.1 at `origin` (`https://…` with {@link SERVER_TLS}, or `http://…`). */

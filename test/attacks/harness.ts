@@ -374,9 +374,9 @@ export function summarise(auth: Auth | null | undefined): AuthSummary {
   return {
     via: auth?.via,
     email: auth?.identity?.email,
-    policy: auth?.decision.policy?.name,
-    reason: auth?.decision.reason,
-    action: auth?.decision.action,
+    policy: auth?.decision?.policy?.name,
+    reason: auth?.decision?.reason,
+    action: auth?.decision?.action,
     request: auth?.context.request,
   };
 }
