@@ -4,7 +4,7 @@
  * failure answers. RFC 6750 §3.1: a token without the privileges the resource needs is a 403
  * `insufficient_scope`, with the `scope` it needs.
  */
-import { bearerChallenge, EntragateError, TokenError } from '../errors/index.js';
+import { bearerChallenge, ConfigError, TokenError } from '../errors/index.js';
 import type { ClaimCheck } from '../policy/claim-checks.js';
 import { admittingProtector, viaFrameworkFor } from './protector.js';
 import type { Auth, NodeHeaders, ProtectOutcome } from './types.js';
@@ -24,7 +24,7 @@ export interface CheckFailure {
 /**
  * Runs `checks` over the request's `auth`: `undefined` when they all pass. INVARIANT: a request no
  * `protect` / `authenticate` admitted fails closed (401 when `authenticate` let it through anonymously,
- * else `ERR_CLAIM_CHECK_UNPROTECTED`, a 500), never passes.
+ * else `ERR_CONFIG_CLAIM_CHECK_UNPROTECTED`, a 500), never passes.
  */
 export function runChecks(checks: readonly ClaimCheck[], auth: Auth | null | undefined, raw: object, headers: NodeHeaders): CheckFailure | undefined {
   const viaFramework = auth === null || auth === undefined ? undefined : admittingProtector(auth);
@@ -34,7 +34,7 @@ export function runChecks(checks: readonly ClaimCheck[], auth: Auth | null | und
       const outcome = { kind: 'respond', status: 401, headers: { ...error.headers }, body: { error: 'unauthorized', code: error.code, message: error.message }, error } as const;
       return { outcome, viaFramework: viaFrameworkFor(false, outcome, headers) };
     }
-    const error = new EntragateError('ERR_CLAIM_CHECK_UNPROTECTED', `a claim check (${checks.map((c) => c.description).join(', ')}) ran on a request no \`protect\` or \`authenticate\` admitted: put one before it`);
+    const error = new ConfigError('ERR_CONFIG_CLAIM_CHECK_UNPROTECTED', `a claim check (${checks.map((c) => c.description).join(', ')}) ran on a request no \`protect\` or \`authenticate\` admitted: put one before it`);
     // A wiring mistake, not the client's: the framework's error handling shows it (a 500).
     const outcome = { kind: 'respond', status: 500, headers: {}, body: { error: 'error', code: error.code, message: 'the request could not be authorized: internal error' }, error } as const;
     return { outcome, viaFramework: true };

@@ -122,7 +122,7 @@ function answer(res: Response, next: NextFunction, outcome: Extract<ProtectOutco
  * A middleware running claim checks (from `entragate`: `requiredScopes`, `claimCheck`, …) over `req.auth`,
  * after `protect` or `authenticate`: a failure is a 403 with RFC 6750's `insufficient_scope` challenge,
  * answered as `protect` answers errors (its `errorHandling`). Without a `protect` / `authenticate` before
- * it, it fails closed (`ERR_CLAIM_CHECK_UNPROTECTED`).
+ * it, it fails closed (`ERR_CONFIG_CLAIM_CHECK_UNPROTECTED`).
  *
  * @example
  * ```ts

@@ -206,7 +206,7 @@ export function authenticate(gate: Gate, options?: AuthenticateOptions): Fastify
  * A `preHandler` hook running claim checks (from `entragate`: `requiredScopes`, `claimCheck`, …) over
  * `request.auth`, after `protect` or `authenticate`: a failure is a 403 with RFC 6750's
  * `insufficient_scope` challenge, answered as `protect` answers errors (its `errorHandling`). Without a
- * `protect` / `authenticate` before it, it fails closed (`ERR_CLAIM_CHECK_UNPROTECTED`).
+ * `protect` / `authenticate` before it, it fails closed (`ERR_CONFIG_CLAIM_CHECK_UNPROTECTED`).
  *
  * @example
  * ```ts

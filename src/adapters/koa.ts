@@ -121,7 +121,7 @@ function answer(ctx: Context, failed: CheckFailure): void {
  * `ctx.state.auth`, after `protect` or `authenticate`: a failure is a 403 with RFC 6750's
  * `insufficient_scope` challenge, answered as `protect` answers errors (its `errorHandling`: thrown
  * with `status` and `headers` otherwise). Without a `protect` / `authenticate` before it, it fails
- * closed (`ERR_CLAIM_CHECK_UNPROTECTED`).
+ * closed (`ERR_CONFIG_CLAIM_CHECK_UNPROTECTED`).
  *
  * @example
  * ```ts

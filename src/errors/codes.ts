@@ -58,7 +58,7 @@ export const ERROR_CODES = {
   ERR_INSUFFICIENT_SCOPE: { status: 403, doc: 'a `requiredScopes` / `scopeIncludesAny` check failed: the token `scp` lacks a required delegated scope, or is not a string (RFC 6750 §3.1 `insufficient_scope`)' },
   ERR_INSUFFICIENT_ROLE: { status: 403, doc: 'a `requiredRoles` check failed: the token `roles` lacks a required app role, or is not an array of strings' },
   ERR_CLAIM_CHECK_FAILED: { status: 403, doc: 'a `claimEquals` / `claimIncludes` / `claimCheck` check failed, or the request has no verified token claims to check (a session or a Cloudflare assertion)' },
-  ERR_CLAIM_CHECK_UNPROTECTED: { status: 500, doc: 'a claim check ran on a request no `protect` or `authenticate` ran on before it (a wiring mistake: the check fails closed)' },
+  ERR_CONFIG_CLAIM_CHECK_UNPROTECTED: { status: 500, doc: 'a claim check ran on a request no `protect` or `authenticate` ran on before it (a wiring mistake: the check fails closed)' },
   ERR_AUTH_CONTEXT_REQUIRED: { status: 401, doc: 'the policies deny the request only for want of a Conditional Access authentication context: a claims challenge (`insufficient_claims`) for an API client, the login with the claims request for a browser' },
   ERR_REQUEST_INVALID: { status: 400, doc: 'the request is ambiguous: a credential header (`Authorization`, the service-token pair, `assertionHeader`, `serviceTokenHeader`), the `countryHeader` or the session cookie given twice (RFC 6750 §3.1 `invalid_request`)' },
 

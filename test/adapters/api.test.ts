@@ -358,7 +358,7 @@ describe.each(frameworks)('%s: claim checks', (framework) => {
   it('a check with no authenticate before it fails closed (500, coded) and the route never runs', async () => {
     const res = await get(framework, '/unwired', bearer(token()));
     expect(res.status).toBe(500);
-    expect(res.body).toEqual({ handler: 'framework', code: 'ERR_CLAIM_CHECK_UNPROTECTED' });
+    expect(res.body).toEqual({ handler: 'framework', code: 'ERR_CONFIG_CLAIM_CHECK_UNPROTECTED' });
     expect(res.text).not.toContain('reached');
   });
 
