@@ -38,3 +38,5 @@ export type {
   WriteContext,
   WriteResult,
 } from './types.js';
+// Access reviews read the directory this store holds: `reviewAccess({ gate, store, application })`.
+export * from '../review/index.js';
