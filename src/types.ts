@@ -172,4 +172,11 @@ export interface RequestContext {
    * it read. Service tokens are unaffected. @defaultValue false
    */
   unknownRequestAttributes?: boolean;
+  /**
+   * Called with each Access policy that might match but cannot be decided (unknown membership, or a request
+   * attribute under `unknownRequestAttributes`), in evaluation order, before the decision returns: an
+   * access review learns which policies a conditional decision turns on without building the trace.
+   * @defaultValue none
+   */
+  onUndecided?: (policy: { readonly name: string; readonly precedence: number; readonly id?: string }) => void;
 }
