@@ -10,7 +10,7 @@ import { renderReview, REVIEW_FORMATS, type ReviewFormat } from '../review/rende
 import { reviewAccess, type ReviewCandidate } from '../review/review.js';
 import type { DirectoryStore } from '../store/types.js';
 import { defineCommand, type CliIo, type OptionValues } from './args.js';
-import { CliError, checkConfig, readJson, type CliConfig } from './config-file.js';
+import { CliError, checkConfig, isObject, readJson, type CliConfig } from './config-file.js';
 
 const reviewOptions = {
   config: { type: 'string', short: 'c', value: '<file>', description: 'the configuration file (entragate.json), with its `idp`' },
@@ -34,10 +34,6 @@ export const review = defineCommand({
   failure: 'the candidate grants access the current set denies (without --allow-gains)',
   run: (values, _positionals, io) => runReview(values, io),
 });
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function readCandidate(path: string, config: CliConfig): ReviewCandidate {
   const value = readJson(path);

@@ -200,11 +200,13 @@ describe('entragate review', () => {
   const config = join(dir, 'entragate.json');
   const next = join(dir, 'candidate.json');
   const onlyLosses = join(dir, 'losses.json');
+  const bad = join(dir, 'bad.json');
   beforeAll(async () => {
     // The CLI opens the folder itself: the test's handle goes first (PGlite holds one writer).
     await d.store.close();
     writeFileSync(config, JSON.stringify({ idp, applications }));
     writeFileSync(next, JSON.stringify(candidate));
+    writeFileSync(bad, JSON.stringify({ applications: { portal: { policies: [{ name: 'x', decision: 'allow', include: [{ okta: { id: 'g' } }] }] } } }));
     writeFileSync(onlyLosses, JSON.stringify({ applications: { portal: { policies: [{ name: 'nobody', decision: 'allow', include: [{ email: { email: 'nobody@contoso.com' } }] }] } } }));
   });
 
@@ -237,6 +239,7 @@ describe('entragate review', () => {
       [['review', '--config', config, '--store', join(dir, 'data'), '--format', 'pdf'], '`--format` must be one of table, json, csv, html'],
       [['review', '--config', config, '--store', join(dir, 'data'), '--application', 'nope'], 'no application `nope`'],
       [['review', '--config', config, '--store', join(dir, 'data'), '--frobnicate'], 'unknown option `--frobnicate`; `review` takes --config'],
+      [['review', '--config', config, '--store', join(dir, 'data'), '--candidate', bad], 'the candidate has problems'],
     ];
     for (const [argv, message] of cases) {
       const io = sink();
