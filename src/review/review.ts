@@ -61,6 +61,7 @@ export type ReviewOutcome = 'allowed' | 'denied' | 'conditional';
 
 /** One decision of a review. */
 export interface ReviewDecision {
+  /** `allowed`, `denied`, or `conditional` (it depends on the request). */
   readonly outcome: ReviewOutcome;
   /** The deciding policy; for `conditional`, the first policy that might decide; absent for the default deny or a refusal. */
   readonly policy?: string;
@@ -81,12 +82,17 @@ export type ReviewChange = 'gain' | 'loss' | 'policy';
 export interface ReviewRow {
   /** The directory (SCIM) id. */
   readonly userId: string;
+  /** The SCIM `userName` (as sent: print it escaped). */
   readonly userName: string;
+  /** The SCIM `displayName`, when set. */
   readonly displayName?: string;
+  /** The first of the user's emails, when any. */
   readonly email?: string;
+  /** Whether the directory holds the user as active (an inactive user is refused by the pipeline). */
   readonly active: boolean;
   /** The application name, or `gateway`. */
   readonly target: string;
+  /** The decision of the enforced policies. */
   readonly current: ReviewDecision;
   /** With a candidate: its decision. */
   readonly candidate?: ReviewDecision;
@@ -99,20 +105,29 @@ export interface ReviewRow {
 
 /** Counts of the three outcomes. */
 export interface OutcomeCounts {
+  /** Users allowed on their directory identity alone. */
   allowed: number;
+  /** Users denied (refusals included). */
   denied: number;
+  /** Users whose decision depends on the request. */
   conditional: number;
 }
 
 /** What one application (or the Gateway) gives, in totals and per deciding policy. */
 export interface TargetSummary {
+  /** The application name, or `gateway`. */
   readonly target: string;
+  /** The enforced policies' counts. */
   readonly current: OutcomeCounts;
+  /** The candidate's counts, with a candidate. */
   readonly candidate?: OutcomeCounts;
   /** Per deciding policy (`(default deny)`, `(refused: ERR_…)` for those without one), current set. */
   readonly policies: readonly ({ policy: string } & OutcomeCounts)[];
+  /** Rows whose change is `gain`. */
   readonly gains: number;
+  /** Rows whose change is `loss`. */
   readonly losses: number;
+  /** Rows whose change is `policy` (same outcome, another deciding policy). */
   readonly policyChanges: number;
 }
 
@@ -120,7 +135,9 @@ export interface TargetSummary {
 export interface AccessReview {
   /** ISO 8601, from the gate's clock. */
   readonly generatedAt: string;
+  /** Users reviewed (each once, whatever the number of targets). */
   readonly users: number;
+  /** Per application (and the Gateway), in the order asked. */
   readonly targets: readonly TargetSummary[];
   /** Every user × target, in the store's id order. */
   readonly rows: readonly ReviewRow[];
@@ -133,6 +150,8 @@ interface Target {
   context: AuthorizeContext;
   candidate: Gate | undefined;
   candidateContext: AuthorizeContext;
+  /** Filled by the contexts' `onUndecided` during one decision (the review decides one at a time). */
+  undecided: PolicyRef[];
 }
 
 const DEFAULT_DENY = '(default deny)';
@@ -187,9 +206,9 @@ export async function* reviewAccessRows(options: ReviewOptions): AsyncGenerator<
         }
       }
       for (const target of targets) {
-        const current = refusal ?? (await decide(gate, resolved!, target.context));
+        const current = refusal ?? (await decide(gate, resolved!, target.context, target.undecided));
         let candidate: ReviewDecision | undefined;
-        if (target.candidate !== undefined) candidate = refusal ?? (await decide(target.candidate, resolved!, target.candidateContext));
+        if (target.candidate !== undefined) candidate = refusal ?? (await decide(target.candidate, resolved!, target.candidateContext, target.undecided));
         const row: ReviewRow = {
           userId: user.id,
           userName: user.userName,
@@ -323,21 +342,16 @@ function buildTargets(options: ReviewOptions): Target[] {
     candidateApps = new Set(names.filter((n) => Object.hasOwn(apps, n)));
     candidateGateway = candidate.gateway !== undefined;
   }
-  const targets: Target[] = names.map((name) => ({
-    name,
-    context: { application: name, unknownRequestAttributes: true },
-    // An application the candidate omits is unchanged: the enforced set answers for it.
-    candidate: candidateGate === undefined ? undefined : candidateApps.has(name) ? candidateGate : options.gate,
-    candidateContext: { application: name, unknownRequestAttributes: true },
-  }));
-  if (options.gateway === true) {
-    targets.push({
-      name: 'gateway',
-      context: { gateway: true, unknownRequestAttributes: true },
-      candidate: candidateGate === undefined ? undefined : candidateGateway ? candidateGate : options.gate,
-      candidateContext: { gateway: true, unknownRequestAttributes: true },
-    });
-  }
+  const target = (name: string, where: AuthorizeContext, candidateGateFor: Gate | undefined): Target => {
+    const undecided: PolicyRef[] = [];
+    const context: AuthorizeContext = { ...where, unknownRequestAttributes: true, onUndecided: (ref) => undecided.push(ref) };
+    return { name, context, candidate: candidateGateFor, candidateContext: context, undecided };
+  };
+  // An application the candidate omits is unchanged: the enforced set answers for it.
+  const targets: Target[] = names.map((name) =>
+    target(name, { application: name }, candidateGate === undefined ? undefined : candidateApps.has(name) ? candidateGate : options.gate),
+  );
+  if (options.gateway === true) targets.push(target('gateway', { gateway: true }, candidateGate === undefined ? undefined : candidateGateway ? candidateGate : options.gate));
   return targets;
 }
 
@@ -414,9 +428,9 @@ const undecidedCache = new WeakMap<object, Undecided>();
 
 type PolicyRef = Parameters<NonNullable<AuthorizeContext['onUndecided']>>[0];
 
-async function decide(gate: Gate, identity: Identity, context: AuthorizeContext): Promise<ReviewDecision> {
-  const undecided: PolicyRef[] = [];
-  const decision: Decision = await gate.authorize(identity, { ...context, onUndecided: (ref) => undecided.push(ref) });
+async function decide(gate: Gate, identity: Identity, context: AuthorizeContext, undecided: PolicyRef[]): Promise<ReviewDecision> {
+  undecided.length = 0;
+  const decision: Decision = await gate.authorize(identity, context);
   const base = { action: decision.action, ...(decision.policy === undefined ? {} : { policy: decision.policy.name }) };
   if (decision.allowed) return Object.freeze({ outcome: 'allowed', ...base, reason: decision.reason, attributes: NONE });
   if (identity.membership.state !== 'complete') {
