@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderReview, reviewAccess, type AccessReview } from '../../src/review/index.js';
 import { candidate, HOSTILE_USER, openDirectory } from './fixture.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's package; `ENTRAGATE_TEST_CHROMIUM` points elsewhere (and checks the CI failure with a missing path). */
+const CHROMIUM = process.env.ENTRAGATE_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const present = existsSync(CHROMIUM);
 
 if (!present && process.env.CI) {
