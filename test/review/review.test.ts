@@ -11,7 +11,7 @@ import { createDirectoryGroupSource } from '../../src/groups/directory-source.js
 import { createGate } from '../../src/gate.js';
 import { main, type CliIo } from '../../src/cli/main.js';
 import { csvCell, renderReview, reviewAccess, reviewAccessRows, type AccessReview, type ReviewRow } from '../../src/review/index.js';
-import { applications, candidate, HOSTILE_NAME, HOSTILE_USER, idp, openDirectory, type Directory } from './fixture.js';
+import { applications, candidate, G_ENG, G_FIN, HOSTILE_NAME, HOSTILE_USER, idp, openDirectory, type Directory } from './fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'entragate-review-'));
 let d: Directory;
@@ -148,6 +148,30 @@ describe('reviewAccess on a PGlite directory', () => {
     expect(row(r, 'ada@contoso.com', 'mtls').current).toMatchObject({ outcome: 'conditional', attributes: ['certificate', 'device_posture'] });
     expect(row(r, 'ada@contoso.com', 'block').current).toMatchObject({ outcome: 'conditional', policy: 'not-from-cn', attributes: ['geo'] });
     expect(row(r, 'dan@contoso.com', 'block').current).toMatchObject({ outcome: 'denied', code: 'ERR_DIRECTORY_USER_INACTIVE' });
+  });
+});
+
+describe('reviewAccess on the Gateway rules', () => {
+  it('identity rules decide on the directory groups; a rule on the HTTP request is conditional (http)', async () => {
+    const gate = createGate({
+      idp,
+      applications,
+      gateway: {
+        rules: [
+          { name: 'finance reports', action: 'allow', precedence: 10, identity: `any(identity.groups.id[*] in {"${G_FIN}"})`, traffic: 'http.request.uri.path == "/reports"' },
+          { name: 'engineers', action: 'allow', precedence: 20, identity: `any(identity.groups.id[*] in {"${G_ENG}"})` },
+        ],
+        defaultAction: 'block',
+      },
+      groups: createDirectoryGroupSource({ store: d.store }),
+      tokenGroups: 'ignore',
+    });
+    const r = await reviewAccess({ gate, store: d.store, gateway: true });
+    expect(r.targets.map((t) => t.target)).toEqual(['gateway']);
+    expect(row(r, 'bob@contoso.com', 'gateway').current).toMatchObject({ outcome: 'allowed', policy: 'engineers' });
+    expect(row(r, 'eve@contoso.com', 'gateway').current).toMatchObject({ outcome: 'denied' });
+    expect(row(r, 'cara@contoso.com', 'gateway').current).toMatchObject({ outcome: 'conditional', attributes: ['http'] });
+    expect(row(r, 'dan@contoso.com', 'gateway').current).toMatchObject({ outcome: 'denied', code: 'ERR_DIRECTORY_USER_INACTIVE' });
   });
 });
 
