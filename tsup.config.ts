@@ -19,6 +19,7 @@ export default defineConfig({
     graph: 'src/graph/index.ts',
     scim: 'src/scim/index.ts',
     store: 'src/store/index.ts',
+    review: 'src/review/index.ts',
     login: 'src/login/index.ts',
     express: 'src/adapters/express.ts',
     koa: 'src/adapters/koa.ts',

@@ -9,6 +9,7 @@ const subpaths: Record<string, string> = {
   'entragate/graph': 'src/graph/index.ts',
   'entragate/scim': 'src/scim/index.ts',
   'entragate/store': 'src/store/index.ts',
+  'entragate/review': 'src/review/index.ts',
   'entragate/login': 'src/login/index.ts',
   'entragate/express': 'src/adapters/express.ts',
   'entragate/koa': 'src/adapters/koa.ts',

@@ -22,6 +22,7 @@ import { identityEndpoint, loginRoutes, protect, scimEndpoint } from '../src/ada
 import { createLogin } from '../src/login/index.js';
 import { createScimHandler } from '../src/scim/index.js';
 import { openDirectoryStore } from '../src/store/index.js';
+import { reviewAccess } from '../src/review/index.js';
 import { createMockEntra } from '../src/testing/index.js';
 
 // Entra object ids of the groups (SCIM sends them as `externalId`).
@@ -228,6 +229,34 @@ try {
   const forged = entra.mintToken({ key: entra.createUnpublishedKey(), claims: { oid: users.ada.oid, email: users.ada.email } });
   const forgedCall = await http('mallory', 'GET', `${origin}/portal`, { headers: { authorization: `Bearer ${forged}` } });
   record('Mallory calls /portal with a forged token', '401', String(forgedCall.status), forgedCall.challenge.replace(/^Bearer realm="entragate", /, ''));
+
+  // ---- 4b. Access review: who can reach /portal, and what a policy pull request would change ----
+  // Every directory user's decision on their directory identity (the gate's own pipeline), request unknown.
+  const review = await reviewAccess({ gate, store, application: 'portal' });
+  const outcomeOf = (r: typeof review, name: UserName) => {
+    const row = r.rows.find((x) => x.userName === users[name].email)!;
+    const d = row.candidate ?? row.current;
+    return `${name} ${d.outcome}${d.attributes.length > 0 ? ` (${d.attributes.join(', ')})` : ''}`;
+  };
+  const who = (r: typeof review) => (['ada', 'bob', 'cy'] as const).map((n) => outcomeOf(r, n)).join(', ');
+  record('Access review of /portal', 'ada allowed, bob denied, cy denied', who(review), 'bob: `Block contractors`; cy: no policy');
+  // A candidate drops the Block and lets staff in from the office network: `entragate review --candidate` exits 1 on gains.
+  const diff = await reviewAccess({
+    gate,
+    store,
+    application: 'portal',
+    candidate: {
+      applications: {
+        portal: {
+          policies: [
+            { name: 'Engineering', decision: 'allow', include: [{ azureAD: { id: ENGINEERING } }] },
+            { name: 'Staff from the office', decision: 'allow', include: [{ email_domain: { domain: 'contoso.com' } }], require: [{ ip: { ip: '10.0.0.0/8' } }] },
+          ],
+        },
+      },
+    },
+  });
+  record('Candidate policy diff for /portal', 'ada allowed, bob allowed, cy conditional (ip)', who(diff), `${diff.targets[0]!.gains} gains: CI would refuse it without --allow-gains`);
 
   // ---- 5. Entra deprovisions Ada: every session and token of hers stops at once ----
   const deprovision = await scim('PATCH', `/Users/${scimIds.ada}`, {

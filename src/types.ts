@@ -165,4 +165,18 @@ export interface RequestContext {
    * `http.*` field is unknown, never false: a Block rule that might match denies, an Allow does not allow.
    */
   request?: HttpRequestAttributes;
+  /**
+   * Decide without knowing the request (an access review): `ip`, `geo`, `certificate`, `common_name` and
+   * `device_posture` rules are then unknown rather than unmatched, in the three-valued logic unknown
+   * membership uses, so a decision that turns on them is not an allow and its trace says which attributes
+   * it read. Service tokens are unaffected. @defaultValue false
+   */
+  unknownRequestAttributes?: boolean;
+  /**
+   * Called with each Access policy that might match but cannot be decided (unknown membership, or a request
+   * attribute under `unknownRequestAttributes`), in evaluation order, before the decision returns: an
+   * access review learns which policies a conditional decision turns on without building the trace.
+   * @defaultValue none
+   */
+  onUndecided?: (policy: { readonly name: string; readonly precedence: number; readonly id?: string }) => void;
 }

@@ -12,6 +12,7 @@ import type { Identity } from '../types.js';
 import { defineCommand, type CliIo, type Command, type OptionValues } from './args.js';
 import { CliError, checkConfig, compileConfig, readJson, toContext, toIdentity, type CliConfig } from './config-file.js';
 import { runDoctor } from './doctor.js';
+import { review } from './review.js';
 
 const configOption = { type: 'string', short: 'c', value: '<file>', description: 'the configuration file (entragate.json)' } as const;
 
@@ -79,7 +80,7 @@ const doctor = defineCommand({
 });
 
 /** Every command, in the order the overview lists them. */
-export const commands: readonly Command[] = [check, evaluate, test, doctor];
+export const commands: readonly Command[] = [check, evaluate, test, review, doctor];
 
 function loadConfig(path: string | undefined, required = true): { config: CliConfig; file: string } {
   if (path === undefined) {

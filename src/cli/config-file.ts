@@ -61,7 +61,8 @@ function jsonProblem(error: unknown, text: string): string {
   return 'an unexpected token (the excerpt is not shown: the file may hold secrets)';
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** A plain object (not an array, not null). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

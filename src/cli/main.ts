@@ -1,5 +1,5 @@
 /**
- * The `entragate` command line: `check`, `eval`, `test` and `doctor` (the table is in
+ * The `entragate` command line: `check`, `eval`, `test`, `review` and `doctor` (the table is in
  * `commands.ts`), `--version` and `--help`.
  *
  * @packageDocumentation

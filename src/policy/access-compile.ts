@@ -298,6 +298,8 @@ class AccessEvaluator implements CompiledAccessPolicies {
         return this.#decide(true, policy, 'matched', view, ctx, i);
       }
       if (result === U) {
+        // An access review asks which policies were undecided (`RequestContext.onUndecided`); only on an unknown.
+        ctx.onUndecided?.(policy.ref);
         // INVARIANT: a Block that might match denies.
         if (policy.decision === 'deny') return this.#decide(false, policy, 'unknown-membership', view, ctx, i);
         // An Allow, Bypass or Service Auth that might match is a "maybe": keep going to see what happens otherwise.

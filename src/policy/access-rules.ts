@@ -125,8 +125,18 @@ type Leaf = {
   detail?: (view: IdentityView, context: RequestContext, result: Tri) => string | undefined;
 };
 
+/**
+ * The request attributes an access review cannot know (`RequestContext.unknownRequestAttributes`): a rule
+ * that reads one is unknown there, in the same three-valued logic as an unknown group. A service token is
+ * not among them: it is a credential of its own, never a user's request attribute.
+ */
+const REVIEW_UNKNOWABLE = new Set(['context.ip', 'context.country', 'context.certificate', 'context.devicePosture']);
+
 function leaf(selector: AccessSelector, path: string, spec: Leaf): CompiledRule {
-  const { evaluate, detail } = spec;
+  const base = spec.evaluate;
+  const evaluate: Leaf['evaluate'] =
+    spec.identityBased || !REVIEW_UNKNOWABLE.has(spec.attribute) ? base : (view, context) => (context.unknownRequestAttributes === true ? U : base(view, context));
+  const { detail } = spec;
   return {
     selector,
     path,
@@ -138,7 +148,7 @@ function leaf(selector: AccessSelector, path: string, spec: Leaf): CompiledRule 
     evaluate,
     trace: (view, context) => {
       const result = evaluate(view, context);
-      const note = detail?.(view, context, result);
+      const note = result === U && context.unknownRequestAttributes === true && !spec.identityBased ? 'request attribute unknown (access review)' : detail?.(view, context, result);
       const out: CheckTrace = { path, selector, value: spec.value, attribute: spec.attribute, result: traceResult(result) };
       return note === undefined ? out : { ...out, detail: note };
     },

@@ -31,7 +31,7 @@ async function run(...argv: string[]) {
   return { code, out: sink.out, err: sink.err };
 }
 
-const names = ['check', 'eval', 'test', 'doctor'];
+const names = ['check', 'eval', 'test', 'review', 'doctor'];
 
 describe('entragate --version', () => {
   it.each(['--version', '-v', 'version'])('`%s` prints the package version and exits 0 (regression: an unknown command)', async (flag) => {
