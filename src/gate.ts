@@ -361,7 +361,7 @@ export function createGate(options: GateOptions): Gate {
     versions: new Set(o.tokenVersions),
     clockTolerance: o.clockTolerance,
     maxTokenBytes: o.maxTokenBytes,
-    mapping: { idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }), emailClaim: idp.config.email_claim_name, claims: idp.config.claims },
+    mapping: { idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }), emailClaim: idp.config.email_claim_name, claims: idp.config.claims, homeTenant: home },
     authorityHost: hosts.authorityHost,
     allowAppTokens: o.allowAppTokens,
     cacheMax: o.tokenCache === false ? 0 : o.tokenCache.max,
