@@ -115,13 +115,18 @@ export function createRenewal(s: RenewalSettings): Renewal {
     }
     const idToken = s.keepIdToken ? (refreshed.idToken ?? secrets.idToken) : undefined;
     next.sealed = s.sessions.sealSecrets({ refreshToken: refreshed.refreshToken ?? secrets.refreshToken, ...(idToken === undefined ? {} : { idToken }), renewedAt }, nonce);
-    // Stores insert once per nonce: the record is replaced (other instances drop their copy on the delete).
+    // INVARIANT: a renewal replaces the record only while there is one: a sign-out (on any instance) while
+    // Entra answered stays a sign-out, and no copy of the cookie opens the session again.
+    let replaced: boolean;
     try {
-      await s.identities.delete(nonce);
-      await s.identities.set(nonce, Object.freeze(next), exp);
+      replaced = await replaceIdentity(s.identities, nonce, Object.freeze(next), exp);
     } catch (cause) {
       if (cause instanceof EntragateError) throw cause;
       throw new StoreError('ERR_STORE_UNAVAILABLE', 'the renewed session could not be stored', { cause });
+    }
+    if (!replaced) {
+      publish(loginChannels.login, { event: 'renewal', outcome: 'refused', code: 'ERR_SESSION_REVOKED', user_uuid: user });
+      throw new SessionError('ERR_SESSION_REVOKED', 'the session was signed out while it was being renewed: log in again');
     }
     publish(loginChannels.login, { event: 'renewal', outcome: 'renewed', user_uuid: user });
   };
@@ -147,4 +152,17 @@ export function createRenewal(s: RenewalSettings): Renewal {
       return again;
     },
   };
+}
+
+/**
+ * Replaces a session's stored identity only if it still has one: the store's atomic `replace`, else (a
+ * store without it) a read, then a `delete` and a `set` (stores insert once per nonce; other instances
+ * drop their copy on the delete).
+ */
+async function replaceIdentity(identities: IdentityStore, nonce: string, next: SessionIdentity, exp: number): Promise<boolean> {
+  if (identities.replace !== undefined) return identities.replace(nonce, next, exp);
+  if ((await identities.get(nonce)) === undefined) return false;
+  await identities.delete(nonce);
+  await identities.set(nonce, next, exp);
+  return true;
 }

@@ -176,7 +176,10 @@ describe('the identity cache (scripted SQL)', () => {
   });
   function setup(cacheMax = 100) {
     const db = fakeSql();
-    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n), isFresh: () => true });
+    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n),
+      replace: async (n, json, expiresAt) => db.rows.has(n) && (db.rows.set(n, { identity: JSON.parse(json) as unknown, expires_at: expiresAt }), true),
+      isFresh: () => true,
+    });
     return { db, identities, control };
   }
 
