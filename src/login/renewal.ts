@@ -113,7 +113,10 @@ export function createRenewal(s: RenewalSettings): Renewal {
       const acrs = identity.acrs ?? before.acrs;
       next = { ...stored, identity: acrs === undefined ? identity : Object.freeze({ ...identity, acrs }), claims: sessionClaims(verified.claims) };
     }
-    const idToken = s.keepIdToken ? (refreshed.idToken ?? secrets.idToken) : undefined;
+    // The login's ID token stays the sign-out's `id_token_hint` (Entra takes an expired one, RP-Initiated
+    // Logout §2): it carries the login's `nonce`, so the gate never takes it as a bearer token once the
+    // browser holds it; a refreshed one carries none. Only without one is the refreshed one kept.
+    const idToken = s.keepIdToken ? (secrets.idToken ?? refreshed.idToken) : undefined;
     next.sealed = s.sessions.sealSecrets({ refreshToken: refreshed.refreshToken ?? secrets.refreshToken, ...(idToken === undefined ? {} : { idToken }), renewedAt }, nonce);
     // INVARIANT: a renewal replaces the record only while there is one: a sign-out (on any instance) while
     // Entra answered stays a sign-out, and no copy of the cookie opens the session again.
