@@ -68,7 +68,7 @@ export function createGate(options: GateOptions): Gate {
     versions: new Set(o.tokenVersions),
     clockTolerance: o.clockToleranceSeconds,
     maxTokenBytes: o.maxTokenBytes,
-    mapping: { idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }), emailClaim: idp.config.email_claim_name, claims: idp.config.claims },
+    mapping: { idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }), emailClaim: idp.config.email_claim_name, claims: idp.config.claims, homeTenant: home },
     authorityHost: hosts.authorityHost,
     allowAppTokens: o.allowAppTokens,
     cacheMax: o.tokenCache === false ? 0 : o.tokenCache.max,
@@ -92,6 +92,10 @@ export function createGate(options: GateOptions): Gate {
 
   async function identifyToken(token: string, options: IdentifyOptions = {}): Promise<VerifiedToken> {
     const { identity, claims, header } = await verifier.verifyToken(token);
+    // INVARIANT: an ID token is never a bearer credential (OpenID Connect Core §2: it is for the client, not an
+    // API). A login's ID token carries the `nonce` it was asked with (§3.1.2.1), an access token never does;
+    // and the login hands one to the browser in the sign-out's `id_token_hint` (RP-Initiated Logout §2).
+    if (claims.nonce !== undefined) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'this is an ID token (it carries a `nonce`), not an access token: send an access token for the API');
     const app = options.application === undefined ? undefined : applications.get(options.application)?.app;
     // INVARIANT: a user revocation refuses that user's bearer tokens issued before it (within the clock
     // tolerance after it too: the issuer's clock may run ahead of ours); `revokeApp` of the app, its tokens.

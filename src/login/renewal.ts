@@ -113,15 +113,23 @@ export function createRenewal(s: RenewalSettings): Renewal {
       const acrs = identity.acrs ?? before.acrs;
       next = { ...stored, identity: acrs === undefined ? identity : Object.freeze({ ...identity, acrs }), claims: sessionClaims(verified.claims) };
     }
-    const idToken = s.keepIdToken ? (refreshed.idToken ?? secrets.idToken) : undefined;
+    // The login's ID token stays the sign-out's `id_token_hint` (Entra takes an expired one, RP-Initiated
+    // Logout §2): it carries the login's `nonce`, so the gate never takes it as a bearer token once the
+    // browser holds it; a refreshed one carries none. Only without one is the refreshed one kept.
+    const idToken = s.keepIdToken ? (secrets.idToken ?? refreshed.idToken) : undefined;
     next.sealed = s.sessions.sealSecrets({ refreshToken: refreshed.refreshToken ?? secrets.refreshToken, ...(idToken === undefined ? {} : { idToken }), renewedAt }, nonce);
-    // Stores insert once per nonce: the record is replaced (other instances drop their copy on the delete).
+    // INVARIANT: a renewal replaces the record only while there is one: a sign-out (on any instance) while
+    // Entra answered stays a sign-out, and no copy of the cookie opens the session again.
+    let replaced: boolean;
     try {
-      await s.identities.delete(nonce);
-      await s.identities.set(nonce, Object.freeze(next), exp);
+      replaced = await replaceIdentity(s.identities, nonce, Object.freeze(next), exp);
     } catch (cause) {
       if (cause instanceof EntragateError) throw cause;
       throw new StoreError('ERR_STORE_UNAVAILABLE', 'the renewed session could not be stored', { cause });
+    }
+    if (!replaced) {
+      publish(loginChannels.login, { event: 'renewal', outcome: 'refused', code: 'ERR_SESSION_REVOKED', user_uuid: user });
+      throw new SessionError('ERR_SESSION_REVOKED', 'the session was signed out while it was being renewed: log in again');
     }
     publish(loginChannels.login, { event: 'renewal', outcome: 'renewed', user_uuid: user });
   };
@@ -147,4 +155,17 @@ export function createRenewal(s: RenewalSettings): Renewal {
       return again;
     },
   };
+}
+
+/**
+ * Replaces a session's stored identity only if it still has one: the store's atomic `replace`, else (a
+ * store without it) a read, then a `delete` and a `set` (stores insert once per nonce; other instances
+ * drop their copy on the delete).
+ */
+async function replaceIdentity(identities: IdentityStore, nonce: string, next: SessionIdentity, exp: number): Promise<boolean> {
+  if (identities.replace !== undefined) return identities.replace(nonce, next, exp);
+  if ((await identities.get(nonce)) === undefined) return false;
+  await identities.delete(nonce);
+  await identities.set(nonce, next, exp);
+  return true;
 }

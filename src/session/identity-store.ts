@@ -41,6 +41,13 @@ export interface IdentityStore {
   /** Stores an identity until `expiresAt` (Unix seconds); it may be forgotten earlier (LRU). */
   set(nonce: string, value: SessionIdentity, expiresAt: number): void | Promise<void>;
   delete(nonce: string): void | Promise<void>;
+  /**
+   * Replaces the identity of a nonce that still has one, atomically, never creating one (a renewal: a
+   * session signed out while Entra answered must stay signed out); `false` when none is stored. Both
+   * shipped stores have it; a store without it is replaced by a read, a `delete` and a `set`, which
+   * leaves a sign-out racing the renewal a short window.
+   */
+  replace?(nonce: string, value: SessionIdentity, expiresAt: number): boolean | Promise<boolean>;
 }
 
 /** Options of `createMemoryIdentityStore`. */
@@ -84,6 +91,12 @@ export function createMemoryIdentityStore(options: MemoryIdentityStoreOptions = 
     },
     delete(nonce) {
       cache.delete(nonce);
+    },
+    replace(nonce, value, expiresAt) {
+      const entry = cache.get(nonce);
+      if (entry === undefined || now() >= entry.expiresAt * 1000) return false;
+      cache.set(nonce, { value, expiresAt });
+      return true;
     },
   };
 }

@@ -193,6 +193,11 @@ export interface IdentitiesContext {
    */
   remove: (nonce: string) => Promise<void>;
   /**
+   * Replaces the row of a nonce that still has one (an `UPDATE`, never an insert), with the same event
+   * as {@link remove} so the other instances drop their copy; `false` when there was no row.
+   */
+  replace: (nonce: string, json: string, expiresAt: number) => Promise<boolean>;
+  /**
    * Whether the owning store is in sync with the other instances (see `DirectoryStore.isFresh`).
    * While it is not, a deletion may have been missed: the cache is neither read nor filled.
    */
@@ -308,21 +313,7 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
     },
 
     async set(nonce, value, expiresAt) {
-      ctx.assertOpen();
-      if (!validNonce(nonce)) throw new ConfigError('ERR_CONFIG_INVALID', `an identity nonce must be a string of 1 to ${MAX_NONCE} characters`);
-      if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
-        throw new ConfigError('ERR_CONFIG_INVALID', `an identity's \`expiresAt\` must be Unix seconds, got \`${String(expiresAt)}\``);
-      }
-      let json: string;
-      let canonical: SessionIdentity | string;
-      try {
-        json = JSON.stringify(value);
-        // What this instance caches is what every other instance will read back.
-        canonical = readSessionIdentity(JSON.parse(json));
-      } catch (cause) {
-        throw new ConfigError('ERR_CONFIG_INVALID', 'the session identity to store is not JSON-serialisable', { cause });
-      }
-      if (typeof canonical === 'string') throw new ConfigError('ERR_CONFIG_INVALID', `the session identity to store is invalid at \`${canonical}\``);
+      const { json, canonical } = toStore(nonce, value, expiresAt);
       const since = epoch;
       try {
         await sql.query('INSERT INTO session_identities (nonce, identity, expires_at) VALUES ($1, $2::json, $3)', [nonce, json, expiresAt]);
@@ -347,7 +338,42 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
       // Also when there was no row to delete (and so no event): a deletion elsewhere may still be in flight to here.
       control.forget(nonce);
     },
+
+    async replace(nonce, value, expiresAt) {
+      const { json, canonical } = toStore(nonce, value, expiresAt);
+      const since = epoch;
+      let replaced: boolean;
+      try {
+        replaced = await ctx.replace(nonce, json, expiresAt);
+      } catch (cause) {
+        if (cause instanceof EntragateError) throw cause;
+        throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session identity could not be replaced', { cause });
+      }
+      control.forget(nonce);
+      if (replaced) remember(nonce, canonical, expiresAt * 1000, since);
+      return replaced;
+    },
   };
+
+  /** The JSON of an identity to store and what reading it back gives (what every instance will see). */
+  function toStore(nonce: string, value: SessionIdentity, expiresAt: number): { json: string; canonical: SessionIdentity } {
+    ctx.assertOpen();
+    if (!validNonce(nonce)) throw new ConfigError('ERR_CONFIG_INVALID', `an identity nonce must be a string of 1 to ${MAX_NONCE} characters`);
+    if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+      throw new ConfigError('ERR_CONFIG_INVALID', `an identity's \`expiresAt\` must be Unix seconds, got \`${String(expiresAt)}\``);
+    }
+    let json: string;
+    let canonical: SessionIdentity | string;
+    try {
+      json = JSON.stringify(value);
+      // What this instance caches is what every other instance will read back.
+      canonical = readSessionIdentity(JSON.parse(json));
+    } catch (cause) {
+      throw new ConfigError('ERR_CONFIG_INVALID', 'the session identity to store is not JSON-serialisable', { cause });
+    }
+    if (typeof canonical === 'string') throw new ConfigError('ERR_CONFIG_INVALID', `the session identity to store is invalid at \`${canonical}\``);
+    return { json, canonical };
+  }
   return { identities, control };
 }
 
@@ -356,21 +382,40 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
  * `Identity` deletion event and notifies, in one autocommit statement (so the
  * other instances hear of exactly the deletions that committed). The event's ops
  * carry the nonce (for the other caches); the published change does not.
+ *
+ * With `replacement` (a renewal), the row is updated instead, only when there still is one, with the
+ * same event (`replace`): a session signed out meanwhile is never stored back. Resolves whether a row
+ * was deleted or replaced.
  */
-export async function removeIdentity(ctx: Pick<StoreContext, 'channel' | 'instanceId'>, write: Write, nonce: string): Promise<void> {
+export async function removeIdentity(
+  ctx: Pick<StoreContext, 'channel' | 'instanceId'>,
+  write: Write,
+  nonce: string,
+  replacement?: { json: string; expiresAt: number },
+): Promise<boolean> {
   const { channel, instanceId } = ctx;
+  let found = false;
   await write(async (tx, _log, at, record) => {
-    const change: PendingChange = { resourceType: 'Identity', operation: 'delete', changedAttributes: [] };
+    const change: PendingChange = { resourceType: 'Identity', operation: replacement === undefined ? 'delete' : 'replace', changedAttributes: [] };
     const ops: IndexOp[] = [{ op: 'forgetIdentity', nonce }];
     const params: unknown[] = [nonce, at, JSON.stringify({ ...change, instance: instanceId }), JSON.stringify(ops)];
     if (channel) params.push(channel, `:${instanceId}`);
+    const target =
+      replacement === undefined
+        ? 'DELETE FROM session_identities WHERE nonce = $1 RETURNING 1'
+        : `UPDATE session_identities SET identity = $${params.length + 1}::json, expires_at = $${params.length + 2} WHERE nonce = $1 RETURNING 1`;
+    if (replacement !== undefined) params.push(replacement.json, replacement.expiresAt);
     const [row] = await tx.query<{ event_id: string | null }>(
-      `WITH d AS (DELETE FROM session_identities WHERE nonce = $1 RETURNING 1),
+      `WITH d AS (${target}),
             e AS (INSERT INTO scim_events (at, change, ops) SELECT $2, $3::jsonb, $4::jsonb WHERE EXISTS (SELECT 1 FROM d) RETURNING id)
        SELECT (SELECT e.id::text FROM e) AS event_id${channel ? ', (SELECT pg_notify($5, e.id::text || $6) FROM e) AS notified' : ''}`,
       params,
     );
-    if (row?.event_id) record(row.event_id, change, ops);
+    if (row?.event_id) {
+      found = true;
+      record(row.event_id, change, ops);
+    }
     return undefined;
   }, 'statement');
+  return found;
 }

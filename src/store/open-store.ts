@@ -99,7 +99,10 @@ async function createStore(
     now,
     cacheMax: identityCacheMax,
     assertOpen: ctx.assertOpen,
-    remove: (nonce) => removeIdentity(ctx, write, nonce),
+    remove: async (nonce) => {
+      await removeIdentity(ctx, write, nonce);
+    },
+    replace: (nonce, json, expiresAt) => removeIdentity(ctx, write, nonce, { json, expiresAt }),
     isFresh,
   });
   sync = createSync(ctx, identityCache, heartbeat);

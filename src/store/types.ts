@@ -108,7 +108,7 @@ export interface DirectoryChange {
   origin: 'local' | 'remote';
   /** ISO 8601 time of the write. */
   at: string;
-  /** `Identity`: a session identity was deleted (a logout); its nonce is never published. */
+  /** `Identity`: a session identity was deleted (a logout) or replaced (a renewal); its nonce is never published. */
   resourceType: 'User' | 'Group' | 'Revocation' | 'Identity';
   resourceId?: string;
   operation: 'create' | 'replace' | 'patch' | 'delete' | 'revoke';
@@ -245,6 +245,8 @@ export interface SessionIdentities extends IdentityStore {
   set(nonce: string, value: SessionIdentity, expiresAt: number): Promise<void>;
   /** Deletes it here and, through the event log, from every instance's cache. A nonce with nothing stored is a no-op. */
   delete(nonce: string): Promise<void>;
+  /** Replaces the identity of a nonce that still has one (never creates one), dropping every instance's copy; `false` when none is stored. */
+  replace(nonce: string, value: SessionIdentity, expiresAt: number): Promise<boolean>;
 }
 
 /** What one {@link DirectoryStore.prune} deleted. */

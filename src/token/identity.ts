@@ -9,6 +9,13 @@ export interface IdentityMapping {
   emailClaim: string | undefined;
   /** Cloudflare's `claims`: copied into `oidc_fields`. */
   claims: readonly string[];
+  /**
+   * The IdP's tenant (`directory_id`, lower case): the only tenant whose `acrs` count. Authentication
+   * context ids (`c1`…`c99`) are each tenant's own Conditional Access configuration, so another allowed
+   * tenant's `c1` (one whose admin, or an attacker running it, attached no requirement to it) says
+   * nothing about this tenant's `c1`.
+   */
+  homeTenant: string;
 }
 
 /**
@@ -38,10 +45,13 @@ export function identityFromClaims(claims: Record<string, unknown>, ver: '1.0' |
   const amr = Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : NONE;
   // The Conditional Access authentication contexts the user satisfied (`acrs`: `["c1", "c2"]`). A malformed
   // claim is refused with a code, not read as "none": the token is broken, and the caller should know.
-  const acrs = claims.acrs;
-  if (acrs !== undefined && !(Array.isArray(acrs) && acrs.every((v) => typeof v === 'string'))) {
+  const claimed = claims.acrs;
+  if (claimed !== undefined && !(Array.isArray(claimed) && claimed.every((v) => typeof v === 'string'))) {
     throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the `acrs` claim must be an array of authentication context ids');
   }
+  // INVARIANT: only the IdP's own tenant states which of its authentication contexts were satisfied: a
+  // token of another allowed tenant carries that tenant's contexts, so it has none of ours.
+  const acrs = claimed !== undefined && str(claims.tid).toLowerCase() === mapping.homeTenant ? claimed : undefined;
   const identity: Identity = {
     email: resolveEmail(claims, mapping.emailClaim),
     ...(name ? { name } : {}),

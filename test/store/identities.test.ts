@@ -176,7 +176,10 @@ describe('the identity cache (scripted SQL)', () => {
   });
   function setup(cacheMax = 100) {
     const db = fakeSql();
-    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n), isFresh: () => true });
+    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n),
+      replace: async (n, json, expiresAt) => db.rows.has(n) && (db.rows.set(n, { identity: JSON.parse(json) as unknown, expires_at: expiresAt }), true),
+      isFresh: () => true,
+    });
     return { db, identities, control };
   }
 
@@ -326,6 +329,30 @@ describe('store.identities on PGlite', () => {
     }
     expect(changes).toEqual([{ eventId: expect.any(String), origin: 'local', at: new Date(T0).toISOString(), resourceType: 'Identity', operation: 'delete', changedAttributes: [] }]);
     expect(JSON.stringify(changes)).not.toContain(n);
+  });
+
+  it('replace: only a nonce that still has an identity, never creating one (a renewal after a logout stores nothing)', async () => {
+    for (const s of [store, uncached]) {
+      const n = nonce();
+      // Positive control: a stored identity is replaced, and the cache and the database serve the new one.
+      await s.identities.set(n, sample(), S0 + 3600);
+      const renewed = { ...sample(), country: 'NZ' };
+      const changes: DirectoryChange[] = [];
+      const off = s.onChange((c) => changes.push(c));
+      try {
+        expect(await s.identities.replace(n, renewed, S0 + 3600)).toBe(true);
+        expect(await s.identities.get(n)).toEqual(renewed);
+        // Signed out: a replace finds nothing, creates nothing and publishes nothing.
+        await s.identities.delete(n);
+        expect(await s.identities.replace(n, renewed, S0 + 3600)).toBe(false);
+        expect(await s.identities.get(n)).toBeUndefined();
+        expect(await s.identities.replace(nonce(), renewed, S0 + 3600)).toBe(false);
+      } finally {
+        off();
+      }
+      expect(changes.map((c) => c.operation)).toEqual(['replace', 'delete']);
+      expect(JSON.stringify(changes)).not.toContain(n);
+    }
   });
 
   it('reads back from the database what it stored, deeply frozen, whatever the claims hold (NUL, lone surrogates)', async () => {
