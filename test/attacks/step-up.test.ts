@@ -28,11 +28,15 @@ describe.each(frameworks)('%s: step-up', (framework) => {
       stack.backend.entra.mintToken({ tenant, claims: { oid: randomUUID(), email: 'ada@contoso.com', ...(acrs === undefined ? {} : { acrs }) } });
     // Positive control: the home tenant's Conditional Access satisfied c1, so the vault opens; without it, no.
     expect((await stack.request('GET', '/vault', { token: mint(HOME_TENANT, ['c1']), as: 'api' })).status).toBe(200);
-    expect((await stack.request('GET', '/vault', { token: mint(HOME_TENANT), as: 'api' })).status).toBe(403);
+    // Without it, the API client is asked to step up (Microsoft's claims challenge), never let in.
+    const without = await stack.request('GET', '/vault', { token: mint(HOME_TENANT), as: 'api' });
+    expect(without.status).toBe(401);
+    expect(without.json().code).toBe('ERR_AUTH_CONTEXT_REQUIRED');
     // The partner tenant's token verifies (it is allowed), but its `c1` is whatever that tenant's admin made
     // of it (nothing at all, for a tenant an attacker runs): it must not pass for the home tenant's step-up.
     const partner = await stack.request('GET', '/vault', { token: mint(OTHER_TENANT, ['c1']), as: 'api' });
-    expect(partner.status).toBe(403);
-    expect(partner.json().code).toBe('ERR_ACCESS_DENIED');
+    expect(partner.status).toBe(401);
+    expect(partner.json().code).toBe('ERR_AUTH_CONTEXT_REQUIRED');
+    expect(partner.headers['www-authenticate']).toContain('error="insufficient_claims"');
   });
 });
