@@ -116,19 +116,10 @@ const NO_CLAIMS = (what: string): ClaimCheckFailure => ({ code: 'ERR_CLAIM_CHECK
  * ```
  */
 export function requiredScopes(...scopes: string[]): ClaimCheck {
-  const wanted = names(scopes, 'requiredScopes');
-  const scope = wanted.join(' ');
-  const description = `scopes ${scope}`;
-  return {
-    description,
-    test(claims) {
-      if (claims === undefined) return NO_CLAIMS(description);
-      const scp = claims.scp === undefined ? '' : claims.scp;
-      if (typeof scp !== 'string') return { code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token `scp` claim is not a string', scope };
-      for (const s of wanted) if (!hasScope(scp, s)) return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token lacks the scope \`${s}\``, scope };
-      return undefined;
-    },
-  };
+  return scopeCheck(scopes, 'requiredScopes', (scope) => `scopes ${scope}`, (scp, wanted, scope) => {
+    for (const s of wanted) if (!hasScope(scp, s)) return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token lacks the scope \`${s}\``, scope };
+    return undefined;
+  });
 }
 
 /**
@@ -141,17 +132,29 @@ export function requiredScopes(...scopes: string[]): ClaimCheck {
  * ```
  */
 export function scopeIncludesAny(...scopes: string[]): ClaimCheck {
-  const wanted = names(scopes, 'scopeIncludesAny');
+  return scopeCheck(scopes, 'scopeIncludesAny', (scope) => `any scope of ${scope}`, (scp, wanted, scope) => {
+    for (const s of wanted) if (hasScope(scp, s)) return undefined;
+    return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token has none of the scopes ${wanted.map((s) => `\`${s}\``).join(', ')}`, scope };
+  });
+}
+
+/** A check over the `scp` claim: absent reads as no scopes, anything but a string is a deny (never a crash). */
+function scopeCheck(
+  scopes: string[],
+  fn: string,
+  describe: (scope: string) => string,
+  decide: (scp: string, wanted: readonly string[], scope: string) => ClaimCheckFailure | undefined,
+): ClaimCheck {
+  const wanted = names(scopes, fn);
   const scope = wanted.join(' ');
-  const description = `any scope of ${scope}`;
+  const description = describe(scope);
   return {
     description,
     test(claims) {
       if (claims === undefined) return NO_CLAIMS(description);
       const scp = claims.scp === undefined ? '' : claims.scp;
       if (typeof scp !== 'string') return { code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token `scp` claim is not a string', scope };
-      for (const s of wanted) if (hasScope(scp, s)) return undefined;
-      return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token has none of the scopes ${wanted.map((s) => `\`${s}\``).join(', ')}`, scope };
+      return decide(scp, wanted, scope);
     },
   };
 }
