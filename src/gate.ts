@@ -112,7 +112,7 @@ export function createGate(options: GateOptions): Gate {
       : createAccessVerifier({
           teamDomain: access.teamDomain,
           aud: access.aud,
-          clockTolerance: o.clockToleranceSeconds,
+          clockToleranceSeconds: o.clockToleranceSeconds,
           idpId: access.idpId ?? idp.id ?? idp.uid ?? 'azureAD',
           ...(access.oidClaim === undefined ? {} : { oidClaim: access.oidClaim }),
           ...(access.tenantId === undefined ? {} : { tenantId: access.tenantId }),

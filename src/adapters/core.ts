@@ -3,7 +3,7 @@
  * (`protector.ts`), reading credentials (`credentials.ts`) and answering (`outcome.ts`).
  */
 export type * from './types.js';
-export { protectOptionsSchema, type AuthenticateOptions, type ProtectOptions } from './options.js';
+export { protectOptionsSchema, type AuthenticateOptions, type ProtectOptions, type ProtectRoutingOptions, type ServiceTokenCredential } from './options.js';
 export { createProtector } from './protector.js';
 export { certificateOf, headerOf, parseBearer } from './credentials.js';
 export { identityJson } from './outcome.js';

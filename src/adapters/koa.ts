@@ -16,7 +16,7 @@ import { pathOf, runFetchHandler, type FetchHandler, type ResponseParts } from '
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
 
 export { createProtector, certificateOf, identityJson, parseBearer } from './core.js';
-export type { Auth, AuthenticateOptions, AuthenticateTarget, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectTarget, Protector, RequestView } from './core.js';
+export type { Auth, AuthenticateOptions, AuthenticateTarget, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectRoutingOptions, ProtectTarget, Protector, RequestView, ServiceTokenCredential } from './core.js';
 export type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
 export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
 

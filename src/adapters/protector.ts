@@ -107,7 +107,7 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
     );
   }
   const evaluateAnonymous = o.anonymous === 'evaluate';
-  const retryAfter = String(o.retryAfter);
+  const retryAfter = String(o.retryAfterSeconds);
   const routingOverride = o.routing;
   const overridden = new Map<PathRouting | undefined, PathRouting>();
   /** The framework's routing with the `routing` option applied over it (one shared object per combination). */

@@ -11,7 +11,7 @@ import { AccessKeyStore } from './key-store.js';
 import { normalizeTeamDomain } from './team-domain.js';
 import { ACCESS_ASSERTION, type AccessAssertion, type AccessIdentity, type AccessServiceAssertion, type AccessUserAssertion } from './types.js';
 
-/** Options of {@link createAccessVerifier}. Durations are milliseconds (`…Ms`), except `clockTolerance` (seconds, as the gate's). */
+/** Options of {@link createAccessVerifier}. Durations in milliseconds end in `Ms`, in seconds in `Seconds`. */
 export interface AccessVerifierOptions {
   /**
    * The team domain, exactly as Cloudflare writes it in `iss`: `https://<team>.cloudflareaccess.com`
@@ -22,7 +22,7 @@ export interface AccessVerifierOptions {
   /** The Access application's AUD tag, or several (one application may have more): the token's `aud` must contain one. */
   aud: string | readonly string[];
   /** Clock tolerance for `exp`, `nbf` and `iat`, in seconds (pass `gate.clockTolerance`). @defaultValue 60 */
-  clockTolerance?: number;
+  clockToleranceSeconds?: number;
   /** Assertions longer than this are refused before any parsing. @defaultValue 16384 */
   maxTokenBytes?: number;
   /**
@@ -71,7 +71,7 @@ const audTag = z.string().min(1).regex(/^\S+$/, { message: 'an AUD tag has no wh
 const optionsSchema = z.strictObject({
   teamDomain: z.string().min(1),
   aud: z.union([audTag, z.array(audTag).min(1)]),
-  clockTolerance: z.number().int().min(0).max(600).default(60),
+  clockToleranceSeconds: z.number().int().min(0).max(600).default(60),
   maxTokenBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
   idpId: z.string().min(1).default('azureAD'),
   oidClaim: z.string().min(1).refine((v) => v !== '__proto__', { message: 'not a claim name' }).optional(),
@@ -169,7 +169,7 @@ export function createAccessVerifier(options: AccessVerifierOptions): AccessVeri
   });
   const idp: Readonly<IdpRef> = Object.freeze({ id: o.idpId, type: 'azureAD' });
   const tid = o.tenantId?.toLowerCase() ?? '';
-  const tolerance = o.clockTolerance;
+  const tolerance = o.clockToleranceSeconds;
   const maxBytes = o.maxTokenBytes;
   const cache = o.cacheMax > 0 ? new LRUCache<string, CacheEntry>({ max: o.cacheMax }) : undefined;
 

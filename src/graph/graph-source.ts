@@ -9,6 +9,8 @@ import type { ErrorCode } from '../errors/index.js';
 import { quoteId, unknownResolution } from '../groups/resolution.js';
 import type { GroupResolution, GroupSource, GroupSourceContext } from '../groups/types.js';
 import type { Gate } from '../gate.js';
+import type { Assert, Equal } from '../config/type-equal.js';
+import type { GraphGateConfig, GraphGroupSourceOptions } from './options.js';
 import type { GroupField, GroupRef, Identity } from '../types.js';
 import {
   addClientAssertion,
@@ -63,11 +65,6 @@ const gateShape = z.object({
   hosts: z.object({ authorityHost: hostSchema, graphHost: hostSchema }),
 });
 
-/**
- * What the Graph source reads of a gate: its identity provider's `client_id` and `client_secret`, and its
- * hosts. Structural: a `Gate` fits, and so does a plain `{ idp, hosts }`.
- */
-export type GraphGateConfig = z.input<typeof gateShape>;
 // A gate must always fit: this line fails to compile the day `Gate` drifts from what is read here.
 const gateFits = (gate: Gate): GraphGateConfig => gate;
 void gateFits;
@@ -79,89 +76,34 @@ const MAX_OUTAGE_TENANTS = 1_000;
 
 const graphGroupSourceOptions = z
   .strictObject({
-    /**
-     * Tenant for client credentials (GUID or verified domain). When omitted, the token's `tid` is
-     * used per request: with a `gate`, that is its `directory_id` (or, in a multi-tenant gate, the
-     * tenant of the accepted token, which is where that user's groups live).
-     */
     tenantId: z
       .string()
       .regex(/^[A-Za-z0-9.-]{1,253}$/, { message: 'must be a tenant id or domain' })
       .optional(),
-    /** Application (client) id for client credentials; with `clientSecret`. @defaultValue the gate's `idp.config.client_id` */
     clientId: z.string().min(1).optional(),
-    /**
-     * Client secret for client credentials; never logged. With a `gate` and no `clientId`, the secret
-     * of the gate's `client_id`. @defaultValue the gate's `idp.config.client_secret` (when no `clientId` is given)
-     */
     clientSecret: z.string().min(1).optional(),
-    /**
-     * A certificate credential instead of a secret (`private_key_jwt`, PS256 with `x5t#S256`, or RS256
-     * with `x5t`), for `clientId` or, with a `gate` and no `clientId`, the gate's `client_id`. The key
-     * and certificate are checked at construction; the key is never logged. @defaultValue none
-     */
     clientCertificate: z.custom<ClientCertificate>(isClientCertificate, { message: 'must be `{ privateKey, certificate, algorithm? }`' }).optional(),
-    /**
-     * A token getter instead of client credentials, for workload identity federation or managed
-     * identity: structurally `@azure/identity`'s `TokenCredential` (pass a `DefaultAzureCredential` or
-     * `ManagedIdentityCredential` as is; entragate does not depend on it). Asked for
-     * `<graphHost>/.default`; its token is cached until 5 minutes before `expiresOnTimestamp` (a tenth
-     * of a short lifetime). The token's own tenant is read: use it for a single-tenant gate.
-     * @defaultValue none
-     */
     credential: z.custom<AccessTokenCredential>(isAccessTokenCredential, { message: 'must have a `getToken(scopes)` method' }).optional(),
-    /**
-     * National cloud, as Cloudflare's `azure_cloud`; when given it overrides the gate's hosts.
-     * @defaultValue the gate's hosts, else `'default'`
-     */
     cloud: z.enum(CLOUDS).optional(),
-    /** Overrides the Microsoft Graph host of `cloud` (or of the gate). */
     graphHost: hostSchema.optional(),
-    /** Overrides the login authority host of `cloud` (or of the gate). */
     authorityHost: hostSchema.optional(),
-    /**
-     * The gate whose configuration this source reads, so nothing is typed twice: `clientId` and
-     * `clientSecret` default from `gate.idp.config` (`client_id`, `client_secret`), the hosts from
-     * `gate.hosts`. Any `{ idp, hosts }` of the same shape will do.
-     */
     gate: gateShape.optional(),
-    /** Timeout of one HTTP call. @defaultValue `10000` */
     timeoutMs: z.number().int().positive().default(10_000),
-    /** Budget for one user's resolution: token, every page, every retry. @defaultValue `30000` */
     deadlineMs: z.number().int().positive().default(30_000),
-    /** Retries per call after the first attempt (429, 503, 5xx, network errors, timeouts). @defaultValue `4` */
     maxRetries: z.number().int().min(0).max(10).default(4),
-    /** First backoff when no `Retry-After` is given; doubles per retry, with jitter. @defaultValue `500` */
     backoffBaseMs: z.number().int().positive().default(500),
-    /** Longest backoff. @defaultValue `8000` */
     backoffMaxMs: z.number().int().positive().default(8_000),
-    /** Pages followed at most (999 groups each); more is an error, never a truncated list. @defaultValue `100` */
     maxPages: z.number().int().positive().default(100),
-    /**
-     * After a lookup fails for an outage (timeouts, network errors, 5xx, throttling past the
-     * retries), the same tenant's other cache misses fail fast (still `unknown`) for this long
-     * instead of each waiting out `deadlineMs` against a Graph that is down; cached answers keep
-     * serving and other tenants are not affected. Any other failure (a malformed page, a refused
-     * next link, more than `maxPages`, a 4xx) makes that one lookup `unknown` and nothing else.
-     * `0` turns it off. @defaultValue `5000`
-     */
     outageBackoffMs: z.number().int().min(0).default(5_000),
-    /** Per-user cache of complete answers. `ttlMs: 0` disables it. */
     cache: z
       .strictObject({
-        /** @defaultValue `300000` (5 min) */
         ttlMs: z.number().int().min(0).default(300_000),
-        /** @defaultValue `10000` users */
         max: z.number().int().positive().default(10_000),
       })
       .default({ ttlMs: 300_000, max: 10_000 }),
-    /** Injected `fetch` (tests, proxies). @defaultValue `globalThis.fetch` */
     fetch: fn<typeof fetch>('a fetch function').optional(),
-    /** Injected sleep for retries (tests use a fake that records). */
     sleep: fn<(ms: number) => Promise<void>>('a sleep function').optional(),
-    /** Injected clock in ms (deadlines, token expiry, cache TTL, `Retry-After` dates). @defaultValue `Date.now` */
     now: fn<() => number>('a clock function').optional(),
-    /** Injected randomness in [0, 1) for backoff jitter. @defaultValue `Math.random` */
     random: fn<() => number>('a random function').optional(),
   })
   // With a gate, `clientSecret` alone is the secret of the gate's `client_id` (Cloudflare's API never
@@ -178,8 +120,9 @@ const graphGroupSourceOptions = z
   })
   .refine((o) => o.credential === undefined || o.clientId === undefined, { message: 'a credential brings its own identity: clientId goes with clientSecret or clientCertificate', path: ['clientId'] });
 
-/** Options of {@link createGraphGroupSource}. */
-export type GraphGroupSourceOptions = z.input<typeof graphGroupSourceOptions>;
+// The hand-written interfaces (`options.ts`) and the schema cannot drift: these fail to compile if they do.
+type _GraphOptionsMatch = Assert<Equal<z.input<typeof graphGroupSourceOptions>, GraphGroupSourceOptions>>;
+type _GraphGateMatch = Assert<Equal<z.input<typeof gateShape>, GraphGateConfig>>;
 
 /** A Graph group source with its per-user cache exposed. */
 export interface GraphGroupSource extends GroupSource {

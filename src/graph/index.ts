@@ -4,5 +4,6 @@
  *
  * @packageDocumentation
  */
-export { createGraphGroupSource, GRAPH_CHANNEL_NAMES, type GraphGroupSource, type GraphGroupSourceOptions } from './graph-source.js';
+export { createGraphGroupSource, GRAPH_CHANNEL_NAMES, type GraphGroupSource } from './graph-source.js';
+export type { GraphGroupSourceOptions, GraphGateConfig, GraphCacheOptions, GraphCloud } from './options.js';
 export type { ClientCertificate, AccessTokenCredential } from '../credentials/client-credential.js';

@@ -182,7 +182,7 @@ export function createLogin(options: LoginOptions): Login {
     issuer,
     audience,
     cacheMax: o.sessionCache === false ? 0 : o.sessionCache.max,
-    clockTolerance: o.clockTolerance,
+    clockTolerance: o.clockToleranceSeconds,
     maxTokenBytes: 8_192,
     assertNotRevoked: (claims, stored) =>
       gate.assertNotRevoked({ subjects: gate.subjectsOf(stored.identity, stored.claims ?? {}), issuedAt: claims.iat, appId: audience, userId: claims.sub }),
@@ -208,7 +208,7 @@ export function createLogin(options: LoginOptions): Login {
     clientId,
     credential,
     fetch: fetchImpl,
-    timeoutMs: o.timeout,
+    timeoutMs: o.timeoutMs,
   });
 
   const live = createLiveIdentity(gate);
@@ -279,7 +279,7 @@ export function createLogin(options: LoginOptions): Login {
         // Per request (msal-node's `loginHint`, `domainHint`, `prompt`, `claims`): checked, then sent as
         // Entra's authorize parameters; a request's `prompt` overrides the IdP's.
         Object.assign(params, hints);
-        const tx: LoginTransaction = { state, nonce, returnTo, expiresAt: now() + o.transactionTtl * 1000 };
+        const tx: LoginTransaction = { state, nonce, returnTo, expiresAt: now() + o.transactionTtlSeconds * 1000 };
         if (verifier !== undefined && challenge !== undefined) {
           tx.verifier = verifier;
           params.code_challenge = challenge;
@@ -291,7 +291,7 @@ export function createLogin(options: LoginOptions): Login {
         // INVARIANT: a browser holds a bounded number of login transactions: abandoned starts (closed tabs,
         // a bot) evict the oldest instead of piling up cookies until the callback's headers are refused (431).
         for (const stale of transactionsToEvict(sealer, `${o.cookie.transactionPrefix}_`, header(request.headers, 'cookie'), now(), MAX_LOGIN_TRANSACTIONS)) headers.append('set-cookie', serializeCookie(stale, '', { ...txCookie, maxAge: 0 }));
-        headers.append('set-cookie', serializeCookie(name, sealer.seal(tx, name), { ...txCookie, maxAge: o.transactionTtl }));
+        headers.append('set-cookie', serializeCookie(name, sealer.seal(tx, name), { ...txCookie, maxAge: o.transactionTtlSeconds }));
         publish(loginChannels.login, { event: 'start', pkce: idp.config.pkce_enabled });
         return new Response(null, { status: 302, headers });
       } catch (error) {

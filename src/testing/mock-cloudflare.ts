@@ -56,7 +56,7 @@ export interface MintAppTokenOptions {
   /** Header parameters merged over `{ alg: 'RS256', kid, typ: 'JWT' }`; `undefined` deletes one. */
   header?: Record<string, unknown>;
   /** Lifetime in seconds from `issuedAt`. @defaultValue 3600 */
-  expiresIn?: number;
+  expiresInSeconds?: number;
   /** `iat` and `nbf` (Unix seconds). @defaultValue now */
   issuedAt?: number;
   /** Sign with this key instead of the current one. */
@@ -71,8 +71,8 @@ export interface MintServiceTokenOptions {
   aud?: string | string[];
   claims?: Record<string, unknown>;
   header?: Record<string, unknown>;
-  /** @defaultValue 3600 */
-  expiresIn?: number;
+  /** Lifetime in seconds from `issuedAt`. @defaultValue 3600 */
+  expiresInSeconds?: number;
   /** `iat` (Unix seconds). @defaultValue now */
   issuedAt?: number;
   key?: MockAccessKey;
@@ -299,7 +299,7 @@ export async function createMockCloudflare(options: MockCloudflareOptions = {}):
       const payload = strip({
         aud: typeof (mint.aud ?? aud) === 'string' ? [mint.aud ?? aud] : mint.aud,
         email,
-        exp: iat + (mint.expiresIn ?? 3600),
+        exp: iat + (mint.expiresInSeconds ?? 3600),
         iat,
         nbf: iat,
         iss: teamDomain,
@@ -344,7 +344,7 @@ export async function createMockCloudflare(options: MockCloudflareOptions = {}):
       const payload = strip({
         type: 'app',
         aud: typeof (mint.aud ?? aud) === 'string' ? [mint.aud ?? aud] : mint.aud,
-        exp: iat + (mint.expiresIn ?? 3600),
+        exp: iat + (mint.expiresInSeconds ?? 3600),
         iss: teamDomain,
         common_name: mint.commonName ?? `${randomBytes(16).toString('hex')}.access`,
         iat,

@@ -61,7 +61,7 @@ export interface MintOptions {
   /** Header parameters merged over `{alg:'RS256', typ:'JWT', kid}`; `undefined` deletes one. */
   header?: Record<string, unknown>;
   /** Lifetime in seconds from `issuedAt`. Default 3600. */
-  expiresIn?: number;
+  expiresInSeconds?: number;
   /** `iat` and `nbf` (Unix seconds). Default: now. */
   issuedAt?: number;
   /** Sign with this key instead of the current one. */
@@ -320,7 +320,7 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
         iss: issuer(version, tenant),
         iat,
         nbf: iat,
-        exp: iat + (mint.expiresIn ?? 3600),
+        exp: iat + (mint.expiresInSeconds ?? 3600),
         sub: `sub-${oid.slice(0, 8)}`,
         oid,
         tid: tenant,

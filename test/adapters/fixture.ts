@@ -125,7 +125,7 @@ export async function createFixture(): Promise<Fixture> {
     graphGate,
     httpGate,
     login,
-    options: { serviceTokens: [SERVICE], countryHeader: 'cf-ipcountry', login, exposeTrace: false, retryAfter: 7 },
+    options: { serviceTokens: [SERVICE], countryHeader: 'cf-ipcountry', login, exposeTrace: false, retryAfterSeconds: 7 },
     scim,
     token: (claims = {}) => entra.mintToken({ claims: { email: 'ada@contoso.com', groups: [DEVS], ...claims } }),
     async close() {

@@ -65,7 +65,7 @@ describe.each(frameworks)('%s: behind Cloudflare Access', (framework) => {
       ['another application', cloudflare.mintAppToken({ groups, aud: 'f'.repeat(64) }), 'ERR_TOKEN_AUDIENCE_INVALID'],
       ['a global org token', cloudflare.mintAppToken({ groups, type: 'org' }), 'ERR_ACCESS_ASSERTION_INVALID'],
       ['alg none', cloudflare.mintAppToken({ groups, header: { alg: 'none' } }), 'ERR_TOKEN_ALG_NOT_ALLOWED'],
-      ['expired', cloudflare.mintAppToken({ groups, issuedAt: Math.floor(Date.now() / 1000) - 7200, expiresIn: 600 }), 'ERR_TOKEN_EXPIRED'],
+      ['expired', cloudflare.mintAppToken({ groups, issuedAt: Math.floor(Date.now() / 1000) - 7200, expiresInSeconds: 600 }), 'ERR_TOKEN_EXPIRED'],
       ['not a JWT', 'not.a.jwt', 'ERR_TOKEN_MALFORMED'],
     ];
     for (const [what, token, code] of cases) {

@@ -63,7 +63,7 @@ describe('createMockCloudflare', () => {
   it('mints tokens with the documented claims', () => {
     const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
     const header = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-    const app = cf.mintAppToken({ email: 'ada@example.com', sub: '7335d417-61da-459d-899c-0a01c76a2f94', country: 'US', identity_nonce: '6ei69kawdKzMIAPF', issuedAt: 1659474397, expiresIn: 60 });
+    const app = cf.mintAppToken({ email: 'ada@example.com', sub: '7335d417-61da-459d-899c-0a01c76a2f94', country: 'US', identity_nonce: '6ei69kawdKzMIAPF', issuedAt: 1659474397, expiresInSeconds: 60 });
     expect(header(app)).toEqual({ alg: 'RS256', kid: cf.currentKey.kid, typ: 'JWT' });
     expect(decode(app)).toEqual({
       aud: [cf.aud],
@@ -77,7 +77,7 @@ describe('createMockCloudflare', () => {
       sub: '7335d417-61da-459d-899c-0a01c76a2f94',
       country: 'US',
     });
-    const service = cf.mintServiceToken({ commonName: 'e367826f93b8d71185e03fe518aff3b4.access', issuedAt: 1659474397, expiresIn: 60 });
+    const service = cf.mintServiceToken({ commonName: 'e367826f93b8d71185e03fe518aff3b4.access', issuedAt: 1659474397, expiresInSeconds: 60 });
     expect(decode(service)).toEqual({ type: 'app', aud: [cf.aud], exp: 1659474457, iss: cf.teamDomain, common_name: 'e367826f93b8d71185e03fe518aff3b4.access', iat: 1659474397, sub: '' });
   });
 

@@ -214,8 +214,8 @@ describe('hostile assertions', () => {
 
   it('expired, not yet valid, or issued in the future, beyond the clock tolerance', async () => {
     const t0 = 1_800_000_000;
-    const at = (seconds: number) => verifierFor({ now: () => seconds * 1000, clockTolerance: 60 });
-    const token = cf.mintAppToken({ issuedAt: t0, expiresIn: 600 });
+    const at = (seconds: number) => verifierFor({ now: () => seconds * 1000, clockToleranceSeconds: 60 });
+    const token = cf.mintAppToken({ issuedAt: t0, expiresInSeconds: 600 });
     // Within the tolerance on both sides: accepted (the positive controls).
     await expect(at(t0 + 600 + 59).verify(token)).resolves.toMatchObject({ kind: 'user' });
     await expect(at(t0 - 59).verify(token)).resolves.toMatchObject({ kind: 'user' });
@@ -234,7 +234,7 @@ describe('hostile assertions', () => {
       expectRefused(await rejection(at(t0).verify(bad)), 'ERR_TOKEN_CLAIM_INVALID', bad);
     }
     // A tolerance of 0 is exact.
-    expectRefused(await rejection(verifierFor({ now: () => (t0 + 600) * 1000, clockTolerance: 0 }).verify(token)), 'ERR_TOKEN_EXPIRED', token);
+    expectRefused(await rejection(verifierFor({ now: () => (t0 + 600) * 1000, clockToleranceSeconds: 0 }).verify(token)), 'ERR_TOKEN_EXPIRED', token);
   });
 
   it('claims of the wrong type are refused, not coerced', async () => {
@@ -288,8 +288,8 @@ describe('the verified-assertion cache', () => {
   it('answers a repeated assertion with the same result, and never past its exp', async () => {
     const t0 = 1_800_000_000;
     let now = t0 * 1000;
-    const v = verifierFor({ now: () => now, clockTolerance: 60 });
-    const token = cf.mintAppToken({ issuedAt: t0, expiresIn: 600 });
+    const v = verifierFor({ now: () => now, clockToleranceSeconds: 60 });
+    const token = cf.mintAppToken({ issuedAt: t0, expiresInSeconds: 600 });
     const first = await v.verify(token);
     expect(await v.verify(token)).toBe(first);
     // Past `exp` but within the tolerance: verified afresh (a new object), still accepted.

@@ -32,6 +32,11 @@ const OPTIONS: Record<string, string[]> = {
   ],
   store: ['PgliteStoreOptions', 'PostgresStoreOptions', 'StoreRetentionOptions', 'StoreIdentityOptions'],
   scim: ['ScimHandlerOptions'],
+  express: ['ProtectOptions', 'ProtectRoutingOptions', 'ServiceTokenCredential'],
+  koa: ['ProtectOptions'],
+  fastify: ['ProtectOptions'],
+  graph: ['GraphGroupSourceOptions', 'GraphGateConfig', 'GraphCacheOptions'],
+  login: ['LoginOptions', 'LoginKeysOptions', 'LoginSigningKey', 'LoginVerificationKey', 'LoginCookieOptions', 'LoginSessionCacheOptions', 'EntraLogoutOptions'],
 };
 
 let out: string;

@@ -115,7 +115,7 @@ describe('lifetime claims at their boundaries', () => {
 
   it('exp: valid up to its second, refused at exactly its second (plus the tolerance)', async () => {
     const exp = T + 600;
-    const token = entra.mintToken({ issuedAt: T, expiresIn: 600 });
+    const token = entra.mintToken({ issuedAt: T, expiresInSeconds: 600 });
     for (const tolerance of [0, 60]) {
       const edge = exp + tolerance;
       await expect(gateAt(at(edge - 1, 999), { clockToleranceSeconds: tolerance }).verify(token)).resolves.toMatchObject({ exp });
@@ -126,7 +126,7 @@ describe('lifetime claims at their boundaries', () => {
 
   it('the verified-token cache serves up to exp, and never at exactly exp', async () => {
     const exp = T + 600;
-    const token = entra.mintToken({ issuedAt: T, expiresIn: 600 });
+    const token = entra.mintToken({ issuedAt: T, expiresInSeconds: 600 });
     let misses = 0;
     const onMiss = () => {
       misses++;

@@ -171,7 +171,7 @@ describe('verify: bad input is refused with a coded error', () => {
     ['an embedded jwk header', () => entra.mintToken({ header: { jwk: { kty: 'RSA' } } }), 'ERR_TOKEN_HEADER_UNSUPPORTED', 'the token header parameter `jwk` is not supported'],
     ['a wrong tenant', () => entra.mintToken({ tenant: randomUUID() }), 'ERR_TOKEN_TENANT_NOT_ALLOWED', /^the tenant `[0-9a-f-]{36}` is not allowed$/],
     ['a wrong audience', () => entra.mintToken({ audience: randomUUID() }), 'ERR_TOKEN_AUDIENCE_INVALID', /^the audience `[0-9a-f-]{36}` is not accepted$/],
-    ['an expired token', () => entra.mintToken({ issuedAt: now() - 7200, expiresIn: 3600 }), 'ERR_TOKEN_EXPIRED', /^the token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/],
+    ['an expired token', () => entra.mintToken({ issuedAt: now() - 7200, expiresInSeconds: 3600 }), 'ERR_TOKEN_EXPIRED', /^the token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/],
     ['nbf in the future', () => entra.mintToken({ claims: { nbf: now() + 3600 } }), 'ERR_TOKEN_NOT_YET_VALID', /^the token is not valid before \d{4}-\d\d-\d\dT[\d:.]+Z$/],
     ['iat in the future', () => entra.mintToken({ issuedAt: now() + 3600 }), 'ERR_TOKEN_NOT_YET_VALID', /^the token is not valid before \d{4}-\d\d-\d\dT[\d:.]+Z$/],
     ['malformed base64', () => 'eyJhbGciOiJSUzI1NiJ9.@@@.abc', 'ERR_TOKEN_MALFORMED', 'a token segment (the payload) is not unpadded base64url'],
@@ -245,8 +245,8 @@ describe('verify: bad input is refused with a coded error', () => {
   it('honours the clock tolerance on both sides', async () => {
     const t = now();
     const gate = gateFor({ clockToleranceSeconds: 30, now: () => t * 1000 });
-    await expect(gate.verify(entra.mintToken({ issuedAt: t - 3620, expiresIn: 3600 }))).resolves.toBeTruthy();
-    expect((await rejection(gate.verify(entra.mintToken({ issuedAt: t - 3640, expiresIn: 3600 })))).code).toBe('ERR_TOKEN_EXPIRED');
+    await expect(gate.verify(entra.mintToken({ issuedAt: t - 3620, expiresInSeconds: 3600 }))).resolves.toBeTruthy();
+    expect((await rejection(gate.verify(entra.mintToken({ issuedAt: t - 3640, expiresInSeconds: 3600 })))).code).toBe('ERR_TOKEN_EXPIRED');
     await expect(gate.verify(entra.mintToken({ issuedAt: t + 20 }))).resolves.toBeTruthy();
   });
 });
@@ -370,7 +370,7 @@ describe('verified-token cache', () => {
     const listener = (m: unknown) => misses.push(m);
     diagnostics.subscribe('entragate:token:cache-miss', listener);
     try {
-      const token = entra.mintToken({ issuedAt: Math.floor(clock / 1000), expiresIn: 600 });
+      const token = entra.mintToken({ issuedAt: Math.floor(clock / 1000), expiresInSeconds: 600 });
       const a = await gate.verify(token);
       const b = await gate.verify(token);
       expect(b).toBe(a);
