@@ -5,51 +5,17 @@
  */
 import { PolicyError } from '../errors/index.js';
 import type { RequestContext } from '../types.js';
+import { claimMatches, describeClaim, invalid, isObject, leaf, observed, optionalString, stringField } from './access-rule-leaf.js';
+import { evaluateRuleSet, traceRuleSet, type CompiledRule, type RuleCompileScope } from './access-rule-set.js';
 import { plural } from './decision.js';
-import { hasProbe, type GroupIndex } from './group-index.js';
+import { hasProbe } from './group-index.js';
 import { FIELD_ID, fieldNote, type IdentityView } from './identity-view.js';
-import { cidrContains, parseCidr, requestIp, type Cidr } from './ip.js';
-import type { ListMap } from './options.js';
-import { F, T, U, traceResult, triOf, type Tri } from './tri.js';
-import type { AccessSelector, CheckTrace } from './types.js';
+import { cidrContains, parseCidr, requestIp } from './ip.js';
+import { F, T, traceResult, triOf, U, type Tri } from './tri.js';
+import type { AccessSelector } from './types.js';
 
-/** A compiled include/require/exclude set (a policy's or a rule group's). */
-export interface CompiledRuleSet {
-  readonly include: readonly CompiledRule[];
-  readonly require: readonly CompiledRule[];
-  readonly exclude: readonly CompiledRule[];
-  /** The authentication contexts its `auth_context` rules name, its rule groups' included. */
-  readonly authContexts: readonly string[];
-}
-
-export interface CompiledRule {
-  readonly selector: AccessSelector;
-  readonly path: string;
-  readonly value: string;
-  readonly attribute: string;
-  /** Whether the selector reads the identity (refused in Bypass policies). */
-  readonly identityBased: boolean;
-  /** The group probe of an `azureAD` rule, for the policy index. */
-  readonly azureProbe: number | undefined;
-  /** The authentication contexts it names (an `auth_context` rule, or a rule group holding some). */
-  readonly authContexts?: readonly string[];
-  readonly evaluate: (view: IdentityView, context: RequestContext) => Tri;
-  readonly trace: (view: IdentityView, context: RequestContext) => CheckTrace;
-}
-
-/** What a rule compiler needs from the policy compiler. */
-export interface RuleCompileScope {
-  readonly where: string;
-  /** INVARIANT: looked up by own key only (a `Map`): `email_list { id: 'constructor' }` names a list or nothing. */
-  readonly lists: ListMap;
-  /** Resolves a rule group by id (compiling it on first use; cycle-checked by the caller). */
-  readonly group: (id: string, path: string) => CompiledRuleSet & { readonly identityBased: boolean };
-  readonly cidrLists: Map<string, readonly Cidr[]>;
-  /** The compiled set's group probes (case-insensitive Object Ids). */
-  readonly groups: GroupIndex;
-  /** Whether `auth_context` rules are allowed (the IdP's `conditional_access_enabled`). */
-  readonly authContexts: boolean;
-}
+export { invalid, isObject } from './access-rule-leaf.js';
+export { evaluateRuleSet, traceRuleSet, type CompiledRule, type CompiledRuleSet, type RuleCompileScope } from './access-rule-set.js';
 
 export const ACCESS_SELECTORS: readonly AccessSelector[] = [
   'email', 'email_domain', 'email_list', 'everyone', 'group', 'azureAD', 'login_method', 'auth_method', 'oidc',
@@ -63,99 +29,6 @@ const UNSUPPORTED = new Set([
   'okta', 'gsuite', 'github-organization', 'saml', 'external_evaluation', 'user_risk_score',
   'linked_app_token', 'cloudflare_account_member', 'login_method_group',
 ]);
-
-/** An `ERR_POLICY_INVALID` error with its location appended. */
-export function invalid(where: string, message: string): PolicyError {
-  return new PolicyError('ERR_POLICY_INVALID', `${message}: ${where}`);
-}
-
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** `body[key]` when it is the body's own property (a value inherited from a prototype is no configuration). */
-function own(body: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(body, key) ? body[key] : undefined;
-}
-
-function stringField(body: Record<string, unknown>, key: string, where: string, selector: string): string {
-  const value = own(body, key);
-  if (typeof value !== 'string' || value.length === 0) {
-    throw invalid(where, `\`${selector}.${key}\` must be a non-empty string`);
-  }
-  return value;
-}
-
-function optionalString(body: Record<string, unknown>, key: string, where: string, selector: string): string | undefined {
-  const value = own(body, key);
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string') throw invalid(where, `\`${selector}.${key}\` must be a string`);
-  return value;
-}
-
-function scalarMatches(claim: unknown, expected: string): boolean {
-  if (typeof claim === 'string') return claim === expected;
-  return (typeof claim === 'number' || typeof claim === 'boolean') && String(claim) === expected;
-}
-
-/** A claim equals the value, or is a list holding it; nested lists are not searched (no recursion on token input). */
-function claimMatches(claim: unknown, expected: string): boolean {
-  if (!Array.isArray(claim)) return scalarMatches(claim, expected);
-  for (const item of claim) if (scalarMatches(item, expected)) return true;
-  return false;
-}
-
-/** The claim as a trace shows it: absent, a short value, or a list's size. */
-function describeClaim(fields: unknown, name: string): string {
-  if (typeof fields !== 'object' || fields === null || !Object.hasOwn(fields, name)) return 'absent';
-  const claim = (fields as Record<string, unknown>)[name];
-  if (Array.isArray(claim)) return `a list of ${claim.length}`;
-  if (typeof claim === 'string' || typeof claim === 'number' || typeof claim === 'boolean') return `\`${String(claim).slice(0, 64)}\``;
-  return `a ${claim === null ? 'null' : typeof claim}`;
-}
-
-type Leaf = {
-  value: string;
-  attribute: string;
-  identityBased: boolean;
-  azureProbe?: number;
-  authContexts?: readonly string[];
-  evaluate: (view: IdentityView, context: RequestContext) => Tri;
-  /** Extra words for a trace line; called only when tracing. */
-  detail?: (view: IdentityView, context: RequestContext, result: Tri) => string | undefined;
-};
-
-/**
- * The request attributes an access review cannot know (`RequestContext.unknownRequestAttributes`): a rule
- * that reads one is unknown there, in the same three-valued logic as an unknown group. A service token is
- * not among them: it is a credential of its own, never a user's request attribute.
- */
-const REVIEW_UNKNOWABLE = new Set(['context.ip', 'context.country', 'context.certificate', 'context.devicePosture']);
-
-function leaf(selector: AccessSelector, path: string, spec: Leaf): CompiledRule {
-  const base = spec.evaluate;
-  const evaluate: Leaf['evaluate'] =
-    spec.identityBased || !REVIEW_UNKNOWABLE.has(spec.attribute) ? base : (view, context) => (context.unknownRequestAttributes === true ? U : base(view, context));
-  const { detail } = spec;
-  return {
-    selector,
-    path,
-    value: spec.value,
-    attribute: spec.attribute,
-    identityBased: spec.identityBased,
-    azureProbe: spec.azureProbe,
-    ...(spec.authContexts === undefined ? {} : { authContexts: spec.authContexts }),
-    evaluate,
-    trace: (view, context) => {
-      const result = evaluate(view, context);
-      const note = result === U && context.unknownRequestAttributes === true && !spec.identityBased ? 'request attribute unknown (access review)' : detail?.(view, context, result);
-      const out: CheckTrace = { path, selector, value: spec.value, attribute: spec.attribute, result: traceResult(result) };
-      return note === undefined ? out : { ...out, detail: note };
-    },
-  };
-}
-
-const observed = (text: string | undefined): string => (text === undefined || text === '' ? 'absent' : `\`${text}\``);
 
 /**
  * Compiles one rule at `path` (`include[0]`). Throws `ERR_POLICY_UNKNOWN_SELECTOR`
@@ -390,54 +263,4 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       });
     }
   }
-}
-
-/**
- * include = OR, require = AND, exclude = NOT OR, in Kleene logic.
- * INVARIANT: an exclude that might match makes the set at best `unknown`, never a match.
- */
-export function evaluateRuleSet(set: CompiledRuleSet, view: IdentityView, context: RequestContext): Tri {
-  let result: Tri = F;
-  for (const rule of set.include) {
-    const r = rule.evaluate(view, context);
-    if (r === T) {
-      result = T;
-      break;
-    }
-    if (r === U) result = U;
-  }
-  if (result === F) return F;
-  for (const rule of set.require) {
-    const r = rule.evaluate(view, context);
-    if (r === F) return F;
-    if (r === U) result = U;
-  }
-  for (const rule of set.exclude) {
-    const r = rule.evaluate(view, context);
-    if (r === T) return F;
-    if (r === U) result = U;
-  }
-  return result;
-}
-
-/** The same logic as {@link evaluateRuleSet}, evaluating every rule to report it. */
-export function traceRuleSet(set: CompiledRuleSet, view: IdentityView, context: RequestContext): { result: Tri; checks: CheckTrace[] } {
-  const checks: CheckTrace[] = [];
-  const run = (rules: readonly CompiledRule[]): Tri[] =>
-    rules.map((rule) => {
-      const check = rule.trace(view, context);
-      checks.push(check);
-      return check.result === 'match' ? T : check.result === 'no-match' ? F : U;
-    });
-  const inc = run(set.include);
-  const req = run(set.require);
-  const exc = run(set.exclude);
-  let include: Tri = F;
-  for (const r of inc) if (r > include) include = r;
-  let require: Tri = T;
-  for (const r of req) if (r < require) require = r;
-  let excluded: Tri = F;
-  for (const r of exc) if (r > excluded) excluded = r;
-  const notExcluded = (2 - excluded) as Tri;
-  return { result: Math.min(include, require, notExcluded) as Tri, checks };
 }

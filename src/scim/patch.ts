@@ -1,6 +1,13 @@
-import { ScimError } from '../errors/index.js';
-import type { JsonObject, JsonValue, MemberOp } from '../store/index.js';
-import { matchesFilter, parseAttrWord, parsePatchPath, type AttrPath, type ScimFilter } from './filter.js';
+/**
+ * SCIM PATCH (RFC 7644 §3.5.2) applied to a resource's attributes: paths with
+ * value filters, sub-attributes and URNs, pathless operations. Reading the body
+ * is `patch-request.ts`, the read-only attributes `patch-read-only.ts`, a group's
+ * members `patch-members.ts`; this module re-exports them.
+ */
+import type { JsonObject, JsonValue } from '../store/index.js';
+import { matchesFilter, parseAttrWord, type AttrPath, type ScimFilter } from './filter.js';
+import { guardReadOnly, type ReadOnlyState } from './patch-read-only.js';
+import { describe, invalidPath, invalidValue, type PatchOperation } from './patch-request.js';
 import {
   ENTERPRISE_ATTRIBUTES,
   ENTERPRISE_SCHEMA,
@@ -18,142 +25,9 @@ import {
   type AttributeDef,
 } from './schema.js';
 
-/** One PATCH operation, with `op` lower-cased and `path` parsed. */
-export interface PatchOperation {
-  op: 'add' | 'replace' | 'remove';
-  path?: AttrPath;
-  value?: JsonValue;
-}
-
-/**
- * The most operations one PATCH may carry; more is `ERR_SCIM_INVALID_SYNTAX`.
- * @example
- * ```ts
- * import { MAX_PATCH_OPERATIONS } from 'entragate/scim';
- * const fits = operations.length <= MAX_PATCH_OPERATIONS;
- * ```
- */
-export const MAX_PATCH_OPERATIONS = 1000;
-
-function syntax(message: string): never {
-  throw new ScimError('ERR_SCIM_INVALID_SYNTAX', message, { scimType: 'invalidSyntax' });
-}
-function invalidPath(message: string, scimType = 'invalidPath'): never {
-  throw new ScimError('ERR_SCIM_INVALID_PATH', message, { scimType });
-}
-function invalidValue(message: string): never {
-  throw new ScimError('ERR_SCIM_INVALID_VALUE', message, { scimType: 'invalidValue' });
-}
-function mutability(message: string): never {
-  throw new ScimError('ERR_SCIM_MUTABILITY', message, { scimType: 'mutability' });
-}
-
-/**
- * The read-only attributes of the resource a PATCH targets, as the handler renders
- * them (RFC 7643 §3.1: `id` and `meta` are `readOnly`): what an operation on them is
- * compared with.
- */
-export interface ReadOnlyState {
-  id: string;
-  /** `resourceType`, `created`, `lastModified`, `location`, `version`, as rendered. */
-  meta: JsonObject;
-}
-
-/** `meta` sub-attributes holding instants: compared as instants, so `…00Z` and `…00.000Z` are the same value. */
-const META_INSTANTS = new Set(['created', 'lastmodified']);
-
-function sameMeta(sub: string, current: JsonValue | undefined, sent: JsonValue): boolean {
-  if (typeof current !== 'string' || typeof sent !== 'string') return false;
-  if (!META_INSTANTS.has(sub.toLowerCase())) return current === sent;
-  const a = Date.parse(current);
-  return !Number.isNaN(a) && a === Date.parse(sent);
-}
-
-/**
- * Guards the read-only attributes (RFC 7643 §3.1 `id` and `meta`, §4.1.2 a user's
- * `groups`). RFC 7644 §3.5.2: "a client MUST NOT modify an attribute that has
- * mutability "readOnly" or "immutable"", and such an operation is answered with an
- * error, `scimType: "mutability"` (§3.12). A value equal to the current one is not a
- * modification (clients echo what they read), so it passes as a no-op; Entra never
- * sends these attributes. Returns whether `path` named a read-only attribute.
- *
- * INVARIANT: without the current state, every operation on a read-only attribute is
- * refused: an unprovable "unchanged" is not assumed.
- */
-function guardReadOnly(kind: 'User' | 'Group', op: PatchOperation['op'], path: AttrPath, value: JsonValue | undefined, state: ReadOnlyState | undefined): boolean {
-  if (path.schema !== undefined) return false;
-  const attr = path.attr.toLowerCase();
-  if (attr !== 'id' && attr !== 'meta' && !(attr === 'groups' && kind === 'User')) return false;
-  // An explicit null (the value dropped by `parsePatchRequest`) is ignored, never a clear, as everywhere else.
-  if (value === undefined && op !== 'remove') return true;
-  const where = describe(path);
-  if (attr === 'id') {
-    if (op === 'remove' || path.sub !== undefined || path.filter || state === undefined || value !== state.id) mutability(`attribute \`${where}\` is read-only: it cannot be changed`);
-    return true;
-  }
-  if (attr === 'meta') {
-    if (op === 'remove' || path.filter || state === undefined) mutability(`attribute \`${where}\` is read-only: it cannot be changed`);
-    const sent: [string, JsonValue][] = path.sub !== undefined ? [[path.sub, value!]] : isObject(value) ? Object.entries(value) : [['', value!]];
-    for (const [sub, v] of sent) {
-      if (v === null) continue; // explicit nulls are "no value" everywhere in a PATCH
-      const key = sub === '' ? undefined : findKey(state.meta, sub);
-      if (key === undefined || !sameMeta(key, state.meta[key], v)) mutability(`attribute \`meta${sub === '' ? '' : `.${sub}`}\` is read-only: it cannot be changed`);
-    }
-    return true;
-  }
-  // A user's groups follow from the groups' members (RFC 7643 §4.1.2): they change there.
-  if (op === 'remove' || !(Array.isArray(value) && value.length === 0)) mutability(`attribute \`${where}\` is read-only: change a user's groups through the group's \`members\``);
-  return true;
-}
-
-function getCi(obj: JsonObject, name: string): JsonValue | undefined {
-  const key = findKey(obj, name);
-  return key === undefined ? undefined : obj[key];
-}
-
-/**
- * Reads a PatchOp body: `Operations` (any case), `op` in any case
- * (`Add`/`Replace`/`Remove` as Entra sends them), `path` parsed, explicit null
- * values kept as "no value". An empty `Operations` array is a no-op.
- *
- * @example
- * ```ts
- * const ops = parsePatchRequest({ Operations: [{ op: 'Replace', path: 'active', value: 'False' }] });
- * ```
- */
-export function parsePatchRequest(body: JsonValue): PatchOperation[] {
-  if (!isObject(body)) syntax('patch body must be a JSON object');
-  const operations = getCi(body, 'Operations');
-  if (!Array.isArray(operations)) syntax('patch body must have an `Operations` array');
-  if (operations.length > MAX_PATCH_OPERATIONS) syntax(`patch has more than ${MAX_PATCH_OPERATIONS} operations`);
-  return operations.map((raw, i): PatchOperation => {
-    if (!isObject(raw)) syntax(`patch operation ${i + 1} must be an object`);
-    const op = getCi(raw, 'op');
-    const lower = typeof op === 'string' ? op.toLowerCase() : '';
-    if (lower !== 'add' && lower !== 'replace' && lower !== 'remove') syntax(`patch operation ${i + 1} has op \`${String(op).slice(0, 20)}\`: expected add, replace or remove`);
-    const rawPath = getCi(raw, 'path');
-    let value = getCi(raw, 'value');
-    if (rawPath !== undefined && rawPath !== null && typeof rawPath !== 'string') invalidPath(`patch operation ${i + 1} has a non-string path`);
-    let path: AttrPath | undefined;
-    if (typeof rawPath === 'string' && rawPath.trim() !== '') {
-      const trimmed = rawPath.trim();
-      if (trimmed.toLowerCase() === ENTERPRISE_SCHEMA.toLowerCase()) {
-        // The whole extension as the target: the same as a pathless op keyed by the URN.
-        const wrapped = newObject();
-        if (value !== undefined) wrapped[ENTERPRISE_SCHEMA] = value;
-        value = wrapped;
-      } else {
-        path = parsePatchPath(trimmed);
-      }
-    }
-    if (path === undefined && lower === 'remove') invalidPath(`patch operation ${i + 1} removes without a path`, 'noTarget');
-    if (path === undefined && !isObject(value)) invalidValue(`patch operation ${i + 1} has no path, so its value must be an object`);
-    const out: PatchOperation = { op: lower };
-    if (path) out.path = path;
-    if (value !== undefined && value !== null) out.value = value;
-    return out;
-  });
-}
+export { planGroupPatch } from './patch-members.js';
+export type { ReadOnlyState } from './patch-read-only.js';
+export { MAX_PATCH_OPERATIONS, parsePatchRequest, type PatchOperation } from './patch-request.js';
 
 /** The attribute of the filter `attr eq "v"` (and `and`s of them): what a new element must carry to match. */
 function seedFromFilter(filter: ScimFilter, def: AttributeDef): JsonObject | undefined {
@@ -178,10 +52,6 @@ function sameElement(def: AttributeDef, a: JsonValue, b: JsonValue): boolean {
     return exact ? a.value === b.value : a.value.toLowerCase() === b.value.toLowerCase();
   }
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function describe(path: AttrPath): string {
-  return `${path.schema ? `${path.schema}:` : ''}${path.attr}${path.filter ? '[…]' : ''}${path.sub ? `.${path.sub}` : ''}`;
 }
 
 function applyToDef(container: JsonObject, def: AttributeDef, op: PatchOperation['op'], path: AttrPath, value: JsonValue | undefined): void {
@@ -382,81 +252,4 @@ export function applyPatch(kind: 'User' | 'Group', attributes: JsonObject, opera
     }
   }
   return resource;
-}
-
-function memberIds(value: JsonValue | undefined, where: string): string[] {
-  if (value === undefined) return [];
-  const items = Array.isArray(value) ? value : [value];
-  return items.map((item) => {
-    const v = isObject(item) ? getCi(item, 'value') : item;
-    if (typeof v !== 'string' || v === '') invalidValue(`\`${where}\` members must be objects with a string \`value\``);
-    return v;
-  });
-}
-
-/** `value eq "x"` (or `or`s of them): the ids it names, or undefined for any other filter. */
-function idsOfFilter(filter: ScimFilter): string[] | undefined {
-  if (filter.kind === 'or') {
-    const l = idsOfFilter(filter.left);
-    const r = idsOfFilter(filter.right);
-    return l && r ? [...l, ...r] : undefined;
-  }
-  if (filter.kind === 'compare' && filter.op === 'eq' && !filter.path.schema && !filter.path.sub && !filter.path.filter && filter.path.attr.toLowerCase() === 'value' && typeof filter.value === 'string') {
-    return [filter.value];
-  }
-  return undefined;
-}
-
-/**
- * Splits a group PATCH into attribute operations and member operations the store
- * runs as row inserts and deletes (so concurrent PATCHes never lose a member).
- *
- * INVARIANT: `remove` on `members` with a `value` removes exactly those members;
- * only a `remove` with neither a value nor a filter removes them all (RFC 7644).
- *
- * @example
- * ```ts
- * const { memberOps } = planGroupPatch(parsePatchRequest({
- *   Operations: [{ op: 'Remove', path: 'members', value: [{ value: 'u1' }] }],
- * })); // [{ op: 'remove', ids: ['u1'] }]
- * ```
- */
-export function planGroupPatch(operations: readonly PatchOperation[]): { attributeOps: PatchOperation[]; memberOps: MemberOp[] } {
-  const attributeOps: PatchOperation[] = [];
-  const memberOps: MemberOp[] = [];
-  const memberOp = (op: PatchOperation['op'], value: JsonValue | undefined, where: string): void => {
-    if (op === 'add') memberOps.push({ op: 'add', ids: memberIds(value, where) });
-    else if (op === 'replace') memberOps.push({ op: 'set', ids: memberIds(value, where) });
-    else if (value === undefined) memberOps.push({ op: 'removeAll' });
-    else memberOps.push({ op: 'remove', ids: memberIds(value, where) });
-  };
-  for (const operation of operations) {
-    const path = operation.path;
-    if (path && !path.schema && path.attr.toLowerCase() === 'members') {
-      if (path.sub !== undefined) invalidPath(`patch path \`${describe(path)}\` is not supported on members`);
-      if (!path.filter) {
-        memberOp(operation.op, operation.value, 'members');
-        continue;
-      }
-      if (operation.op !== 'remove') invalidPath(`patch path \`${describe(path)}\`: only remove takes a members filter`);
-      const ids = idsOfFilter(path.filter);
-      const filter = path.filter;
-      if (ids) memberOps.push({ op: 'remove', ids });
-      else memberOps.push({ op: 'removeWhere', match: (m) => matchesFilter(filter, Object.assign(newObject(), { value: m.value, type: m.type })) });
-      continue;
-    }
-    if (!path && isObject(operation.value)) {
-      const rest = newObject();
-      for (const [key, v] of Object.entries(operation.value)) {
-        if (isForbiddenKey(key)) invalidValue(`patch value key \`${key}\` is not permitted`);
-        if (key.toLowerCase() === 'members') {
-          if (v !== null) memberOp(operation.op, v, 'members');
-        } else rest[key] = v;
-      }
-      if (Object.keys(rest).length > 0) attributeOps.push({ op: operation.op, value: rest });
-      continue;
-    }
-    attributeOps.push(operation);
-  }
-  return { attributeOps, memberOps };
 }

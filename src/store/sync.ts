@@ -19,15 +19,13 @@
  */
 import { changeChannel, stalenessChannel, type StalenessReason } from './channels.js';
 import type { IndexOp, PendingChange, StoreContext } from './context.js';
-import { GROUP_COLUMNS, USER_COLUMNS, toDirectoryGroup, toDirectoryUser, toTombstone, userRowColumns, type GroupRow, type MemberRow, type UserRow } from './columns.js';
 import type { ListenerHandle } from './driver.js';
 import type { IdentityCacheControl } from './identities.js';
+import { APPLIED_MEMORY, applyIndexOps, loadSnapshot, readSnapshot } from './sync-snapshot.js';
 import type { DirectoryChange } from './types.js';
 
 /** After a failed reload (an event could not be read), the next attempt waits this long. */
 const RESYNC_RETRY_MS = 1000;
-/** Event ids remembered as applied (the newest): a reload marks this many from its snapshot. */
-const APPLIED_MEMORY = 20_000;
 
 /** The staleness bound and heartbeat of a PostgreSQL instance. */
 export interface HeartbeatOptions {
@@ -56,7 +54,7 @@ export interface Sync {
 
 /** Builds the sync of one store instance. */
 export function createSync(ctx: StoreContext, identityCache: IdentityCacheControl, heartbeat: HeartbeatOptions | undefined): Sync {
-  const { driver, channel, instanceId, now, index, revocationSet, isClosed } = ctx;
+  const { driver, channel, instanceId, now, isClosed } = ctx;
   const listeners = new Set<(change: DirectoryChange) => void>();
   // Event ids already applied here (local writes and notifications); bounded, oldest dropped first.
   const applied = new Set<string>();
@@ -109,34 +107,7 @@ export function createSync(ctx: StoreContext, identityCache: IdentityCacheContro
     return true;
   };
 
-  function applyOps(ops: readonly IndexOp[]): void {
-    for (const op of ops) {
-      switch (op.op) {
-        case 'user':
-          index.upsertUser(op.user);
-          break;
-        case 'removeUser':
-          index.removeUser(op.id);
-          break;
-        case 'group':
-          index.upsertGroup(op.group);
-          break;
-        case 'removeGroup':
-          index.removeGroup(op.id);
-          break;
-        case 'members':
-          for (const m of op.remove) index.removeMember(op.groupId, m);
-          for (const m of op.add) index.addMember(op.groupId, m);
-          break;
-        case 'revoke':
-          for (const key of op.keys) revocationSet.add(op.kind, key, op.notBefore);
-          break;
-        case 'forgetIdentity':
-          identityCache.forget(op.nonce);
-          break;
-      }
-    }
-  }
+  const applyOps = (ops: readonly IndexOp[]): void => applyIndexOps(ctx, identityCache, ops);
 
   function emit(change: DirectoryChange): void {
     if (changeChannel.hasSubscribers) changeChannel.publish(change);
@@ -184,32 +155,13 @@ export function createSync(ctx: StoreContext, identityCache: IdentityCacheContro
   }
 
   async function reload(during: readonly { id: string; ops: readonly IndexOp[] }[]): Promise<void> {
-    const snapshot = await driver.transaction(async (tx) => {
-      if (driver.kind === 'postgres') await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-      const users = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users`);
-      const tombstones = await tx.query<{ id: string; user_name: string; external_id: string | null; emails: string[] }>('SELECT id, user_name, external_id, emails FROM scim_user_tombstones');
-      const groups = await tx.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM scim_groups`);
-      const members = await tx.query<MemberRow>('SELECT group_id, member_id, member_type FROM scim_memberships');
-      const revs = await tx.query<{ kind: 'subject' | 'app'; key: string; not_before: string | number }>('SELECT kind, key, not_before FROM scim_revocations');
-      // Events visible in this snapshot are already reflected: never apply them again.
-      const recent = await tx.query<{ id: string }>(`SELECT id::text AS id FROM scim_events ORDER BY id DESC LIMIT ${APPLIED_MEMORY}`);
-      return { users, tombstones, groups, members, revs, recent };
-    });
+    const snapshot = await readSnapshot(driver);
     // The snapshot's events are marked applied below without their ops: right for the index and
     // revocations (the snapshot holds their effect), not for identity deletions, whose effect is on
     // caches. A deletion it counts may have committed after an identity was cached here (after a
     // resync, while this reload waited): drop the cache, and keep reads in flight from filling it.
     identityCache.invalidate();
-    index.load({
-      users: [
-        ...snapshot.users.map((r) => toDirectoryUser(r.id, userRowColumns(r))),
-        ...snapshot.tombstones.map((r) => toTombstone(r.id, { userName: r.user_name, externalId: r.external_id ?? undefined, emails: r.emails })),
-      ],
-      groups: snapshot.groups.map((r) => toDirectoryGroup(r.id, { displayName: r.display_name, externalId: r.external_id ?? undefined, email: r.email ?? undefined })),
-      memberships: snapshot.members.map((m) => ({ groupId: m.group_id, memberId: m.member_id })),
-    });
-    revocationSet.clear();
-    for (const r of snapshot.revs) revocationSet.add(r.kind, r.key, Number(r.not_before));
+    loadSnapshot(ctx, snapshot);
     // INVARIANT: a write applied here while the snapshot was read, and committed after it, is
     // applied again on top of the snapshot: replacing the index never loses a write or a revocation.
     const inSnapshot = new Set(snapshot.recent.map((r) => r.id));
