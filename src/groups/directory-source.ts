@@ -107,6 +107,35 @@ type Match = { user: DirectoryUser } | { miss: string };
  * const gate = createGate({ idp, groups: createDirectoryGroupSource({ store }), tokenGroups: 'ignore', revocations: store.revocations });
  * ```
  */
+/** Which attributes a directory lookup may use (the source's `match` option). */
+export interface LookupKeys {
+  readonly oid: boolean;
+  readonly userName: boolean;
+  readonly email: boolean;
+}
+
+const ALL_KEYS: LookupKeys = Object.freeze({ oid: true, userName: true, email: true });
+
+/**
+ * The directory lookup for a token's user: by object id, and — only for a user of the directory's own
+ * tenant (`sameTenant`) — by UPN (else the email) against `userName` and by email. One function, so the
+ * directory source and the access review match a user the same way.
+ */
+export function directoryLookup(identity: Identity, claims: GroupSourceContext['claims'], sameTenant: boolean, keys: LookupKeys = ALL_KEYS): UserLookup {
+  const lookup: UserLookup = {};
+  if (keys.oid && identity.oid) lookup.oid = identity.oid;
+  // INVARIANT: a mutable attribute (UPN, email) never matches across tenants: another tenant's user
+  // can carry the victim's email or UPN, so only the immutable object id may cross.
+  if (sameTenant) {
+    if (keys.userName) {
+      const userName = upnOf(claims) ?? identity.email;
+      if (userName) lookup.userName = userName;
+    }
+    if (keys.email && identity.email) lookup.email = identity.email;
+  }
+  return lookup;
+}
+
 /** The first non-empty UPN claim (no array built: this runs on every request). */
 function upnOf(claims: GroupSourceContext['claims']): string | undefined {
   for (const name of UPN_CLAIMS) {
@@ -126,21 +155,12 @@ export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions)
   const useUserName = o.match.includes('userName');
   const useEmail = o.match.includes('email');
 
+  const keys: LookupKeys = { oid: useOid, userName: useUserName, email: useEmail };
+
   function find(identity: Identity, context: GroupSourceContext): Match {
     const tenant = ownTenant ?? context.homeTenant;
     const sameTenant = tenant !== undefined && typeof identity.tid === 'string' && identity.tid.toLowerCase() === tenant;
-    const lookup: UserLookup = {};
-    if (useOid && identity.oid) lookup.oid = identity.oid;
-    // INVARIANT: a mutable attribute (UPN, email) never matches across tenants: another tenant's user
-    // can carry the victim's email or UPN, so only the immutable object id may cross.
-    if (sameTenant) {
-      if (useUserName) {
-        const userName = upnOf(context.claims) ?? identity.email;
-        if (userName) lookup.userName = userName;
-      }
-      if (useEmail && identity.email) lookup.email = identity.email;
-    }
-    const user = index.findUser(lookup);
+    const user = index.findUser(directoryLookup(identity, context.claims, sameTenant, keys));
     if (user === undefined) {
       return { miss: sameTenant ? `user not in directory: oid ${quoteId(identity.oid)}` : `user not in directory: oid ${quoteId(identity.oid)} of tenant ${quoteId(identity.tid)} matches no directory object id` };
     }

@@ -11,6 +11,7 @@
  * unknown (`unknownRequestAttributes`: the same three-valued logic as unknown membership).
  */
 import { isGuid } from '../config/idp.js';
+import { directoryLookup } from '../groups/directory-source.js';
 import type { DirectoryIndex, DirectoryUser } from '../directory/types.js';
 import { ConfigError, EntragateError, StoreError } from '../errors/index.js';
 import { createGate, type AuthorizeContext, type Gate, type GateOptions } from '../gate.js';
@@ -194,7 +195,8 @@ export async function* reviewAccessRows(options: ReviewOptions): AsyncGenerator<
       const { identity, claims } = directoryIdentity(user, home, idpRef, now);
       let resolved: Identity | undefined;
       let refusal: ReviewDecision | undefined;
-      if (store.index.findUser(lookupOf(identity, claims))?.id !== user.id) {
+      // The directory source's own lookup (the identity is of the home tenant, so every key counts).
+      if (store.index.findUser(directoryLookup(identity, claims, true))?.id !== user.id) {
         // A token with this user's keys would be matched to another directory user: not this user's access.
         refusal = refused('ERR_DIRECTORY_USER_UNKNOWN', 'another directory user holds this user\'s object id, userName or email: a sign-in would not resolve to this user');
       } else {
@@ -382,14 +384,6 @@ function directoryIdentity(user: DirectoryUser, tenant: string, idp: Identity['i
     ver: '2.0',
   };
   return { identity, claims: { preferred_username: user.userName, tid: tenant, ...(oid ? { oid } : {}) } };
-}
-
-function lookupOf(identity: Identity, claims: Record<string, unknown>): { oid?: string; userName?: string; email?: string } {
-  return {
-    ...(identity.oid ? { oid: identity.oid } : {}),
-    userName: String(claims.preferred_username),
-    ...(identity.email ? { email: identity.email } : {}),
-  };
 }
 
 /** The request attribute a trace check read, as the review names it. */
