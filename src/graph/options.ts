@@ -1,6 +1,6 @@
 /*
  * The options of `createGraphGroupSource`, written out by hand so an editor shows each one's
- * documentation and default. The zod schema that validates them (in `graph-source.ts`) is internal and
+ * documentation and default. The zod schema that validates them (in `graph-config.ts`) is internal and
  * checked against these interfaces at compile time. Units: milliseconds `…Ms`.
  */
 import type { AzureCloud } from '../config/clouds.js';

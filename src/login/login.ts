@@ -1,27 +1,28 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+/** The login's composer: `createLogin` builds the keys, sessions, exchange and renewal and wires the route handlers to them. */
+import { createHash, randomBytes } from 'node:crypto';
 import { parseWith } from '../config/idp.js';
 import { publish } from '../diagnostics.js';
-import { ConfigError, EntragateError, ERROR_CODES, GroupsError, SessionError, StoreError, TokenError, type ErrorCode } from '../errors/index.js';
-import { errorOf } from '../errors/errors.js';
-import { aadsts, checkIdTokenParty, createOidcExchange, printableError, type ExchangeSettings } from './exchange.js';
+import { ConfigError, EntragateError, StoreError, TokenError } from '../errors/index.js';
+import { createOidcExchange, type ExchangeSettings } from './exchange.js';
 import { createClientAssertionSigner } from '../credentials/client-credential.js';
-import { confirmLogout, failure } from './pages.js';
 import type { Identity } from '../types.js';
 import { serializeCookie, readCookie, type CookieAttributes } from '../http/cookies.js';
 import { loginChannels } from './diagnostics.js';
 import { createMemoryIdentityStore, type IdentityStore, type SessionIdentity } from '../session/identity-store.js';
 import { importSessionKey, type ImportedKey } from './keys.js';
 import { loginOptionsSchema, type LoginOptions, type ParsedLoginOptions } from './options.js';
-import { bearerToken, challengeOf, header, queryOf, requestOrigin, safeReturnTo, type RequestLike } from '../http/request.js';
+import { bearerToken, challengeOf, header, type RequestLike } from '../http/request.js';
 import type { RevocationList } from '../session/revocation.js';
-import { SessionManager, storedIdentityOf, subjectsOf, type AuthenticatedSession, type SessionClaims, type SessionSecrets } from './session.js';
+import { SessionManager, type AuthenticatedSession, type SessionClaims, type SessionSecrets } from './session.js';
 import { Sealer } from './seal.js';
 import { createRenewal } from './renewal.js';
-import { TransactionSealer, transactionsToEvict, type LoginTransaction } from './transaction.js';
+import { TransactionSealer } from './transaction.js';
 import { createLiveIdentity, sessionClaims } from './live-identity.js';
 import { getIdentityJson, type GetIdentityResponse } from './get-identity.js';
-import { loginParameters, type LoginStartOptions } from './parameters.js';
+import type { LoginStartOptions } from './parameters.js';
+import { createStartHandler } from './start.js';
+import { createCallbackHandler } from './callback.js';
+import { createLogoutHandler } from './logout.js';
 
 /** An API client authenticated with an Entra access token (`Authorization: Bearer`). */
 export interface AuthenticatedBearer {
@@ -111,9 +112,6 @@ export interface Login {
 // issued for nothing (RFC 6749 §10.4; Microsoft: "offline_access … the app receives refresh tokens").
 const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
 
-/** The most login transactions (tabs mid-login) a browser keeps; a new start evicts the oldest beyond it. */
-const MAX_LOGIN_TRANSACTIONS = 4;
-
 /**
  * Creates the Entra ID login (authorization code + PKCE, with `openid-client`) and
  * Cloudflare Access-style sessions: a signed `type: "app"` JWT in `CF_Authorization`,
@@ -192,7 +190,6 @@ export function createLogin(options: LoginOptions): Login {
     now,
   });
   const sealer = new TransactionSealer(transactionSecret);
-  const usedStates = new LRUCache<string, number>({ max: 10_000 });
   const cookieName = o.cookie.name;
   const sessionCookie: CookieAttributes = { path: o.cookie.path, domain: o.cookie.domain, secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
   // Transaction cookies live on the callback's folder (`/auth/` for `/auth/callback`), so the login start
@@ -261,187 +258,9 @@ export function createLogin(options: LoginOptions): Login {
     cookieName,
     revocations,
     identities,
-
-    async start(request, startOptions = {}) {
-      try {
-        const { returnTo: asked, ...hints } = loginParameters(request, startOptions);
-        const returnTo = safeReturnTo(asked, '/');
-        const { state, nonce, verifier, challenge } = await exchange.secrets(idp.config.pkce_enabled);
-        const params: Record<string, string> = {
-          redirect_uri: redirect.href,
-          response_type: 'code',
-          response_mode: 'query',
-          scope: scopes.join(' '),
-          state,
-          nonce,
-        };
-        if (idp.config.prompt) params.prompt = idp.config.prompt;
-        // Per request (msal-node's `loginHint`, `domainHint`, `prompt`, `claims`): checked, then sent as
-        // Entra's authorize parameters; a request's `prompt` overrides the IdP's.
-        Object.assign(params, hints);
-        const tx: LoginTransaction = { state, nonce, returnTo, expiresAt: now() + o.transactionTtlSeconds * 1000 };
-        if (verifier !== undefined && challenge !== undefined) {
-          tx.verifier = verifier;
-          params.code_challenge = challenge;
-          params.code_challenge_method = 'S256';
-        }
-        const location = await exchange.authorizationUrl(params);
-        const name = TransactionSealer.cookieName(o.cookie.transactionPrefix, state);
-        const headers = new Headers({ location: location.href, 'cache-control': 'no-store' });
-        // INVARIANT: a browser holds a bounded number of login transactions: abandoned starts (closed tabs,
-        // a bot) evict the oldest instead of piling up cookies until the callback's headers are refused (431).
-        for (const stale of transactionsToEvict(sealer, `${o.cookie.transactionPrefix}_`, header(request.headers, 'cookie'), now(), MAX_LOGIN_TRANSACTIONS)) headers.append('set-cookie', serializeCookie(stale, '', { ...txCookie, maxAge: 0 }));
-        headers.append('set-cookie', serializeCookie(name, sealer.seal(tx, name), { ...txCookie, maxAge: o.transactionTtlSeconds }));
-        publish(loginChannels.login, { event: 'start', pkce: idp.config.pkce_enabled });
-        return new Response(null, { status: 302, headers });
-      } catch (error) {
-        return failure(error, []);
-      }
-    },
-
-    async callback(request, context = {}) {
-      const params = queryOf(request);
-      const state = params.get('state');
-      const clear: string[] = [];
-      try {
-        let tx: LoginTransaction | undefined;
-        if (state) {
-          const name = TransactionSealer.cookieName(o.cookie.transactionPrefix, state);
-          const sealed = readCookie(header(request.headers, 'cookie'), name);
-          if (sealed !== undefined) {
-            clear.push(serializeCookie(name, '', { ...txCookie, maxAge: 0 }));
-            tx = sealer.open(sealed, name);
-          }
-        }
-        const idpError = params.get('error');
-        if (idpError !== null) {
-          if (tx !== undefined) usedStates.set(tx.state, tx.expiresAt);
-          const detail = aadsts(params.get('error_description'));
-          throw new SessionError('ERR_LOGIN_IDP_ERROR', `entra refused the login: \`${printableError(idpError)}\`${detail ? `: ${detail}` : ''}`);
-        }
-        if (!state) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login callback has no `state`');
-        if (tx === undefined) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` matches no transaction of this browser (forged, expired or already used)');
-        if (!sameString(tx.state, state)) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` does not match its transaction');
-        if (now() >= tx.expiresAt) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login transaction expired: start the login again');
-        // INVARIANT: a state is accepted once per instance; the browser's cookie is cleared too, and Entra's code is single use.
-        if (usedStates.has(state)) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` was already used');
-        usedStates.set(state, tx.expiresAt);
-        if (!params.get('code')) throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the login callback has no `code`');
-
-        const current = new URL(redirect.href);
-        for (const [k, v] of params) current.searchParams.append(k, v);
-        const { idToken, accessToken: graphToken, refreshToken } = await exchange.exchange(current, { state: tx.state, verifier: tx.verifier });
-        const secrets: SessionSecrets = o.entraLogout?.idTokenHint ? { idToken } : {};
-        if (renewing) {
-          // INVARIANT: with renewal on, no session is issued that could not be renewed.
-          if (refreshToken === undefined) throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `refresh_token`: renewal needs the `offline_access` scope consented');
-          secrets.refreshToken = refreshToken;
-          secrets.renewedAt = Math.floor(now() / 1000);
-        }
-        // The ID token is verified by the gate: signature, issuer, tenant, audience, lifetime and nonce.
-        const verified = await gate.verifyToken(idToken, { nonce: tx.nonce, idToken: true });
-        checkIdTokenParty(verified.claims, clientId);
-        // The one identity pipeline, as for a bearer token and every session request: the directory's
-        // standing (a deprovisioned user gets no session), then the groups under the gate's `tokenGroups`.
-        const identity = await gate.resolveIdentity(verified.identity, graphToken === undefined ? { claims: verified.claims } : { claims: verified.claims, graphToken });
-        // INVARIANT: no session is issued on groups a source tried and could not resolve: the user retries
-        // (a 503 for an outage) or is refused (a 403 for a user the directory does not hold).
-        if (identity.membership.state === 'unknown') {
-          const m = identity.membership;
-          const code = isErrorCode(m.code) ? m.code : 'ERR_GROUPS_UNAVAILABLE';
-          throw errorOf(code, `the groups could not be resolved at login: ${m.reason}`);
-        }
-        // A session issued now, within the clock tolerance after a revocation of this user, would be
-        // refused on its first request: say so here instead (Cloudflare, too, refuses a revoked user's
-        // new login for up to a minute).
-        const issuedAt = Math.floor(now() / 1000);
-        try {
-          gate.assertNotRevoked({ subjects: gate.subjectsOf(verified.identity, verified.claims), issuedAt, appId: audience, userId: identity.user_uuid });
-        } catch (error) {
-          if (error instanceof SessionError) throw new SessionError('ERR_SESSION_REVOKED', 'this account was signed out moments ago: try again in a minute', { cause: error });
-          throw error;
-        }
-        const issued = await issueSession(identity, sessionSeconds, context.country, sessionClaims(verified.claims), secrets);
-        const duration = sessionSeconds;
-        const headers = new Headers({ location: tx.returnTo, 'cache-control': 'no-store' });
-        headers.append('set-cookie', issued.setCookie);
-        for (const c of clear) headers.append('set-cookie', c);
-        publish(loginChannels.login, { event: 'success', user_uuid: identity.user_uuid, duration });
-        return new Response(null, { status: 302, headers });
-      } catch (error) {
-        return failure(error, clear);
-      }
-    },
-
-    async logout(request) {
-      // INVARIANT: another site cannot end a session (logout CSRF), not even a sibling subdomain (same-site):
-      // a POST signs out only when its `Origin` (or, without one, its `Referer`) is this app's origin, and
-      // is refused otherwise; a GET only on a same-origin navigation or one the user typed (`Sec-Fetch-Site:
-      // same-origin` or `none`). Anything else (a HEAD, a cross-site or unlabelled GET) gets a page whose
-      // same-origin POST button signs out, and changes nothing.
-      const origin = requestOrigin(request);
-      if (request.method === 'POST') {
-        if (origin === undefined) return confirmLogout(request);
-        if (origin !== redirect.origin) {
-          return failure(new SessionError('ERR_LOGIN_ORIGIN_MISMATCH', 'the sign-out was posted from another origin: use the sign-out button of this app'), [], 'Sign-out refused');
-        }
-      } else {
-        const site = header(request.headers, 'sec-fetch-site');
-        if (request.method !== 'GET' || (site !== 'same-origin' && site !== 'none') || (origin !== undefined && origin !== redirect.origin)) return confirmLogout(request);
-      }
-      const value = readCookie(header(request.headers, 'cookie'), cookieName);
-      const clearSession = serializeCookie(cookieName, '', { ...sessionCookie, maxAge: 0 });
-      let user: string | undefined;
-      const hints: { logout_hint?: string; id_token_hint?: string } = {};
-      if (value !== undefined) {
-        let session: SessionClaims | undefined;
-        try {
-          const verified = await sessions.verify(value);
-          session = verified.session;
-          const stored = storedIdentityOf(verified);
-          // Entra's sign-out hints come from what the session kept server-side, never from the request.
-          if (stored !== undefined && o.entraLogout !== undefined) {
-            const loginHint = stored.claims?.login_hint;
-            if (o.entraLogout.logoutHint && typeof loginHint === 'string' && loginHint.length > 0) hints.logout_hint = loginHint;
-            const { idToken } = o.entraLogout.idTokenHint ? sessions.secretsOf(stored, session.identity_nonce) : {};
-            if (idToken !== undefined) hints.id_token_hint = idToken;
-          }
-        } catch (error) {
-          // An invalid or already revoked session has nothing left to end; the cookie is cleared regardless.
-          // A store that could not answer is another matter: the session may still be live (see below).
-          if (!(error instanceof EntragateError) || error.status >= 500) {
-            sessions.evict(value);
-            const e = error instanceof EntragateError ? error : new StoreError('ERR_STORE_UNAVAILABLE', 'the session could not be read to sign it out', { cause: error });
-            return failure(e, [clearSession], 'Sign-out failed');
-          }
-        }
-        sessions.evict(value);
-        if (session !== undefined) {
-          user = session.sub;
-          try {
-            await identities.delete(session.identity_nonce);
-            if (o.logoutRevokes === 'user') await revokeUser(subjectsOf(session.sub, session.email));
-          } catch (error) {
-            // INVARIANT: a sign-out the server could not record is not reported as done: the session would
-            // still open on any copy of the cookie. The browser's cookie is cleared; the user can try again.
-            const e = error instanceof EntragateError ? error : new StoreError('ERR_STORE_UNAVAILABLE', 'the sign-out could not be recorded', { cause: error });
-            return failure(e, [clearSession], 'Sign-out failed');
-          }
-        }
-      }
-      let location = o.postLogoutPath;
-      if (o.entraLogout !== undefined) {
-        try {
-          location = (await exchange.endSessionUrl(new URL(o.postLogoutPath, redirect.origin).href, hints)).href;
-        } catch {
-          // Entra's sign-out is best effort; the local session is gone already.
-        }
-      }
-      const headers = new Headers({ location, 'cache-control': 'no-store' });
-      headers.append('set-cookie', clearSession);
-      publish(loginChannels.login, { event: 'logout', ...(user ? { user_uuid: user } : {}) });
-      return new Response(null, { status: 302, headers });
-    },
+    start: createStartHandler({ options: o, redirect, scopes, exchange, sealer, txCookie, now }),
+    callback: createCallbackHandler({ options: o, redirect, exchange, sealer, txCookie, clientId, audience, sessionSeconds, renewing, issueSession, now }),
+    logout: createLogoutHandler({ options: o, redirect, exchange, sessions, identities, cookieName, sessionCookie, revokeUser }),
 
     async identity(request) {
       try {
@@ -499,16 +318,6 @@ function loginCredential(o: ParsedLoginOptions, clientId: string, now: () => num
     throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: the login needs a client secret or certificate: set `clientSecret`, `clientCertificate` or the IdP `config.client_secret`');
   }
   return { method: o.clientAuth ?? 'client_secret_post', secret };
-}
-
-function isErrorCode(code: string): code is ErrorCode {
-  return Object.hasOwn(ERROR_CODES, code);
-}
-
-function sameString(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 export type { SessionIdentity, GetIdentityResponse };
