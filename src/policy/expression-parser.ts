@@ -83,7 +83,7 @@ interface Span {
  * source: `logic` (`and`/`or`/`xor` over two or more items, flattened for a run of one operator), `not`,
  * `quant` (`any(field[*] …)`/`all(…)`, whose `arg` compares each element), and `compare` (a field, an
  * operator and its {@link Rhs}; `each` is true when the field is read element-wise as `field[*]`). Every field name
- * in it is one of {@link FIELDS}, type-checked at parse time.
+ * in it is a field the evaluator reads (`identity.email`, `net.src.ip`, `http.request.host`, …), type-checked at parse time.
  */
 export type Expr =
   | (Span & { readonly k: 'logic'; readonly op: 'and' | 'or' | 'xor'; readonly items: readonly Expr[] })
