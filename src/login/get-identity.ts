@@ -17,8 +17,8 @@ export interface GetIdentityResponse {
   /** The ID token's `amr` (`pwd`, `mfa`, …), copied; `[]` when it had none. */
   amr: string[];
   /**
-   * The user's groups as the pipeline resolved them for this request (copies): only the whole membership
-   * when `membership.state` is `complete`. A group's `name` and `email` appear only when its source knew them.
+   * The user's groups as the session's identity holds them (copies): the whole membership only when
+   * `membership.state` is `complete`. A group's `name` and `email` appear only when its source knew them.
    */
   groups: Array<{ id: string; name?: string; email?: string }>;
   /** The ID token claims the IdP configuration's `claims` names, copied (a shallow copy: nested values are shared). */

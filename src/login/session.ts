@@ -39,7 +39,7 @@ export interface SessionClaims {
 export interface AuthenticatedSession {
   /** Tells it apart from a bearer token (`AuthenticatedBearer.kind` is `bearer`). */
   kind: 'session';
-  /** The identity stored under the session's `identity_nonce`, groups as the pipeline resolved them at this request. */
+  /** The identity stored under the session's `identity_nonce` at login; under `identity_update_behavior: 'automatic'`, resolved again (standing, groups) at this request. */
   identity: Identity;
   /** The verified claims of the session cookie (frozen). */
   session: SessionClaims;

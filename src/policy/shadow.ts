@@ -63,7 +63,7 @@ export function compareDecisions(enforced: Decision, candidate: Decision): Decis
 
 /** Anything with the compiled evaluators' `evaluate`. */
 export interface DecisionEvaluator<D extends Decision> {
-  /** Decides one request: `identity` is `null` without a login. Synchronous; a compiled evaluator never throws for a request. */
+  /** Decides one request, synchronously: `identity` is `null` for a request without a login. */
   evaluate(identity: Identity | null, context: RequestContext): D;
 }
 
