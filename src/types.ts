@@ -49,6 +49,7 @@ export type GroupMembership =
 export interface IdpRef {
   /** The IdP id from the configuration (Cloudflare's IdP uuid), or `azureAD` when none was given. */
   id: string;
+  /** Always `azureAD`: Cloudflare's IdP type for Entra ID, the only provider entragate verifies. */
   type: 'azureAD';
 }
 
@@ -59,14 +60,23 @@ export interface IdpRef {
 export interface Identity {
   /** Resolved as Cloudflare does: `email_claim_name`, else `email`, else `upn` / `preferred_username` / `unique_name`. Empty when none. */
   email: string;
+  /**
+   * The user's display name, from the token's `name` claim (issued with the `profile` scope). Absent when the
+   * token has none or it is empty. Mutable and not unique: for display, never for a policy decision.
+   */
   name?: string;
   /** A stable user id: `oid` when the token has one, else `sub`. */
   user_uuid: string;
+  /** The configured IdP this identity was verified against (shared by every identity of that IdP, frozen). */
   idp: IdpRef;
   /** RFC 8176 authentication methods (`pwd`, `mfa`, …). */
   amr: string[];
   /** Transitive groups when `membership.state` is `complete`; otherwise what is known (may be empty). */
   groups: GroupRef[];
+  /**
+   * How much `groups` can be trusted: `complete` (from the token's `groups` claim or a group source), `absent`,
+   * `overage` or `unknown`. Only `complete` lets a group rule answer "not a member"; see {@link GroupMembership}.
+   */
   membership: GroupMembership;
   /** Claims named in the IdP config `claims`, as Cloudflare copies them. */
   oidc_fields: Record<string, unknown>;
@@ -76,8 +86,13 @@ export interface Identity {
   tid: string;
   /** The token subject (pairwise per app). */
   sub: string;
-  /** Issued-at and expiry of the token the identity came from (Unix seconds). */
+  /** Issued-at of the token the identity came from (its `iat`, Unix seconds); `0` when the token had none. */
   iat: number;
+  /**
+   * Expiry of the token the identity came from (its `exp`, Unix seconds). The verifier refuses a token without
+   * a numeric `exp`, so `0` appears only in an identity built by hand. Not a session's expiry: a login
+   * session lasts as its policy's `session_duration` says, whatever this reads.
+   */
   exp: number;
   /** Token version: `1.0` (sts.windows.net) or `2.0`. */
   ver: '1.0' | '2.0';

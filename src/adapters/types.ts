@@ -16,9 +16,11 @@ export type NodeHeaders = Readonly<Record<string, string | readonly string[] | u
  * setting applies); `certificate` comes from the TLS socket.
  */
 export interface RequestView {
+  /** The request method as the framework received it (`GET`, `POST`): Gateway's `http.request.method`, and whether a browser may be sent to the login. */
   method: string;
   /** Path and query as received (`/orders?page=2`). */
   url: string;
+  /** The request headers, lower-case names (`req.headers`): the credential (`authorization`, `cookie`, Cloudflare's assertion), `host` and `accept` are read from them. */
   headers: NodeHeaders;
   /**
    * The host the client asked for, as the framework computed it (Express `req.hostname`, Koa
@@ -59,6 +61,7 @@ export interface Auth {
   decision: Decision | null;
   /** The raw bearer token when one authenticated the request (for on-behalf-of calls); never logged. */
   token?: string;
+  /** How the caller authenticated: a `bearer` token, a Cloudflare `assertion`, a login `session`, a `service-token` alone, or `anonymous` (admitted without a credential). */
   via: AuthVia;
   /** The service token that was presented and validated, if any. */
   serviceToken?: { tokenId: string };
@@ -85,9 +88,13 @@ export interface AuthenticateTarget {
 
 /** The JSON body of a 403: the deciding policy and why, never the token or another user's data. */
 export interface DenyBody {
+  /** Always `access_denied` (the OAuth error name of a 403 deny). */
   error: 'access_denied';
+  /** Always `ERR_ACCESS_DENIED`: a policy decision, not a bad credential. */
   code: 'ERR_ACCESS_DENIED';
+  /** Why, in a sentence naming the deciding policy or rule (denied by policy `Finance`) or the unknown that failed closed; no user data. */
   message: string;
+  /** The deny decision without its trace: Access or Gateway, the action, the reason, and the deciding policy (its id, name and precedence) when one decided. */
   decision: { kind: Decision['kind']; action: string; reason: DecisionReason; policy?: DecisionPolicyRef };
   /** The membership state when it decided (`unknown-membership`). */
   membership?: GroupMembership['state'];
@@ -97,8 +104,11 @@ export interface DenyBody {
 
 /** The JSON body of a 401/503 the adapters render when they answer themselves. */
 export interface ErrorBody {
+  /** The OAuth-style error name: `unauthorized` (no credential), `invalid_token`, `invalid_request`, `insufficient_scope`, `insufficient_claims`, `temporarily_unavailable`, or `error`. */
   error: string;
+  /** The stable `ERR_…` code of the refusal (`ERR_TOKEN_EXPIRED`, `ERR_GROUPS_UNAVAILABLE`), as in the README's error table. */
   code: string;
+  /** What happened, for a person; for a 5xx a fixed public text (`the identity provider or the directory is unavailable`), the detail kept on the server. Never a token. */
   message: string;
 }
 
@@ -119,6 +129,11 @@ export type ProtectOutcome =
 
 /** A compiled `protect`: decides one request view. */
 export interface Protector {
+  /**
+   * Decides one request: reads its credential, resolves the identity through the gate and asks the policies;
+   * a refusal (401, 403, 503) or a login redirect is a resolved outcome, never a rejection. Sends nothing:
+   * the adapter applies the outcome. Only an error that is not an entragate error (a bug) rejects.
+   */
   decide(request: RequestView): Promise<ProtectOutcome>;
   /**
    * Whether an outcome's error goes to the framework's error handling (`next(err)`, a thrown error) rather

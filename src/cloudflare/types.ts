@@ -28,7 +28,9 @@ export interface AccessIdentity extends Identity {
 
 /** A verified assertion of a user (an identity-based login). */
 export interface AccessUserAssertion {
+  /** Tells a user's assertion from a service token's (`service`). */
   kind: 'user';
+  /** The user as the token describes them, groups not yet resolved (`membership` is `absent`). */
   identity: AccessIdentity;
   /**
    * The verified claims, frozen. They also carry the assertion itself under {@link ACCESS_ASSERTION}
@@ -42,11 +44,13 @@ export interface AccessUserAssertion {
  * INVARIANT: never a user: there is no identity, and nothing here reads as one.
  */
 export interface AccessServiceAssertion {
+  /** Tells a service token's assertion from a user's (`user`). */
   kind: 'service';
   /** The service token's Client ID (`CF-Access-Client-Id`), as Cloudflare writes it in `common_name`. */
   commonName: string;
-  /** Issued-at and expiry of the assertion (Unix seconds). */
+  /** When Cloudflare issued the assertion (its `iat`, Unix seconds). */
   iat: number;
+  /** When the assertion expires (its `exp`, Unix seconds): past it, plus the clock tolerance, it is refused. */
   exp: number;
   /** The verified claims, frozen (with the assertion under {@link ACCESS_ASSERTION}, as for users). */
   claims: Readonly<Record<string, unknown>>;

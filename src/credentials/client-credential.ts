@@ -17,7 +17,11 @@ export interface ClientCertificate {
   privateKey: KeyObject | string;
   /** The certificate, PEM: its DER thumbprint names the key to Entra. */
   certificate: string;
-  /** @defaultValue `PS256` */
+  /**
+   * How the client assertion is signed: `PS256` with an `x5t#S256` (SHA-256 thumbprint) header, or `RS256`
+   * with the SHA-1 `x5t` older Entra set-ups expect. Either way the key must be RSA.
+   * @defaultValue `PS256`
+   */
   algorithm?: 'PS256' | 'RS256';
 }
 

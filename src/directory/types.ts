@@ -6,12 +6,17 @@ import type { GroupRef } from '../types.js';
  * or `mailNickname` with Entra's default mapping).
  */
 export interface DirectoryUser {
+  /** The directory's own id (the SCIM `id` the store assigned), which memberships name; not the Entra object id. */
   id: string;
+  /** What Entra sent as `externalId`: the user's object id with the usual mapping (`objectId`), or `mailNickname` with Entra's default one. Absent when Entra sent none. */
   externalId?: string;
+  /** The SCIM `userName` (usually the UPN), found under NFKC case folding (`ａdmin` finds `admin`). */
   userName: string;
   /** All email values, as sent. */
   emails: string[];
+  /** The user's display name, as sent; absent when Entra sent none. Not read by any lookup. */
   displayName?: string;
+  /** The SCIM `active` flag: `false` once Entra deprovisions the user. The index answers for inactive users too; the directory group source refuses them. */
   active: boolean;
   /**
    * A tombstone: the directory deleted this user (SCIM `DELETE`, or a seat removed by
@@ -23,9 +28,13 @@ export interface DirectoryUser {
 
 /** A group as the directory holds it. `externalId` is the Entra group Object Id when Entra provisioned it. */
 export interface DirectoryGroup {
+  /** The directory's own id (the SCIM `id`), which memberships name. */
   id: string;
+  /** The Entra group Object Id when Entra provisioned the group (what `azureAD` rules name); absent when none was sent, and then group refs carry the directory `id`. */
   externalId?: string;
+  /** The group's display name, as sent: the `name` of its group refs, found case-insensitively by `findGroup`. */
   displayName: string;
+  /** The group's mail, only when SCIM sent one (Entra's default mapping sends none): the `email` of its group refs. */
   email?: string;
 }
 
@@ -41,6 +50,7 @@ export interface UserLookup {
 
 /** Look-up keys for a group. */
 export interface GroupLookup {
+  /** The directory's own id, matched exactly; tried first. */
   id?: string;
   /** Entra object id, matched against `externalId` (case-insensitive). */
   externalId?: string;
@@ -57,9 +67,11 @@ export interface GroupLookup {
  * depth is unbounded. Changes are incremental (no rebuild).
  */
 export interface DirectoryIndex {
+  /** Adds a user, or replaces the one with the same `id` (a copy is kept; its memberships stay). Upserting a tombstone drops the user's memberships, pending ones included. */
   upsertUser(user: DirectoryUser): void;
   /** Removes the user and its memberships. */
   removeUser(id: string): void;
+  /** Adds a group, or replaces the one with the same `id` (a copy is kept; its memberships stay); users below it see the new name or mail in their next answer. */
   upsertGroup(group: DirectoryGroup): void;
   /** Removes the group, its memberships and the memberships of others in it. */
   removeGroup(id: string): void;
@@ -70,9 +82,13 @@ export interface DirectoryIndex {
   /** Replaces a group's direct members with exactly these. */
   setMembers(groupId: string, memberIds: readonly string[]): void;
 
+  /** The user with this directory `id`, tombstones included (check `deleted`); `undefined` when none. The stored object: do not mutate it. */
   getUser(id: string): DirectoryUser | undefined;
+  /** The group with this directory `id`; `undefined` when none. The stored object: do not mutate it. */
   getGroup(id: string): DirectoryGroup | undefined;
+  /** The user the first matching key finds (`oid`, then `userName`, then `email`); a key two users share finds nothing. A tombstone is found only when no live user holds the key. */
   findUser(lookup: UserLookup): DirectoryUser | undefined;
+  /** The group the first matching key finds (`id`, then `externalId`, then `displayName`); a key two groups share finds nothing. */
   findGroup(lookup: GroupLookup): DirectoryGroup | undefined;
 
   /**
@@ -86,6 +102,7 @@ export interface DirectoryIndex {
   /** Direct members of a group (user and group directory ids). */
   directMembers(groupId: string): readonly string[];
 
+  /** How much the index holds, as a new object: users (tombstones counted), groups, and direct memberships (pending ones not counted). */
   readonly size: { users: number; groups: number; memberships: number };
 
   /**
@@ -98,13 +115,18 @@ export interface DirectoryIndex {
 
 /** One direct membership: `memberId` (a user or a group, directory ids) is a member of `groupId`. */
 export interface DirectoryMembership {
+  /** The parent group's directory id. */
   groupId: string;
+  /** The member's directory id: a user, or a nested group. */
   memberId: string;
 }
 
 /** Everything a directory holds, as the store reads it back. */
 export interface DirectorySnapshot {
+  /** Every user, tombstones included. @defaultValue none */
   users?: Iterable<DirectoryUser>;
+  /** Every group. @defaultValue none */
   groups?: Iterable<DirectoryGroup>;
+  /** Every direct membership, in any order; one naming an id the snapshot lacks is kept pending. @defaultValue none */
   memberships?: Iterable<DirectoryMembership>;
 }

@@ -27,7 +27,15 @@ export interface EntragateErrorOptions {
 export class EntragateError<C extends ErrorCode = ErrorCode> extends Error {
   /** The stable code; narrowed per class (`TokenError['code']` is {@link TokenErrorCode}). */
   readonly code: C;
+  /**
+   * The HTTP status an adapter answers with: the code's own (`ERR_TOKEN_EXPIRED` is 401, an outage 503, see
+   * the README's error table) unless the thrower overrode it. Koa and Fastify read it as is.
+   */
   readonly status: number;
+  /**
+   * Response headers the answer needs, such as the RFC 6750 `WWW-Authenticate` challenge of a 401 or the `Retry-After` of `ERR_STORE_STALE`; `{}` when
+   * none. Frameworks that honour an error's `headers` (Koa, Fastify) send them with `status`; so do the adapters.
+   */
   readonly headers: Readonly<Record<string, string>>;
   /** Koa and Fastify read `expose` to decide whether the message reaches the client. */
   readonly expose: boolean;

@@ -58,8 +58,14 @@ export interface CredentialRef {
 
 /** An Access application as the gate compiled it. */
 export interface GateApplication {
+  /** The application's key in the gate's `applications` option (what `protect({ application })` names). */
   name: string;
+  /** The application's AUD tag: its `aud` option, else its name. Sessions the login issues for it carry it as `aud`. */
   aud: string;
+  /**
+   * The application's session duration as configured (a Go duration such as `"24h"`; `"24h"` when not given).
+   * A deciding policy's own `session_duration` takes precedence over it.
+   */
   session_duration: string;
 }
 

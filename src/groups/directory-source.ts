@@ -79,34 +79,6 @@ const STALE = Object.freeze({
 /** How a user was found, or why not. */
 type Match = { user: DirectoryUser } | { miss: string };
 
-/**
- * A group source that answers from the directory Entra provisions over SCIM (a
- * {@link DirectoryStoreLike} store, or a bare `index`): all groups of the user,
- * nested ones included, `complete` (source `directory`, fields `id` and `name`),
- * with ids as Entra object ids when the directory knows them. The answer is the
- * index's shared, frozen array: the same array while the user's groups are unchanged.
- *
- * It also judges the user's {@link UserStanding} (`standing`), which the gate asks on
- * every bearer request, login and session request: a user the directory holds as
- * inactive, or remembers as deleted, is refused (`ERR_DIRECTORY_USER_INACTIVE`).
- *
- * Fails closed rather than answering "no groups":
- * - a user the directory does not hold → `unknown` (`user not in directory`);
- * - a user found by UPN or email whose `externalId` is an Entra object id other
- *   than the token's `oid` → `unknown` (another Entra object holds that name);
- * - a user of another tenant, unless matched by object id → `unknown`;
- * - an inactive or deleted user → `unknown`, and `standing` refuses them;
- * - a store whose index may be stale → `unknown` with `ERR_STORE_UNAVAILABLE` (a 503).
- *
- * @example
- * ```ts
- * import { createDirectoryGroupSource, createGate } from 'entragate';
- * import { openDirectoryStore } from 'entragate/store';
- *
- * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
- * const gate = createGate({ idp, groups: createDirectoryGroupSource({ store }), tokenGroups: 'ignore', revocations: store.revocations });
- * ```
- */
 /** Which attributes a directory lookup may use (the source's `match` option). */
 export interface LookupKeys {
   readonly oid: boolean;
@@ -145,6 +117,34 @@ function upnOf(claims: GroupSourceContext['claims']): string | undefined {
   return undefined;
 }
 
+/**
+ * A group source that answers from the directory Entra provisions over SCIM (a
+ * {@link DirectoryStoreLike} store, or a bare `index`): all groups of the user,
+ * nested ones included, `complete` (source `directory`, fields `id` and `name`),
+ * with ids as Entra object ids when the directory knows them. The answer is the
+ * index's shared, frozen array: the same array while the user's groups are unchanged.
+ *
+ * It also judges the user's {@link UserStanding} (`standing`), which the gate asks on
+ * every bearer request, login and session request: a user the directory holds as
+ * inactive, or remembers as deleted, is refused (`ERR_DIRECTORY_USER_INACTIVE`).
+ *
+ * Fails closed rather than answering "no groups":
+ * - a user the directory does not hold → `unknown` (`user not in directory`);
+ * - a user found by UPN or email whose `externalId` is an Entra object id other
+ *   than the token's `oid` → `unknown` (another Entra object holds that name);
+ * - a user of another tenant, unless matched by object id → `unknown`;
+ * - an inactive or deleted user → `unknown`, and `standing` refuses them;
+ * - a store whose index may be stale → `unknown` with `ERR_STORE_STALE` (a 503).
+ *
+ * @example
+ * ```ts
+ * import { createDirectoryGroupSource, createGate } from 'entragate';
+ * import { openDirectoryStore } from 'entragate/store';
+ *
+ * const store = await openDirectoryStore({ driver: 'pglite', dataDir: './.entragate-data' });
+ * const gate = createGate({ idp, groups: createDirectoryGroupSource({ store }), tokenGroups: 'ignore', revocations: store.revocations });
+ * ```
+ */
 export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions): GroupSource {
   const o = parseWith(directoryGroupSourceOptions, options, 'directory group source');
   const index = (o.store?.index ?? o.index)!;

@@ -8,6 +8,11 @@ export interface GroupResolution {
    * user's groups are): callers must not mutate it.
    */
   groups: GroupRef[];
+  /**
+   * How complete `groups` is: `complete` (with the fields the source supplied), or `unknown` with a reason and
+   * a code when the source could not answer. INVARIANT: a source never answers `complete` with groups it did
+   * not learn, and never an empty `complete` for a lookup that failed.
+   */
   membership: GroupMembership;
 }
 
@@ -58,6 +63,11 @@ export interface GroupSource {
    * gate assumes all; each answer's `membership.fields` still decides what is known).
    */
   readonly fields?: readonly GroupField[];
+  /**
+   * The identity's transitive groups from this source. A source that cannot answer (an outage, throttling,
+   * a user it does not hold) resolves with `membership.state: 'unknown'` and a reason; a rejection or a
+   * malformed answer is read the same way by the gate and the chain, so either fails closed, never as "no groups".
+   */
   resolve(identity: Identity, context: GroupSourceContext): Promise<GroupResolution>;
   /**
    * Whether the source's directory admits the user at all (see {@link UserStanding}). Synchronous and

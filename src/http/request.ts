@@ -9,8 +9,17 @@ export type HeaderBag = Headers | Readonly<Record<string, string | readonly stri
  * and query are read.
  */
 export interface RequestLike {
+  /**
+   * The request target, absolute (`https://app.example.com/auth/callback?code=…`) or relative; only the path
+   * and query are read, never the host (the login takes its origin from `redirectUri`). Absent: `/`.
+   */
   url?: string;
+  /**
+   * The HTTP method, upper case as Node and `Request` give it. The login's sign-out reads it (only a `POST`
+   * or a same-origin `GET` signs out); absent counts as neither.
+   */
   method?: string;
+  /** The request headers (`cookie`, `origin`, `sec-fetch-site`, `authorization`, …), read case-insensitively through `Headers` or by lower-case name from a record. */
   headers: HeaderBag;
 }
 

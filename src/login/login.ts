@@ -26,7 +26,9 @@ import { createLogoutHandler } from './logout.js';
 
 /** An API client authenticated with an Entra access token (`Authorization: Bearer`). */
 export interface AuthenticatedBearer {
+  /** Tells a bearer client from a browser session (`AuthenticatedSession.kind` is `session`). */
   kind: 'bearer';
+  /** The token's user, through the gate's one pipeline: revocations and the directory's standing checked, groups resolved. */
   identity: Identity;
   /** The verified token claims (frozen). */
   claims: Readonly<Record<string, unknown>>;
@@ -37,8 +39,11 @@ export type Authenticated = AuthenticatedBearer | AuthenticatedSession;
 
 /** A freshly issued session: the token, its claims and the `Set-Cookie` value carrying it. */
 export interface IssuedSession {
+  /** The signed session token (a JWT shaped like Cloudflare's application token): the cookie's value. A credential: never log it. */
   token: string;
+  /** The claims the token carries (`sub`, `identity_nonce`, `exp`, …), as signed. */
   claims: SessionClaims;
+  /** The whole `Set-Cookie` header value: the login's cookie name, HttpOnly, SameSite=Lax, `Secure` unless turned off, `Max-Age` the session's duration. */
   setCookie: string;
 }
 

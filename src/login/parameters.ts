@@ -14,8 +14,11 @@ export type LoginPrompt = 'none' | 'login' | 'consent' | 'select_account';
  * authentication context step-up: `{ id_token: { acrs: { essential: true, values: ['c1'] } } }`.
  */
 export interface ClaimsRequest {
+  /** Claims asked for in the ID token, by claim name (`{ acrs: { essential: true, values: ['c1'] } }`). */
   readonly id_token?: Readonly<Record<string, unknown>>;
+  /** Claims asked for from the UserInfo endpoint, by claim name; the login itself never calls UserInfo. */
   readonly userinfo?: Readonly<Record<string, unknown>>;
+  /** Entra's extension: claims asked for in the access token, by claim name (`acrs` for a step-up, `xms_cc` for client capabilities). */
   readonly access_token?: Readonly<Record<string, unknown>>;
 }
 

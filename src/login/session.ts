@@ -11,15 +11,25 @@ import type { Sealer } from './seal.js';
 export interface SessionClaims {
   /** The app's AUD tag, in an array as Cloudflare sends it. */
   aud: string[];
+  /** The identity's email when the session was issued (see {@link Identity.email}); `''` when it had none. Not re-read later. */
   email: string;
   /** The Entra `oid` (else the token `sub`). */
   sub: string;
+  /** When the session was issued (Unix seconds): also its `nbf`, and the time revocations are compared with. */
   iat: number;
+  /** Not valid before (Unix seconds): always equal to `iat`. */
   nbf: number;
+  /**
+   * When the session ends (Unix seconds): `iat` plus its duration (the application's `session_duration`, else
+   * the gate's global one, unless `createSession` was given `durationSeconds`). Not the expiry of the Entra
+   * tokens behind it: renewal refreshes the identity, not this.
+   */
   exp: number;
+  /** The login's `issuer` option (by default the origin of its redirect URI): whose session this is. */
   iss: string;
   /** Key of the server-side identity (groups included), as Cloudflare's get-identity uses it. */
   identity_nonce: string;
+  /** Always `app`, as in Cloudflare's application token; any other value fails verification. */
   type: 'app';
   /** Country the user authenticated from, when known. */
   country?: string;
@@ -27,8 +37,11 @@ export interface SessionClaims {
 
 /** A verified session and the identity it points at. */
 export interface AuthenticatedSession {
+  /** Tells it apart from a bearer token (`AuthenticatedBearer.kind` is `bearer`). */
   kind: 'session';
+  /** The identity stored under the session's `identity_nonce` at login; under `identity_update_behavior: 'automatic'`, resolved again (standing, groups) at this request. */
   identity: Identity;
+  /** The verified claims of the session cookie (frozen). */
   session: SessionClaims;
   /** Country the user authenticated from, when known. */
   country?: string;

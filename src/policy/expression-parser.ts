@@ -56,6 +56,13 @@ export function fieldType(name: string): FieldType | undefined {
  */
 export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'contains' | 'matches' | 'wildcard' | 'strict_wildcard';
 
+/**
+ * The right-hand side of a comparison, as parsed (checked against the field's type, not yet compiled):
+ * a string (`"a@example.com"`, or a wildcard pattern for `wildcard`), a set `{"a" "b"}` of strings,
+ * a list reference `$name` (resolved against the gate's `lists` when compiled, not here), a regular
+ * expression for `matches` (`at` is its 0-based offset, for error positions), or the addresses of an
+ * `ip` field. Nothing here is evaluated.
+ */
 export type Rhs =
   | { readonly k: 'string'; readonly value: string }
   | { readonly k: 'set'; readonly values: readonly string[] }
@@ -71,6 +78,13 @@ interface Span {
   readonly end: number;
 }
 
+/**
+ * The typed syntax tree of a wirefilter expression, each node with its 0-based `start`/`end` offsets in the
+ * source: `logic` (`and`/`or`/`xor` over two or more items, flattened for a run of one operator), `not`,
+ * `quant` (`any(field[*] …)`/`all(…)`, whose `arg` compares each element), and `compare` (a field, an
+ * operator and its {@link Rhs}; `each` is true when the field is read element-wise as `field[*]`). Every field name
+ * in it is a field the evaluator reads (`identity.email`, `net.src.ip`, `http.request.host`, …), type-checked at parse time.
+ */
 export type Expr =
   | (Span & { readonly k: 'logic'; readonly op: 'and' | 'or' | 'xor'; readonly items: readonly Expr[] })
   | (Span & { readonly k: 'not'; readonly arg: Expr })
@@ -79,7 +93,9 @@ export type Expr =
 
 /** Parse limits; both are enforced before any recursion can exhaust the stack. */
 export interface ParseLimits {
+  /** The longest expression accepted, in UTF-16 code units (`string.length`); longer is `ERR_EXPRESSION_SYNTAX` before any parsing. The gate passes `maxExpressionLength` (8192 by default). */
   readonly maxLength: number;
+  /** How deeply parentheses, `not` and `any(…)`/`all(…)` may nest; deeper is `ERR_EXPRESSION_SYNTAX`. The gate passes `maxExpressionDepth` (64 by default). */
   readonly maxDepth: number;
 }
 

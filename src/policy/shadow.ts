@@ -9,15 +9,21 @@ import type { Decision, DecisionPolicyRef } from './types.js';
 export interface DecisionDifference {
   /** The fields that differ. */
   readonly fields: readonly ('allowed' | 'action' | 'policy' | 'reason')[];
+  /** The decision that was enforced (returned to the caller). */
   readonly enforced: DecisionSummary;
+  /** The decision the candidate policies would have made; it changed nothing. */
   readonly candidate: DecisionSummary;
 }
 
 /** The comparable part of a decision (no trace). */
 export interface DecisionSummary {
+  /** The decision's `allowed`. */
   readonly allowed: boolean;
+  /** The decision's action (an Access `decision` such as `allow`, or a Gateway action such as `block`). */
   readonly action: string;
+  /** The deciding policy or rule; absent when none decided. Two policies are the same when their ids are equal, or, both without an id, their name and precedence. */
   readonly policy?: DecisionPolicyRef;
+  /** The decision's reason (`matched`, `default`, `unknown-membership`, …). */
   readonly reason: string;
 }
 
@@ -57,6 +63,7 @@ export function compareDecisions(enforced: Decision, candidate: Decision): Decis
 
 /** Anything with the compiled evaluators' `evaluate`. */
 export interface DecisionEvaluator<D extends Decision> {
+  /** Decides one request, synchronously: `identity` is `null` for a request without a login. */
   evaluate(identity: Identity | null, context: RequestContext): D;
 }
 
@@ -71,7 +78,9 @@ export interface ShadowOptions<D extends Decision> {
 
 /** Counters of a shadow evaluator. */
 export interface ShadowStats {
+  /** Requests evaluated since the evaluator was created (each counted once, whatever the candidate did). */
   readonly evaluated: number;
+  /** Requests where the candidate's decision differed from the enforced one (see {@link compareDecisions}). */
   readonly differed: number;
   /** Candidate evaluations or `onDifference` calls that threw (the enforced decision stood). */
   readonly failed: number;
@@ -79,6 +88,7 @@ export interface ShadowStats {
 
 /** An evaluator that enforces one policy set and reports a candidate's differences. */
 export interface ShadowEvaluator<D extends Decision> extends DecisionEvaluator<D> {
+  /** The counters so far, as a new object (a snapshot: it does not update); never reset. */
   stats(): ShadowStats;
 }
 

@@ -11,9 +11,16 @@ export type CompareOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 
  * they are matched case-insensitively.
  */
 export interface AttrPath {
+  /**
+   * The schema URN the path was prefixed with (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`
+   * for `…:User:manager`), as sent; absent when the path names none (the resource's core schema).
+   */
   schema?: string;
+  /** The attribute name, as sent (`userName`, `emails`, `members`); matched case-insensitively. */
   attr: string;
+  /** The sub-attribute after the `.` (`value` of `emails[type eq "work"].value`, `givenName` of `name.givenName`); absent when none. */
   sub?: string;
+  /** The value filter in brackets on a multi-valued attribute (`[type eq "work"]`); absent when none. */
   filter?: ScimFilter;
 }
 

@@ -13,6 +13,7 @@ import { findKey, isObject } from './schema.js';
  * compared with.
  */
 export interface ReadOnlyState {
+  /** The resource's `id` as the handler renders it (the store's id, not Entra's `externalId`). */
   id: string;
   /** `resourceType`, `created`, `lastModified`, `location`, `version`, as rendered. */
   meta: JsonObject;

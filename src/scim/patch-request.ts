@@ -9,8 +9,18 @@ import { ENTERPRISE_SCHEMA, findKey, isObject, newObject } from './schema.js';
 
 /** One PATCH operation, with `op` lower-cased and `path` parsed. */
 export interface PatchOperation {
+  /** The operation, lower-cased (Entra sends `Add`, `Replace`, `Remove`). */
   op: 'add' | 'replace' | 'remove';
+  /**
+   * The target attribute, parsed (`members[value eq "…"]`, `name.givenName`). Absent for an `add` or `replace`
+   * without a path, whose `value` is then an object of attributes; a `remove` always has one. A path that is
+   * the enterprise extension's URN alone is read as a pathless operation keyed by that URN.
+   */
   path?: AttrPath;
+  /**
+   * The value as sent, not yet checked against the attribute (Entra sends booleans as `"True"`/`"False"`,
+   * checked later). Absent when the operation had none or an explicit `null` (a `remove`, or "no value").
+   */
   value?: JsonValue;
 }
 

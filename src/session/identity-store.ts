@@ -37,9 +37,11 @@ export interface SessionIdentity {
  * A returned identity is shared between requests: treat it as read-only.
  */
 export interface IdentityStore {
+  /** The identity stored under `nonce` while unexpired; `undefined` when none, expired, or forgotten (a store may drop entries early). Synchronous or a promise, as the store can. */
   get(nonce: string): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
   /** Stores an identity until `expiresAt` (Unix seconds); it may be forgotten earlier (LRU). */
   set(nonce: string, value: SessionIdentity, expiresAt: number): void | Promise<void>;
+  /** Forgets the identity of a nonce (a sign-out): a session pointing at it no longer verifies. A nonce with nothing stored is a no-op. */
   delete(nonce: string): void | Promise<void>;
   /**
    * Replaces the identity of a nonce that still has one, atomically, never creating one (a renewal: a

@@ -6,8 +6,14 @@ export const DEFAULT_TOLERANCE_SECONDS = 60;
 
 /** A revocation question: is a credential of these subjects (and app), issued at `issuedAt` (Unix seconds), revoked? */
 export interface RevocationQuery {
+  /**
+   * Every id the credential's user goes by (the Entra `oid`, else the `sub`, and the email), compared
+   * case-insensitively: one revoked subject revokes the credential.
+   */
   subjects: readonly string[];
+  /** The AUD tag of the application the credential is for, so a `revokeApp` applies; absent: only user revocations are checked. */
   appId?: string;
+  /** When the credential was issued (its `iat`, Unix seconds). */
   issuedAt: number;
   /**
    * A credential issued up to this many seconds after a revocation's `notBefore` counts as

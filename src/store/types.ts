@@ -12,7 +12,9 @@ export interface JsonObject {
 
 /** A direct member of a group: a user, or a group (a nesting edge). */
 export interface StoredMember {
+  /** The member's store `id` (the SCIM `id` the store assigned, not Entra's `externalId` or object id). */
   value: string;
+  /** Whether the member is a user or a nested group. */
   type: 'User' | 'Group';
 }
 
@@ -21,10 +23,13 @@ export interface StoredMember {
  * canonicalised by the SCIM layer), without `id`, `meta` or `members`.
  */
 export interface StoredResource {
+  /** The SCIM `id` the store assigned at create (a random UUID); never changes, never Entra's `externalId`. */
   id: string;
+  /** The SCIM attributes as last written (names canonicalised), without `id`, `meta` and `members`. */
   attributes: JsonObject;
   /** ISO 8601, from the injected clock. */
   created: string;
+  /** ISO 8601 time of the last write that changed something (a write that changed nothing leaves it). */
   lastModified: string;
   /** Incremented on every write; the SCIM layer renders it as a weak ETag. */
   version: number;
@@ -38,7 +43,12 @@ export interface StoredResource {
  * exactly. Tombstones (deleted users) never match.
  */
 export interface IndexedKey {
+  /**
+   * The indexed field: `email` is any of a user's `emails[].value`, `workEmail` the one of `type` `work`.
+   * `userName`, `email` and `workEmail` exist on users only: on groups they match nothing.
+   */
   field: 'id' | 'userName' | 'externalId' | 'email' | 'workEmail' | 'displayName';
+  /** The value to equal, compared as the field's rule above says (no wildcard, no prefix). */
   value: string;
 }
 
@@ -48,10 +58,13 @@ export interface IndexedKey {
  * scan of the whole table when there are no keys).
  */
 export interface ResourceQuery {
+  /** Equalities that must all hold (AND), answered from indexes. @defaultValue none: every resource of the table */
   keys?: readonly IndexedKey[];
+  /** A residual filter over what `keys` select, run in memory (slower: the rows are read to test it). @defaultValue none */
   match?: (resource: StoredResource) => boolean;
   /** 1-based, as SCIM. */
   startIndex: number;
+  /** The most resources in the page; `0` (or anything not a positive safe integer) returns only `totalResults`. Not capped here: the SCIM handler caps it. */
   count: number;
   /** Load group members (ignored for users). */
   members?: boolean;
@@ -59,7 +72,9 @@ export interface ResourceQuery {
 
 /** A page of results and the total count of matches. */
 export interface ResourcePage {
+  /** How many resources match the whole query, across every page (SCIM's `totalResults`). */
   totalResults: number;
+  /** This page's resources, ordered by `id`; `[]` past the end. */
   resources: StoredResource[];
 }
 
@@ -75,13 +90,20 @@ export type IdentityUpdateBehavior = 'automatic' | 'reauth' | 'no_action';
  *   (direct, or through a nested group) revokes that user's sessions.
  */
 export interface ProvisioningPolicy {
+  /** Cloudflare's `user_deprovision`: deactivating or deleting a user revokes their sessions. */
   userDeprovision: boolean;
+  /** Cloudflare's `seat_deprovision`: deactivating a user also removes their record (the write's change says `seatRemoved`). */
   seatDeprovision: boolean;
+  /** Cloudflare's `identity_update_behavior`: only `reauth` revokes on a membership change; `automatic` and `no_action` revoke nothing here. */
   identityUpdateBehavior: IdentityUpdateBehavior;
 }
 
 /** Options of one write. */
 export interface WriteContext {
+  /**
+   * The lifecycle to apply (the SCIM handler passes the gate's `scim_config`). Absent: the write revokes
+   * nothing and removes no seat, whatever it changes.
+   */
   provisioning?: ProvisioningPolicy;
 }
 
@@ -110,7 +132,9 @@ export interface DirectoryChange {
   at: string;
   /** `Identity`: a session identity was deleted (a logout) or replaced (a renewal); its nonce is never published. */
   resourceType: 'User' | 'Group' | 'Revocation' | 'Identity';
+  /** The store `id` of the user or group written; absent for `Revocation` and `Identity` changes. */
   resourceId?: string;
+  /** What was done: `create`, `replace` (PUT), `patch`, `delete`, or `revoke` (a revocation through the API); `replace`/`delete` for an `Identity`. */
   operation: 'create' | 'replace' | 'patch' | 'delete' | 'revoke';
   /** Top-level attribute names whose value changed (`members` for member changes). */
   changedAttributes: string[];
@@ -129,13 +153,17 @@ export interface DirectoryChange {
  * publishes nothing.
  */
 export interface WriteResult {
+  /** The resource as stored after the write; absent after a delete or a seat removal. */
   resource?: StoredResource;
+  /** What the write changed, as published; absent when it changed nothing (and published nothing). */
   change?: DirectoryChange;
 }
 
 /** SCIM user persistence. Every write is one transaction; the index changes only after commit. */
 export interface UserRepository {
+  /** The user with this store `id`, read from the database; `undefined` when none (a tombstone is none). */
   get(id: string): Promise<StoredResource | undefined>;
+  /** A page of users matching `query`, read from the database (not the in-memory index). */
   query(query: ResourceQuery): Promise<ResourcePage>;
   /**
    * Inserts a user; a `userName` taken under NFKC case folding (`ａdmin` is `admin`, NFD `café` is
@@ -147,21 +175,33 @@ export interface UserRepository {
   replace(id: string, attributes: JsonObject, ctx?: WriteContext): Promise<WriteResult>;
   /** Reads the user under a row lock, applies `mutate`, writes the result (PATCH). `mutate` may run again on a retry. */
   update(id: string, mutate: (current: StoredResource) => JsonObject, ctx?: WriteContext): Promise<WriteResult>;
+  /**
+   * Deletes a user and their memberships, and remembers them as a tombstone (the identity pipeline then
+   * refuses them rather than finding them unknown). Revokes their sessions under `userDeprovision`, or under
+   * `reauth` when they were in a group. A missing id is `ERR_SCIM_NOT_FOUND`.
+   */
   delete(id: string, ctx?: WriteContext): Promise<WriteResult>;
 }
 
 /** SCIM group persistence; members are rows, one per direct member. */
 export interface GroupRepository {
+  /** The group with this store `id`, with its direct `members` only when `options.members` is true; `undefined` when none. */
   get(id: string, options?: { members?: boolean }): Promise<StoredResource | undefined>;
+  /** A page of groups matching `query`, read from the database; `members` loaded only when `query.members` is true. */
   query(query: ResourceQuery): Promise<ResourcePage>;
   /** Inserts a group and its members; every member id must be an existing user or group. The result carries `members`. */
   create(attributes: JsonObject, memberIds: readonly string[], ctx?: WriteContext): Promise<WriteResult>;
+  /** Replaces a group's attributes and sets its direct members to exactly `memberIds` (PUT); a missing id is `ERR_SCIM_NOT_FOUND`. */
   replace(id: string, attributes: JsonObject, memberIds: readonly string[], ctx?: WriteContext): Promise<WriteResult>;
   /**
    * Locks the group row, applies `attributes` (when given) and the member ops in
    * order. Concurrent updates of one group serialise on the lock: no member is lost.
    */
   update(id: string, change: { attributes?: (current: StoredResource) => JsonObject; members?: readonly MemberOp[] }, ctx?: WriteContext): Promise<WriteResult>;
+  /**
+   * Deletes a group and every membership edge to or from it (its members are not deleted). Under `reauth`,
+   * everyone who was under it loses it and has their sessions revoked. A missing id is `ERR_SCIM_NOT_FOUND`.
+   */
   delete(id: string, ctx?: WriteContext): Promise<WriteResult>;
 }
 
@@ -251,7 +291,9 @@ export interface SessionIdentities extends IdentityStore {
 
 /** What one {@link DirectoryStore.prune} deleted. */
 export interface PruneResult {
+  /** Event-log rows deleted (older than `retention.eventsMaxAgeSeconds`). */
   events: number;
+  /** Revocations deleted; always `0` unless `retention.revocationsMaxAgeSeconds` is set. */
   revocations: number;
   /** Expired session identities. */
   identities: number;
@@ -259,11 +301,15 @@ export interface PruneResult {
 
 /** The durable directory: SCIM resources, memberships, revocations and an event log on one SQL schema. */
 export interface DirectoryStore {
+  /** The database the store opened: `pglite` (one process, data in a folder) or `postgres` (shared by instances). */
   readonly driver: 'pglite' | 'postgres';
   /** The in-memory directory, loaded at open and updated after each committed write (local or remote). */
   readonly index: DirectoryIndex;
+  /** SCIM users: reads go to the database; each write is one transaction, reflected in `index` after commit. */
   readonly users: UserRepository;
+  /** SCIM groups and their direct members, as `users`. */
   readonly groups: GroupRepository;
+  /** Session revocations, persisted and mirrored in memory on every instance (pass it as the login's `revocations`). */
   readonly revocations: Revocations;
   /** Session identities shared by every instance: the login's `IdentityStore` (see {@link SessionIdentities}). */
   readonly identities: SessionIdentities;

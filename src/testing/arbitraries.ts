@@ -12,23 +12,35 @@ import type { AccessAction, AccessPolicy, AccessRule, AccessRuleGroup, GatewayAc
 
 /** The values identities, contexts and policies are drawn from. */
 export interface PolicyUniverse {
+  /** Entra-like groups (GUID ids, names, some with a mail): identities are members of a subset, `azureAD` rules and Gateway group comparisons name them. */
   readonly groups: readonly GroupRef[];
+  /** Email addresses identities have and `email` rules name, including `+tag`, dotted and mixed-case variants of each other. */
   readonly emails: readonly string[];
+  /** Domains `email_domain` rules name (the domains of `emails`, and some no email has). */
   readonly domains: readonly string[];
+  /** IdP ids identities come from and `login_method` / `identity_provider_id` name. */
   readonly idpIds: readonly string[];
+  /** `amr` values (`pwd`, `mfa`, …) identities carry a subset of and `auth_method` rules name. */
   readonly amr: readonly string[];
+  /** ISO 3166-1 alpha-2 countries of request contexts and `geo` rules. */
   readonly countries: readonly string[];
+  /** Client IPs (IPv4 and IPv6) of request contexts. */
   readonly ips: readonly string[];
+  /** CIDRs `ip` rules and Gateway `net.src.ip in {…}` name; some contain `ips`, some do not. */
   readonly cidrs: readonly string[];
   /** IP ranges `a..b` (Gateway sets only); none when absent. */
   readonly ipRanges?: readonly string[];
+  /** Service token ids a context presents and `service_token` rules name. */
   readonly serviceTokens: readonly string[];
+  /** Device posture integration uids a context passed and `device_posture` rules name. */
   readonly postures: readonly string[];
   /** Hosts as rules name them (lower case, no port); requests send them in other cases, with ports and trailing dots. */
   readonly hosts: readonly string[];
+  /** HTTP methods as rules name them (upper case); requests sometimes send them in lower case. */
   readonly methods: readonly string[];
   /** URL paths (percent-encoded, as received) and queries (without the `?`; `""` for none). */
   readonly paths: readonly string[];
+  /** URL queries, without the `?` (`""` for none), percent-encoded as received. */
   readonly queries: readonly string[];
   /** Ids of rule groups that {@link arbRuleGroups} creates and rules may reference. */
   readonly ruleGroupIds: readonly string[];

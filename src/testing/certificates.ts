@@ -7,7 +7,9 @@ import { createHash, generateKeyPairSync, randomBytes, sign, X509Certificate, ty
 
 /** A key pair with its self-signed certificate and the thumbprints Entra names it by. */
 export interface TestCertificate {
+  /** The RSA-2048 private key: give it to `clientCertificate.privateKey`, or sign assertions with it. Made fresh per call, never reused. */
   privateKey: KeyObject;
+  /** The public half of `privateKey`, the key the certificate certifies. */
   publicKey: KeyObject;
   /** PEM. */
   certificate: string;
@@ -69,6 +71,19 @@ function utcTime(date: Date): Buffer {
   const text = `${p(date.getUTCFullYear() % 100)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}Z`;
   return der(0x17, Buffer.from(text, 'ascii'));
 }
+/**
+ * A self-signed X.509 v3 certificate (PEM) for `spki` (a DER SubjectPublicKeyInfo), subject and issuer
+ * `CN=<commonName>`, signed with `privateKey` (RSA, SHA-256), valid from a day ago until 90 days from now. For tests
+ * only: no extensions, no chain, nothing checks its key usage. {@link createTestCertificate} makes the key too.
+ *
+ * @example
+ * ```ts
+ * import { generateKeyPairSync } from 'node:crypto';
+ * import { selfSignedCertificate } from 'entragate/testing';
+ * const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+ * const pem = selfSignedCertificate(publicKey.export({ type: 'spki', format: 'der' }), privateKey, 'my app');
+ * ```
+ */
 export function selfSignedCertificate(spki: Buffer, privateKey: KeyObject, commonName: string): string {
   const seq = (...parts: Buffer[]): Buffer => der(0x30, ...parts);
   const sha256WithRsa = seq(oid('1.2.840.113549.1.1.11'), Buffer.from([0x05, 0x00]));

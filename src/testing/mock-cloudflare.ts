@@ -7,8 +7,11 @@ import { selfSignedCertificate } from './certificates.js';
 
 /** One RSA signing key of the mock team, with its `kid` (as Cloudflare's: the SHA-256 of the key, in hex). */
 export interface MockAccessKey {
+  /** The key id the JWKS and token headers carry: the SHA-256 of the key's SPKI, hex (64 characters). */
   kid: string;
+  /** The RSA-2048 private key that signs tokens; made fresh per key, never leaves the process. */
   privateKey: KeyObject;
+  /** The public half, as `/cdn-cgi/access/certs` publishes it (when the key is published). */
   publicKey: KeyObject;
   /** The key's self-signed certificate, PEM: what `public_cert` / `public_certs` serve. */
   certificate: string;
@@ -31,15 +34,15 @@ export interface MockCloudflareOptions {
 
 /** What {@link MockCloudflare.mintAppToken} puts in an application token (and the identity get-identity answers for it). */
 export interface MintAppTokenOptions {
-  /** @defaultValue `test.user@example.com` */
+  /** The token's `email` claim, and the email get-identity answers. @defaultValue `test.user@example.com` */
   email?: string;
   /** Cloudflare's user id. @defaultValue a random UUID */
   sub?: string;
   /** `aud`: one tag or several. @defaultValue the mock's AUD tag */
   aud?: string | string[];
-  /** @defaultValue `US` */
+  /** The token's `country` claim (where the user logged in from, ISO 3166-1 alpha-2). @defaultValue `US` */
   country?: string;
-  /** @defaultValue 16 random characters */
+  /** The token's `identity_nonce`: the key get-identity answers this token's identity under. @defaultValue 16 random characters */
   identity_nonce?: string;
   /** `app`, or `org` for a global session token. @defaultValue `app` */
   type?: string;
@@ -67,14 +70,17 @@ export interface MintAppTokenOptions {
 export interface MintServiceTokenOptions {
   /** The service token's Client ID (`CF-Access-Client-Id`). @defaultValue 32 random hex characters + `.access` */
   commonName?: string;
-  /** @defaultValue the mock's AUD tag */
+  /** `aud`: one tag or several. @defaultValue the mock's AUD tag */
   aud?: string | string[];
+  /** Claims merged over the defaults; `undefined` deletes one (`{ exp: undefined }`). @defaultValue none */
   claims?: Record<string, unknown>;
+  /** Header parameters merged over `{ alg: 'RS256', kid, typ: 'JWT' }`; `undefined` deletes one. @defaultValue none */
   header?: Record<string, unknown>;
   /** Lifetime in seconds from `issuedAt`. @defaultValue 3600 */
   expiresInSeconds?: number;
   /** `iat` (Unix seconds). @defaultValue now */
   issuedAt?: number;
+  /** Sign with this key instead of the current one (a retired or unpublished key, for refusals). @defaultValue the current key */
   key?: MockAccessKey;
 }
 
@@ -110,6 +116,7 @@ export interface MockCloudflare {
   readonly requests: { certs: number; identity: number };
   /** The `Cookie` headers get-identity received (to check that the assertion, and only it, was sent). */
   readonly identityCookies: readonly string[];
+  /** The fault switches of each endpoint, all off at start: set a field to inject it (`faults.certs.down = true`), reset it by hand. */
   readonly faults: { certs: MockCloudflareFaults; identity: MockCloudflareFaults };
   /** `{ teamDomain, aud }` for `createAccessVerifier`. */
   accessConfig(): { teamDomain: string; aud: string };
@@ -128,6 +135,7 @@ export interface MockCloudflare {
   retirePreviousKey(): void;
   /** A fresh key the certs do not publish ("another team", unknown kid). */
   createUnpublishedKey(): MockAccessKey;
+  /** Stops the server, dropping open connections (a dribbling answer included); resolves once it is closed. */
   close(): Promise<void>;
 }
 

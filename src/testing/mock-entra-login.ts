@@ -14,29 +14,49 @@ export interface MockLoginUser {
 
 /** What the mock saw at `/authorize`. */
 export interface MockAuthorizeRecord {
+  /** The `{tenant}` segment of the authorize path, as requested (`common`, `organizations`, a GUID). */
   tenant: string;
+  /** The `client_id` query parameter; `null` when absent (as for every parameter below). */
   client_id: string | null;
+  /** The `redirect_uri` query parameter, as sent. */
   redirect_uri: string | null;
+  /** The `response_type` query parameter (`code` from the login). */
   response_type: string | null;
+  /** The `scope` query parameter, space-separated as sent (`openid profile email`). */
   scope: string | null;
+  /** The `state` query parameter, echoed back on the redirect. */
   state: string | null;
+  /** The `nonce` query parameter, which the ID token then carries. */
   nonce: string | null;
+  /** The PKCE `code_challenge` query parameter. */
   code_challenge: string | null;
+  /** The PKCE `code_challenge_method` query parameter (`S256`). */
   code_challenge_method: string | null;
+  /** The `prompt` query parameter (`login`, `select_account`, …). */
   prompt: string | null;
+  /** The `login_hint` query parameter, which also picks the user from `users`. */
   login_hint: string | null;
+  /** The `domain_hint` query parameter. */
   domain_hint: string | null;
   /** The `claims` request parameter (JSON text), e.g. an authentication context step-up. */
   claims: string | null;
   /** `code` (redirected with a code), `error` (redirected with an error) or `refused` (400 page, no redirect). */
   outcome: 'code' | 'error' | 'refused';
+  /** The OAuth `error` of an `error` or `refused` outcome (`invalid_request`, `invalid_scope`, …); absent for `code`. */
   error?: string;
 }
 
 /** What the mock saw at `/token`. */
 export interface MockTokenRecord {
+  /** The `{tenant}` segment of the token path, as requested. */
   tenant: string;
+  /** The `grant_type` form parameter (`authorization_code`, `refresh_token`, `client_credentials`); `null` when absent. */
   grant_type: string | null;
+  /**
+   * How the client authenticated: `client_secret_post` (secret in the form), `client_secret_basic` (HTTP
+   * Basic), `private_key_jwt` (a client assertion), `none`, or `both` (two methods at once, refused with
+   * AADSTS90015). It says which was used, not that it was accepted: see `outcome`.
+   */
   clientAuth: 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt' | 'none' | 'both';
   /**
    * The PKCE check: `verified` (the verifier's S256 hash equals the challenge), `mismatch`,
@@ -54,10 +74,16 @@ export interface MockTokenRecord {
 export interface MockAccessToken {
   /** `delegated` (authorization code, for a user) or `app` (client credentials). */
   kind: 'delegated' | 'app';
+  /** The tenant it was issued in (the user's, or for client credentials the requested tenant when the mock knows it). */
   tenant: string;
+  /** The client id it was issued to. */
   clientId: string;
   /** The user's `oid` (delegated tokens). */
   oid?: string;
+  /**
+   * The scopes granted: for a delegated token the requested ones other than `openid`, `profile`, `email`
+   * and `offline_access` (`['User.Read']` when none is left); for client credentials the one `scope` asked.
+   */
   scopes: string[];
   /** Unix seconds. */
   expiresAt: number;
@@ -77,8 +103,11 @@ export interface MockEntraLogin {
   redirectUris: string[];
   /** Refuse authorization requests without a PKCE challenge (Entra does for SPAs). @defaultValue false */
   requirePkce: boolean;
+  /** Every `/authorize` request, in order, refused ones too; emptied by `reset()`. */
   readonly authorizations: MockAuthorizeRecord[];
+  /** Every `/token` request, in order, with how it authenticated and its outcome; emptied by `reset()`. */
   readonly tokenRequests: MockTokenRecord[];
+  /** Every `/logout` request, in order, with its query parameters (`null` when absent); the mock only records them, it ends no session. */
   readonly logouts: Array<{ tenant: string; post_logout_redirect_uri: string | null; id_token_hint: string | null; logout_hint: string | null }>;
   /**
    * Users (by `oid`) Entra now refuses: disabled, blocked by Conditional Access, or whose sessions an admin

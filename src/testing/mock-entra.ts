@@ -8,8 +8,11 @@ import { createMockGraph, type MockGraph, type MockGraphOptions } from './mock-g
 
 /** One RSA signing key of the mock, with its `kid`. */
 export interface MockSigningKey {
+  /** The key id the JWKS and token headers carry (27 random characters, as long as Entra's). */
   kid: string;
+  /** The RSA-2048 private key that signs tokens; made fresh per key, never leaves the process. */
   privateKey: KeyObject;
+  /** The public half, as the JWKS publishes it (when the key is published). */
   publicKey: KeyObject;
 }
 
@@ -87,9 +90,13 @@ export interface MockFaults {
 export interface MockEntra {
   /** `http://127.0.0.1:<port>`: pass as `authorityHost`. */
   readonly url: string;
+  /** The default tenant (the first of `tenants`, lower case): minted tokens' `tid` unless told otherwise. */
   readonly tenantId: string;
+  /** Every tenant the mock serves discovery, keys and login for, lower case. */
   readonly tenants: readonly string[];
+  /** The mock app registration's client id: minted tokens' default `aud`, and `idpConfig()`'s `client_id`. */
   readonly clientId: string;
+  /** The mock app registration's client secret, checked at the token endpoint; a test value, never a real secret. */
   readonly clientSecret: string;
   /** The key that signs new tokens. */
   readonly currentKey: MockSigningKey;
@@ -97,6 +104,7 @@ export interface MockEntra {
   readonly keys: readonly MockSigningKey[];
   /** Counts of requests by route (`discovery`, `jwks`, and any extra route's name). */
   readonly requests: Record<string, number>;
+  /** Fault switches for discovery and JWKS, all off at start: set a field to inject it (`faults.down = true`), reset it by hand. The login and Graph routes ignore them. */
   readonly faults: MockFaults;
   /** The issuer of a token version for a tenant, as the discovery document says. */
   issuer(version: '1.0' | '2.0', tenant?: string): string;
@@ -121,6 +129,7 @@ export interface MockEntra {
   readonly login: MockEntraLogin;
   /** The mock Graph on this host, when `graph` was asked for: add users, groups and nesting; inject faults. */
   readonly graph: MockGraph | undefined;
+  /** Stops the server, dropping open connections (a dribbling answer included); resolves once it is closed. */
   close(): Promise<void>;
 }
 

@@ -29,6 +29,7 @@ export type MockGraphOptions = z.input<typeof mockGraphOptions>;
 
 /** A fault to inject on the next requests. */
 export interface MockGraphFault {
+  /** The HTTP status the failing requests answer with, with a Graph error body. */
   status: 429 | 503 | 500 | 501 | 502 | 504 | 403 | 404 | 400 | 401;
   /** `Retry-After` header value, sent as is (fractional seconds such as `2.128` are valid). */
   retryAfter?: string;
@@ -47,10 +48,13 @@ export interface MockGraphFault {
 
 /** One request the mock saw. */
 export interface MockGraphRequest {
+  /** Which route it reached: the token endpoint or a Graph route (requests to neither are not recorded). */
   kind: 'token' | 'graph';
+  /** The HTTP method as received (`GET`, `POST`). */
   method: string;
   /** Path and query as received. */
   url: string;
+  /** The path alone, without the query, still percent-encoded. */
   path: string;
   /** Decoded query parameters. */
   query: Record<string, string>;
@@ -62,16 +66,23 @@ export interface MockGraphRequest {
 
 /** A user of the mock directory. */
 export interface MockGraphUser {
+  /** The user's object id, as the token's `oid` carries it; matched case-insensitively in `/users/{id}`. */
   id: string;
+  /** The UPN, by which `/users/{upn}` finds the user too (case-insensitively); absent: found by id only. */
   userPrincipalName?: string;
+  /** The user's display name. */
   displayName?: string;
 }
 
 /** A group of the mock directory. */
 export interface MockGraphGroup {
+  /** The group's object id, the `id` Graph answers and `azureAD` rules name. */
   id: string;
+  /** The group's display name; answered as `null` when absent. */
   displayName?: string;
+  /** The group's mail; `null` or absent: not mail-enabled (`mailEnabled: false`). */
   mail?: string | null;
+  /** Graph's `securityEnabled`. @defaultValue `true` */
   securityEnabled?: boolean;
 }
 
@@ -81,10 +92,13 @@ export interface MockGraph {
   readonly url: string;
   /** Every request seen, in order. */
   readonly requests: MockGraphRequest[];
+  /** Adds a user to the mock directory, or replaces the one with the same id (a copy is kept). */
   addUser(user: MockGraphUser): void;
+  /** Adds a group to the mock directory, or replaces the one with the same id (a copy is kept); it has no members until `addMember`. */
   addGroup(group: MockGraphGroup): void;
   /** Makes `memberId` (a user or a group) a direct member of `groupId`. */
   addMember(groupId: string, memberId: string): void;
+  /** Ends `memberId`'s direct membership of `groupId` (nothing when it had none); transitive memberships through it go too. */
   removeMember(groupId: string, memberId: string): void;
   /**
    * Issues a bearer token: an application token, or a delegated one bound to `oid` (for `/me`), for
@@ -97,6 +111,7 @@ export interface MockGraph {
   delayNext(ms: number, times?: number): void;
   /** Drops every connection from now on (Graph unreachable) until {@link MockGraph.up}. */
   down(): void;
+  /** Answers requests again after {@link MockGraph.down}; pending faults and delays still apply. */
   up(): void;
   /** Clears the request log and pending faults (the directory stays). */
   reset(): void;
@@ -105,6 +120,7 @@ export interface MockGraph {
    * so a host server (the mock Entra ID) can mount these routes next to its own.
    */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Stops the mock's own server, dropping open connections; resolves at once when it was not listening. */
   close(): Promise<void>;
 }
 

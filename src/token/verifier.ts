@@ -60,7 +60,9 @@ export interface VerifyOptions {
 
 /** A verified token: the identity and the (frozen) claims it came from. */
 export interface VerifiedToken {
+  /** The token's user, with `membership` as the token alone states it (complete from a `groups` claim, absent, or overage): no group source, revocation or standing has been consulted. */
   identity: Identity;
+  /** Every claim of the token's payload, frozen all the way down, decoded strictly (no member twice, valid UTF-8). */
   claims: Readonly<Record<string, unknown>>;
   /** The token's protected header (frozen). */
   header?: Readonly<Record<string, unknown>>;
