@@ -1,5 +1,4 @@
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import { ConfigError } from '../errors/index.js';
 import type { Identity } from '../types.js';
 import { channels } from '../diagnostics.js';
@@ -8,6 +7,7 @@ import { decodeJwt, type DecodedJwt } from './jwt.js';
 import { identityFromClaims, type IdentityMapping } from './identity.js';
 import type { FoundKey, KeySetRef, KeyStore } from './key-store.js';
 import { quote } from './quote.js';
+import { RecentCache } from './recent-cache.js';
 import { rejected } from './rejected.js';
 
 /** Microsoft Graph's application id and resource URIs: tokens for Graph are not for this app. */
@@ -100,13 +100,13 @@ interface CacheEntry {
  */
 export class TokenVerifier {
   readonly #s: VerifierSettings;
-  readonly #cache: LRUCache<string, CacheEntry> | undefined;
+  readonly #cache: RecentCache<CacheEntry> | undefined;
   /** Scratch space for the signature check (grown up to the token size cap). */
   #scratch: Buffer = Buffer.allocUnsafeSlow(4096);
 
   constructor(settings: VerifierSettings) {
     this.#s = settings;
-    this.#cache = settings.cacheMax > 0 ? new LRUCache<string, CacheEntry>({ max: settings.cacheMax }) : undefined;
+    this.#cache = settings.cacheMax > 0 ? new RecentCache<CacheEntry>(settings.cacheMax) : undefined;
   }
 
   /** Verifies `token` and returns the identity it carries. Rejects with a `TokenError` or `JwksError`. */
@@ -178,19 +178,17 @@ export class TokenVerifier {
   }
 
   /**
-   * RS256 over the signing input. The input and the decoded signature are written into one
-   * scratch buffer the verifier keeps, instead of two new buffers per token: the check is
-   * synchronous, so nothing else can touch the scratch between the writes and the verify.
+   * RS256 over the signing input. The input is copied into a scratch buffer the verifier keeps,
+   * instead of a new buffer per token: the check is synchronous, so nothing else can touch the
+   * scratch between the write and the verify. The signature was decoded into its own buffer.
    */
-  #signatureHolds(token: string, signedLength: number, signature: string, key: KeyObject): boolean {
-    // The token passed the size cap, and neither part is longer in bytes than in characters.
-    if (this.#scratch.length < token.length) this.#scratch = Buffer.allocUnsafeSlow(token.length);
+  #signatureHolds(token: string, signedLength: number, signature: Buffer, key: KeyObject): boolean {
+    // The token passed the size cap, and the signing input is no longer in bytes than in characters.
+    if (this.#scratch.length < signedLength) this.#scratch = Buffer.allocUnsafeSlow(token.length);
     const scratch = this.#scratch;
     // The signing input passed the base64url check: latin1 copies it byte for byte.
     scratch.write(token, 0, signedLength, 'latin1');
-    // The signature's bytes were decoded (strictly) with the token, as a byte string.
-    const sigLength = scratch.write(signature, signedLength, 'latin1');
-    return cryptoVerify('RSA-SHA256', scratch.subarray(0, signedLength), key, scratch.subarray(signedLength, signedLength + sigLength));
+    return cryptoVerify('RSA-SHA256', scratch.subarray(0, signedLength), key, signature);
   }
 
   /** Everything that needs no key: shape, header, version and tenant (before any key is fetched). */
