@@ -1,4 +1,5 @@
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { ConfigError } from '../errors/index.js';
 import type { Identity } from '../types.js';
 import { channels } from '../diagnostics.js';
@@ -7,7 +8,6 @@ import { decodeJwt, type DecodedJwt } from './jwt.js';
 import { identityFromClaims, type IdentityMapping } from './identity.js';
 import type { FoundKey, KeySetRef, KeyStore } from './key-store.js';
 import { quote } from './quote.js';
-import { RecentCache } from './recent-cache.js';
 import { rejected } from './rejected.js';
 
 /** Microsoft Graph's application id and resource URIs: tokens for Graph are not for this app. */
@@ -105,13 +105,13 @@ interface CacheEntry {
  */
 export class TokenVerifier {
   readonly #s: VerifierSettings;
-  readonly #cache: RecentCache<CacheEntry> | undefined;
+  readonly #cache: LRUCache<string, CacheEntry> | undefined;
   /** Scratch space for the signature check (grown up to the token size cap). */
   #scratch: Buffer = Buffer.allocUnsafeSlow(4096);
 
   constructor(settings: VerifierSettings) {
     this.#s = settings;
-    this.#cache = settings.cacheMax > 0 ? new RecentCache<CacheEntry>(settings.cacheMax) : undefined;
+    this.#cache = settings.cacheMax > 0 ? new LRUCache<string, CacheEntry>({ max: settings.cacheMax }) : undefined;
   }
 
   /** Verifies `token` and returns the identity it carries. Rejects with a `TokenError` or `JwksError`. */
