@@ -7,7 +7,7 @@ import { parseWith } from './config/idp.js';
 import { cloudHosts } from './config/clouds.js';
 import { resolveSessionDuration } from './config/duration.js';
 import { KeyStore } from './token/key-store.js';
-import { TokenVerifier, type VerifiedToken } from './token/verifier.js';
+import { assertAccessToken, TokenVerifier, type VerifiedToken } from './token/verifier.js';
 import type { Identity } from './types.js';
 import { ConfigError, SessionError, TokenError } from './errors/index.js';
 import type { GroupSource } from './groups/types.js';
@@ -93,9 +93,8 @@ export function createGate(options: GateOptions): Gate {
   async function identifyToken(token: string, options: IdentifyOptions = {}): Promise<VerifiedToken> {
     const { identity, claims, header } = await verifier.verifyToken(token);
     // INVARIANT: an ID token is never a bearer credential (OpenID Connect Core §2: it is for the client, not an
-    // API). A login's ID token carries the `nonce` it was asked with (§3.1.2.1), an access token never does;
-    // and the login hands one to the browser in the sign-out's `id_token_hint` (RP-Initiated Logout §2).
-    if (claims.nonce !== undefined) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'this is an ID token (it carries a `nonce`), not an access token: send an access token for the API');
+    // API): a bearer token must be an access token, one with a `scp` or an app-only one (`assertAccessToken`).
+    assertAccessToken(claims);
     const app = options.application === undefined ? undefined : applications.get(options.application)?.app;
     // INVARIANT: a user revocation refuses that user's bearer tokens issued before it (within the clock
     // tolerance after it too: the issuer's clock may run ahead of ours); `revokeApp` of the app, its tokens.

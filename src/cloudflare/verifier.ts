@@ -198,7 +198,7 @@ export function createAccessVerifier(options: AccessVerifierOptions): AccessVeri
 
   function finish(token: string, decoded: DecodedJwt, kid: string, key: KeyObject, nowMs: number, cacheKey: string | undefined): AccessAssertion {
     const { payload, signedLength, signature } = decoded;
-    const holds = cryptoVerify('RSA-SHA256', Buffer.from(token.slice(0, signedLength), 'latin1'), key, Buffer.from(signature, 'latin1'));
+    const holds = cryptoVerify('RSA-SHA256', Buffer.from(token.slice(0, signedLength), 'latin1'), key, signature);
     if (!holds) throw new TokenError('ERR_TOKEN_SIGNATURE_INVALID', 'the assertion signature does not verify');
 
     // Claims are read only after the signature holds.

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   ERR_TOKEN_VERSION_NOT_ALLOWED: { status: 401, doc: 'the token version (`ver` 1.0 or 2.0) is not accepted by this gate' },
   ERR_TOKEN_NONCE_MISMATCH: { status: 401, doc: 'the ID token `nonce` does not match the login request' },
   ERR_TOKEN_CLAIM_INVALID: { status: 401, doc: 'a required claim is missing or has the wrong type' },
+  ERR_TOKEN_NOT_ACCESS_TOKEN: { status: 401, doc: 'a bearer token for a user carries no `scp`: it is an ID token (or another token that is not an access token for this API)' },
   ERR_SERVICE_TOKEN_INVALID: { status: 401, doc: 'the `CF-Access-Client-Id`/`CF-Access-Client-Secret` pair (or the `serviceTokenHeader` JSON) matches no configured service token, or is malformed' },
   ERR_JWKS_UNAVAILABLE: { status: 503, doc: 'the discovery document or JWKS could not be fetched and no cached key can serve' },
 

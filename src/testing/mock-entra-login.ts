@@ -438,7 +438,8 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     const claims: Record<string, unknown> = { ...(user.claims ?? {}) };
     if (nonce !== undefined) claims.nonce = nonce;
     if (acrs.length > 0) claims.acrs = acrs;
-    const idToken = entra.mintToken({ version: user.version ?? '2.0', tenant, claims });
+    // An ID token carries no `scp` (the mock's tokens are delegated access tokens by default).
+    const idToken = entra.mintToken({ version: user.version ?? '2.0', tenant, claims: { scp: undefined, ...claims } });
     const oid = decodeOid(idToken);
     const graphScopes = scopes.filter((s) => !['openid', 'profile', 'email', 'offline_access'].includes(s));
     const access = issueAccessToken({

@@ -59,7 +59,7 @@ export interface MintOptions {
   tenant?: string;
   /** `aud`. Default: the client id. */
   audience?: string;
-  /** Claims merged over the defaults (`sub`, `oid`, `name`, `preferred_username`/`upn`, …); `undefined` deletes one. */
+  /** Claims merged over the defaults (`sub`, `oid`, `name`, `scp: "access_as_user"`, `preferred_username`/`upn`, …); `undefined` deletes one (`scp: undefined` for an ID token or an app-only token). */
   claims?: Record<string, unknown>;
   /** Header parameters merged over `{alg:'RS256', typ:'JWT', kid}`; `undefined` deletes one. */
   header?: Record<string, unknown>;
@@ -334,6 +334,9 @@ export async function createMockEntra(options: MockEntraOptions = {}): Promise<M
         oid,
         tid: tenant,
         name: 'Test User',
+        // A delegated access token for the app's API by default, as a bearer token must be one (an ID token
+        // carries no `scp`): mint an ID token or an app-only token with `scp: undefined`.
+        scp: 'access_as_user',
         ver: version,
         ...(version === '2.0' ? { preferred_username: 'test.user@example.com' } : { upn: 'test.user@example.com', unique_name: 'test.user@example.com' }),
       };

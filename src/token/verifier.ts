@@ -99,6 +99,11 @@ interface CacheEntry {
  * Verification uses `node:crypto` directly on a key imported once, and verified
  * identities are cached (bounded LRU) until their `exp`, so a repeated token costs
  * no signature check.
+ *
+ * It verifies ID tokens as well as access tokens (the login callback's, with `idToken: true`, and a
+ * renewal's refreshed one). A bearer credential must be an access token: the gate's request path
+ * (`identifyToken`) applies `assertAccessToken` to every token this verifies for it, which refuses a
+ * user's token without `scp` (`ERR_TOKEN_NOT_ACCESS_TOKEN`) and one with a `nonce`.
  */
 export class TokenVerifier {
   readonly #s: VerifierSettings;
@@ -180,19 +185,17 @@ export class TokenVerifier {
   }
 
   /**
-   * RS256 over the signing input. The input and the decoded signature are written into one
-   * scratch buffer the verifier keeps, instead of two new buffers per token: the check is
-   * synchronous, so nothing else can touch the scratch between the writes and the verify.
+   * RS256 over the signing input. The input is copied into a scratch buffer the verifier keeps,
+   * instead of a new buffer per token: the check is synchronous, so nothing else can touch the
+   * scratch between the write and the verify. The signature was decoded into its own buffer.
    */
-  #signatureHolds(token: string, signedLength: number, signature: string, key: KeyObject): boolean {
-    // The token passed the size cap, and neither part is longer in bytes than in characters.
-    if (this.#scratch.length < token.length) this.#scratch = Buffer.allocUnsafeSlow(token.length);
+  #signatureHolds(token: string, signedLength: number, signature: Buffer, key: KeyObject): boolean {
+    // The token passed the size cap, and the signing input is no longer in bytes than in characters.
+    if (this.#scratch.length < signedLength) this.#scratch = Buffer.allocUnsafeSlow(token.length);
     const scratch = this.#scratch;
     // The signing input passed the base64url check: latin1 copies it byte for byte.
     scratch.write(token, 0, signedLength, 'latin1');
-    // The signature's bytes were decoded (strictly) with the token, as a byte string.
-    const sigLength = scratch.write(signature, signedLength, 'latin1');
-    return cryptoVerify('RSA-SHA256', scratch.subarray(0, signedLength), key, scratch.subarray(signedLength, signedLength + sigLength));
+    return cryptoVerify('RSA-SHA256', scratch.subarray(0, signedLength), key, signature);
   }
 
   /** Everything that needs no key: shape, header, version and tenant (before any key is fetched). */
@@ -306,6 +309,40 @@ export class TokenVerifier {
 }
 
 /**
+ * Refuses a verified token that is not an access token, where one is presented as a bearer credential
+ * (`Authorization: Bearer`, the gate's request path; the login callback verifies its ID token with
+ * `idToken: true` and never comes here). An ID token is for the client, not for an API (OpenID Connect
+ * Core §2), and the login hands one to the browser in the sign-out's `id_token_hint`. Two rules:
+ *
+ * - A token with a `nonce` is a login's ID token (OpenID Connect Core §3.1.2.1; an access token never
+ *   carries one): `ERR_TOKEN_CLAIM_INVALID`.
+ * - A token for a user must carry a non-empty `scp`: Microsoft's access token claims reference gives every
+ *   delegated (user) access token the scopes the client was granted, and its ID token claims reference has
+ *   no `scp` at all. `roles` cannot tell them apart, since an ID token carries the user's app roles too.
+ *   Otherwise `ERR_TOKEN_NOT_ACCESS_TOKEN`; an `scp` that is not a string is `ERR_TOKEN_CLAIM_INVALID`. An app-only token (see `isAppOnly`: `idtyp: "app"`, or no
+ *   `scp` and no user) has no `scp` by nature and carries `roles` or nothing; the verifier already refused
+ *   it unless `allowAppTokens` is set, so it passes here.
+ *
+ * The checks read a few claims: nothing measurable beside the signature.
+ */
+export function assertAccessToken(claims: Readonly<Record<string, unknown>>): void {
+  if (claims.nonce !== undefined) {
+    throw rejected('ERR_TOKEN_CLAIM_INVALID', 'this is an ID token (it carries a `nonce`), not an access token: send an access token for the API');
+  }
+  const scp = claims.scp;
+  if (typeof scp === 'string') {
+    if (NON_SPACE.test(scp)) return;
+  } else if (scp !== undefined) {
+    // Entra writes `scp` as one space-separated string (v1 and v2): anything else is a broken token.
+    throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token `scp` claim is not a string');
+  }
+  if (isAppOnly(claims)) return;
+  throw rejected('ERR_TOKEN_NOT_ACCESS_TOKEN', 'this token for a user carries no `scp`: it is not an access token (an ID token?): send an access token for the API');
+}
+
+const NON_SPACE = /[^ ]/;
+
+/**
  * Whether a bearer token is app-only: a service principal's token from the client credentials
  * grant, with no user behind it. Entra says so outright with the optional claim `idtyp: "app"`;
  * without it, an app-only token is one with no `scp` (delegated tokens always carry their scopes)
@@ -316,7 +353,7 @@ export class TokenVerifier {
  * ID tokens carry it too. (Microsoft identity platform access tokens, "User and application
  * tokens"; the access token claims reference for `scp`, `oid`, `sub` and `idtyp`.)
  */
-function isAppOnly(payload: Record<string, unknown>): boolean {
+function isAppOnly(payload: Readonly<Record<string, unknown>>): boolean {
   if (payload.idtyp === 'app') return true;
   if (typeof payload.scp === 'string' && payload.scp.length > 0) return false;
   const sub = payload.sub;

@@ -26,7 +26,7 @@ describe('decodeJwt', () => {
     expect(decoded.header).toEqual({ alg: 'RS256', typ: 'JWT', kid: 'k1' });
     expect(decoded.payload).toEqual({ sub: 's', n: 1 });
     expect(token.slice(0, decoded.signedLength)).toBe(`${HEADER}.${payload}`);
-    expect(decoded.signature).toBe('signature'); // the bytes of c2lnbmF0dXJl
+    expect(decoded.signature.toString('latin1')).toBe('signature'); // the bytes of c2lnbmF0dXJl
   });
 
   it('round-trips any JSON object payload, non-ASCII text included', () => {
@@ -64,7 +64,7 @@ describe('decodeJwt', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), fc.integer({ min: 1, max: 0xffff }), (bytes, at, unit) => {
         const sig = Buffer.from(bytes).toString('base64url');
-        expect(decodeJwt(`${HEADER}.${payload}.${sig}`).signature).toBe(Buffer.from(bytes).toString('latin1'));
+        expect(decodeJwt(`${HEADER}.${payload}.${sig}`).signature.equals(Buffer.from(bytes))).toBe(true);
         // Any other spelling Node's decoder would read as the same bytes: a wide unit with the same
         // low byte, or nonzero pad bits in the last character.
         const i = at % sig.length;

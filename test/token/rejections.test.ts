@@ -55,7 +55,7 @@ describe('401 messages name no configuration', () => {
       'an app-only token',
       () => {
         const sp = randomUUID();
-        return gateFor().verify(entra.mintToken({ claims: { oid: sp, sub: sp, azp: randomUUID(), roles: ['Read.All'] } }));
+        return gateFor().verify(entra.mintToken({ claims: { oid: sp, sub: sp, azp: randomUUID(), roles: ['Read.All'], scp: undefined } }));
       },
       'ERR_TOKEN_CLAIM_INVALID',
     ],

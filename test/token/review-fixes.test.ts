@@ -28,7 +28,7 @@ describe('app-only tokens carry no user', () => {
   // `oid` and its `sub`, the client is in `azp` (v2) or `appid` (v1), no `scp`, no user names.
   const servicePrincipal = (): Record<string, unknown> => {
     const sp = randomUUID();
-    return { oid: sp, sub: sp, name: undefined, preferred_username: undefined, upn: undefined, unique_name: undefined };
+    return { oid: sp, sub: sp, scp: undefined, name: undefined, preferred_username: undefined, upn: undefined, unique_name: undefined };
   };
   const appOnly: Array<[string, Record<string, unknown>, '1.0' | '2.0']> = [
     ['idtyp app', { ...servicePrincipal(), idtyp: 'app', azp: randomUUID(), roles: ['Read.All'] }, '2.0'],
@@ -36,7 +36,7 @@ describe('app-only tokens carry no user', () => {
     ['v1 roles + appid, no scp', { ...servicePrincipal(), appid: randomUUID(), roles: ['Read.All'] }, '1.0'],
     ['v2, no roles at all', { ...servicePrincipal(), azp: randomUUID() }, '2.0'],
     ['idtyp app even with a scp and a pairwise sub', { idtyp: 'app', scp: 'access_as_user', azp: randomUUID() }, '2.0'],
-    ['no scp and no sub', { sub: undefined, azp: randomUUID() }, '2.0'],
+    ['no scp and no sub', { sub: undefined, scp: undefined, azp: randomUUID() }, '2.0'],
   ];
   for (const [name, claims, version] of appOnly) {
     it(`refuses an app-only token (${name})`, async () => {
