@@ -10,7 +10,7 @@ import type {
   GroupLookup,
   UserLookup,
 } from './types.js';
-import { STALE, NONE, DEFAULT_MAX_CACHED_REFS, KeyIndex, EMPTY_REFS, EMPTY_IDS, ALWAYS_LIVE, toGroupRef, copyUser, copyGroup, sameGroupRef, Marks, grownInt32, sameRefs, removeItem, addTo, removeFrom, type UserSlot, type GroupSlot } from './index-parts.js';
+import { STALE, NONE, DEFAULT_MAX_CACHED_REFS, KeyIndex, EMPTY_REFS, EMPTY_IDS, ALWAYS_LIVE, toGroupRef, copyUser, copyGroup, sameGroupRef, Marks, grownInt32, sameRefs, unionOfClosures, removeItem, addTo, removeFrom, type UserSlot, type GroupSlot } from './index-parts.js';
 
 /*
  * Layout: users and groups are interned to integer slots so that membership
@@ -476,31 +476,9 @@ class Index implements DirectoryIndex {
     const epoch = this.epoch;
     for (let j = 0; j < direct.length; j++) this.ensureClosure(direct[j] as number);
     // Read after every ensureClosure: a compaction moves ranges.
-    const pool = this.pool;
-    const closureAt = this.closureAt;
-    const closureLen = this.closureLen;
-    const refs = this.refs;
+    const stamp = this.unionMarks.next(this.groups.length);
     const scratch = this.scratch;
-    let n = 0;
-    if (direct.length === 1) {
-      // One direct group: its closure holds each ancestor once already.
-      const d = direct[0] as number;
-      const end = (closureAt[d] as number) + (closureLen[d] as number);
-      for (let i = closureAt[d] as number; i < end; i++) scratch[n++] = refs[pool[i] as number] as GroupRef;
-    } else {
-      const stamp = this.unionMarks.next(this.groups.length);
-      const marks = this.unionMarks.marks;
-      for (let j = 0; j < direct.length; j++) {
-        const d = direct[j] as number;
-        const end = (closureAt[d] as number) + (closureLen[d] as number);
-        for (let i = closureAt[d] as number; i < end; i++) {
-          const g = pool[i] as number;
-          if (marks[g] === stamp) continue;
-          marks[g] = stamp;
-          scratch[n++] = refs[g] as GroupRef;
-        }
-      }
-    }
+    const n = unionOfClosures(direct, this.pool, this.closureAt, this.closureLen, this.unionMarks.marks, stamp, this.refs, scratch);
     const previous = user.answer;
     const answer = previous !== undefined && sameRefs(previous, scratch, n) ? previous : Object.freeze(scratch.slice(0, n));
     this.cache(u, user, answer, epoch);

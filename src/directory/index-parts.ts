@@ -164,6 +164,43 @@ export function grownInt32(array: Int32Array<ArrayBuffer>, size: number, fill: n
   return grown;
 }
 
+/**
+ * Gathers the refs of the union of the closures of `direct` (ranges of `pool`: `closureAt[d]`, `closureLen[d]`
+ * entries) into `out` from 0, each group once, in order of first appearance, and returns how many. `marks` are
+ * the dedupe marks, indexed by group slot, `stamp` a value none of them holds yet.
+ *
+ * A user's first lookup is this loop. It is a standalone function over typed arrays on purpose: it is optimized
+ * after a few calls on its own feedback, whatever the index's methods around it do, and stays optimized when one
+ * of them is deoptimized (a branch taken for the first time, e.g. the first eviction from the answer cache);
+ * inside `compute` such a deopt sent the loop back to baseline code (several times slower) for thousands of calls
+ * until the method was optimized again, which was the tail of the first-lookup latency. One path for one direct
+ * group or many: a single closure holds each ancestor once already, and the marks cost one store per entry.
+ */
+export function unionOfClosures(
+  direct: readonly number[],
+  pool: Int32Array,
+  closureAt: Int32Array,
+  closureLen: Int32Array,
+  marks: Int32Array,
+  stamp: number,
+  refs: readonly (GroupRef | undefined)[],
+  out: GroupRef[],
+): number {
+  let n = 0;
+  for (let j = 0; j < direct.length; j++) {
+    const d = direct[j] as number;
+    const start = closureAt[d] as number;
+    const end = start + (closureLen[d] as number);
+    for (let i = start; i < end; i++) {
+      const g = pool[i] as number;
+      if (marks[g] === stamp) continue;
+      marks[g] = stamp;
+      out[n++] = refs[g] as GroupRef;
+    }
+  }
+  return n;
+}
+
 /** Whether `answer` holds exactly the first `n` refs of `scratch`, in order. */
 export function sameRefs(answer: readonly GroupRef[], scratch: readonly GroupRef[], n: number): boolean {
   if (answer.length !== n) return false;
