@@ -37,7 +37,13 @@ export interface SessionIdentity {
  * A returned identity is shared between requests: treat it as read-only.
  */
 export interface IdentityStore {
-  get(nonce: string): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
+  /**
+   * The identity of `nonce`, or `undefined` when none is held. `{ fresh: true }` asks a store that
+   * caches copies of a shared record (the directory store) for the record as stored now, past its
+   * cache: a renewal refused by Entra reads it so, to see whether another instance renewed the session
+   * meanwhile. A store with no such cache ignores it.
+   */
+  get(nonce: string, options?: { fresh?: boolean }): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
   /** Stores an identity until `expiresAt` (Unix seconds); it may be forgotten earlier (LRU). */
   set(nonce: string, value: SessionIdentity, expiresAt: number): void | Promise<void>;
   delete(nonce: string): void | Promise<void>;

@@ -76,13 +76,21 @@ interface Cached {
   value: SessionIdentity;
   /** `expires_at` in ms: never served at or after it. */
   expiresAt: number;
+  /** When it was read or written (see `order` in {@link createIdentities}): an older read never overwrites it. */
+  order: number;
 }
 
 interface Flight {
   promise: Promise<SessionIdentity | undefined>;
-  /** A deletion of this nonce arrived while the row was being read. */
-  deleted: boolean;
+  /** A change of this nonce (a logout or a renewal's replacement) was heard while the row was being read. */
+  changed: boolean;
 }
+
+/**
+ * A read that heard a change of its nonce on every attempt gives up (ERR_STORE_UNAVAILABLE, 503) after
+ * this many: each attempt needs another committed logout or renewal of that one session.
+ */
+const MAX_READS = 4;
 
 /**
  * Builds `store.identities`. A hit in the bounded LRU answers synchronously
@@ -92,16 +100,21 @@ interface Flight {
 export function createIdentities(ctx: IdentitiesContext): { identities: SessionIdentities; control: IdentityCacheControl } {
   const { sql, now } = ctx;
   const cache = ctx.cacheMax > 0 ? new LRUCache<string, Cached>({ max: ctx.cacheMax }) : undefined;
-  const flights = new Map<string, Flight>();
+  /** The read a `get` of a nonce joins. */
+  const shared = new Map<string, Flight>();
+  /** Every read in progress (a fresh read is not joined), so that a change heard marks each of them. */
+  const reading = new Map<string, Set<Flight>>();
   // Bumped whenever cached entries may be stale in bulk; a read that started under an older epoch is not cached.
   let epoch = 0;
+  // Bumped at each read attempt and each write: what was read or written later wins the cache entry.
+  let order = 0;
   let listening = true;
 
   const control: IdentityCacheControl = {
     forget(nonce) {
       cache?.delete(nonce);
-      const flight = flights.get(nonce);
-      if (flight) flight.deleted = true;
+      const flights = reading.get(nonce);
+      if (flights) for (const flight of flights) flight.changed = true;
     },
     reset(isListening) {
       listening = isListening;
@@ -113,24 +126,49 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
     },
   };
 
-  function remember(nonce: string, value: SessionIdentity, expiresAt: number, since: number): void {
+  function remember(nonce: string, value: SessionIdentity, expiresAt: number, since: number, at: number): void {
     // INVARIANT: only what was read while deletions were being heard is cached.
-    if (cache !== undefined && listening && since === epoch && ctx.isFresh() && now() < expiresAt) cache.set(nonce, { value, expiresAt });
+    if (cache === undefined || !listening || since !== epoch || !ctx.isFresh() || !(now() < expiresAt)) return;
+    // A read that started before another one (or before a write) and ended after it holds the older row.
+    const current = cache.peek(nonce);
+    if (current !== undefined && current.order > at) return;
+    cache.set(nonce, { value, expiresAt, order: at });
   }
 
-  async function load(nonce: string, flight: Flight, since: number): Promise<SessionIdentity | undefined> {
-    if (identityChannel.hasSubscribers) identityChannel.publish({ event: 'miss' });
-    let rows: { identity: unknown; expires_at: string | number }[];
+  async function load(nonce: string, flight: Flight): Promise<SessionIdentity | undefined> {
+    let flights = reading.get(nonce);
+    if (flights === undefined) reading.set(nonce, (flights = new Set()));
+    flights.add(flight);
     try {
-      rows = await sql.query('SELECT identity, expires_at FROM session_identities WHERE nonce = $1', [nonce]);
-    } catch (cause) {
-      throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session identity could not be read', { cause });
+      for (let attempt = 1; ; attempt++) {
+        const since = epoch;
+        const at = ++order;
+        flight.changed = false;
+        if (identityChannel.hasSubscribers) identityChannel.publish({ event: 'miss' });
+        let rows: { identity: unknown; expires_at: string | number }[];
+        try {
+          rows = await sql.query('SELECT identity, expires_at FROM session_identities WHERE nonce = $1', [nonce]);
+        } catch (cause) {
+          throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session identity could not be read', { cause });
+        }
+        // INVARIANT: a change of this session heard while its row was read (it committed before it was
+        // heard) is read again, so the answer is the row as that change left it: a logout answers nothing,
+        // a renewal its new record, and a record that is still there never answers "none" (a spurious 401).
+        if (flight.changed) {
+          if (attempt < MAX_READS) continue;
+          throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session identity changed while it was being read: try again');
+        }
+        return accept(nonce, rows[0], since, at);
+      }
     } finally {
-      if (flights.get(nonce) === flight) flights.delete(nonce);
+      flights.delete(flight);
+      if (flights.size === 0) reading.delete(nonce);
+      if (shared.get(nonce) === flight) shared.delete(nonce);
     }
-    const row = rows[0];
-    // A logout that committed while this read ran wins: fail closed.
-    if (row === undefined || flight.deleted) return undefined;
+  }
+
+  function accept(nonce: string, row: { identity: unknown; expires_at: string | number } | undefined, since: number, at: number): SessionIdentity | undefined {
+    if (row === undefined) return undefined;
     const expiresAt = Number(row.expires_at) * 1000;
     // INVARIANT: an identity is never served at or after its session's exp.
     if (!(now() < expiresAt)) return undefined;
@@ -139,26 +177,28 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
       if (identityChannel.hasSubscribers) identityChannel.publish({ event: 'malformed', field: value });
       return undefined;
     }
-    remember(nonce, value, expiresAt, since);
+    remember(nonce, value, expiresAt, since, at);
     return value;
   }
 
   const identities: SessionIdentities = {
-    get(nonce) {
+    get(nonce, options) {
       ctx.assertOpen();
       if (!validNonce(nonce)) return undefined;
+      const fresh = options?.fresh === true;
       // INVARIANT: a store that may have missed a logout elsewhere serves nothing from its cache.
-      const hit = cache !== undefined && ctx.isFresh() ? cache.get(nonce) : undefined;
+      const hit = cache !== undefined && !fresh && ctx.isFresh() ? cache.get(nonce) : undefined;
       if (hit !== undefined) {
         if (now() < hit.expiresAt) return hit.value;
         cache!.delete(nonce);
         return undefined;
       }
-      const inFlight = flights.get(nonce);
+      // A fresh read joins no read that started before it (that one may hold a row since replaced).
+      const inFlight = fresh ? undefined : shared.get(nonce);
       if (inFlight !== undefined) return inFlight.promise;
-      const flight: Flight = { promise: undefined as unknown as Flight['promise'], deleted: false };
-      flights.set(nonce, flight);
-      flight.promise = load(nonce, flight, epoch);
+      const flight: Flight = { promise: undefined as unknown as Flight['promise'], changed: false };
+      shared.set(nonce, flight);
+      flight.promise = load(nonce, flight);
       return flight.promise;
     },
 
@@ -173,7 +213,7 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
         if ((cause as { code?: unknown } | null)?.code === '23505') throw new StoreError('ERR_STORE_CONFLICT', 'an identity is already stored under this nonce');
         throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session identity could not be stored', { cause });
       }
-      remember(nonce, canonical, expiresAt * 1000, since);
+      remember(nonce, canonical, expiresAt * 1000, since, ++order);
     },
 
     async delete(nonce) {
@@ -200,7 +240,7 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
         throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session identity could not be replaced', { cause });
       }
       control.forget(nonce);
-      if (replaced) remember(nonce, canonical, expiresAt * 1000, since);
+      if (replaced) remember(nonce, canonical, expiresAt * 1000, since, ++order);
       return replaced;
     },
   };
