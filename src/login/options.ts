@@ -119,7 +119,19 @@ export interface LoginOptions {
    * out; the token expired or was revoked), the session is ended (`ERR_SESSION_RENEWAL_FAILED`, 401);
    * when Entra cannot be reached, the request answers 503 (`ERR_SESSION_RENEWAL_UNAVAILABLE`) and the
    * session is renewed at a later request. A session without a refresh token (`createSession`) is ended
-   * when due. The cookie's lifetime is not extended. 60–31536000. @defaultValue none (no renewal)
+   * when due. The cookie's lifetime is not extended. 60–31536000.
+   *
+   * **Several instances** (one shared `identities` store, such as the directory store's): give every
+   * instance the same `transactionSecret`. The refresh token and the renewal stamp are sealed with it, so
+   * without it an instance cannot open a record another one stored: the session is served while not due,
+   * and ended (`ERR_SESSION_RENEWAL_FAILED`) when it falls due there — fail closed, the user logs in again.
+   * With it, a session is renewed once per due period on whichever instance sees it first; when Entra
+   * refuses another instance the refresh token the first one just redeemed (Entra rotates them), that
+   * instance reads the record again past its cache and honours the renewed one. A request on any instance
+   * while a renewal is stored sees the old record or the new one, never none. What is still refused: a
+   * request on B whose refresh reached Entra after A's but finished before A stored its renewal finds no
+   * renewal and ends the session (A then answers `ERR_SESSION_REVOKED`); the user logs in again.
+   * @defaultValue none (no renewal)
    */
   renewAfterSeconds?: number | undefined;
   /**
@@ -152,8 +164,10 @@ export interface LoginOptions {
   /** The session cookie and the login transaction cookies. @defaultValue `{ name: "CF_Authorization", secure: true, path: "/" }` */
   cookie?: LoginCookieOptions | undefined;
   /**
-   * Secret (at least 32 characters) the login transaction cookies are encrypted with.
-   * Set it when several instances serve the callback. @defaultValue random per process
+   * Secret (at least 32 characters) the login transaction cookies are encrypted with, and the key the
+   * credentials a session keeps server-side (`renewAfterSeconds`, `entraLogout.idTokenHint`) are sealed
+   * from. Set it, the same on every instance, when several instances serve the callback or share the
+   * identity store, or when the store outlives the process. @defaultValue random per process
    */
   transactionSecret?: string | undefined;
   /** How long a login may take between `start` and `callback`, in seconds (30–3600). @defaultValue `600` */

@@ -3,6 +3,10 @@
  * confirmed more than `renewAfterSeconds` ago is renewed with its refresh token (kept server-side,
  * sealed) before it is honoured again, so a user disabled, blocked or signed out in Entra loses the
  * session at the next renewal even without SCIM.
+ *
+ * Across instances on one identity store (with one `transactionSecret`): a renewal replaces the record
+ * atomically (readers see the old record or the new one), and a refusal of a refresh token another
+ * instance already redeemed is checked against the record as stored now before the session is ended.
  */
 import { publish } from '../diagnostics.js';
 import { EntragateError, GroupsError, SessionError, StoreError } from '../errors/index.js';
@@ -60,6 +64,24 @@ export function createRenewal(s: RenewalSettings): Renewal {
     throw error;
   };
 
+  /**
+   * Whether the session's record, as stored now, was renewed since `stored` (by another instance, with
+   * this login's `transactionSecret`): other sealed credentials, with another refresh token and a
+   * renewal stamp that is not due. INVARIANT: fail closed: a record that is gone, unchanged, or sealed
+   * with another secret (it does not open) is not a renewal, and the refusal ends the session.
+   */
+  const renewedElsewhere = async (nonce: string, stored: SessionIdentity, refused: string): Promise<boolean> => {
+    let current: SessionIdentity | undefined;
+    try {
+      current = await s.identities.get(nonce, { fresh: true });
+    } catch (cause) {
+      throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session could not be read after a refused renewal', { cause });
+    }
+    if (current === undefined || current.sealed === undefined || current.sealed === stored.sealed) return false;
+    const { refreshToken, renewedAt } = s.sessions.secretsOf(current, nonce);
+    return refreshToken !== undefined && refreshToken !== refused && renewedAt !== undefined && s.now() / 1000 < renewedAt + s.renewAfterSeconds;
+  };
+
   const renew = async (result: AuthenticatedSession, stored: SessionIdentity): Promise<void> => {
     const { identity_nonce: nonce, exp } = result.session;
     const user = result.identity.user_uuid;
@@ -72,15 +94,10 @@ export function createRenewal(s: RenewalSettings): Renewal {
       refreshed = await s.exchange.refresh(secrets.refreshToken);
     } catch (error) {
       if (error instanceof SessionError && error.code === 'ERR_SESSION_RENEWAL_FAILED') {
-        // Another instance may have renewed it meanwhile with the same token (Entra rotates them):
-        // its newer record wins over this refusal.
-        let now: SessionIdentity | undefined;
-        try {
-          now = await s.identities.get(nonce);
-        } catch (cause) {
-          throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session could not be read after a refused renewal', { cause });
-        }
-        if (now !== undefined && now !== stored && due(now, nonce) > s.now() / 1000) return;
+        // Another instance may have renewed it meanwhile with the same token (Entra rotates them, so
+        // this one was spent): its record wins over this refusal. Read past the cache, which may still
+        // hold the record this instance renewed from.
+        if (await renewedElsewhere(nonce, stored, secrets.refreshToken)) return;
         return end(nonce, error, user);
       }
       publish(loginChannels.login, { event: 'renewal', outcome: 'unavailable', code: error instanceof EntragateError ? error.code : 'ERR_SESSION_RENEWAL_UNAVAILABLE', user_uuid: user });

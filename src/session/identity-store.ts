@@ -37,8 +37,14 @@ export interface SessionIdentity {
  * A returned identity is shared between requests: treat it as read-only.
  */
 export interface IdentityStore {
-  /** The identity stored under `nonce` while unexpired; `undefined` when none, expired, or forgotten (a store may drop entries early). Synchronous or a promise, as the store can. */
-  get(nonce: string): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
+  /**
+   * The identity stored under `nonce` while unexpired; `undefined` when none, expired, or forgotten (a store
+   * may drop entries early). Synchronous or a promise, as the store can. `{ fresh: true }` asks a store that
+   * caches copies of a shared record (the directory store) for the record as stored now, past its
+   * cache: a renewal refused by Entra reads it so, to see whether another instance renewed the session
+   * meanwhile. A store with no such cache ignores it.
+   */
+  get(nonce: string, options?: { fresh?: boolean }): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
   /** Stores an identity until `expiresAt` (Unix seconds); it may be forgotten earlier (LRU). */
   set(nonce: string, value: SessionIdentity, expiresAt: number): void | Promise<void>;
   /** Forgets the identity of a nonce (a sign-out): a session pointing at it no longer verifies. A nonce with nothing stored is a no-op. */

@@ -279,8 +279,12 @@ export interface Revocations {
  * ```
  */
 export interface SessionIdentities extends IdentityStore {
-  /** The identity stored under `nonce` while unexpired: synchronously from the cache, else a promise. */
-  get(nonce: string): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
+  /**
+   * The identity stored under `nonce` while unexpired: synchronously from the cache, else a promise.
+   * With `{ fresh: true }`, read from the database past the cache (and cached); a read in flight while
+   * a logout or a renewal of the nonce commits anywhere answers the row as that change left it.
+   */
+  get(nonce: string, options?: { fresh?: boolean }): SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
   /** Stores an identity until `expiresAt` (Unix seconds, an integer). */
   set(nonce: string, value: SessionIdentity, expiresAt: number): Promise<void>;
   /** Deletes it here and, through the event log, from every instance's cache. A nonce with nothing stored is a no-op. */

@@ -153,9 +153,10 @@ function fakeSql() {
       const key = params[0] as string;
       if (text.startsWith('SELECT')) {
         state.reads++;
+        // The statement's snapshot is taken when it starts; its answer may come back later.
+        const row = rows.get(key);
         if (state.hold) await new Promise<void>((resolve) => held.push(resolve));
         if (state.fail) throw new Error('connection refused');
-        const row = rows.get(key);
         return (row ? [row] : []) as T[];
       }
       if (text.startsWith('INSERT')) rows.set(key, { identity: JSON.parse(params[1] as string), expires_at: params[2] as number });
@@ -204,11 +205,72 @@ describe('the identity cache (scripted SQL)', () => {
     db.rows.set(n, { identity: sample(), expires_at: S0 + 60 });
     db.state.hold = true;
     const reading = identities.get(n);
+    // The logout commits, then is heard: the read in flight reads the row again.
+    db.rows.delete(n);
     control.forget(n);
     db.release();
     expect(await reading).toBeUndefined();
-    expect(identities.get(n)).toBeInstanceOf(Promise);
     expect(db.state.reads).toBe(2);
+    expect(identities.get(n)).toBeInstanceOf(Promise);
+  });
+
+  it('a replacement heard while the row is being read answers the new record (regression: it answered none, a spurious 401)', async () => {
+    const { db, identities, control } = setup();
+    const n = nonce();
+    db.rows.set(n, { identity: sample(), expires_at: S0 + 60 });
+    db.state.hold = true;
+    const reading = identities.get(n);
+    const joined = identities.get(n);
+    db.rows.set(n, { identity: { ...sample(), country: 'NZ' }, expires_at: S0 + 60 });
+    control.forget(n);
+    db.release();
+    expect(await reading).toEqual({ ...sample(), country: 'NZ' });
+    expect(await joined).toEqual({ ...sample(), country: 'NZ' });
+    expect(db.state.reads).toBe(2);
+    // What the second read answered is cached.
+    expect(identities.get(n)).toEqual({ ...sample(), country: 'NZ' });
+  });
+
+  it('a read that hears a change on every attempt gives up with ERR_STORE_UNAVAILABLE, never an answer', async () => {
+    const { db, identities, control } = setup();
+    const n = nonce();
+    db.rows.set(n, { identity: sample(), expires_at: S0 + 60 });
+    db.state.hold = true;
+    const reading = identities.get(n);
+    for (let i = 1; i <= 4; i++) {
+      await vi.waitFor(() => expect(db.state.reads).toBe(i));
+      control.forget(n);
+      db.release();
+      db.state.hold = i < 4;
+    }
+    await expect(reading).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', message: 'the session identity changed while it was being read: try again' });
+    // Positive control: the next check reads it.
+    expect(await identities.get(n)).toEqual(sample());
+  });
+
+  it('a fresh read passes the cache and joins no read in flight, and an older read never overwrites what it cached', async () => {
+    const { db, identities } = setup();
+    const n = nonce();
+    await identities.set(n, sample(), S0 + 60);
+    // Another instance replaced the row; this one has not heard of it yet.
+    db.rows.set(n, { identity: { ...sample(), country: 'NZ' }, expires_at: S0 + 60 });
+    expect(identities.get(n)).toEqual(sample());
+    expect(await identities.get(n, { fresh: true })).toEqual({ ...sample(), country: 'NZ' });
+    expect(identities.get(n)).toEqual({ ...sample(), country: 'NZ' });
+
+    const m = nonce();
+    db.rows.set(m, { identity: sample(), expires_at: S0 + 60 });
+    db.state.hold = true;
+    const older = identities.get(m);
+    db.state.hold = false;
+    db.rows.set(m, { identity: { ...sample(), country: 'NZ' }, expires_at: S0 + 60 });
+    const fresh = identities.get(m, { fresh: true });
+    expect(fresh).not.toBe(older);
+    expect(await fresh).toEqual({ ...sample(), country: 'NZ' });
+    db.release();
+    // The older read answers what it read (the row as it was), and leaves the newer copy cached.
+    expect(await older).toEqual(sample());
+    expect(identities.get(m)).toEqual({ ...sample(), country: 'NZ' });
   });
 
   it('while deletions cannot be heard nothing is cached, and hearing them again starts from an empty cache', async () => {
