@@ -1,13 +1,14 @@
 /**
  * Requests per second of an API route (issue 13), per framework, in ONE run: the bare framework (a route
  * answering a small JSON), `authenticate()` on the same route with a cached RS256 Entra token (about
- * 1.5 KB, 20 groups), the same with `requiredScopes` + `requiredRoles`, and the framework's usual JWT
+ * 2.1 KB with its signature, 20 groups: the token of bench/api.bench.ts), the same with `requiredScopes` + `requiredRoles`, and the framework's usual JWT
  * plugin verifying the same token with the mock's public key (express-oauth2-jwt-bearer with the JWKS,
  * @fastify/jwt and koa-jwt with the PEM, each with its defaults: no verified-token cache). autocannon
  * runs in-process against 127.0.0.1. Every variant listens at once and the rounds interleave them
  * (each round runs every variant of every framework once, in a rotated order), so a burst of load from
  * elsewhere lands in one round rather than in one variant; the ratios are the medians of the per-round
- * ratios. Targets: `authenticate` ≥ 0.9× bare and ≥ 1.0× the plugin.
+ * ratios, with the CPU time per request of the process beside them (which load elsewhere changes
+ * least). Targets: `authenticate` ≥ 0.9× bare and ≥ 1.0× the plugin.
  *
  *   npx tsx bench/throughput.bench.ts        (BENCH_ROUNDS=5 BENCH_DURATION=5 BENCH_CONNECTIONS=8)
  */
@@ -147,13 +148,18 @@ export async function run(): Promise<BenchResult> {
 
     const rps = new Map<string, number[]>(targets.map((t) => [`${t.framework} ${t.variant}`, []]));
     const p50 = new Map<string, number[]>(targets.map((t) => [`${t.framework} ${t.variant}`, []]));
+    // CPU µs per request of this process (server and autocannon alike): what load elsewhere changes least.
+    const cpu = new Map<string, number[]>(targets.map((t) => [`${t.framework} ${t.variant}`, []]));
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order each round: no variant always runs right after the same neighbour.
       const order = targets.map((_, i) => targets[(i + round * 5) % targets.length]!);
       for (const t of order) {
         const name = `${t.framework} ${t.variant}`;
+        const before = process.cpuUsage();
         const r = await load(t.url, headers, DURATION_S, name);
+        const used = process.cpuUsage(before);
         rps.get(name)!.push(r.requests.total / r.duration);
+        cpu.get(name)!.push((used.user + used.system) / r.requests.total);
         p50.get(name)!.push(r.latency.p50);
       }
     }
@@ -171,6 +177,9 @@ export async function run(): Promise<BenchResult> {
       ratios[`${framework} authenticate / bare (target ≥ 0.9)`] = perRound('authenticate', 'bare');
       ratios[`${framework} authenticate / ${PLUGIN[framework]} (target ≥ 1.0)`] = perRound('authenticate', 'plugin');
       ratios[`${framework} authenticate + checks / authenticate`] = perRound('authenticate + checks', 'authenticate');
+      const cpuOf = (v: Variant) => median(cpu.get(`${framework} ${v}`)!);
+      for (const v of VARIANTS) extra[`${framework} ${v}: CPU µs/request (median)`] = Number(cpuOf(v).toFixed(1));
+      ratios[`${framework} CPU per request: bare / authenticate`] = cpuOf('bare') / cpuOf('authenticate');
       extra[`${framework} per-round authenticate / bare`] = of('authenticate').map((x, i) => (x / of('bare')[i]!).toFixed(2)).join(' ');
     }
     return { name: 'throughput: an API route per framework (loaded machine: read the ratios)', measurements, ratios, extra };
