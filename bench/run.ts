@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ALL = ['token', 'policy', 'directory', 'session', 'pipeline', 'adapters', 'scim', 'api', 'review'] as const;
+const ALL = ['token', 'policy', 'directory', 'session', 'pipeline', 'adapters', 'scim', 'api', 'throughput', 'review'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 const asked = process.argv.slice(2);
 const unknown = asked.filter((name) => !(ALL as readonly string[]).includes(name));

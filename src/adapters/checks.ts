@@ -26,7 +26,7 @@ export interface CheckFailure {
  * `protect` / `authenticate` admitted fails closed (401 when `authenticate` let it through anonymously,
  * else `ERR_CONFIG_CLAIM_CHECK_UNPROTECTED`, a 500), never passes.
  */
-export function runChecks(checks: readonly ClaimCheck[], auth: Auth | null | undefined, raw: object, headers: NodeHeaders): CheckFailure | undefined {
+export function runChecks(checks: readonly ClaimCheck[], auth: Auth | null | undefined, raw: object, headers: NodeHeaders, memo?: PassMemo): CheckFailure | undefined {
   const viaFramework = auth === null || auth === undefined ? undefined : admittingProtector(auth);
   if (auth === null || auth === undefined || viaFramework === undefined) {
     if (anonymousRequests.has(raw)) {
@@ -39,8 +39,11 @@ export function runChecks(checks: readonly ClaimCheck[], auth: Auth | null | und
     const outcome = { kind: 'respond', status: 500, headers: {}, body: { error: 'error', code: error.code, message: 'the request could not be authorized: internal error' }, error } as const;
     return { outcome, viaFramework: true };
   }
+  const claims = auth.claims;
+  // The request was admitted (above, every time); only the tests of claims they already passed are skipped.
+  if (memo !== undefined && claims !== undefined && claims === memo.passed) return undefined;
   for (const check of checks) {
-    const failure = check.test(auth.claims);
+    const failure = check.test(claims);
     if (failure === undefined) continue;
     const challenge = bearerChallenge('insufficient_scope', failure.message) + (failure.scope === undefined ? '' : `, scope="${failure.scope}"`);
     const responseHeaders = { 'WWW-Authenticate': challenge };
@@ -48,5 +51,24 @@ export function runChecks(checks: readonly ClaimCheck[], auth: Auth | null | und
     const outcome = { kind: 'respond', status: 403, headers: responseHeaders, body: { error: 'insufficient_scope', code: error.code, message: error.message }, error } as const;
     return { outcome, viaFramework: viaFramework(outcome, headers) };
   }
+  if (memo !== undefined && claims !== undefined && Object.isFrozen(claims)) memo.passed = claims;
   return undefined;
+}
+
+/**
+ * The claims a list of PURE checks last passed (the built-in `requiredScopes`, `scopeIncludesAny`,
+ * `requiredRoles`, `claimEquals`, `claimIncludes`: functions of the claims alone), so that a caller
+ * whose cached token comes back (the verifier hands out the same claims object for it) is not tested
+ * again: the checks cost a few hundred ns per request between two verifications (issue 13), an identity
+ * comparison costs none. Sound because the verifier's claims are deeply frozen (`freezeUnique` in
+ * `token/jwt.ts`; `test/adapters/api.test.ts` holds it) and only a frozen object is remembered. A
+ * `claimCheck` of the app's, or any list given to `checkClaims`, may not be pure: it never gets a memo.
+ */
+export interface PassMemo {
+  passed: object | undefined;
+}
+
+/** A fresh memo (one per check middleware). */
+export function passMemo(): PassMemo {
+  return { passed: undefined };
 }

@@ -11,7 +11,7 @@ import type { Login } from '../login/login.js';
 import { pathRouting, type PathRouting } from '../policy/http-request.js';
 import * as checks from '../policy/claim-checks.js';
 import type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
-import { anonymousRequests, runChecks } from './checks.js';
+import { anonymousRequests, passMemo, runChecks, type PassMemo } from './checks.js';
 import { certificateOf, createProtector, type Auth, type AuthenticateOptions, type ProtectOptions, type ProtectOutcome, type ProtectTarget, type Protector } from './core.js';
 import { runFetchHandler, writeParts, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
@@ -134,9 +134,14 @@ function answer(res: Response, next: NextFunction, outcome: Extract<ProtectOutco
  * ```
  */
 export function checkClaims(...claimChecks: ClaimCheck[]): RequestHandler {
+  return checkMiddleware(claimChecks, undefined);
+}
+
+/** The middleware of `checkClaims` and of the built-in checks (which are pure: they get a `memo`). */
+function checkMiddleware(claimChecks: readonly ClaimCheck[], memo: PassMemo | undefined): RequestHandler {
   const list = Object.freeze([...claimChecks]);
   return (req: Request, res: Response, next: NextFunction) => {
-    const failed = runChecks(list, req.auth, req, req.headers);
+    const failed = runChecks(list, req.auth, req, req.headers, memo);
     if (failed === undefined) next();
     else answer(res, next, failed.outcome, failed.viaFramework);
   };
@@ -155,15 +160,15 @@ export function checkClaims(...claimChecks: ClaimCheck[]): RequestHandler {
  * express().get('/orders', authenticate(gate), requiredScopes('orders.read'), (req, res) => res.json([]));
  * ```
  */
-export const requiredScopes = (...scopes: string[]): RequestHandler => checkClaims(checks.requiredScopes(...scopes));
+export const requiredScopes = (...scopes: string[]): RequestHandler => checkMiddleware([checks.requiredScopes(...scopes)], passMemo());
 /** Requires at least one of the delegated scopes in `scp`. See {@link requiredScopes}. */
-export const scopeIncludesAny = (...scopes: string[]): RequestHandler => checkClaims(checks.scopeIncludesAny(...scopes));
+export const scopeIncludesAny = (...scopes: string[]): RequestHandler => checkMiddleware([checks.scopeIncludesAny(...scopes)], passMemo());
 /** Requires every one of the app roles in `roles` (app-only tokens too, with the gate's `allowAppTokens`). */
-export const requiredRoles = (...roles: string[]): RequestHandler => checkClaims(checks.requiredRoles(...roles));
+export const requiredRoles = (...roles: string[]): RequestHandler => checkMiddleware([checks.requiredRoles(...roles)], passMemo());
 /** Requires the claim `name` to equal `value`. */
-export const claimEquals = (name: string, value: ClaimValue): RequestHandler => checkClaims(checks.claimEquals(name, value));
+export const claimEquals = (name: string, value: ClaimValue): RequestHandler => checkMiddleware([checks.claimEquals(name, value)], passMemo());
 /** Requires the claim `name` (an array, or a space-separated string) to include every one of `values`. */
-export const claimIncludes = (name: string, ...values: ClaimValue[]): RequestHandler => checkClaims(checks.claimIncludes(name, ...values));
+export const claimIncludes = (name: string, ...values: ClaimValue[]): RequestHandler => checkMiddleware([checks.claimIncludes(name, ...values)], passMemo());
 /** A check of your own: `fn` returns `true` to pass; anything else (or a throw) fails it. */
 export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): RequestHandler => checkClaims(checks.claimCheck(fn, description));
 

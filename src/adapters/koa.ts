@@ -10,7 +10,7 @@ import type { Login } from '../login/login.js';
 import { pathRouting } from '../policy/http-request.js';
 import * as checks from '../policy/claim-checks.js';
 import type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
-import { anonymousRequests, runChecks, type CheckFailure } from './checks.js';
+import { anonymousRequests, passMemo, runChecks, type CheckFailure, type PassMemo } from './checks.js';
 import { certificateOf, createProtector, type Auth, type AuthenticateOptions, type ProtectOptions, type ProtectTarget, type Protector } from './core.js';
 import { pathOf, runFetchHandler, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
@@ -133,12 +133,19 @@ function answer(ctx: Context, failed: CheckFailure): void {
  * ```
  */
 export function checkClaims(...claimChecks: ClaimCheck[]): Middleware {
+  return checkMiddleware(claimChecks, undefined);
+}
+
+/** The middleware of `checkClaims` and of the built-in checks (which are pure: they get a `memo`). */
+function checkMiddleware(claimChecks: readonly ClaimCheck[], memo: PassMemo | undefined): Middleware {
   const list = Object.freeze([...claimChecks]);
-  return async (ctx, next) => {
-    const failed = runChecks(list, ctx.state.auth, ctx.req, ctx.headers);
+  // Not `async`: a passing check hands on `next()`'s promise instead of wrapping it in one of its own;
+  // a failing one throws (or answers) synchronously, which koa-compose turns into a rejection.
+  return (ctx, next) => {
+    const failed = runChecks(list, ctx.state.auth, ctx.req, ctx.headers, memo);
     if (failed === undefined) return next();
     answer(ctx, failed);
-    return undefined;
+    return Promise.resolve();
   };
 }
 
@@ -155,15 +162,15 @@ export function checkClaims(...claimChecks: ClaimCheck[]): Middleware {
  * new Koa().use(authenticate(gate)).use(requiredScopes('orders.read'));
  * ```
  */
-export const requiredScopes = (...scopes: string[]): Middleware => checkClaims(checks.requiredScopes(...scopes));
+export const requiredScopes = (...scopes: string[]): Middleware => checkMiddleware([checks.requiredScopes(...scopes)], passMemo());
 /** Requires at least one of the delegated scopes in `scp`. See {@link requiredScopes}. */
-export const scopeIncludesAny = (...scopes: string[]): Middleware => checkClaims(checks.scopeIncludesAny(...scopes));
+export const scopeIncludesAny = (...scopes: string[]): Middleware => checkMiddleware([checks.scopeIncludesAny(...scopes)], passMemo());
 /** Requires every one of the app roles in `roles` (app-only tokens too, with the gate's `allowAppTokens`). */
-export const requiredRoles = (...roles: string[]): Middleware => checkClaims(checks.requiredRoles(...roles));
+export const requiredRoles = (...roles: string[]): Middleware => checkMiddleware([checks.requiredRoles(...roles)], passMemo());
 /** Requires the claim `name` to equal `value`. */
-export const claimEquals = (name: string, value: ClaimValue): Middleware => checkClaims(checks.claimEquals(name, value));
+export const claimEquals = (name: string, value: ClaimValue): Middleware => checkMiddleware([checks.claimEquals(name, value)], passMemo());
 /** Requires the claim `name` (an array, or a space-separated string) to include every one of `values`. */
-export const claimIncludes = (name: string, ...values: ClaimValue[]): Middleware => checkClaims(checks.claimIncludes(name, ...values));
+export const claimIncludes = (name: string, ...values: ClaimValue[]): Middleware => checkMiddleware([checks.claimIncludes(name, ...values)], passMemo());
 /** A check of your own: `fn` returns `true` to pass; anything else (or a throw) fails it. */
 export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): Middleware => checkClaims(checks.claimCheck(fn, description));
 

@@ -19,14 +19,38 @@ import { stepUpClaims } from '../policy/claim-checks.js';
 import type { Auth, AuthenticateTarget, AuthVia, NodeHeaders, ProtectOutcome, ProtectTarget, Protector, RequestView } from './types.js';
 
 /**
- * Whether the error outcomes of the `protect` or `authenticate` that admitted a request go to the
- * framework's error handling: the claim checks after it answer the same way (its `errorHandling`).
+ * An `Auth` a protector admitted, branded with the `viaFramework` of that `protect` or `authenticate`:
+ * the claim checks after it answer errors the same way (its `errorHandling`). The brand is a private
+ * field, so a copy (`{ ...auth }`) or an object an app builds is not admitted; a WeakMap did the same
+ * but cost an entry per request (set in the hot path, swept by every GC).
  */
-const admittedBy = new WeakMap<Auth, Protector['viaFramework']>();
+class AdmittedAuth implements Auth {
+  readonly #viaFramework: Protector['viaFramework'];
+  declare identity: Auth['identity'];
+  declare decision: Auth['decision'];
+  declare via: AuthVia;
+  declare context: RequestContext;
+  declare token?: Auth['token'];
+  declare claims?: Auth['claims'];
+  declare header?: Auth['header'];
+  declare serviceToken?: Auth['serviceToken'];
+
+  constructor(viaFramework: Protector['viaFramework'], identity: Identity | null, decision: Decision | null, via: AuthVia, context: RequestContext) {
+    this.#viaFramework = viaFramework;
+    this.identity = identity;
+    this.decision = decision;
+    this.via = via;
+    this.context = context;
+  }
+
+  static viaFrameworkOf(auth: object): Protector['viaFramework'] | undefined {
+    return #viaFramework in auth ? (auth as AdmittedAuth).#viaFramework : undefined;
+  }
+}
 
 /** The `viaFramework` of the protector that admitted `auth`, or `undefined` when none did. */
 export function admittingProtector(auth: Auth): Protector['viaFramework'] | undefined {
-  return admittedBy.get(auth);
+  return AdmittedAuth.viaFrameworkOf(auth);
 }
 
 /** Whether an error outcome goes to the framework (see the `errorHandling` option). */
@@ -133,6 +157,8 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
   );
   const serviceTokenOf = createServiceTokens(o.serviceTokens, serviceTokenHeader);
 
+  // Built once: the options of every bearer request without a `graphToken` (a spread per request cost allocations).
+  const identifyOptions: { readonly application?: string } = Object.freeze(revokedWith === undefined ? {} : { application: revokedWith });
   const baseContext: AuthorizeContext = gateway ? { gateway: true } : application === undefined ? {} : { application };
 
   function wantsLogin(view: RequestView): boolean {
@@ -180,10 +206,6 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
   });
   const frameworkErrors = o.errorHandling === 'framework';
   const viaFramework: Protector['viaFramework'] = (outcome, headers) => viaFrameworkFor(frameworkErrors, outcome, headers);
-  function allow(auth: Auth): ProtectOutcome {
-    admittedBy.set(auth, viaFramework);
-    return { kind: 'allow', auth };
-  }
   return {
     viaFramework,
     async decide(view) {
@@ -256,10 +278,7 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
             via = bearer !== undefined ? 'bearer' : 'assertion';
             const graphToken = o.graphToken?.(view);
             // The one identity pipeline: revocations (with the clock tolerance), the directory's standing, groups.
-            const verified = await gate.identifyToken(token, {
-              ...(graphToken === undefined ? {} : { graphToken }),
-              ...(revokedWith === undefined ? {} : { application: revokedWith }),
-            });
+            const verified = await gate.identifyToken(token, graphToken === undefined ? identifyOptions : { ...identifyOptions, graphToken });
             identity = verified.identity;
             claims = verified.claims;
             header = verified.header;
@@ -290,11 +309,11 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
           if (wantsLogin(view)) return redirect(view);
           return unauthorized(new TokenError('ERR_TOKEN_MISSING', 'no bearer token or session was presented'));
         }
-        const auth: Auth = { identity, decision: null, via, context };
+        const auth = new AdmittedAuth(viaFramework, identity, null, via, context);
         if (token !== undefined) auth.token = token;
         if (claims !== undefined) auth.claims = claims;
         if (header !== undefined) auth.header = header;
-        return allow(auth);
+        return { kind: 'allow', auth };
       }
 
       // INVARIANT: on a Gateway target a request without any credential is challenged, as on an Access
@@ -319,12 +338,12 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
       }
 
       if (decision.allowed) {
-        const auth: Auth = { identity, decision, via, context };
+        const auth = new AdmittedAuth(viaFramework, identity, decision, via, context);
         if (token !== undefined) auth.token = token;
         if (claims !== undefined) auth.claims = claims;
         if (header !== undefined) auth.header = header;
         if (context.serviceToken !== undefined) auth.serviceToken = context.serviceToken;
-        return allow(auth);
+        return { kind: 'allow', auth };
       }
       if (identity === null && context.serviceToken === undefined) {
         if (wantsLogin(view)) return redirect(view);

@@ -67,6 +67,11 @@ function buildExpress(): RequestListener {
   for (const [check, path] of Object.entries(CHECKED)) app.get(path, ex.authenticate(gate), checksOf(ex, check as Check) as express.RequestHandler, (req, res) => res.json(summary(req.auth)));
   app.get('/fw/orders', ex.authenticate(gate, { errorHandling: 'framework' }), ex.requiredScopes('orders.read'), (req, res) => res.json(summary(req.auth)));
   app.get('/unwired', ex.requiredScopes('orders.read'), (_req, res) => res.json({ reached: true }));
+  // `x-copy: 1` swaps the admitted auth for a copy before the check (an app bug): the check must fail closed.
+  app.get('/copied', ex.authenticate(gate), (req, _res, next) => {
+    if (req.headers['x-copy'] === '1' && req.auth !== undefined) req.auth = { ...req.auth };
+    next();
+  }, ex.requiredScopes('orders.read'), (req, res) => res.json(summary(req.auth)));
   app.get('/protected/orders', ex.protect(gate, { application: 'payroll' }), ex.requiredScopes('orders.read'), (req, res) => res.json(summary(req.auth)));
   app.get('/payroll', ex.protect(gate, { application: 'payroll' }, { login, loginPath: '/auth/login' }), (req, res) => res.json(summary(req.auth)));
   app.get('/auth/login', ex.authenticate(gate, { login, loginPath: '/auth/login' }), (_req, res) => res.json({ reached: true }));
@@ -114,6 +119,10 @@ function buildKoa(): RequestListener {
   app.use(route('/unwired', ko.requiredScopes('orders.read'), (ctx) => {
     ctx.body = { reached: true };
   }));
+  app.use(route('/copied', ko.authenticate(gate), (ctx, next) => {
+    if (ctx.headers['x-copy'] === '1' && ctx.state.auth !== undefined) ctx.state.auth = { ...ctx.state.auth };
+    return next();
+  }, ko.requiredScopes('orders.read'), answer));
   app.use(route('/protected/orders', ko.protect(gate, { application: 'payroll' }), ko.requiredScopes('orders.read'), answer));
   app.use(route('/payroll', ko.protect(gate, { application: 'payroll' }, { login, loginPath: '/auth/login' }), answer));
   app.use(route('/auth/login', ko.authenticate(gate, { login, loginPath: '/auth/login' }), (ctx) => {
@@ -142,6 +151,15 @@ async function buildFastify(): Promise<Server> {
   app.get('/optional/orders', { onRequest: fa.authenticateHook(gate, { authRequired: false }), preHandler: fa.requiredScopes('orders.read') }, answer);
   app.get('/fw/orders', { onRequest: fa.authenticateHook(gate, { errorHandling: 'framework' }), preHandler: fa.requiredScopes('orders.read') }, answer);
   app.get('/unwired', { preHandler: fa.requiredScopes('orders.read') }, async () => ({ reached: true }));
+  app.get('/copied', {
+    onRequest: fa.authenticateHook(gate),
+    preHandler: [
+      async (req) => {
+        if (req.headers['x-copy'] === '1' && req.auth !== null) req.auth = { ...req.auth };
+      },
+      fa.requiredScopes('orders.read'),
+    ],
+  }, answer);
   app.get('/protected/orders', { onRequest: fa.protectHook(gate, { application: 'payroll' }), preHandler: fa.requiredScopes('orders.read') }, answer);
   app.get('/payroll', { onRequest: fa.protectHook(gate, { application: 'payroll' }, { login, loginPath: '/auth/login' }) }, answer);
   app.get('/auth/login', { onRequest: fa.authenticateHook(gate, { login, loginPath: '/auth/login' }) }, async () => ({ reached: true }));
@@ -277,8 +295,9 @@ describe.each(frameworks)('%s: authenticate', (framework) => {
   it('request.auth outside any protection is what the types say', async () => {
     const res = await get(framework, '/open', bearer(token()));
     expect(res.status).toBe(200);
-    // Express and Koa declare `auth?: Auth`; Fastify `Auth | null` (decorated by the root-level plugin only).
-    expect(res.body).toEqual({ auth: 'undefined' });
+    // Express and Koa declare `auth?: Auth`; Fastify `Auth | null`: the plugin decorates the root, so a
+    // route outside its scope reads `null` too.
+    expect(res.body).toEqual({ auth: framework === 'fastify' ? 'null' : 'undefined' });
   });
 });
 
@@ -368,6 +387,39 @@ describe.each(frameworks)('%s: claim checks', (framework) => {
     const res = await get(framework, '/protected/orders', bearer(token({ acrs: ['c1'], scp: 'profile' })));
     expect(res.status).toBe(403);
     expect(res.body.code).toBe('ERR_INSUFFICIENT_SCOPE');
+  });
+});
+
+describe.each(frameworks)('%s: a passing check is remembered for the same verified claims only', (framework) => {
+  it('the same token passes again, another token of the same user without the scope is still a 403', async () => {
+    const oid = 'b0b1c2d3-0000-4000-8000-000000000002';
+    const good = token({ oid });
+    expect((await get(framework, '/orders', bearer(good))).status).toBe(200);
+    expect((await get(framework, '/orders', bearer(good))).status).toBe(200);
+    const lacking = await get(framework, '/orders', bearer(token({ oid, scp: 'orders.read' })));
+    expect(lacking.status).toBe(403);
+    expect(lacking.body.code).toBe('ERR_INSUFFICIENT_SCOPE');
+    expect(lacking.headers['www-authenticate']).toContain('error="insufficient_scope"');
+    expect((await get(framework, '/orders', bearer(good))).status).toBe(200);
+  });
+
+  it('a copy of an admitted auth with the claims that passed still fails closed: admittance is checked on every request', async () => {
+    const t = token();
+    const admitted = await get(framework, '/copied', bearer(t));
+    expect(admitted.status).toBe(200);
+    expect(admitted.body.scp).toBe('orders.read orders.write');
+    const copied = await get(framework, '/copied', { ...bearer(t), 'x-copy': '1' });
+    expect(copied.status).toBe(500);
+    expect(copied.body).toEqual({ handler: 'framework', code: 'ERR_CONFIG_CLAIM_CHECK_UNPROTECTED' });
+  });
+});
+
+describe('the claims a check remembers are immutable', () => {
+  it('the verified claims and every array and object in them are frozen (what the pass memo relies on)', async () => {
+    const { claims } = await gate.verifyToken(token({ roles: ['Orders.Admin'], acrs: ['c1'], groups: ['g1'], nested: { deep: ['x'] } }));
+    expect(Object.isFrozen(claims)).toBe(true);
+    for (const name of ['roles', 'acrs', 'groups', 'nested'] as const) expect(Object.isFrozen(claims[name]), name).toBe(true);
+    expect(Object.isFrozen((claims.nested as { deep: unknown }).deep)).toBe(true);
   });
 });
 

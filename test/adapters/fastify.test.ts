@@ -81,12 +81,11 @@ describe('fastify 5 over a real socket', () => {
 });
 
 describe('fastify plugin', () => {
-  it('protects only the scope it is registered in, where it decorates request.auth', async () => {
+  it('protects only the scope it is registered in; request.auth is null on every other route of the app', async () => {
     const app = await buildApp(f, false);
     const open = await app.inject({ method: 'GET', url: '/open' });
     expect(open.statusCode).toBe(200);
-    expect(open.json()).toEqual({});
-    expect(app.hasRequestDecorator('auth')).toBe(false);
+    expect(open.json()).toEqual({ auth: null });
     const scoped = Fastify();
     await scoped.register(protect(f.gate, { application: 'portal' }));
     scoped.get('/x', async (request) => ({ auth: request.auth === null ? null : 'set' }));
@@ -94,6 +93,57 @@ describe('fastify plugin', () => {
     expect(scoped.hasRequestDecorator('auth')).toBe(true);
     expect((await scoped.inject({ method: 'GET', url: '/x' })).statusCode).toBe(401);
     await scoped.close();
+    await app.close();
+  });
+
+  it('request.auth is null outside the protected scope: the root, a scope registered before it and one after it', async () => {
+    const seen = (request: FastifyRequest) => ({ auth: request.auth === null ? null : request.auth === undefined ? 'undefined' : request.auth.identity?.email });
+    const app = Fastify();
+    await app.register(async (before) => {
+      before.get('/before', async (request) => seen(request));
+    });
+    await app.register(async (api) => {
+      await api.register(protect(f.gate, { application: 'portal' }));
+      api.get('/inside', async (request) => seen(request));
+    });
+    // A second protected scope: the decorator is added once, not refused as already present.
+    await app.register(async (other) => {
+      await other.register(protect(f.gate, { application: 'portal' }));
+      other.get('/other', async (request) => seen(request));
+    });
+    await app.register(async (after) => {
+      after.get('/after', async (request) => seen(request));
+    });
+    app.get('/root', async (request) => seen(request));
+    await app.ready();
+    for (const url of ['/before', '/after', '/root']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.json(), url).toEqual({ auth: null });
+    }
+    // Positive control: inside the protected scopes the admitted request carries its auth, and a
+    // request without a token is still refused.
+    const authorization = `Bearer ${f.token()}`;
+    for (const url of ['/inside', '/other']) {
+      const res = await app.inject({ method: 'GET', url, headers: { authorization } });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.json(), url).toEqual({ auth: 'ada@contoso.com' });
+      const refused = await app.inject({ method: 'GET', url });
+      expect(refused.statusCode, url).toBe(401);
+      expect(refused.headers['www-authenticate'], url).toMatch(/^Bearer /);
+    }
+    await app.close();
+  });
+
+  it('request.auth is null on the whole app when the plugin is registered on the root', async () => {
+    const app = Fastify();
+    await app.register(protect(f.gate, { application: 'portal' }));
+    app.get('/x', async (request) => ({ email: request.auth?.identity?.email ?? null }));
+    await app.ready();
+    const res = await app.inject({ method: 'GET', url: '/x', headers: { authorization: `Bearer ${f.token()}` } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ email: 'ada@contoso.com' });
+    expect((await app.inject({ method: 'GET', url: '/x' })).statusCode).toBe(401);
     await app.close();
   });
 
