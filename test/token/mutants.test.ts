@@ -4,6 +4,7 @@
  */
 
 import { randomUUID, sign } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGate, EntragateError, type GateOptions } from '../../src/index.js';
 import { createMockEntra, type MockEntra } from '../../src/testing/index.js';
@@ -118,5 +119,34 @@ describe('the per-key issuer: the v1 allowance is for v1 tokens only', () => {
     const error = await refusal(gate().verify(ciam.mintToken({ key: hostKey })));
     expect(error.code).toBe('ERR_TOKEN_ISSUER_INVALID');
     expect(error.message).toContain('is not the issuer of its signing key');
+  });
+});
+
+describe('what a refusal says', () => {
+  it('a token not yet valid names the instant it becomes valid, and one issued in the future the instant it was issued', async () => {
+    const nbf = T + 120;
+    const early = await refusal(gateAt().verify(signText(payloadWith({ nbf: String(nbf) }))));
+    expect(early.code).toBe('ERR_TOKEN_NOT_YET_VALID');
+    expect(early.message).toBe(`the token is not valid before ${new Date(nbf * 1000).toISOString()}`);
+    const future = await refusal(gateAt().verify(signText(payloadWith({ iat: String(nbf) }))));
+    expect(future.code).toBe('ERR_TOKEN_NOT_YET_VALID');
+    expect(future.message).toBe(`the token was issued in the future (${new Date(nbf * 1000).toISOString()})`);
+  });
+
+  it('an app-only token refused tells the diagnostics channel that allowAppTokens is off; with it on, the token passes', async () => {
+    const seen: unknown[] = [];
+    const listen = (message: unknown) => {
+      seen.push(message);
+    };
+    diagnostics.subscribe('entragate:token:rejected', listen);
+    try {
+      const appOnly = entra.mintToken({ issuedAt: T - 10, claims: { idtyp: 'app', scp: undefined } });
+      const error = await refusal(gateAt().verify(appOnly));
+      expect(error.code).toBe('ERR_TOKEN_CLAIM_INVALID');
+      expect(seen).toEqual([{ code: 'ERR_TOKEN_CLAIM_INVALID', message: 'an app-only token carries no user', detail: { allowAppTokens: false } }]);
+      await expect(gateAt({ allowAppTokens: true }).verify(appOnly)).resolves.toMatchObject({ tid: entra.tenantId });
+    } finally {
+      diagnostics.unsubscribe('entragate:token:rejected', listen);
+    }
   });
 });
