@@ -149,4 +149,23 @@ describe('what a refusal says', () => {
       diagnostics.unsubscribe('entragate:token:rejected', listen);
     }
   });
+
+  it('a token under a key of another issuer tells the diagnostics channel the key and its issuer, never the caller', async () => {
+    const issuer = `${entra.url}/${randomUUID()}/v2.0`;
+    const foreign = entra.publishKey({ issuer });
+    const seen: unknown[] = [];
+    const listen = (message: unknown) => {
+      seen.push(message);
+    };
+    diagnostics.subscribe('entragate:token:rejected', listen);
+    try {
+      const error = await refusal(gateAt().verify(entra.mintToken({ issuedAt: T - 10, key: foreign })));
+      expect(error.code).toBe('ERR_TOKEN_ISSUER_INVALID');
+      expect(error.message).not.toContain(foreign.kid);
+      expect(seen).toContainEqual(expect.objectContaining({ code: 'ERR_TOKEN_ISSUER_INVALID', detail: { kid: foreign.kid, keyIssuer: issuer } }));
+      await expect(gateAt().verify(entra.mintToken({ issuedAt: T - 10 }))).resolves.toMatchObject({ tid: entra.tenantId });
+    } finally {
+      diagnostics.unsubscribe('entragate:token:rejected', listen);
+    }
+  });
 });
