@@ -42,7 +42,11 @@ export async function run(): Promise<BenchResult> {
     const rolesMemo = passMemo();
     const withChecks = async () => {
       const outcome = await protector.decide(view);
-      if (outcome.kind !== 'allow' || runChecks([scopes], outcome.auth, raw, view.headers, scopesMemo) !== undefined || runChecks([roles], outcome.auth, raw, view.headers, rolesMemo) !== undefined) {
+      if (
+        outcome.kind !== 'allow' ||
+        runChecks([scopes], outcome.auth, raw, view.headers, scopesMemo) !== undefined ||
+        runChecks([roles], outcome.auth, raw, view.headers, rolesMemo) !== undefined
+      ) {
         throw new Error('denied');
       }
     };
@@ -55,9 +59,19 @@ export async function run(): Promise<BenchResult> {
     const noop = () => auth.via;
     const checksOnly = () => runChecks(checks, auth, raw, view.headers);
 
-    const pipeline = await measurePaired({ name: 'authenticate (cached token)', fn: authenticateOnly }, { name: 'authenticate + requiredScopes + requiredRoles', fn: withChecks });
-    const unmemoized = await measurePaired({ name: 'authenticate (cached token)', fn: authenticateOnly }, { name: 'authenticate + the same checks via checkClaims (no memo)', fn: withUnmemoizedChecks });
-    const alone = await measurePaired({ name: 'baseline: read auth.via', fn: noop }, { name: 'requiredScopes + requiredRoles alone', fn: checksOnly }, { batch: 2000 });
+    const pipeline = await measurePaired(
+      { name: 'authenticate (cached token)', fn: authenticateOnly },
+      { name: 'authenticate + requiredScopes + requiredRoles', fn: withChecks },
+    );
+    const unmemoized = await measurePaired(
+      { name: 'authenticate (cached token)', fn: authenticateOnly },
+      { name: 'authenticate + the same checks via checkClaims (no memo)', fn: withUnmemoizedChecks },
+    );
+    const alone = await measurePaired(
+      { name: 'baseline: read auth.via', fn: noop },
+      { name: 'requiredScopes + requiredRoles alone', fn: checksOnly },
+      { batch: 2000 },
+    );
     return {
       name: 'api: claim checks on a cached token',
       measurements: [pipeline.baseline, pipeline.candidate, unmemoized.candidate, alone.baseline, alone.candidate],

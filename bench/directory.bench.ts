@@ -304,11 +304,20 @@ export async function run(implPath?: string): Promise<BenchResult> {
     sizes.push(refs.length);
   }
   const first = summarize(firstSamples);
-  const medianGroups = percentile(sizes.sort((a, b) => a - b), 50);
+  const medianGroups = percentile(
+    sizes.sort((a, b) => a - b),
+    50,
+  );
   // Check the index against the baseline on a sample before timing anything else.
   for (const u of firstUsers.slice(0, 300)) {
-    const a = index.groupsOfUser(u).map((r) => r.id).sort();
-    const b = naive.groupsOfUser(u).map((r) => r.id).sort();
+    const a = index
+      .groupsOfUser(u)
+      .map((r) => r.id)
+      .sort();
+    const b = naive
+      .groupsOfUser(u)
+      .map((r) => r.id)
+      .sort();
     if (a.join() !== b.join()) throw new Error(`index disagrees with baseline for ${u}`);
   }
 
@@ -323,9 +332,15 @@ export async function run(implPath?: string): Promise<BenchResult> {
   const cached = summarize(cachedSamples);
   const sameArray = hot.every((u) => index.groupsOfUser(u) === index.groupsOfUser(u));
   const cachedRounds = Array.from({ length: 15 }, () => perCall(hot.length, (i) => index.groupsOfUser(hot[i] as string)));
-  const cachedMedianNs = percentile([...cachedRounds].sort((a, b) => a - b), 50);
+  const cachedMedianNs = percentile(
+    [...cachedRounds].sort((a, b) => a - b),
+    50,
+  );
   const naiveRounds = Array.from({ length: 5 }, () => perCall(2_000, (i) => naive.groupsOfUser(hot[i] as string)));
-  const naiveMedianNs = percentile([...naiveRounds].sort((a, b) => a - b), 50);
+  const naiveMedianNs = percentile(
+    [...naiveRounds].sort((a, b) => a - b),
+    50,
+  );
 
   // ---- the same, uninterrupted samples only: users never asked before, and the hot users again
   const firstOnCpu = uninterrupted(order.slice(30_000, 40_000).map((u) => onCpu(() => index.groupsOfUser(`u${u}`))));
@@ -477,16 +492,23 @@ function print(result: BenchResult): void {
   console.log(`  findUser by UPN       ${us(m.findUserByNameP50Ns!)} µs p50, ${us(m.findUserByNameP99Ns!)} µs p99`);
   console.log(`  findUser, no match    ${us(m.findUserMissP50Ns!)} µs p50, ${us(m.findUserMissP99Ns!)} µs p99`);
   console.log(`  groupsOfUser first    ${us(m.groupsOfUserFirstP50Ns!)} µs p50, ${us(m.groupsOfUserFirstP99Ns!)} µs p99`);
-  console.log(`  groupsOfUser cached   ${us(m.groupsOfUserCachedP50Ns!)} µs p50, ${us(m.groupsOfUserCachedP99Ns!)} µs p99 (batched median ${us(m.groupsOfUserCachedMedianNs!)} µs); same array: ${m.cachedAnswerIsSameArray === 1}`);
-  console.log(`  uninterrupted only    first ${us(m.groupsOfUserFirstUninterruptedP50Ns!)} µs p50, ${us(m.groupsOfUserFirstUninterruptedP99Ns!)} µs p99; cached ${us(m.groupsOfUserCachedUninterruptedP50Ns!)} µs p50, ${us(m.groupsOfUserCachedUninterruptedP99Ns!)} µs p99 (${(100 * m.interruptedSampleShare!).toFixed(1)}% of first-lookup samples interrupted)`);
+  console.log(
+    `  groupsOfUser cached   ${us(m.groupsOfUserCachedP50Ns!)} µs p50, ${us(m.groupsOfUserCachedP99Ns!)} µs p99 (batched median ${us(m.groupsOfUserCachedMedianNs!)} µs); same array: ${m.cachedAnswerIsSameArray === 1}`,
+  );
+  console.log(
+    `  uninterrupted only    first ${us(m.groupsOfUserFirstUninterruptedP50Ns!)} µs p50, ${us(m.groupsOfUserFirstUninterruptedP99Ns!)} µs p99; cached ${us(m.groupsOfUserCachedUninterruptedP50Ns!)} µs p50, ${us(m.groupsOfUserCachedUninterruptedP99Ns!)} µs p99 (${(100 * m.interruptedSampleShare!).toFixed(1)}% of first-lookup samples interrupted)`,
+  );
   console.log(`  after a user change   ${us(m.groupsOfUserAfterUserChangeP50Ns!)} µs p50, ${us(m.groupsOfUserAfterUserChangeP99Ns!)} µs p99`);
   console.log(`  every user once       ${us(m.groupsOfUserEveryUserMeanNs!)} µs mean`);
-  console.log(`  baseline BFS query    ${us(b.groupsOfUserMedianNs!)} µs median  → cached ×${f(result.ratios.groupsOfUserCachedSpeedup!, 0)}, first ×${f(result.ratios.groupsOfUserFirstSpeedup!, 1)}`);
+  console.log(
+    `  baseline BFS query    ${us(b.groupsOfUserMedianNs!)} µs median  → cached ×${f(result.ratios.groupsOfUserCachedSpeedup!, 0)}, first ×${f(result.ratios.groupsOfUserFirstSpeedup!, 1)}`,
+  );
   console.log(`  change (all)          ${us(m.changeP50Ns!)} µs p50, ${us(m.changeP99Ns!)} µs p99`);
   console.log(`  user edge change      ${us(m.userEdgeChangeP50Ns!)} µs p50, ${us(m.userEdgeChangeP99Ns!)} µs p99`);
   console.log(`  group edge change     ${us(m.groupEdgeChangeP50Ns!)} µs p50, ${us(m.groupEdgeChangeP99Ns!)} µs p99`);
   console.log(`  query after nesting   ${us(m.groupsOfUserAfterGroupEdgeP50Ns!)} µs p50, ${us(m.groupsOfUserAfterGroupEdgeP99Ns!)} µs p99`);
-  for (const [name, t] of Object.entries(result.targets)) console.log(`  target ${name.padEnd(22)} ${t.met ? 'met' : 'MISSED'} (${f(t.measured, 3)} < ${t.limit})`);
+  for (const [name, t] of Object.entries(result.targets))
+    console.log(`  target ${name.padEnd(22)} ${t.met ? 'met' : 'MISSED'} (${f(t.measured, 3)} < ${t.limit})`);
   for (const note of result.notes) console.log(`  note: ${note}`);
 }
 
@@ -527,7 +549,10 @@ function compare(other: string, rounds: number): void {
   ];
   for (let r = 0; r < rounds; r++) {
     for (const side of sides) {
-      const child = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', self, '--json', ...side.args], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', self, '--json', ...side.args], {
+        encoding: 'utf8',
+        maxBuffer: 64 * 2 ** 20,
+      });
       if (child.status !== 0) throw new Error(`${side.name} run failed: ${child.stderr}`);
       const line = child.stdout.trim().split('\n').pop() as string;
       side.results.push(JSON.parse(line) as BenchResult);
@@ -542,7 +567,12 @@ function compare(other: string, rounds: number): void {
   console.log(`\ndirectory index, ${rounds} alternating rounds (each its own process): before = ${other}, after = this checkout`);
   console.log(`  ${'metric'.padEnd(34)} ${'before'.padStart(16)} ${'after'.padStart(16)}`);
   for (const [key, label, fmt] of COMPARED) {
-    const cells = sides.map((s) => range(s.results.map((x) => x.metrics[key] as number), fmt));
+    const cells = sides.map((s) =>
+      range(
+        s.results.map((x) => x.metrics[key] as number),
+        fmt,
+      ),
+    );
     console.log(`  ${label.padEnd(34)} ${(cells[0] as string).padStart(16)} ${(cells[1] as string).padStart(16)}`);
   }
   // The code's own tail on a loaded machine: per position (the same user in every round) the fastest round, then its p50/p99.

@@ -31,7 +31,12 @@ function percentile(sorted: number[], p: number): number {
 
 function loginFor(gate: Gate): Login {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return createLogin({ gate, redirectUri: 'https://app.example.com/auth/callback', keys: { signing: { kid: 'bench', alg: 'ES256', privateKey } }, sessionCache: { max: 100_000 } });
+  return createLogin({
+    gate,
+    redirectUri: 'https://app.example.com/auth/callback',
+    keys: { signing: { kid: 'bench', alg: 'ES256', privateKey } },
+    sessionCache: { max: 100_000 },
+  });
 }
 
 /** Sessions for `count` directory users, issued through `login` from tokens as the callback would see them. */
@@ -61,7 +66,14 @@ async function crossInstance(entra: MockEntra): Promise<Record<string, number | 
   }
   try {
     const blocked = '0b10c4ed-0000-4000-8000-000000000001';
-    const user = (await a.users.create({ userName: 'ada@contoso.com', externalId: '0ada0ada-0000-4000-8000-000000000001', active: true, emails: [{ value: 'ada@contoso.com', type: 'work' }] })).resource!;
+    const user = (
+      await a.users.create({
+        userName: 'ada@contoso.com',
+        externalId: '0ada0ada-0000-4000-8000-000000000001',
+        active: true,
+        emails: [{ value: 'ada@contoso.com', type: 'work' }],
+      })
+    ).resource!;
     const group = (await a.groups.create({ displayName: 'Blocked', externalId: blocked }, [])).resource!;
     const gate = createGate({
       idp: entra.idpConfig({ scim_config: { enabled: true, identity_update_behavior: 'automatic' } }),

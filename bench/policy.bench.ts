@@ -23,8 +23,6 @@ const IDENTITY_GROUPS = 200;
 const DIRECT_GROUPS = 50;
 const POLICIES = 1_000;
 
-
-
 interface Data {
   pool: string[];
   /** The identity's transitive groups; the first DIRECT_GROUPS are direct, the rest are their ancestors. */
@@ -107,7 +105,12 @@ function mixedPolicies(data: Data, rand: () => number): AccessPolicy[] {
     if (kind === 4) policy.exclude = [{ ip: { ip: '203.0.113.0/24' } }];
     out.push(policy);
   }
-  out.push({ name: 'members', decision: 'allow', include: [{ azureAD: { id: data.member[5] as string } }], require: [{ auth_method: { auth_method: 'mfa' } }] });
+  out.push({
+    name: 'members',
+    decision: 'allow',
+    include: [{ azureAD: { id: data.member[5] as string } }],
+    require: [{ auth_method: { auth_method: 'mfa' } }],
+  });
   return out;
 }
 
@@ -172,8 +175,13 @@ export async function run(): Promise<BenchResult> {
   const gatewayCold = await measure('gateway: 1,000 rules, fresh identity each call', () => gateway.evaluate(fresh(), {}), { batch: 100 });
   // Many users whose identities the token cache keeps (same objects, interleaved): the long-lived per-identity cache.
   const users = Array.from({ length: 64 }, (_, i) => ({ ...identity, user_uuid: `u-${i}` }));
-  const accessUsers = await measure('access: 1,000 policies, 64 cached identities in turn', (i) => access.evaluate(users[i % 64] as Identity, {}), { batch: 1000 });
-  const casbin = await measure('casbin: 1,000 policies, RBAC g = _, _ (enforceSync)', () => enforcer.enforceSync('user-1', 'app', 'access'), { batch: 10, warmup: 50 });
+  const accessUsers = await measure('access: 1,000 policies, 64 cached identities in turn', (i) => access.evaluate(users[i % 64] as Identity, {}), {
+    batch: 1000,
+  });
+  const casbin = await measure('casbin: 1,000 policies, RBAC g = _, _ (enforceSync)', () => enforcer.enforceSync('user-1', 'app', 'access'), {
+    batch: 10,
+    warmup: 50,
+  });
 
   const big = makeData(0xbeef, 10_000);
   const bigAccess = accessPolicies(big);

@@ -45,7 +45,14 @@ function build(): { store: ReviewStore; groupIds: string[] } {
   const users: DirectoryUser[] = [];
   for (let i = 0; i < USERS; i++) {
     const id = `u${String(i).padStart(6, '0')}`;
-    users.push({ id, externalId: seededGuid(rand), userName: `user${i}@contoso.com`, emails: [`user${i}@contoso.com`], displayName: `User ${i}`, active: rand() >= 0.01 });
+    users.push({
+      id,
+      externalId: seededGuid(rand),
+      userName: `user${i}@contoso.com`,
+      emails: [`user${i}@contoso.com`],
+      displayName: `User ${i}`,
+      active: rand() >= 0.01,
+    });
     for (let k = 0; k < 3; k++) memberships.push({ groupId: leaves[Math.floor(rand() * leaves.length)]!.id, memberId: id });
   }
   const index = createDirectoryIndex();
@@ -71,7 +78,8 @@ function policies(groupIds: readonly string[]): AccessPolicy[] {
   const out: AccessPolicy[] = [];
   for (let i = 0; i < POLICIES; i++) {
     if (i % 20 === 5) out.push({ name: `block-${i}`, decision: 'deny', include: [{ azureAD: { id: pick() } }], require: [{ geo: { country_code: 'KP' } }] });
-    else if (i % 20 === 15) out.push({ name: `office-${i}`, decision: 'allow', include: [{ azureAD: { id: pick() } }], require: [{ ip: { ip: '10.0.0.0/8' } }] });
+    else if (i % 20 === 15)
+      out.push({ name: `office-${i}`, decision: 'allow', include: [{ azureAD: { id: pick() } }], require: [{ ip: { ip: '10.0.0.0/8' } }] });
     else out.push({ name: `allow-${i}`, decision: 'allow', include: [{ azureAD: { id: pick() } }] });
   }
   return out;
@@ -82,7 +90,12 @@ export async function run(): Promise<BenchResult> {
   const { store, groupIds } = build();
   const buildMs = performance.now() - t;
   const idp = { type: 'azureAD', name: 'bench', config: { client_id: '00000000-0000-4000-8000-00000000c1d0', directory_id: TENANT } } as const;
-  const gate = createGate({ idp, applications: { portal: { policies: policies(groupIds) } }, groups: createDirectoryGroupSource({ index: store.index }), tokenGroups: 'ignore' });
+  const gate = createGate({
+    idp,
+    applications: { portal: { policies: policies(groupIds) } },
+    groups: createDirectoryGroupSource({ index: store.index }),
+    tokenGroups: 'ignore',
+  });
 
   // The floor: the same pipeline calls in a plain loop.
   const floor = async (): Promise<number> => {
@@ -91,8 +104,19 @@ export async function run(): Promise<BenchResult> {
     for (let i = 0; i < USERS; i++) {
       const u = store.index.getUser(`u${String(i).padStart(6, '0')}`)!;
       const identity: Identity = {
-        email: u.emails[0]!, user_uuid: u.externalId!, idp: { id: 'azureAD', type: 'azureAD' }, amr: [], groups: [], membership: { state: 'absent' },
-        oidc_fields: {}, oid: u.externalId!, tid: TENANT, sub: u.id, iat: 0, exp: 0, ver: '2.0',
+        email: u.emails[0]!,
+        user_uuid: u.externalId!,
+        idp: { id: 'azureAD', type: 'azureAD' },
+        amr: [],
+        groups: [],
+        membership: { state: 'absent' },
+        oidc_fields: {},
+        oid: u.externalId!,
+        tid: TENANT,
+        sub: u.id,
+        iat: 0,
+        exp: 0,
+        ver: '2.0',
       };
       try {
         const resolved = await gate.resolveIdentity(identity, { claims: { preferred_username: u.userName } });
@@ -129,8 +153,18 @@ export async function run(): Promise<BenchResult> {
   return {
     name: 'review',
     measurements: [
-      { name: `review ${USERS.toLocaleString('en-US')} users × ${POLICIES} policies (best of 3)`, opsPerSec: (USERS / t) * 1000, medianNs: (t * 1e6) / USERS, iterations: USERS * 3 },
-      { name: 'floor: resolveIdentity + authorize loop (best of 3)', opsPerSec: (USERS / best(floors)) * 1000, medianNs: (best(floors) * 1e6) / USERS, iterations: USERS * 3 },
+      {
+        name: `review ${USERS.toLocaleString('en-US')} users × ${POLICIES} policies (best of 3)`,
+        opsPerSec: (USERS / t) * 1000,
+        medianNs: (t * 1e6) / USERS,
+        iterations: USERS * 3,
+      },
+      {
+        name: 'floor: resolveIdentity + authorize loop (best of 3)',
+        opsPerSec: (USERS / best(floors)) * 1000,
+        medianNs: (best(floors) * 1e6) / USERS,
+        iterations: USERS * 3,
+      },
     ],
     ratios: { 'review time / floor time (lower is better)': t / best(floors) },
     extra: {

@@ -40,7 +40,12 @@ import { isMain, report, save, type BenchResult, type Measurement } from './harn
 import { createGate } from '../src/gate.js';
 
 const BENCH_GATE = createGate({
-  idp: { type: 'azureAD', name: 'bench', config: { client_id: '00000000-0000-4000-8000-00000000b3c0', directory_id: '00000000-0000-4000-8000-00000000b3d0' }, scim_config: { enabled: true } },
+  idp: {
+    type: 'azureAD',
+    name: 'bench',
+    config: { client_id: '00000000-0000-4000-8000-00000000b3c0', directory_id: '00000000-0000-4000-8000-00000000b3d0' },
+    scim_config: { enabled: true },
+  },
 });
 
 const SCALE = Number(process.env.SCIM_BENCH_SCALE ?? 1);
@@ -84,7 +89,12 @@ async function nullTarget(): Promise<Target> {
     req.on('end', () => {
       const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>) : undefined;
       const type = { 'content-type': 'application/scim+json' };
-      if (req.method === 'GET') res.writeHead(200, type).end(JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: 0, Resources: [], startIndex: 1, itemsPerPage: 0 }));
+      if (req.method === 'GET')
+        res
+          .writeHead(200, type)
+          .end(
+            JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: 0, Resources: [], startIndex: 1, itemsPerPage: 0 }),
+          );
       else if (req.method === 'POST') res.writeHead(201, type).end(JSON.stringify({ ...body, id: randomUUID() }));
       else res.writeHead(204).end();
     });
@@ -176,7 +186,10 @@ async function sync({ base, tag, users, groups }: SyncJob): Promise<{ requests: 
       requests += 2;
       for (let b = 0; b < MEMBERS / PATCH_BATCH; b++) {
         const value = Array.from({ length: PATCH_BATCH }, (_, k) => ({ $ref: null, value: userIds[(g * MEMBERS + b * PATCH_BATCH + k) % users]! }));
-        await call(base, 'PATCH', `/Groups/${group.id}?aadOptscim062020`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Add', path: 'members', value }] });
+        await call(base, 'PATCH', `/Groups/${group.id}?aadOptscim062020`, {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+          Operations: [{ op: 'Add', path: 'members', value }],
+        });
         requests++;
       }
     },
@@ -317,7 +330,13 @@ function recordPropagation(extra: Record<string, number | string>, on: number[],
 export async function run(): Promise<BenchResult> {
   if (process.env.SCIM_BENCH_ONLY === 'propagation') return runPropagationOnly();
   const measurements: Measurement[] = [];
-  const extra: Record<string, number | string> = { users: USERS, groups: GROUPS, membersPerGroup: MEMBERS, inFlight: IN_FLIGHT, client: 'node:http keep-alive, child process' };
+  const extra: Record<string, number | string> = {
+    users: USERS,
+    groups: GROUPS,
+    membersPerGroup: MEMBERS,
+    inFlight: IN_FLIGHT,
+    client: 'node:http keep-alive, child process',
+  };
   const record = (name: string, r: { requests: number; seconds: number; serverCpuUs: number }): number => {
     const rps = r.requests / r.seconds;
     measurements.push({ name, opsPerSec: rps, medianNs: (r.seconds / r.requests) * 1e9, iterations: r.requests });

@@ -27,7 +27,10 @@ export async function run(): Promise<BenchResult> {
     // A second login whose revocation list holds 10,000 users and 100 apps (none matching).
     const revocations = createMemoryRevocationList();
     const at = Math.floor(Date.now() / 1000);
-    revocations.revokeUser(Array.from({ length: 10_000 }, () => randomUUID()), at);
+    revocations.revokeUser(
+      Array.from({ length: 10_000 }, () => randomUUID()),
+      at,
+    );
     for (let i = 0; i < 100; i++) revocations.revokeApp(`app-${i}`, at);
     const loadedGate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, tokenCache: { max: 100_000 }, revocations });
     const loaded = createLogin({ gate: loadedGate, redirectUri: 'https://app.example.com/auth/callback', keys, sessionCache: { max: 100_000 } });
@@ -54,7 +57,11 @@ export async function run(): Promise<BenchResult> {
     // V8 has not cached yet. Both sides get a fresh copy of the same token each call.
     const bearerFresh = await best('gate.verify: bearer token as a fresh string per request', () => gate.verify(` ${bearer}`.slice(1)));
     const sessionFresh = await best('login.verifySession: session as a fresh string per request', () => login.verifySession(` ${token}`.slice(1)));
-    const firstSight = await measure('login.verifySession: first sight (ES256 verify)', (i) => login.verifySession(fresh[i % FRESH]!), { ms: 60, batch: 100, warmup: 0 });
+    const firstSight = await measure('login.verifySession: first sight (ES256 verify)', (i) => login.verifySession(fresh[i % FRESH]!), {
+      ms: 60,
+      batch: 100,
+      warmup: 0,
+    });
 
     const diff = session.medianNs - bearerCached.medianNs;
     const result: BenchResult = {

@@ -74,8 +74,14 @@ function expressApp(variant: Variant, s: Setup): Server {
   };
   if (variant === 'bare') app.get('/orders', handler);
   else if (variant === 'authenticate') app.get('/orders', ex.authenticate(s.gate), handler);
-  else if (variant === 'authenticate + checks') app.get('/orders', ex.authenticate(s.gate), ex.requiredScopes('Orders.Read'), ex.requiredRoles('Orders.Admin'), handler);
-  else app.get('/orders', expressJwt({ audience: s.audience, issuer: s.issuer, jwksUri: `${s.entra.url}/${s.entra.tenantId}/discovery/v2.0/keys`, tokenSigningAlg: 'RS256' }), handler);
+  else if (variant === 'authenticate + checks')
+    app.get('/orders', ex.authenticate(s.gate), ex.requiredScopes('Orders.Read'), ex.requiredRoles('Orders.Admin'), handler);
+  else
+    app.get(
+      '/orders',
+      expressJwt({ audience: s.audience, issuer: s.issuer, jwksUri: `${s.entra.url}/${s.entra.tenantId}/discovery/v2.0/keys`, tokenSigningAlg: 'RS256' }),
+      handler,
+    );
   return createServer(app);
 }
 
@@ -133,7 +139,13 @@ export async function run(): Promise<BenchResult> {
       audience,
       claims: { groups, scp: 'Orders.Read Orders.Write User.Read', roles: ['Orders.Admin', 'Orders.Auditor'], email: 'ada.lovelace@contoso.com', acrs: ['c1'] },
     });
-    const setup: Setup = { gate, entra, pem: entra.currentKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(), audience, issuer: entra.issuer('2.0') };
+    const setup: Setup = {
+      gate,
+      entra,
+      pem: entra.currentKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      audience,
+      issuer: entra.issuer('2.0'),
+    };
     const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
 
     const targets: Array<{ framework: string; variant: Variant; url: string }> = [];
@@ -171,7 +183,12 @@ export async function run(): Promise<BenchResult> {
       const of = (v: Variant) => rps.get(`${framework} ${v}`)!;
       for (const v of VARIANTS) {
         const name = `${framework} ${v === 'plugin' ? PLUGIN[framework] : v}`;
-        measurements.push({ name: `${name} (req/s, median)`, opsPerSec: median(of(v)), medianNs: median(p50.get(`${framework} ${v}`)!) * 1e6, iterations: of(v).length });
+        measurements.push({
+          name: `${name} (req/s, median)`,
+          opsPerSec: median(of(v)),
+          medianNs: median(p50.get(`${framework} ${v}`)!) * 1e6,
+          iterations: of(v).length,
+        });
       }
       const perRound = (a: Variant, b: Variant) => median(of(a).map((x, i) => x / of(b)[i]!));
       ratios[`${framework} authenticate / bare (target ≥ 0.9)`] = perRound('authenticate', 'bare');
@@ -180,7 +197,9 @@ export async function run(): Promise<BenchResult> {
       const cpuOf = (v: Variant) => median(cpu.get(`${framework} ${v}`)!);
       for (const v of VARIANTS) extra[`${framework} ${v}: CPU µs/request (median)`] = Number(cpuOf(v).toFixed(1));
       ratios[`${framework} CPU per request: bare / authenticate`] = cpuOf('bare') / cpuOf('authenticate');
-      extra[`${framework} per-round authenticate / bare`] = of('authenticate').map((x, i) => (x / of('bare')[i]!).toFixed(2)).join(' ');
+      extra[`${framework} per-round authenticate / bare`] = of('authenticate')
+        .map((x, i) => (x / of('bare')[i]!).toFixed(2))
+        .join(' ');
     }
     return { name: 'throughput: an API route per framework (loaded machine: read the ratios)', measurements, ratios, extra };
   } finally {

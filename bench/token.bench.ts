@@ -70,7 +70,9 @@ export async function run(): Promise<BenchResult> {
     const key = entra.currentKey;
     const header = { alg: 'RS256', typ: 'JWT', kid: key.kid };
     // Flat strings, as an HTTP server hands a header over (signJwt's template string is a rope).
-    const tokens = Array.from({ length: POOL }, (_, i) => Buffer.from(signJwt(header, realisticPayload(entra, i + 1, iat), key.privateKey), 'latin1').toString('latin1'));
+    const tokens = Array.from({ length: POOL }, (_, i) =>
+      Buffer.from(signJwt(header, realisticPayload(entra, i + 1, iat), key.privateKey), 'latin1').toString('latin1'),
+    );
     const payloadBytes = Buffer.from(tokens[0]!.split('.')[1]!, 'base64url').length;
     // The floor verifies each token's own signing input, decoded beforehand.
     const inputs = tokens.map((t) => {
@@ -103,17 +105,25 @@ export async function run(): Promise<BenchResult> {
     const nextFast = cycle(tokens);
     const nextJose = cycle(tokens);
     const cases = [
-      { name: 'node:crypto.verify (same signing input, floor)', fn: () => { const x = nextInput(); return cryptoVerify('RSA-SHA256', x.data, publicKey, x.sig); } },
+      {
+        name: 'node:crypto.verify (same signing input, floor)',
+        fn: () => {
+          const x = nextInput();
+          return cryptoVerify('RSA-SHA256', x.data, publicKey, x.sig);
+        },
+      },
       { name: 'gate.verify, new token each call (cache on, all misses)', fn: () => gate.verify(nextGate()) },
       { name: 'fast-jwt verify (no cache)', fn: () => fastJwt(nextFast()) },
       { name: 'jose.jwtVerify', fn: () => jwtVerify(nextJose(), joseKey, { issuer, audience: entra.clientId }) },
     ];
     const { best, rounds } = await measureRounds(cases, { rounds: 7, ms: 400, batch: 200 });
-    const [raw, fresh, fast, jose] = best as [typeof best[0], typeof best[0], typeof best[0], typeof best[0]];
+    const [raw, fresh, fast, jose] = best as [(typeof best)[0], (typeof best)[0], (typeof best)[0], (typeof best)[0]];
     const perRound = (c: number): string => rounds[c]!.map((m, r) => (rounds[0]![r]!.medianNs / m.medianNs).toFixed(2)).join(' ');
 
     const token = tokens[0]!;
-    const jwt = await measure('jsonwebtoken.verify', () => jsonwebtoken.verify(token, pem, { algorithms: ['RS256'], issuer, audience: entra.clientId }), { ms: 600 });
+    const jwt = await measure('jsonwebtoken.verify', () => jsonwebtoken.verify(token, pem, { algorithms: ['RS256'], issuer, audience: entra.clientId }), {
+      ms: 600,
+    });
     const repeatedGate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, tokenCache: { max: CACHE_MAX } });
     await repeatedGate.verify(token);
     const repeated = await measure('gate.verify, a repeated token (cache hit)', () => repeatedGate.verify(token), { batch: 2000, ms: 600 });

@@ -22,4 +22,5 @@ export function createApi(gate: Gate): express.Express {
   return app;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = (await run('Express API', (gate) => createApi(gate) as unknown as import('node:http').RequestListener)) ? 0 : 1;
+if (import.meta.url === `file://${process.argv[1]}`)
+  process.exitCode = (await run('Express API', (gate) => createApi(gate) as unknown as import('node:http').RequestListener)) ? 0 : 1;

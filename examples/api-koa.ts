@@ -28,19 +28,27 @@ function route(method: string, path: string, ...middleware: Koa.Middleware[]): K
 export function createApi(gate: Gate): Koa {
   const app = new Koa();
   const user = authenticate(gate);
-  app.use(route('GET', '/health', (ctx) => {
-    ctx.body = { ok: true };
-  }));
-  app.use(route('GET', '/orders', user, requiredScopes('Orders.Read'), (ctx) => {
-    ctx.body = { orders: [], caller: ctx.state.auth?.claims?.oid };
-  }));
-  app.use(route('POST', '/orders', user, requiredScopes('Orders.Write'), (ctx) => {
-    ctx.status = 201;
-    ctx.body = { id: 42 };
-  }));
-  app.use(route('DELETE', '/orders/*', user, requiredRoles('Orders.Admin'), (ctx) => {
-    ctx.status = 204;
-  }));
+  app.use(
+    route('GET', '/health', (ctx) => {
+      ctx.body = { ok: true };
+    }),
+  );
+  app.use(
+    route('GET', '/orders', user, requiredScopes('Orders.Read'), (ctx) => {
+      ctx.body = { orders: [], caller: ctx.state.auth?.claims?.oid };
+    }),
+  );
+  app.use(
+    route('POST', '/orders', user, requiredScopes('Orders.Write'), (ctx) => {
+      ctx.status = 201;
+      ctx.body = { id: 42 };
+    }),
+  );
+  app.use(
+    route('DELETE', '/orders/*', user, requiredRoles('Orders.Admin'), (ctx) => {
+      ctx.status = 204;
+    }),
+  );
   return app;
 }
 

@@ -32,7 +32,19 @@ export async function run(name: string, build: (gate: Gate) => RequestListener |
   const reader = entra.mintToken({ audience, claims: { scp: 'Orders.Read' } });
   const writer = entra.mintToken({ audience, claims: { scp: 'Orders.Read Orders.Write' } });
   const daemonId = '5d3c2b1a-0000-4000-8000-00000000d43e';
-  const daemon = entra.mintToken({ audience, claims: { sub: daemonId, oid: daemonId, idtyp: 'app', scp: undefined, roles: ['Orders.Admin'], name: undefined, preferred_username: undefined, email: undefined } });
+  const daemon = entra.mintToken({
+    audience,
+    claims: {
+      sub: daemonId,
+      oid: daemonId,
+      idtyp: 'app',
+      scp: undefined,
+      roles: ['Orders.Admin'],
+      name: undefined,
+      preferred_username: undefined,
+      email: undefined,
+    },
+  });
   const steps: Array<{ step: string; method: string; path: string; token?: string; expected: number }> = [
     { step: 'health check, no token', method: 'GET', path: '/health', expected: 200 },
     { step: 'list orders without a token', method: 'GET', path: '/orders', expected: 401 },
@@ -46,11 +58,20 @@ export async function run(name: string, build: (gate: Gate) => RequestListener |
   const rows: Array<Record<string, string>> = [];
   try {
     for (const s of steps) {
-      const res = await fetch(`${origin}${s.path}`, { method: s.method, headers: { accept: 'application/json', ...(s.token === undefined ? {} : { authorization: `Bearer ${s.token}` }) } });
+      const res = await fetch(`${origin}${s.path}`, {
+        method: s.method,
+        headers: { accept: 'application/json', ...(s.token === undefined ? {} : { authorization: `Bearer ${s.token}` }) },
+      });
       const body = res.status === 204 ? '' : await res.text();
       const challenge = res.headers.get('www-authenticate') ?? '';
       ok &&= res.status === s.expected;
-      rows.push({ step: s.step, expected: String(s.expected), got: String(res.status), why: challenge || body.slice(0, 80), ok: res.status === s.expected ? 'yes' : 'NO' });
+      rows.push({
+        step: s.step,
+        expected: String(s.expected),
+        got: String(res.status),
+        why: challenge || body.slice(0, 80),
+        ok: res.status === s.expected ? 'yes' : 'NO',
+      });
     }
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));

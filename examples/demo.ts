@@ -103,7 +103,10 @@ try {
   // Entragate's 401 and 503 arrive here as errors carrying `status` and `headers`.
   const onError: express.ErrorRequestHandler = (error, _req, res, next) => {
     if (!(error instanceof EntragateError)) return next(error);
-    res.status(error.status).set(error.headers).json({ code: error.code, message: error.expose ? error.message : 'temporarily unavailable' });
+    res
+      .status(error.status)
+      .set(error.headers)
+      .json({ code: error.code, message: error.expose ? error.message : 'temporarily unavailable' });
   };
   app.use(onError);
   server.on('request', app);
@@ -145,7 +148,11 @@ try {
   const scim = (method: string, path: string, body?: unknown) =>
     http('entra', method, `${origin}/scim/v2${path}`, { headers: { authorization: `Bearer ${SCIM_SECRET}` }, ...(body === undefined ? {} : { body }) });
   const reason = (r: { status: number; json: Record<string, unknown>; challenge: string }): string =>
-    typeof r.json.message === 'string' ? `${r.json.message}${typeof r.json.code === 'string' && r.status !== 403 ? ` (${r.json.code})` : ''}` : typeof r.json.policy === 'string' ? `policy \`${r.json.policy}\`` : r.challenge;
+    typeof r.json.message === 'string'
+      ? `${r.json.message}${typeof r.json.code === 'string' && r.status !== 403 ? ` (${r.json.code})` : ''}`
+      : typeof r.json.policy === 'string'
+        ? `policy \`${r.json.policy}\``
+        : r.challenge;
 
   // ---- 1. Entra provisions users and nested groups over SCIM ----
   const scimIds: Record<string, string> = {};
@@ -163,7 +170,12 @@ try {
     record(`Entra → SCIM: create user ${u.email}`, '201', String(r.status), 'POST /Users with the bearer secret');
   }
   const group = async (name: string, externalId: string, members: string[]) => {
-    const r = await scim('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], externalId, displayName: name, members: members.map((value) => ({ value })) });
+    const r = await scim('POST', '/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      externalId,
+      displayName: name,
+      members: members.map((value) => ({ value })),
+    });
     scimIds[name] = String(r.json.id ?? '');
     record(`Entra → SCIM: create group ${name}`, '201', String(r.status), members.length === 0 ? 'no members yet' : `${members.length} member(s)`);
   };
@@ -179,7 +191,12 @@ try {
 
   // ---- 2. Requests without a login ----
   const anonymousBrowser = await http('nobody', 'GET', `${origin}/portal`, { headers: { accept: 'text/html' } });
-  record('a browser opens /portal without a session', '302 /auth/login', `${anonymousBrowser.status} ${anonymousBrowser.location.split('?')[0]}`, 'sent to the login');
+  record(
+    'a browser opens /portal without a session',
+    '302 /auth/login',
+    `${anonymousBrowser.status} ${anonymousBrowser.location.split('?')[0]}`,
+    'sent to the login',
+  );
   const anonymousApi = await http('nobody', 'GET', `${origin}/portal`, { headers: { accept: 'application/json' } });
   record('an API client calls /portal without a token', '401', String(anonymousApi.status), anonymousApi.challenge);
 
@@ -193,7 +210,12 @@ try {
     const callback = await http(who, 'GET', code.location);
     const pkce = authorize.searchParams.get('code_challenge_method') ?? 'none';
     const session = jars.get(who)?.has(login.cookieName) ? 'session' : 'no session';
-    record(`${u.name} logs in`, `302 /portal, session, S256`, `${callback.status} ${callback.location}, ${session}, ${pkce}`, 'state, nonce and PKCE checked at the callback');
+    record(
+      `${u.name} logs in`,
+      `302 /portal, session, S256`,
+      `${callback.status} ${callback.location}, ${session}, ${pkce}`,
+      'state, nonce and PKCE checked at the callback',
+    );
     return callback.location;
   }
   const portal = async (who: UserName, label: string, expected: string) => {
@@ -205,7 +227,12 @@ try {
   await portal('ada', 'Ada opens /portal (Platform ⊂ Engineering)', '200');
   const identity = await http('ada', 'GET', `${origin}/cdn-cgi/access/get-identity`, { headers: { accept: 'application/json' } });
   const groupNames = (identity.json.groups as Array<{ name?: string }> | undefined)?.map((g) => g.name).join(', ') ?? '';
-  record('Ada reads her identity (get-identity)', 'Engineering, Platform', groupNames.split(', ').sort().join(', '), 'groups from the SCIM directory, nested ones included');
+  record(
+    'Ada reads her identity (get-identity)',
+    'Engineering, Platform',
+    groupNames.split(', ').sort().join(', '),
+    'groups from the SCIM directory, nested ones included',
+  );
   await logIn('bob');
   await portal('bob', 'Bob opens /portal (Engineering)', '200');
   // Entra adds Bob to Contractors. `identity_update_behavior: 'automatic'`: his session follows the directory.
@@ -250,13 +277,23 @@ try {
         portal: {
           policies: [
             { name: 'Engineering', decision: 'allow', include: [{ azureAD: { id: ENGINEERING } }] },
-            { name: 'Staff from the office', decision: 'allow', include: [{ email_domain: { domain: 'contoso.com' } }], require: [{ ip: { ip: '10.0.0.0/8' } }] },
+            {
+              name: 'Staff from the office',
+              decision: 'allow',
+              include: [{ email_domain: { domain: 'contoso.com' } }],
+              require: [{ ip: { ip: '10.0.0.0/8' } }],
+            },
           ],
         },
       },
     },
   });
-  record('Candidate policy diff for /portal', 'ada allowed, bob allowed, cy conditional (ip)', who(diff), `${diff.targets[0]!.gains} gains: CI would refuse it without --allow-gains`);
+  record(
+    'Candidate policy diff for /portal',
+    'ada allowed, bob allowed, cy conditional (ip)',
+    who(diff),
+    `${diff.targets[0]!.gains} gains: CI would refuse it without --allow-gains`,
+  );
 
   // ---- 5. Entra deprovisions Ada: every session and token of hers stops at once ----
   const deprovision = await scim('PATCH', `/Users/${scimIds.ada}`, {
@@ -268,7 +305,12 @@ try {
   const apiAfter = await http('ada-api', 'GET', `${origin}/portal`, { headers: { authorization: `Bearer ${adaToken}` } });
   record("Ada's script calls /portal with her token", '401', String(apiAfter.status), reason(apiAfter));
   const browserAfter = await http('ada', 'GET', `${origin}/portal`, { headers: { accept: 'text/html' } });
-  record("Ada's browser opens /portal", '302 /auth/login', `${browserAfter.status} ${browserAfter.location.split('?')[0]}`, 'her revoked session sends her back to the login');
+  record(
+    "Ada's browser opens /portal",
+    '302 /auth/login',
+    `${browserAfter.status} ${browserAfter.location.split('?')[0]}`,
+    'her revoked session sends her back to the login',
+  );
   await portal('bob', 'Bob is unaffected', '403');
   // Ada tries again: Entra still lets her sign in (the mock knows nothing of SCIM), but the directory
   // holds her as deprovisioned, and the login asks it what the bearer path asks it.
@@ -278,7 +320,12 @@ try {
   const code = await http('ada', 'GET', again.location);
   const relogin = await http('ada', 'GET', code.location);
   const adaSession = jars.get('ada')?.get(login.cookieName) !== before ? 'new session' : 'no session';
-  record('Ada, deprovisioned, logs in again', '403 ERR_DIRECTORY_USER_INACTIVE, no session', `${relogin.status} ${relogin.error}, ${adaSession}`, 'the directory holds her as inactive: no session');
+  record(
+    'Ada, deprovisioned, logs in again',
+    '403 ERR_DIRECTORY_USER_INACTIVE, no session',
+    `${relogin.status} ${relogin.error}, ${adaSession}`,
+    'the directory holds her as inactive: no session',
+  );
 } catch (error) {
   rows.push({ step: 'the story stopped', expected: 'no error', got: error instanceof Error ? error.message : String(error), why: '', ok: false });
 } finally {
@@ -302,5 +349,7 @@ console.log(`entragate demo: mock Entra ID, an Express app and its SCIM endpoint
 console.log(line('#', 'step', 'expected', 'got', ' ', 'why'));
 rows.forEach((r, i) => console.log(line(String(i + 1), r.step, r.expected, r.got, r.ok ? '✓' : '✗', r.why)));
 const failed = rows.filter((r) => !r.ok).length;
-console.log(`\n${failed === 0 ? `all ${rows.length} steps went as expected` : `${failed} of ${rows.length} steps did not go as expected`} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+console.log(
+  `\n${failed === 0 ? `all ${rows.length} steps went as expected` : `${failed} of ${rows.length} steps did not go as expected`} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+);
 process.exitCode = failed === 0 ? 0 : 1;

@@ -15,7 +15,17 @@ const env = (name: string): string => process.env[name] ?? '';
 const ENGINEERING = '61503835-b6fe-4630-af88-de551dd59a2e'; // an Entra group Object Id
 
 const gate = createGate({
-  idp: { type: 'azureAD', name: 'Entra ID', config: { client_id: env('ENTRA_CLIENT_ID'), client_secret: env('ENTRA_CLIENT_SECRET'), directory_id: env('ENTRA_TENANT_ID'), support_groups: true, pkce_enabled: true } },
+  idp: {
+    type: 'azureAD',
+    name: 'Entra ID',
+    config: {
+      client_id: env('ENTRA_CLIENT_ID'),
+      client_secret: env('ENTRA_CLIENT_SECRET'),
+      directory_id: env('ENTRA_TENANT_ID'),
+      support_groups: true,
+      pkce_enabled: true,
+    },
+  },
   applications: {
     portal: { policies: [{ name: 'Engineering', decision: 'allow', include: [{ azureAD: { id: ENGINEERING } }] }] },
   },
@@ -38,7 +48,10 @@ app.get('/cdn-cgi/access/get-identity', guard, identityEndpoint());
 // 401 and 503 arrive as errors with `status` and `headers` (WWW-Authenticate, Retry-After).
 const onError: express.ErrorRequestHandler = (error, _req, res, next) => {
   if (!(error instanceof EntragateError)) return next(error);
-  res.status(error.status).set(error.headers).json({ code: error.code, message: error.expose ? error.message : 'temporarily unavailable' });
+  res
+    .status(error.status)
+    .set(error.headers)
+    .json({ code: error.code, message: error.expose ? error.message : 'temporarily unavailable' });
 };
 app.use(onError);
 

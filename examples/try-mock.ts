@@ -39,7 +39,11 @@ const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hello`;
 // A delegated access token (it has `scp`) for a member of Engineering, and one for someone else.
 const member = entra.mintToken({ claims: { scp: 'access_as_user', name: 'Ada', groups: [ENGINEERING] } });
 const outsider = entra.mintToken({ claims: { scp: 'access_as_user', name: 'Eve', groups: [] } });
-for (const [who, token] of [['no token', undefined], ['member', member], ['outsider', outsider]] as const) {
+for (const [who, token] of [
+  ['no token', undefined],
+  ['member', member],
+  ['outsider', outsider],
+] as const) {
   const response = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   console.log(`${who}: ${response.status} ${await response.text()}`);
 }

@@ -32,7 +32,9 @@ const entries = (config as { entry: Record<string, string> }).entry;
 /** `./login` → `src/login/index.ts`, through the tsup entry of the same output name. */
 const publicEntries = Object.entries(manifest.exports).flatMap(([subpath, target]) => {
   if (typeof target !== 'object' || target === null) return [];
-  const out = String((target as { default: string }).default).replace(/^\.\/dist\//, '').replace(/\.js$/, '');
+  const out = String((target as { default: string }).default)
+    .replace(/^\.\/dist\//, '')
+    .replace(/\.js$/, '');
   const source = entries[out];
   if (source === undefined) throw new Error(`package.json exports \`${subpath}\` but tsup builds no entry \`${out}\``);
   return [{ subpath: subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`, file: resolve(root, source) }];

@@ -68,7 +68,12 @@ export function createGate(options: GateOptions): Gate {
     versions: new Set(o.tokenVersions),
     clockTolerance: o.clockToleranceSeconds,
     maxTokenBytes: o.maxTokenBytes,
-    mapping: { idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }), emailClaim: idp.config.email_claim_name, claims: idp.config.claims, homeTenant: home },
+    mapping: {
+      idp: Object.freeze({ id: idp.id ?? idp.uid ?? 'azureAD', type: 'azureAD' }),
+      emailClaim: idp.config.email_claim_name,
+      claims: idp.config.claims,
+      homeTenant: home,
+    },
     authorityHost: hosts.authorityHost,
     allowAppTokens: o.allowAppTokens,
     cacheMax: o.tokenCache === false ? 0 : o.tokenCache.max,
@@ -78,17 +83,31 @@ export function createGate(options: GateOptions): Gate {
   // A function of the gate builds its sources from the gate's own configuration (`createGraphGroupSource({ gate })`).
   const given = typeof o.groups === 'function' ? o.groups({ idp, hosts }) : o.groups;
   if (typeof o.groups === 'function' && !(Array.isArray(given) ? given.length > 0 && given.every(isGroupSource) : isGroupSource(given))) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid gate configuration: the `groups` function must return a GroupSource ({ name, resolve }) or a non-empty array of them');
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'invalid gate configuration: the `groups` function must return a GroupSource ({ name, resolve }) or a non-empty array of them',
+    );
   }
-  const source = given === undefined ? undefined : Array.isArray(given) ? (given.length === 1 ? given[0]! : createGroupSourceChain(given)) : (given as GroupSource);
+  const source =
+    given === undefined ? undefined : Array.isArray(given) ? (given.length === 1 ? given[0]! : createGroupSourceChain(given)) : (given as GroupSource);
   const { applications, gateway, warnings, defaultApplication } = compileGatePolicies(o, source);
 
   const revocations: RevocationList = o.revocations ?? createMemoryRevocationList({ now });
   const tolerance = o.clockToleranceSeconds;
   const scim = idp.scim_config;
   const identityUpdateBehavior =
-    scim === undefined ? 'no_action' : scim.identity_update_behavior === 'no_action' && scim.group_member_deprovision === true ? 'reauth' : scim.identity_update_behavior;
-  const { resolveIdentity, subjectsOf, assertNotRevoked } = createIdentityPipeline({ source, home, preferToken: o.tokenGroups === 'prefer', revocations, tolerance });
+    scim === undefined
+      ? 'no_action'
+      : scim.identity_update_behavior === 'no_action' && scim.group_member_deprovision === true
+        ? 'reauth'
+        : scim.identity_update_behavior;
+  const { resolveIdentity, subjectsOf, assertNotRevoked } = createIdentityPipeline({
+    source,
+    home,
+    preferToken: o.tokenGroups === 'prefer',
+    revocations,
+    tolerance,
+  });
 
   async function identifyToken(token: string, options: IdentifyOptions = {}): Promise<VerifiedToken> {
     const { identity, claims, header } = await verifier.verifyToken(token);
@@ -99,7 +118,11 @@ export function createGate(options: GateOptions): Gate {
     // INVARIANT: a user revocation refuses that user's bearer tokens issued before it (within the clock
     // tolerance after it too: the issuer's clock may run ahead of ours); `revokeApp` of the app, its tokens.
     const subjects = subjectsOf(identity, claims);
-    assertNotRevoked(app === undefined ? { subjects, issuedAt: identity.iat, userId: identity.user_uuid } : { subjects, issuedAt: identity.iat, appId: app.aud, userId: identity.user_uuid });
+    assertNotRevoked(
+      app === undefined
+        ? { subjects, issuedAt: identity.iat, userId: identity.user_uuid }
+        : { subjects, issuedAt: identity.iat, appId: app.aud, userId: identity.user_uuid },
+    );
     const resolvedIdentity = await resolveIdentity(identity, options.graphToken === undefined ? { claims } : { claims, graphToken: options.graphToken });
     return header === undefined ? { identity: resolvedIdentity, claims } : { identity: resolvedIdentity, claims, header };
   }
@@ -128,7 +151,8 @@ export function createGate(options: GateOptions): Gate {
   for (const [name, app] of Object.entries(o.applications)) if (app.aud !== undefined) explicitAud.set(name, app.aud);
 
   async function identifyAccess(assertion: string, options: IdentifyOptions = {}): Promise<AccessAssertion> {
-    if (accessVerifier === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid gate configuration: `identifyAccess` needs the `cloudflareAccess` option');
+    if (accessVerifier === undefined)
+      throw new ConfigError('ERR_CONFIG_INVALID', 'invalid gate configuration: `identifyAccess` needs the `cloudflareAccess` option');
     const result = await accessVerifier.verify(assertion);
     const required = options.application === undefined ? undefined : explicitAud.get(options.application);
     const aud = result.claims.aud;
@@ -140,7 +164,11 @@ export function createGate(options: GateOptions): Gate {
     const identity = result.identity;
     const appAud = options.application === undefined ? undefined : applications.get(options.application)?.app.aud;
     const subjects = subjectsOf(identity, result.claims);
-    assertNotRevoked(appAud === undefined ? { subjects, issuedAt: identity.iat, userId: identity.user_uuid } : { subjects, issuedAt: identity.iat, appId: appAud, userId: identity.user_uuid });
+    assertNotRevoked(
+      appAud === undefined
+        ? { subjects, issuedAt: identity.iat, userId: identity.user_uuid }
+        : { subjects, issuedAt: identity.iat, appId: appAud, userId: identity.user_uuid },
+    );
     const resolvedIdentity = await resolveIdentity(identity, { claims: result.claims });
     // `resolveIdentity` spreads the identity it is given: the Cloudflare fields (`identity_nonce`, `country`) stay.
     return resolvedIdentity === identity ? result : { ...result, identity: resolvedIdentity as typeof identity };
@@ -187,13 +215,19 @@ export function createGate(options: GateOptions): Gate {
         typeof input === 'string'
           ? await identify(input, {
               ...(context.graphToken === undefined ? {} : { graphToken: context.graphToken }),
-              ...(context.gateway || (context.application ?? defaultApplication) === undefined ? {} : { application: (context.application ?? defaultApplication)! }),
+              ...(context.gateway || (context.application ?? defaultApplication) === undefined
+                ? {}
+                : { application: (context.application ?? defaultApplication)! }),
             })
           : input;
       let decision: Decision;
       let where: string;
       if (context.gateway) {
-        if (gateway === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid gate configuration: `authorize` was asked for a Gateway decision but no `gateway` rules are configured');
+        if (gateway === undefined)
+          throw new ConfigError(
+            'ERR_CONFIG_INVALID',
+            'invalid gate configuration: `authorize` was asked for a Gateway decision but no `gateway` rules are configured',
+          );
         decision = gateway.evaluate(identity, context);
         where = 'gateway';
       } else {

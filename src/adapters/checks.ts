@@ -26,17 +26,38 @@ export interface CheckFailure {
  * `protect` / `authenticate` admitted fails closed (401 when `authenticate` let it through anonymously,
  * else `ERR_CONFIG_CLAIM_CHECK_UNPROTECTED`, a 500), never passes.
  */
-export function runChecks(checks: readonly ClaimCheck[], auth: Auth | null | undefined, raw: object, headers: NodeHeaders, memo?: PassMemo): CheckFailure | undefined {
+export function runChecks(
+  checks: readonly ClaimCheck[],
+  auth: Auth | null | undefined,
+  raw: object,
+  headers: NodeHeaders,
+  memo?: PassMemo,
+): CheckFailure | undefined {
   const viaFramework = auth === null || auth === undefined ? undefined : admittingProtector(auth);
   if (auth === null || auth === undefined || viaFramework === undefined) {
     if (anonymousRequests.has(raw)) {
       const error = new TokenError('ERR_TOKEN_MISSING', 'no bearer token or session was presented');
-      const outcome = { kind: 'respond', status: 401, headers: { ...error.headers }, body: { error: 'unauthorized', code: error.code, message: error.message }, error } as const;
+      const outcome = {
+        kind: 'respond',
+        status: 401,
+        headers: { ...error.headers },
+        body: { error: 'unauthorized', code: error.code, message: error.message },
+        error,
+      } as const;
       return { outcome, viaFramework: viaFrameworkFor(false, outcome, headers) };
     }
-    const error = new ConfigError('ERR_CONFIG_CLAIM_CHECK_UNPROTECTED', `a claim check (${checks.map((c) => c.description).join(', ')}) ran on a request no \`protect\` or \`authenticate\` admitted: put one before it`);
+    const error = new ConfigError(
+      'ERR_CONFIG_CLAIM_CHECK_UNPROTECTED',
+      `a claim check (${checks.map((c) => c.description).join(', ')}) ran on a request no \`protect\` or \`authenticate\` admitted: put one before it`,
+    );
     // A wiring mistake, not the client's: the framework's error handling shows it (a 500).
-    const outcome = { kind: 'respond', status: 500, headers: {}, body: { error: 'error', code: error.code, message: 'the request could not be authorized: internal error' }, error } as const;
+    const outcome = {
+      kind: 'respond',
+      status: 500,
+      headers: {},
+      body: { error: 'error', code: error.code, message: 'the request could not be authorized: internal error' },
+      error,
+    } as const;
     return { outcome, viaFramework: true };
   }
   const claims = auth.claims;
@@ -48,7 +69,13 @@ export function runChecks(checks: readonly ClaimCheck[], auth: Auth | null | und
     const challenge = bearerChallenge('insufficient_scope', failure.message) + (failure.scope === undefined ? '' : `, scope="${failure.scope}"`);
     const responseHeaders = { 'WWW-Authenticate': challenge };
     const error = new TokenError(failure.code, failure.message, { headers: responseHeaders });
-    const outcome = { kind: 'respond', status: 403, headers: responseHeaders, body: { error: 'insufficient_scope', code: error.code, message: error.message }, error } as const;
+    const outcome = {
+      kind: 'respond',
+      status: 403,
+      headers: responseHeaders,
+      body: { error: 'insufficient_scope', code: error.code, message: error.message },
+      error,
+    } as const;
     return { outcome, viaFramework: viaFramework(outcome, headers) };
   }
   if (memo !== undefined && claims !== undefined && Object.isFrozen(claims)) memo.passed = claims;

@@ -89,7 +89,10 @@ export interface ServiceTokenConfig {
  * `read_service_tokens_from_header` JSON in `header`) into the function that reads a request's: the token
  * id, `undefined` when it presents none, or the error to answer with.
  */
-export function createServiceTokens(tokens: readonly ServiceTokenConfig[], serviceTokenHeader: string | undefined): (view: RequestView) => string | TokenError | undefined {
+export function createServiceTokens(
+  tokens: readonly ServiceTokenConfig[],
+  serviceTokenHeader: string | undefined,
+): (view: RequestView) => string | TokenError | undefined {
   const serviceTokens = tokens.map((t) => ({ tokenId: t.tokenId, clientId: t.clientId, secretDigest: digest(t.clientSecret) }));
   function matchServiceToken(clientId: string | undefined, secret: string | undefined): string | undefined {
     if (clientId === undefined || secret === undefined) return undefined;
@@ -120,7 +123,9 @@ export function createServiceTokens(tokens: readonly ServiceTokenConfig[], servi
     if (single === undefined || (serviceTokenHeader === 'authorization' && parseBearer(single) !== undefined)) return found;
     const pair = parseServiceTokenJson(single);
     if (pair === undefined) {
-      return invalidServiceToken(`the \`${serviceTokenHeader}\` header is not a service token: expected JSON with \`cf-access-client-id\` and \`cf-access-client-secret\``);
+      return invalidServiceToken(
+        `the \`${serviceTokenHeader}\` header is not a service token: expected JSON with \`cf-access-client-id\` and \`cf-access-client-secret\``,
+      );
     }
     const fromHeader = matchServiceToken(pair.clientId, pair.clientSecret);
     if (fromHeader === undefined) return invalidServiceToken('the service token is not valid');

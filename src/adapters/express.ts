@@ -12,12 +12,35 @@ import { pathRouting, type PathRouting } from '../policy/http-request.js';
 import * as checks from '../policy/claim-checks.js';
 import type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
 import { anonymousRequests, passMemo, runChecks, type PassMemo } from './checks.js';
-import { certificateOf, createProtector, type Auth, type AuthenticateOptions, type ProtectOptions, type ProtectOutcome, type ProtectTarget, type Protector } from './core.js';
+import {
+  certificateOf,
+  createProtector,
+  type Auth,
+  type AuthenticateOptions,
+  type ProtectOptions,
+  type ProtectOutcome,
+  type ProtectTarget,
+  type Protector,
+} from './core.js';
 import { runFetchHandler, writeParts, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
 
 export { createProtector, certificateOf, identityJson, parseBearer } from './core.js';
-export type { Auth, AuthenticateOptions, AuthenticateTarget, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectRoutingOptions, ProtectTarget, Protector, RequestView, ServiceTokenCredential } from './core.js';
+export type {
+  Auth,
+  AuthenticateOptions,
+  AuthenticateTarget,
+  AuthVia,
+  DenyBody,
+  ErrorBody,
+  ProtectOptions,
+  ProtectOutcome,
+  ProtectRoutingOptions,
+  ProtectTarget,
+  Protector,
+  RequestView,
+  ServiceTokenCredential,
+} from './core.js';
 export type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
 export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
 
@@ -170,7 +193,8 @@ export const claimEquals = (name: string, value: ClaimValue): RequestHandler => 
 /** Requires the claim `name` (an array, or a space-separated string) to include every one of `values`. */
 export const claimIncludes = (name: string, ...values: ClaimValue[]): RequestHandler => checkMiddleware([checks.claimIncludes(name, ...values)], passMemo());
 /** A check of your own: `fn` returns `true` to pass; anything else (or a throw) fails it. */
-export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): RequestHandler => checkClaims(checks.claimCheck(fn, description));
+export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): RequestHandler =>
+  checkClaims(checks.claimCheck(fn, description));
 
 // Express 5 and 4 alike: matched on the percent-encoded path, ASCII letters folded unless `case sensitive
 // routing`, one optional trailing slash unless `strict routing` (path-to-regexp's `sensitive` / `strict`).
@@ -247,7 +271,10 @@ export function scimEndpoint(handler: FetchHandler, options: ScimEndpointOptions
  */
 export function identityEndpoint(options: IdentityEndpointOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    identityParts(req.auth, options, { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }).then((parts: ResponseParts) => writeParts(res, parts), next);
+    identityParts(req.auth, options, { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }).then(
+      (parts: ResponseParts) => writeParts(res, parts),
+      next,
+    );
   };
 }
 

@@ -6,7 +6,15 @@
  * @packageDocumentation
  */
 import fp from 'fastify-plugin';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteHandlerMethod } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+  preHandlerHookHandler,
+  RouteHandlerMethod,
+} from 'fastify';
 import { ConfigError } from '../errors/index.js';
 import * as checks from '../policy/claim-checks.js';
 import type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
@@ -14,12 +22,35 @@ import { anonymousRequests, passMemo, runChecks, type CheckFailure, type PassMem
 import type { Gate } from '../gate.js';
 import type { Login } from '../login/login.js';
 import { pathRouting, type PathRouting } from '../policy/http-request.js';
-import { certificateOf, createProtector, type Auth, type AuthenticateOptions, type ProtectOptions, type ProtectOutcome, type ProtectTarget, type Protector } from './core.js';
+import {
+  certificateOf,
+  createProtector,
+  type Auth,
+  type AuthenticateOptions,
+  type ProtectOptions,
+  type ProtectOutcome,
+  type ProtectTarget,
+  type Protector,
+} from './core.js';
 import { runFetchHandler, type FetchHandler, type ResponseParts } from './node-bridge.js';
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
 
 export { createProtector, certificateOf, identityJson, parseBearer } from './core.js';
-export type { Auth, AuthenticateOptions, AuthenticateTarget, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectRoutingOptions, ProtectTarget, Protector, RequestView, ServiceTokenCredential } from './core.js';
+export type {
+  Auth,
+  AuthenticateOptions,
+  AuthenticateTarget,
+  AuthVia,
+  DenyBody,
+  ErrorBody,
+  ProtectOptions,
+  ProtectOutcome,
+  ProtectRoutingOptions,
+  ProtectTarget,
+  Protector,
+  RequestView,
+  ServiceTokenCredential,
+} from './core.js';
 export type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
 export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
 
@@ -168,7 +199,11 @@ const AUTH = Symbol('entragate.auth');
  */
 function decorateAuth(fastify: FastifyInstance): void {
   let root = fastify;
-  for (let up: unknown = Object.getPrototypeOf(root); typeof (up as Partial<FastifyInstance> | null)?.decorateRequest === 'function'; up = Object.getPrototypeOf(up)) {
+  for (
+    let up: unknown = Object.getPrototypeOf(root);
+    typeof (up as Partial<FastifyInstance> | null)?.decorateRequest === 'function';
+    up = Object.getPrototypeOf(up)
+  ) {
     root = up as FastifyInstance;
   }
   if (root.hasRequestDecorator('auth')) return;
@@ -366,7 +401,13 @@ export function scimEndpoint(handler: FetchHandler, options: ScimEndpointOptions
     // Leave the stream unread: the bridge streams it to the handler with its own cap.
     fastify.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
     const serve: RouteHandlerMethod = async (request, reply) =>
-      send(reply, await runFetchHandler(handler, request.raw, { url: request.url, ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }) }));
+      send(
+        reply,
+        await runFetchHandler(handler, request.raw, {
+          url: request.url,
+          ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+        }),
+      );
     fastify.all('/', serve);
     fastify.all('/*', serve);
   };
@@ -387,7 +428,8 @@ export function scimEndpoint(handler: FetchHandler, options: ScimEndpointOptions
  * ```
  */
 export function identityEndpoint(options: IdentityEndpointOptions = {}): RouteHandlerMethod {
-  return async (request, reply) => send(reply, await identityParts(request.auth, options, { method: request.method, url: request.url, headers: request.headers }));
+  return async (request, reply) =>
+    send(reply, await identityParts(request.auth, options, { method: request.method, url: request.url, headers: request.headers }));
 }
 
 function send(reply: FastifyReply, parts: ResponseParts): FastifyReply {

@@ -16,7 +16,21 @@ import { pathOf, runFetchHandler, type FetchHandler, type ResponseParts } from '
 import { createLoginRouter, identityParts, type IdentityEndpointOptions, type LoginRoutesOptions, type ScimEndpointOptions } from './routes.js';
 
 export { createProtector, certificateOf, identityJson, parseBearer } from './core.js';
-export type { Auth, AuthenticateOptions, AuthenticateTarget, AuthVia, DenyBody, ErrorBody, ProtectOptions, ProtectOutcome, ProtectRoutingOptions, ProtectTarget, Protector, RequestView, ServiceTokenCredential } from './core.js';
+export type {
+  Auth,
+  AuthenticateOptions,
+  AuthenticateTarget,
+  AuthVia,
+  DenyBody,
+  ErrorBody,
+  ProtectOptions,
+  ProtectOutcome,
+  ProtectRoutingOptions,
+  ProtectTarget,
+  Protector,
+  RequestView,
+  ServiceTokenCredential,
+} from './core.js';
 export type { AccessTokenClaims, ClaimCheck, ClaimValue } from '../policy/claim-checks.js';
 export type { IdentityEndpointOptions, LoginRoutesOptions, ScimEndpointOptions } from './routes.js';
 
@@ -172,7 +186,8 @@ export const claimEquals = (name: string, value: ClaimValue): Middleware => chec
 /** Requires the claim `name` (an array, or a space-separated string) to include every one of `values`. */
 export const claimIncludes = (name: string, ...values: ClaimValue[]): Middleware => checkMiddleware([checks.claimIncludes(name, ...values)], passMemo());
 /** A check of your own: `fn` returns `true` to pass; anything else (or a throw) fails it. */
-export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): Middleware => checkClaims(checks.claimCheck(fn, description));
+export const claimCheck = (fn: (claims: Readonly<AccessTokenClaims>) => boolean, description?: string): Middleware =>
+  checkClaims(checks.claimCheck(fn, description));
 
 /**
  * The login routes (`GET /login`, `GET /callback`, `GET|POST /logout`, paths
@@ -219,7 +234,14 @@ export function scimEndpoint(handler: FetchHandler, options: ScimEndpointOptions
     const path = pathOf(ctx.originalUrl);
     if (prefix !== '' && path !== prefix && !path.startsWith(`${prefix}/`)) return next();
     const parsedBody = (ctx.request as { body?: unknown }).body;
-    write(ctx, await runFetchHandler(handler, ctx.req, { url: ctx.originalUrl, ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }), ...(parsedBody === undefined ? {} : { parsedBody }) }));
+    write(
+      ctx,
+      await runFetchHandler(handler, ctx.req, {
+        url: ctx.originalUrl,
+        ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+        ...(parsedBody === undefined ? {} : { parsedBody }),
+      }),
+    );
     return undefined;
   };
 }

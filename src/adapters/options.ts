@@ -110,7 +110,13 @@ export const protectOptionsSchema = z.strictObject({
   loginPath: relativePath().default('/login'),
   redirectBrowsers: z.boolean().default(true),
   serviceTokens: z
-    .array(z.strictObject({ tokenId: z.string().min(1), clientId: z.string().min(1), clientSecret: z.string().min(16, 'a service token secret must be at least 16 characters') }))
+    .array(
+      z.strictObject({
+        tokenId: z.string().min(1),
+        clientId: z.string().min(1),
+        clientSecret: z.string().min(16, 'a service token secret must be at least 16 characters'),
+      }),
+    )
     .default([]),
   serviceTokenHeader: headerName.optional(),
   devicePosture: fn<(request: RequestView) => readonly string[] | undefined | Promise<readonly string[] | undefined>>('a function').optional(),

@@ -46,7 +46,8 @@ export function createOutcomes(settings: OutcomeSettings): Outcomes {
       ? `the request carries the \`${repeated.slice(7)}\` session cookie more than once`
       : `the request carries the \`${repeated}\` header more than once`;
     // RFC 6750 §3.1: a malformed token request is a 400 `invalid_request`, with the challenge when it is about a token.
-    const headers: Record<string, string> = repeated === 'authorization' || repeated === assertionHeader ? { 'WWW-Authenticate': bearerChallenge('invalid_request', message) } : {};
+    const headers: Record<string, string> =
+      repeated === 'authorization' || repeated === assertionHeader ? { 'WWW-Authenticate': bearerChallenge('invalid_request', message) } : {};
     const error = new TokenError('ERR_REQUEST_INVALID', message, { headers });
     return { kind: 'respond', status: 400, headers, body: errorBody('invalid_request', error), error };
   }
@@ -63,7 +64,13 @@ export function createOutcomes(settings: OutcomeSettings): Outcomes {
     const challenge = challengeOf(error);
     const headers = { ...error.headers, 'WWW-Authenticate': challenge };
     const withHeaders = error.headers['WWW-Authenticate'] === challenge ? error : errorOf(error.code, error.message, { cause: error, headers });
-    return { kind: 'respond', status: 401, headers, body: errorBody(error.code === 'ERR_TOKEN_MISSING' ? 'unauthorized' : 'invalid_token', withHeaders), error: withHeaders };
+    return {
+      kind: 'respond',
+      status: 401,
+      headers,
+      body: errorBody(error.code === 'ERR_TOKEN_MISSING' ? 'unauthorized' : 'invalid_token', withHeaders),
+      error: withHeaders,
+    };
   }
 
   function fromError(error: unknown, view: RequestView, fromCookie: boolean): ProtectOutcome {
@@ -75,7 +82,13 @@ export function createOutcomes(settings: OutcomeSettings): Outcomes {
       return unauthorized(error);
     }
     const shown = error.status >= 500 ? publicError(error, error.status, { ...error.headers }) : error;
-    return { kind: 'respond', status: error.status, headers: { ...error.headers }, body: errorBody(error.status === 403 ? 'access_denied' : error.status === 400 ? 'invalid_request' : 'error', shown), error: shown };
+    return {
+      kind: 'respond',
+      status: error.status,
+      headers: { ...error.headers },
+      body: errorBody(error.status === 403 ? 'access_denied' : error.status === 400 ? 'invalid_request' : 'error', shown),
+      error: shown,
+    };
   }
 
   function denied(decision: Decision, identity: Identity | null): ProtectOutcome {

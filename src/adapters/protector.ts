@@ -90,7 +90,10 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
   const gateway = !authenticateOnly && (target as { gateway?: boolean }).gateway === true;
   const application = gateway || authenticateOnly ? undefined : (target as { application?: string }).application;
   if (!authenticateOnly && o.authRequired !== undefined) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid protect configuration: `authRequired` is an `authenticate` option; with `protect` the policies decide who may pass');
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'invalid protect configuration: `authRequired` is an `authenticate` option; with `protect` the policies decide who may pass',
+    );
   }
   const authRequired = o.authRequired !== false;
   if (!gateway && !authenticateOnly && gate.application(application) === undefined) {
@@ -122,7 +125,10 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
     );
   }
   if (authenticateOnly && o.anonymous !== undefined) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid authenticate configuration: `anonymous` applies to `protect` with `{ gateway: true }`; `authenticate` takes `authRequired: false`');
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'invalid authenticate configuration: `anonymous` applies to `protect` with `{ gateway: true }`; `authenticate` takes `authRequired: false`',
+    );
   }
   if (!gateway && o.anonymous !== undefined) {
     throw new ConfigError(
@@ -193,7 +199,11 @@ export function createProtector(gate: Gate, target: ProtectTarget | Authenticate
     const encoded = Buffer.from(JSON.stringify(claims.accessToken)).toString('base64');
     const challenge = `Bearer realm="", authorization_uri="${authorizationUri}", error="insufficient_claims", claims="${encoded}"`;
     const headers = { 'WWW-Authenticate': challenge };
-    const error = new TokenError('ERR_AUTH_CONTEXT_REQUIRED', 'the request needs a Conditional Access authentication context the token does not carry: ask Entra for a token with the claims of the challenge', { headers });
+    const error = new TokenError(
+      'ERR_AUTH_CONTEXT_REQUIRED',
+      'the request needs a Conditional Access authentication context the token does not carry: ask Entra for a token with the claims of the challenge',
+      { headers },
+    );
     return { kind: 'respond', status: 401, headers, body: { error: 'insufficient_claims', code: error.code, message: error.message }, error };
   }
 

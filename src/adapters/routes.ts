@@ -7,7 +7,6 @@ import { challengeOf } from '../http/request.js';
 import { identityJson, headerOf, type Auth, type NodeHeaders } from './core.js';
 import { toRequestLike, toResponseParts, type ResponseParts } from './node-bridge.js';
 
-
 /** Options of `loginRoutes` (paths relative to where the routes are mounted). */
 export const loginRoutesOptionsSchema = z.strictObject({
   /** Starts a login (`?returnTo=/path`). @defaultValue `/login` */
@@ -73,7 +72,11 @@ export function createLoginRouter(login: Login, options: LoginRoutesOptions = {}
  * The identity endpoint's answer: Cloudflare's get-identity JSON for the request's
  * `auth` (behind `protect`), else for its session (with a login), else a 401.
  */
-export async function identityParts(auth: Auth | null | undefined, options: IdentityEndpointOptions, request: { method: string; url: string; headers: NodeHeaders }): Promise<ResponseParts> {
+export async function identityParts(
+  auth: Auth | null | undefined,
+  options: IdentityEndpointOptions,
+  request: { method: string; url: string; headers: NodeHeaders },
+): Promise<ResponseParts> {
   const body = auth ? identityJson(auth) : undefined;
   if (body !== undefined) return json(200, body);
   if (options.login !== undefined) return toResponseParts(await options.login.identity(toRequestLike(request)));
@@ -82,5 +85,9 @@ export async function identityParts(auth: Auth | null | undefined, options: Iden
 }
 
 function json(status: number, body: unknown, extra: Record<string, string> = {}): ResponseParts {
-  return { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extra }, body: Buffer.from(JSON.stringify(body)) };
+  return {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extra },
+    body: Buffer.from(JSON.stringify(body)),
+  };
 }

@@ -99,7 +99,11 @@ export function closest(typed: string, names: readonly string[]): string | undef
 export function parseCommand(command: Command, args: string[]): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }> = {};
   for (const [name, o] of Object.entries(command.options)) {
-    options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.type === 'boolean' ? { default: false } : o.default !== undefined ? { default: o.default } : {}) };
+    options[name] = {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.type === 'boolean' ? { default: false } : o.default !== undefined ? { default: o.default } : {}),
+    };
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -130,9 +134,7 @@ function usageError(command: Command, error: unknown): CliError {
     const typed = quoted.replace(/^-+/, '').split('=')[0]!;
     const names = [...Object.keys(command.options), 'help'];
     const hint = typed.length > 1 ? closest(typed, names) : undefined;
-    return new CliError(
-      `unknown option \`${quoted}\`${hint ? ` (did you mean \`--${hint}\`?)` : ''}; \`${command.name}\` takes ${flagList(command)}`,
-    );
+    return new CliError(`unknown option \`${quoted}\`${hint ? ` (did you mean \`--${hint}\`?)` : ''}; \`${command.name}\` takes ${flagList(command)}`);
   }
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const flag = /--[a-z-]+/.exec(quoted)?.[0] ?? quoted;

@@ -41,7 +41,10 @@ const evalOptions = {
 const evaluate = defineCommand({
   name: 'eval',
   summary: 'decide one request and print the decision and its trace',
-  synopsis: ['--config entragate.json (--identity identity.json | --token <jwt> [--jwks jwks.json | --authority-host <url>])', '[--context context.json] [--application <name> | --gateway] [--json]'],
+  synopsis: [
+    '--config entragate.json (--identity identity.json | --token <jwt> [--jwks jwks.json | --authority-host <url>])',
+    '[--context context.json] [--application <name> | --gateway] [--json]',
+  ],
   description: 'Decides one request for an identity (or a verified token) and prints the decision and its trace.',
   options: evalOptions,
   failure: 'the token was refused',
@@ -53,7 +56,7 @@ const test = defineCommand({
   summary: 'run a policy test file; exit 1 on any failure',
   synopsis: ['<cases.json> [--config entragate.json]'],
   description: 'Runs a policy test file: each case names an identity, a context and the expected decision. A failing case prints a diff and the trace.',
-  options: { config: { ...configOption, description: 'the configuration (default: the test file\'s `config`)' } },
+  options: { config: { ...configOption, description: "the configuration (default: the test file's `config`)" } },
   positionals: { names: 'one test file (`<cases.json>`)', min: 1, max: 1 },
   failure: 'a case failed',
   run: (values, positionals, io) => runTest(values, positionals[0]!, io),
@@ -65,15 +68,23 @@ const doctorOptions = {
   'graph-host': { type: 'string', value: '<url>', description: 'the Microsoft Graph host' },
   'scim-url': { type: 'string', value: '<url>', description: 'check the SCIM endpoint at this URL' },
   'scim-secret': { type: 'string', value: '<secret>', description: 'the SCIM secret (or set ENTRAGATE_SCIM_SECRET, which keeps it off the command line)' },
-  'graph-user': { type: 'string', value: '<id>', description: 'a user object id to ask Graph about (default: a random id, which answers 404 when the permission is there)' },
+  'graph-user': {
+    type: 'string',
+    value: '<id>',
+    description: 'a user object id to ask Graph about (default: a random id, which answers 404 when the permission is there)',
+  },
   timeout: { type: 'string', value: '<ms>', default: '10000', description: 'the timeout of each request, in milliseconds' },
 } as const;
 
 const doctor = defineCommand({
   name: 'doctor',
   summary: 'check discovery, JWKS, the client secret, Graph permissions and SCIM',
-  synopsis: ['--config entragate.json [--authority-host <url>] [--graph-host <url>]', '[--scim-url <url> [--scim-secret <secret>]] [--graph-user <id>] [--timeout <ms>]'],
-  description: 'Checks discovery and JWKS for the tenant, the client secret, the Graph permission and the SCIM endpoint. Each check passes, is skipped, or says what to fix.',
+  synopsis: [
+    '--config entragate.json [--authority-host <url>] [--graph-host <url>]',
+    '[--scim-url <url> [--scim-secret <secret>]] [--graph-user <id>] [--timeout <ms>]',
+  ],
+  description:
+    'Checks discovery and JWKS for the tenant, the client secret, the Graph permission and the SCIM endpoint. Each check passes, is skipped, or says what to fix.',
   options: doctorOptions,
   failure: 'a check failed',
   run: (values, _positionals, io) => runDoctorCommand(values, io),
@@ -108,7 +119,10 @@ function runCheck(values: { config: string | undefined }, io: CliIo): number {
 function validConfig(path: string | undefined): CliConfig {
   const { config, file } = loadConfig(path);
   const problems = checkConfig(config, file);
-  if (problems.length > 0) throw new CliError(`the configuration has problems; run \`entragate check --config ${file}\`:\n  ${problems.map((p) => `${p.location}: ${p.message}`).join('\n  ')}`);
+  if (problems.length > 0)
+    throw new CliError(
+      `the configuration has problems; run \`entragate check --config ${file}\`:\n  ${problems.map((p) => `${p.location}: ${p.message}`).join('\n  ')}`,
+    );
   return config;
 }
 
@@ -120,8 +134,13 @@ async function runEval(values: OptionValues<typeof evalOptions>, io: CliIo): Pro
   if (values.token !== undefined) identity = await identityFromToken(values.token, config, values.jwks, values['authority-host']);
   else if (values.identity !== undefined) identity = toIdentity(readJson(values.identity), values.identity);
   else identity = null;
-  const decision: Decision = values.gateway ? compiled.gateway().evaluate(identity, context) : compiled.application(values.application).evaluate(identity, context);
-  if (values.json) io.stdout(`${JSON.stringify({ allowed: decision.allowed, action: decision.action, reason: decision.reason, policy: decision.policy ?? null, trace: decision.trace }, null, 2)}\n`);
+  const decision: Decision = values.gateway
+    ? compiled.gateway().evaluate(identity, context)
+    : compiled.application(values.application).evaluate(identity, context);
+  if (values.json)
+    io.stdout(
+      `${JSON.stringify({ allowed: decision.allowed, action: decision.action, reason: decision.reason, policy: decision.policy ?? null, trace: decision.trace }, null, 2)}\n`,
+    );
   else io.stdout(`${explain(decision)}\n`);
   return 0;
 }
@@ -141,7 +160,11 @@ async function identityFromToken(token: string, config: CliConfig, jwksPath: str
   const tid = typeof payload.tid === 'string' ? payload.tid : undefined;
   const idp = config.idp ?? (aud && tid ? { type: 'azureAD', name: 'cli', config: { client_id: aud.replace(/^api:\/\//, ''), directory_id: tid } } : undefined);
   if (idp === undefined) throw new CliError('an `idp` in the configuration (or a token with `aud` and `tid`) is needed to verify a token');
-  const options: Parameters<typeof createGate>[0] = { idp: idp as Parameters<typeof createGate>[0]['idp'], ...(aud ? { audiences: [aud] } : {}), tokenCache: false };
+  const options: Parameters<typeof createGate>[0] = {
+    idp: idp as Parameters<typeof createGate>[0]['idp'],
+    ...(aud ? { audiences: [aud] } : {}),
+    tokenCache: false,
+  };
   if (jwksPath !== undefined) {
     const jwks = readJson(jwksPath);
     const issuer = String(payload.iss ?? '');
@@ -189,7 +212,9 @@ function runTest(values: { config: string | undefined }, path: string, io: CliIo
     const identity = toIdentity(c.identity, `${where}.identity`);
     const context = toContext(c.context, `${where}.context`);
     const gateway = c.gateway ?? (c.application === undefined ? file.gateway : false) ?? false;
-    const decision = gateway ? compiled.gateway().evaluate(identity, context) : compiled.application(c.application ?? file.application).evaluate(identity, context);
+    const decision = gateway
+      ? compiled.gateway().evaluate(identity, context)
+      : compiled.application(c.application ?? file.application).evaluate(identity, context);
     const diffs = compare(c.expect, decision);
     if (diffs.length === 0) out.push(`  ✓ ${name}\n`);
     else {

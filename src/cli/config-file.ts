@@ -75,7 +75,8 @@ export function checkConfig(value: unknown, file: string): Problem[] {
     return problems;
   }
   for (const key of Object.keys(value)) {
-    if (!['idp', 'applications', 'ruleGroups', 'lists', 'gateway'].includes(key)) at(key, `unknown key \`${key}\` (expected idp, applications, ruleGroups, lists, gateway)`);
+    if (!['idp', 'applications', 'ruleGroups', 'lists', 'gateway'].includes(key))
+      at(key, `unknown key \`${key}\` (expected idp, applications, ruleGroups, lists, gateway)`);
   }
   if (value.idp !== undefined) {
     const parsed = idpConfigSchema.safeParse(value.idp);
@@ -171,7 +172,8 @@ export function compileConfig(config: CliConfig): CompiledConfig {
   return {
     application(name) {
       const key = name ?? (names.length === 1 ? names[0] : undefined);
-      if (key === undefined) throw new CliError(`say which application decides (\`--application\`): ${names.map((n) => `\`${n}\``).join(', ') || 'none configured'}`);
+      if (key === undefined)
+        throw new CliError(`say which application decides (\`--application\`): ${names.map((n) => `\`${n}\``).join(', ') || 'none configured'}`);
       const app = config.applications?.[key];
       if (app === undefined) throw new CliError(`no application \`${key}\` in the configuration`);
       let compiled = apps.get(key);
@@ -252,7 +254,10 @@ export function toContext(input: unknown, where: string): RequestContext {
   if (input === undefined || input === null) return {};
   if (!isObject(input)) throw new CliError(`${where}: a context must be an object`);
   const request = input.request;
-  if (request !== undefined && (!isObject(request) || typeof request.method !== 'string' || typeof request.host !== 'string' || typeof request.url !== 'string')) {
+  if (
+    request !== undefined &&
+    (!isObject(request) || typeof request.method !== 'string' || typeof request.host !== 'string' || typeof request.url !== 'string')
+  ) {
     throw new CliError(`${where}.request: must be an object with string \`method\`, \`host\` and \`url\` (the path and query, \`/orders?page=2\`)`);
   }
   return input as RequestContext;

@@ -59,7 +59,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult[]>
 
   const parsed = idpConfigSchema.safeParse(options.idp);
   if (!parsed.success) {
-    record('identity provider config', 'fail', `fix the IdP JSON (run \`entragate check\`): ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    record(
+      'identity provider config',
+      'fail',
+      `fix the IdP JSON (run \`entragate check\`): ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
     return results;
   }
   const idp = parsed.data;
@@ -104,7 +108,12 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult[]>
   if (secret === undefined) record('client secret', 'skip', 'no `client_secret` in the IdP config (needed for the login and for Graph)');
   else {
     try {
-      const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: idp.config.client_id, client_secret: secret, scope: `${hosts.graphHost}/.default` });
+      const form = new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: idp.config.client_id,
+        client_secret: secret,
+        scope: `${hosts.graphHost}/.default`,
+      });
       const t = await get(tokenEndpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
       if (t.status === 200 && typeof t.body?.access_token === 'string') {
         graphToken = t.body.access_token;
@@ -130,11 +139,17 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult[]>
       const g = await get(`${hosts.graphHost}/v1.0/users/${encodeURIComponent(user)}/transitiveMemberOf/microsoft.graph.group?$select=id&$top=1&$count=true`, {
         headers: { authorization: `Bearer ${graphToken}`, consistencylevel: 'eventual' },
       });
-      const code = typeof (g.body?.error as Record<string, unknown> | undefined)?.code === 'string' ? String((g.body!.error as Record<string, unknown>).code) : '';
+      const code =
+        typeof (g.body?.error as Record<string, unknown> | undefined)?.code === 'string' ? String((g.body!.error as Record<string, unknown>).code) : '';
       // A 404 for a random user proves the call was authorized; only a 401/403 means a missing permission.
-      if (g.status === 200 || (g.status === 404 && code === 'Request_ResourceNotFound')) record('graph permissions', 'pass', 'transitiveMemberOf is allowed (GroupMember.Read.All or Directory.Read.All)');
+      if (g.status === 200 || (g.status === 404 && code === 'Request_ResourceNotFound'))
+        record('graph permissions', 'pass', 'transitiveMemberOf is allowed (GroupMember.Read.All or Directory.Read.All)');
       else if (g.status === 403 || g.status === 401) {
-        record('graph permissions', 'fail', `${code || `HTTP ${g.status}`}: add the application permission GroupMember.Read.All (or Directory.Read.All) to the app registration and grant admin consent`);
+        record(
+          'graph permissions',
+          'fail',
+          `${code || `HTTP ${g.status}`}: add the application permission GroupMember.Read.All (or Directory.Read.All) to the app registration and grant admin consent`,
+        );
       } else record('graph permissions', 'fail', `${code || `HTTP ${g.status}`}: Microsoft Graph answered unexpectedly`);
     } catch (error) {
       record('graph permissions', 'fail', `${failure(error)}: Microsoft Graph \`${hosts.graphHost}\` is unreachable`);
@@ -146,12 +161,19 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult[]>
     const base = options.scimUrl.replace(/\/$/, '');
     try {
       const anonymous = await get(`${base}/ServiceProviderConfig`);
-      if (anonymous.status !== 401) record('SCIM endpoint', 'fail', `answered HTTP ${anonymous.status} without a secret: it must refuse unauthenticated requests with 401`);
-      else if (options.scimSecret === undefined) record('SCIM endpoint', 'pass', 'reachable and refuses requests without a secret (pass `--scim-secret` to check the secret)');
+      if (anonymous.status !== 401)
+        record('SCIM endpoint', 'fail', `answered HTTP ${anonymous.status} without a secret: it must refuse unauthenticated requests with 401`);
+      else if (options.scimSecret === undefined)
+        record('SCIM endpoint', 'pass', 'reachable and refuses requests without a secret (pass `--scim-secret` to check the secret)');
       else {
         const withSecret = await get(`${base}/Users?count=1`, { headers: { authorization: `Bearer ${options.scimSecret}`, accept: 'application/scim+json' } });
         if (withSecret.status === 200) record('SCIM endpoint', 'pass', 'reachable, refuses requests without a secret, and accepts the secret');
-        else if (withSecret.status === 401) record('SCIM endpoint', 'fail', 'the secret was refused: paste the same secret in Entra (Provisioning > Admin credentials > Secret token) and the app');
+        else if (withSecret.status === 401)
+          record(
+            'SCIM endpoint',
+            'fail',
+            'the secret was refused: paste the same secret in Entra (Provisioning > Admin credentials > Secret token) and the app',
+          );
         else record('SCIM endpoint', 'fail', `HTTP ${withSecret.status} with the secret: check the tenant URL ends at the SCIM base (\`…/scim/v2\`)`);
       }
     } catch (error) {

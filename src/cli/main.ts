@@ -32,7 +32,7 @@ function overview(): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
     'options:',
-    '  -h, --help     print this help, or a command\'s (`entragate check --help`)',
+    "  -h, --help     print this help, or a command's (`entragate check --help`)",
     '  -v, --version  print the version',
     '',
     'exit codes: 0 ok, 1 a check or test failed, 2 a usage or input error',
@@ -45,7 +45,10 @@ function find(name: string): Command | undefined {
 }
 
 function unknownCommand(name: string): string {
-  const hint = closest(name, commands.map((c) => c.name));
+  const hint = closest(
+    name,
+    commands.map((c) => c.name),
+  );
   const what = name.startsWith('-') ? `unknown option \`${name}\`` : `unknown command \`${name}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}`;
   return `entragate: ${what}\n\n${overview()}`;
 }

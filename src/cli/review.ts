@@ -17,7 +17,11 @@ const reviewOptions = {
   store: { type: 'string', short: 's', value: '<dir | url>', description: 'the directory store: a PGlite folder, or a postgres:// URL' },
   application: { type: 'string', value: '<name>', description: 'review this application (default: every application of the configuration)' },
   gateway: { type: 'boolean', description: 'review the Gateway rules too' },
-  candidate: { type: 'string', value: '<file>', description: 'a candidate policy set (JSON: applications, gateway, ruleGroups, lists): the difference per user' },
+  candidate: {
+    type: 'string',
+    value: '<file>',
+    description: 'a candidate policy set (JSON: applications, gateway, ruleGroups, lists): the difference per user',
+  },
   format: { type: 'string', short: 'f', value: '<format>', default: 'table', description: `the output: ${REVIEW_FORMATS.join(', ')}` },
   out: { type: 'string', short: 'o', value: '<file>', description: 'write the report to this file instead of stdout' },
   'allow-gains': { type: 'boolean', description: 'with --candidate: exit 0 even when the candidate grants access the current set denies' },
@@ -27,9 +31,12 @@ const reviewOptions = {
 export const review = defineCommand({
   name: 'review',
   summary: 'access review of the directory; with --candidate, what a policy change grants or removes',
-  synopsis: ['--config entragate.json --store <pglite dir | postgres url> [--application <name>] [--gateway]', '[--candidate new.json [--allow-gains]] [--format table|json|csv|html] [--out <file>]'],
+  synopsis: [
+    '--config entragate.json --store <pglite dir | postgres url> [--application <name>] [--gateway]',
+    '[--candidate new.json [--allow-gains]] [--format table|json|csv|html] [--out <file>]',
+  ],
   description:
-    'For every user of the SCIM directory (active and inactive), the decision the policies give on the user\'s directory identity: allowed, denied, or conditional (it depends on the request: ip, geo, certificate, device posture), and the deciding policy. With --candidate, the gains, losses and changes of deciding policy; it exits 1 when the candidate grants access to anyone the current set denies, unless --allow-gains.',
+    "For every user of the SCIM directory (active and inactive), the decision the policies give on the user's directory identity: allowed, denied, or conditional (it depends on the request: ip, geo, certificate, device posture), and the deciding policy. With --candidate, the gains, losses and changes of deciding policy; it exits 1 when the candidate grants access to anyone the current set denies, unless --allow-gains.",
   options: reviewOptions,
   failure: 'the candidate grants access the current set denies (without --allow-gains)',
   run: (values, _positionals, io) => runReview(values, io),
@@ -58,7 +65,8 @@ async function openStore(where: string): Promise<DirectoryStore> {
   if (/^postgres(ql)?:\/\//i.test(where)) return openDirectoryStore({ driver: 'postgres', connectionString: where });
   // INVARIANT: a mistyped folder is an error, never the review of a new, empty directory.
   const dir = resolve(where);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`\`--store ${where}\`: no such folder (a PGlite directory folder, or a postgres:// URL)`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new CliError(`\`--store ${where}\`: no such folder (a PGlite directory folder, or a postgres:// URL)`);
   return openDirectoryStore({ driver: 'pglite', dataDir: dir });
 }
 
@@ -78,10 +86,14 @@ async function runReview(values: OptionValues<typeof reviewOptions>, io: CliIo):
   if (!REVIEW_FORMATS.includes(format)) throw new CliError(`\`--format\` must be one of ${REVIEW_FORMATS.join(', ')}, not \`${values.format}\``);
   const config = readJson(values.config) as CliConfig;
   const problems = checkConfig(config, values.config);
-  if (problems.length > 0) throw new CliError(`the configuration has problems; run \`entragate check --config ${values.config}\`:\n  ${problems.map((p) => `${p.location}: ${p.message}`).join('\n  ')}`);
+  if (problems.length > 0)
+    throw new CliError(
+      `the configuration has problems; run \`entragate check --config ${values.config}\`:\n  ${problems.map((p) => `${p.location}: ${p.message}`).join('\n  ')}`,
+    );
   if (config.idp === undefined) throw new CliError(`\`${values.config}\` has no \`idp\`: the review matches directory users to the IdP's tenant`);
   const names = Object.keys(config.applications ?? {});
-  if (values.application !== undefined && !names.includes(values.application)) throw new CliError(`no application \`${values.application}\` in the configuration (${names.map((n) => `\`${n}\``).join(', ') || 'none'})`);
+  if (values.application !== undefined && !names.includes(values.application))
+    throw new CliError(`no application \`${values.application}\` in the configuration (${names.map((n) => `\`${n}\``).join(', ') || 'none'})`);
   if (values.gateway && config.gateway === undefined) throw new CliError('`--gateway`: the configuration has no `gateway` rules');
   const applications = values.application === undefined ? names : [values.application];
   if (applications.length === 0 && !values.gateway) throw new CliError('the configuration has no applications (give `--gateway` to review the Gateway rules)');
@@ -117,10 +129,14 @@ async function runReview(values: OptionValues<typeof reviewOptions>, io: CliIo):
     const gains = result.targets.reduce((n, t) => n + t.gains, 0);
     if (candidate !== undefined && gains > 0) {
       if (values['allow-gains']) {
-        io.stderr(`the candidate grants access to ${gains} user-application pair${gains === 1 ? '' : 's'} the current set does not (allowed by --allow-gains)\n`);
+        io.stderr(
+          `the candidate grants access to ${gains} user-application pair${gains === 1 ? '' : 's'} the current set does not (allowed by --allow-gains)\n`,
+        );
         return 0;
       }
-      io.stderr(`the candidate grants access to ${gains} user-application pair${gains === 1 ? '' : 's'} the current set does not: review them, or pass --allow-gains\n`);
+      io.stderr(
+        `the candidate grants access to ${gains} user-application pair${gains === 1 ? '' : 's'} the current set does not: review them, or pass --allow-gains\n`,
+      );
       return 1;
     }
     return 0;

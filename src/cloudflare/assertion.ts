@@ -52,7 +52,10 @@ function valuesOf(headers: AccessRequestHeaders, name: string): string[] {
 
 /** A header value as a list: a JWS has no comma or space, so `a, b` is two values (how repeated headers are joined). */
 function splitList(value: string): string[] {
-  return value.split(',').map((v) => v.trim()).filter((v) => v.length > 0);
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
 }
 
 /** Every `CF_Authorization` value of one `Cookie` header (RFC 6265 §4.2.1: `name=value` pairs joined by `; `). */
@@ -77,5 +80,8 @@ function single(values: string[], what: string): string | undefined {
 
 function ambiguous(message: string): TokenError {
   // RFC 6750 §3.1: a malformed request is a 400 `invalid_request`.
-  return new TokenError('ERR_ACCESS_ASSERTION_AMBIGUOUS', message, { status: 400, headers: { 'WWW-Authenticate': bearerChallenge('invalid_request', message) } });
+  return new TokenError('ERR_ACCESS_ASSERTION_AMBIGUOUS', message, {
+    status: 400,
+    headers: { 'WWW-Authenticate': bearerChallenge('invalid_request', message) },
+  });
 }

@@ -169,7 +169,11 @@ export function createAccessIdentityGroupSource(options: AccessIdentityGroupSour
     const pending = inflight.get(key);
     if (pending !== undefined) return pending;
     // INVARIANT: the single flight settles and clears within its own deadline, whatever the fetch does.
-    const flight = settleWithin(lookup(assertion, identity), o.timeoutMs + 1_000, () => new LookupFailure('ERR_ACCESS_IDENTITY_UNAVAILABLE', 'get-identity timed out', true))
+    const flight = settleWithin(
+      lookup(assertion, identity),
+      o.timeoutMs + 1_000,
+      () => new LookupFailure('ERR_ACCESS_IDENTITY_UNAVAILABLE', 'get-identity timed out', true),
+    )
       .then(
         (resolution) => {
           cache.set(key, { resolution, expiresAt: now() + o.ttlMs });
@@ -199,7 +203,10 @@ export function createAccessIdentityGroupSource(options: AccessIdentityGroupSour
       const assertion = assertionOf(context);
       if (assertion === undefined) {
         return Promise.resolve(
-          unknownResolution('ERR_ACCESS_IDENTITY_UNAVAILABLE', 'no verified Cloudflare Access assertion in the group source context: get-identity cannot be asked'),
+          unknownResolution(
+            'ERR_ACCESS_IDENTITY_UNAVAILABLE',
+            'no verified Cloudflare Access assertion in the group source context: get-identity cannot be asked',
+          ),
         );
       }
       const nonce = typeof context.claims.identity_nonce === 'string' ? context.claims.identity_nonce : '';
@@ -214,7 +221,9 @@ export function createAccessIdentityGroupSource(options: AccessIdentityGroupSour
       }
       // INVARIANT: during an outage backoff a miss answers unknown at once (503), never "no groups".
       if (t < outageUntil && !inflight.has(key)) {
-        return Promise.resolve(unknownResolution('ERR_ACCESS_IDENTITY_UNAVAILABLE', `get-identity is failing (${lastOutage}): not asked again before the backoff ends`));
+        return Promise.resolve(
+          unknownResolution('ERR_ACCESS_IDENTITY_UNAVAILABLE', `get-identity is failing (${lastOutage}): not asked again before the backoff ends`),
+        );
       }
       return run(key, assertion, identity);
     },
@@ -242,7 +251,7 @@ function readIdentity(answer: unknown, identity: Identity, idpId: string | undef
   // the token's `sub`, and an email, when both have one, is the same.
   if (a.user_uuid !== identity.user_uuid) throw bad(`for another user (\`user_uuid\` is not the assertion's \`sub\` ${quoteId(identity.user_uuid)})`);
   if (typeof a.email === 'string' && identity.email !== '' && a.email.toLowerCase() !== identity.email.toLowerCase()) {
-    throw bad('for another user (another `email` than the assertion\'s)');
+    throw bad("for another user (another `email` than the assertion's)");
   }
   if (idpId !== undefined) {
     const idp = a.idp;

@@ -13,8 +13,7 @@ const HOST = /^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$/;
  * Throws `ERR_CONFIG_INVALID` (at construction).
  */
 export function normalizeTeamDomain(value: unknown, what: string): string {
-  const invalid = (why: string): ConfigError =>
-    new ConfigError('ERR_CONFIG_INVALID', `invalid ${what} configuration: \`teamDomain\` ${why}`);
+  const invalid = (why: string): ConfigError => new ConfigError('ERR_CONFIG_INVALID', `invalid ${what} configuration: \`teamDomain\` ${why}`);
   if (typeof value !== 'string' || value.length === 0) throw invalid('must be the team domain, such as `https://<team>.cloudflareaccess.com`');
   const trimmed = value.trim().toLowerCase();
   let text: string;

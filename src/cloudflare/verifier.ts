@@ -74,7 +74,11 @@ const optionsSchema = z.strictObject({
   clockToleranceSeconds: z.number().int().min(0).max(600).default(60),
   maxTokenBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
   idpId: z.string().min(1).default('azureAD'),
-  oidClaim: z.string().min(1).refine((v) => v !== '__proto__', { message: 'not a claim name' }).optional(),
+  oidClaim: z
+    .string()
+    .min(1)
+    .refine((v) => v !== '__proto__', { message: 'not a claim name' })
+    .optional(),
   tenantId: z.string().refine(isGuid, { message: 'must be a tenant GUID' }).optional(),
   cacheMax: z.number().int().min(0).default(10_000),
   fetch: fn<typeof fetch>('a fetch function').optional(),
@@ -216,13 +220,15 @@ export function createAccessVerifier(options: AccessVerifierOptions): AccessVeri
     if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the assertion has no numeric `exp` claim');
     if (nowSec >= exp + tolerance) throw new TokenError('ERR_TOKEN_EXPIRED', `the assertion expired at ${new Date(exp * 1000).toISOString()}`);
     const nbf = payload.nbf;
-    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the assertion `nbf` claim is not a number');
+    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf)))
+      throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the assertion `nbf` claim is not a number');
     if (typeof nbf === 'number' && nowSec + tolerance < nbf) {
       throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the assertion is not valid before ${new Date(nbf * 1000).toISOString()}`);
     }
     const iat = payload.iat;
     if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new TokenError('ERR_TOKEN_CLAIM_INVALID', 'the assertion has no numeric `iat` claim');
-    if (nowSec + tolerance < iat) throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the assertion was issued in the future (${new Date(iat * 1000).toISOString()})`);
+    if (nowSec + tolerance < iat)
+      throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `the assertion was issued in the future (${new Date(iat * 1000).toISOString()})`);
 
     // INVARIANT: only an application token passes: the global session token (`org`, the team domain's
     // cookie) is not meant for an origin, and a token without `type` is not one Cloudflare documents.
@@ -245,7 +251,9 @@ export function createAccessVerifier(options: AccessVerifierOptions): AccessVeri
     if (isService === isUser) {
       throw new TokenError(
         'ERR_ACCESS_ASSERTION_INVALID',
-        isService ? 'the assertion names both a user (`sub`) and a service token (`common_name`)' : 'the assertion names neither a user (`sub`) nor a service token (`common_name`)',
+        isService
+          ? 'the assertion names both a user (`sub`) and a service token (`common_name`)'
+          : 'the assertion names neither a user (`sub`) nor a service token (`common_name`)',
       );
     }
 

@@ -88,14 +88,11 @@ export interface IdpConfigInput {
   scim_config?: ScimConfigInput | undefined;
 }
 
-
 /** Cloudflare's `config` object of an `azureAD` identity provider. */
 const azureAdConfigSchema = z.strictObject({
   client_id: z.string().min(1, 'the application (client) id is required'),
   client_secret: z.string().min(1).optional(),
-  directory_id: z
-    .string()
-    .regex(GUID, 'the directory (tenant) id must be a GUID; for multi-tenant apps set `tenants` on the gate'),
+  directory_id: z.string().regex(GUID, 'the directory (tenant) id must be a GUID; for multi-tenant apps set `tenants` on the gate'),
   support_groups: z.boolean().default(false),
   pkce_enabled: z.boolean().default(false),
   email_claim_name: z.string().min(1).optional(),

@@ -1,16 +1,29 @@
 import { ConfigError } from '../errors/index.js';
 import type { GroupRef } from '../types.js';
 import { userNameKey } from './user-name.js';
-import type {
-  DirectoryGroup,
-  DirectoryIndex,
-  DirectoryMembership,
-  DirectorySnapshot,
-  DirectoryUser,
-  GroupLookup,
-  UserLookup,
-} from './types.js';
-import { STALE, NONE, DEFAULT_MAX_CACHED_REFS, KeyIndex, EMPTY_REFS, EMPTY_IDS, ALWAYS_LIVE, toGroupRef, copyUser, copyGroup, sameGroupRef, Marks, grownInt32, sameRefs, unionOfClosures, removeItem, addTo, removeFrom, type UserSlot, type GroupSlot } from './index-parts.js';
+import type { DirectoryGroup, DirectoryIndex, DirectoryMembership, DirectorySnapshot, DirectoryUser, GroupLookup, UserLookup } from './types.js';
+import {
+  STALE,
+  NONE,
+  DEFAULT_MAX_CACHED_REFS,
+  KeyIndex,
+  EMPTY_REFS,
+  EMPTY_IDS,
+  ALWAYS_LIVE,
+  toGroupRef,
+  copyUser,
+  copyGroup,
+  sameGroupRef,
+  Marks,
+  grownInt32,
+  sameRefs,
+  unionOfClosures,
+  removeItem,
+  addTo,
+  removeFrom,
+  type UserSlot,
+  type GroupSlot,
+} from './index-parts.js';
 
 /*
  * Layout: users and groups are interned to integer slots so that membership
@@ -36,7 +49,6 @@ import { STALE, NONE, DEFAULT_MAX_CACHED_REFS, KeyIndex, EMPTY_REFS, EMPTY_IDS, 
  *   least recently used first out: every user looked up no longer means every
  *   answer kept.
  */
-
 
 class Index implements DirectoryIndex {
   private users: (UserSlot | undefined)[] = [];
@@ -427,7 +439,10 @@ class Index implements DirectoryIndex {
 
   findUser(lookup: UserLookup): DirectoryUser | undefined {
     const live = this.isLiveUser;
-    const u = this.userByExternalId.find(lookup.oid, live) ?? this.userByUserName.find(lookup.userName === undefined ? undefined : userNameKey(lookup.userName), live) ?? this.userByEmail.find(lookup.email, live);
+    const u =
+      this.userByExternalId.find(lookup.oid, live) ??
+      this.userByUserName.find(lookup.userName === undefined ? undefined : userNameKey(lookup.userName), live) ??
+      this.userByEmail.find(lookup.email, live);
     return u === undefined ? undefined : (this.users[u] as UserSlot).user;
   }
 
@@ -612,7 +627,6 @@ class Index implements DirectoryIndex {
     this.membershipCount = 0;
   }
 }
-
 
 /** Options of {@link createDirectoryIndex}. */
 export interface DirectoryIndexOptions {

@@ -111,7 +111,12 @@ export function toGroupRef(group: DirectoryGroup): GroupRef {
 export function copyUser(user: DirectoryUser): DirectoryUser {
   // INVARIANT: a tombstone is never active, whatever the caller sent.
   const deleted = user.deleted === true;
-  const copy: DirectoryUser = { id: user.id, userName: user.userName, emails: Object.freeze([...user.emails]) as string[], active: deleted ? false : user.active };
+  const copy: DirectoryUser = {
+    id: user.id,
+    userName: user.userName,
+    emails: Object.freeze([...user.emails]) as string[],
+    active: deleted ? false : user.active,
+  };
   if (user.externalId !== undefined) copy.externalId = user.externalId;
   if (user.displayName !== undefined) copy.displayName = user.displayName;
   if (deleted) copy.deleted = true;

@@ -86,14 +86,20 @@ export function createIdentityPipeline(settings: IdentityPipelineSettings): Iden
     // here, on the one path every credential takes, so any `RevocationList` gets it (`toleranceSeconds: 0`
     // keeps a list that applies its own from adding it twice).
     const issuedAt = credential.issuedAt - tolerance;
-    const query = credential.appId === undefined
-      ? { subjects: credential.subjects, issuedAt, toleranceSeconds: 0 }
-      : { subjects: credential.subjects, appId: credential.appId, issuedAt, toleranceSeconds: 0 };
+    const query =
+      credential.appId === undefined
+        ? { subjects: credential.subjects, issuedAt, toleranceSeconds: 0 }
+        : { subjects: credential.subjects, appId: credential.appId, issuedAt, toleranceSeconds: 0 };
     const answer: unknown = revocations.isRevoked(query);
     // INVARIANT: a list that cannot say is an outage (503), never an allow.
-    if (answer === 'unknown') throw new StoreError('ERR_STORE_STALE', 'the revocations cannot be read right now (the store has not heard from its database)', { status: 503 });
+    if (answer === 'unknown')
+      throw new StoreError('ERR_STORE_STALE', 'the revocations cannot be read right now (the store has not heard from its database)', { status: 503 });
     if (answer !== false) {
-      publish(channels.revoked, { event: 'refused', code: 'ERR_SESSION_REVOKED', ...(credential.userId === undefined ? {} : { user_uuid: credential.userId }) });
+      publish(channels.revoked, {
+        event: 'refused',
+        code: 'ERR_SESSION_REVOKED',
+        ...(credential.userId === undefined ? {} : { user_uuid: credential.userId }),
+      });
       throw new SessionError('ERR_SESSION_REVOKED', 'the credential was issued before a revocation of this user or app: sign in again');
     }
   }

@@ -57,7 +57,10 @@ export const gateOptionsSchema = z.strictObject({
   /** Audiences accepted besides the client id and `api://<client id>`. */
   audiences: z.array(z.string().min(1)).default([]),
   /** Token versions accepted. @defaultValue `["1.0", "2.0"]` */
-  tokenVersions: z.array(z.enum(['1.0', '2.0'])).min(1).default(['1.0', '2.0']),
+  tokenVersions: z
+    .array(z.enum(['1.0', '2.0']))
+    .min(1)
+    .default(['1.0', '2.0']),
   /**
    * Accept app-only tokens (client credentials: a service principal, no user; no `scp`, or
    * `idtyp: "app"`). Off by default: any app that can get a token for your API would otherwise
@@ -95,7 +98,10 @@ export const gateOptionsSchema = z.strictObject({
     .union([
       groupSource,
       z.array(groupSource).min(1),
-      z.custom<(gate: Pick<Gate, 'idp' | 'hosts'>) => GroupSource | readonly GroupSource[]>((v) => typeof v === 'function', 'must be a GroupSource, an array of them, or a function of the gate returning one'),
+      z.custom<(gate: Pick<Gate, 'idp' | 'hosts'>) => GroupSource | readonly GroupSource[]>(
+        (v) => typeof v === 'function',
+        'must be a GroupSource, an array of them, or a function of the gate returning one',
+      ),
     ])
     .optional(),
   /** `prefer`: a complete `groups` claim is the answer. `ignore`: always ask the sources. @defaultValue `prefer` */
@@ -107,8 +113,9 @@ export const gateOptionsSchema = z.strictObject({
    */
   revocations: z
     .custom<RevocationList>(
-      (v) => typeof v === 'object' && v !== null && ['revokeUser', 'revokeApp', 'isRevoked'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
-      'must have `revokeUser`, `revokeApp` and `isRevoked` (a revocation list, or the store\'s `revocations`)',
+      (v) =>
+        typeof v === 'object' && v !== null && ['revokeUser', 'revokeApp', 'isRevoked'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+      "must have `revokeUser`, `revokeApp` and `isRevoked` (a revocation list, or the store's `revocations`)",
     )
     .optional(),
   /** Access applications by name, each with its policies (Cloudflare's API JSON). */

@@ -44,14 +44,19 @@ export function compileGatePolicies(o: ParsedGateOptions, source: GroupSource | 
     const compiled = withLocation(`applications.${name}`, () => compileAccessPolicies(app.policies, compileOptions));
     const candidate = o.reportOnly?.applications[name];
     const evaluator = candidate
-      ? createShadowEvaluator<AccessDecision>(compiled, withLocation(`reportOnly.applications.${name}`, () => compileAccessPolicies(candidate.policies, compileOptions)), {
-          onDifference: (difference) => reportDifference(difference, `applications.${name}`),
-        })
+      ? createShadowEvaluator<AccessDecision>(
+          compiled,
+          withLocation(`reportOnly.applications.${name}`, () => compileAccessPolicies(candidate.policies, compileOptions)),
+          {
+            onDifference: (difference) => reportDifference(difference, `applications.${name}`),
+          },
+        )
       : compiled;
     applications.set(name, { app: { name, aud: app.aud ?? name, session_duration: app.session_duration }, evaluator });
   }
   for (const name of Object.keys(o.reportOnly?.applications ?? {})) {
-    if (!applications.has(name)) throw new ConfigError('ERR_CONFIG_INVALID', `invalid gate configuration: \`reportOnly.applications.${name}\` has no enforced application of that name`);
+    if (!applications.has(name))
+      throw new ConfigError('ERR_CONFIG_INVALID', `invalid gate configuration: \`reportOnly.applications.${name}\` has no enforced application of that name`);
   }
   // The group fields every possible answer supplies: a complete token claim (ids only) may answer under
   // `tokenGroups: 'prefer'` or without sources; otherwise the sources' declared fields (all when undeclared).
@@ -77,9 +82,13 @@ export function compileGatePolicies(o: ParsedGateOptions, source: GroupSource | 
     }
     const candidate = o.reportOnly?.gateway;
     gateway = candidate
-      ? createShadowEvaluator<GatewayDecision>(compiled, withLocation('reportOnly.gateway', () => compileGatewayRules(candidate.rules, gatewayOptions(candidate))), {
-          onDifference: (difference) => reportDifference(difference, 'gateway'),
-        })
+      ? createShadowEvaluator<GatewayDecision>(
+          compiled,
+          withLocation('reportOnly.gateway', () => compileGatewayRules(candidate.rules, gatewayOptions(candidate))),
+          {
+            onDifference: (difference) => reportDifference(difference, 'gateway'),
+          },
+        )
       : compiled;
   }
   const defaultApplication = applications.size === 1 ? [...applications.keys()][0] : undefined;

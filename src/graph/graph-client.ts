@@ -77,7 +77,8 @@ export function createGraphClient(settings: GraphClientSettings): GraphClient {
     let last = 'no attempt';
     for (let attempt = 0; attempt <= config.maxRetries; attempt++) {
       const remaining = deadline - now();
-      if (remaining <= 0) return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: deadline of ${config.deadlineMs} ms exceeded: ${last}`, outage: true };
+      if (remaining <= 0)
+        return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph request failed: deadline of ${config.deadlineMs} ms exceeded: ${last}`, outage: true };
       const request = await init();
       if ('code' in request) return request;
       const timeout = Math.min(config.timeoutMs, remaining);
@@ -135,14 +136,19 @@ export function createGraphClient(settings: GraphClientSettings): GraphClient {
       // A fresh assertion per attempt: Entra refuses a replayed `jti` (AADSTS700025).
       if (creds.kind === 'certificate') addClientAssertion(body, creds.id, creds.signer, url, now());
       else body.set('client_secret', creds.secret);
-      return Promise.resolve<RequestInit>({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: body.toString() });
+      return Promise.resolve<RequestInit>({
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: body.toString(),
+      });
     };
     const response = await send('token', url, init, deadline);
     if (!(response instanceof Response)) return response;
     const json = await readJson(response);
     if (response.status !== 200) {
       const error = isRecord(json) && typeof json.error === 'string' && SAFE_CODE.test(json.error) ? json.error : 'unknown';
-      const code: ErrorCode = response.status === 400 || response.status === 401 || response.status === 403 ? 'ERR_GRAPH_FORBIDDEN' : 'ERR_GRAPH_REQUEST_FAILED';
+      const code: ErrorCode =
+        response.status === 400 || response.status === 401 || response.status === 403 ? 'ERR_GRAPH_FORBIDDEN' : 'ERR_GRAPH_REQUEST_FAILED';
       const what = creds.kind === 'certificate' ? 'clientCertificate (registered on the app?)' : 'clientSecret';
       const refused: Failure = { code, reason: `graph token request refused: \`${response.status}\` \`${error}\`: check clientId, ${what} and tenant` };
       if (response.status >= 500) refused.outage = true;
@@ -175,7 +181,13 @@ export function createGraphClient(settings: GraphClientSettings): GraphClient {
       clearTimeout(timer);
     }
     if (answer === 'timeout') return { code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph credential timed out after ${budget} ms`, outage: true };
-    if (answer === null || typeof answer !== 'object' || typeof answer.token !== 'string' || answer.token === '' || !Number.isFinite(answer.expiresOnTimestamp)) {
+    if (
+      answer === null ||
+      typeof answer !== 'object' ||
+      typeof answer.token !== 'string' ||
+      answer.token === '' ||
+      !Number.isFinite(answer.expiresOnTimestamp)
+    ) {
       return { code: 'ERR_GRAPH_FORBIDDEN', reason: 'graph credential returned no token: check the managed identity or federated credential' };
     }
     const lifetime = answer.expiresOnTimestamp - now();

@@ -80,7 +80,10 @@ export const graphGroupSourceOptions = z
     message: 'set one of clientSecret, clientCertificate and credential',
     path: ['credential'],
   })
-  .refine((o) => o.credential === undefined || o.clientId === undefined, { message: 'a credential brings its own identity: clientId goes with clientSecret or clientCertificate', path: ['clientId'] });
+  .refine((o) => o.credential === undefined || o.clientId === undefined, {
+    message: 'a credential brings its own identity: clientId goes with clientSecret or clientCertificate',
+    path: ['clientId'],
+  });
 
 // The hand-written interfaces (`options.ts`) and the schema cannot drift: these fail to compile if they do.
 type _GraphOptionsMatch = Assert<Equal<z.input<typeof graphGroupSourceOptions>, GraphGroupSourceOptions>>;
@@ -102,7 +105,8 @@ export type AppCredentials =
 export function appCredentials(config: ParsedGraphOptions, clientId: string | undefined): AppCredentials | undefined {
   if (config.credential !== undefined) return { kind: 'credential', credential: config.credential };
   if (clientId === undefined) return undefined;
-  if (config.clientCertificate !== undefined) return { kind: 'certificate', id: clientId, signer: createClientAssertionSigner(clientId, config.clientCertificate, 'graph group source') };
+  if (config.clientCertificate !== undefined)
+    return { kind: 'certificate', id: clientId, signer: createClientAssertionSigner(clientId, config.clientCertificate, 'graph group source') };
   const secret = config.clientSecret ?? (config.clientId === undefined ? config.gate?.idp.config.client_secret : undefined);
   return secret === undefined ? undefined : { kind: 'secret', id: clientId, secret };
 }

@@ -61,7 +61,8 @@ export function createGraphMembership(settings: GraphMembershipSettings): FetchG
       const response = await client.send('graph', url, authorization, deadline);
       if (!(response instanceof Response)) return response;
       const json = await readJson(response);
-      const graphCode = isRecord(json) && isRecord(json.error) && typeof json.error.code === 'string' && SAFE_CODE.test(json.error.code) ? json.error.code : 'unknown';
+      const graphCode =
+        isRecord(json) && isRecord(json.error) && typeof json.error.code === 'string' && SAFE_CODE.test(json.error.code) ? json.error.code : 'unknown';
       if (response.status === 401 && auth.kind === 'application' && !refreshed) {
         // A revoked or rotated app token: fetch a new one once, then retry this page.
         client.forgetAppToken(auth.tenant);
@@ -74,7 +75,10 @@ export function createGraphMembership(settings: GraphMembershipSettings): FetchG
         const fallback = applicationAuth(tid);
         if ('code' in fallback) {
           const hint = hasCredentials ? fallback.reason : 'configure clientId and clientSecret to fall back to application permissions';
-          return { code: 'ERR_GRAPH_FORBIDDEN', reason: `graph refused the delegated token: \`401\` \`${graphCode}\`: it expired or is not for Microsoft Graph; ${hint}` };
+          return {
+            code: 'ERR_GRAPH_FORBIDDEN',
+            reason: `graph refused the delegated token: \`401\` \`${graphCode}\`: it expired or is not for Microsoft Graph; ${hint}`,
+          };
         }
         auth = fallback;
         pages--;

@@ -124,12 +124,18 @@ export function createGraphGroupSource(options: GraphGroupSourceOptions = {}): G
         const tenant = tenantOf(identity);
         // INVARIANT: still fail closed while this tenant's Graph is known to be down, only sooner.
         const left = outages.remaining(tenant);
-        if (left !== undefined) return unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph is down for tenant ${quoteId(tenant)}: not retried for ${Math.ceil(left / 1000)} s`);
+        if (left !== undefined)
+          return unknownResolution('ERR_GRAPH_REQUEST_FAILED', `graph is down for tenant ${quoteId(tenant)}: not retried for ${Math.ceil(left / 1000)} s`);
         const auth = authFor(identity, context);
         if ('code' in auth) return unknownResolution(auth.code, auth.reason);
         const id = {};
         const promise = fetchGroups(key, auth, identity.tid)
-          .catch((err: unknown): Failure => ({ code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph lookup failed: \`${err instanceof Error ? err.name : 'unknown'}\`` }))
+          .catch(
+            (err: unknown): Failure => ({
+              code: 'ERR_GRAPH_REQUEST_FAILED',
+              reason: `graph lookup failed: \`${err instanceof Error ? err.name : 'unknown'}\``,
+            }),
+          )
           .then((found): GroupResolution => {
             const current = flights.get(key)?.id === id;
             if (current) flights.delete(key);

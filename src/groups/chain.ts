@@ -7,10 +7,7 @@ import type { GroupResolution, GroupSource, GroupSourceContext, UserStanding } f
 
 const groupSourceSchema = z.custom<GroupSource>(
   (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as GroupSource).name === 'string' &&
-    typeof (value as GroupSource).resolve === 'function',
+    typeof value === 'object' && value !== null && typeof (value as GroupSource).name === 'string' && typeof (value as GroupSource).resolve === 'function',
   { message: 'expected a group source ({ name, resolve })' },
 );
 

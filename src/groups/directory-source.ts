@@ -162,7 +162,11 @@ export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions)
     const sameTenant = tenant !== undefined && typeof identity.tid === 'string' && identity.tid.toLowerCase() === tenant;
     const user = index.findUser(directoryLookup(identity, context.claims, sameTenant, keys));
     if (user === undefined) {
-      return { miss: sameTenant ? `user not in directory: oid ${quoteId(identity.oid)}` : `user not in directory: oid ${quoteId(identity.oid)} of tenant ${quoteId(identity.tid)} matches no directory object id` };
+      return {
+        miss: sameTenant
+          ? `user not in directory: oid ${quoteId(identity.oid)}`
+          : `user not in directory: oid ${quoteId(identity.oid)} of tenant ${quoteId(identity.tid)} matches no directory object id`,
+      };
     }
     // INVARIANT: a user matched by a mutable attribute (UPN, email) whose directory object id names another
     // Entra object is not this token's user: a recycled UPN, or an email set in another tenant (nOAuth).
@@ -184,7 +188,9 @@ export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions)
       const user = found.user;
       // INVARIANT: an inactive or deleted user gets no groups from the directory (fail closed), not "no groups".
       if (!user.active) {
-        return Promise.resolve(unknownResolution('ERR_DIRECTORY_USER_INACTIVE', `user ${user.deleted ? 'deleted' : 'inactive'}: directory user ${quoteId(user.id)}`));
+        return Promise.resolve(
+          unknownResolution('ERR_DIRECTORY_USER_INACTIVE', `user ${user.deleted ? 'deleted' : 'inactive'}: directory user ${quoteId(user.id)}`),
+        );
       }
       // The index's shared, frozen answer: the same array while the user's groups are unchanged.
       return Promise.resolve({ groups: index.groupsOfUser(user.id) as GroupResolution['groups'], membership: COMPLETE });
@@ -198,7 +204,9 @@ export function createDirectoryGroupSource(options: DirectoryGroupSourceOptions)
       return {
         state: 'refused',
         code: 'ERR_DIRECTORY_USER_INACTIVE',
-        reason: user.deleted ? `the directory deleted this user (directory user ${quoteId(user.id)})` : `the directory holds this user as inactive (directory user ${quoteId(user.id)})`,
+        reason: user.deleted
+          ? `the directory deleted this user (directory user ${quoteId(user.id)})`
+          : `the directory holds this user as inactive (directory user ${quoteId(user.id)})`,
       };
     },
   };

@@ -17,11 +17,7 @@ import type { GroupResolution, GroupSource, GroupSourceContext } from './types.j
  * if (resolved.membership.state !== 'complete') console.log('groups unknown:', resolved.membership);
  * ```
  */
-export async function resolveGroups(
-  identity: Identity,
-  source: GroupSource,
-  context: GroupSourceContext = { claims: {} },
-): Promise<Identity> {
+export async function resolveGroups(identity: Identity, source: GroupSource, context: GroupSourceContext = { claims: {} }): Promise<Identity> {
   const resolution = await resolveMembership(identity, source, context);
   return { ...identity, groups: resolution.groups, membership: resolution.membership };
 }

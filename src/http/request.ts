@@ -74,7 +74,6 @@ export function safeReturnTo(value: string | null | undefined, fallback: string)
   return path;
 }
 
-
 /**
  * The origin a browser says the request comes from: the `Origin` header (`null` when opaque, which matches
  * no app), else the origin of the `Referer`; `undefined` when it sends neither.

@@ -21,7 +21,8 @@ const ISSUER_HOSTS = new Map([['https://login.chinacloudapi.cn', 'https://login.
  * https://github.com/AzureAD/microsoft-authentication-library-for-js/issues/8592 show the same shape).
  */
 const CIAM_AUTHORITY = /^https:\/\/[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.ciamlogin\.com$/i;
-const CIAM_ISSUER = /^https:\/\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.ciamlogin\.com\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/v2\.0$/i;
+const CIAM_ISSUER =
+  /^https:\/\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.ciamlogin\.com\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/v2\.0$/i;
 
 /**
  * Whether a CIAM issuer fits the authority tenant: both GUIDs of the issuer are one tenant, that

@@ -67,7 +67,8 @@ export function createCallbackHandler(s: CallbackSettings): (request: RequestLik
         throw new SessionError('ERR_LOGIN_IDP_ERROR', `entra refused the login: \`${printableError(idpError)}\`${detail ? `: ${detail}` : ''}`);
       }
       if (!state) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login callback has no `state`');
-      if (tx === undefined) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` matches no transaction of this browser (forged, expired or already used)');
+      if (tx === undefined)
+        throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` matches no transaction of this browser (forged, expired or already used)');
       if (!sameString(tx.state, state)) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login `state` does not match its transaction');
       if (now() >= tx.expiresAt) throw new SessionError('ERR_LOGIN_STATE_MISMATCH', 'the login transaction expired: start the login again');
       // INVARIANT: a state is accepted once per instance; the browser's cookie is cleared too, and Entra's code is single use.
@@ -81,7 +82,11 @@ export function createCallbackHandler(s: CallbackSettings): (request: RequestLik
       const secrets: SessionSecrets = o.entraLogout?.idTokenHint ? { idToken } : {};
       if (renewing) {
         // INVARIANT: with renewal on, no session is issued that could not be renewed.
-        if (refreshToken === undefined) throw new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the token endpoint returned no `refresh_token`: renewal needs the `offline_access` scope consented');
+        if (refreshToken === undefined)
+          throw new SessionError(
+            'ERR_LOGIN_EXCHANGE_FAILED',
+            'the token endpoint returned no `refresh_token`: renewal needs the `offline_access` scope consented',
+          );
         secrets.refreshToken = refreshToken;
         secrets.renewedAt = Math.floor(now() / 1000);
       }
@@ -90,7 +95,10 @@ export function createCallbackHandler(s: CallbackSettings): (request: RequestLik
       checkIdTokenParty(verified.claims, clientId);
       // The one identity pipeline, as for a bearer token and every session request: the directory's
       // standing (a deprovisioned user gets no session), then the groups under the gate's `tokenGroups`.
-      const identity = await gate.resolveIdentity(verified.identity, graphToken === undefined ? { claims: verified.claims } : { claims: verified.claims, graphToken });
+      const identity = await gate.resolveIdentity(
+        verified.identity,
+        graphToken === undefined ? { claims: verified.claims } : { claims: verified.claims, graphToken },
+      );
       // INVARIANT: no session is issued on groups a source tried and could not resolve: the user retries
       // (a 503 for an outage) or is refused (a 403 for a user the directory does not hold).
       if (identity.membership.state === 'unknown') {
@@ -105,7 +113,8 @@ export function createCallbackHandler(s: CallbackSettings): (request: RequestLik
       try {
         gate.assertNotRevoked({ subjects: gate.subjectsOf(verified.identity, verified.claims), issuedAt, appId: audience, userId: identity.user_uuid });
       } catch (error) {
-        if (error instanceof SessionError) throw new SessionError('ERR_SESSION_REVOKED', 'this account was signed out moments ago: try again in a minute', { cause: error });
+        if (error instanceof SessionError)
+          throw new SessionError('ERR_SESSION_REVOKED', 'this account was signed out moments ago: try again in a minute', { cause: error });
         throw error;
       }
       const issued = await issueSession(identity, sessionSeconds, context.country, sessionClaims(verified.claims), secrets);

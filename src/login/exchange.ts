@@ -98,11 +98,17 @@ export function createOidcExchange(settings: ExchangeSettings): OidcExchange {
       // The document's own URL: openid-client then leaves its issuer to us (checked below), since a
       // multi-tenant authority announces the `{tenantid}` template rather than its own URL.
       const server = new URL(`${authority}/.well-known/openid-configuration`);
-      const config = await oidc.discovery(server, clientId, credential.method === 'private_key_jwt' ? {} : { client_secret: credential.secret }, clientAuth(clientId, credential), {
-        [oidc.customFetch]: oidcFetch,
-        timeout: Math.ceil(settings.timeoutMs / 1000),
-        execute: server.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
-      });
+      const config = await oidc.discovery(
+        server,
+        clientId,
+        credential.method === 'private_key_jwt' ? {} : { client_secret: credential.secret },
+        clientAuth(clientId, credential),
+        {
+          [oidc.customFetch]: oidcFetch,
+          timeout: Math.ceil(settings.timeoutMs / 1000),
+          execute: server.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
+        },
+      );
       const metadata = config.serverMetadata();
       if (!issuerFitsAuthority(metadata.issuer, authorityHost, authorityTenant)) {
         throw new Error(`the discovery document of \`${authorityTenant}\` names an issuer of another authority`);

@@ -6,7 +6,15 @@
  */
 export { createLogin, getIdentityJson } from './login.js';
 export type { Login, Authenticated, AuthenticatedBearer, GetIdentityResponse, IssuedSession } from './login.js';
-export type { LoginOptions, LoginKeysOptions, LoginSigningKey, LoginVerificationKey, LoginCookieOptions, LoginSessionCacheOptions, EntraLogoutOptions } from './options.js';
+export type {
+  LoginOptions,
+  LoginKeysOptions,
+  LoginSigningKey,
+  LoginVerificationKey,
+  LoginCookieOptions,
+  LoginSessionCacheOptions,
+  EntraLogoutOptions,
+} from './options.js';
 export type { LoginStartOptions, LoginPrompt, ClaimsRequest } from './parameters.js';
 export type { AuthenticatedSession, SessionClaims } from './session.js';
 export { createMemoryRevocationList, type MemoryRevocationList, type MemoryRevocationListOptions, type RevocationList } from '../session/revocation.js';

@@ -6,7 +6,19 @@ import { storedIdentityOf, type AuthenticatedSession } from './session.js';
 
 /** The verified claims a session keeps for the identity pipeline (see `SessionIdentity.claims`). */
 // `login_hint` (an optional claim) is what Entra's sign-out takes as `logout_hint`.
-const SESSION_CLAIMS = ['tid', 'oid', 'preferred_username', 'upn', 'unique_name', 'email', 'groups', 'hasgroups', '_claim_names', 'roles', 'login_hint'] as const;
+const SESSION_CLAIMS = [
+  'tid',
+  'oid',
+  'preferred_username',
+  'upn',
+  'unique_name',
+  'email',
+  'groups',
+  'hasgroups',
+  '_claim_names',
+  'roles',
+  'login_hint',
+] as const;
 
 /** The few verified claims of a login's ID token a session keeps: those the group sources read. */
 export function sessionClaims(claims: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {

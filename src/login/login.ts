@@ -104,7 +104,10 @@ export interface Login {
    * read, so `identity_update_behavior: 'automatic'` can resolve it again on every request.
    * @defaultValue `durationSeconds`: the application's session duration, else the gate's global one
    */
-  createSession(identity: Identity, options?: { durationSeconds?: number; country?: string; claims?: Readonly<Record<string, unknown>> }): Promise<IssuedSession>;
+  createSession(
+    identity: Identity,
+    options?: { durationSeconds?: number; country?: string; claims?: Readonly<Record<string, unknown>> },
+  ): Promise<IssuedSession>;
   /** Revokes every session of these subjects (`oid`, email; lower-cased) issued at or before `at` (Unix seconds, default now). */
   revokeUser(subjects: string | readonly string[], at?: number): Promise<void>;
   /** Revokes every session of an app (default: this app) issued at or before `at` (Unix seconds, default now). */
@@ -200,7 +203,12 @@ export function createLogin(options: LoginOptions): Login {
   // Transaction cookies live on the callback's folder (`/auth/` for `/auth/callback`), so the login start
   // beside it (`/auth/login`) sees the ones a browser holds and can bound them: a cookie scoped to the
   // callback alone is invisible to the start, and abandoned logins piled up until the callback got a 431.
-  const txCookie: CookieAttributes = { path: redirect.pathname.slice(0, redirect.pathname.lastIndexOf('/') + 1), secure: o.cookie.secure, httpOnly: true, sameSite: 'Lax' };
+  const txCookie: CookieAttributes = {
+    path: redirect.pathname.slice(0, redirect.pathname.lastIndexOf('/') + 1),
+    secure: o.cookie.secure,
+    httpOnly: true,
+    sameSite: 'Lax',
+  };
   const fetchImpl = o.fetch ?? globalThis.fetch;
   const authorityTenant = o.authorityTenant ?? idp.config.directory_id;
 
@@ -217,7 +225,16 @@ export function createLogin(options: LoginOptions): Login {
   const renewal =
     o.renewAfterSeconds === undefined
       ? undefined
-      : createRenewal({ renewAfterSeconds: o.renewAfterSeconds, keepIdToken: o.entraLogout?.idTokenHint === true, sessions, identities, exchange, gate, clientId, now });
+      : createRenewal({
+          renewAfterSeconds: o.renewAfterSeconds,
+          keepIdToken: o.entraLogout?.idTokenHint === true,
+          sessions,
+          identities,
+          exchange,
+          gate,
+          clientId,
+          now,
+        });
 
   const issueSession = async (
     identity: Identity,
@@ -292,7 +309,8 @@ export function createLogin(options: LoginOptions): Login {
 
     async createSession(identity, sessionOptions = {}) {
       const duration = sessionOptions.durationSeconds ?? sessionSeconds;
-      if (!Number.isInteger(duration) || duration < 1) throw new ConfigError('ERR_CONFIG_INVALID', `the session duration \`${duration}\` must be a whole number of seconds ≥ 1`);
+      if (!Number.isInteger(duration) || duration < 1)
+        throw new ConfigError('ERR_CONFIG_INVALID', `the session duration \`${duration}\` must be a whole number of seconds ≥ 1`);
       return issueSession(identity, duration, sessionOptions.country, sessionOptions.claims === undefined ? undefined : sessionClaims(sessionOptions.claims));
     },
 
@@ -311,16 +329,24 @@ export function createLogin(options: LoginOptions): Login {
 /** The login's client credential: a certificate (`private_key_jwt`) or a secret, refusing a mix at construction. */
 function loginCredential(o: ParsedLoginOptions, clientId: string, now: () => number): ExchangeSettings['credential'] {
   if (o.clientCertificate !== undefined) {
-    if (o.clientSecret !== undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: set `clientCertificate` or `clientSecret`, not both');
+    if (o.clientSecret !== undefined)
+      throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: set `clientCertificate` or `clientSecret`, not both');
     if (o.clientAuth !== undefined && o.clientAuth !== 'private_key_jwt') {
-      throw new ConfigError('ERR_CONFIG_INVALID', `invalid login configuration: a \`clientCertificate\` authenticates with \`private_key_jwt\`, not \`${o.clientAuth}\``);
+      throw new ConfigError(
+        'ERR_CONFIG_INVALID',
+        `invalid login configuration: a \`clientCertificate\` authenticates with \`private_key_jwt\`, not \`${o.clientAuth}\``,
+      );
     }
     return { method: 'private_key_jwt', signer: createClientAssertionSigner(clientId, o.clientCertificate, 'login'), now };
   }
-  if (o.clientAuth === 'private_key_jwt') throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: `private_key_jwt` needs a `clientCertificate`');
+  if (o.clientAuth === 'private_key_jwt')
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: `private_key_jwt` needs a `clientCertificate`');
   const secret = o.clientSecret ?? o.gate.idp.config.client_secret;
   if (secret === undefined) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid login configuration: the login needs a client secret or certificate: set `clientSecret`, `clientCertificate` or the IdP `config.client_secret`');
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'invalid login configuration: the login needs a client secret or certificate: set `clientSecret`, `clientCertificate` or the IdP `config.client_secret`',
+    );
   }
   return { method: o.clientAuth ?? 'client_secret_post', secret };
 }

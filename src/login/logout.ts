@@ -38,11 +38,16 @@ export function createLogoutHandler(s: LogoutSettings): (request: RequestLike) =
     if (request.method === 'POST') {
       if (origin === undefined) return confirmLogout(request);
       if (origin !== redirect.origin) {
-        return failure(new SessionError('ERR_LOGIN_ORIGIN_MISMATCH', 'the sign-out was posted from another origin: use the sign-out button of this app'), [], 'Sign-out refused');
+        return failure(
+          new SessionError('ERR_LOGIN_ORIGIN_MISMATCH', 'the sign-out was posted from another origin: use the sign-out button of this app'),
+          [],
+          'Sign-out refused',
+        );
       }
     } else {
       const site = header(request.headers, 'sec-fetch-site');
-      if (request.method !== 'GET' || (site !== 'same-origin' && site !== 'none') || (origin !== undefined && origin !== redirect.origin)) return confirmLogout(request);
+      if (request.method !== 'GET' || (site !== 'same-origin' && site !== 'none') || (origin !== undefined && origin !== redirect.origin))
+        return confirmLogout(request);
     }
     const value = readCookie(header(request.headers, 'cookie'), cookieName);
     const clearSession = serializeCookie(cookieName, '', { ...sessionCookie, maxAge: 0 });
@@ -66,7 +71,8 @@ export function createLogoutHandler(s: LogoutSettings): (request: RequestLike) =
         // A store that could not answer is another matter: the session may still be live (see below).
         if (!(error instanceof EntragateError) || error.status >= 500) {
           sessions.evict(value);
-          const e = error instanceof EntragateError ? error : new StoreError('ERR_STORE_UNAVAILABLE', 'the session could not be read to sign it out', { cause: error });
+          const e =
+            error instanceof EntragateError ? error : new StoreError('ERR_STORE_UNAVAILABLE', 'the session could not be read to sign it out', { cause: error });
           return failure(e, [clearSession], 'Sign-out failed');
         }
       }

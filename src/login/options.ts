@@ -201,13 +201,24 @@ export const loginOptionsSchema = z.strictObject({
   gate: z.custom<Gate>((v) => typeof v === 'object' && v !== null && typeof (v as Gate).verifyToken === 'function', 'must be a gate from `createGate`'),
   application: z.string().min(1).optional(),
   redirectUri: z.url({ protocol: /^https?$/ }),
-  scopes: z.array(z.string().regex(/^[\x21-\x7e]+$/)).min(1).optional(),
+  scopes: z
+    .array(z.string().regex(/^[\x21-\x7e]+$/))
+    .min(1)
+    .optional(),
   refreshTokens: z.boolean().default(false),
   renewAfterSeconds: z.number().int().min(60).max(31_536_000).optional(),
   clientAuth: z.enum(['client_secret_post', 'client_secret_basic', 'private_key_jwt']).optional(),
   clientSecret: z.string().min(1).optional(),
-  clientCertificate: z.custom<ClientCertificate>(isClientCertificate, 'must be `{ privateKey, certificate, algorithm? }` (a private KeyObject or PEM, a PEM certificate, `PS256` or `RS256`)').optional(),
-  authorityTenant: z.string().regex(/^[A-Za-z0-9.-]+$/).optional(),
+  clientCertificate: z
+    .custom<ClientCertificate>(
+      isClientCertificate,
+      'must be `{ privateKey, certificate, algorithm? }` (a private KeyObject or PEM, a PEM certificate, `PS256` or `RS256`)',
+    )
+    .optional(),
+  authorityTenant: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/)
+    .optional(),
   audience: z.string().min(1).optional(),
   issuer: z.string().min(1).optional(),
   keys: z.strictObject({
@@ -216,11 +227,20 @@ export const loginOptionsSchema = z.strictObject({
   }),
   cookie: z
     .strictObject({
-      name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/).default('CF_Authorization'),
+      name: z
+        .string()
+        .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/)
+        .default('CF_Authorization'),
       secure: z.boolean().default(true),
-      domain: z.string().regex(/^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name such as `example.com`').optional(),
+      domain: z
+        .string()
+        .regex(/^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name such as `example.com`')
+        .optional(),
       path: relativePath().default('/'),
-      transactionPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('CF_Login'),
+      transactionPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('CF_Login'),
     })
     // Browsers silently drop a prefixed cookie that breaks its prefix's rules: refuse it here instead.
     .refine((c) => !c.name.startsWith('__Secure-') || c.secure, { message: 'a `__Secure-` cookie needs `secure: true`', path: ['name'] })

@@ -10,9 +10,7 @@ import type { RequestLike } from '../http/request.js';
 /** Renders a failed login: the error status, a short HTML page and the code in `x-entragate-error`. Never sets a session. */
 export function failure(error: unknown, setCookies: readonly string[], title = 'Sign-in failed'): Response {
   const e =
-    error instanceof EntragateError
-      ? error
-      : new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the login could not be completed', { cause: error, status: 500 });
+    error instanceof EntragateError ? error : new SessionError('ERR_LOGIN_EXCHANGE_FAILED', 'the login could not be completed', { cause: error, status: 500 });
   // The message goes to the operator (messages never hold a token or a secret), even when the page hides it.
   publish(loginChannels.login, { event: 'failure', code: e.code, message: e.message });
   const headers = new Headers({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-entragate-error': e.code });

@@ -95,7 +95,8 @@ export function loginParameters(request: RequestLike, options: LoginStartOptions
   const out: LoginParameters = { returnTo: options.returnTo ?? query.get('returnTo') };
   const loginHint = pick(options.loginHint, 'login_hint');
   if (loginHint !== undefined && loginHint !== '') {
-    if (typeof loginHint !== 'string' || loginHint.length > 320 || CONTROL.test(loginHint)) throw invalid('the `login_hint` must be a sign-in name of at most 320 characters');
+    if (typeof loginHint !== 'string' || loginHint.length > 320 || CONTROL.test(loginHint))
+      throw invalid('the `login_hint` must be a sign-in name of at most 320 characters');
     out.login_hint = loginHint;
   }
   const domainHint = pick(options.domainHint, 'domain_hint');

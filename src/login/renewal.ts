@@ -100,7 +100,12 @@ export function createRenewal(s: RenewalSettings): Renewal {
         if (await renewedElsewhere(nonce, stored, secrets.refreshToken)) return;
         return end(nonce, error, user);
       }
-      publish(loginChannels.login, { event: 'renewal', outcome: 'unavailable', code: error instanceof EntragateError ? error.code : 'ERR_SESSION_RENEWAL_UNAVAILABLE', user_uuid: user });
+      publish(loginChannels.login, {
+        event: 'renewal',
+        outcome: 'unavailable',
+        code: error instanceof EntragateError ? error.code : 'ERR_SESSION_RENEWAL_UNAVAILABLE',
+        user_uuid: user,
+      });
       throw error;
     }
     const renewedAt = Math.floor(s.now() / 1000);
@@ -134,7 +139,10 @@ export function createRenewal(s: RenewalSettings): Renewal {
     // Logout §2): it carries the login's `nonce`, so the gate never takes it as a bearer token once the
     // browser holds it; a refreshed one carries none. Only without one is the refreshed one kept.
     const idToken = s.keepIdToken ? (secrets.idToken ?? refreshed.idToken) : undefined;
-    next.sealed = s.sessions.sealSecrets({ refreshToken: refreshed.refreshToken ?? secrets.refreshToken, ...(idToken === undefined ? {} : { idToken }), renewedAt }, nonce);
+    next.sealed = s.sessions.sealSecrets(
+      { refreshToken: refreshed.refreshToken ?? secrets.refreshToken, ...(idToken === undefined ? {} : { idToken }), renewedAt },
+      nonce,
+    );
     // INVARIANT: a renewal replaces the record only while there is one: a sign-out (on any instance) while
     // Entra answered stays a sign-out, and no copy of the cookie opens the session again.
     let replaced: boolean;

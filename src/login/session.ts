@@ -143,7 +143,12 @@ export class SessionManager {
   /** Signs a session for `identity`, stores the identity under a fresh nonce, and returns the token and claims. */
   async issue(
     identity: Identity,
-    options: { durationSeconds: number; country?: string | undefined; claims?: Readonly<Record<string, unknown>> | undefined; secrets?: SessionSecrets | undefined },
+    options: {
+      durationSeconds: number;
+      country?: string | undefined;
+      claims?: Readonly<Record<string, unknown>> | undefined;
+      secrets?: SessionSecrets | undefined;
+    },
   ): Promise<{ token: string; claims: SessionClaims }> {
     const s = this.#s;
     const iat = Math.floor(s.now() / 1000);
@@ -159,7 +164,12 @@ export class SessionManager {
       type: 'app',
       ...(options.country ? { country: options.country } : {}),
     };
-    const stored: SessionIdentity = { identity, issuedAt: iat, ...(options.country ? { country: options.country } : {}), ...(options.claims ? { claims: options.claims } : {}) };
+    const stored: SessionIdentity = {
+      identity,
+      issuedAt: iat,
+      ...(options.country ? { country: options.country } : {}),
+      ...(options.claims ? { claims: options.claims } : {}),
+    };
     if (options.secrets !== undefined && Object.keys(options.secrets).length > 0) stored.sealed = this.sealSecrets(options.secrets, claims.identity_nonce);
     await s.identities.set(claims.identity_nonce, stored, claims.exp);
     const token = await new SignJWT({ ...claims } as unknown as JWTPayload)
@@ -207,7 +217,12 @@ export class SessionManager {
     s.assertNotRevoked(claims, stored);
     const last = entry.last;
     if (last !== undefined && entry.lastStored === stored) return last;
-    const result: AuthenticatedSession = { kind: 'session', identity: stored.identity, session: claims, ...(stored.country ? { country: stored.country } : {}) };
+    const result: AuthenticatedSession = {
+      kind: 'session',
+      identity: stored.identity,
+      session: claims,
+      ...(stored.country ? { country: stored.country } : {}),
+    };
     storedIdentities.set(result, stored);
     entry.last = result;
     entry.lastStored = stored;
@@ -259,7 +274,8 @@ export class SessionManager {
     }
     const key = typeof header.kid === 'string' ? s.verification.get(header.kid) : undefined;
     if (key === undefined) throw new SessionError('ERR_SESSION_INVALID', `the session key \`${clip(String(header.kid))}\` is unknown`);
-    if (header.alg !== key.alg) throw new SessionError('ERR_SESSION_INVALID', `the session algorithm \`${clip(String(header.alg))}\` does not match key \`${key.kid}\``);
+    if (header.alg !== key.alg)
+      throw new SessionError('ERR_SESSION_INVALID', `the session algorithm \`${clip(String(header.alg))}\` does not match key \`${key.kid}\``);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key.key, {
@@ -276,7 +292,8 @@ export class SessionManager {
       throw new SessionError('ERR_SESSION_INVALID', describeJoseError(error), { cause: error });
     }
     const claims = sessionClaims(payload);
-    if (claims === undefined) throw new SessionError('ERR_SESSION_INVALID', 'the session token is not an app session (`type`, `identity_nonce`, `email` or `aud`)');
+    if (claims === undefined)
+      throw new SessionError('ERR_SESSION_INVALID', 'the session token is not an app session (`type`, `identity_nonce`, `email` or `aud`)');
     return { token, claims, expiresAt: claims.exp * 1000, last: undefined, lastStored: undefined };
   }
 }

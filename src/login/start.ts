@@ -58,7 +58,8 @@ export function createStartHandler(s: StartSettings): (request: RequestLike, sta
       const headers = new Headers({ location: location.href, 'cache-control': 'no-store' });
       // INVARIANT: a browser holds a bounded number of login transactions: abandoned starts (closed tabs,
       // a bot) evict the oldest instead of piling up cookies until the callback's headers are refused (431).
-      for (const stale of transactionsToEvict(sealer, `${o.cookie.transactionPrefix}_`, header(request.headers, 'cookie'), now(), MAX_LOGIN_TRANSACTIONS)) headers.append('set-cookie', serializeCookie(stale, '', { ...txCookie, maxAge: 0 }));
+      for (const stale of transactionsToEvict(sealer, `${o.cookie.transactionPrefix}_`, header(request.headers, 'cookie'), now(), MAX_LOGIN_TRANSACTIONS))
+        headers.append('set-cookie', serializeCookie(stale, '', { ...txCookie, maxAge: 0 }));
       headers.append('set-cookie', serializeCookie(name, sealer.seal(tx, name), { ...txCookie, maxAge: o.transactionTtlSeconds }));
       publish(loginChannels.login, { event: 'start', pkce: idp.config.pkce_enabled });
       return new Response(null, { status: 302, headers });

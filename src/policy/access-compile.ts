@@ -21,13 +21,7 @@ import { createPreparer, type IdentityView, type Prepared } from './identity-vie
 import type { Cidr } from './ip.js';
 import { resolveAccessOptions, type AccessCompileOptions } from './options.js';
 import { T, U, traceResult, type Tri } from './tri.js';
-import type {
-  AccessAction,
-  AccessDecision,
-  AccessPolicy,
-  DecisionPolicyRef,
-  PolicyTrace,
-} from './types.js';
+import type { AccessAction, AccessDecision, AccessPolicy, DecisionPolicyRef, PolicyTrace } from './types.js';
 
 interface CompiledPolicy {
   readonly ref: DecisionPolicyRef;
@@ -142,10 +136,7 @@ function compileSet(body: Record<string, unknown>, where: string, scope: RuleCom
  * if (!decision.allowed) console.log(decision.reason, decision.policy?.name);
  * ```
  */
-export function compileAccessPolicies(
-  policies: readonly AccessPolicy[],
-  options: AccessCompileOptions = {},
-): CompiledAccessPolicies {
+export function compileAccessPolicies(policies: readonly AccessPolicy[], options: AccessCompileOptions = {}): CompiledAccessPolicies {
   const opts = resolveAccessOptions(options);
   if (!Array.isArray(policies)) throw invalid('policies', '`policies` must be an array');
   const lists = opts.lists;
@@ -213,11 +204,8 @@ export function compileAccessPolicies(
     if (decision === 'bypass' && rules.identityBased) {
       throw invalid(at, 'bypass policies cannot use identity-based selectors (Cloudflare refuses them)');
     }
-    const includeProbes = rules.include.every((r) => r.azureProbe !== undefined)
-      ? rules.include.map((r) => r.azureProbe as number)
-      : undefined;
-    const ref: DecisionPolicyRef =
-      id === undefined ? { name, precedence: precedence ?? index + 1 } : { id, name, precedence: precedence ?? index + 1 };
+    const includeProbes = rules.include.every((r) => r.azureProbe !== undefined) ? rules.include.map((r) => r.azureProbe as number) : undefined;
+    const ref: DecisionPolicyRef = id === undefined ? { name, precedence: precedence ?? index + 1 } : { id, name, precedence: precedence ?? index + 1 };
     return { ref, decision: decision as AccessAction, sessionDuration: session, rules, includeProbes, index };
   });
 
@@ -307,9 +295,7 @@ class AccessEvaluator implements CompiledAccessPolicies {
       }
     }
     // INVARIANT: default deny.
-    return makeAccessDecision(false, 'deny', undefined, maybe ? 'unknown-membership' : 'default', undefined, () =>
-      this.#trace(view, ctx, policies.length - 1),
-    );
+    return makeAccessDecision(false, 'deny', undefined, maybe ? 'unknown-membership' : 'default', undefined, () => this.#trace(view, ctx, policies.length - 1));
   }
 
   #decide(
@@ -320,9 +306,7 @@ class AccessEvaluator implements CompiledAccessPolicies {
     ctx: RequestContext,
     last: number,
   ): AccessDecision {
-    return makeAccessDecision(allowed, policy.decision, policy.ref, reason, policy.sessionDuration, () =>
-      this.#trace(view, ctx, last),
-    );
+    return makeAccessDecision(allowed, policy.decision, policy.ref, reason, policy.sessionDuration, () => this.#trace(view, ctx, last));
   }
 
   #trace(view: IdentityView, ctx: RequestContext, last: number): PolicyTrace[] {
@@ -335,12 +319,7 @@ class AccessEvaluator implements CompiledAccessPolicies {
         continue;
       }
       const { result, checks } = traceRuleSet(p.rules, view, ctx);
-      const note =
-        result === U
-          ? p.decision === 'deny'
-            ? 'might match: fail closed, deny'
-            : 'might match: not counted as a match'
-          : undefined;
+      const note = result === U ? (p.decision === 'deny' ? 'might match: fail closed, deny' : 'might match: not counted as a match') : undefined;
       out.push(note === undefined ? { policy, result: traceResult(result), checks } : { policy, result: traceResult(result), note, checks });
     }
     return out;

@@ -81,7 +81,9 @@ const REVIEW_UNKNOWABLE = new Set(['context.ip', 'context.country', 'context.cer
 export function leaf(selector: AccessSelector, path: string, spec: Leaf): CompiledRule {
   const base = spec.evaluate;
   const evaluate: Leaf['evaluate'] =
-    spec.identityBased || !REVIEW_UNKNOWABLE.has(spec.attribute) ? base : (view, context) => (context.unknownRequestAttributes === true ? U : base(view, context));
+    spec.identityBased || !REVIEW_UNKNOWABLE.has(spec.attribute)
+      ? base
+      : (view, context) => (context.unknownRequestAttributes === true ? U : base(view, context));
   const { detail } = spec;
   return {
     selector,
@@ -94,7 +96,10 @@ export function leaf(selector: AccessSelector, path: string, spec: Leaf): Compil
     evaluate,
     trace: (view, context) => {
       const result = evaluate(view, context);
-      const note = result === U && context.unknownRequestAttributes === true && !spec.identityBased ? 'request attribute unknown (access review)' : detail?.(view, context, result);
+      const note =
+        result === U && context.unknownRequestAttributes === true && !spec.identityBased
+          ? 'request attribute unknown (access review)'
+          : detail?.(view, context, result);
       const out: CheckTrace = { path, selector, value: spec.value, attribute: spec.attribute, result: traceResult(result) };
       return note === undefined ? out : { ...out, detail: note };
     },

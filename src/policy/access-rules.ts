@@ -18,16 +18,38 @@ export { invalid, isObject } from './access-rule-leaf.js';
 export { evaluateRuleSet, traceRuleSet, type CompiledRule, type CompiledRuleSet, type RuleCompileScope } from './access-rule-set.js';
 
 export const ACCESS_SELECTORS: readonly AccessSelector[] = [
-  'email', 'email_domain', 'email_list', 'everyone', 'group', 'azureAD', 'login_method', 'auth_method', 'oidc',
-  'ip', 'ip_list', 'geo', 'common_name', 'certificate', 'service_token', 'any_valid_service_token', 'device_posture',
+  'email',
+  'email_domain',
+  'email_list',
+  'everyone',
+  'group',
+  'azureAD',
+  'login_method',
+  'auth_method',
+  'oidc',
+  'ip',
+  'ip_list',
+  'geo',
+  'common_name',
+  'certificate',
+  'service_token',
+  'any_valid_service_token',
+  'device_posture',
   'auth_context',
 ];
 const KNOWN = new Set<string>(ACCESS_SELECTORS);
 
 /** Documented Cloudflare selectors that need another IdP or a remote call. */
 const UNSUPPORTED = new Set([
-  'okta', 'gsuite', 'github-organization', 'saml', 'external_evaluation', 'user_risk_score',
-  'linked_app_token', 'cloudflare_account_member', 'login_method_group',
+  'okta',
+  'gsuite',
+  'github-organization',
+  'saml',
+  'external_evaluation',
+  'user_risk_score',
+  'linked_app_token',
+  'cloudflare_account_member',
+  'login_method_group',
 ]);
 
 /**
@@ -52,7 +74,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
     case 'email': {
       const email = stringField(body, 'email', where, s).toLowerCase();
       return leaf(s, path, {
-        value: email, attribute: 'identity.email', identityBased: true,
+        value: email,
+        attribute: 'identity.email',
+        identityBased: true,
         evaluate: (v) => triOf(v.emailLower === email),
         detail: (v, _c, r) => (r === T ? undefined : `email is ${observed(v.email)}`),
       });
@@ -63,7 +87,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       if (domain === '' || domain.includes('@')) throw invalid(where, `\`email_domain.domain\` \`${domain}\` is not a domain`);
       const suffix = `@${domain}`;
       return leaf(s, path, {
-        value: domain, attribute: 'identity.email', identityBased: true,
+        value: domain,
+        attribute: 'identity.email',
+        identityBased: true,
         evaluate: (v) => triOf(v.emailLower.length > suffix.length && v.emailLower.endsWith(suffix)),
         detail: (v, _c, r) => (r === T ? undefined : `email is ${observed(v.email)}`),
       });
@@ -74,7 +100,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       if (list === undefined) throw new PolicyError('ERR_POLICY_GROUP_MISSING', `list \`${id}\` is not configured: ${where}`);
       const set = new Set(list.map((e) => e.toLowerCase()));
       return leaf(s, path, {
-        value: id, attribute: 'identity.email', identityBased: true,
+        value: id,
+        attribute: 'identity.email',
+        identityBased: true,
         evaluate: (v) => triOf(set.has(v.emailLower)),
         detail: (v, _c, r) => (r === T ? undefined : `email is ${observed(v.email)}`),
       });
@@ -86,7 +114,12 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       const group = scope.group(id, where);
       const evaluate = (v: IdentityView, c: RequestContext): Tri => evaluateRuleSet(group, v, c);
       return {
-        selector: s, path, value: id, attribute: 'rule group', identityBased: group.identityBased, azureProbe: undefined,
+        selector: s,
+        path,
+        value: id,
+        attribute: 'rule group',
+        identityBased: group.identityBased,
+        azureProbe: undefined,
         ...(group.authContexts.length === 0 ? {} : { authContexts: group.authContexts }),
         evaluate,
         trace: (v, c) => {
@@ -109,7 +142,11 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
         return (v.known & FIELD_ID) !== 0 ? F : U;
       };
       return leaf(s, path, {
-        value: raw, attribute: 'identity.groups', identityBased: true, azureProbe: probe, evaluate,
+        value: raw,
+        attribute: 'identity.groups',
+        identityBased: true,
+        azureProbe: probe,
+        evaluate,
         detail: (v, _c, r) => {
           if (v.identity === null) return 'no identity';
           if (idp !== undefined && v.idpId !== idp) return `identity provider ${observed(v.idpId)} is not \`${idp}\``;
@@ -122,13 +159,17 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       // INVARIANT: Cloudflare evaluates authentication contexts only with Conditional Access sync on; a rule
       // that could never be honoured is a configuration error, not a silent deny.
       if (!scope.authContexts) {
-        throw invalid(where, '`auth_context` rules need the identity provider\'s `conditional_access_enabled: true`');
+        throw invalid(where, "`auth_context` rules need the identity provider's `conditional_access_enabled: true`");
       }
       const acId = stringField(body, 'ac_id', where, s);
-      if (!/^c([1-9]|[1-9][0-9])$/.test(acId)) throw invalid(where, `\`auth_context.ac_id\` \`${acId.slice(0, 16)}\` is not an authentication context id (\`c1\`…\`c99\`)`);
+      if (!/^c([1-9]|[1-9][0-9])$/.test(acId))
+        throw invalid(where, `\`auth_context.ac_id\` \`${acId.slice(0, 16)}\` is not an authentication context id (\`c1\`…\`c99\`)`);
       const idp = optionalString(body, 'identity_provider_id', where, s);
       return leaf(s, path, {
-        value: acId, attribute: 'identity.acrs', identityBased: true, authContexts: [acId],
+        value: acId,
+        attribute: 'identity.acrs',
+        identityBased: true,
+        authContexts: [acId],
         evaluate: (v) => {
           const id = v.identity;
           if (id === null || (idp !== undefined && v.idpId !== idp)) return F;
@@ -146,7 +187,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
     case 'login_method': {
       const id = stringField(body, 'id', where, s);
       return leaf(s, path, {
-        value: id, attribute: 'identity.idp.id', identityBased: true,
+        value: id,
+        attribute: 'identity.idp.id',
+        identityBased: true,
         evaluate: (v) => triOf(v.identity !== null && v.idpId === id),
         detail: (v, _c, r) => (r === T ? undefined : `identity provider is ${observed(v.idpId)}`),
       });
@@ -154,7 +197,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
     case 'auth_method': {
       const method = stringField(body, 'auth_method', where, s);
       return leaf(s, path, {
-        value: method, attribute: 'identity.amr', identityBased: true,
+        value: method,
+        attribute: 'identity.amr',
+        identityBased: true,
         evaluate: (v) => triOf(v.amr.includes(method)),
         detail: (v, _c, r) => (r === T ? undefined : `amr is [${v.amr.join(', ')}]`),
       });
@@ -164,7 +209,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       const value = stringField(body, 'claim_value', where, s);
       const idp = optionalString(body, 'identity_provider_id', where, s);
       return leaf(s, path, {
-        value: `${name}=${value}`, attribute: `identity.oidc_fields.${name}`, identityBased: true,
+        value: `${name}=${value}`,
+        attribute: `identity.oidc_fields.${name}`,
+        identityBased: true,
         evaluate: (v) => {
           const id = v.identity;
           if (id === null || (idp !== undefined && v.idpId !== idp)) return F;
@@ -184,7 +231,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       const cidr = parseCidr(text);
       if (!cidr) throw invalid(where, `\`ip.ip\` \`${text}\` is not an IPv4 or IPv6 address or CIDR`);
       return leaf(s, path, {
-        value: text, attribute: 'context.ip', identityBased: false,
+        value: text,
+        attribute: 'context.ip',
+        identityBased: false,
         evaluate: (_v, c) => {
           const ip = requestIp(c);
           return triOf(ip !== null && cidrContains(cidr, ip));
@@ -207,7 +256,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
       }
       const all = cidrs;
       return leaf(s, path, {
-        value: id, attribute: 'context.ip', identityBased: false,
+        value: id,
+        attribute: 'context.ip',
+        identityBased: false,
         evaluate: (_v, c) => {
           const ip = requestIp(c);
           if (ip === null) return F;
@@ -220,7 +271,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
     case 'geo': {
       const code = stringField(body, 'country_code', where, s).toUpperCase();
       return leaf(s, path, {
-        value: code, attribute: 'context.country', identityBased: false,
+        value: code,
+        attribute: 'context.country',
+        identityBased: false,
         evaluate: (_v, c) => triOf(typeof c.country === 'string' && c.country.toUpperCase() === code),
         detail: (_v, c, r) => (r === T ? undefined : `country is ${observed(c.country)}`),
       });
@@ -228,7 +281,9 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
     case 'common_name': {
       const cn = stringField(body, 'common_name', where, s);
       return leaf(s, path, {
-        value: cn, attribute: 'context.certificate', identityBased: false,
+        value: cn,
+        attribute: 'context.certificate',
+        identityBased: false,
         evaluate: (_v, c) => triOf(c.certificate?.valid === true && c.certificate.commonName === cn),
         detail: (_v, c, r) =>
           r === T ? undefined : c.certificate?.valid === true ? `common name is ${observed(c.certificate.commonName)}` : 'no valid certificate',
@@ -236,28 +291,36 @@ export function compileRule(rule: unknown, path: string, scope: RuleCompileScope
     }
     case 'certificate':
       return leaf(s, path, {
-        value: '', attribute: 'context.certificate', identityBased: false,
+        value: '',
+        attribute: 'context.certificate',
+        identityBased: false,
         evaluate: (_v, c) => triOf(c.certificate?.valid === true),
         detail: (_v, _c, r) => (r === T ? undefined : 'no valid certificate'),
       });
     case 'service_token': {
       const id = stringField(body, 'token_id', where, s);
       return leaf(s, path, {
-        value: id, attribute: 'context.serviceToken', identityBased: false,
+        value: id,
+        attribute: 'context.serviceToken',
+        identityBased: false,
         evaluate: (_v, c) => triOf(c.serviceToken?.tokenId === id),
         detail: (_v, c, r) => (r === T ? undefined : c.serviceToken ? 'another service token' : 'no service token'),
       });
     }
     case 'any_valid_service_token':
       return leaf(s, path, {
-        value: '', attribute: 'context.serviceToken', identityBased: false,
+        value: '',
+        attribute: 'context.serviceToken',
+        identityBased: false,
         evaluate: (_v, c) => triOf(typeof c.serviceToken?.tokenId === 'string' && c.serviceToken.tokenId.length > 0),
         detail: (_v, _c, r) => (r === T ? undefined : 'no service token'),
       });
     case 'device_posture': {
       const uid = stringField(body, 'integration_uid', where, s);
       return leaf(s, path, {
-        value: uid, attribute: 'context.devicePosture', identityBased: false,
+        value: uid,
+        attribute: 'context.devicePosture',
+        identityBased: false,
         evaluate: (_v, c) => triOf(Array.isArray(c.devicePosture) && c.devicePosture.includes(uid)),
         detail: (_v, c, r) => (r === T ? undefined : `passed checks: [${Array.isArray(c.devicePosture) ? c.devicePosture.join(', ') : ''}]`),
       });

@@ -90,13 +90,12 @@ function isStringArray(value: unknown): value is readonly string[] {
   return true;
 }
 
-
-
 function names(values: readonly string[], what: string): readonly string[] {
   if (values.length === 0) throw new ConfigError('ERR_CONFIG_INVALID', `invalid ${what}: it needs at least one name`);
   for (const v of values) {
     // RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E (no space, quote or backslash), so that it can be named in a challenge.
-    if (typeof v !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(v)) throw new ConfigError('ERR_CONFIG_INVALID', `invalid ${what}: \`${String(v)}\` is not a scope or role name`);
+    if (typeof v !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(v))
+      throw new ConfigError('ERR_CONFIG_INVALID', `invalid ${what}: \`${String(v)}\` is not a scope or role name`);
   }
   return Object.freeze([...values]);
 }
@@ -116,10 +115,15 @@ const NO_CLAIMS = (what: string): ClaimCheckFailure => ({ code: 'ERR_CLAIM_CHECK
  * ```
  */
 export function requiredScopes(...scopes: string[]): ClaimCheck {
-  return scopeCheck(scopes, 'requiredScopes', (scope) => `scopes ${scope}`, (scp, wanted, scope) => {
-    for (const s of wanted) if (!hasScope(scp, s)) return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token lacks the scope \`${s}\``, scope };
-    return undefined;
-  });
+  return scopeCheck(
+    scopes,
+    'requiredScopes',
+    (scope) => `scopes ${scope}`,
+    (scp, wanted, scope) => {
+      for (const s of wanted) if (!hasScope(scp, s)) return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token lacks the scope \`${s}\``, scope };
+      return undefined;
+    },
+  );
 }
 
 /**
@@ -132,10 +136,15 @@ export function requiredScopes(...scopes: string[]): ClaimCheck {
  * ```
  */
 export function scopeIncludesAny(...scopes: string[]): ClaimCheck {
-  return scopeCheck(scopes, 'scopeIncludesAny', (scope) => `any scope of ${scope}`, (scp, wanted, scope) => {
-    for (const s of wanted) if (hasScope(scp, s)) return undefined;
-    return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token has none of the scopes ${wanted.map((s) => `\`${s}\``).join(', ')}`, scope };
-  });
+  return scopeCheck(
+    scopes,
+    'scopeIncludesAny',
+    (scope) => `any scope of ${scope}`,
+    (scp, wanted, scope) => {
+      for (const s of wanted) if (hasScope(scp, s)) return undefined;
+      return { code: 'ERR_INSUFFICIENT_SCOPE', message: `the token has none of the scopes ${wanted.map((s) => `\`${s}\``).join(', ')}`, scope };
+    },
+  );
 }
 
 /** A check over the `scp` claim: absent reads as no scopes, anything but a string is a deny (never a crash). */
@@ -202,7 +211,9 @@ export function claimEquals(name: string, value: ClaimValue): ClaimCheck {
     description,
     test(claims) {
       if (claims === undefined) return NO_CLAIMS(description);
-      return Object.hasOwn(claims, name) && claims[name] === value ? undefined : { code: 'ERR_CLAIM_CHECK_FAILED', message: `the token claim \`${name}\` does not have the required value` };
+      return Object.hasOwn(claims, name) && claims[name] === value
+        ? undefined
+        : { code: 'ERR_CLAIM_CHECK_FAILED', message: `the token claim \`${name}\` does not have the required value` };
     },
   };
 }
@@ -257,7 +268,9 @@ export function claimCheck(fn: (claims: Readonly<AccessTokenClaims>) => boolean,
       } catch {
         passed = false;
       }
-      return passed === true ? undefined : { code: 'ERR_CLAIM_CHECK_FAILED', message: `the token claims fail the check: ${description.replace(/[^\x20-\x7e]/g, '?')}` };
+      return passed === true
+        ? undefined
+        : { code: 'ERR_CLAIM_CHECK_FAILED', message: `the token claims fail the check: ${description.replace(/[^\x20-\x7e]/g, '?')}` };
     },
   };
 }

@@ -101,8 +101,17 @@ export interface ParseLimits {
 
 const LOGIC_PRECEDENCE = { or: 1, xor: 2, and: 3 } as const;
 const WORD_OPS: ReadonlyMap<string, CompareOp | 'unsupported'> = new Map<string, CompareOp | 'unsupported'>([
-  ['eq', 'eq'], ['ne', 'ne'], ['lt', 'lt'], ['le', 'le'], ['gt', 'gt'], ['ge', 'ge'], ['in', 'in'], ['contains', 'contains'],
-  ['matches', 'matches'], ['wildcard', 'wildcard'], ['bitwise_and', 'unsupported'],
+  ['eq', 'eq'],
+  ['ne', 'ne'],
+  ['lt', 'lt'],
+  ['le', 'le'],
+  ['gt', 'gt'],
+  ['ge', 'ge'],
+  ['in', 'in'],
+  ['contains', 'contains'],
+  ['matches', 'matches'],
+  ['wildcard', 'wildcard'],
+  ['bitwise_and', 'unsupported'],
 ]);
 
 /**
@@ -111,8 +120,17 @@ const WORD_OPS: ReadonlyMap<string, CompareOp | 'unsupported'> = new Map<string,
  */
 function isUnicodeSpace(c: number): boolean {
   return (
-    (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+    (c >= 0x09 && c <= 0x0d) ||
+    c === 0x20 ||
+    c === 0x85 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000
   );
 }
 
@@ -357,7 +375,15 @@ class Parser {
   #operator(): { op: CompareOp; at: number } {
     const s = this.#src;
     const at = this.#pos;
-    const symbols: [string, CompareOp][] = [['==', 'eq'], ['!=', 'ne'], ['>=', 'ge'], ['<=', 'le'], ['>', 'gt'], ['<', 'lt'], ['~', 'matches']];
+    const symbols: [string, CompareOp][] = [
+      ['==', 'eq'],
+      ['!=', 'ne'],
+      ['>=', 'ge'],
+      ['<=', 'le'],
+      ['>', 'gt'],
+      ['<', 'lt'],
+      ['~', 'matches'],
+    ];
     for (const [text, op] of symbols) {
       if (this.#startsWith(text)) {
         this.#pos += text.length;

@@ -24,7 +24,11 @@ function compareCodePoints(a: string, b: string): number {
 }
 
 function regexError(pattern: string, why: string, at: number, scope: ExpressionScope, cause?: unknown): PolicyError {
-  return new PolicyError('ERR_EXPRESSION_REGEX', `regular expression \`${pattern}\` ${why} at ${at + 1}: ${scope.where}`, cause === undefined ? undefined : { cause });
+  return new PolicyError(
+    'ERR_EXPRESSION_REGEX',
+    `regular expression \`${pattern}\` ${why} at ${at + 1}: ${scope.where}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**

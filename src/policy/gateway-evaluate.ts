@@ -175,9 +175,7 @@ export class GatewayEvaluator implements CompiledGatewayRules {
       const result = matchRule(rule, view, ctx);
       if (result === T) {
         const allowed = rule.action !== 'block';
-        return makeGatewayDecision(allowed, rule.action, rule.ref, !allowed && maybe !== undefined ? maybe : 'matched', () =>
-          this.#trace(view, ctx, i),
-        );
+        return makeGatewayDecision(allowed, rule.action, rule.ref, !allowed && maybe !== undefined ? maybe : 'matched', () => this.#trace(view, ctx, i));
       }
       if (result === U) {
         // INVARIANT: a block (or any restricting action) that might match denies.

@@ -238,5 +238,10 @@ export const SEMICOLON = 8;
 /** The routing as a number, so the state re-splits when it changes (a caller may reuse one object). */
 export function routingFlags(routing: PathRouting | undefined): number {
   if (typeof routing !== 'object' || routing === null) return 0;
-  return (routing.caseInsensitive === true ? 1 : 0) | (routing.matchesDecoded === true ? 2 : 0) | (routing.ignoreTrailingSlash === true ? 4 : 0) | (routing.semicolonDelimiter === true ? SEMICOLON : 0);
+  return (
+    (routing.caseInsensitive === true ? 1 : 0) |
+    (routing.matchesDecoded === true ? 2 : 0) |
+    (routing.ignoreTrailingSlash === true ? 4 : 0) |
+    (routing.semicolonDelimiter === true ? SEMICOLON : 0)
+  );
 }

@@ -12,12 +12,7 @@ import { normalizePath, routingFlags, SEMICOLON } from './http-path.js';
 export { normalizePath, pathRouting, type UnnormalizablePath } from './http-path.js';
 
 /** The HTTP fields, each a Bytes field. */
-export type HttpField =
-  | 'http.request.host'
-  | 'http.request.method'
-  | 'http.request.uri.path'
-  | 'http.request.uri.path_and_query'
-  | 'http.request.uri.query';
+export type HttpField = 'http.request.host' | 'http.request.method' | 'http.request.uri.path' | 'http.request.uri.path_and_query' | 'http.request.uri.query';
 
 export function isHttpField(field: string): field is HttpField {
   return field.startsWith('http.request.');

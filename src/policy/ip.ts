@@ -207,7 +207,7 @@ export function cidrContains(cidr: Cidr, ip: IpWords): boolean {
   for (let i = 0; i < 4 && remaining > 0; i++) {
     const bits = remaining >= 32 ? 32 : remaining;
     const mask = bits === 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
-    if ((((ip[i] as number) & mask) >>> 0) !== (cidr.words[i] as number)) return false;
+    if (((ip[i] as number) & mask) >>> 0 !== (cidr.words[i] as number)) return false;
     remaining -= bits;
   }
   return true;

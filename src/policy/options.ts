@@ -6,8 +6,23 @@ import type { GroupField } from '../types.js';
 import type { AccessRuleGroup, GatewayAction, GatewayFilter } from './types.js';
 
 const GATEWAY_ACTIONS = [
-  'on', 'off', 'allow', 'block', 'scan', 'noscan', 'safesearch', 'ytrestricted', 'isolate',
-  'noisolate', 'override', 'l4_override', 'egress', 'resolve', 'quarantine', 'redirect', 'audit_ssh',
+  'on',
+  'off',
+  'allow',
+  'block',
+  'scan',
+  'noscan',
+  'safesearch',
+  'ytrestricted',
+  'isolate',
+  'noisolate',
+  'override',
+  'l4_override',
+  'egress',
+  'resolve',
+  'quarantine',
+  'redirect',
+  'audit_ssh',
 ] as const;
 const GATEWAY_FILTERS = ['http', 'dns', 'l4', 'egress', 'dns_resolver'] as const;
 
@@ -113,7 +128,13 @@ export function resolveAccessOptions(options: unknown): ResolvedAccessOptions {
 /** Validates the options of {@link compileGatewayRules} once, at compile time, and fills in the defaults. */
 export function resolveGatewayOptions(options: unknown): ResolvedGatewayOptions {
   const r = new OptionReader(options ?? {}, [
-    'lists', 'defaultAction', 'matchExtendedEmail', 'filter', 'maxExpressionLength', 'maxExpressionDepth', 'groupFields',
+    'lists',
+    'defaultAction',
+    'matchExtendedEmail',
+    'filter',
+    'maxExpressionLength',
+    'maxExpressionDepth',
+    'groupFields',
   ]);
   const fields = r.array('groupFields');
   const groupFields: GroupField[] = [];

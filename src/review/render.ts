@@ -59,24 +59,44 @@ function renderTable(review: AccessReview): string {
   const out: string[] = [`access review: ${review.users} users, ${review.generatedAt}`];
   for (const t of review.targets) {
     out.push('', `${printable(t.target)}: ${counts(t.current)}`);
-    if (t.candidate !== undefined) out.push(`  candidate: ${counts(t.candidate)} (${t.gains} gains, ${t.losses} losses, ${t.policyChanges} changes of deciding policy)`);
+    if (t.candidate !== undefined)
+      out.push(`  candidate: ${counts(t.candidate)} (${t.gains} gains, ${t.losses} losses, ${t.policyChanges} changes of deciding policy)`);
     const width = Math.max(8, ...t.policies.map((p) => printable(p.policy).length)) + 2;
     out.push(`  ${'policy'.padEnd(width)}allowed  denied  conditional`);
-    for (const p of t.policies) out.push(`  ${printable(p.policy).padEnd(width)}${String(p.allowed).padStart(7)} ${String(p.denied).padStart(7)} ${String(p.conditional).padStart(12)}`);
+    for (const p of t.policies)
+      out.push(`  ${printable(p.policy).padEnd(width)}${String(p.allowed).padStart(7)} ${String(p.denied).padStart(7)} ${String(p.conditional).padStart(12)}`);
   }
   const changed = review.rows.filter((r) => r.change === 'gain' || r.change === 'loss');
   if (changed.length > 0) {
     out.push('', 'gains and losses:');
-    for (const r of changed) out.push(`  ${r.change === 'gain' ? '+' : '-'} ${printable(r.userName)} ${printable(r.target)}: ${printable(describe(r.current))} → ${printable(describe(r.candidate))}`);
+    for (const r of changed)
+      out.push(
+        `  ${r.change === 'gain' ? '+' : '-'} ${printable(r.userName)} ${printable(r.target)}: ${printable(describe(r.current))} → ${printable(describe(r.candidate))}`,
+      );
   }
   if (!review.hasCandidate) {
     out.push('', 'users:');
-    for (const r of review.rows) out.push(`  ${printable(r.userName)}${r.active ? '' : ' (inactive)'} ${printable(r.target)}: ${printable(describe(r.current))}`);
+    for (const r of review.rows)
+      out.push(`  ${printable(r.userName)}${r.active ? '' : ' (inactive)'} ${printable(r.target)}: ${printable(describe(r.current))}`);
   }
   return `${out.join('\n')}\n`;
 }
 
-const CSV_COLUMNS = ['user_id', 'user_name', 'display_name', 'email', 'active', 'target', 'outcome', 'policy', 'attributes', 'reason', 'candidate_outcome', 'candidate_policy', 'change'] as const;
+const CSV_COLUMNS = [
+  'user_id',
+  'user_name',
+  'display_name',
+  'email',
+  'active',
+  'target',
+  'outcome',
+  'policy',
+  'attributes',
+  'reason',
+  'candidate_outcome',
+  'candidate_policy',
+  'change',
+] as const;
 
 /** One CSV cell: always quoted; a leading `=`, `+`, `-`, `@`, tab or CR is defused with a `'` (a spreadsheet would run it). */
 export function csvCell(value: string): string {
@@ -148,12 +168,28 @@ function chart(review: AccessReview): string {
 
 function decisionCell(d: ReviewDecision | undefined): string {
   if (d === undefined) return '<td></td><td></td>';
-  const detail = d.outcome === 'conditional' ? ` <small>(${escapeHtml(d.attributes.join(', '))})</small>` : d.code !== undefined ? ` <small>(${escapeHtml(d.code)})</small>` : '';
+  const detail =
+    d.outcome === 'conditional'
+      ? ` <small>(${escapeHtml(d.attributes.join(', '))})</small>`
+      : d.code !== undefined
+        ? ` <small>(${escapeHtml(d.code)})</small>`
+        : '';
   return `<td><span class="o ${d.outcome}">${d.outcome}</span>${detail}</td><td>${escapeHtml(policyKey(d))}</td>`;
 }
 
 function rowHtml(r: ReviewRow, withCandidate: boolean): string {
-  const search = [r.userName, r.displayName ?? '', r.email ?? '', r.target, policyKey(r.current), r.candidate === undefined ? '' : policyKey(r.candidate), r.current.outcome, r.change ?? ''].join(' ').toLowerCase();
+  const search = [
+    r.userName,
+    r.displayName ?? '',
+    r.email ?? '',
+    r.target,
+    policyKey(r.current),
+    r.candidate === undefined ? '' : policyKey(r.candidate),
+    r.current.outcome,
+    r.change ?? '',
+  ]
+    .join(' ')
+    .toLowerCase();
   return `<tr data-search="${escapeHtml(search)}"${r.change === undefined ? '' : ` class="${r.change}"`}><td>${escapeHtml(r.userName)}${r.active ? '' : ' <small>(inactive)</small>'}</td><td>${escapeHtml(r.displayName ?? '')}</td><td>${escapeHtml(r.target)}</td>${decisionCell(r.current)}${withCandidate ? `${decisionCell(r.candidate)}<td>${r.change ?? ''}</td>` : ''}</tr>`;
 }
 
@@ -174,7 +210,10 @@ function renderHtml(review: AccessReview): string {
       const policies = t.policies
         .map((p) => `<tr><td>${escapeHtml(p.policy)}</td><td>${p.allowed}</td><td>${p.denied}</td><td>${p.conditional}</td></tr>`)
         .join('');
-      const candidate = t.candidate === undefined ? '' : `<p>candidate: ${t.candidate.allowed} allowed, ${t.candidate.denied} denied, ${t.candidate.conditional} conditional — <b class="allowed">${t.gains} gains</b>, <b class="denied">${t.losses} losses</b>, ${t.policyChanges} changes of deciding policy</p>`;
+      const candidate =
+        t.candidate === undefined
+          ? ''
+          : `<p>candidate: ${t.candidate.allowed} allowed, ${t.candidate.denied} denied, ${t.candidate.conditional} conditional — <b class="allowed">${t.gains} gains</b>, <b class="denied">${t.losses} losses</b>, ${t.policyChanges} changes of deciding policy</p>`;
       return `<h3>${escapeHtml(t.target)}</h3>${candidate}<table class="policies"><thead><tr><th>deciding policy</th><th>allowed</th><th>denied</th><th>conditional</th></tr></thead><tbody>${policies}</tbody></table>`;
     })
     .join('');

@@ -53,10 +53,14 @@ export { createReviewSummary, policyKey } from './summary.js';
 export async function* reviewAccessRows(options: ReviewOptions): AsyncGenerator<ReviewRow> {
   const { gate, store } = options;
   if (gate.groups === undefined) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid review: the gate has no group source; give it the directory (`groups: createDirectoryGroupSource({ store })`) so the review decides on directory identities');
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'invalid review: the gate has no group source; give it the directory (`groups: createDirectoryGroupSource({ store })`) so the review decides on directory identities',
+    );
   }
   const pageSize = options.pageSize ?? 1000;
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100_000) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid review: `pageSize` must be a whole number from 1 to 100000');
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100_000)
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid review: `pageSize` must be a whole number from 1 to 100000');
   const targets = buildTargets(options);
   const home = gate.idp.config.directory_id.toLowerCase();
   const idpRef = Object.freeze({ id: gate.idp.id ?? gate.idp.uid ?? 'azureAD', type: 'azureAD' as const });
@@ -75,7 +79,10 @@ export async function* reviewAccessRows(options: ReviewOptions): AsyncGenerator<
       // The directory source's own lookup (the identity is of the home tenant, so every key counts).
       if (store.index.findUser(directoryLookup(identity, claims, true))?.id !== user.id) {
         // A token with this user's keys would be matched to another directory user: not this user's access.
-        refusal = refused('ERR_DIRECTORY_USER_UNKNOWN', 'another directory user holds this user\'s object id, userName or email: a sign-in would not resolve to this user');
+        refusal = refused(
+          'ERR_DIRECTORY_USER_UNKNOWN',
+          "another directory user holds this user's object id, userName or email: a sign-in would not resolve to this user",
+        );
       } else {
         try {
           resolved = await gate.resolveIdentity(identity, { claims });

@@ -5,7 +5,10 @@ const DEFAULT_DENY = '(default deny)';
 
 /** Accumulates the per-target counts of rows (used by {@link reviewAccess}, and by a caller streaming the rows). */
 export function createReviewSummary(): { add(row: ReviewRow): void; targets(): TargetSummary[] } {
-  const byTarget = new Map<string, { current: OutcomeCounts; candidate?: OutcomeCounts; policies: Map<string, OutcomeCounts>; gains: number; losses: number; policyChanges: number }>();
+  const byTarget = new Map<
+    string,
+    { current: OutcomeCounts; candidate?: OutcomeCounts; policies: Map<string, OutcomeCounts>; gains: number; losses: number; policyChanges: number }
+  >();
   return {
     add(row) {
       let t = byTarget.get(row.target);

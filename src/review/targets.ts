@@ -17,7 +17,8 @@ export interface Target {
 /** The targets of the options, in the order asked; a bad candidate or an unknown application throws here. */
 export function buildTargets(options: ReviewOptions): Target[] {
   const names = options.application === undefined ? [] : typeof options.application === 'string' ? [options.application] : [...options.application];
-  if (names.length === 0 && options.gateway !== true) throw new ConfigError('ERR_CONFIG_INVALID', 'invalid review: give `application` (one or several) or `gateway: true`');
+  if (names.length === 0 && options.gateway !== true)
+    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid review: give `application` (one or several) or `gateway: true`');
   for (const name of names) {
     if (options.gate.application(name) === undefined) throw new ConfigError('ERR_CONFIG_INVALID', `invalid review: the gate has no application \`${name}\``);
   }
@@ -53,7 +54,8 @@ export function buildTargets(options: ReviewOptions): Target[] {
   const targets: Target[] = names.map((name) =>
     target(name, { application: name }, candidateGate === undefined ? undefined : candidateApps.has(name) ? candidateGate : options.gate),
   );
-  if (options.gateway === true) targets.push(target('gateway', { gateway: true }, candidateGate === undefined ? undefined : candidateGateway ? candidateGate : options.gate));
+  if (options.gateway === true)
+    targets.push(target('gateway', { gateway: true }, candidateGate === undefined ? undefined : candidateGateway ? candidateGate : options.gate));
   return targets;
 }
 

@@ -201,7 +201,11 @@ class Parser {
     if (++this.#terms > FILTER_LIMITS.maxTerms) this.onError(`filter has more than ${FILTER_LIMITS.maxTerms} terms`);
     const path = this.parsePath(depth, inValuePath);
     const opTok = this.peek();
-    if (path.filter && path.sub === undefined && (opTok === undefined || opTok.t !== 'word' || !(COMPARE_OPS.has(opTok.v.toLowerCase()) || opTok.v.toLowerCase() === 'pr'))) {
+    if (
+      path.filter &&
+      path.sub === undefined &&
+      (opTok === undefined || opTok.t !== 'word' || !(COMPARE_OPS.has(opTok.v.toLowerCase()) || opTok.v.toLowerCase() === 'pr'))
+    ) {
       return { kind: 'has', path };
     }
     if (opTok?.t !== 'word') this.onError('filter expected an operator');
@@ -310,7 +314,10 @@ export function selectValues(resource: JsonObject, path: AttrPath): JsonValue[] 
   return items.map((item) => (isObject(item) && getCi(item, 'value') !== undefined ? (getCi(item, 'value') as JsonValue) : item));
 }
 
-const BOOLEAN_TEXT = new Map([['true', true], ['false', false]]);
+const BOOLEAN_TEXT = new Map([
+  ['true', true],
+  ['false', false],
+]);
 
 function isEmpty(v: JsonValue): boolean {
   return v === '' || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
@@ -329,12 +336,18 @@ function compareOne(actual: JsonValue, op: Exclude<CompareOp, 'ne'>, expected: s
   if (typeof actual === 'number') {
     const e = typeof expected === 'number' ? expected : typeof expected === 'string' && expected.trim() !== '' ? Number(expected) : Number.NaN;
     switch (op) {
-      case 'eq': return actual === e;
-      case 'gt': return actual > e;
-      case 'ge': return actual >= e;
-      case 'lt': return actual < e;
-      case 'le': return actual <= e;
-      default: return false;
+      case 'eq':
+        return actual === e;
+      case 'gt':
+        return actual > e;
+      case 'ge':
+        return actual >= e;
+      case 'lt':
+        return actual < e;
+      case 'le':
+        return actual <= e;
+      default:
+        return false;
     }
   }
   if (typeof actual !== 'string') return false;
@@ -345,14 +358,22 @@ function compareOne(actual: JsonValue, op: Exclude<CompareOp, 'ne'>, expected: s
     e = e.toLowerCase();
   }
   switch (op) {
-    case 'eq': return a === e;
-    case 'co': return a.includes(e);
-    case 'sw': return a.startsWith(e);
-    case 'ew': return a.endsWith(e);
-    case 'gt': return a > e;
-    case 'ge': return a >= e;
-    case 'lt': return a < e;
-    case 'le': return a <= e;
+    case 'eq':
+      return a === e;
+    case 'co':
+      return a.includes(e);
+    case 'sw':
+      return a.startsWith(e);
+    case 'ew':
+      return a.endsWith(e);
+    case 'gt':
+      return a > e;
+    case 'ge':
+      return a >= e;
+    case 'lt':
+      return a < e;
+    case 'le':
+      return a <= e;
   }
 }
 

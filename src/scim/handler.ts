@@ -2,7 +2,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { parseIdpConfig } from '../config/idp.js';
 import { ConfigError, ScimError } from '../errors/index.js';
-import type { DirectoryChange, DirectoryStore, JsonObject, JsonValue, ProvisioningPolicy, ResourceQuery, StoredResource, WriteContext } from '../store/index.js';
+import type {
+  DirectoryChange,
+  DirectoryStore,
+  JsonObject,
+  JsonValue,
+  ProvisioningPolicy,
+  ResourceQuery,
+  StoredResource,
+  WriteContext,
+} from '../store/index.js';
 import { handlerOptionsSchema, type ScimGate, type ScimHandlerOptions } from './options.js';
 import { resourceTypeDocuments, schemaDocuments, serviceProviderConfig } from './discovery.js';
 import { matchesFilter, parseFilter, type AttrPath } from './filter.js';
@@ -38,10 +47,16 @@ function provisioningOf(gate: ScimGate): ProvisioningPolicy {
   // A gate's `idp` is validated already; a hand-built one is validated here, with the same schema.
   const cfg = parseIdpConfig(gate.idp).scim_config;
   if (cfg === undefined) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid SCIM handler options: `gate.idp.scim_config` is missing: add Cloudflare\'s `scim_config` with `enabled: true` to the identity provider');
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      "invalid SCIM handler options: `gate.idp.scim_config` is missing: add Cloudflare's `scim_config` with `enabled: true` to the identity provider",
+    );
   }
   if (!cfg.enabled) {
-    throw new ConfigError('ERR_CONFIG_INVALID', 'invalid SCIM handler options: `gate.idp.scim_config.enabled` is `false`: SCIM is off for this identity provider (Cloudflare\'s "Enable SCIM for this IdP")');
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'invalid SCIM handler options: `gate.idp.scim_config.enabled` is `false`: SCIM is off for this identity provider (Cloudflare\'s "Enable SCIM for this IdP")',
+    );
   }
   return {
     userDeprovision: cfg.user_deprovision,
@@ -142,7 +157,11 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     for (const key of Object.keys(r.attributes)) if (key.toLowerCase().startsWith('urn:') && key !== USER_SCHEMA && key !== GROUP_SCHEMA) schemas.push(key);
     const out: JsonObject = { schemas, id: r.id, ...r.attributes };
     if (kind === 'Group' && r.members) {
-      out.members = r.members.map((m) => ({ value: m.value, type: m.type, $ref: `${base}/${m.type === 'User' ? 'Users' : 'Groups'}/${encodeURIComponent(m.value)}` }));
+      out.members = r.members.map((m) => ({
+        value: m.value,
+        type: m.type,
+        $ref: `${base}/${m.type === 'User' ? 'Users' : 'Groups'}/${encodeURIComponent(m.value)}`,
+      }));
     }
     out.meta = {
       resourceType: kind,
@@ -177,7 +196,13 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return scimResponse(200, { schemas: [LIST_SCHEMA], totalResults: page.totalResults, Resources: resources, startIndex, itemsPerPage: resources.length });
   }
 
-  async function getOne(kind: 'User' | 'Group', id: string, base: string, include: AttrPath[] | undefined, exclude: AttrPath[] | undefined): Promise<ScimReply> {
+  async function getOne(
+    kind: 'User' | 'Group',
+    id: string,
+    base: string,
+    include: AttrPath[] | undefined,
+    exclude: AttrPath[] | undefined,
+  ): Promise<ScimReply> {
     const r = kind === 'User' ? await store.users.get(id) : await store.groups.get(id, { members: wantsMembers(include, exclude) });
     if (!r) throw new ScimError('ERR_SCIM_NOT_FOUND', `${kind.toLowerCase()} \`${id}\` not found`);
     return scimResponse(200, project(render(kind, r, base), include, exclude));
@@ -189,7 +214,8 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     return members.flatMap((m) => {
       if (m === null) return [];
       const v = isObject(m) ? m[findKey(m, 'value') ?? 'value'] : undefined;
-      if (typeof v !== 'string' || v === '') throw new ScimError('ERR_SCIM_INVALID_VALUE', 'each of `members` must have a string `value`', { scimType: 'invalidValue' });
+      if (typeof v !== 'string' || v === '')
+        throw new ScimError('ERR_SCIM_INVALID_VALUE', 'each of `members` must have a string `value`', { scimType: 'invalidValue' });
       return [v];
     });
   }
@@ -216,7 +242,10 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
     if (!isObject(body)) return; // normalizeResource answers the shape
     const idKey = findKey(body, 'id');
     const sentId = idKey === undefined ? null : body[idKey]!;
-    if (sentId !== null && sentId !== id) throw new ScimError('ERR_SCIM_MUTABILITY', 'attribute `id` is read-only: it cannot be changed, and must name the resource in the path', { scimType: 'mutability' });
+    if (sentId !== null && sentId !== id)
+      throw new ScimError('ERR_SCIM_MUTABILITY', 'attribute `id` is read-only: it cannot be changed, and must name the resource in the path', {
+        scimType: 'mutability',
+      });
     const metaKey = findKey(body, 'meta');
     const meta = metaKey === undefined ? undefined : body[metaKey];
     const createdKey = isObject(meta) ? findKey(meta, 'created') : undefined;
@@ -263,7 +292,8 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
         const body = await readJson(request, opts.maxBodyBytes);
         await checkPutReadOnly(kind, id, body);
         const { attributes, members: memberList } = normalizeResource(body, kind);
-        const result = kind === 'User' ? await store.users.replace(id, attributes, ctx) : await store.groups.replace(id, attributes, memberIdsOf(memberList), ctx);
+        const result =
+          kind === 'User' ? await store.users.replace(id, attributes, ctx) : await store.groups.replace(id, attributes, memberIdsOf(memberList), ctx);
         notify(result.change);
         if (!result.resource) return NO_CONTENT;
         if (kind === 'Group' && members) result.resource.members = (await store.groups.get(id, { members: true }))?.members ?? [];
@@ -279,7 +309,8 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
         }
         const plan = planGroupPatch(operations);
         const change: Parameters<DirectoryStore['groups']['update']>[1] = { members: plan.memberOps };
-        if (plan.attributeOps.length > 0) change.attributes = (current) => applyPatch('Group', current.attributes, plan.attributeOps, readOnlyOf('Group', current, base));
+        if (plan.attributeOps.length > 0)
+          change.attributes = (current) => applyPatch('Group', current.attributes, plan.attributeOps, readOnlyOf('Group', current, base));
         const result = await store.groups.update(id, change, ctx);
         notify(result.change);
         if (include === undefined && exclude === undefined) return NO_CONTENT;
@@ -347,4 +378,3 @@ export function createScimHandler(options: ScimHandlerOptions): ScimHandler {
   Object.defineProperty(handleScim, SCIM_CORE, { value: handle });
   return handleScim;
 }
-

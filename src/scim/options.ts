@@ -41,13 +41,25 @@ export interface ScimHandlerOptions {
 
 /** @internal */
 export const handlerOptionsSchema = z.strictObject({
-  store: z.custom<DirectoryStore>((v) => isObject(v as JsonValue) && typeof (v as { users?: unknown }).users === 'object', { message: 'expected a DirectoryStore from openDirectoryStore()' }),
+  store: z.custom<DirectoryStore>((v) => isObject(v as JsonValue) && typeof (v as { users?: unknown }).users === 'object', {
+    message: 'expected a DirectoryStore from openDirectoryStore()',
+  }),
   secrets: z.array(z.string().min(16, 'a SCIM secret must be at least 16 characters')).min(1).max(2),
-  basePath: z.string().regex(/^\/[^?#]*$/, 'expected an absolute path').optional(),
-  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  basePath: z
+    .string()
+    .regex(/^\/[^?#]*$/, 'expected an absolute path')
+    .optional(),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
   defaultCount: z.number().int().min(1).max(10_000).default(100),
   maxCount: z.number().int().min(1).max(10_000).default(1000),
-  gate: z.custom<ScimGate>((v) => typeof v === 'object' && v !== null && isObject((v as { idp?: unknown }).idp as JsonValue), { message: 'expected the gate from createGate() (an object with `idp`)' }),
+  gate: z.custom<ScimGate>((v) => typeof v === 'object' && v !== null && isObject((v as { idp?: unknown }).idp as JsonValue), {
+    message: 'expected the gate from createGate() (an object with `idp`)',
+  }),
   onEvent: z.custom<(change: DirectoryChange) => void>((v) => typeof v === 'function', { message: 'expected a function' }).optional(),
 });
 

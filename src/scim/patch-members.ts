@@ -24,7 +24,15 @@ function idsOfFilter(filter: ScimFilter): string[] | undefined {
     const r = idsOfFilter(filter.right);
     return l && r ? [...l, ...r] : undefined;
   }
-  if (filter.kind === 'compare' && filter.op === 'eq' && !filter.path.schema && !filter.path.sub && !filter.path.filter && filter.path.attr.toLowerCase() === 'value' && typeof filter.value === 'string') {
+  if (
+    filter.kind === 'compare' &&
+    filter.op === 'eq' &&
+    !filter.path.schema &&
+    !filter.path.sub &&
+    !filter.path.filter &&
+    filter.path.attr.toLowerCase() === 'value' &&
+    typeof filter.value === 'string'
+  ) {
     return [filter.value];
   }
   return undefined;

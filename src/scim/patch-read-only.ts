@@ -40,7 +40,13 @@ function sameMeta(sub: string, current: JsonValue | undefined, sent: JsonValue):
  * INVARIANT: without the current state, every operation on a read-only attribute is
  * refused: an unprovable "unchanged" is not assumed.
  */
-export function guardReadOnly(kind: 'User' | 'Group', op: PatchOperation['op'], path: AttrPath, value: JsonValue | undefined, state: ReadOnlyState | undefined): boolean {
+export function guardReadOnly(
+  kind: 'User' | 'Group',
+  op: PatchOperation['op'],
+  path: AttrPath,
+  value: JsonValue | undefined,
+  state: ReadOnlyState | undefined,
+): boolean {
   if (path.schema !== undefined) return false;
   const attr = path.attr.toLowerCase();
   if (attr !== 'id' && attr !== 'meta' && !(attr === 'groups' && kind === 'User')) return false;
@@ -48,7 +54,8 @@ export function guardReadOnly(kind: 'User' | 'Group', op: PatchOperation['op'], 
   if (value === undefined && op !== 'remove') return true;
   const where = describe(path);
   if (attr === 'id') {
-    if (op === 'remove' || path.sub !== undefined || path.filter || state === undefined || value !== state.id) mutability(`attribute \`${where}\` is read-only: it cannot be changed`);
+    if (op === 'remove' || path.sub !== undefined || path.filter || state === undefined || value !== state.id)
+      mutability(`attribute \`${where}\` is read-only: it cannot be changed`);
     return true;
   }
   if (attr === 'meta') {
@@ -57,11 +64,13 @@ export function guardReadOnly(kind: 'User' | 'Group', op: PatchOperation['op'], 
     for (const [sub, v] of sent) {
       if (v === null) continue; // explicit nulls are "no value" everywhere in a PATCH
       const key = sub === '' ? undefined : findKey(state.meta, sub);
-      if (key === undefined || !sameMeta(key, state.meta[key], v)) mutability(`attribute \`meta${sub === '' ? '' : `.${sub}`}\` is read-only: it cannot be changed`);
+      if (key === undefined || !sameMeta(key, state.meta[key], v))
+        mutability(`attribute \`meta${sub === '' ? '' : `.${sub}`}\` is read-only: it cannot be changed`);
     }
     return true;
   }
   // A user's groups follow from the groups' members (RFC 7643 §4.1.2): they change there.
-  if (op === 'remove' || !(Array.isArray(value) && value.length === 0)) mutability(`attribute \`${where}\` is read-only: change a user's groups through the group's \`members\``);
+  if (op === 'remove' || !(Array.isArray(value) && value.length === 0))
+    mutability(`attribute \`${where}\` is read-only: change a user's groups through the group's \`members\``);
   return true;
 }

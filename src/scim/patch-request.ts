@@ -78,7 +78,8 @@ export function parsePatchRequest(body: JsonValue): PatchOperation[] {
     if (!isObject(raw)) syntax(`patch operation ${i + 1} must be an object`);
     const op = getCi(raw, 'op');
     const lower = typeof op === 'string' ? op.toLowerCase() : '';
-    if (lower !== 'add' && lower !== 'replace' && lower !== 'remove') syntax(`patch operation ${i + 1} has op \`${String(op).slice(0, 20)}\`: expected add, replace or remove`);
+    if (lower !== 'add' && lower !== 'replace' && lower !== 'remove')
+      syntax(`patch operation ${i + 1} has op \`${String(op).slice(0, 20)}\`: expected add, replace or remove`);
     const rawPath = getCi(raw, 'path');
     let value = getCi(raw, 'value');
     if (rawPath !== undefined && rawPath !== null && typeof rawPath !== 'string') invalidPath(`patch operation ${i + 1} has a non-string path`);

@@ -165,7 +165,14 @@ function applyToDef(container: JsonObject, def: AttributeDef, op: PatchOperation
   else container[name] = v;
 }
 
-function applyPath(resource: JsonObject, kind: 'User' | 'Group', op: PatchOperation['op'], path: AttrPath, value: JsonValue | undefined, state: ReadOnlyState | undefined): void {
+function applyPath(
+  resource: JsonObject,
+  kind: 'User' | 'Group',
+  op: PatchOperation['op'],
+  path: AttrPath,
+  value: JsonValue | undefined,
+  state: ReadOnlyState | undefined,
+): void {
   if (isForbiddenKey(path.attr) || (path.sub !== undefined && isForbiddenKey(path.sub))) invalidPath(`patch path \`${describe(path)}\` is not permitted`);
   if (guardReadOnly(kind, op, path, value, state)) return;
   if (path.schema === undefined) {

@@ -24,7 +24,16 @@ export function indexedKeys(filter: ScimFilter, kind: 'User' | 'Group'): { keys:
   if (filter.path.filter) {
     const f = filter.path.filter;
     const isWork =
-      kind === 'User' && attr === 'emails' && sub === 'value' && f.kind === 'compare' && f.op === 'eq' && f.path.attr.toLowerCase() === 'type' && !f.path.sub && !f.path.filter && typeof f.value === 'string' && f.value.toLowerCase() === 'work';
+      kind === 'User' &&
+      attr === 'emails' &&
+      sub === 'value' &&
+      f.kind === 'compare' &&
+      f.op === 'eq' &&
+      f.path.attr.toLowerCase() === 'type' &&
+      !f.path.sub &&
+      !f.path.filter &&
+      typeof f.value === 'string' &&
+      f.value.toLowerCase() === 'work';
     return isWork ? { keys: [{ field: 'workEmail', value }], exact: true } : none;
   }
   if (sub === undefined) {

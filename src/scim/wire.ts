@@ -31,7 +31,6 @@ export interface ScimReply {
   body: string | null;
 }
 
-
 export function scimResponse(status: number, body: unknown, headers: Record<string, string> = {}): ScimReply {
   return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(body) };
 }
@@ -40,7 +39,11 @@ export const NO_CONTENT: ScimReply = { status: 204, headers: {}, body: null };
 
 export function errorResponse(err: unknown): ScimReply {
   if (err instanceof EntragateError) {
-    const body: Record<string, string | string[]> = { schemas: [ERROR_SCHEMA], status: String(err.status), detail: err.status >= 500 ? 'the directory store is unavailable' : err.message };
+    const body: Record<string, string | string[]> = {
+      schemas: [ERROR_SCHEMA],
+      status: String(err.status),
+      detail: err.status >= 500 ? 'the directory store is unavailable' : err.message,
+    };
     if (err instanceof ScimError && err.scimType) body.scimType = err.scimType;
     return scimResponse(err.status, body, { ...err.headers });
   }
@@ -76,12 +79,14 @@ export function toWebResponse(reply: ScimReply): Response {
 }
 
 export function checkText(text: string): void {
-  if (UNSTORABLE.test(text)) throw new ScimError('ERR_SCIM_INVALID_VALUE', 'request body has a NUL character or an unpaired surrogate in a string', { scimType: 'invalidValue' });
+  if (UNSTORABLE.test(text))
+    throw new ScimError('ERR_SCIM_INVALID_VALUE', 'request body has a NUL character or an unpaired surrogate in a string', { scimType: 'invalidValue' });
 }
 
 /** Walks parsed JSON once: bounded depth, no key that could reach a prototype, only text the store can keep. */
 export function checkJson(value: JsonValue, depth: number): void {
-  if (depth > MAX_JSON_DEPTH) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', `request body nests deeper than ${MAX_JSON_DEPTH} levels`, { scimType: 'invalidSyntax' });
+  if (depth > MAX_JSON_DEPTH)
+    throw new ScimError('ERR_SCIM_INVALID_SYNTAX', `request body nests deeper than ${MAX_JSON_DEPTH} levels`, { scimType: 'invalidSyntax' });
   if (typeof value === 'string') {
     checkText(value);
   } else if (Array.isArray(value)) {

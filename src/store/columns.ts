@@ -80,7 +80,15 @@ export function emailValues(emails: JsonValue | undefined): string[] {
 export function workEmail(emails: JsonValue | undefined): string | undefined {
   if (!Array.isArray(emails)) return undefined;
   for (const e of emails) {
-    if (e !== null && typeof e === 'object' && !Array.isArray(e) && typeof e.value === 'string' && typeof e.type === 'string' && e.type.toLowerCase() === 'work') return e.value;
+    if (
+      e !== null &&
+      typeof e === 'object' &&
+      !Array.isArray(e) &&
+      typeof e.value === 'string' &&
+      typeof e.type === 'string' &&
+      e.type.toLowerCase() === 'work'
+    )
+      return e.value;
   }
   return undefined;
 }

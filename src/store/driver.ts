@@ -83,7 +83,9 @@ async function importPeer<T>(name: string, load: () => Promise<unknown>): Promis
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      throw new StoreError('ERR_STORE_UNAVAILABLE', `package \`${name}\` is not installed: run \`npm install ${name}\` to use this store driver`, { cause: err });
+      throw new StoreError('ERR_STORE_UNAVAILABLE', `package \`${name}\` is not installed: run \`npm install ${name}\` to use this store driver`, {
+        cause: err,
+      });
     }
     throw new StoreError('ERR_STORE_UNAVAILABLE', `package \`${name}\` failed to load`, { cause: err });
   }

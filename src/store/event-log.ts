@@ -41,9 +41,14 @@ export function createEventLog(ctx: StoreContext, sync: Pick<Sync, 'apply' | 'tr
     const drops = data.flatMap((d, i) => (d.dropsTombstones ? [`w${i}`] : []));
     const dropped = drops.map((w) => `(SELECT coalesce(jsonb_agg(jsonb_build_object('op', 'removeUser', 'id', ${w}.id)), '[]'::jsonb) FROM ${w})`);
     const opsSql = [...dropped, `${bind(JSON.stringify(ops))}::jsonb`].join(' || ');
-    ctes.push(`e AS (INSERT INTO scim_events (at, change, ops) VALUES (${bind(at)}, ${bind(JSON.stringify({ ...change, instance: instanceId }))}::jsonb, ${opsSql}) RETURNING id)`);
+    ctes.push(
+      `e AS (INSERT INTO scim_events (at, change, ops) VALUES (${bind(at)}, ${bind(JSON.stringify({ ...change, instance: instanceId }))}::jsonb, ${opsSql}) RETURNING id)`,
+    );
     const notify = channel ? `, pg_notify(${bind(channel)}, e.id::text || ${bind(`:${instanceId}`)})` : '';
-    const droppedIds = drops.length > 0 ? `, (SELECT coalesce(json_agg(d.id), '[]'::json) FROM (${drops.map((w) => `SELECT id FROM ${w}`).join(' UNION ALL ')}) d) AS dropped` : '';
+    const droppedIds =
+      drops.length > 0
+        ? `, (SELECT coalesce(json_agg(d.id), '[]'::json) FROM (${drops.map((w) => `SELECT id FROM ${w}`).join(' UNION ALL ')}) d) AS dropped`
+        : '';
     return { sql: `WITH ${ctes.join(', ')} SELECT e.id::text AS id${notify}${droppedIds} FROM e`, params };
   }
 

@@ -4,7 +4,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ScimError } from '../errors/index.js';
-import { changedAttributes, groupColumns, GROUP_COLUMNS, notFound, toDirectoryGroup, toStored, uniqueness, type GroupColumns, type GroupRow } from './columns.js';
+import {
+  changedAttributes,
+  groupColumns,
+  GROUP_COLUMNS,
+  notFound,
+  toDirectoryGroup,
+  toStored,
+  uniqueness,
+  type GroupColumns,
+  type GroupRow,
+} from './columns.js';
 import { NO_LIFECYCLE, type IndexOp, type Logger, type PendingChange, type Statement, type StoreContext, type Write } from './context.js';
 import type { SqlExecutor } from './driver.js';
 import { addMembers, applyMemberOps, loadMembers } from './memberships.js';
@@ -19,7 +29,10 @@ export function createGroups(context: StoreContext, write: Write): GroupReposito
   async function withMembers(rows: GroupRow[], members: boolean | undefined): Promise<StoredResource[]> {
     const resources = rows.map(toStored);
     if (!members) return resources;
-    const map = await loadMembers(driver, rows.map((r) => r.id));
+    const map = await loadMembers(
+      driver,
+      rows.map((r) => r.id),
+    );
     for (const r of resources) r.members = map.get(r.id) ?? [];
     return resources;
   }
@@ -88,7 +101,13 @@ export function createGroups(context: StoreContext, write: Write): GroupReposito
     const unique = [...new Set(ids)];
     if (unique.includes(id)) throw new ScimError('ERR_SCIM_INVALID_VALUE', `group \`${id}\` cannot be a member of itself`, { scimType: 'invalidValue' });
     return write(async (tx, _log, at, record) => {
-      const change: PendingChange = { resourceType: 'Group', resourceId: id, operation: 'patch', changedAttributes: ['members'], members: { added: [], removed: [] } };
+      const change: PendingChange = {
+        resourceType: 'Group',
+        resourceId: id,
+        operation: 'patch',
+        changedAttributes: ['members'],
+        members: { added: [], removed: [] },
+      };
       const ops: IndexOp[] = [{ op: 'members', groupId: id, add: [], remove: [] }];
       const params: unknown[] = [id, unique, at, JSON.stringify({ ...change, instance: instanceId }), JSON.stringify(ops)];
       if (channel) params.push(channel, `:${instanceId}`);
@@ -113,7 +132,9 @@ export function createGroups(context: StoreContext, write: Write): GroupReposito
       const known = row?.known ?? [];
       if (known.length < unique.length) {
         const found = new Set(known.map(([k]) => k));
-        throw new ScimError('ERR_SCIM_INVALID_VALUE', `member \`${unique.find((m) => !found.has(m)) ?? ''}\` is not a known user or group`, { scimType: 'invalidValue' });
+        throw new ScimError('ERR_SCIM_INVALID_VALUE', `member \`${unique.find((m) => !found.has(m)) ?? ''}\` is not a known user or group`, {
+          scimType: 'invalidValue',
+        });
       }
       const resource = toStored(grp);
       if (!row?.event_id) return resource;
@@ -134,7 +155,10 @@ export function createGroups(context: StoreContext, write: Write): GroupReposito
   ): Promise<WriteResult> {
     const policy = ctx?.provisioning ?? NO_LIFECYCLE;
     if (!attributes && memberOps.length > 0 && memberOps.every((m) => m.op === 'add') && policy.identityUpdateBehavior !== 'reauth') {
-      return addMembersInOneStatement(id, memberOps.flatMap((m) => (m.op === 'add' ? m.ids : [])));
+      return addMembersInOneStatement(
+        id,
+        memberOps.flatMap((m) => (m.op === 'add' ? m.ids : [])),
+      );
     }
     return write(async (tx, log, at) => {
       // INVARIANT: the row lock serialises concurrent writes of one group, so no member add is lost.
@@ -155,7 +179,10 @@ export function createGroups(context: StoreContext, write: Write): GroupReposito
         ops.push({ op: 'group', group: toDirectoryGroup(id, next.columns) });
         data = { statement: groupWriteStatement(id, next.columns, next.attributes, at, false), displayName: next.columns.displayName };
       } else if (touched) {
-        data = { statement: { sql: 'UPDATE scim_groups SET updated_at = $2, version = version + 1 WHERE id = $1', params: [id, at] }, displayName: row.display_name };
+        data = {
+          statement: { sql: 'UPDATE scim_groups SET updated_at = $2, version = version + 1 WHERE id = $1', params: [id, at] },
+          displayName: row.display_name,
+        };
       }
       await finishGroupWrite(tx, log, policy, change, ops, id, delta, data);
       // The row is locked, so what it now holds is known: nothing is read back.
@@ -188,7 +215,16 @@ export function createGroups(context: StoreContext, write: Write): GroupReposito
       if (memberIds.length === 0) {
         // Entra creates groups empty: one statement for the row, the event and the notification.
         return write(async (tx, log, at) => {
-          await finishGroupWrite(tx, log, policy, change(), ops(), id, { added: [], removed: [] }, { statement: groupWriteStatement(id, c, attributes, at, true), displayName: c.displayName });
+          await finishGroupWrite(
+            tx,
+            log,
+            policy,
+            change(),
+            ops(),
+            id,
+            { added: [], removed: [] },
+            { statement: groupWriteStatement(id, c, attributes, at, true), displayName: c.displayName },
+          );
           return created(at, []);
         }, 'statement');
       }
@@ -201,7 +237,10 @@ export function createGroups(context: StoreContext, write: Write): GroupReposito
         }
         const added = await addMembers(tx, id, memberIds);
         await finishGroupWrite(tx, log, policy, change(), ops(), id, { added, removed: [] }, undefined);
-        return created(at, [...added].sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : 0)));
+        return created(
+          at,
+          [...added].sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : 0)),
+        );
       });
     },
     replace: (id, attributes, memberIds, ctx) => updateGroup(id, () => attributes, [{ op: 'set', ids: memberIds }], 'replace', ctx),

@@ -210,7 +210,8 @@ export function createIdentities(ctx: IdentitiesContext): { identities: SessionI
       } catch (cause) {
         // Never overwrite: a session already pointing at this nonce would start serving another identity.
         // No cause: the database's detail names the key (`Key (nonce)=(…) already exists`), and this says it all.
-        if ((cause as { code?: unknown } | null)?.code === '23505') throw new StoreError('ERR_STORE_CONFLICT', 'an identity is already stored under this nonce');
+        if ((cause as { code?: unknown } | null)?.code === '23505')
+          throw new StoreError('ERR_STORE_CONFLICT', 'an identity is already stored under this nonce');
         throw new StoreError('ERR_STORE_UNAVAILABLE', 'the session identity could not be stored', { cause });
       }
       remember(nonce, canonical, expiresAt * 1000, since, ++order);

@@ -65,9 +65,16 @@ function readMembership(v: unknown): GroupMembership {
     case 'absent':
       return ABSENT;
     case 'overage':
-      return Object.freeze({ state: 'overage', signal: need(v.signal === 'claim_names' || v.signal === 'hasgroups', v.signal as 'claim_names' | 'hasgroups', `${field}.signal`) });
+      return Object.freeze({
+        state: 'overage',
+        signal: need(v.signal === 'claim_names' || v.signal === 'hasgroups', v.signal as 'claim_names' | 'hasgroups', `${field}.signal`),
+      });
     case 'unknown':
-      return Object.freeze({ state: 'unknown', reason: need(isString(v.reason), v.reason as string, `${field}.reason`), code: need(isString(v.code), v.code as string, `${field}.code`) });
+      return Object.freeze({
+        state: 'unknown',
+        reason: need(isString(v.reason), v.reason as string, `${field}.reason`),
+        code: need(isString(v.code), v.code as string, `${field}.code`),
+      });
     default:
       throw new Malformed(`${field}.state`);
   }

@@ -28,7 +28,9 @@ export async function affectedUsers(tx: SqlExecutor, userIds: readonly string[],
 export async function loadMembers(sql: SqlExecutor, ids: readonly string[]): Promise<Map<string, StoredMember[]>> {
   const out = new Map<string, StoredMember[]>();
   if (ids.length === 0) return out;
-  const rows = await sql.query<MemberRow>('SELECT group_id, member_id, member_type FROM scim_memberships WHERE group_id = ANY($1::text[]) ORDER BY member_id', [ids]);
+  const rows = await sql.query<MemberRow>('SELECT group_id, member_id, member_type FROM scim_memberships WHERE group_id = ANY($1::text[]) ORDER BY member_id', [
+    ids,
+  ]);
   for (const r of rows) {
     let list = out.get(r.group_id);
     if (!list) out.set(r.group_id, (list = []));
@@ -72,7 +74,10 @@ export async function addMembers(tx: SqlExecutor, groupId: string, ids: readonly
 export async function removeMembers(tx: SqlExecutor, groupId: string, ids: readonly string[] | 'all'): Promise<StoredMember[]> {
   const rows =
     ids === 'all'
-      ? await tx.query<{ member_id: string; member_type: 'User' | 'Group' }>('DELETE FROM scim_memberships WHERE group_id = $1 RETURNING member_id, member_type', [groupId])
+      ? await tx.query<{ member_id: string; member_type: 'User' | 'Group' }>(
+          'DELETE FROM scim_memberships WHERE group_id = $1 RETURNING member_id, member_type',
+          [groupId],
+        )
       : ids.length === 0
         ? []
         : await tx.query<{ member_id: string; member_type: 'User' | 'Group' }>(
@@ -83,7 +88,11 @@ export async function removeMembers(tx: SqlExecutor, groupId: string, ids: reado
 }
 
 /** Applies member ops in order and returns the net delta (a member added then removed in one request is neither). */
-export async function applyMemberOps(tx: SqlExecutor, groupId: string, memberOps: readonly MemberOp[]): Promise<{ added: StoredMember[]; removed: StoredMember[] }> {
+export async function applyMemberOps(
+  tx: SqlExecutor,
+  groupId: string,
+  memberOps: readonly MemberOp[],
+): Promise<{ added: StoredMember[]; removed: StoredMember[] }> {
   const added = new Map<string, StoredMember>();
   const removed = new Map<string, StoredMember>();
   const noteAdded = (ms: StoredMember[]): void => {
@@ -106,7 +115,13 @@ export async function applyMemberOps(tx: SqlExecutor, groupId: string, memberOps
       case 'set': {
         const want = new Set(op.ids);
         const current = await tx.query<{ member_id: string }>('SELECT member_id FROM scim_memberships WHERE group_id = $1', [groupId]);
-        noteRemoved(await removeMembers(tx, groupId, current.map((r) => r.member_id).filter((m) => !want.has(m))));
+        noteRemoved(
+          await removeMembers(
+            tx,
+            groupId,
+            current.map((r) => r.member_id).filter((m) => !want.has(m)),
+          ),
+        );
         noteAdded(await addMembers(tx, groupId, [...want]));
         break;
       }

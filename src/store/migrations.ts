@@ -132,7 +132,8 @@ ALTER TABLE scim_groups ADD COLUMN email text
         ids.push(r.id);
         emails.push(email);
       }
-      if (ids.length > 0) await tx.query('UPDATE scim_groups g SET email = v.email FROM unnest($1::text[], $2::text[]) AS v(id, email) WHERE g.id = v.id', [ids, emails]);
+      if (ids.length > 0)
+        await tx.query('UPDATE scim_groups g SET email = v.email FROM unnest($1::text[], $2::text[]) AS v(id, email) WHERE g.id = v.id', [ids, emails]);
     },
   },
   {
@@ -152,7 +153,9 @@ ALTER TABLE scim_groups ADD COLUMN email text
  * (uniqueness is kept). The operator resolves such a pair in Entra.
  */
 async function foldUserNames(tx: SqlExecutor): Promise<void> {
-  const users = await tx.query<{ id: string; user_name: string; user_name_lc: string }>('SELECT id, user_name, user_name_lc FROM scim_users ORDER BY created_at, id');
+  const users = await tx.query<{ id: string; user_name: string; user_name_lc: string }>(
+    'SELECT id, user_name, user_name_lc FROM scim_users ORDER BY created_at, id',
+  );
   const folded = new Map(users.map((u) => [u.id, userNameKey(u.user_name)]));
   const holders = users.filter((u) => folded.get(u.id) === u.user_name_lc);
   const movers = users.filter((u) => folded.get(u.id) !== u.user_name_lc);
@@ -192,7 +195,10 @@ export async function migrate(driver: SqlDriver, lockKey: string): Promise<void>
     const done = new Set((await tx.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
     for (const m of MIGRATIONS) {
       if (done.has(m.version)) continue;
-      for (const statement of m.sql.split(/;\s*\n/).map((s) => s.trim()).filter((s) => s && !/^--[^\n]*$/.test(s))) {
+      for (const statement of m.sql
+        .split(/;\s*\n/)
+        .map((s) => s.trim())
+        .filter((s) => s && !/^--[^\n]*$/.test(s))) {
         await tx.query(statement);
       }
       if (m.run) await m.run(tx);

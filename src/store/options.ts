@@ -81,7 +81,11 @@ const retentionSchema = z
      * only right after its commit (or reload everything after a reconnect), so
      * old rows serve only as an audit trail.
      */
-    eventsMaxAgeSeconds: z.number().int().min(3600).default(30 * DAY_SECONDS),
+    eventsMaxAgeSeconds: z
+      .number()
+      .int()
+      .min(3600)
+      .default(30 * DAY_SECONDS),
     /**
      * `prune()` deletes revocations whose `notBefore` is older than this. Set it
      * above the longest lifetime of any session or token checked against the

@@ -36,7 +36,10 @@ export async function queryTable<Row extends UserRow | GroupRow>(
     }
     if (count > 0 && where.length > 0) {
       // Other index look-ups answer rows and total in one round trip.
-      const rows = await sql.query<Row & { total_count: string | number }>(`SELECT ${columns}, count(*) OVER () AS total_count FROM ${table} ${cond} ORDER BY id ${page}`, [...params, count, offset]);
+      const rows = await sql.query<Row & { total_count: string | number }>(
+        `SELECT ${columns}, count(*) OVER () AS total_count FROM ${table} ${cond} ORDER BY id ${page}`,
+        [...params, count, offset],
+      );
       if (rows.length > 0 || offset === 0) return { total: Number(rows[0]?.total_count ?? 0), resources: await toResources(rows) };
     }
     const [countRow] = await sql.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table} ${cond}`, params);
@@ -48,7 +51,10 @@ export async function queryTable<Row extends UserRow | GroupRow>(
   let after = '';
   for (;;) {
     const pageParams = [...params, after];
-    const rows = await sql.query<Row>(`SELECT ${columns} FROM ${table} ${cond ? `${cond} AND` : 'WHERE'} id > $${pageParams.length} ORDER BY id LIMIT ${SCAN_PAGE}`, pageParams);
+    const rows = await sql.query<Row>(
+      `SELECT ${columns} FROM ${table} ${cond ? `${cond} AND` : 'WHERE'} id > $${pageParams.length} ORDER BY id LIMIT ${SCAN_PAGE}`,
+      pageParams,
+    );
     for (const resource of await toResources(rows)) {
       if (!q.match(resource)) continue;
       if (total >= offset && resources.length < count) resources.push(resource);

@@ -29,7 +29,10 @@ export async function revoke(tx: SqlExecutor, kind: 'subject' | 'app', keys: str
 /** The revocation subjects of these users (see `userSubjects`). */
 export async function subjectsOf(tx: SqlExecutor, userIds: readonly string[]): Promise<string[]> {
   if (userIds.length === 0) return [];
-  const rows = await tx.query<{ user_name: string; external_id: string | null; emails_lc: string[] }>('SELECT user_name, external_id, emails_lc FROM scim_users WHERE id = ANY($1::text[])', [userIds]);
+  const rows = await tx.query<{ user_name: string; external_id: string | null; emails_lc: string[] }>(
+    'SELECT user_name, external_id, emails_lc FROM scim_users WHERE id = ANY($1::text[])',
+    [userIds],
+  );
   return lower(rows.flatMap((r) => userSubjects({ userName: r.user_name, externalId: r.external_id ?? undefined, emails: r.emails_lc })));
 }
 
@@ -79,10 +82,9 @@ export function createRevocations(ctx: StoreContext, write: Write, isFresh: () =
       if (keys.length === 0) return;
       await write(async (tx, log) => {
         await revoke(tx, 'subject', keys, notBefore);
-        await log(
-          { resourceType: 'Revocation', operation: 'revoke', changedAttributes: [], revocation: { subjects: keys, notBefore, reason: 'api' } },
-          [{ op: 'revoke', kind: 'subject', keys, notBefore }],
-        );
+        await log({ resourceType: 'Revocation', operation: 'revoke', changedAttributes: [], revocation: { subjects: keys, notBefore, reason: 'api' } }, [
+          { op: 'revoke', kind: 'subject', keys, notBefore },
+        ]);
         return undefined;
       });
     },

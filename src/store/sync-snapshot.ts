@@ -5,7 +5,17 @@
  * losing a write) are kept in `sync.ts`, which calls them.
  */
 import type { IndexOp, StoreContext } from './context.js';
-import { GROUP_COLUMNS, USER_COLUMNS, toDirectoryGroup, toDirectoryUser, toTombstone, userRowColumns, type GroupRow, type MemberRow, type UserRow } from './columns.js';
+import {
+  GROUP_COLUMNS,
+  USER_COLUMNS,
+  toDirectoryGroup,
+  toDirectoryUser,
+  toTombstone,
+  userRowColumns,
+  type GroupRow,
+  type MemberRow,
+  type UserRow,
+} from './columns.js';
 import type { SqlDriver } from './driver.js';
 import type { IdentityCacheControl } from './identities.js';
 
@@ -59,7 +69,9 @@ export function readSnapshot(driver: SqlDriver): Promise<DirectorySnapshot> {
   return driver.transaction(async (tx) => {
     if (driver.kind === 'postgres') await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     const users = await tx.query<UserRow>(`SELECT ${USER_COLUMNS} FROM scim_users`);
-    const tombstones = await tx.query<{ id: string; user_name: string; external_id: string | null; emails: string[] }>('SELECT id, user_name, external_id, emails FROM scim_user_tombstones');
+    const tombstones = await tx.query<{ id: string; user_name: string; external_id: string | null; emails: string[] }>(
+      'SELECT id, user_name, external_id, emails FROM scim_user_tombstones',
+    );
     const groups = await tx.query<GroupRow>(`SELECT ${GROUP_COLUMNS} FROM scim_groups`);
     const members = await tx.query<MemberRow>('SELECT group_id, member_id, member_type FROM scim_memberships');
     const revs = await tx.query<{ kind: 'subject' | 'app'; key: string; not_before: string | number }>('SELECT kind, key, not_before FROM scim_revocations');
@@ -77,7 +89,9 @@ export function loadSnapshot(ctx: Pick<StoreContext, 'index' | 'revocationSet'>,
       ...snapshot.users.map((r) => toDirectoryUser(r.id, userRowColumns(r))),
       ...snapshot.tombstones.map((r) => toTombstone(r.id, { userName: r.user_name, externalId: r.external_id ?? undefined, emails: r.emails })),
     ],
-    groups: snapshot.groups.map((r) => toDirectoryGroup(r.id, { displayName: r.display_name, externalId: r.external_id ?? undefined, email: r.email ?? undefined })),
+    groups: snapshot.groups.map((r) =>
+      toDirectoryGroup(r.id, { displayName: r.display_name, externalId: r.external_id ?? undefined, email: r.email ?? undefined }),
+    ),
     memberships: snapshot.members.map((m) => ({ groupId: m.group_id, memberId: m.member_id })),
   });
   revocationSet.clear();

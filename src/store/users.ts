@@ -42,7 +42,18 @@ export function createUsers(context: StoreContext, write: Write): UserRepository
   }
 
   function userWriteParams(id: string, c: UserColumns, attributes: JsonObject, at: string): unknown[] {
-    return [id, c.userName, userNameKey(c.userName), c.externalId ?? null, c.displayName ?? null, c.active, lower(c.emails), c.workEmail?.toLowerCase() ?? null, JSON.stringify(attributes), at];
+    return [
+      id,
+      c.userName,
+      userNameKey(c.userName),
+      c.externalId ?? null,
+      c.displayName ?? null,
+      c.active,
+      lower(c.emails),
+      c.workEmail?.toLowerCase() ?? null,
+      JSON.stringify(attributes),
+      at,
+    ];
   }
 
   /**
@@ -59,7 +70,12 @@ export function createUsers(context: StoreContext, write: Write): UserRepository
   }
 
   /** PUT and PATCH share this: deactivation drives `user_deprovision` and `seat_deprovision`. */
-  async function updateUser(id: string, next: (current: UserRow) => JsonObject, operation: 'replace' | 'patch', ctx: WriteContext | undefined): Promise<WriteResult> {
+  async function updateUser(
+    id: string,
+    next: (current: UserRow) => JsonObject,
+    operation: 'replace' | 'patch',
+    ctx: WriteContext | undefined,
+  ): Promise<WriteResult> {
     const policy = ctx?.provisioning ?? NO_LIFECYCLE;
     return write(async (tx, log, at) => {
       // Deactivation may remove the seat (a delete), which needs the stronger lock.
@@ -96,11 +112,18 @@ export function createUsers(context: StoreContext, write: Write): UserRepository
       if (changed.length === 0 && ops.length === 0) return toStored(current);
       ops.push({ op: 'user', user: toDirectoryUser(id, c) });
       // The row is locked, so the new version is known: nothing is read back.
-      await logUserWrite(log, change, ops, {
-        sql: `UPDATE scim_users SET user_name = $2, user_name_lc = $3, external_id = $4, display_name = $5, active = $6, emails_lc = $7::text[],
+      await logUserWrite(
+        log,
+        change,
+        ops,
+        {
+          sql: `UPDATE scim_users SET user_name = $2, user_name_lc = $3, external_id = $4, display_name = $5, active = $6, emails_lc = $7::text[],
            work_email_lc = $8, resource = $9::jsonb, updated_at = $10, version = version + 1 WHERE id = $1`,
-        params: userWriteParams(id, c, attributes, at),
-      }, c, newKeys(tombstoneKeys(before), tombstoneKeys(c)));
+          params: userWriteParams(id, c, attributes, at),
+        },
+        c,
+        newKeys(tombstoneKeys(before), tombstoneKeys(c)),
+      );
       return { id, attributes, created: current.created_at, lastModified: at, version: Number(current.version) + 1 };
     });
   }
@@ -149,7 +172,11 @@ export function createUsers(context: StoreContext, write: Write): UserRepository
         const data: Statement[] = [{ sql: 'DELETE FROM scim_users WHERE id = $1', params: [id] }, tombstoneStatement(id, columns, at)];
         const change: PendingChange = { resourceType: 'User', resourceId: id, operation: 'delete', changedAttributes: [] };
         // Deleting a user also changes its memberships, so `reauth` revokes as `user_deprovision` does.
-        const reason: RevocationReason | undefined = policy.userDeprovision ? 'user_deprovision' : policy.identityUpdateBehavior === 'reauth' && groups.length > 0 ? 'reauth' : undefined;
+        const reason: RevocationReason | undefined = policy.userDeprovision
+          ? 'user_deprovision'
+          : policy.identityUpdateBehavior === 'reauth' && groups.length > 0
+            ? 'reauth'
+            : undefined;
         if (reason) {
           const subjects = userSubjects(columns);
           const notBefore = nowSeconds(context);

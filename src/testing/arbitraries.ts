@@ -68,7 +68,15 @@ export function createPolicyUniverse(options: { groupCount?: number; ruleGroupCo
   return {
     groups,
     // Extended-address variants of the others (`+tag`, dots, case), so variant matching meets exact matching.
-    emails: ['alice@example.com', 'bob@example.com', 'carol@contractors.com', 'dave@example.org', 'al.ice+ci@example.com', 'b.ob@example.com', 'Bob+x@Example.com'],
+    emails: [
+      'alice@example.com',
+      'bob@example.com',
+      'carol@contractors.com',
+      'dave@example.org',
+      'al.ice+ci@example.com',
+      'b.ob@example.com',
+      'Bob+x@Example.com',
+    ],
     domains: ['example.com', 'contractors.com', 'example.org'],
     idpIds: ['entra-main', 'entra-other'],
     amr: ['pwd', 'mfa', 'hwk', 'otp'],
@@ -139,9 +147,7 @@ export function arbMembership(): fc.Arbitrary<GroupMembership> {
  * fc.assert(fc.property(arbIdentity(), (identity) => typeof identity.email === 'string'));
  * ```
  */
-export function arbIdentity(
-  options: { universe?: PolicyUniverse; membership?: fc.Arbitrary<GroupMembership> } = {},
-): fc.Arbitrary<Identity> {
+export function arbIdentity(options: { universe?: PolicyUniverse; membership?: fc.Arbitrary<GroupMembership> } = {}): fc.Arbitrary<Identity> {
   const u = options.universe ?? DEFAULT_UNIVERSE;
   return fc
     .record({
@@ -231,7 +237,10 @@ export function arbRequestContext(options: { universe?: PolicyUniverse } = {}): 
       country: fc.option(fc.constantFrom(...u.countries), { nil: undefined }),
       certificate: fc.option(fc.record({ valid: fc.boolean(), commonName: fc.constantFrom('svc-a', 'svc-b') }), { nil: undefined }),
       // An empty token id is no service token (any_valid_service_token must not match it).
-      serviceToken: fc.option(fc.constantFrom(...u.serviceTokens, '').map((tokenId) => ({ tokenId })), { nil: undefined }),
+      serviceToken: fc.option(
+        fc.constantFrom(...u.serviceTokens, '').map((tokenId) => ({ tokenId })),
+        { nil: undefined },
+      ),
       devicePosture: fc.option(fc.subarray([...u.postures]), { nil: undefined }),
       request: fc.option(arbHttpRequest({ universe: u }), { freq: 4, nil: undefined }),
     })
@@ -279,11 +288,11 @@ export function arbAccessRule(
     fc.constant<AccessRule>({ email_list: { id: 'list-emails' } }),
     fc.constantFrom(...u.idpIds).map((id): AccessRule => ({ login_method: { id } })),
     fc.constantFrom(...u.amr).map((auth_method): AccessRule => ({ auth_method: { auth_method } })),
-    fc
-      .record({ claim_value: fc.constantFrom('engineering', 'finance'), idp: fc.option(fc.constantFrom(...u.idpIds), { freq: 2, nil: undefined }) })
-      .map(({ claim_value, idp }): AccessRule => ({
+    fc.record({ claim_value: fc.constantFrom('engineering', 'finance'), idp: fc.option(fc.constantFrom(...u.idpIds), { freq: 2, nil: undefined }) }).map(
+      ({ claim_value, idp }): AccessRule => ({
         oidc: idp === undefined ? { claim_name: 'department', claim_value } : { claim_name: 'department', claim_value, identity_provider_id: idp },
-      })),
+      }),
+    ),
   ];
   const azure = fc
     .record({ group: fc.constantFrom(...u.groups), idp: fc.option(fc.constantFrom(...u.idpIds), { freq: 3, nil: undefined }) })
@@ -297,9 +306,7 @@ export function arbAccessRule(
   return fc.oneof(...all);
 }
 
-function arbRuleArrays(
-  rule: fc.Arbitrary<AccessRule>,
-): fc.Arbitrary<{ include: AccessRule[]; require: AccessRule[]; exclude: AccessRule[] }> {
+function arbRuleArrays(rule: fc.Arbitrary<AccessRule>): fc.Arbitrary<{ include: AccessRule[]; require: AccessRule[]; exclude: AccessRule[] }> {
   return fc.record({
     include: fc.array(rule, { minLength: 1, maxLength: 3 }),
     require: fc.array(rule, { maxLength: 2 }),
@@ -410,9 +417,9 @@ export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth
     fc.constantFrom('*@example.com', 'B*', 'al*ce*').map((w) => `identity.email wildcard ${quote(w)}`),
     fc.constantFrom('*@example.com', 'b*', 'Bob*').map((w) => `identity.email strict wildcard ${quote(w)}`),
     fc.constantFrom('Alice', 'Bob').map((n) => `identity.name == ${quote(n)}`),
-    fc.record({ q: fc.constantFrom('any', 'all'), f: groupField, style: fc.boolean() }).chain(({ q, f, style }) =>
-      set(groupValues(f)).map((s) => `${q}(${style ? `identity.groups.${f}[*]` : `identity.groups[*].${f}`} in ${s})`),
-    ),
+    fc
+      .record({ q: fc.constantFrom('any', 'all'), f: groupField, style: fc.boolean() })
+      .chain(({ q, f, style }) => set(groupValues(f)).map((s) => `${q}(${style ? `identity.groups.${f}[*]` : `identity.groups[*].${f}`} in ${s})`)),
     groupField.chain((f) => fc.constantFrom(...groupValues(f)).map((v) => `any(identity.groups.${f}[*] == ${quote(v)})`)),
     fc.constantFrom('GROUP-1*', 'group-1*').map((w) => `any(identity.groups.name[*] wildcard ${quote(w)})`),
     fc.constantFrom(...u.groups).map((g) => `identity.groups.id == ${quote(g.id)}`),
@@ -426,9 +433,7 @@ export function arbGatewayExpression(options: { universe?: PolicyUniverse; depth
           { weight: 1, arbitrary: build(d - 1).map((e) => `not(${e})`) },
           {
             weight: 2,
-            arbitrary: fc
-              .tuple(build(d - 1), fc.constantFrom('and', 'or', 'xor', '&&', '||', '^^'), build(d - 1))
-              .map(([a, op, b]) => `(${a}) ${op} (${b})`),
+            arbitrary: fc.tuple(build(d - 1), fc.constantFrom('and', 'or', 'xor', '&&', '||', '^^'), build(d - 1)).map(([a, op, b]) => `(${a}) ${op} (${b})`),
           },
         );
   return build(depth);

@@ -395,7 +395,9 @@ function parseListen(teamDomain: string | undefined): { host: string; hostname: 
   const url = new URL(teamDomain);
   const hostname = url.hostname;
   if (url.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(hostname) || url.pathname !== '/' || url.search || url.hash) {
-    throw new TypeError(`createMockCloudflare: \`teamDomain\` must be http://127.0.0.1:<port>, http://localhost:<port> or http://[::1]:<port>, got \`${teamDomain}\``);
+    throw new TypeError(
+      `createMockCloudflare: \`teamDomain\` must be http://127.0.0.1:<port>, http://localhost:<port> or http://[::1]:<port>, got \`${teamDomain}\``,
+    );
   }
   return { host: hostname === '[::1]' ? '::1' : hostname, hostname, port: url.port === '' ? 0 : Number(url.port) };
 }

@@ -224,7 +224,12 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     if (action === 'logout' && req.method === 'GET') {
       count(entra, 'logout');
       const post = url.searchParams.get('post_logout_redirect_uri');
-      login.logouts.push({ tenant, post_logout_redirect_uri: post, id_token_hint: url.searchParams.get('id_token_hint'), logout_hint: url.searchParams.get('logout_hint') });
+      login.logouts.push({
+        tenant,
+        post_logout_redirect_uri: post,
+        id_token_hint: url.searchParams.get('id_token_hint'),
+        logout_hint: url.searchParams.get('logout_hint'),
+      });
       if (post !== null && /^https?:\/\//.test(post)) {
         res.writeHead(302, { location: post });
         res.end();
@@ -263,12 +268,22 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     // Entra shows an error page (no redirect) when it cannot trust the client or the redirect URI.
     if (record.client_id !== entra.clientId) {
       record.error = 'unauthorized_client';
-      return entraError(res, 400, 'unauthorized_client', `AADSTS700016: Application with identifier '${record.client_id ?? ''}' was not found in the directory.`);
+      return entraError(
+        res,
+        400,
+        'unauthorized_client',
+        `AADSTS700016: Application with identifier '${record.client_id ?? ''}' was not found in the directory.`,
+      );
     }
     const redirectUri = record.redirect_uri;
     if (redirectUri === null || !/^https?:\/\//.test(redirectUri) || (login.redirectUris.length > 0 && !login.redirectUris.includes(redirectUri))) {
       record.error = 'invalid_request';
-      return entraError(res, 400, 'invalid_request', 'AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured for the application.');
+      return entraError(
+        res,
+        400,
+        'invalid_request',
+        'AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured for the application.',
+      );
     }
     const back = (params: Record<string, string>): void => {
       const target = new URL(redirectUri);
@@ -287,14 +302,15 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
       login.nextError = undefined;
       return fail(armed.error, armed.error_description);
     }
-    if (record.response_type !== 'code') return fail('unsupported_response_type', `AADSTS700054: response_type '${record.response_type ?? ''}' is not enabled for the application.`);
+    if (record.response_type !== 'code')
+      return fail('unsupported_response_type', `AADSTS700054: response_type '${record.response_type ?? ''}' is not enabled for the application.`);
     const scopes = (record.scope ?? '').split(' ').filter(Boolean);
     if (!scopes.includes('openid')) return fail('invalid_scope', "AADSTS70011: The provided request must include an 'openid' scope.");
     if (record.code_challenge !== null) {
       if (record.code_challenge_method !== 'S256') return fail('invalid_request', 'AADSTS501491: Invalid code_challenge_method: only S256 is supported.');
       if (!/^[A-Za-z0-9_-]{43}$/.test(record.code_challenge)) return fail('invalid_request', 'AADSTS501491: Invalid size of Code_Challenge parameter.');
     } else if (login.requirePkce) {
-      return fail('invalid_request', "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.");
+      return fail('invalid_request', 'AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.');
     }
     let user = login.nextUser;
     login.nextUser = undefined;
@@ -350,7 +366,8 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
       const colon = decoded.indexOf(':');
       if (colon === -1) return refuse(401, 'invalid_client', 'AADSTS7000216: The client authentication header is malformed.');
       const basicId = formDecode(decoded.slice(0, colon));
-      if (clientId !== null && clientId !== basicId) return refuse(401, 'invalid_client', 'AADSTS700016: The client_id does not match the authorization header.');
+      if (clientId !== null && clientId !== basicId)
+        return refuse(401, 'invalid_client', 'AADSTS700016: The client_id does not match the authorization header.');
       clientId = basicId;
       secret = formDecode(decoded.slice(colon + 1));
       record.clientAuth = 'client_secret_basic';
@@ -364,7 +381,7 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
         return refuse(400, 'invalid_request', 'AADSTS90015: Only one client authentication method may be used.');
       }
       if (body.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
-        return refuse(400, 'invalid_request', "AADSTS50027: Invalid client_assertion_type.");
+        return refuse(400, 'invalid_request', 'AADSTS50027: Invalid client_assertion_type.');
       }
       record.clientAuth = 'private_key_jwt';
       const problem = checkAssertion(assertion, clientId ?? entra.clientId, `${entra.url}/${tenant}/oauth2/v2.0/token`);
@@ -375,21 +392,28 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
       return refuse(400, 'unauthorized_client', `AADSTS700016: Application with identifier '${clientId ?? ''}' was not found in the directory.`);
     }
     if (assertion === null) {
-      if (secret === null) return refuse(401, 'invalid_client', "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+      if (secret === null)
+        return refuse(401, 'invalid_client', "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
       if (secret !== entra.clientSecret) return refuse(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
     }
 
     const grant = record.grant_type;
     if (grant === 'client_credentials') {
       const scope = body.get('scope') ?? '';
-      if (!/^\S+\/\.default$/.test(scope)) return refuse(400, 'invalid_scope', `AADSTS1002012: The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.`);
+      if (!/^\S+\/\.default$/.test(scope))
+        return refuse(
+          400,
+          'invalid_scope',
+          `AADSTS1002012: The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.`,
+        );
       const access = issueAccessToken({ kind: 'app', tenant: entra.tenants.includes(tenant) ? tenant : entra.tenantId, clientId, scopes: [scope] });
       return json(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: access });
     }
     if (grant === 'refresh_token') {
       const presented = body.get('refresh_token');
       const held = presented === null ? undefined : refreshTokens.get(presented);
-      if (held === undefined || held.clientId !== clientId) return refuse(400, 'invalid_grant', 'AADSTS9002313: Invalid request. Request is malformed or invalid: the refresh token is not valid.');
+      if (held === undefined || held.clientId !== clientId)
+        return refuse(400, 'invalid_grant', 'AADSTS9002313: Invalid request. Request is malformed or invalid: the refresh token is not valid.');
       const oid = held.user.claims?.oid;
       if (typeof oid === 'string' && login.disabledUsers.has(oid)) {
         refreshTokens.delete(presented!);
@@ -399,24 +423,35 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
       refreshTokens.delete(presented!);
       return issueTokens(res, entra, held.user, held.tenant, clientId, held.scopes, undefined, held.acrs);
     }
-    if (grant !== 'authorization_code') return refuse(400, 'unsupported_grant_type', `AADSTS70003: The app requested an unsupported grant type '${grant ?? ''}'.`);
+    if (grant !== 'authorization_code')
+      return refuse(400, 'unsupported_grant_type', `AADSTS70003: The app requested an unsupported grant type '${grant ?? ''}'.`);
 
     const code = body.get('code');
     const stored = code === null ? undefined : codes.get(code);
     if (stored === undefined) return refuse(400, 'invalid_grant', "AADSTS70000: The provided value for the 'code' parameter is not valid.");
-    if (stored.used) return refuse(400, 'invalid_grant', 'AADSTS54005: OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.');
+    if (stored.used)
+      return refuse(
+        400,
+        'invalid_grant',
+        'AADSTS54005: OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.',
+      );
     // A code is spent by its first redemption attempt, successful or not.
     stored.used = true;
-    if (Date.now() >= stored.expiresAt) return refuse(400, 'invalid_grant', 'AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.');
+    if (Date.now() >= stored.expiresAt)
+      return refuse(400, 'invalid_grant', 'AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.');
     if (stored.clientId !== clientId) return refuse(400, 'invalid_grant', 'AADSTS70000: The code was issued to another client.');
     if (body.get('redirect_uri') !== stored.redirectUri) {
-      return refuse(400, 'invalid_grant', 'AADSTS50011: The redirect URI specified in the request does not match the redirect URI of the authorization request.');
+      return refuse(
+        400,
+        'invalid_grant',
+        'AADSTS50011: The redirect URI specified in the request does not match the redirect URI of the authorization request.',
+      );
     }
     const verifier = body.get('code_verifier');
     if (stored.challenge !== undefined) {
       if (verifier === null) {
         record.pkce = 'missing';
-        return refuse(400, 'invalid_grant', "AADSTS50148: The code_verifier is missing: the authorization request sent a code_challenge.");
+        return refuse(400, 'invalid_grant', 'AADSTS50148: The code_verifier is missing: the authorization request sent a code_challenge.');
       }
       if (!VERIFIER.test(verifier) || createHash('sha256').update(verifier).digest('base64url') !== stored.challenge) {
         record.pkce = 'mismatch';
@@ -434,7 +469,16 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
   };
 
   /** The token response of a code or refresh grant: an ID token, a delegated access token, and a refresh token with `offline_access`. */
-  const issueTokens = (res: ServerResponse, entra: MockEntra, user: MockLoginUser, tenant: string, clientId: string, scopes: string[], nonce: string | undefined, acrs: string[]): void => {
+  const issueTokens = (
+    res: ServerResponse,
+    entra: MockEntra,
+    user: MockLoginUser,
+    tenant: string,
+    clientId: string,
+    scopes: string[],
+    nonce: string | undefined,
+    acrs: string[],
+  ): void => {
     const claims: Record<string, unknown> = { ...(user.claims ?? {}) };
     if (nonce !== undefined) claims.nonce = nonce;
     if (acrs.length > 0) claims.acrs = acrs;
@@ -477,17 +521,25 @@ export function createMockEntraLogin(): { login: MockEntraLogin; route: MockRout
     } catch {
       return 'AADSTS50027: JWT token is invalid or malformed.';
     }
-    const key = header.alg === 'PS256' && typeof header['x5t#S256'] === 'string' ? `S256:${header['x5t#S256']}` : header.alg === 'RS256' && typeof header.x5t === 'string' ? `S1:${header.x5t}` : undefined;
+    const key =
+      header.alg === 'PS256' && typeof header['x5t#S256'] === 'string'
+        ? `S256:${header['x5t#S256']}`
+        : header.alg === 'RS256' && typeof header.x5t === 'string'
+          ? `S1:${header.x5t}`
+          : undefined;
     const cert = key === undefined ? undefined : certificates.get(key);
-    if (cert === undefined) return "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.";
+    if (cert === undefined) return 'AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.';
     const input = Buffer.from(`${h}.${p}`);
     const signature = Buffer.from(sig, 'base64url');
-    const ok = header.alg === 'PS256'
-      ? verify('sha256', input, { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
-      : verify('sha256', input, cert.publicKey, signature);
+    const ok =
+      header.alg === 'PS256'
+        ? verify('sha256', input, { key: cert.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
+        : verify('sha256', input, cert.publicKey, signature);
     if (!ok) return 'AADSTS7000274: Key was found, but use of the key to verify the signature failed.';
-    if (payload.aud !== tokenEndpoint) return `AADSTS700212: No matching federated identity record found for presented assertion audience '${String(payload.aud)}'.`;
-    if (payload.iss !== clientId || payload.sub !== clientId) return 'AADSTS700021: Client assertion application identifier does not match client_id parameter.';
+    if (payload.aud !== tokenEndpoint)
+      return `AADSTS700212: No matching federated identity record found for presented assertion audience '${String(payload.aud)}'.`;
+    if (payload.iss !== clientId || payload.sub !== clientId)
+      return 'AADSTS700021: Client assertion application identifier does not match client_id parameter.';
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.exp !== 'number' || payload.exp <= now) return 'AADSTS700024: Client assertion is not within its valid time range.';
     if (typeof payload.jti !== 'string' || seenAssertions.has(payload.jti)) return 'AADSTS700025: Client assertion has been used before (jti replay).';

@@ -223,7 +223,14 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
     res.end(text);
   }
 
-  function graphError(res: ServerResponse, entry: MockGraphRequest, status: number, code?: string, message?: string, headers: Record<string, string> = {}): void {
+  function graphError(
+    res: ServerResponse,
+    entry: MockGraphRequest,
+    status: number,
+    code?: string,
+    message?: string,
+    headers: Record<string, string> = {},
+  ): void {
     const defaults = ERROR_DEFAULTS[status] ?? { code: 'UnknownError', message: 'Error.' };
     sendJson(
       res,
@@ -279,7 +286,14 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
       userId = decoded;
     }
     const user = findUser(userId);
-    if (!user) return graphError(res, entry, 404, 'Request_ResourceNotFound', `Resource '${userId}' does not exist or one of its queried reference-property objects are not present.`);
+    if (!user)
+      return graphError(
+        res,
+        entry,
+        404,
+        'Request_ResourceNotFound',
+        `Resource '${userId}' does not exist or one of its queried reference-property objects are not present.`,
+      );
 
     const all = transitiveGroups(user.id);
     const top = Math.min(MAX_PAGE, Math.max(1, Number.parseInt(entry.query.$top ?? `${DEFAULT_PAGE}`, 10) || DEFAULT_PAGE));
@@ -289,7 +303,10 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
       if (decoded === undefined) return graphError(res, entry, 400, 'Request_BadRequest', 'Invalid skip token.');
       offset = decoded;
     }
-    const select = entry.query.$select?.split(',').map((s) => s.trim()).filter(Boolean);
+    const select = entry.query.$select
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const page = all.slice(offset, offset + top).map((g) => shape(g, select));
     const base = `http://${req.headers.host ?? '127.0.0.1'}`;
     const body: Record<string, unknown> = {
@@ -316,7 +333,9 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
       let clientSecret = form.get('client_secret');
       const basic = /^Basic (\S+)$/i.exec(req.headers.authorization ?? '');
       if (basic) {
-        const [id, secret] = Buffer.from(basic[1] as string, 'base64').toString('utf8').split(':');
+        const [id, secret] = Buffer.from(basic[1] as string, 'base64')
+          .toString('utf8')
+          .split(':');
         clientId = decodeURIComponent(id ?? '');
         clientSecret = decodeURIComponent(secret ?? '');
       }
@@ -329,10 +348,12 @@ export async function createMockGraph(options: MockGraphOptions = {}): Promise<M
       if (form.get('grant_type') !== 'client_credentials') {
         return oauthError(400, 'unsupported_grant_type', 'AADSTS70003: The app requested an unsupported grant type.');
       }
-      if (clientId !== config.clientId) return oauthError(400, 'unauthorized_client', `AADSTS700016: Application with identifier '${clientId ?? ''}' was not found.`);
+      if (clientId !== config.clientId)
+        return oauthError(400, 'unauthorized_client', `AADSTS700016: Application with identifier '${clientId ?? ''}' was not found.`);
       if (clientSecret !== config.clientSecret) return oauthError(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
       const scope = form.get('scope') ?? '';
-      if (!scope.endsWith('/.default')) return oauthError(400, 'invalid_scope', `AADSTS70011: The provided value for the input parameter 'scope' is not valid.`);
+      if (!scope.endsWith('/.default'))
+        return oauthError(400, 'invalid_scope', `AADSTS70011: The provided value for the input parameter 'scope' is not valid.`);
       const token = issue('', tenant);
       sendJson(res, entry, 200, {
         token_type: 'Bearer',

@@ -108,7 +108,10 @@ export function groupsFromClaims(claims: Record<string, unknown>): { groups: Gro
       const id = ids[i];
       // INVARIANT: a malformed claim is not a complete answer: hand over to the group sources, fail closed.
       if (typeof id !== 'string' || id.length === 0) {
-        return { groups: NONE, membership: { state: 'unknown', code: 'ERR_TOKEN_CLAIM_INVALID', reason: 'the `groups` claim holds a value that is not a group id' } };
+        return {
+          groups: NONE,
+          membership: { state: 'unknown', code: 'ERR_TOKEN_CLAIM_INVALID', reason: 'the `groups` claim holds a value that is not a group id' },
+        };
       }
       // Frozen as made: identities are shared through the verified-token cache.
       groups.push(Object.freeze({ id }));

@@ -210,7 +210,9 @@ export class KeyStore {
     };
     const fail = (cause: unknown): never => {
       const error =
-        cause instanceof JwksError ? cause : new JwksError('ERR_JWKS_UNAVAILABLE', `fetching keys for tenant \`${tenant}\` failed: ${describe(cause)}`, { cause });
+        cause instanceof JwksError
+          ? cause
+          : new JwksError('ERR_JWKS_UNAVAILABLE', `fetching keys for tenant \`${tenant}\` failed: ${describe(cause)}`, { cause });
       set.failure = error;
       publish(channels.jwks, { tenant, ver, ok: false, code: error.code, message: error.message });
       throw error;
@@ -348,4 +350,3 @@ function describe(error: unknown): string {
   }
   return String(error);
 }
-

@@ -271,7 +271,10 @@ export class TokenVerifier {
       // Entra's per-key issuer is a v2 issuer; a v1 token from the same tenant names the v1 one.
       const sameTenantV2 = ver === '1.0' && keyIssuer === `${s.authorityHost}/${tid}/v2.0`;
       if (keyIssuer !== iss && !sameTenantV2) {
-        throw rejected('ERR_TOKEN_ISSUER_INVALID', `the token issuer ${quote(iss)} is not the issuer of its signing key`, { kid: key.kid, keyIssuer: key.issuer });
+        throw rejected('ERR_TOKEN_ISSUER_INVALID', `the token issuer ${quote(iss)} is not the issuer of its signing key`, {
+          kid: key.kid,
+          keyIssuer: key.issuer,
+        });
       }
     }
 
@@ -291,13 +294,15 @@ export class TokenVerifier {
     if (typeof exp !== 'number' || !Number.isFinite(exp)) throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `exp` claim');
     if (nowSec >= exp + s.clockTolerance) throw rejected('ERR_TOKEN_EXPIRED', `the token expired at ${new Date(exp * 1000).toISOString()}`);
     const nbf = payload.nbf;
-    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token `nbf` claim is not a number');
+    if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf)))
+      throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token `nbf` claim is not a number');
     if (typeof nbf === 'number' && nowSec + s.clockTolerance < nbf) {
       throw rejected('ERR_TOKEN_NOT_YET_VALID', `the token is not valid before ${new Date(nbf * 1000).toISOString()}`);
     }
     const iat = payload.iat;
     if (typeof iat !== 'number' || !Number.isFinite(iat)) throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `iat` claim');
-    if (nowSec + s.clockTolerance < iat) throw rejected('ERR_TOKEN_NOT_YET_VALID', `the token was issued in the future (${new Date(iat * 1000).toISOString()})`);
+    if (nowSec + s.clockTolerance < iat)
+      throw rejected('ERR_TOKEN_NOT_YET_VALID', `the token was issued in the future (${new Date(iat * 1000).toISOString()})`);
 
     if (options.nonce !== undefined && payload.nonce !== options.nonce) {
       throw rejected('ERR_TOKEN_NONCE_MISMATCH', 'the ID token `nonce` does not match the login request');
@@ -337,7 +342,10 @@ export function assertAccessToken(claims: Readonly<Record<string, unknown>>): vo
     throw rejected('ERR_TOKEN_CLAIM_INVALID', 'the token `scp` claim is not a string');
   }
   if (isAppOnly(claims)) return;
-  throw rejected('ERR_TOKEN_NOT_ACCESS_TOKEN', 'this token for a user carries no `scp`: it is not an access token (an ID token?): send an access token for the API');
+  throw rejected(
+    'ERR_TOKEN_NOT_ACCESS_TOKEN',
+    'this token for a user carries no `scp`: it is not an access token (an ID token?): send an access token for the API',
+  );
 }
 
 const NON_SPACE = /[^ ]/;

@@ -31,12 +31,27 @@ const listeners = new Map<Framework, RequestListener | Server>();
 function summary(auth: Auth | null | undefined): Record<string, unknown> {
   if (auth === undefined) return { auth: 'undefined' };
   if (auth === null) return { auth: 'null' };
-  return { via: auth.via, decision: auth.decision === null ? null : auth.decision.policy?.name ?? 'none', oid: auth.claims?.oid, scp: auth.claims?.scp, alg: auth.header?.alg, frozen: Object.isFrozen(auth.claims) };
+  return {
+    via: auth.via,
+    decision: auth.decision === null ? null : (auth.decision.policy?.name ?? 'none'),
+    oid: auth.claims?.oid,
+    scp: auth.claims?.scp,
+    alg: auth.header?.alg,
+    frozen: Object.isFrozen(auth.claims),
+  };
 }
 
 /** The routes of every framework: what each one is protected with. */
 type Check = 'scopes' | 'any' | 'roles' | 'tenant' | 'acrs' | 'custom' | 'throws';
-const CHECKED: Record<Check, string> = { scopes: '/orders', any: '/any', roles: '/admin', tenant: '/tenant', acrs: '/acrs', custom: '/custom', throws: '/throws' };
+const CHECKED: Record<Check, string> = {
+  scopes: '/orders',
+  any: '/any',
+  roles: '/admin',
+  tenant: '/tenant',
+  acrs: '/acrs',
+  custom: '/custom',
+  throws: '/throws',
+};
 
 function checksOf(a: typeof ex | typeof ko | typeof fa, check: Check): unknown {
   switch (check) {
@@ -64,14 +79,21 @@ function buildExpress(): RequestListener {
   app.get('/me', ex.authenticate(gate), (req, res) => res.json(summary(req.auth)));
   app.get('/optional', ex.authenticate(gate, { authRequired: false }), (req, res) => res.json(summary(req.auth)));
   app.get('/optional/orders', ex.authenticate(gate, { authRequired: false }), ex.requiredScopes('orders.read'), (req, res) => res.json(summary(req.auth)));
-  for (const [check, path] of Object.entries(CHECKED)) app.get(path, ex.authenticate(gate), checksOf(ex, check as Check) as express.RequestHandler, (req, res) => res.json(summary(req.auth)));
+  for (const [check, path] of Object.entries(CHECKED))
+    app.get(path, ex.authenticate(gate), checksOf(ex, check as Check) as express.RequestHandler, (req, res) => res.json(summary(req.auth)));
   app.get('/fw/orders', ex.authenticate(gate, { errorHandling: 'framework' }), ex.requiredScopes('orders.read'), (req, res) => res.json(summary(req.auth)));
   app.get('/unwired', ex.requiredScopes('orders.read'), (_req, res) => res.json({ reached: true }));
   // `x-copy: 1` swaps the admitted auth for a copy before the check (an app bug): the check must fail closed.
-  app.get('/copied', ex.authenticate(gate), (req, _res, next) => {
-    if (req.headers['x-copy'] === '1' && req.auth !== undefined) req.auth = { ...req.auth };
-    next();
-  }, ex.requiredScopes('orders.read'), (req, res) => res.json(summary(req.auth)));
+  app.get(
+    '/copied',
+    ex.authenticate(gate),
+    (req, _res, next) => {
+      if (req.headers['x-copy'] === '1' && req.auth !== undefined) req.auth = { ...req.auth };
+      next();
+    },
+    ex.requiredScopes('orders.read'),
+    (req, res) => res.json(summary(req.auth)),
+  );
   app.get('/protected/orders', ex.protect(gate, { application: 'payroll' }), ex.requiredScopes('orders.read'), (req, res) => res.json(summary(req.auth)));
   app.get('/payroll', ex.protect(gate, { application: 'payroll' }, { login, loginPath: '/auth/login' }), (req, res) => res.json(summary(req.auth)));
   app.get('/auth/login', ex.authenticate(gate, { login, loginPath: '/auth/login' }), (_req, res) => res.json({ reached: true }));
@@ -99,15 +121,17 @@ function buildKoa(): RequestListener {
       ctx.body = { handler: 'framework', code: error.code };
     }
   });
-  const route = (path: string, ...middleware: Koa.Middleware[]): Koa.Middleware => async (ctx, next) => {
-    if (ctx.path !== path) return next();
-    let i = 0;
-    const run = async (): Promise<void> => {
-      const m = middleware[i++];
-      if (m) await m(ctx, run);
+  const route =
+    (path: string, ...middleware: Koa.Middleware[]): Koa.Middleware =>
+    async (ctx, next) => {
+      if (ctx.path !== path) return next();
+      let i = 0;
+      const run = async (): Promise<void> => {
+        const m = middleware[i++];
+        if (m) await m(ctx, run);
+      };
+      await run();
     };
-    await run();
-  };
   const answer: Koa.Middleware = (ctx) => {
     ctx.body = summary(ctx.state.auth);
   };
@@ -116,18 +140,30 @@ function buildKoa(): RequestListener {
   app.use(route('/optional/orders', ko.authenticate(gate, { authRequired: false }), ko.requiredScopes('orders.read'), answer));
   for (const [check, path] of Object.entries(CHECKED)) app.use(route(path, ko.authenticate(gate), checksOf(ko, check as Check) as Koa.Middleware, answer));
   app.use(route('/fw/orders', ko.authenticate(gate, { errorHandling: 'framework' }), ko.requiredScopes('orders.read'), answer));
-  app.use(route('/unwired', ko.requiredScopes('orders.read'), (ctx) => {
-    ctx.body = { reached: true };
-  }));
-  app.use(route('/copied', ko.authenticate(gate), (ctx, next) => {
-    if (ctx.headers['x-copy'] === '1' && ctx.state.auth !== undefined) ctx.state.auth = { ...ctx.state.auth };
-    return next();
-  }, ko.requiredScopes('orders.read'), answer));
+  app.use(
+    route('/unwired', ko.requiredScopes('orders.read'), (ctx) => {
+      ctx.body = { reached: true };
+    }),
+  );
+  app.use(
+    route(
+      '/copied',
+      ko.authenticate(gate),
+      (ctx, next) => {
+        if (ctx.headers['x-copy'] === '1' && ctx.state.auth !== undefined) ctx.state.auth = { ...ctx.state.auth };
+        return next();
+      },
+      ko.requiredScopes('orders.read'),
+      answer,
+    ),
+  );
   app.use(route('/protected/orders', ko.protect(gate, { application: 'payroll' }), ko.requiredScopes('orders.read'), answer));
   app.use(route('/payroll', ko.protect(gate, { application: 'payroll' }, { login, loginPath: '/auth/login' }), answer));
-  app.use(route('/auth/login', ko.authenticate(gate, { login, loginPath: '/auth/login' }), (ctx) => {
-    ctx.body = { reached: true };
-  }));
+  app.use(
+    route('/auth/login', ko.authenticate(gate, { login, loginPath: '/auth/login' }), (ctx) => {
+      ctx.body = { reached: true };
+    }),
+  );
   app.use(route('/session', ko.authenticate(gate, { login, loginPath: '/auth/login' }), answer));
   app.use(route('/vault', ko.protect(gate, { application: 'vault' }), answer));
   app.use(route('/open', answer));
@@ -151,15 +187,19 @@ async function buildFastify(): Promise<Server> {
   app.get('/optional/orders', { onRequest: fa.authenticateHook(gate, { authRequired: false }), preHandler: fa.requiredScopes('orders.read') }, answer);
   app.get('/fw/orders', { onRequest: fa.authenticateHook(gate, { errorHandling: 'framework' }), preHandler: fa.requiredScopes('orders.read') }, answer);
   app.get('/unwired', { preHandler: fa.requiredScopes('orders.read') }, async () => ({ reached: true }));
-  app.get('/copied', {
-    onRequest: fa.authenticateHook(gate),
-    preHandler: [
-      async (req) => {
-        if (req.headers['x-copy'] === '1' && req.auth !== null) req.auth = { ...req.auth };
-      },
-      fa.requiredScopes('orders.read'),
-    ],
-  }, answer);
+  app.get(
+    '/copied',
+    {
+      onRequest: fa.authenticateHook(gate),
+      preHandler: [
+        async (req) => {
+          if (req.headers['x-copy'] === '1' && req.auth !== null) req.auth = { ...req.auth };
+        },
+        fa.requiredScopes('orders.read'),
+      ],
+    },
+    answer,
+  );
   app.get('/protected/orders', { onRequest: fa.protectHook(gate, { application: 'payroll' }), preHandler: fa.requiredScopes('orders.read') }, answer);
   app.get('/payroll', { onRequest: fa.protectHook(gate, { application: 'payroll' }, { login, loginPath: '/auth/login' }) }, answer);
   app.get('/auth/login', { onRequest: fa.authenticateHook(gate, { login, loginPath: '/auth/login' }) }, async () => ({ reached: true }));
@@ -178,7 +218,14 @@ beforeAll(async () => {
     allowAppTokens: true,
     applications: {
       payroll: {
-        policies: [{ name: 'Payroll needs the c1 context', decision: 'allow', include: [{ everyone: {} }], require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: gate_idp_id() } }] }],
+        policies: [
+          {
+            name: 'Payroll needs the c1 context',
+            decision: 'allow',
+            include: [{ everyone: {} }],
+            require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: gate_idp_id() } }],
+          },
+        ],
       },
       vault: {
         policies: [
@@ -186,7 +233,10 @@ beforeAll(async () => {
             name: 'Vault needs c1 and c2',
             decision: 'allow',
             include: [{ everyone: {} }],
-            require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: gate_idp_id() } }, { auth_context: { id: 'ctx-2', ac_id: 'c2', identity_provider_id: gate_idp_id() } }],
+            require: [
+              { auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: gate_idp_id() } },
+              { auth_context: { id: 'ctx-2', ac_id: 'c2', identity_provider_id: gate_idp_id() } },
+            ],
           },
         ],
       },
@@ -198,7 +248,8 @@ beforeAll(async () => {
     cookieName: COOKIE,
     application: undefined,
     async authenticate(req: { headers: Record<string, unknown> }) {
-      if (String(req.headers.cookie ?? '').includes(`${COOKIE}=good`)) return { kind: 'session', identity: sessionIdentity, session: { iat: Math.floor(Date.now() / 1000) } };
+      if (String(req.headers.cookie ?? '').includes(`${COOKIE}=good`))
+        return { kind: 'session', identity: sessionIdentity, session: { iat: Math.floor(Date.now() / 1000) } };
       const { SessionError } = await import('../../src/errors/index.js');
       throw new SessionError('ERR_SESSION_EXPIRED', 'the session has expired');
     },
@@ -217,10 +268,23 @@ function gate_idp_id(): string {
   return config.id ?? config.uid ?? 'azureAD';
 }
 
-const token = (claims: Record<string, unknown> = {}, version: '1.0' | '2.0' = '2.0') => entra.mintToken({ version, claims: { scp: 'orders.read orders.write', ...claims } });
+const token = (claims: Record<string, unknown> = {}, version: '1.0' | '2.0' = '2.0') =>
+  entra.mintToken({ version, claims: { scp: 'orders.read orders.write', ...claims } });
 const appToken = (claims: Record<string, unknown> = {}) => {
   const oid = 'a0b1c2d3-0000-4000-8000-000000000001';
-  return entra.mintToken({ claims: { scp: undefined, sub: oid, oid, idtyp: 'app', roles: ['Orders.Admin'], name: undefined, preferred_username: undefined, email: undefined, ...claims } });
+  return entra.mintToken({
+    claims: {
+      scp: undefined,
+      sub: oid,
+      oid,
+      idtyp: 'app',
+      roles: ['Orders.Admin'],
+      name: undefined,
+      preferred_username: undefined,
+      email: undefined,
+      ...claims,
+    },
+  });
 };
 const JSON_ACCEPT = { accept: 'application/json' };
 
@@ -307,7 +371,9 @@ describe.each(frameworks)('%s: claim checks', (framework) => {
     expect((await get(framework, '/orders', bearer(token({}, '1.0')))).status).toBe(200);
     const res = await get(framework, '/orders', bearer(token({ scp: 'orders.read' })));
     expect(res.status).toBe(403);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="entragate", error="insufficient_scope", error_description="the token lacks the scope `orders.write`", scope="orders.read orders.write"');
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="entragate", error="insufficient_scope", error_description="the token lacks the scope `orders.write`", scope="orders.read orders.write"',
+    );
     expect(res.body).toEqual({ error: 'insufficient_scope', code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token lacks the scope `orders.write`' });
   });
 
@@ -368,7 +434,9 @@ describe.each(frameworks)('%s: claim checks', (framework) => {
     const res = await get(framework, '/fw/orders', bearer(token({ scp: 'profile' })));
     expect(res.status).toBe(403);
     expect(res.body).toEqual({ handler: 'framework', code: 'ERR_INSUFFICIENT_SCOPE' });
-    expect(res.headers['www-authenticate']).toContain('error="insufficient_scope", error_description="the token lacks the scope `orders.read`", scope="orders.read"');
+    expect(res.headers['www-authenticate']).toContain(
+      'error="insufficient_scope", error_description="the token lacks the scope `orders.read`", scope="orders.read"',
+    );
     // With the default `auto`, a browser-like client (no JSON in Accept) goes to the framework too.
     const html = await get(framework, '/orders', { authorization: `Bearer ${token({ scp: 'profile' })}`, accept: 'text/html' });
     expect(html.status).toBe(403);
@@ -431,7 +499,9 @@ describe.each(frameworks)('%s: authentication-context step-up', (framework) => {
     const res = await get(framework, '/payroll', bearer(token()));
     expect(res.status).toBe(401);
     const claims = Buffer.from(JSON.stringify({ access_token: { acrs: { essential: true, value: 'c1' } } })).toString('base64');
-    expect(res.headers['www-authenticate']).toBe(`Bearer realm="", authorization_uri="${entra.url}/${entra.tenantId}/oauth2/v2.0/authorize", error="insufficient_claims", claims="${claims}"`);
+    expect(res.headers['www-authenticate']).toBe(
+      `Bearer realm="", authorization_uri="${entra.url}/${entra.tenantId}/oauth2/v2.0/authorize", error="insufficient_claims", claims="${claims}"`,
+    );
     expect(res.body).toMatchObject({ error: 'insufficient_claims', code: 'ERR_AUTH_CONTEXT_REQUIRED' });
     // A client that does not ask for JSON gets it through the framework's error handling, challenge included.
     const plain = await get(framework, '/payroll', { authorization: `Bearer ${token()}` });
@@ -445,7 +515,9 @@ describe.each(frameworks)('%s: authentication-context step-up', (framework) => {
     const res = await get(framework, '/vault', bearer(token({ acrs: ['c1'] })));
     expect(res.status).toBe(401);
     const claims = /claims="([^"]+)"/.exec(String(res.headers['www-authenticate']))?.[1];
-    const asked = JSON.parse(Buffer.from(claims!, 'base64').toString()) as { access_token: { acrs: { essential: boolean; value?: string; values?: string[] } } };
+    const asked = JSON.parse(Buffer.from(claims!, 'base64').toString()) as {
+      access_token: { acrs: { essential: boolean; value?: string; values?: string[] } };
+    };
     // Only the context the token lacks is asked for (missingAuthContext).
     expect(asked).toEqual({ access_token: { acrs: { essential: true, value: 'c2' } } });
     const none = await get(framework, '/vault', bearer(token()));
@@ -476,14 +548,20 @@ describe('fastify: registering protect or authenticate with a prefix', () => {
   it('is refused at registration with a coded ConfigError (fastify-plugin would ignore it), inside a prefixed scope it works', async () => {
     for (const plugin of [fa.protect(gate, { application: 'payroll' }), fa.authenticate(gate)]) {
       const app = Fastify();
-      await expect(app.register(plugin, { prefix: '/api' })).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', message: expect.stringMatching(/`prefix` is ignored/) });
+      await expect(app.register(plugin, { prefix: '/api' })).rejects.toMatchObject({
+        code: 'ERR_CONFIG_INVALID',
+        message: expect.stringMatching(/`prefix` is ignored/),
+      });
       await app.close();
     }
     const app = Fastify();
-    await app.register(async (api) => {
-      await api.register(fa.authenticate(gate));
-      api.get('/me', async (req) => summary(req.auth));
-    }, { prefix: '/api' });
+    await app.register(
+      async (api) => {
+        await api.register(fa.authenticate(gate));
+        api.get('/me', async (req) => summary(req.auth));
+      },
+      { prefix: '/api' },
+    );
     app.get('/auth/login', async () => 'login page');
     await app.ready();
     expect((await app.inject({ url: '/api/me', headers: JSON_ACCEPT })).statusCode).toBe(401);

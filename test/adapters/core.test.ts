@@ -14,9 +14,14 @@ afterAll(async () => {
 });
 
 describe('protect: revocations of bearer tokens', () => {
-  it('applies the gate\'s revocations to bearer tokens: `revokeApp` of the target application, not of another one', async () => {
+  it("applies the gate's revocations to bearer tokens: `revokeApp` of the target application, not of another one", async () => {
     const revocations = createMemoryRevocationList();
-    const gate = createGate({ idp: f.entra.idpConfig(), authorityHost: f.entra.url, revocations, applications: { portal: { aud: 'app-aud', policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } } });
+    const gate = createGate({
+      idp: f.entra.idpConfig(),
+      authorityHost: f.entra.url,
+      revocations,
+      applications: { portal: { aud: 'app-aud', policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } },
+    });
     const protector = createProtector(gate, { application: 'portal' });
     const token = f.token();
     const view = { method: 'GET', url: '/hello', headers: { authorization: `Bearer ${token}` }, ip: '127.0.0.1' };
@@ -41,7 +46,9 @@ describe('protect: the 401 challenge', () => {
   it('rebuilds a challenge that would carry non-ASCII or control characters (regression: setHeader threw and crashed the server)', async () => {
     // An error whose own challenge echoes the message raw, as a custom group source or store might build one.
     const message = 'no signing key `k\u2603\u0001"x` for tenant `t`';
-    const hostile = new TokenError('ERR_TOKEN_KEY_NOT_FOUND', message, { headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${message}"` } });
+    const hostile = new TokenError('ERR_TOKEN_KEY_NOT_FOUND', message, {
+      headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${message}"` },
+    });
     const gate = {
       application: () => ({}),
       identify: () => Promise.reject(hostile),
@@ -69,7 +76,9 @@ describe('protect: service tokens in one header (read_service_tokens_from_header
     const outcome = await protector().decide(view({ 'x-service-token': json(SERVICE.clientId, SERVICE.clientSecret) }));
     expect(outcome).toMatchObject({ kind: 'allow', auth: { via: 'service-token', serviceToken: { tokenId: SERVICE.tokenId }, identity: null } });
     // Field names are case-insensitive, as header names are.
-    const upper = await protector().decide(view({ 'x-service-token': JSON.stringify({ 'CF-Access-Client-Id': SERVICE.clientId, 'CF-Access-Client-Secret': SERVICE.clientSecret }) }));
+    const upper = await protector().decide(
+      view({ 'x-service-token': JSON.stringify({ 'CF-Access-Client-Id': SERVICE.clientId, 'CF-Access-Client-Secret': SERVICE.clientSecret }) }),
+    );
     expect(upper.kind).toBe('allow');
   });
 
@@ -129,13 +138,21 @@ describe('protect: device posture', () => {
     createGate({
       idp: f.entra.idpConfig(),
       authorityHost: f.entra.url,
-      applications: { portal: { policies: [{ name: 'Managed devices', decision: 'allow', include: [{ everyone: {} }], require: [{ device_posture: { integration_uid: POSTURE } }] }] } },
+      applications: {
+        portal: {
+          policies: [{ name: 'Managed devices', decision: 'allow', include: [{ everyone: {} }], require: [{ device_posture: { integration_uid: POSTURE } }] }],
+        },
+      },
     });
   const view = (headers: Record<string, string>) => ({ method: 'GET', url: '/', headers: { authorization: `Bearer ${f.token()}`, ...headers } });
 
   it('passes the checks the app reports to the policies; without them no check passes', async () => {
     const gate = gateWithPosture();
-    const p = createProtector(gate, { application: 'portal' }, { devicePosture: (request) => (request.headers['x-device-managed'] === 'yes' ? [POSTURE] : []) });
+    const p = createProtector(
+      gate,
+      { application: 'portal' },
+      { devicePosture: (request) => (request.headers['x-device-managed'] === 'yes' ? [POSTURE] : []) },
+    );
     const allowed = await p.decide(view({ 'x-device-managed': 'yes' }));
     expect(allowed).toMatchObject({ kind: 'allow', auth: { context: { devicePosture: [POSTURE] } } });
     expect(await p.decide(view({}))).toMatchObject({ kind: 'respond', status: 403 });
@@ -149,7 +166,11 @@ describe('protect: device posture', () => {
     const broken = createProtector(gate, { application: 'portal' }, { devicePosture: () => POSTURE as unknown as string[] });
     // A 500 whose error (for the framework's handler) shows only the public message; the detail is its cause.
     const outcome = await broken.decide(view({}));
-    expect(outcome).toMatchObject({ kind: 'respond', status: 500, body: { code: 'ERR_CONFIG_INVALID', message: 'the request could not be authorized: internal error' } });
+    expect(outcome).toMatchObject({
+      kind: 'respond',
+      status: 500,
+      body: { code: 'ERR_CONFIG_INVALID', message: 'the request could not be authorized: internal error' },
+    });
     const error = (outcome as { error: Error & { cause: Error } }).error;
     expect(error).toMatchObject({ code: 'ERR_CONFIG_INVALID', status: 500, expose: false, message: 'the request could not be authorized: internal error' });
     expect(error.cause.message).toBe('protect: `devicePosture` must return an array of integration uids (strings) or undefined');
@@ -179,7 +200,12 @@ describe('protect: the HTTP request for Gateway http.* fields', () => {
     const { compileGatewayRules } = await import('../../src/policy/index.js');
     const rules = compileGatewayRules([{ name: 'Admin area', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"' }]);
     // A gate that drops the request attributes, as a custom gate or an old caller of `authorize` might.
-    const gate = { application: () => ({}), identify: () => Promise.reject(new Error('not reached')), identifyToken: () => Promise.reject(new Error('not reached')), authorize: async () => rules.evaluate(null, {}) } as unknown as Gate;
+    const gate = {
+      application: () => ({}),
+      identify: () => Promise.reject(new Error('not reached')),
+      identifyToken: () => Promise.reject(new Error('not reached')),
+      authorize: async () => rules.evaluate(null, {}),
+    } as unknown as Gate;
     const outcome = await createProtector(gate, { gateway: true }, { serviceTokens: [SERVICE] }).decide({
       method: 'GET',
       url: '/admin',
@@ -188,7 +214,10 @@ describe('protect: the HTTP request for Gateway http.* fields', () => {
     expect(outcome).toMatchObject({
       kind: 'respond',
       status: 403,
-      body: { message: "denied: the request's HTTP attributes are unknown, so the rules fail closed", decision: { reason: 'unknown-request', policy: { name: 'Admin area' } } },
+      body: {
+        message: "denied: the request's HTTP attributes are unknown, so the rules fail closed",
+        decision: { reason: 'unknown-request', policy: { name: 'Admin area' } },
+      },
     });
     expect(outcome.kind === 'respond' && 'membership' in outcome.body).toBe(false);
   });
@@ -199,10 +228,24 @@ describe('protect: a credential given twice', () => {
 
   it('reads the raw header lines case-insensitively, and only the headers that must come once', async () => {
     const token = f.token();
-    const twice = await protector().decide({ method: 'GET', url: '/', headers: { authorization: `Bearer ${token}` }, rawHeaders: ['AUTHORIZATION', `Bearer ${token}`, 'Authorization', 'Bearer x'] });
-    expect(twice).toMatchObject({ kind: 'respond', status: 400, body: { error: 'invalid_request', code: 'ERR_REQUEST_INVALID', message: 'the request carries the `authorization` header more than once' } });
+    const twice = await protector().decide({
+      method: 'GET',
+      url: '/',
+      headers: { authorization: `Bearer ${token}` },
+      rawHeaders: ['AUTHORIZATION', `Bearer ${token}`, 'Authorization', 'Bearer x'],
+    });
+    expect(twice).toMatchObject({
+      kind: 'respond',
+      status: 400,
+      body: { error: 'invalid_request', code: 'ERR_REQUEST_INVALID', message: 'the request carries the `authorization` header more than once' },
+    });
     expect(twice.kind === 'respond' && twice.error).toMatchObject({ code: 'ERR_REQUEST_INVALID', status: 400, expose: true });
-    const country = await protector().decide({ method: 'GET', url: '/', headers: { authorization: `Bearer ${token}` }, rawHeaders: ['cf-ipcountry', 'FR', 'CF-IPCOUNTRY', 'US'] });
+    const country = await protector().decide({
+      method: 'GET',
+      url: '/',
+      headers: { authorization: `Bearer ${token}` },
+      rawHeaders: ['cf-ipcountry', 'FR', 'CF-IPCOUNTRY', 'US'],
+    });
     expect(country).toMatchObject({ kind: 'respond', status: 400, body: { message: 'the request carries the `cf-ipcountry` header more than once' } });
     // Positive control: other headers may repeat (and a header of the same length is not confused with one watched).
     const other = await protector().decide({
@@ -215,14 +258,21 @@ describe('protect: a credential given twice', () => {
   });
 
   it('without raw header lines, sees a header given as a list', async () => {
-    const outcome = await protector().decide({ method: 'GET', url: '/', headers: { 'cf-access-client-id': [SERVICE.clientId, SERVICE.clientId], 'cf-access-client-secret': SERVICE.clientSecret } });
+    const outcome = await protector().decide({
+      method: 'GET',
+      url: '/',
+      headers: { 'cf-access-client-id': [SERVICE.clientId, SERVICE.clientId], 'cf-access-client-secret': SERVICE.clientSecret },
+    });
     expect(outcome).toMatchObject({ kind: 'respond', status: 400, body: { message: 'the request carries the `cf-access-client-id` header more than once' } });
     expect(outcome.kind === 'respond' && outcome.headers['WWW-Authenticate']).toBeUndefined();
   });
 
   it('counts the session cookie by its exact name', async () => {
     const decide = (cookie: string) => protector().decide({ method: 'GET', url: '/', headers: { cookie, accept: 'application/json' } });
-    expect(await decide('CF_Authorization=good; CF_Authorization=good')).toMatchObject({ status: 400, body: { message: 'the request carries the `CF_Authorization` session cookie more than once' } });
+    expect(await decide('CF_Authorization=good; CF_Authorization=good')).toMatchObject({
+      status: 400,
+      body: { message: 'the request carries the `CF_Authorization` session cookie more than once' },
+    });
     expect(await decide('a=1;CF_Authorization=good;  CF_Authorization=x')).toMatchObject({ status: 400 });
     expect((await decide('CF_Authorization=good; CF_Authorization_old=x; xCF_Authorization=y; z=CF_Authorization=w')).kind).toBe('allow');
   });
@@ -232,19 +282,35 @@ describe('protect: a 5xx shows the public text only', () => {
   it('wraps an outage in an error of the same class and code whose message is public, keeping the detail as its cause', async () => {
     const { JwksError } = await import('../../src/errors/index.js');
     const detail = new JwksError('ERR_JWKS_UNAVAILABLE', 'signing keys for tenant `t` are unavailable: https://login.example/t: fetch failed');
-    const gate = { application: () => ({}), identify: () => Promise.reject(detail), identifyToken: () => Promise.reject(detail), authorize: () => Promise.reject(new Error('not reached')) } as unknown as Gate;
+    const gate = {
+      application: () => ({}),
+      identify: () => Promise.reject(detail),
+      identifyToken: () => Promise.reject(detail),
+      authorize: () => Promise.reject(new Error('not reached')),
+    } as unknown as Gate;
     const outcome = await createProtector(gate, { application: 'portal' }).decide({ method: 'GET', url: '/', headers: { authorization: 'Bearer x.y.z' } });
-    expect(outcome).toMatchObject({ kind: 'respond', status: 503, headers: { 'Retry-After': '30' }, body: { code: 'ERR_JWKS_UNAVAILABLE', message: 'the identity provider or the directory is unavailable' } });
+    expect(outcome).toMatchObject({
+      kind: 'respond',
+      status: 503,
+      headers: { 'Retry-After': '30' },
+      body: { code: 'ERR_JWKS_UNAVAILABLE', message: 'the identity provider or the directory is unavailable' },
+    });
     const error = outcome.kind === 'respond' ? outcome.error : undefined;
     expect(error).toBeInstanceOf(JwksError);
-    expect(error).toMatchObject({ code: 'ERR_JWKS_UNAVAILABLE', status: 503, expose: false, message: 'the identity provider or the directory is unavailable', headers: { 'Retry-After': '30' } });
+    expect(error).toMatchObject({
+      code: 'ERR_JWKS_UNAVAILABLE',
+      status: 503,
+      expose: false,
+      message: 'the identity provider or the directory is unavailable',
+      headers: { 'Retry-After': '30' },
+    });
     expect(error?.cause).toBe(detail);
     expect(String(error?.stack)).not.toContain('fetch failed');
   });
 });
 
 describe('protect: behind Cloudflare Access', () => {
-  it('refuses an `assertionHeader` other than Cloudflare\'s when the gate is behind Cloudflare Access (one source of truth)', () => {
+  it("refuses an `assertionHeader` other than Cloudflare's when the gate is behind Cloudflare Access (one source of truth)", () => {
     const gate = createGate({
       idp: f.entra.idpConfig(),
       authorityHost: f.entra.url,

@@ -51,7 +51,12 @@ for (const [name, make] of [
       app = viaSupertest(buildApp(make, f, true));
       plain = viaSupertest(buildApp(make, f, false));
     });
-    scenarios(name, () => f, () => app, () => plain);
+    scenarios(
+      name,
+      () => f,
+      () => app,
+      () => plain,
+    );
   });
 
   describe(`${name} over a real socket`, () => {
@@ -65,7 +70,12 @@ for (const [name, make] of [
       await app.close();
       await plain.close();
     });
-    scenarios(name, () => f, () => app, () => plain);
+    scenarios(
+      name,
+      () => f,
+      () => app,
+      () => plain,
+    );
     socketScenarios(name, () => app);
   });
 }
@@ -83,9 +93,11 @@ describe('express protect configuration', () => {
   it('lets the app error handler render a 401 with its headers', async () => {
     const app = express();
     app.get('/x', protect(f.gate, { application: 'portal' }), (_req, res) => res.send('ok'));
-    app.use((err: { status: number; code: string; headers: Record<string, string> }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(err.status).set(err.headers).json({ code: err.code });
-    });
+    app.use(
+      (err: { status: number; code: string; headers: Record<string, string> }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        res.status(err.status).set(err.headers).json({ code: err.code });
+      },
+    );
     const res = await request(app).get('/x');
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer realm="entragate"');
@@ -95,7 +107,9 @@ describe('express protect configuration', () => {
   it('puts the trace in a 403 only with exposeTrace', async () => {
     const app = express();
     app.get('/x', protect(f.gate, { application: 'portal' }, { exposeTrace: true }), (_req, res) => res.send('ok'));
-    const res = await request(app).get('/x').set('authorization', `Bearer ${f.token({ groups: [] })}`);
+    const res = await request(app)
+      .get('/x')
+      .set('authorization', `Bearer ${f.token({ groups: [] })}`);
     expect(res.status).toBe(403);
     expect(res.body.trace.map((t: { policy: { name: string } }) => t.policy.name)).toContain('Devs');
   });

@@ -62,7 +62,12 @@ describe('fastify 5 through inject', () => {
     await app.close();
     await plain.close();
   });
-  scenarios('fastify', () => f, () => app, () => plain);
+  scenarios(
+    'fastify',
+    () => f,
+    () => app,
+    () => plain,
+  );
 });
 
 describe('fastify 5 over a real socket', () => {
@@ -76,7 +81,12 @@ describe('fastify 5 over a real socket', () => {
     await app.close();
     await plain.close();
   });
-  scenarios('fastify', () => f, () => app, () => plain);
+  scenarios(
+    'fastify',
+    () => f,
+    () => app,
+    () => plain,
+  );
   socketScenarios('fastify', () => app);
 });
 
@@ -97,7 +107,9 @@ describe('fastify plugin', () => {
   });
 
   it('request.auth is null outside the protected scope: the root, a scope registered before it and one after it', async () => {
-    const seen = (request: FastifyRequest) => ({ auth: request.auth === null ? null : request.auth === undefined ? 'undefined' : request.auth.identity?.email });
+    const seen = (request: FastifyRequest) => ({
+      auth: request.auth === null ? null : request.auth === undefined ? 'undefined' : request.auth.identity?.email,
+    });
     const app = Fastify();
     await app.register(async (before) => {
       before.get('/before', async (request) => seen(request));

@@ -69,8 +69,19 @@ export async function createFixture(): Promise<Fixture> {
     ...common,
     gateway: {
       rules: [
-        { name: 'Admin area is for admins', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"', identity: `not(any(identity.groups.id[*] in {"${ADMINS}"}))` },
-        { name: 'Allow the app hosts', action: 'allow', precedence: 2, traffic: 'http.request.host in {"app.example.com" "[::1]"} and http.request.method == "GET"' },
+        {
+          name: 'Admin area is for admins',
+          action: 'block',
+          precedence: 1,
+          traffic: 'http.request.uri.path matches "^/admin"',
+          identity: `not(any(identity.groups.id[*] in {"${ADMINS}"}))`,
+        },
+        {
+          name: 'Allow the app hosts',
+          action: 'allow',
+          precedence: 2,
+          traffic: 'http.request.host in {"app.example.com" "[::1]"} and http.request.method == "GET"',
+        },
       ],
       defaultAction: 'block',
     },
@@ -100,7 +111,8 @@ export async function createFixture(): Promise<Fixture> {
       const { SessionError } = await import('../../src/errors/index.js');
       throw new SessionError('ERR_SESSION_EXPIRED', 'the session has expired');
     },
-    start: async (request: { url?: string }) => new Response(null, { status: 302, headers: { location: `${entra.url}/authorize?from=${encodeURIComponent(request.url ?? '')}` } }),
+    start: async (request: { url?: string }) =>
+      new Response(null, { status: 302, headers: { location: `${entra.url}/authorize?from=${encodeURIComponent(request.url ?? '')}` } }),
     callback: async (_request: unknown, context: { country?: string }) => {
       const headers = new Headers({ location: '/' });
       headers.append('set-cookie', `${SESSION_COOKIE}=good; Path=/; HttpOnly`);
@@ -112,10 +124,13 @@ export async function createFixture(): Promise<Fixture> {
   } as unknown as Login;
   const scim = async (request: Request): Promise<Response> => {
     const text = await request.text();
-    return new Response(JSON.stringify({ method: request.method, path: new URL(request.url).pathname, auth: request.headers.get('authorization'), body: text }), {
-      status: request.method === 'POST' ? 201 : 200,
-      headers: { 'content-type': 'application/scim+json' },
-    });
+    return new Response(
+      JSON.stringify({ method: request.method, path: new URL(request.url).pathname, auth: request.headers.get('authorization'), body: text }),
+      {
+        status: request.method === 'POST' ? 201 : 200,
+        headers: { 'content-type': 'application/scim+json' },
+      },
+    );
   };
   return {
     entra,
@@ -267,7 +282,11 @@ export function scenarios(label: string, fixture: () => Fixture, app: () => AppU
     expect(half.status).toBe(401);
     expect(half.headers['www-authenticate']).toBe('Bearer realm="entragate", error="invalid_token", error_description="the service token is not valid"');
     // A failed service token never falls back to a pass: not even with a valid bearer token beside it.
-    const mixed = await send('GET', '/hello', { authorization: `Bearer ${fixture().token()}`, 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': 'wrong-secret-0123456789' });
+    const mixed = await send('GET', '/hello', {
+      authorization: `Bearer ${fixture().token()}`,
+      'cf-access-client-id': SERVICE.clientId,
+      'cf-access-client-secret': 'wrong-secret-0123456789',
+    });
     expect(mixed.status).toBe(401);
     expect(mixed.headers['www-authenticate']).toContain('error_description="the service token is not valid"');
   });

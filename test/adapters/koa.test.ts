@@ -59,7 +59,12 @@ describe('koa 3 through supertest', () => {
     app = viaSupertest(buildApp(f, true).callback());
     plain = viaSupertest(buildApp(f, false).callback());
   });
-  scenarios('koa', () => f, () => app, () => plain);
+  scenarios(
+    'koa',
+    () => f,
+    () => app,
+    () => plain,
+  );
 });
 
 describe('koa 3 over a real socket', () => {
@@ -73,7 +78,12 @@ describe('koa 3 over a real socket', () => {
     await app.close();
     await plain.close();
   });
-  scenarios('koa', () => f, () => app, () => plain);
+  scenarios(
+    'koa',
+    () => f,
+    () => app,
+    () => plain,
+  );
   socketScenarios('koa', () => app);
 });
 

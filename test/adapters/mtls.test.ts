@@ -106,7 +106,8 @@ const FRAMEWORKS: { name: string; start(gate: Gate, tls: boolean): Promise<Liste
     name: 'fastify',
     async start(gate, tls) {
       const app = (tls ? Fastify({ https: SERVER_TLS }) : Fastify()) as FastifyInstance;
-      for (const route of ROUTES) app.get(`/${route}`, { onRequest: fastifyAdapter.protectHook(gate, { application: route }) }, async (request) => answer(request.auth));
+      for (const route of ROUTES)
+        app.get(`/${route}`, { onRequest: fastifyAdapter.protectHook(gate, { application: route }) }, async (request) => answer(request.auth));
       await app.listen({ host: '127.0.0.1', port: 0 });
       return { origin: `${tls ? 'https' : 'http'}://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
     },
@@ -146,7 +147,11 @@ function get(origin: string, path: string, client?: Client, tls: { session?: Buf
     const url = new URL(path, origin);
     const req =
       url.protocol === 'https:'
-        ? httpsRequest(url, { agent: false, ca: CA, ...(client === undefined ? {} : CLIENTS[client]), ...(tls.session === undefined ? {} : { session: tls.session }) }, onResponse)
+        ? httpsRequest(
+            url,
+            { agent: false, ca: CA, ...(client === undefined ? {} : CLIENTS[client]), ...(tls.session === undefined ? {} : { session: tls.session }) },
+            onResponse,
+          )
         : httpRequest(url, { agent: false }, onResponse);
     if (tls.onSession !== undefined) {
       const onSession = tls.onSession;
@@ -187,7 +192,15 @@ for (const framework of FRAMEWORKS) {
     it('admits a client certificate signed by the trusted CA, and passes it to the policies as valid with its CN', async () => {
       const any = await get(secure.origin, '/certificate', 'trusted');
       expect(any.status).toBe(200);
-      expect(any.body).toEqual({ policy: 'Trusted client certificate', via: 'anonymous', context: { ip: '127.0.0.1', certificate: { valid: true, commonName: AGENT_CN }, request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/certificate' }) } });
+      expect(any.body).toEqual({
+        policy: 'Trusted client certificate',
+        via: 'anonymous',
+        context: {
+          ip: '127.0.0.1',
+          certificate: { valid: true, commonName: AGENT_CN },
+          request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/certificate' }),
+        },
+      });
       const named = await get(secure.origin, '/common-name', 'trusted');
       expect(named.status).toBe(200);
       expect(named.body).toMatchObject({ policy: 'Build agent', context: { certificate: { valid: true, commonName: AGENT_CN } } });
@@ -213,7 +226,11 @@ for (const framework of FRAMEWORKS) {
       }
       const seen = await get(secure.origin, '/loopback');
       expect(seen.status).toBe(200);
-      expect(seen.body).toEqual({ policy: 'Loopback', via: 'anonymous', context: { ip: '127.0.0.1', request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/loopback' }) } });
+      expect(seen.body).toEqual({
+        policy: 'Loopback',
+        via: 'anonymous',
+        context: { ip: '127.0.0.1', request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/loopback' }) },
+      });
     });
 
     it('refuses a trusted certificate with another CN on the common_name policy, and admits it on the certificate policy', async () => {
@@ -222,7 +239,10 @@ for (const framework of FRAMEWORKS) {
       expect(refused.challenge).toBe(REFUSED);
       const any = await get(secure.origin, '/certificate', 'otherCn');
       expect(any.status).toBe(200);
-      expect(any.body).toMatchObject({ policy: 'Trusted client certificate', context: { certificate: { valid: true, commonName: 'other-agent.contoso.com' } } });
+      expect(any.body).toMatchObject({
+        policy: 'Trusted client certificate',
+        context: { certificate: { valid: true, commonName: 'other-agent.contoso.com' } },
+      });
     });
 
     it('gives the policies no certificate over plain http', async () => {
@@ -233,11 +253,18 @@ for (const framework of FRAMEWORKS) {
       }
       const seen = await get(plain.origin, '/loopback');
       expect(seen.status).toBe(200);
-      expect(seen.body).toEqual({ policy: 'Loopback', via: 'anonymous', context: { ip: '127.0.0.1', request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/loopback' }) } });
+      expect(seen.body).toEqual({
+        policy: 'Loopback',
+        via: 'anonymous',
+        context: { ip: '127.0.0.1', request: expect.objectContaining({ method: 'GET', host: '127.0.0.1', url: '/loopback' }) },
+      });
     });
 
     it('still sees the certificate, valid or not, on a resumed TLS session (where the client does not send it again)', async () => {
-      for (const [client, valid, status] of [['trusted', true, 200], ['untrusted', false, 401]] as const) {
+      for (const [client, valid, status] of [
+        ['trusted', true, 200],
+        ['untrusted', false, 401],
+      ] as const) {
         let onSession!: (session: Buffer) => void;
         const ticket = new Promise<Buffer>((resolve) => (onSession = resolve));
         const first = await get(secure.origin, '/common-name', client, { onSession });

@@ -6,6 +6,10 @@ describe('identity endpoint without protect or login', () => {
     const parts = await identityParts(undefined, {}, { method: 'GET', url: '/cdn-cgi/access/get-identity', headers: {} });
     expect(parts.status).toBe(401);
     expect(parts.headers['www-authenticate']).toBe('Bearer realm="entragate"');
-    expect(JSON.parse(parts.body.toString('utf8'))).toEqual({ error: 'unauthorized', code: 'ERR_TOKEN_MISSING', message: 'no bearer token or session was presented' });
+    expect(JSON.parse(parts.body.toString('utf8'))).toEqual({
+      error: 'unauthorized',
+      code: 'ERR_TOKEN_MISSING',
+      message: 'no bearer token or session was presented',
+    });
   });
 });

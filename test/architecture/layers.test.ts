@@ -91,9 +91,7 @@ function importsOf(file: string, text: string): Edge[] {
   const add = (node: ts.Node, literal: ts.Expression | undefined, typeOnly: boolean): void => {
     if (literal === undefined || !ts.isStringLiteralLike(literal)) return;
     const specifier = literal.text;
-    const target = specifier.startsWith('.')
-      ? posix.normalize(posix.join(posix.dirname(from), specifier)).replace(/\.js$/, '.ts')
-      : undefined;
+    const target = specifier.startsWith('.') ? posix.normalize(posix.join(posix.dirname(from), specifier)).replace(/\.js$/, '.ts') : undefined;
     edges.push({ from, specifier, target, typeOnly, line: source.getLineAndCharacterOfPosition(node.getStart()).line + 1 });
   };
   const visit = (node: ts.Node): void => {
@@ -185,7 +183,8 @@ describe('layering', () => {
   });
 
   it('flags an upward import, a stray package in the pure core and a runtime login import in an adapter', () => {
-    const fake = (from: string, specifier: string, typeOnly = false): Edge[] => importsOf(join('src', ...from.split('/')), `import ${typeOnly ? 'type ' : ''}{ x } from '${specifier}';`);
+    const fake = (from: string, specifier: string, typeOnly = false): Edge[] =>
+      importsOf(join('src', ...from.split('/')), `import ${typeOnly ? 'type ' : ''}{ x } from '${specifier}';`);
     expect(violations(fake('policy/p.ts', 'zod'))).toHaveLength(1);
     expect(violations(fake('directory/d.ts', 'node:crypto'))).toHaveLength(1);
     expect(violations(fake('policy/p.ts', 're2js'))).toEqual([]);

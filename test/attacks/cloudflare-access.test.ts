@@ -38,13 +38,19 @@ const stacks = useStacks({
       },
     },
   }),
-  routes: [{ at: 'GET /portal', target: { application: 'portal' }, options: { serviceTokens: [{ tokenId: CI_TOKEN, clientId: CI_CLIENT, clientSecret: 'ci-secret-0123456789abcdef' }] } }],
+  routes: [
+    {
+      at: 'GET /portal',
+      target: { application: 'portal' },
+      options: { serviceTokens: [{ tokenId: CI_TOKEN, clientId: CI_CLIENT, clientSecret: 'ci-secret-0123456789abcdef' }] },
+    },
+  ],
 });
 
 const assertion = (token: string) => ({ headers: { 'cf-access-jwt-assertion': token }, as: 'api' as const });
 
 describe.each(frameworks)('%s: behind Cloudflare Access', (framework) => {
-  it('admits a staff member on Cloudflare\'s assertion, groups from get-identity; refuses a non-member (positive control and baseline)', async () => {
+  it("admits a staff member on Cloudflare's assertion, groups from get-identity; refuses a non-member (positive control and baseline)", async () => {
     const stack = stacks(framework);
     const staff = cloudflare.mintAppToken({ email: `s-${randomUUID().slice(0, 6)}@contoso.com`, groups: [{ id: STAFF, name: 'Staff' }] });
     const ok = await stack.request('GET', '/portal', assertion(staff));
@@ -61,7 +67,11 @@ describe.each(frameworks)('%s: behind Cloudflare Access', (framework) => {
     const groups = [{ id: STAFF, name: 'Staff' }];
     const cases: Array<[string, string, string]> = [
       ['another team', otherTeam.mintAppToken({ groups, aud: cloudflare.aud }), 'ERR_TOKEN_KEY_NOT_FOUND'],
-      ['the right kid, another key', cloudflare.mintAppToken({ groups, key: { ...otherTeam.currentKey, kid: cloudflare.currentKey.kid } }), 'ERR_TOKEN_SIGNATURE_INVALID'],
+      [
+        'the right kid, another key',
+        cloudflare.mintAppToken({ groups, key: { ...otherTeam.currentKey, kid: cloudflare.currentKey.kid } }),
+        'ERR_TOKEN_SIGNATURE_INVALID',
+      ],
       ['another application', cloudflare.mintAppToken({ groups, aud: 'f'.repeat(64) }), 'ERR_TOKEN_AUDIENCE_INVALID'],
       ['a global org token', cloudflare.mintAppToken({ groups, type: 'org' }), 'ERR_ACCESS_ASSERTION_INVALID'],
       ['alg none', cloudflare.mintAppToken({ groups, header: { alg: 'none' } }), 'ERR_TOKEN_ALG_NOT_ALLOWED'],
@@ -99,7 +109,11 @@ describe.each(frameworks)('%s: behind Cloudflare Access', (framework) => {
     const stack = stacks(framework);
     cloudflare.faults.identity.down = true;
     try {
-      const reply = await stack.request('GET', '/portal', assertion(cloudflare.mintAppToken({ email: `d-${randomUUID().slice(0, 6)}@contoso.com`, groups: [{ id: STAFF }] })));
+      const reply = await stack.request(
+        'GET',
+        '/portal',
+        assertion(cloudflare.mintAppToken({ email: `d-${randomUUID().slice(0, 6)}@contoso.com`, groups: [{ id: STAFF }] })),
+      );
       expect(reply.status).toBe(503);
       expect(reply.headers['retry-after']).toBeDefined();
     } finally {

@@ -38,7 +38,9 @@ function expectAmbiguous(reply: Reply, what: string, challenge: boolean): void {
   expect(reply.status).toBe(400);
   expect(reply.text).not.toContain('"via"');
   if (challenge) {
-    expect(reply.headers['www-authenticate']).toBe(`Bearer realm="entragate", error="invalid_request", error_description="the request carries ${what} more than once"`);
+    expect(reply.headers['www-authenticate']).toBe(
+      `Bearer realm="entragate", error="invalid_request", error_description="the request carries ${what} more than once"`,
+    );
   } else {
     expect(reply.headers['www-authenticate']).toBeUndefined();
   }
@@ -54,7 +56,9 @@ describe.each(frameworksWithExpress4)('%s', (framework: Framework) => {
     expect(bearer.json<AuthSummary>()).toMatchObject({ via: 'bearer' });
     const assertion = await stack().request('GET', '/portal', { headers: { 'cf-access-jwt-assertion': token } });
     expect(assertion.json<AuthSummary>()).toMatchObject({ via: 'assertion' });
-    const pair = await stack().request('GET', '/portal', { headers: { 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': SERVICE.clientSecret } });
+    const pair = await stack().request('GET', '/portal', {
+      headers: { 'cf-access-client-id': SERVICE.clientId, 'cf-access-client-secret': SERVICE.clientSecret },
+    });
     expect(pair.json<AuthSummary>()).toMatchObject({ via: 'service-token', policy: 'CI' });
     const single = await stack().request('GET', '/portal', { headers: { 'cf-access-service-token': SERVICE_JSON } });
     expect(single.json<AuthSummary>()).toMatchObject({ via: 'service-token' });
@@ -69,17 +73,42 @@ describe.each(frameworksWithExpress4)('%s', (framework: Framework) => {
 
   it('refuses two Authorization headers, the valid one first, with 400 invalid_request', async () => {
     const token = stack().mint();
-    expectAmbiguous(await stack().request('GET', '/portal', { headers: { authorization: [`Bearer ${token}`, 'Bearer forged'] } }), 'the `authorization` header', true);
-    expectAmbiguous(await stack().request('GET', '/portal', { headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } }), 'the `authorization` header', true);
-    expectAmbiguous(await stack().request('GET', '/portal', { headers: [['Authorization', `Bearer ${token}`], ['authorization', 'Basic YTpi']] }), 'the `authorization` header', true);
+    expectAmbiguous(
+      await stack().request('GET', '/portal', { headers: { authorization: [`Bearer ${token}`, 'Bearer forged'] } }),
+      'the `authorization` header',
+      true,
+    );
+    expectAmbiguous(
+      await stack().request('GET', '/portal', { headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } }),
+      'the `authorization` header',
+      true,
+    );
+    expectAmbiguous(
+      await stack().request('GET', '/portal', {
+        headers: [
+          ['Authorization', `Bearer ${token}`],
+          ['authorization', 'Basic YTpi'],
+        ],
+      }),
+      'the `authorization` header',
+      true,
+    );
     const body = (await stack().request('GET', '/portal', { headers: { authorization: [`Bearer ${token}`, 'Bearer x'] } })).text;
     expect(body).not.toContain(token);
   });
 
   it('refuses the assertion header, the service-token header and the country header given twice', async () => {
     const token = stack().mint();
-    expectAmbiguous(await stack().request('GET', '/portal', { headers: { 'cf-access-jwt-assertion': [token, 'forged'] } }), 'the `cf-access-jwt-assertion` header', true);
-    expectAmbiguous(await stack().request('GET', '/portal', { headers: { 'cf-access-service-token': [SERVICE_JSON, '{}'] } }), 'the `cf-access-service-token` header', false);
+    expectAmbiguous(
+      await stack().request('GET', '/portal', { headers: { 'cf-access-jwt-assertion': [token, 'forged'] } }),
+      'the `cf-access-jwt-assertion` header',
+      true,
+    );
+    expectAmbiguous(
+      await stack().request('GET', '/portal', { headers: { 'cf-access-service-token': [SERVICE_JSON, '{}'] } }),
+      'the `cf-access-service-token` header',
+      false,
+    );
     expectAmbiguous(await stack().request('GET', '/geo', { token, headers: { 'cf-ipcountry': ['FR', 'US'] } }), 'the `cf-ipcountry` header', false);
   });
 

@@ -24,14 +24,22 @@ describe('identity rules on Gateway targets, for a request without a credential'
       {
         at: 'GET /only-non-contractors',
         gate: {
-          gateway: { rules: [{ name: 'Everyone but contractors', action: 'allow', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${CONTRACTORS}"}))` }], defaultAction: 'block' },
+          gateway: {
+            rules: [{ name: 'Everyone but contractors', action: 'allow', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${CONTRACTORS}"}))` }],
+            defaultAction: 'block',
+          },
         },
       },
       { at: 'GET /evaluate-identity', options: { anonymous: 'evaluate' } },
       {
         at: 'USE /open',
         options: { anonymous: 'evaluate' },
-        gate: { gateway: { rules: [{ name: 'Open area', action: 'allow', precedence: 1, traffic: 'http.request.uri.path matches "^/open/"' }], defaultAction: 'block' } },
+        gate: {
+          gateway: {
+            rules: [{ name: 'Open area', action: 'allow', precedence: 1, traffic: 'http.request.uri.path matches "^/open/"' }],
+            defaultAction: 'block',
+          },
+        },
       },
     ],
   });
@@ -39,7 +47,7 @@ describe('identity rules on Gateway targets, for a request without a credential'
   describe.each(frameworks)('%s', (framework: Framework) => {
     const stack = (): Stack => stacks(framework);
 
-    it('with `anonymous: \'evaluate\'`, an identity rule is unknown for a request without a login: the Block that might match denies (regression: no login read as no groups)', async () => {
+    it("with `anonymous: 'evaluate'`, an identity rule is unknown for a request without a login: the Block that might match denies (regression: no login read as no groups)", async () => {
       const anonymous = await stack().request('GET', '/evaluate-identity', { as: 'api' });
       expect(anonymous.status).toBe(401);
       // Positive control: staff with a token pass the same rule.

@@ -12,7 +12,10 @@ const README = 'the public readme';
 describe('an Allow on `^/public/` in front of a static folder (finding 1)', () => {
   const stacks = useStacks({
     gate: {
-      gateway: { rules: [{ name: 'Public files', action: 'allow', precedence: 1, traffic: 'http.request.uri.path matches "^/public/"' }], defaultAction: 'block' },
+      gateway: {
+        rules: [{ name: 'Public files', action: 'allow', precedence: 1, traffic: 'http.request.uri.path matches "^/public/"' }],
+        defaultAction: 'block',
+      },
     },
     files: { 'public/readme.txt': README, 'secret.txt': SECRET, 'admin/report.txt': 'the admin report' },
     frameworks: frameworksWithExpress4,
@@ -103,11 +106,7 @@ describe('a Block on `(?i)^/admin$` with the default routing of each framework (
       },
     },
     frameworks: frameworksWithExpress4,
-    routes: [
-      { at: 'GET /admin' },
-      { at: 'GET /settings' },
-      { at: 'GET /hello' },
-    ],
+    routes: [{ at: 'GET /admin' }, { at: 'GET /settings' }, { at: 'GET /hello' }],
   });
 
   describe.each(frameworksWithExpress4)('%s', (framework: Framework) => {
@@ -167,7 +166,10 @@ describe('the framework settings decide which spellings are one path', () => {
     // Express and Fastify read their own settings; Koa has no router to read, so its routes say it.
     const stacks = useStacks({
       gate,
-      routes: routes.map((r) => ({ ...r, options: (_b: unknown, framework: Framework) => (framework === 'koa' ? { routing: { caseSensitive: true, ignoreTrailingSlash: false } } : {}) })),
+      routes: routes.map((r) => ({
+        ...r,
+        options: (_b: unknown, framework: Framework) => (framework === 'koa' ? { routing: { caseSensitive: true, ignoreTrailingSlash: false } } : {}),
+      })),
       routing: { caseSensitive: true, ignoreTrailingSlash: false },
     });
 
@@ -185,14 +187,22 @@ describe('the framework settings decide which spellings are one path', () => {
   });
 
   describe('Fastify `caseSensitive: false`, `ignoreTrailingSlash: true`, `useSemicolonDelimiter: true`', () => {
-    const stacks = useStacks({ gate, routes, routing: { caseSensitive: false, ignoreTrailingSlash: true, useSemicolonDelimiter: true }, frameworks: ['fastify'] });
-
-    it.each(['/admin', '/ADMIN/', '/%41dmin', '/admin;jsessionid=1', '/Admin;x?y=1', '/admin/;x'])('blocks `%s`, which find-my-way routes to /admin', async (target) => {
-      const stack = stacks('fastify');
-      const reply = await stack.request('GET', target, { token: stack.mint() });
-      expect(reply.status).toBe(403);
-      expect(reply.json()).toMatchObject({ decision: { reason: 'matched', policy: { name: 'No admin' } } });
+    const stacks = useStacks({
+      gate,
+      routes,
+      routing: { caseSensitive: false, ignoreTrailingSlash: true, useSemicolonDelimiter: true },
+      frameworks: ['fastify'],
     });
+
+    it.each(['/admin', '/ADMIN/', '/%41dmin', '/admin;jsessionid=1', '/Admin;x?y=1', '/admin/;x'])(
+      'blocks `%s`, which find-my-way routes to /admin',
+      async (target) => {
+        const stack = stacks('fastify');
+        const reply = await stack.request('GET', target, { token: stack.mint() });
+        expect(reply.status).toBe(403);
+        expect(reply.json()).toMatchObject({ decision: { reason: 'matched', policy: { name: 'No admin' } } });
+      },
+    );
 
     it('blocks `/%E2%84%AAey`: find-my-way lower-cases the decoded Kelvin sign to `k` and routes it to /key', async () => {
       const stack = stacks('fastify');

@@ -20,7 +20,7 @@ const stacks = useStacks({
   files: { 'public/hello.txt': 'hello from the static folder' },
   routes: [
     { at: 'GET /portal', target: { application: 'portal' } },
-        { at: 'GET /echo', protect: false, serve: 'echo' },
+    { at: 'GET /echo', protect: false, serve: 'echo' },
     { at: 'USE /', protect: false, serve: 'static' },
   ],
 });
@@ -55,7 +55,10 @@ describe.each(frameworksWithExpress4)('attack harness: %s', (framework) => {
     expect(raw).toMatch(/^HTTP\/1\.1 200 /);
     const echoed = await stack.request('GET', '/echo#frag', { headers: { 'x-twice': ['one', 'two'] }, token: 't' });
     expect(echoed.json()).toMatchObject({ method: 'GET', url: '/echo#frag' });
-    const lines = echoed.json<Echo>().rawHeaders.map((v, i, all) => (i % 2 === 0 ? `${v.toLowerCase()}: ${all[i + 1]}` : undefined)).filter(Boolean);
+    const lines = echoed
+      .json<Echo>()
+      .rawHeaders.map((v, i, all) => (i % 2 === 0 ? `${v.toLowerCase()}: ${all[i + 1]}` : undefined))
+      .filter(Boolean);
     expect(lines).toEqual(expect.arrayContaining(['x-twice: one', 'x-twice: two', 'authorization: Bearer t']));
     const anonymous = await stack.request('GET', '/portal', { as: 'api' });
     expect(anonymous.status).toBe(401);

@@ -320,7 +320,8 @@ export async function createBackend(options: StackOptions, origin: string): Prom
     gate: undefined as unknown as Gate,
     makeGate(spec) {
       const given = typeof spec === 'function' ? spec(backend) : spec;
-      const groups = options.groups === 'directory' && store !== undefined && given.groups === undefined ? { groups: createDirectoryGroupSource({ store }) } : {};
+      const groups =
+        options.groups === 'directory' && store !== undefined && given.groups === undefined ? { groups: createDirectoryGroupSource({ store }) } : {};
       // The store's revocations are the gate's: SCIM deprovisioning and reauth count on every path.
       const revocations = store === undefined || given.revocations !== undefined ? {} : { revocations: store.revocations };
       return createGate({ idp: entra.idpConfig(idpOf(options)), authorityHost: entra.url, ...groups, ...revocations, ...given });
@@ -409,15 +410,21 @@ async function buildApp(framework: Framework, backend: Backend, options: StackOp
   const routes = resolveRoutes(backend, options, framework);
   // The SCIM lifecycle is the gate's IdP `scim_config` (one place); a stack without one gets `enabled: true`.
   const scim = backend.store === undefined ? undefined : createScimHandler({ store: backend.store, gate: backend.gate, secrets: [SCIM_SECRET] });
-  if (framework === 'express' || framework === 'express4') return buildExpress(framework === 'express' ? express : (express4 as unknown as typeof express), backend, options, routes, scim);
+  if (framework === 'express' || framework === 'express4')
+    return buildExpress(framework === 'express' ? express : (express4 as unknown as typeof express), backend, options, routes, scim);
   if (framework === 'koa') return buildKoa(backend, options, routes, scim);
   const app = await buildFastify(backend, options, routes, scim);
   fastifies.push(app);
   return (req, res) => app.routing(req, res);
 }
 
-
-function buildExpress(make: typeof express, backend: Backend, options: StackOptions, routes: ResolvedRoute[], scim: ReturnType<typeof createScimHandler> | undefined): Listener {
+function buildExpress(
+  make: typeof express,
+  backend: Backend,
+  options: StackOptions,
+  routes: ResolvedRoute[],
+  scim: ReturnType<typeof createScimHandler> | undefined,
+): Listener {
   const app = make();
   const routing = options.routing ?? {};
   // Before any route: Express builds its router with these settings on first use.
@@ -432,7 +439,11 @@ function buildExpress(make: typeof express, backend: Backend, options: StackOpti
     const handlers: express.RequestHandler[] = [];
     if (route.protect) handlers.push(expressAdapter.protect(route.gate, route.target, route.options));
     handlers.push(
-      route.serve === 'static' ? serveStatic : route.serve === 'echo' ? (req, res) => void res.json({ ...echo(req), url: req.originalUrl }) : (req, res) => void res.json(summarise(req.auth)),
+      route.serve === 'static'
+        ? serveStatic
+        : route.serve === 'echo'
+          ? (req, res) => void res.json({ ...echo(req), url: req.originalUrl })
+          : (req, res) => void res.json(summarise(req.auth)),
     );
     if (route.method === undefined) app.use(route.path, ...handlers);
     else (app as unknown as Record<string, (path: string, ...h: express.RequestHandler[]) => void>)[route.method.toLowerCase()]!(route.path, ...handlers);
@@ -479,7 +490,12 @@ function buildKoa(backend: Backend, options: StackOptions, routes: ResolvedRoute
   return app.callback() as Listener;
 }
 
-async function buildFastify(backend: Backend, options: StackOptions, routes: ResolvedRoute[], scim: ReturnType<typeof createScimHandler> | undefined): Promise<FastifyInstance> {
+async function buildFastify(
+  backend: Backend,
+  options: StackOptions,
+  routes: ResolvedRoute[],
+  scim: ReturnType<typeof createScimHandler> | undefined,
+): Promise<FastifyInstance> {
   const routing = options.routing ?? {};
   const routerOptions: Record<string, boolean> = {};
   if (routing.caseSensitive !== undefined) routerOptions.caseSensitive = routing.caseSensitive;

@@ -48,7 +48,7 @@ describe.each(frameworks)('%s: an ID token without a nonce as a bearer token', (
     expect(reply.text).not.toContain(idToken);
   });
 
-  it('refuses an ID token carrying the user\'s app roles (`roles` is in ID tokens too), and a v1 ID token', async () => {
+  it("refuses an ID token carrying the user's app roles (`roles` is in ID tokens too), and a v1 ID token", async () => {
     const stack = stacks(framework);
     const withRoles = stack.mint({ ...idTokenClaims(randomUUID()), roles: ['Orders.Admin'] });
     const roles = await stack.request('GET', '/portal', { token: withRoles, as: 'api' });

@@ -111,16 +111,21 @@ describe.each(frameworks)('%s: one identity pipeline', (framework) => {
     // Positive control: another user's token, as far ahead, still passes.
     const fay = await stack.user();
     await addMember(stack, groups.staff, fay.id);
-    expect((await stack.request('GET', '/portal', { token: stack.mint({ oid: fay.oid, email: fay.email, iat: now + 40, nbf: now + 40 }), as: 'api' })).status).toBe(200);
+    expect(
+      (await stack.request('GET', '/portal', { token: stack.mint({ oid: fay.oid, email: fay.email, iat: now + 40, nbf: now + 40 }), as: 'api' })).status,
+    ).toBe(200);
   });
 
-  it('another tenant\'s user carrying a directory user\'s email gets none of their groups (regression: the directory matched emails across tenants)', async () => {
+  it("another tenant's user carrying a directory user's email gets none of their groups (regression: the directory matched emails across tenants)", async () => {
     const stack = stacks(framework);
     const groups = await policyGroups(stack);
     // Provisioned with Entra's default mapping: externalId is the mail nickname, not the object id.
     const victim = await stack.user({ oid: `nick-${randomUUID().slice(0, 6)}` });
     await addMember(stack, groups.staff, victim.id);
-    const impostor = stack.backend.entra.mintToken({ tenant: OTHER_TENANT, claims: { oid: randomUUID(), email: victim.email, preferred_username: victim.email } });
+    const impostor = stack.backend.entra.mintToken({
+      tenant: OTHER_TENANT,
+      claims: { oid: randomUUID(), email: victim.email, preferred_username: victim.email },
+    });
     const refused = await stack.request('GET', '/portal', { token: impostor, as: 'api' });
     expect(refused.status).toBe(403);
     expect(refused.json()).toMatchObject({ decision: { reason: 'unknown-membership' } });
@@ -138,7 +143,9 @@ describe.each(frameworks)('%s: one identity pipeline', (framework) => {
     expect(done.callback.status).toBe(302);
     expect((await stack.request('GET', '/portal', { cookie: done.session!, as: 'api' })).status).toBe(200);
     // Control: a client-credentials token (no user, no `scp`, `idtyp: app`) is still refused as a bearer token.
-    const app = stack.backend.entra.mintToken({ claims: { oid: randomUUID(), idtyp: 'app', azp: randomUUID(), scp: undefined, preferred_username: undefined, name: undefined } });
+    const app = stack.backend.entra.mintToken({
+      claims: { oid: randomUUID(), idtyp: 'app', azp: randomUUID(), scp: undefined, preferred_username: undefined, name: undefined },
+    });
     expect((await stack.request('GET', '/portal', { token: app, as: 'api' })).status).toBe(401);
   });
 
@@ -149,12 +156,20 @@ describe.each(frameworks)('%s: one identity pipeline', (framework) => {
     await addMember(stack, groups.staff, gil.id);
     const session = await stack.login({ claims: { oid: gil.oid, email: gil.email, preferred_username: gil.email } });
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
-    const forged = await stack.request('POST', '/auth/logout', { cookie: session, headers: { ...form, origin: 'http://evil.example.com', 'sec-fetch-site': 'same-site' }, body: '' });
+    const forged = await stack.request('POST', '/auth/logout', {
+      cookie: session,
+      headers: { ...form, origin: 'http://evil.example.com', 'sec-fetch-site': 'same-site' },
+      body: '',
+    });
     expect(forged.status).toBe(403);
     expect(forged.headers['x-entragate-error']).toBe('ERR_LOGIN_ORIGIN_MISMATCH');
     expect((await stack.request('GET', '/portal', { cookie: session, as: 'api' })).status).toBe(200);
     // Positive control: the confirmation page's own form (urlencoded, as a browser posts it) signs out.
-    const own = await stack.request('POST', '/auth/logout', { cookie: session, headers: { ...form, origin: stack.backend.login!.issuer, 'sec-fetch-site': 'same-origin' }, body: '' });
+    const own = await stack.request('POST', '/auth/logout', {
+      cookie: session,
+      headers: { ...form, origin: stack.backend.login!.issuer, 'sec-fetch-site': 'same-origin' },
+      body: '',
+    });
     expect(own.status).toBe(302);
     expect((await stack.request('GET', '/portal', { cookie: session, as: 'api' })).status).toBe(401);
   });
@@ -167,7 +182,12 @@ describe.each(frameworks)('%s: one identity pipeline', (framework) => {
     let held = '';
     for (let i = 0; i < 50; i++) {
       const start = await stack.request('GET', '/auth/login?returnTo=/', held === '' ? {} : { cookie: held });
-      const jar = new Map(held.split('; ').filter(Boolean).map((c) => [c.slice(0, c.indexOf('=')), c.slice(c.indexOf('=') + 1)] as [string, string]));
+      const jar = new Map(
+        held
+          .split('; ')
+          .filter(Boolean)
+          .map((c) => [c.slice(0, c.indexOf('=')), c.slice(c.indexOf('=') + 1)] as [string, string]),
+      );
       for (const line of (start.headers['set-cookie'] as string[] | undefined) ?? []) {
         const pair = line.split(';')[0]!;
         const name = pair.slice(0, pair.indexOf('='));
@@ -183,4 +203,3 @@ describe.each(frameworks)('%s: one identity pipeline', (framework) => {
     expect((await stack.request('GET', '/portal', { cookie: done.session!, as: 'api' })).status).toBe(200);
   });
 });
-

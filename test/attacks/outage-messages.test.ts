@@ -14,7 +14,14 @@ const stacks = useStacks({
   gate: { applications: { portal: { policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } } },
   routes: [
     // A gate that never fetched keys: with the mock's endpoints down, its first verification is a 503.
-    { at: 'GET /cold', target: { application: 'portal' }, gate: { applications: { portal: { policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } }, jwks: { timeoutMs: 500, failureBackoffMs: 0, cooldownMs: 0 } } },
+    {
+      at: 'GET /cold',
+      target: { application: 'portal' },
+      gate: {
+        applications: { portal: { policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } },
+        jwks: { timeoutMs: 500, failureBackoffMs: 0, cooldownMs: 0 },
+      },
+    },
   ],
 });
 

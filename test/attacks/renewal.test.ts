@@ -41,29 +41,32 @@ const stores = { directory: useStacks({ ...spec, directory: true }), memory: use
 
 const signOut = (stack: Stack, cookie: string) => stack.request('GET', '/auth/logout', { cookie, headers: { 'sec-fetch-site': 'same-origin' } });
 
-describe.each(frameworks.flatMap((framework) => (['directory', 'memory'] as const).map((store) => [framework, store] as const)))('%s, %s identities: renewal', (framework, store) => {
-  it('a sign-out while Entra answers a renewal stays a sign-out: the renewal does not store the session back (regression: it deleted and inserted the record whatever happened meanwhile)', async () => {
-    const stack = stores[store](framework);
-    const oid = randomUUID();
-    const cookie = await stack.login({ claims: { oid, email: `r${oid.slice(0, 6)}@contoso.com` } });
-    // Positive control: the session works, and once due it is renewed and still works.
-    expect((await stack.request('GET', '/portal', { cookie, as: 'api' })).status).toBe(200);
-    offset += 61_000;
-    expect((await stack.request('GET', '/portal', { cookie, as: 'api' })).status).toBe(200);
-    expect(stack.backend.entra.login.tokenRequests.filter((r) => r.grant_type === 'refresh_token').at(-1)?.outcome).toBe('ok');
+describe.each(frameworks.flatMap((framework) => (['directory', 'memory'] as const).map((store) => [framework, store] as const)))(
+  '%s, %s identities: renewal',
+  (framework, store) => {
+    it('a sign-out while Entra answers a renewal stays a sign-out: the renewal does not store the session back (regression: it deleted and inserted the record whatever happened meanwhile)', async () => {
+      const stack = stores[store](framework);
+      const oid = randomUUID();
+      const cookie = await stack.login({ claims: { oid, email: `r${oid.slice(0, 6)}@contoso.com` } });
+      // Positive control: the session works, and once due it is renewed and still works.
+      expect((await stack.request('GET', '/portal', { cookie, as: 'api' })).status).toBe(200);
+      offset += 61_000;
+      expect((await stack.request('GET', '/portal', { cookie, as: 'api' })).status).toBe(200);
+      expect(stack.backend.entra.login.tokenRequests.filter((r) => r.grant_type === 'refresh_token').at(-1)?.outcome).toBe('ok');
 
-    // Due again; a copy of the cookie (another tab, or a thief's) starts the renewal; the user signs out meanwhile.
-    offset += 61_000;
-    const h = hold();
-    const during = stack.request('GET', '/portal', { cookie, as: 'api' });
-    await h.reached;
-    const out = await signOut(stack, cookie);
-    expect(out.status).toBe(302);
-    h.release();
-    expect((await during).status).toBe(401);
-    // The copy of the cookie stays signed out.
-    const after = await stack.request('GET', '/portal', { cookie, as: 'api' });
-    expect(after.status).toBe(401);
-    expect(after.json().code).toBe('ERR_SESSION_REVOKED');
-  });
-});
+      // Due again; a copy of the cookie (another tab, or a thief's) starts the renewal; the user signs out meanwhile.
+      offset += 61_000;
+      const h = hold();
+      const during = stack.request('GET', '/portal', { cookie, as: 'api' });
+      await h.reached;
+      const out = await signOut(stack, cookie);
+      expect(out.status).toBe(302);
+      h.release();
+      expect((await during).status).toBe(401);
+      // The copy of the cookie stays signed out.
+      const after = await stack.request('GET', '/portal', { cookie, as: 'api' });
+      expect(after.status).toBe(401);
+      expect(after.json().code).toBe('ERR_SESSION_REVOKED');
+    });
+  },
+);

@@ -108,7 +108,11 @@ describe('entragate check', () => {
 
   it('never prints the text of a broken file, which may hold the client secret (regression: the parser excerpt was printed)', async () => {
     const secret = 'Sup3rS3cretValue~q8Z';
-    for (const text of [`{"idp": {"config": {"client_secret": ${secret}}}}`, `{"idp": {"config": {"client_secret": "${secret}",}}}`, `{"client_secret": "${secret}"} x`]) {
+    for (const text of [
+      `{"idp": {"config": {"client_secret": ${secret}}}}`,
+      `{"idp": {"config": {"client_secret": "${secret}",}}}`,
+      `{"client_secret": "${secret}"} x`,
+    ]) {
       const out = io();
       expect(await main(['check', '--config', file('secret.json', text)], out)).toBe(2);
       expect(out.err).toMatch(/secret\.json` is not valid JSON: /);
@@ -190,10 +194,16 @@ describe('entragate test', () => {
     expect(pipe.err).toBe('');
   });
 
-  it('decides Gateway http.* rules from each case\'s `context.request`, failing closed without one', async () => {
+  it("decides Gateway http.* rules from each case's `context.request`, failing closed without one", async () => {
     const gateway = {
       rules: [
-        { name: 'Block admin for non-devs', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"', identity: `not(any(identity.groups.id[*] in {"${DEVS}"}))` },
+        {
+          name: 'Block admin for non-devs',
+          action: 'block',
+          precedence: 1,
+          traffic: 'http.request.uri.path matches "^/admin"',
+          identity: `not(any(identity.groups.id[*] in {"${DEVS}"}))`,
+        },
         { name: 'Allow the app host', action: 'allow', precedence: 2, traffic: 'http.request.host == "app.example.com"' },
       ],
       defaultAction: 'block',
@@ -201,10 +211,29 @@ describe('entragate test', () => {
     file('http.json', { ...config(), gateway });
     const request = (url: string, host = 'App.Example.com:8443') => ({ method: 'GET', host, url });
     const cases = [
-      { name: 'a non-dev on /admin is blocked', identity: { groups: [] }, context: { request: request('/admin/users?page=2') }, expect: { allowed: false, policy: 'Block admin for non-devs', reason: 'matched' } },
-      { name: 'a dev on /admin passes to the host rule', identity: { groups: [DEVS] }, context: { request: request('/admin') }, expect: { allowed: true, policy: 'Allow the app host' } },
-      { name: 'another host gets the default', identity: { groups: [] }, context: { request: request('/', 'other.example.com') }, expect: { allowed: false, policy: null, reason: 'default' } },
-      { name: 'no request: the block might match, so it denies', identity: { groups: [] }, expect: { allowed: false, action: 'block', policy: 'Block admin for non-devs', reason: 'unknown-request' } },
+      {
+        name: 'a non-dev on /admin is blocked',
+        identity: { groups: [] },
+        context: { request: request('/admin/users?page=2') },
+        expect: { allowed: false, policy: 'Block admin for non-devs', reason: 'matched' },
+      },
+      {
+        name: 'a dev on /admin passes to the host rule',
+        identity: { groups: [DEVS] },
+        context: { request: request('/admin') },
+        expect: { allowed: true, policy: 'Allow the app host' },
+      },
+      {
+        name: 'another host gets the default',
+        identity: { groups: [] },
+        context: { request: request('/', 'other.example.com') },
+        expect: { allowed: false, policy: null, reason: 'default' },
+      },
+      {
+        name: 'no request: the block might match, so it denies',
+        identity: { groups: [] },
+        expect: { allowed: false, action: 'block', policy: 'Block admin for non-devs', reason: 'unknown-request' },
+      },
     ];
     const out = io();
     expect(await main(['test', file('http-cases.json', { config: 'http.json', gateway: true, cases })], out)).toBe(0);
@@ -241,7 +270,12 @@ describe('entragate doctor', () => {
 
   it('says what to fix for a wrong client secret, a missing Graph permission and a wrong SCIM secret', async () => {
     const wrong = io();
-    expect(await main([...doctorArgs(entra.idpConfig({ config: { client_secret: 'not-the-secret' } })), '--scim-url', scimUrl, '--scim-secret', 'wrong-secret-0123456789'], wrong)).toBe(1);
+    expect(
+      await main(
+        [...doctorArgs(entra.idpConfig({ config: { client_secret: 'not-the-secret' } })), '--scim-url', scimUrl, '--scim-secret', 'wrong-secret-0123456789'],
+        wrong,
+      ),
+    ).toBe(1);
     expect(wrong.out).toMatch(/✗ client secret: AADSTS7000215.*create a new one/);
     expect(wrong.out).toContain('- graph permissions: needs a client-credentials token');
     expect(wrong.out).toMatch(/✗ SCIM endpoint: the secret was refused/);

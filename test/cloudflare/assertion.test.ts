@@ -73,7 +73,10 @@ describe('accessAssertionOf', () => {
 
   it('feeds the verifier: the picked assertion verifies, a missing one is ERR_TOKEN_MISSING', async () => {
     const v = createAccessVerifier(cf.accessConfig());
-    await expect(v.verify(accessAssertionOf({ cookie: `CF_Authorization=${a}` }))).resolves.toMatchObject({ kind: 'user', identity: { email: 'ada@example.com' } });
+    await expect(v.verify(accessAssertionOf({ cookie: `CF_Authorization=${a}` }))).resolves.toMatchObject({
+      kind: 'user',
+      identity: { email: 'ada@example.com' },
+    });
     const missing = await v.verify(accessAssertionOf({})).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(EntragateError);
     expect((missing as EntragateError).code).toBe('ERR_TOKEN_MISSING');

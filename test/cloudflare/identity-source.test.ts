@@ -198,8 +198,15 @@ describe('never "no groups" when it does not know', () => {
   it('no assertion in the context (claims copied, or not from the verifier) is unknown, and nothing is sent', async () => {
     const u = await user();
     const before = cf.requests.identity;
-    expectUnknown(await sourceFor().resolve(u.identity, { claims: { ...u.claims } }), 'ERR_ACCESS_IDENTITY_UNAVAILABLE', 'no verified Cloudflare Access assertion');
-    expectUnknown(await sourceFor().resolve(u.identity, { claims: JSON.parse(JSON.stringify(u.claims)) as Record<string, unknown> }), 'ERR_ACCESS_IDENTITY_UNAVAILABLE');
+    expectUnknown(
+      await sourceFor().resolve(u.identity, { claims: { ...u.claims } }),
+      'ERR_ACCESS_IDENTITY_UNAVAILABLE',
+      'no verified Cloudflare Access assertion',
+    );
+    expectUnknown(
+      await sourceFor().resolve(u.identity, { claims: JSON.parse(JSON.stringify(u.claims)) as Record<string, unknown> }),
+      'ERR_ACCESS_IDENTITY_UNAVAILABLE',
+    );
     expect(cf.requests.identity).toBe(before);
   });
 
@@ -217,7 +224,10 @@ describe('never "no groups" when it does not know', () => {
       const text = JSON.stringify([failed, messages]);
       expect(text).not.toContain(u.token.slice(-20));
       expect(text).not.toContain(u.identity.identity_nonce);
-      expect(messages).toEqual([expect.objectContaining({ ok: false, code: 'ERR_ACCESS_IDENTITY_UNAVAILABLE' }), expect.objectContaining({ ok: true, groups: 2 })]);
+      expect(messages).toEqual([
+        expect.objectContaining({ ok: false, code: 'ERR_ACCESS_IDENTITY_UNAVAILABLE' }),
+        expect.objectContaining({ ok: true, groups: 2 }),
+      ]);
     } finally {
       diagnostics.unsubscribe(ACCESS_IDENTITY_CHANNEL, listener);
     }
@@ -225,6 +235,8 @@ describe('never "no groups" when it does not know', () => {
 
   it('refuses options it does not know, and a team domain it would send assertions to in clear text', () => {
     expect(() => createAccessIdentityGroupSource({ teamDomain: 'http://contoso.cloudflareaccess.com' })).toThrow(/`teamDomain`/);
-    expect(() => createAccessIdentityGroupSource({ teamDomain: 'contoso', ttl: 5 } as never)).toThrow(/invalid cloudflare get-identity group source configuration/);
+    expect(() => createAccessIdentityGroupSource({ teamDomain: 'contoso', ttl: 5 } as never)).toThrow(
+      /invalid cloudflare get-identity group source configuration/,
+    );
   });
 });

@@ -185,7 +185,13 @@ describe('the certs endpoint down or broken', () => {
     }
     // The same kid twice (even once with the right key): which is meant? Neither.
     const other = cf.createUnpublishedKey();
-    cf.faults.certs.body = { keys: [real[0], { ...other.publicKey.export({ format: 'jwk' }), kid: cf.currentKey.kid, kty: 'RSA' }, { ...other.publicKey.export({ format: 'jwk' }), kid: other.kid, kty: 'RSA' }] };
+    cf.faults.certs.body = {
+      keys: [
+        real[0],
+        { ...other.publicKey.export({ format: 'jwk' }), kid: cf.currentKey.kid, kty: 'RSA' },
+        { ...other.publicKey.export({ format: 'jwk' }), kid: other.kid, kty: 'RSA' },
+      ],
+    };
     const token = cf.mintAppToken();
     expectRefused(await rejection(verifierFor().verify(token)), 'ERR_TOKEN_KEY_NOT_FOUND', token);
     cf.faults.certs.body = { keys: real };

@@ -63,7 +63,14 @@ describe('createMockCloudflare', () => {
   it('mints tokens with the documented claims', () => {
     const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
     const header = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-    const app = cf.mintAppToken({ email: 'ada@example.com', sub: '7335d417-61da-459d-899c-0a01c76a2f94', country: 'US', identity_nonce: '6ei69kawdKzMIAPF', issuedAt: 1659474397, expiresInSeconds: 60 });
+    const app = cf.mintAppToken({
+      email: 'ada@example.com',
+      sub: '7335d417-61da-459d-899c-0a01c76a2f94',
+      country: 'US',
+      identity_nonce: '6ei69kawdKzMIAPF',
+      issuedAt: 1659474397,
+      expiresInSeconds: 60,
+    });
     expect(header(app)).toEqual({ alg: 'RS256', kid: cf.currentKey.kid, typ: 'JWT' });
     expect(decode(app)).toEqual({
       aud: [cf.aud],
@@ -78,14 +85,27 @@ describe('createMockCloudflare', () => {
       country: 'US',
     });
     const service = cf.mintServiceToken({ commonName: 'e367826f93b8d71185e03fe518aff3b4.access', issuedAt: 1659474397, expiresInSeconds: 60 });
-    expect(decode(service)).toEqual({ type: 'app', aud: [cf.aud], exp: 1659474457, iss: cf.teamDomain, common_name: 'e367826f93b8d71185e03fe518aff3b4.access', iat: 1659474397, sub: '' });
+    expect(decode(service)).toEqual({
+      type: 'app',
+      aud: [cf.aud],
+      exp: 1659474457,
+      iss: cf.teamDomain,
+      common_name: 'e367826f93b8d71185e03fe518aff3b4.access',
+      iat: 1659474397,
+      sub: '',
+    });
   });
 
   it("answers get-identity for a valid CF_Authorization cookie with the nonce's identity, and refuses anything else", async () => {
     const token = cf.mintAppToken({ email: 'ada@example.com', name: 'Ada', groups: [{ id: 'fdaedb59-e9be-4ab7-8001-3e069da54185', name: 'Security Team' }] });
     const ok = await get('/cdn-cgi/access/get-identity', { cookie: `CF_Authorization=${token}` });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ email: 'ada@example.com', name: 'Ada', groups: [{ id: 'fdaedb59-e9be-4ab7-8001-3e069da54185', name: 'Security Team' }], idp: { id: cf.idpId, type: 'azureAD' } });
+    expect(ok.body).toMatchObject({
+      email: 'ada@example.com',
+      name: 'Ada',
+      groups: [{ id: 'fdaedb59-e9be-4ab7-8001-3e069da54185', name: 'Security Team' }],
+      idp: { id: cf.idpId, type: 'azureAD' },
+    });
     expect(ok.body.user_uuid).toBe(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')).sub);
     expect((await get('/cdn-cgi/access/get-identity')).status).toBe(401);
     const forged = cf.mintAppToken({ key: { ...cf.currentKey, privateKey: cf.createUnpublishedKey().privateKey } });

@@ -80,7 +80,13 @@ describe('get-identity groups through the gate', () => {
 describe('the SCIM directory behind Cloudflare Access', () => {
   function directory() {
     const index = createDirectoryIndex();
-    index.upsertUser({ id: 'u-ada', externalId: '1b3e7a52-8d6c-4f0e-9a1b-2c3d4e5f6a7b', userName: 'ada@contoso.com', emails: ['ada@contoso.com'], active: true });
+    index.upsertUser({
+      id: 'u-ada',
+      externalId: '1b3e7a52-8d6c-4f0e-9a1b-2c3d4e5f6a7b',
+      userName: 'ada@contoso.com',
+      emails: ['ada@contoso.com'],
+      active: true,
+    });
     index.upsertGroup({ id: 'g-fin', externalId: FINANCE_GROUP_ID, displayName: 'Finance' });
     index.addMember('g-fin', 'u-ada');
     return createDirectoryGroupSource({ index, tenantId: TENANT });
@@ -115,10 +121,7 @@ describe('the SCIM directory behind Cloudflare Access', () => {
 
 describe('service tokens through the gate', () => {
   it('pass a Service Auth policy on their own, with no identity, and are never a user', async () => {
-    const policies: AccessPolicy[] = [
-      { name: 'ci', decision: 'non_identity', include: [{ any_valid_service_token: {} }] },
-      ...policiesFor(cf.idpId),
-    ];
+    const policies: AccessPolicy[] = [{ name: 'ci', decision: 'non_identity', include: [{ any_valid_service_token: {} }] }, ...policiesFor(cf.idpId)];
     const gate = gateWith(createAccessIdentityGroupSource({ teamDomain: cf.teamDomain }), policies);
     const result = await verifier().verify(cf.mintServiceToken({ commonName: 'e367826f93b8d71185e03fe518aff3b4.access' }));
     expect(result.kind).toBe('service');

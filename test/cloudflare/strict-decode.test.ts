@@ -45,7 +45,12 @@ describe('strict decoding of assertions', () => {
   it('a payload naming a claim twice, at any depth, is malformed', async () => {
     const v = createAccessVerifier(cf.accessConfig());
     const header = `{"alg":"RS256","kid":"${cf.currentKey.kid}"}`;
-    for (const extra of [',"sub":"c0ffee00-0000-4000-8000-000000000002"', ',"type":"org"', ',"custom":{"oid":"a","oid":"b"}', ',"email":"mallory@example.com"']) {
+    for (const extra of [
+      ',"sub":"c0ffee00-0000-4000-8000-000000000002"',
+      ',"type":"org"',
+      ',"custom":{"oid":"a","oid":"b"}',
+      ',"email":"mallory@example.com"',
+    ]) {
       const token = signed(header, claims(extra));
       expectRefused(await rejection(v.verify(token)), 'ERR_TOKEN_MALFORMED', token);
     }

@@ -17,7 +17,8 @@ afterAll(async () => {
   await Promise.all([cf.close(), other.close()]);
 });
 
-const verifierFor = (overrides: Partial<AccessVerifierOptions> = {}) => createAccessVerifier({ ...cf.accessConfig(), failureBackoffMs: 0, cooldownMs: 0, ...overrides });
+const verifierFor = (overrides: Partial<AccessVerifierOptions> = {}) =>
+  createAccessVerifier({ ...cf.accessConfig(), failureBackoffMs: 0, cooldownMs: 0, ...overrides });
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
@@ -29,7 +30,19 @@ function craft(header: Record<string, unknown>, payload: Record<string, unknown>
 const rs256 = (input: string): string => sign('RSA-SHA256', Buffer.from(input), cf.currentKey.privateKey).toString('base64url');
 function payload(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const iat = Math.floor(Date.now() / 1000);
-  return { aud: [cf.aud], email: 'ada@example.com', exp: iat + 600, iat, nbf: iat, iss: cf.teamDomain, type: 'app', identity_nonce: 'n0nce', sub: 'c0ffee00-0000-4000-8000-000000000001', country: 'US', ...overrides };
+  return {
+    aud: [cf.aud],
+    email: 'ada@example.com',
+    exp: iat + 600,
+    iat,
+    nbf: iat,
+    iss: cf.teamDomain,
+    type: 'app',
+    identity_nonce: 'n0nce',
+    sub: 'c0ffee00-0000-4000-8000-000000000001',
+    country: 'US',
+    ...overrides,
+  };
 }
 
 describe('a legitimate application token', () => {
@@ -76,7 +89,14 @@ describe('a legitimate application token', () => {
     expect(createAccessVerifier({ teamDomain: 'Contoso.cloudflareaccess.com', aud: 'x' }).teamDomain).toBe('https://contoso.cloudflareaccess.com');
     expect(createAccessVerifier({ teamDomain: 'https://contoso.cloudflareaccess.com/', aud: 'x' }).teamDomain).toBe('https://contoso.cloudflareaccess.com');
     expect(createAccessVerifier({ teamDomain: cf.teamDomain, aud: 'x' }).teamDomain).toBe(cf.teamDomain);
-    for (const teamDomain of ['http://contoso.cloudflareaccess.com', 'https://contoso.cloudflareaccess.com/cdn-cgi', 'https://contoso.cloudflareaccess.com?x=1', 'https://u:p@contoso.cloudflareaccess.com', 'not a domain', '']) {
+    for (const teamDomain of [
+      'http://contoso.cloudflareaccess.com',
+      'https://contoso.cloudflareaccess.com/cdn-cgi',
+      'https://contoso.cloudflareaccess.com?x=1',
+      'https://u:p@contoso.cloudflareaccess.com',
+      'not a domain',
+      '',
+    ]) {
       expect(() => createAccessVerifier({ teamDomain, aud: 'x' })).toThrow(ConfigError);
     }
     expect(() => createAccessVerifier({ teamDomain: 'contoso', aud: [] })).toThrow(/invalid cloudflare access verifier configuration/);
@@ -185,7 +205,9 @@ describe('hostile assertions', () => {
       craft({ alg: 'none', kid }, payload(), () => 'AA'),
       craft({ alg: 'HS256', kid }, payload(), (input) => createHmac('sha256', pem).update(input).digest('base64url')),
       craft({ alg: 'HS256', kid }, payload(), (input) => createHmac('sha256', jwk).update(input).digest('base64url')),
-      craft({ alg: 'ES256', kid }, payload(), (input) => sign('sha256', Buffer.from(input), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')),
+      craft({ alg: 'ES256', kid }, payload(), (input) =>
+        sign('sha256', Buffer.from(input), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url'),
+      ),
       craft({ alg: 'RS512', kid }, payload(), (input) => sign('RSA-SHA512', Buffer.from(input), cf.currentKey.privateKey).toString('base64url')),
       craft({ alg: 'PS256', kid }, payload(), rs256),
       craft({ alg: 'rs256', kid }, payload(), rs256),
@@ -202,7 +224,12 @@ describe('hostile assertions', () => {
   it('header parameters that point elsewhere for a key, or a missing kid', async () => {
     const v = verifierFor();
     const kid = cf.currentKey.kid;
-    for (const extra of [{ jku: `${other.teamDomain}/cdn-cgi/access/certs` }, { x5u: 'https://attacker.example/cert.pem' }, { jwk: other.currentKey.publicKey.export({ format: 'jwk' }) }, { crit: ['exp'] }]) {
+    for (const extra of [
+      { jku: `${other.teamDomain}/cdn-cgi/access/certs` },
+      { x5u: 'https://attacker.example/cert.pem' },
+      { jwk: other.currentKey.publicKey.export({ format: 'jwk' }) },
+      { crit: ['exp'] },
+    ]) {
       const token = craft({ alg: 'RS256', kid, ...extra }, payload(), rs256);
       expectRefused(await rejection(v.verify(token)), 'ERR_TOKEN_HEADER_UNSUPPORTED', token);
     }

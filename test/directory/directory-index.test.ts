@@ -206,7 +206,12 @@ describe('createDirectoryIndex', () => {
 
 describe('tombstones (DirectoryUser.deleted)', () => {
   const ada = (extra: Partial<DirectoryUser> = {}) =>
-    user('u1', { externalId: 'a62060da-1ae3-44eb-8988-1197a68ff41e', userName: 'ada@contoso.com', emails: ['ada@contoso.com', 'lovelace@contoso.com'], ...extra });
+    user('u1', {
+      externalId: 'a62060da-1ae3-44eb-8988-1197a68ff41e',
+      userName: 'ada@contoso.com',
+      emails: ['ada@contoso.com', 'lovelace@contoso.com'],
+      ...extra,
+    });
 
   function withAdaInGroups(): DirectoryIndex {
     const index = createDirectoryIndex();
@@ -481,9 +486,7 @@ class Model {
   }
 
   live(): [string, string][] {
-    return [...this.edges]
-      .map((e) => e.split('|') as [string, string])
-      .filter(([g, m]) => this.groups.has(g) && (this.users.has(m) || this.groups.has(m)));
+    return [...this.edges].map((e) => e.split('|') as [string, string]).filter(([g, m]) => this.groups.has(g) && (this.users.has(m) || this.groups.has(m)));
   }
 
   groupsOf(userId: string): string[] {

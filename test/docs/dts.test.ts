@@ -36,7 +36,15 @@ const OPTIONS: Record<string, string[]> = {
   koa: ['ProtectOptions'],
   fastify: ['ProtectOptions'],
   graph: ['GraphGroupSourceOptions', 'GraphGateConfig', 'GraphCacheOptions'],
-  login: ['LoginOptions', 'LoginKeysOptions', 'LoginSigningKey', 'LoginVerificationKey', 'LoginCookieOptions', 'LoginSessionCacheOptions', 'EntraLogoutOptions'],
+  login: [
+    'LoginOptions',
+    'LoginKeysOptions',
+    'LoginSigningKey',
+    'LoginVerificationKey',
+    'LoginCookieOptions',
+    'LoginSessionCacheOptions',
+    'EntraLogoutOptions',
+  ],
 };
 
 let out: string;
@@ -46,7 +54,9 @@ beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'entragate-dts-'));
   const base = config as Options;
   await build({ ...base, config: false, outDir: out, clean: false, dts: { only: true }, onSuccess: undefined, silent: true });
-  const files = readdirSync(out).filter((f) => f.endsWith('.d.ts')).map((f) => join(out, f));
+  const files = readdirSync(out)
+    .filter((f) => f.endsWith('.d.ts'))
+    .map((f) => join(out, f));
   program = ts.createProgram(files, { noEmit: true, skipLibCheck: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext });
   // The .d.ts build of every entry took 230 s on the shared 2-core machine and timed out at 240 s under heavier load.
 }, 600_000);

@@ -46,7 +46,10 @@ describe('error families', () => {
   it('every code belongs to exactly one family', () => {
     for (const code of Object.keys(ERROR_CODES)) {
       const owners = Object.entries(ERROR_FAMILIES).filter(([, prefixes]) => prefixes.some((p) => code.startsWith(p)));
-      expect(owners.map(([family]) => family), code).toHaveLength(1);
+      expect(
+        owners.map(([family]) => family),
+        code,
+      ).toHaveLength(1);
       expect(familyOf(code)).toBe(owners[0]![0]);
     }
     expect(familyOf('ERR_NOT_A_CODE')).toBeUndefined();

@@ -27,11 +27,15 @@ describe('examples/api-*.ts: an API protected by scope and by role, against the 
 });
 
 describe('examples/api-*.ts run with one command', () => {
-  it.each(['express', 'koa', 'fastify'])('npx tsx examples/api-%s.ts exits 0 with every step as expected', async (name) => {
-    const { execFile } = await import('node:child_process');
-    const { promisify } = await import('node:util');
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', `examples/api-${name}.ts`], { timeout: 60_000 });
-    expect(stdout).toContain('list orders with Orders.Read');
-    expect(stdout).not.toContain("'NO'");
-  }, 90_000);
+  it.each(['express', 'koa', 'fastify'])(
+    'npx tsx examples/api-%s.ts exits 0 with every step as expected',
+    async (name) => {
+      const { execFile } = await import('node:child_process');
+      const { promisify } = await import('node:util');
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', `examples/api-${name}.ts`], { timeout: 60_000 });
+      expect(stdout).toContain('list orders with Orders.Read');
+      expect(stdout).not.toContain("'NO'");
+    },
+    90_000,
+  );
 });

@@ -17,7 +17,9 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/Ada, deprovisioned, logs in again +403 ERR_DIRECTORY_USER_INACTIVE, no session +403 ERR_DIRECTORY_USER_INACTIVE, no session +✓/);
     // The access review and a candidate diff, on the same directory.
     expect(stdout).toMatch(/Access review of \/portal +ada allowed, bob denied, cy denied +ada allowed, bob denied, cy denied +✓/);
-    expect(stdout).toMatch(/Candidate policy diff for \/portal +ada allowed, bob allowed, cy conditional \(ip\) +ada allowed, bob allowed, cy conditional \(ip\) +✓ +2 gains/);
+    expect(stdout).toMatch(
+      /Candidate policy diff for \/portal +ada allowed, bob allowed, cy conditional \(ip\) +ada allowed, bob allowed, cy conditional \(ip\) +✓ +2 gains/,
+    );
     expect(stdout).not.toContain('✗');
     expect(stdout).toMatch(/all \d+ steps went as expected/);
   }, 180_000);

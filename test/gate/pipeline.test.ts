@@ -127,7 +127,9 @@ describe('the identity pipeline (gate.identify / gate.resolveIdentity)', () => {
     const { index, bob } = directory();
     const chain = createGroupSourceChain([createTokenGroupSource(), createDirectoryGroupSource({ index })]);
     expect(chain.fields).toEqual(['id']);
-    const bobIdentity = await createGate({ idp: entra.idpConfig(), authorityHost: entra.url }).verify(entra.mintToken({ claims: { oid: bob.oid, email: bob.email } }));
+    const bobIdentity = await createGate({ idp: entra.idpConfig(), authorityHost: entra.url }).verify(
+      entra.mintToken({ claims: { oid: bob.oid, email: bob.email } }),
+    );
     expect(chain.standing!(bobIdentity, { claims: {}, homeTenant: entra.tenantId })).toMatchObject({ state: 'refused' });
     const custom: GroupSource = { name: 'custom', resolve: async () => ({ groups: [], membership: { state: 'absent' } }) };
     expect(createGroupSourceChain([custom, createDirectoryGroupSource({ index })]).fields).toBeUndefined();
@@ -169,7 +171,10 @@ describe('revocations on the one path', () => {
 
   it('applies `revokeApp` of the application a token is presented to', async () => {
     const revocations = createMemoryRevocationList();
-    const gate = gateWith({ revocations, applications: { portal: { aud: 'portal-aud', policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } } });
+    const gate = gateWith({
+      revocations,
+      applications: { portal: { aud: 'portal-aud', policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }] }] } },
+    });
     const token = entra.mintToken({ claims: { oid: randomUUID() } });
     revocations.revokeApp('portal-aud', Math.floor(Date.now() / 1000) + 5);
     expect((await rejection(gate.authorize(token, { application: 'portal' }))).code).toBe('ERR_SESSION_REVOKED');
@@ -188,7 +193,9 @@ describe('gate configuration read by the other parts', () => {
 
 describe('group fields a source supplies (issue 12 #4)', () => {
   const CONTRACTORS = '5f1c9a7d-0000-4000-8000-0000000000c0';
-  const blockByName = { rules: [{ name: 'Block contractors', action: 'block' as const, precedence: 1, identity: 'any(identity.groups.name[*] in {"Contractors"})' }] };
+  const blockByName = {
+    rules: [{ name: 'Block contractors', action: 'block' as const, precedence: 1, identity: 'any(identity.groups.name[*] in {"Contractors"})' }],
+  };
 
   it('warns at construction when a rule reads a field no configured answer supplies, and publishes it', () => {
     const seen: unknown[] = [];
@@ -204,7 +211,15 @@ describe('group fields a source supplies (issue 12 #4)', () => {
     }
     // The directory supplies names: no warning.
     const { index } = directory();
-    expect(createGate({ idp: entra.idpConfig(), authorityHost: entra.url, gateway: blockByName, groups: createDirectoryGroupSource({ index }), tokenGroups: 'ignore' }).warnings).toEqual([]);
+    expect(
+      createGate({
+        idp: entra.idpConfig(),
+        authorityHost: entra.url,
+        gateway: blockByName,
+        groups: createDirectoryGroupSource({ index }),
+        tokenGroups: 'ignore',
+      }).warnings,
+    ).toEqual([]);
   });
 
   it('a Block on a group name denies a token that lists ids only (regression: names read as "none", so it allowed); the directory\'s names decide', async () => {
@@ -213,7 +228,13 @@ describe('group fields a source supplies (issue 12 #4)', () => {
     expect(contractor).toMatchObject({ allowed: false, reason: 'unknown-membership' });
     // Positive control: with the directory as source, names are known and a non-contractor passes.
     const { index, ada } = directory();
-    const withNames = createGate({ idp: entra.idpConfig(), authorityHost: entra.url, gateway: { ...blockByName, defaultAction: 'allow' }, groups: createDirectoryGroupSource({ index }), tokenGroups: 'ignore' });
+    const withNames = createGate({
+      idp: entra.idpConfig(),
+      authorityHost: entra.url,
+      gateway: { ...blockByName, defaultAction: 'allow' },
+      groups: createDirectoryGroupSource({ index }),
+      tokenGroups: 'ignore',
+    });
     expect((await withNames.authorize(entra.mintToken({ claims: { oid: ada.oid, email: ada.email } }), { gateway: true })).allowed).toBe(true);
   });
 });

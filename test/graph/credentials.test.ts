@@ -22,8 +22,19 @@ function member(): { identity: Identity; group: string } {
   entra.graph!.addGroup({ id: group, displayName: 'Payroll' });
   entra.graph!.addMember(group, oid);
   const identity: Identity = {
-    email: 'ada@contoso.com', user_uuid: oid, idp: { id: 'entra', type: 'azureAD' }, amr: [], groups: [],
-    membership: { state: 'overage', signal: 'hasgroups' }, oidc_fields: {}, oid, tid: entra.tenantId, sub: 's', iat: 0, exp: 0, ver: '2.0',
+    email: 'ada@contoso.com',
+    user_uuid: oid,
+    idp: { id: 'entra', type: 'azureAD' },
+    amr: [],
+    groups: [],
+    membership: { state: 'overage', signal: 'hasgroups' },
+    oidc_fields: {},
+    oid,
+    tid: entra.tenantId,
+    sub: 's',
+    iat: 0,
+    exp: 0,
+    ver: '2.0',
   };
   return { identity, group };
 }
@@ -40,7 +51,9 @@ describe('graph source: certificate credentials (private_key_jwt)', () => {
       const cert = createTestCertificate();
       entra.login.trustCertificate(cert.certificate);
       const { identity, group } = member();
-      const result = await source({ clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate, algorithm } }).resolve(identity, { claims: {} });
+      const result = await source({ clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate, algorithm } }).resolve(identity, {
+        claims: {},
+      });
       expect(result.membership).toMatchObject({ state: 'complete', source: 'graph' });
       expect(result.groups.map((g) => g.id)).toEqual([group]);
       expect(entra.login.tokenRequests.at(-1)).toMatchObject({ grant_type: 'client_credentials', clientAuth: 'private_key_jwt', outcome: 'ok' });
@@ -55,11 +68,18 @@ describe('graph source: certificate credentials (private_key_jwt)', () => {
     const result = await source({ clientCertificate: { privateKey: other.privateKey, certificate: other.certificate } }).resolve(identity, { claims: {} });
     expect(result).toEqual({
       groups: [],
-      membership: { state: 'unknown', code: 'ERR_GRAPH_FORBIDDEN', reason: 'graph token request refused: `401` `invalid_client`: check clientId, clientCertificate (registered on the app?) and tenant' },
+      membership: {
+        state: 'unknown',
+        code: 'ERR_GRAPH_FORBIDDEN',
+        reason: 'graph token request refused: `401` `invalid_client`: check clientId, clientCertificate (registered on the app?) and tenant',
+      },
     });
     expect(entra.login.tokenRequests.at(-1)).toMatchObject({ clientAuth: 'private_key_jwt', aadsts: 'AADSTS700027' });
     // Positive control: the registered certificate resolves.
-    expect((await source({ clientCertificate: { privateKey: registered.privateKey, certificate: registered.certificate } }).resolve(identity, { claims: {} })).membership.state).toBe('complete');
+    expect(
+      (await source({ clientCertificate: { privateKey: registered.privateKey, certificate: registered.certificate } }).resolve(identity, { claims: {} }))
+        .membership.state,
+    ).toBe('complete');
   });
 
   it('signs a fresh assertion for every token request (the mock refuses a replayed jti)', async () => {
@@ -77,11 +97,21 @@ describe('graph source: certificate credentials (private_key_jwt)', () => {
   it('refuses at construction a key of another certificate, and more than one credential', () => {
     const cert = createTestCertificate();
     const other = createTestCertificate();
-    expect(() => source({ clientCertificate: { privateKey: other.privateKey, certificate: cert.certificate } })).toThrow('the private key does not belong to the client certificate');
-    expect(() => source({ clientSecret: 's', clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } })).toThrow('set one of clientSecret, clientCertificate and credential');
+    expect(() => source({ clientCertificate: { privateKey: other.privateKey, certificate: cert.certificate } })).toThrow(
+      'the private key does not belong to the client certificate',
+    );
+    expect(() => source({ clientSecret: 's', clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } })).toThrow(
+      'set one of clientSecret, clientCertificate and credential',
+    );
     expect(() => createGraphGroupSource({ clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } })).toThrow(ConfigError);
     // Positive controls: a clientId with its certificate, no gate; the gate's client id with a certificate.
-    expect(() => createGraphGroupSource({ clientId: entra.clientId, tenantId: entra.tenantId, clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } })).not.toThrow();
+    expect(() =>
+      createGraphGroupSource({
+        clientId: entra.clientId,
+        tenantId: entra.tenantId,
+        clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate },
+      }),
+    ).not.toThrow();
     expect(() => source({ clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } })).not.toThrow();
   });
 });
@@ -115,14 +145,22 @@ describe('graph source: a token credential (managed identity / workload identity
 
   it('fails closed when the credential throws, returns null or a token Graph refuses, without its error message', async () => {
     const { identity } = member();
-    const thrown = await source({ credential: { getToken: () => Promise.reject(new Error('IMDS at 169.254.169.254 said: secret=hunter2')) } }).resolve(identity, { claims: {} });
+    const thrown = await source({ credential: { getToken: () => Promise.reject(new Error('IMDS at 169.254.169.254 said: secret=hunter2')) } }).resolve(
+      identity,
+      { claims: {} },
+    );
     expect(thrown.membership).toEqual({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph credential failed: `Error`' });
     expect(JSON.stringify(thrown)).not.toContain('hunter2');
     const none = await source({ credential: { getToken: () => Promise.resolve(null) } }).resolve(identity, { claims: {} });
     expect(none.membership).toMatchObject({ state: 'unknown', code: 'ERR_GRAPH_FORBIDDEN' });
-    const malformed = await source({ credential: { getToken: () => Promise.resolve({ token: '', expiresOnTimestamp: Date.now() + 60_000 }) } }).resolve(identity, { claims: {} });
+    const malformed = await source({ credential: { getToken: () => Promise.resolve({ token: '', expiresOnTimestamp: Date.now() + 60_000 }) } }).resolve(
+      identity,
+      { claims: {} },
+    );
     expect(malformed.membership).toMatchObject({ state: 'unknown', code: 'ERR_GRAPH_FORBIDDEN' });
-    const forged = await source({ credential: { getToken: () => Promise.resolve({ token: 'not-a-mock-token', expiresOnTimestamp: Date.now() + 60_000 }) } }).resolve(identity, { claims: {} });
+    const forged = await source({
+      credential: { getToken: () => Promise.resolve({ token: 'not-a-mock-token', expiresOnTimestamp: Date.now() + 60_000 }) },
+    }).resolve(identity, { claims: {} });
     expect(forged.membership.state).toBe('unknown');
     const hanging = await source({ timeoutMs: 50, credential: { getToken: () => new Promise(() => undefined) } }).resolve(identity, { claims: {} });
     expect(hanging.membership).toMatchObject({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph credential timed out after 50 ms' });

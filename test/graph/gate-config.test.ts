@@ -30,7 +30,10 @@ afterEach(async () => {
   await graph.close();
 });
 
-function gateWith(config: { client_secret?: string }, hosts: { authorityHost?: string; graphHost?: string } = { authorityHost: graph.url, graphHost: graph.url }): Gate {
+function gateWith(
+  config: { client_secret?: string },
+  hosts: { authorityHost?: string; graphHost?: string } = { authorityHost: graph.url, graphHost: graph.url },
+): Gate {
   return createGate({
     idp: { type: 'azureAD', name: 'Entra ID', config: { client_id: CLIENT_ID, directory_id: TENANT, ...config } },
     ...hosts,
@@ -80,7 +83,9 @@ describe('createGraphGroupSource({ gate })', () => {
   it('explicit hosts override the gate’s, and so does an explicit cloud', async () => {
     // The gate points at the public cloud; the explicit hosts at the mock.
     const publicGate = gateWith({ client_secret: CLIENT_SECRET }, {});
-    const result = await createGraphGroupSource({ gate: publicGate, graphHost: graph.url, authorityHost: graph.url, ...fake }).resolve(identity(), { claims: {} });
+    const result = await createGraphGroupSource({ gate: publicGate, graphHost: graph.url, authorityHost: graph.url, ...fake }).resolve(identity(), {
+      claims: {},
+    });
     expect(result.membership).toEqual(COMPLETE);
 
     const urls: string[] = [];
@@ -103,7 +108,12 @@ describe('createGraphGroupSource({ gate })', () => {
 
   it('validates what it reads of a plain object at construction, without echoing the secret', () => {
     const attempts: unknown[] = [
-      { gate: { idp: { config: { client_id: CLIENT_ID, client_secret: CLIENT_SECRET } }, hosts: { authorityHost: 'http://login.example.com', graphHost: graph.url } } },
+      {
+        gate: {
+          idp: { config: { client_id: CLIENT_ID, client_secret: CLIENT_SECRET } },
+          hosts: { authorityHost: 'http://login.example.com', graphHost: graph.url },
+        },
+      },
       { gate: { idp: { config: { client_secret: CLIENT_SECRET } }, hosts: { authorityHost: graph.url, graphHost: graph.url } } },
       { gate: 'gate' },
       // An explicit client id never borrows the gate's secret (another app's secret is a misconfiguration).

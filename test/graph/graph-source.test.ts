@@ -109,10 +109,15 @@ describe('createGraphGroupSource: resolution and paging', () => {
       seen.push(url);
       if (url.includes('/oauth2/')) return Promise.resolve(Response.json({ token_type: 'Bearer', expires_in: 3599, access_token: 'app-token' }));
       return Promise.resolve(
-        Response.json({ value: [{ '@odata.type': '#microsoft.graph.group', id: groupId(1) }], '@odata.nextLink': 'https://evil.example/v1.0/users/x/transitiveMemberOf?$skiptoken=1' }),
+        Response.json({
+          value: [{ '@odata.type': '#microsoft.graph.group', id: groupId(1) }],
+          '@odata.nextLink': 'https://evil.example/v1.0/users/x/transitiveMemberOf?$skiptoken=1',
+        }),
       );
     };
-    const result = await source({ fetch, graphHost: 'https://graph.microsoft.com', authorityHost: 'https://login.microsoftonline.com' }).resolve(identity(), { claims: {} });
+    const result = await source({ fetch, graphHost: 'https://graph.microsoft.com', authorityHost: 'https://login.microsoftonline.com' }).resolve(identity(), {
+      claims: {},
+    });
     expect(result).toEqual({
       groups: [],
       membership: { state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph next link refused: not on the configured graph host' },
@@ -400,7 +405,8 @@ describe('createGraphGroupSource: tokens, cache and single flight', () => {
       membership: {
         state: 'unknown',
         code: 'ERR_GRAPH_FORBIDDEN',
-        reason: 'graph refused the delegated token: `401` `InvalidAuthenticationToken`: it expired or is not for Microsoft Graph; configure clientId and clientSecret to fall back to application permissions',
+        reason:
+          'graph refused the delegated token: `401` `InvalidAuthenticationToken`: it expired or is not for Microsoft Graph; configure clientId and clientSecret to fall back to application permissions',
       },
     });
     expect(JSON.stringify(result)).not.toContain('expired-user-token');
@@ -557,7 +563,11 @@ describe('outage backoff', () => {
     graph.up();
     const before = graph.requests.length;
     const fast = await src.resolve(identity({ oid: OID }), { claims: {} });
-    expect(fast.membership).toMatchObject({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: `graph is down for tenant \`${TENANT}\`: not retried for 5 s` });
+    expect(fast.membership).toMatchObject({
+      state: 'unknown',
+      code: 'ERR_GRAPH_REQUEST_FAILED',
+      reason: `graph is down for tenant \`${TENANT}\`: not retried for 5 s`,
+    });
     expect(graph.requests.length).toBe(before);
     expect((await src.resolve(cachedUser, { claims: {} })).membership.state).toBe('complete');
     time.clock.t += 5_000;

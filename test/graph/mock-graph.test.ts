@@ -131,14 +131,24 @@ describe('createMockGraph', () => {
   it('issues client-credentials tokens only for the configured client and secret', async () => {
     const post = (body: Record<string, string>) =>
       fetch(`${graph.url}/contoso.onmicrosoft.com/oauth2/v2.0/token`, { method: 'POST', body: new URLSearchParams(body) });
-    const ok = await post({ grant_type: 'client_credentials', client_id: 'mock-graph-client', client_secret: 'mock-graph-secret', scope: 'https://graph.microsoft.com/.default' });
+    const ok = await post({
+      grant_type: 'client_credentials',
+      client_id: 'mock-graph-client',
+      client_secret: 'mock-graph-secret',
+      scope: 'https://graph.microsoft.com/.default',
+    });
     const issued = (await ok.json()) as { access_token: string; expires_in: number; token_type: string };
     expect(issued.token_type).toBe('Bearer');
     expect(issued.expires_in).toBe(3599);
     token = issued.access_token;
     expect((await get(`/v1.0/users/${OID}/transitiveMemberOf`)).status).toBe(200);
 
-    const bad = await post({ grant_type: 'client_credentials', client_id: 'mock-graph-client', client_secret: 'nope', scope: 'https://graph.microsoft.com/.default' });
+    const bad = await post({
+      grant_type: 'client_credentials',
+      client_id: 'mock-graph-client',
+      client_secret: 'nope',
+      scope: 'https://graph.microsoft.com/.default',
+    });
     expect(bad.status).toBe(401);
     expect(((await bad.json()) as { error: string }).error).toBe('invalid_client');
     const scope = await post({ grant_type: 'client_credentials', client_id: 'mock-graph-client', client_secret: 'mock-graph-secret', scope: 'User.Read' });

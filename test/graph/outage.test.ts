@@ -168,7 +168,10 @@ describe('graph fail-fast: an outage fails fast for its tenant only', () => {
 
     // The same tenant: failed fast, without a request.
     const before = requests();
-    expect(await src.resolve(user(B), { claims: {} })).toEqual({ groups: [], membership: { state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: DOWN_T1 } });
+    expect(await src.resolve(user(B), { claims: {} })).toEqual({
+      groups: [],
+      membership: { state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: DOWN_T1 },
+    });
     expect(requests()).toBe(before);
 
     // Positive control: another tenant's user (the same Graph host, another tenant's token) resolves.
@@ -187,7 +190,11 @@ describe('graph fail-fast: an outage fails fast for its tenant only', () => {
     const src = source();
     graph.down();
     const failed = await src.resolve(user(A), { claims: {} });
-    expect(failed.membership).toEqual({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph request failed: network error `TypeError` after 2 attempts' });
+    expect(failed.membership).toEqual({
+      state: 'unknown',
+      code: 'ERR_GRAPH_REQUEST_FAILED',
+      reason: 'graph request failed: network error `TypeError` after 2 attempts',
+    });
     graph.up();
     expect((await src.resolve(user(B), { claims: {} })).membership).toEqual({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: DOWN_T1 });
     expect((await src.resolve(user(B, T2), { claims: {} })).membership).toEqual(COMPLETE);
@@ -196,10 +203,16 @@ describe('graph fail-fast: an outage fails fast for its tenant only', () => {
   it('a timeout: the tenant fails fast, another tenant resolves', async () => {
     // The abort a real timeout raises, without waiting for one (a short real timeout would also hit the controls on a busy machine).
     const fetch: typeof globalThis.fetch = (input, init) =>
-      String(input).includes(`/${T1}/oauth2/`) ? Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError')) : globalThis.fetch(input, init);
+      String(input).includes(`/${T1}/oauth2/`)
+        ? Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
+        : globalThis.fetch(input, init);
     const src = source({ maxRetries: 0, fetch });
     const failed = await src.resolve(user(A), { claims: {} });
-    expect(failed.membership).toEqual({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: 'graph request failed: timed out after 10000 ms after 1 attempts' });
+    expect(failed.membership).toEqual({
+      state: 'unknown',
+      code: 'ERR_GRAPH_REQUEST_FAILED',
+      reason: 'graph request failed: timed out after 10000 ms after 1 attempts',
+    });
     expect((await src.resolve(user(B), { claims: {} })).membership).toEqual({ state: 'unknown', code: 'ERR_GRAPH_REQUEST_FAILED', reason: DOWN_T1 });
     expect((await src.resolve(user(B, T2), { claims: {} })).membership).toEqual(COMPLETE);
   });

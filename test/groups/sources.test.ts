@@ -268,10 +268,21 @@ describe('createDirectoryGroupSource', () => {
 
   it('refuses a user the directory remembers as deleted (a tombstone)', async () => {
     const index = directory();
-    index.upsertUser({ id: 't1', externalId: '7e1c0a55-0000-4000-8000-00000000dead', userName: 'left@microsoft.com', emails: [], active: false, deleted: true });
+    index.upsertUser({
+      id: 't1',
+      externalId: '7e1c0a55-0000-4000-8000-00000000dead',
+      userName: 'left@microsoft.com',
+      emails: [],
+      active: false,
+      deleted: true,
+    });
     const source = createDirectoryGroupSource({ index });
     const leaver = identity({ oid: '7e1c0a55-0000-4000-8000-00000000dead', email: 'left@microsoft.com' });
-    expect(source.standing!(leaver, home())).toMatchObject({ state: 'refused', code: 'ERR_DIRECTORY_USER_INACTIVE', reason: expect.stringContaining('deleted') });
+    expect(source.standing!(leaver, home())).toMatchObject({
+      state: 'refused',
+      code: 'ERR_DIRECTORY_USER_INACTIVE',
+      reason: expect.stringContaining('deleted'),
+    });
     expect((await source.resolve(leaver, home())).membership).toMatchObject({ state: 'unknown', reason: 'user deleted: directory user `t1`' });
   });
 
@@ -308,7 +319,8 @@ describe('createDirectoryGroupSource', () => {
       membership: {
         state: 'unknown',
         code: 'ERR_DIRECTORY_USER_UNKNOWN',
-        reason: 'user not in directory: oid `0b0b0b0b-0000-4000-8000-000000000002` of tenant `9188040d-6c67-4c5b-b112-36a304b66dad` matches no directory object id',
+        reason:
+          'user not in directory: oid `0b0b0b0b-0000-4000-8000-000000000002` of tenant `9188040d-6c67-4c5b-b112-36a304b66dad` matches no directory object id',
       },
     });
     expect(() => createDirectoryGroupSource({ index: directory(), tenantId: 'contoso' })).toThrow(/invalid directory group source configuration/);

@@ -34,7 +34,7 @@ describe('login: certificate credentials (private_key_jwt)', () => {
     });
   }
 
-  it('uses the certificate even when the IdP config carries a secret (Cloudflare\'s JSON may), and accepts a PEM key', async () => {
+  it("uses the certificate even when the IdP config carries a secret (Cloudflare's JSON may), and accepts a PEM key", async () => {
     const cert = createTestCertificate();
     suite.entra.login.trustCertificate(cert.certificate);
     const pem = cert.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
@@ -71,17 +71,25 @@ describe('login: certificate credentials (private_key_jwt)', () => {
     }
   });
 
-  it('refuses at construction a key that is not the certificate\'s, a mix of secret and certificate, and private_key_jwt without one', () => {
+  it("refuses at construction a key that is not the certificate's, a mix of secret and certificate, and private_key_jwt without one", () => {
     const cert = createTestCertificate();
     const other = createTestCertificate();
     const gate = createGate({ idp: suite.entra.idpConfig(NO_SECRET), authorityHost: suite.entra.url });
-    const base = { gate, redirectUri: 'https://app.example.com/auth/callback', keys: { signing: { kid: 'k', alg: 'ES256' as const, privateKey: esKey().privateKey } } };
+    const base = {
+      gate,
+      redirectUri: 'https://app.example.com/auth/callback',
+      keys: { signing: { kid: 'k', alg: 'ES256' as const, privateKey: esKey().privateKey } },
+    };
     expect(() => createLogin({ ...base, clientCertificate: { privateKey: other.privateKey, certificate: cert.certificate } })).toThrow(
       'the private key does not belong to the client certificate',
     );
     expect(() => createLogin({ ...base, clientCertificate: { privateKey: 'not a key', certificate: cert.certificate } })).toThrow(ConfigError);
-    expect(() => createLogin({ ...base, clientSecret: 's', clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } })).toThrow('not both');
-    expect(() => createLogin({ ...base, clientAuth: 'client_secret_basic', clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } })).toThrow('not `client_secret_basic`');
+    expect(() => createLogin({ ...base, clientSecret: 's', clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } })).toThrow(
+      'not both',
+    );
+    expect(() =>
+      createLogin({ ...base, clientAuth: 'client_secret_basic', clientCertificate: { privateKey: cert.privateKey, certificate: cert.certificate } }),
+    ).toThrow('not `client_secret_basic`');
     expect(() => createLogin({ ...base, clientAuth: 'private_key_jwt', clientSecret: 's' })).toThrow('`private_key_jwt` needs a `clientCertificate`');
     expect(() => createLogin(base)).toThrow('the login needs a client secret or certificate');
     // Positive control: the matching pair constructs.

@@ -73,7 +73,9 @@ describe('login: an External ID (CIAM) tenant end to end on the mock', () => {
   /** Signs in, sending the browser to the mock where the app sent it to the CIAM host. */
   async function signIn(a: App, mock: MockEntra) {
     const jar = new CookieJar();
-    const hops = await browse(jar, a.url, `${a.url}/auth/login?returnTo=%2Fshop`, (next) => (next.origin === CIAM ? new URL(`${mock.url}${next.pathname}${next.search}`) : next));
+    const hops = await browse(jar, a.url, `${a.url}/auth/login?returnTo=%2Fshop`, (next) =>
+      next.origin === CIAM ? new URL(`${mock.url}${next.pathname}${next.search}`) : next,
+    );
     return { jar, hops };
   }
 
@@ -92,7 +94,7 @@ describe('login: an External ID (CIAM) tenant end to end on the mock', () => {
     expect((await a.gate.verifyToken(bearer)).identity.oid).toBe(oid);
   });
 
-  it('refuses a CIAM authority whose discovery names another tenant\'s issuer (503, no session); a workforce issuer too', async () => {
+  it("refuses a CIAM authority whose discovery names another tenant's issuer (503, no session); a workforce issuer too", async () => {
     const other = randomUUID();
     for (const v2Issuer of [() => ciamIssuer(other), undefined]) {
       const mock = await createMockEntra(v2Issuer === undefined ? {} : { v2Issuer });

@@ -25,7 +25,7 @@ async function logout(a: App, jar: CookieJar, headers: Record<string, string> = 
 }
 
 describe('logout: sign-out at Entra with logout_hint and id_token_hint', () => {
-  it('sends the session\'s login_hint claim as logout_hint (entraLogout: true), and no ID token', async () => {
+  it("sends the session's login_hint claim as logout_hint (entraLogout: true), and no ID token", async () => {
     const a = await app({ login: () => ({ entraLogout: true }) });
     const { jar, loginHint } = await signIn(a);
     const out = await logout(a, jar);

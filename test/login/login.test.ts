@@ -70,7 +70,12 @@ describe('login: the full authorization-code flow against the mock', () => {
     expect(seen.scope!.split(' ')).toEqual(['openid', 'profile', 'email']);
     expect(seen.state).toBeTruthy();
     expect(seen.nonce).toBeTruthy();
-    expect(entra.login.tokenRequests.at(-1)).toMatchObject({ grant_type: 'authorization_code', pkce: 'verified', outcome: 'ok', clientAuth: 'client_secret_post' });
+    expect(entra.login.tokenRequests.at(-1)).toMatchObject({
+      grant_type: 'authorization_code',
+      pkce: 'verified',
+      outcome: 'ok',
+      clientAuth: 'client_secret_post',
+    });
     const session = jar.get('CF_Authorization');
     expect(session).toBeDefined();
     // The transaction cookie is gone after the callback.
@@ -123,7 +128,10 @@ describe('login: the full authorization-code flow against the mock', () => {
     entra.login.nextUser = { claims: { oid: u.oid, email: u.email, groups: [randomUUID()] } };
     const { jar } = await signIn(a);
     const token = jar.get('CF_Authorization')!;
-    const [h, p] = token.split('.').slice(0, 2).map((s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Record<string, unknown>);
+    const [h, p] = token
+      .split('.')
+      .slice(0, 2)
+      .map((s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Record<string, unknown>);
     expect(h).toEqual({ alg: 'ES256', kid: 'k1', typ: 'JWT' });
     expect(p).toMatchObject({ aud: ['aud-tag-1'], email: u.email, sub: u.oid, iss: 'https://team.example.com', type: 'app', country: 'FR' });
     expect(p!.identity_nonce).toMatch(/^[A-Za-z0-9]{16}$/);
@@ -157,9 +165,13 @@ describe('login: the full authorization-code flow against the mock', () => {
     expect(anonymous.response.headers.get('www-authenticate')).toBe('Bearer realm="entragate"');
     expect(await anonymous.response.json()).toEqual({ code: 'ERR_TOKEN_MISSING', err: 'no session cookie or bearer token was presented' });
     const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-    const forged = await fetchWithJar(new CookieJar(), a.url, `${a.url}/cdn-cgi/access/get-identity`, { cookie: `CF_Authorization=${b64({ alg: 'ES256', kid: 'k\u2603' })}.${b64({})}.c2ln` });
+    const forged = await fetchWithJar(new CookieJar(), a.url, `${a.url}/cdn-cgi/access/get-identity`, {
+      cookie: `CF_Authorization=${b64({ alg: 'ES256', kid: 'k\u2603' })}.${b64({})}.c2ln`,
+    });
     expect(forged.status).toBe(401);
-    expect(forged.response.headers.get('www-authenticate')).toBe('Bearer realm="entragate", error="invalid_token", error_description="the session key `k?` is unknown"');
+    expect(forged.response.headers.get('www-authenticate')).toBe(
+      'Bearer realm="entragate", error="invalid_token", error_description="the session key `k?` is unknown"',
+    );
     expect(await forged.response.json()).toEqual({ code: 'ERR_SESSION_INVALID', err: 'the session key `k\u2603` is unknown' });
   });
 });
@@ -480,7 +492,17 @@ describe('login: transactions per browser', () => {
 });
 
 describe('login: return-to paths', () => {
-  for (const evil of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/%0d%0aLocation:x', '\\\\evil', '/.//evil.example', '/%2e//evil.example', '/a/..//evil.example/x?y']) {
+  for (const evil of [
+    'https://evil.example/',
+    '//evil.example/x',
+    '/\\evil.example',
+    'javascript:alert(1)',
+    '/%0d%0aLocation:x',
+    '\\\\evil',
+    '/.//evil.example',
+    '/%2e//evil.example',
+    '/a/..//evil.example/x?y',
+  ]) {
     it(`refuses the open redirect \`${evil}\` and returns to /`, async () => {
       const a = await app();
       user();
@@ -629,7 +651,10 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     try {
       await a.login.revokeUser(u.oid.toUpperCase());
       const after = await me(jar, a);
-      expect(after).toEqual({ status: 401, body: { code: 'ERR_SESSION_REVOKED', message: 'the credential was issued before a revocation of this user or app: sign in again' } });
+      expect(after).toEqual({
+        status: 401,
+        body: { code: 'ERR_SESSION_REVOKED', message: 'the credential was issued before a revocation of this user or app: sign in again' },
+      });
     } finally {
       diagnostics.unsubscribe(LOGIN_CHANNEL_NAMES.revoked, listener);
     }
@@ -747,7 +772,11 @@ describe('sessions: expiry, revocation and bearer tokens', () => {
     expect(head.status).toBe(200);
     expect(head.headers.getSetCookie()).toEqual([]);
     expect((await me(jar, a)).status).toBe(200);
-    const confirmed = await fetch(`${a.url}/auth/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header('/auth/logout'), 'sec-fetch-site': 'same-origin', origin: a.url } });
+    const confirmed = await fetch(`${a.url}/auth/logout`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: jar.header('/auth/logout'), 'sec-fetch-site': 'same-origin', origin: a.url },
+    });
     expect(confirmed.status).toBe(302);
     expect(confirmed.headers.getSetCookie()[0]).toMatch(/^CF_Authorization=; /);
     expect((await me(jar, a)).body.code).toBe('ERR_SESSION_REVOKED');
@@ -953,7 +982,10 @@ describe('login: multi-tenant through `organizations`', () => {
 });
 
 describe('login: the ID token checks openid-client no longer makes (OpenID Connect Core 3.1.3.7)', () => {
-  async function loginWith(claims: Record<string, unknown>, gate: NonNullable<Parameters<typeof startApp>[1]>['gate'] = {}): Promise<{ jar: CookieJar; last: Hop }> {
+  async function loginWith(
+    claims: Record<string, unknown>,
+    gate: NonNullable<Parameters<typeof startApp>[1]>['gate'] = {},
+  ): Promise<{ jar: CookieJar; last: Hop }> {
     const a = await app({ gate });
     entra.login.nextUser = { claims: { oid: randomUUID(), email: 'idt@contoso.com', ...claims } };
     const { jar, hops } = await signIn(a);

@@ -16,7 +16,14 @@ const REDIRECT = 'http://127.0.0.1:9/cb';
 
 async function authorize(params: Record<string, string>): Promise<Response> {
   const url = new URL(`${entra.url}/${entra.tenantId}/oauth2/v2.0/authorize`);
-  for (const [k, v] of Object.entries({ client_id: entra.clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid profile', state: 's1', ...params })) {
+  for (const [k, v] of Object.entries({
+    client_id: entra.clientId,
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    scope: 'openid profile',
+    state: 's1',
+    ...params,
+  })) {
     url.searchParams.set(k, v);
   }
   return fetch(url, { redirect: 'manual' });
@@ -74,7 +81,13 @@ describe('mock Entra: authorize', () => {
     const gate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url });
     entra.login.users.set('bob@contoso.com', { claims: { email: 'bob@contoso.com' } });
     const redeem = async (code: string) => {
-      const { json } = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: entra.clientId, client_secret: entra.clientSecret });
+      const { json } = await token({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT,
+        client_id: entra.clientId,
+        client_secret: entra.clientSecret,
+      });
       return gate.verify(json.id_token as string, { nonce: 'n1' });
     };
     entra.login.nextUser = { claims: { email: 'ada@contoso.com' } };
@@ -87,8 +100,20 @@ describe('mock Entra: authorize', () => {
 describe('mock Entra: token', () => {
   it('issues an ID token with the nonce and the client id as audience, and a delegated access token', async () => {
     const verifier = 'a'.repeat(20) + 'B'.repeat(23);
-    const code = await codeFor({ nonce: 'n-42', code_challenge: challengeOf(verifier), code_challenge_method: 'S256', scope: 'openid offline_access User.Read' });
-    const { status, json } = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, client_id: entra.clientId, client_secret: entra.clientSecret });
+    const code = await codeFor({
+      nonce: 'n-42',
+      code_challenge: challengeOf(verifier),
+      code_challenge_method: 'S256',
+      scope: 'openid offline_access User.Read',
+    });
+    const { status, json } = await token({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+      client_id: entra.clientId,
+      client_secret: entra.clientSecret,
+    });
     expect(status).toBe(200);
     expect(json).toMatchObject({ token_type: 'Bearer', expires_in: 3599, scope: 'openid offline_access User.Read' });
     expect(typeof json.refresh_token).toBe('string');
@@ -110,7 +135,9 @@ describe('mock Entra: token', () => {
 
   it('checks the redirect URI and the client authentication', async () => {
     const base = { grant_type: 'authorization_code', redirect_uri: REDIRECT, client_id: entra.clientId };
-    expect((await token({ ...base, code: await codeFor(), client_secret: entra.clientSecret, redirect_uri: 'http://127.0.0.1:9/other' })).json.error_codes).toEqual([50011]);
+    expect(
+      (await token({ ...base, code: await codeFor(), client_secret: entra.clientSecret, redirect_uri: 'http://127.0.0.1:9/other' })).json.error_codes,
+    ).toEqual([50011]);
     const wrong = await token({ ...base, code: await codeFor(), client_secret: 'nope' });
     expect(wrong.status).toBe(401);
     expect(wrong.json).toMatchObject({ error: 'invalid_client', error_codes: [7000215] });
@@ -123,15 +150,31 @@ describe('mock Entra: token', () => {
   });
 
   it('refuses a verifier without a challenge', async () => {
-    const res = await token({ grant_type: 'authorization_code', code: await codeFor(), redirect_uri: REDIRECT, code_verifier: 'x'.repeat(43), client_id: entra.clientId, client_secret: entra.clientSecret });
+    const res = await token({
+      grant_type: 'authorization_code',
+      code: await codeFor(),
+      redirect_uri: REDIRECT,
+      code_verifier: 'x'.repeat(43),
+      client_id: entra.clientId,
+      client_secret: entra.clientSecret,
+    });
     expect(res.json).toMatchObject({ error: 'invalid_grant', error_codes: [50148] });
     expect(entra.login.tokenRequests.at(-1)!.pkce).toBe('unexpected');
   });
 
   it('serves client credentials with an opaque app token, and refuses a scope without /.default', async () => {
-    const ok = await token({ grant_type: 'client_credentials', scope: 'https://graph.microsoft.com/.default', client_id: entra.clientId, client_secret: entra.clientSecret });
+    const ok = await token({
+      grant_type: 'client_credentials',
+      scope: 'https://graph.microsoft.com/.default',
+      client_id: entra.clientId,
+      client_secret: entra.clientSecret,
+    });
     expect(ok.status).toBe(200);
-    expect(entra.login.introspect(ok.json.access_token as string)).toMatchObject({ kind: 'app', tenant: entra.tenantId, scopes: ['https://graph.microsoft.com/.default'] });
+    expect(entra.login.introspect(ok.json.access_token as string)).toMatchObject({
+      kind: 'app',
+      tenant: entra.tenantId,
+      scopes: ['https://graph.microsoft.com/.default'],
+    });
     const bad = await token({ grant_type: 'client_credentials', scope: 'User.Read', client_id: entra.clientId, client_secret: entra.clientSecret });
     expect(bad.json).toMatchObject({ error: 'invalid_scope', error_codes: [1002012] });
     const grant = await token({ grant_type: 'password', client_id: entra.clientId, client_secret: entra.clientSecret });

@@ -147,7 +147,7 @@ describe('renewal (renewAfterSeconds): sessions confirmed by Entra again with th
     expect(refused.get('CF_Authorization')).toBeUndefined();
   });
 
-  it('renews through the directory store\'s identities (the record is replaced), and ends a disabled user\'s session there', async () => {
+  it("renews through the directory store's identities (the record is replaced), and ends a disabled user's session there", async () => {
     const store = await openDirectoryStore({ driver: 'pglite', dataDir: 'memory://' });
     try {
       const { a, clock } = await app(600, store.identities);

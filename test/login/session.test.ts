@@ -96,7 +96,10 @@ describe('session keys and rotation', () => {
       expect((await rejection(login.verifySession(garbage))).code).toBe('ERR_SESSION_INVALID');
     }
     // No credential at all is a token-family error (RFC 6750 §3.1: a bare challenge), as for a bearer token.
-    const missing = await login.verifySession('').then(() => undefined, (e: unknown) => e);
+    const missing = await login.verifySession('').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(missing).toBeInstanceOf(TokenError);
     expect((missing as TokenError).code).toBe('ERR_TOKEN_MISSING');
   });
@@ -121,7 +124,9 @@ describe('session keys and rotation', () => {
     );
     expect(() => loginWith({ keys: { signing: { kid: 'k', alg: 'RS256', privateKey: rsa.publicKey } } })).toThrow('must be a private key');
     expect(() =>
-      loginWith({ keys: { signing: { kid: 'k', alg: 'RS256', privateKey: rsa.privateKey }, verification: [{ kid: 'k', alg: 'RS256', publicKey: rsa.publicKey }] } }),
+      loginWith({
+        keys: { signing: { kid: 'k', alg: 'RS256', privateKey: rsa.privateKey }, verification: [{ kid: 'k', alg: 'RS256', publicKey: rsa.publicKey }] },
+      }),
     ).toThrow('the session key id `k` is used twice');
     // PEM works.
     const pem = rsa.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
@@ -198,11 +203,13 @@ describe('session duration precedence', () => {
       idp: entra.idpConfig(),
       authorityHost: entra.url,
       now: clock.now,
-      applications: { portal: { session_duration: '1h', policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }], session_duration: '30m' }] } },
+      applications: {
+        portal: { session_duration: '1h', policies: [{ name: 'Everyone', decision: 'allow', include: [{ everyone: {} }], session_duration: '30m' }] },
+      },
     });
     const id = await identity();
     const issuedAt = Math.floor(clock.now() / 1000);
-    expect(gate.sessionDuration((await gate.authorize(id, { application: 'portal' })), 'portal')).toBe(1_800);
+    expect(gate.sessionDuration(await gate.authorize(id, { application: 'portal' }), 'portal')).toBe(1_800);
     clock.advance(29 * 60_000);
     expect((await gate.authorize(id, { application: 'portal', session: { issuedAt } })).allowed).toBe(true);
     clock.advance(2 * 60_000);
@@ -264,12 +271,19 @@ describe('revocation list', () => {
       fc.record({ kind: fc.constant('app' as const), subject: fc.constantFrom('x', 'y'), at: fc.nat(100) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 20 }), fc.constantFrom('a', 'b', 'c'), fc.constantFrom('x', 'y'), fc.nat(100), fc.nat(30), (ops, subject, app, iat, tolerance) => {
-        const list = createMemoryRevocationList();
-        for (const o of ops) (o.kind === 'user' ? list.revokeUser([o.subject], o.at) : list.revokeApp(o.subject, o.at));
-        const expected = ops.some((o) => (o.kind === 'user' ? o.subject === subject : o.subject === app) && o.at + tolerance >= iat);
-        expect(list.isRevoked({ subjects: [subject], appId: app, issuedAt: iat, toleranceSeconds: tolerance })).toBe(expected);
-      }),
+      fc.property(
+        fc.array(op, { maxLength: 20 }),
+        fc.constantFrom('a', 'b', 'c'),
+        fc.constantFrom('x', 'y'),
+        fc.nat(100),
+        fc.nat(30),
+        (ops, subject, app, iat, tolerance) => {
+          const list = createMemoryRevocationList();
+          for (const o of ops) o.kind === 'user' ? list.revokeUser([o.subject], o.at) : list.revokeApp(o.subject, o.at);
+          const expected = ops.some((o) => (o.kind === 'user' ? o.subject === subject : o.subject === app) && o.at + tolerance >= iat);
+          expect(list.isRevoked({ subjects: [subject], appId: app, issuedAt: iat, toleranceSeconds: tolerance })).toBe(expected);
+        },
+      ),
     );
   });
 
@@ -318,14 +332,25 @@ describe('return-to', () => {
   it('only ever yields a same-origin path (property)', () => {
     const base = 'http://entragate.invalid';
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.webUrl(), fc.webPath(), fc.string().map((s) => `/${s}`), fc.string().map((s) => `//${s}`),
-        // Dot segments that collapse into `//host` once parsed: the open redirect `/.//evil.com` (regression).
-        fc.tuple(fc.constantFrom('/./', '/../', '/%2e/', '/%2E%2e/', '/a/../', '/a/b/../../'), fc.constantFrom('/', '\\', '/\\'), fc.webSegment()).map(([dots, sep, host]) => `${dots}${sep}${host}`)), (value) => {
-        const out = safeReturnTo(value, '/');
-        expect(out.startsWith('/')).toBe(true);
-        expect(out.startsWith('//') || out.startsWith('/\\')).toBe(false);
-        expect(new URL(out, base).origin).toBe(base);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.webUrl(),
+          fc.webPath(),
+          fc.string().map((s) => `/${s}`),
+          fc.string().map((s) => `//${s}`),
+          // Dot segments that collapse into `//host` once parsed: the open redirect `/.//evil.com` (regression).
+          fc
+            .tuple(fc.constantFrom('/./', '/../', '/%2e/', '/%2E%2e/', '/a/../', '/a/b/../../'), fc.constantFrom('/', '\\', '/\\'), fc.webSegment())
+            .map(([dots, sep, host]) => `${dots}${sep}${host}`),
+        ),
+        (value) => {
+          const out = safeReturnTo(value, '/');
+          expect(out.startsWith('/')).toBe(true);
+          expect(out.startsWith('//') || out.startsWith('/\\')).toBe(false);
+          expect(new URL(out, base).origin).toBe(base);
+        },
+      ),
     );
   });
 });

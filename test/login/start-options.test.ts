@@ -29,7 +29,13 @@ describe('login.start: per-request login_hint, domain_hint, prompt and claims', 
     suite.entra.login.users.set('ada@contoso.com', { claims: { oid: randomUUID(), email: 'ada@contoso.com' } });
     const { jar, hops } = await signIn(a, '/auth/login?login_hint=ada%40contoso.com&domain_hint=contoso.com&prompt=login');
     expect(hops.at(-1)!.status).toBe(200);
-    expect(suite.entra.login.authorizations.at(-1)).toMatchObject({ login_hint: 'ada@contoso.com', domain_hint: 'contoso.com', prompt: 'login', claims: null, outcome: 'code' });
+    expect(suite.entra.login.authorizations.at(-1)).toMatchObject({
+      login_hint: 'ada@contoso.com',
+      domain_hint: 'contoso.com',
+      prompt: 'login',
+      claims: null,
+      outcome: 'code',
+    });
     // The mock signed in the hinted user.
     const who = await a.login.authenticate({ headers: { cookie: jar.header('/') } });
     expect(who.identity.email).toBe('ada@contoso.com');
@@ -81,7 +87,11 @@ describe('login.start: per-request login_hint, domain_hint, prompt and claims', 
     [`claims=${encodeURIComponent(JSON.stringify({ evil: {} }))}`, 'ERR_LOGIN_CLAIMS_INVALID', 'is not one of id_token, userinfo, access_token'],
     [`claims=${encodeURIComponent(JSON.stringify({ id_token: 'acrs' }))}`, 'ERR_LOGIN_CLAIMS_INVALID', 'must be an object'],
     [`claims=${encodeURIComponent(JSON.stringify({ id_token: { acrs: { values: ['x'.repeat(2100)] } } }))}`, 'ERR_LOGIN_CLAIMS_INVALID', 'over 2048 bytes'],
-    [`claims=${encodeURIComponent(JSON.stringify(STEP_UP))}&claims=${encodeURIComponent(JSON.stringify(STEP_UP))}`, 'ERR_LOGIN_PARAMETER_INVALID', 'is given 2 times'],
+    [
+      `claims=${encodeURIComponent(JSON.stringify(STEP_UP))}&claims=${encodeURIComponent(JSON.stringify(STEP_UP))}`,
+      'ERR_LOGIN_PARAMETER_INVALID',
+      'is given 2 times',
+    ],
   ];
   for (const [query, code, message] of refused) {
     it(`refuses \`${query.slice(0, 60)}\` with a coded 400, and nothing reaches Entra`, async () => {
@@ -118,12 +128,19 @@ describe('step-up: an auth_context rule allows after the login asked Entra for t
   const gate = {
     applications: {
       payroll: {
-        policies: [{ name: 'Payroll needs c1', decision: 'allow' as const, include: [{ everyone: {} }], require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: 'f174e90a-fafe-4643-bbbc-4a0ed4fc8415' } }] }],
+        policies: [
+          {
+            name: 'Payroll needs c1',
+            decision: 'allow' as const,
+            include: [{ everyone: {} }],
+            require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: 'f174e90a-fafe-4643-bbbc-4a0ed4fc8415' } }],
+          },
+        ],
       },
     },
   };
 
-  it('a plain login is denied for want of c1; the adapters\' step-up redirect logs in with acrs and is allowed', async () => {
+  it("a plain login is denied for want of c1; the adapters' step-up redirect logs in with acrs and is allowed", async () => {
     const a = await app({ idp: { config: { conditional_access_enabled: true } }, gate });
     const u = user();
     const plain = await signIn(a, '/auth/login');
@@ -143,7 +160,7 @@ describe('step-up: an auth_context rule allows after the login asked Entra for t
     expect(allowed).toMatchObject({ allowed: true, policy: { name: 'Payroll needs c1' } });
   });
 
-  it('keeps the acrs through the directory store\'s identities (regression: the store dropped them) and under automatic updates', async () => {
+  it("keeps the acrs through the directory store's identities (regression: the store dropped them) and under automatic updates", async () => {
     const store = await openDirectoryStore({ driver: 'pglite', dataDir: 'memory://' });
     try {
       for (const behavior of ['no_action', 'automatic'] as const) {

@@ -121,10 +121,17 @@ describe('sessions across instances (PostgreSQL)', () => {
       await dropSchema(url, schema);
     });
     const key = esKey();
-    const common = { keys: { signing: { kid: 'shared', alg: 'ES256' as const, privateKey: key.privateKey } }, audience: 'shared-app', issuer: 'https://app.example.com' };
+    const common = {
+      keys: { signing: { kid: 'shared', alg: 'ES256' as const, privateKey: key.privateKey } },
+      audience: 'shared-app',
+      issuer: 'https://app.example.com',
+    };
     const one = await startApp(entra, { login: () => ({ ...common, identities: a.identities }), gate: { revocations: a.revocations } });
     const two = await startApp(entra, { login: () => ({ ...common, identities: b.identities }), gate: { revocations: b.revocations } });
-    closers.push(() => one.close(), () => two.close());
+    closers.push(
+      () => one.close(),
+      () => two.close(),
+    );
     return { a, b, one, two };
   }
 

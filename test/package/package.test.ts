@@ -45,7 +45,8 @@ const peerFree = subpaths.filter((s) => !(s in needsPeers));
 
 /** The peers the full folder installs, at the versions this repository tests with. */
 const fullPeers = ['jose', 'openid-client', 'fast-check', 'pg', 'fastify'];
-const pinned = (name: string) => `${name}@${(JSON.parse(readFileSync(join(repo, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`;
+const pinned = (name: string) =>
+  `${name}@${(JSON.parse(readFileSync(join(repo, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`;
 
 let dir: string;
 let tarball: string;
@@ -95,7 +96,11 @@ describe('the packed tarball', () => {
   it('ships dist, bin, LICENSE, README and package.json, with no source maps and every export built', async () => {
     const { stdout } = await run('tar', ['-tzf', tarball], { cwd: dir });
     const files = stdout.trim().split('\n');
-    for (const f of files) expect(f.startsWith('package/dist/') || f.startsWith('package/bin/') || ['package/package.json', 'package/README.md', 'package/LICENSE'].includes(f), f).toBe(true);
+    for (const f of files)
+      expect(
+        f.startsWith('package/dist/') || f.startsWith('package/bin/') || ['package/package.json', 'package/README.md', 'package/LICENSE'].includes(f),
+        f,
+      ).toBe(true);
     expect(files).toContain('package/LICENSE');
     expect(files).toContain('package/dist/THIRD-PARTY-LICENSES.md');
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
@@ -111,7 +116,7 @@ describe('the packed tarball', () => {
     expect(statSync(tarball).size).toBeLessThanOrEqual(400_000);
   });
 
-  it('keeps a bundled dependency\'s licence beside the code compiled from it', () => {
+  it("keeps a bundled dependency's licence beside the code compiled from it", () => {
     const notices = readFileSync(join(verifyApp, 'node_modules', manifest.name, 'dist', 'THIRD-PARTY-LICENSES.md'), 'utf8');
     expect(notices).toContain('## lru-cache');
     expect(notices).toContain('Blue Oak Model License');
@@ -135,7 +140,8 @@ describe('a verify-only install (the tarball alone)', () => {
   });
 
   it('imports every subpath without an optional peer from ESM and requires it from CommonJS', async () => {
-    const script = (load: string) => `const out = {}; for (const n of ${JSON.stringify(peerFree)}) out[n] = Object.keys(${load}).length; console.log(JSON.stringify(out));`;
+    const script = (load: string) =>
+      `const out = {}; for (const n of ${JSON.stringify(peerFree)}) out[n] = Object.keys(${load}).length; console.log(JSON.stringify(out));`;
     const fromEsm = JSON.parse((await esm(verifyApp, script('await import(n)'))).stdout) as Record<string, number>;
     const fromCjs = JSON.parse((await cjs(verifyApp, script('require(n)'))).stdout) as Record<string, number>;
     for (const n of peerFree) {
@@ -156,29 +162,43 @@ describe('a verify-only install (the tarball alone)', () => {
         console.log(JSON.stringify({ verified: typeof identity === 'object' && identity !== null, refused }));
       } finally { await entra.close(); }`;
     const expected = { verified: true, refused: ['ERR_TOKEN_KEY_NOT_FOUND', true] };
-    const fromEsm = await esm(verifyApp, `import { createGate, EntragateError } from 'entragate'; import { createMockEntra } from 'entragate/testing'; ${body}`);
+    const fromEsm = await esm(
+      verifyApp,
+      `import { createGate, EntragateError } from 'entragate'; import { createMockEntra } from 'entragate/testing'; ${body}`,
+    );
     expect(JSON.parse(fromEsm.stdout)).toEqual(expected);
-    const fromCjs = await cjs(verifyApp, `const { createGate, EntragateError } = require('entragate'); const { createMockEntra } = require('entragate/testing'); (async () => { ${body} })().catch((e) => { console.error(e); process.exitCode = 1; });`);
+    const fromCjs = await cjs(
+      verifyApp,
+      `const { createGate, EntragateError } = require('entragate'); const { createMockEntra } = require('entragate/testing'); (async () => { ${body} })().catch((e) => { console.error(e); process.exitCode = 1; });`,
+    );
     expect(JSON.parse(fromCjs.stdout)).toEqual(expected);
   }, 60_000);
 
   it('names the package to install when a subpath needs a missing peer', async () => {
-    const { stdout } = await esm(verifyApp, `
+    const { stdout } = await esm(
+      verifyApp,
+      `
       const out = {};
       for (const n of ${JSON.stringify(Object.keys(needsPeers))}) { try { await import(n); out[n] = 'loaded'; } catch (e) { out[n] = e.message; } }
       const { openDirectoryStore } = await import('entragate/store');
       const { EntragateError } = await import('entragate');
       try { await openDirectoryStore({ driver: 'pglite', dataDir: 'memory://' }); } catch (e) { out.pglite = [e.code, e.message, e instanceof EntragateError]; }
-      console.log(JSON.stringify(out));`);
+      console.log(JSON.stringify(out));`,
+    );
     const out = JSON.parse(stdout) as Record<string, unknown>;
     for (const [n, peers] of Object.entries(needsPeers)) expect(out[n], n).toMatch(new RegExp(`'(${peers.join('|')})'`));
-    expect(out.pglite).toEqual(['ERR_STORE_UNAVAILABLE', 'package `@electric-sql/pglite` is not installed: run `npm install @electric-sql/pglite` to use this store driver', true]);
+    expect(out.pglite).toEqual([
+      'ERR_STORE_UNAVAILABLE',
+      'package `@electric-sql/pglite` is not installed: run `npm install @electric-sql/pglite` to use this store driver',
+      true,
+    ]);
   }, 60_000);
 });
 
 describe('an install with the optional peers', () => {
   it('imports every subpath from ESM and requires it from CommonJS, with the same exports', async () => {
-    const script = (load: string) => `const out = {}; for (const n of ${JSON.stringify(subpaths)}) out[n] = Object.keys(${load}).sort(); console.log(JSON.stringify(out));`;
+    const script = (load: string) =>
+      `const out = {}; for (const n of ${JSON.stringify(subpaths)}) out[n] = Object.keys(${load}).sort(); console.log(JSON.stringify(out));`;
     const fromEsm = JSON.parse((await esm(fullApp, script('await import(n)'))).stdout) as Record<string, string[]>;
     const fromCjs = JSON.parse((await cjs(fullApp, script('require(n)'))).stdout) as Record<string, string[]>;
     for (const n of subpaths) expect(fromEsm[n]?.length, n).toBeGreaterThan(0);
@@ -188,7 +208,9 @@ describe('an install with the optional peers', () => {
   }, 60_000);
 
   it('has one class per error: what require() throws is instanceof what import gives (regression: the CJS copy had its own ConfigError)', async () => {
-    const { stdout } = await esm(fullApp, `
+    const { stdout } = await esm(
+      fullApp,
+      `
       import { createRequire } from 'node:module';
       import * as imported from 'entragate';
       const required = createRequire(import.meta.url)('entragate');
@@ -197,12 +219,15 @@ describe('an install with the optional peers', () => {
       try { required.createGate({}); } catch (e) { config = [e.code, e instanceof imported.ConfigError, e instanceof imported.EntragateError]; }
       // pg is installed: the driver loads, and the refused connection is a StoreError of the one class.
       try { await openDirectoryStore({ driver: 'postgres', connectionString: 'postgres://postgres@127.0.0.1:1/none' }); } catch (e) { store = [e.code, e.message.includes('not installed'), e instanceof imported.EntragateError]; }
-      console.log(JSON.stringify({ same: required.ConfigError === imported.ConfigError, config, store }));`);
+      console.log(JSON.stringify({ same: required.ConfigError === imported.ConfigError, config, store }));`,
+    );
     expect(JSON.parse(stdout)).toEqual({ same: true, config: ['ERR_CONFIG_INVALID', true, true], store: ['ERR_STORE_UNAVAILABLE', false, true] });
   }, 60_000);
 
   it('protects a Fastify app with the bundled fastify-plugin: the hook reaches routes outside the plugin', async () => {
-    const { stdout } = await cjs(fullApp, `
+    const { stdout } = await cjs(
+      fullApp,
+      `
       const Fastify = require('fastify');
       const { createGate } = require('entragate');
       const { protect } = require('entragate/fastify');
@@ -218,13 +243,14 @@ describe('an install with the optional peers', () => {
         console.log(JSON.stringify({ denied: [denied.statusCode, denied.headers['www-authenticate']?.split(' ')[0]], allowed: [allowed.statusCode, allowed.json()] }));
         await app.close();
         await entra.close();
-      })().catch((e) => { console.error(e); process.exitCode = 1; });`);
+      })().catch((e) => { console.error(e); process.exitCode = 1; });`,
+    );
     expect(JSON.parse(stdout)).toEqual({ denied: [401, 'Bearer'], allowed: [200, { signedIn: true }] });
   }, 60_000);
 });
 
 describe('the entragate bin', () => {
-  it('runs through npx: --version, and a command\'s --help', async () => {
+  it("runs through npx: --version, and a command's --help", async () => {
     const version = await run('npx', ['--no-install', 'entragate', '--version'], { cwd: verifyApp });
     expect(version.stdout).toBe(`${manifest.version}\n`);
     const help = await run('npx', ['--no-install', 'entragate', 'check', '--help'], { cwd: verifyApp });
@@ -252,7 +278,11 @@ describe('tarball linters', () => {
   // and `node18` refuse `require` of ESM types (`cjs-resolves-to-esm`, ignored here), which
   // `module: node20` / `nodenext` (TypeScript >= 5.8) accept, as Node >= 20.19 does at run time.
   it('passes @arethetypeswrong/cli (node16 profile, ESM only)', async () => {
-    const { stdout } = await run('npx', ['--no-install', 'attw', tarball, '--profile', 'node16', '--ignore-rules', 'cjs-resolves-to-esm', '--format', 'ascii'], { cwd: repo, timeout: 180_000 });
+    const { stdout } = await run(
+      'npx',
+      ['--no-install', 'attw', tarball, '--profile', 'node16', '--ignore-rules', 'cjs-resolves-to-esm', '--format', 'ascii'],
+      { cwd: repo, timeout: 180_000 },
+    );
     // execFile rejects on a non-zero exit: reaching here means attw found no other problem.
     const lines = stdout.split('\n');
     const fromEsm = lines.filter((line) => /^(node16 \(from ESM\)|bundler):/.test(line));

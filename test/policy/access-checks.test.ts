@@ -64,7 +64,8 @@ describe('access: selector edges', () => {
 
   it('oidc: the trace describes the claim it found', () => {
     const detail = (fields: unknown): string | undefined =>
-      allow({ oidc: { claim_name: 'c', claim_value: 'v' } }).evaluate({ ...makeIdentity(), oidc_fields: fields as Record<string, unknown> }, {}).trace[0]?.checks[0]?.detail;
+      allow({ oidc: { claim_name: 'c', claim_value: 'v' } }).evaluate({ ...makeIdentity(), oidc_fields: fields as Record<string, unknown> }, {}).trace[0]
+        ?.checks[0]?.detail;
     expect(detail({ c: 'other' })).toBe('claim `c` is `other`');
     expect(detail({ c: 7 })).toBe('claim `c` is `7`');
     expect(detail({ c: false })).toBe('claim `c` is `false`');
@@ -77,7 +78,10 @@ describe('access: selector edges', () => {
   });
 
   it('oidc with identity_provider_id: the trace names the other IdP', () => {
-    const d = allow({ oidc: { claim_name: 'c', claim_value: 'v', identity_provider_id: 'okta' } }).evaluate(makeIdentity({ idp: 'entra', oidc_fields: { c: 'v' } }), {});
+    const d = allow({ oidc: { claim_name: 'c', claim_value: 'v', identity_provider_id: 'okta' } }).evaluate(
+      makeIdentity({ idp: 'entra', oidc_fields: { c: 'v' } }),
+      {},
+    );
     expect(d.trace[0]?.checks[0]?.detail).toBe('identity provider `entra` is not `okta`');
   });
 
@@ -97,21 +101,35 @@ describe('access: selector edges', () => {
 
   it('the identity selectors are refused in Bypass policies, the request ones accepted', () => {
     const identityBased: AccessRule[] = [
-      { email: { email: 'a@x' } }, { email_domain: { domain: 'x' } }, { email_list: { id: 'l' } }, { azureAD: { id: 'g' } },
-      { login_method: { id: 'e' } }, { auth_method: { auth_method: 'mfa' } }, { oidc: { claim_name: 'c', claim_value: 'v' } },
+      { email: { email: 'a@x' } },
+      { email_domain: { domain: 'x' } },
+      { email_list: { id: 'l' } },
+      { azureAD: { id: 'g' } },
+      { login_method: { id: 'e' } },
+      { auth_method: { auth_method: 'mfa' } },
+      { oidc: { claim_name: 'c', claim_value: 'v' } },
     ];
     for (const rule of identityBased) {
       const err = thrown(() => compileAccessPolicies([{ name: 'b', decision: 'bypass', include: [{ everyone: {} }], exclude: [rule] }], { lists: { l: [] } }));
       expect(err.message).toContain('bypass policies cannot use identity-based selectors');
     }
     const requestBased: AccessRule[] = [
-      { everyone: {} }, { ip: { ip: '10.0.0.0/8' } }, { ip_list: { id: 'ips' } }, { geo: { country_code: 'US' } }, { common_name: { common_name: 'c' } },
-      { certificate: {} }, { service_token: { token_id: 't' } }, { any_valid_service_token: {} }, { device_posture: { integration_uid: 'u' } },
+      { everyone: {} },
+      { ip: { ip: '10.0.0.0/8' } },
+      { ip_list: { id: 'ips' } },
+      { geo: { country_code: 'US' } },
+      { common_name: { common_name: 'c' } },
+      { certificate: {} },
+      { service_token: { token_id: 't' } },
+      { any_valid_service_token: {} },
+      { device_posture: { integration_uid: 'u' } },
     ];
     expect(() => compileAccessPolicies([{ name: 'b', decision: 'bypass', include: requestBased }], { lists: { ips: [] } })).not.toThrow();
     // A rule group is identity-based when any of its rules is.
     const groups = [{ id: 'mixed', name: 'm', include: [{ everyone: {} }, { email: { email: 'a@x' } }] }];
-    expect(thrown(() => compileAccessPolicies([{ name: 'b', decision: 'bypass', include: [{ group: { id: 'mixed' } }] }], { groups })).code).toBe('ERR_POLICY_INVALID');
+    expect(thrown(() => compileAccessPolicies([{ name: 'b', decision: 'bypass', include: [{ group: { id: 'mixed' } }] }], { groups })).code).toBe(
+      'ERR_POLICY_INVALID',
+    );
   });
 });
 
@@ -122,13 +140,25 @@ describe('access: the compiler’s checks, by message', () => {
     [{ policies: ['x'] }, 'a policy must be an object: policies[0]'],
     [{ policies: [{ name: '', decision: 'allow', include: [{ everyone: {} }] }] }, '`name` must be a non-empty string: policies[0]'],
     [{ policies: [{ name: 5, decision: 'allow', include: [{ everyone: {} }] }] }, '`name` must be a non-empty string: policies[0]'],
-    [{ policies: [{ name: 'p', decision: 5, include: [{ everyone: {} }] }] }, '`decision` must be allow, deny, bypass or non_identity, not `5`: policies[0] `p`'],
+    [
+      { policies: [{ name: 'p', decision: 5, include: [{ everyone: {} }] }] },
+      '`decision` must be allow, deny, bypass or non_identity, not `5`: policies[0] `p`',
+    ],
     [{ policies: [{ name: 'p', decision: 'allow', id: 5, include: [{ everyone: {} }] }] }, '`id` must be a string: policies[0] `p`'],
     [{ policies: [{ name: 'p', decision: 'allow', precedence: '1', include: [{ everyone: {} }] }] }, '`precedence` must be a finite number: policies[0] `p`'],
-    [{ policies: [{ name: 'p', decision: 'allow', precedence: Infinity, include: [{ everyone: {} }] }] }, '`precedence` must be a finite number: policies[0] `p`'],
+    [
+      { policies: [{ name: 'p', decision: 'allow', precedence: Infinity, include: [{ everyone: {} }] }] },
+      '`precedence` must be a finite number: policies[0] `p`',
+    ],
     [{ policies: [{ name: 'p', decision: 'allow', include: null }] }, 'at least one `include` rule is required: policies[0]'],
-    [{ policies: [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '999ms' }] }, '`session_duration` `999ms` is not a duration of at least `1s` such as `24h`: policies[0] `p`'],
-    [{ policies: [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: 86400 }] }, '`session_duration` `86400` is not a duration of at least `1s` such as `24h`: policies[0] `p`'],
+    [
+      { policies: [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '999ms' }] },
+      '`session_duration` `999ms` is not a duration of at least `1s` such as `24h`: policies[0] `p`',
+    ],
+    [
+      { policies: [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: 86400 }] },
+      '`session_duration` `86400` is not a duration of at least `1s` such as `24h`: policies[0] `p`',
+    ],
     [{ policies: [], groups: ['x'] }, 'a rule group must be an object: groups[0]'],
     [{ policies: [], groups: [{ id: '', name: 'g', include: [{ everyone: {} }] }] }, '`id` must be a non-empty string: groups[0]'],
     [{ policies: [], groups: [{ id: 5, name: 'g', include: [{ everyone: {} }] }] }, '`id` must be a non-empty string: groups[0]'],
@@ -140,7 +170,9 @@ describe('access: the compiler’s checks, by message', () => {
 
   it('accepts a session of exactly one second, and null require and exclude', () => {
     expect(() => compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '1s' }])).not.toThrow();
-    expect(() => compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ everyone: {} }], require: null, exclude: null } as unknown as AccessPolicy])).not.toThrow();
+    expect(() =>
+      compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ everyone: {} }], require: null, exclude: null } as unknown as AccessPolicy]),
+    ).not.toThrow();
   });
 
   it('names the rule groups of a cycle from where it closes', () => {
@@ -223,7 +255,12 @@ describe('access: order, decision refs and the trace', () => {
     ]).evaluate(id, {});
     expect(excluded.trace[0]?.result).toBe('no-match');
     const required = compileAccessPolicies([
-      { name: 'p', decision: 'allow', include: [{ email: { email: 'x@example.com' } }, { everyone: {} }], require: [{ auth_method: { auth_method: 'pwd' } }, { everyone: {} }] },
+      {
+        name: 'p',
+        decision: 'allow',
+        include: [{ email: { email: 'x@example.com' } }, { everyone: {} }],
+        require: [{ auth_method: { auth_method: 'pwd' } }, { everyone: {} }],
+      },
     ]).evaluate(id, {});
     expect(required.trace[0]?.result).toBe('match');
     const unknownExclude = compileAccessPolicies([

@@ -14,25 +14,76 @@ function compileError(policies: unknown[], options = {}): { code?: string; messa
 
 describe('access: compile errors name the location', () => {
   it.each([
-    [[{ name: 'p', decision: 'allow', include: [{ okta: { name: 'x' } }] }], 'ERR_POLICY_UNKNOWN_SELECTOR', 'selector `okta` is not supported by entragate: policies[0].include[0]'],
-    [[{ name: 'a', decision: 'allow', include: [{ everyone: {} }] }, { name: 'b', decision: 'deny', include: [{ everyone: {} }], exclude: [{ frobnicate: {} }] }], 'ERR_POLICY_UNKNOWN_SELECTOR', 'selector `frobnicate` is not known: policies[1].exclude[0]'],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ okta: { name: 'x' } }] }],
+      'ERR_POLICY_UNKNOWN_SELECTOR',
+      'selector `okta` is not supported by entragate: policies[0].include[0]',
+    ],
+    [
+      [
+        { name: 'a', decision: 'allow', include: [{ everyone: {} }] },
+        { name: 'b', decision: 'deny', include: [{ everyone: {} }], exclude: [{ frobnicate: {} }] },
+      ],
+      'ERR_POLICY_UNKNOWN_SELECTOR',
+      'selector `frobnicate` is not known: policies[1].exclude[0]',
+    ],
     [[{ name: 'p', decision: 'allow', include: [] }], 'ERR_POLICY_INVALID', 'at least one `include` rule is required: policies[0]'],
     [[{ name: 'p', decision: 'allow' }], 'ERR_POLICY_INVALID', 'at least one `include` rule is required: policies[0]'],
-    [[{ name: 'p', decision: 'permit', include: [{ everyone: {} }] }], 'ERR_POLICY_INVALID', '`decision` must be allow, deny, bypass or non_identity, not `permit`: policies[0] `p`'],
+    [
+      [{ name: 'p', decision: 'permit', include: [{ everyone: {} }] }],
+      'ERR_POLICY_INVALID',
+      '`decision` must be allow, deny, bypass or non_identity, not `permit`: policies[0] `p`',
+    ],
     [[{ decision: 'allow', include: [{ everyone: {} }] }], 'ERR_POLICY_INVALID', '`name` must be a non-empty string: policies[0]'],
     [[{ name: 'p', decision: 'allow', include: [{ email: {} }] }], 'ERR_POLICY_INVALID', '`email.email` must be a non-empty string: policies[0].include[0]'],
-    [[{ name: 'p', decision: 'allow', include: [{ email: { email: 'a@x' }, geo: { country_code: 'US' } }] }], 'ERR_POLICY_INVALID', 'a rule must have exactly one selector, found 2: policies[0].include[0]'],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ email: { email: 'a@x' }, geo: { country_code: 'US' } }] }],
+      'ERR_POLICY_INVALID',
+      'a rule must have exactly one selector, found 2: policies[0].include[0]',
+    ],
     [[{ name: 'p', decision: 'allow', include: ['everyone'] }], 'ERR_POLICY_INVALID', 'a rule must be an object with one selector: policies[0].include[0]'],
-    [[{ name: 'p', decision: 'allow', include: [{ ip: { ip: '10.0.0.0/33' } }] }], 'ERR_POLICY_INVALID', '`ip.ip` `10.0.0.0/33` is not an IPv4 or IPv6 address or CIDR: policies[0].include[0]'],
-    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], require: { email: { email: 'a' } } }], 'ERR_POLICY_INVALID', '`require` must be an array: policies[0].require'],
-    [[{ name: 'p', decision: 'allow', include: [{ email_list: { id: 'l' } }] }], 'ERR_POLICY_GROUP_MISSING', 'list `l` is not configured: policies[0].include[0]'],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ ip: { ip: '10.0.0.0/33' } }] }],
+      'ERR_POLICY_INVALID',
+      '`ip.ip` `10.0.0.0/33` is not an IPv4 or IPv6 address or CIDR: policies[0].include[0]',
+    ],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], require: { email: { email: 'a' } } }],
+      'ERR_POLICY_INVALID',
+      '`require` must be an array: policies[0].require',
+    ],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ email_list: { id: 'l' } }] }],
+      'ERR_POLICY_GROUP_MISSING',
+      'list `l` is not configured: policies[0].include[0]',
+    ],
     [[{ name: 'p', decision: 'allow', include: [{ ip_list: { id: 'l' } }] }], 'ERR_POLICY_GROUP_MISSING', 'list `l` is not configured: policies[0].include[0]'],
-    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: 'a day' }], 'ERR_POLICY_INVALID', '`session_duration` `a day` is not a duration of at least `1s` such as `24h`: policies[0] `p`'],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: 'a day' }],
+      'ERR_POLICY_INVALID',
+      '`session_duration` `a day` is not a duration of at least `1s` such as `24h`: policies[0] `p`',
+    ],
     // Regression: these compiled, then threw when the session code used them on a request.
-    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '500ms' }], 'ERR_POLICY_INVALID', '`session_duration` `500ms` is not a duration of at least `1s` such as `24h`: policies[0] `p`'],
-    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '1h'.repeat(40) }], 'ERR_POLICY_INVALID', `\`session_duration\` \`${'1h'.repeat(32)}\` is not a duration of at least \`1s\` such as \`24h\`: policies[0] \`p\``],
-    [[{ name: 'p', decision: 'allow', include: [{ everyone: {} }], precedence: 'first' }], 'ERR_POLICY_INVALID', '`precedence` must be a finite number: policies[0] `p`'],
-    [[{ name: 'p', decision: 'bypass', include: [{ email: { email: 'a@x' } }] }], 'ERR_POLICY_INVALID', 'bypass policies cannot use identity-based selectors (Cloudflare refuses them): policies[0] `p`'],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '500ms' }],
+      'ERR_POLICY_INVALID',
+      '`session_duration` `500ms` is not a duration of at least `1s` such as `24h`: policies[0] `p`',
+    ],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], session_duration: '1h'.repeat(40) }],
+      'ERR_POLICY_INVALID',
+      `\`session_duration\` \`${'1h'.repeat(32)}\` is not a duration of at least \`1s\` such as \`24h\`: policies[0] \`p\``,
+    ],
+    [
+      [{ name: 'p', decision: 'allow', include: [{ everyone: {} }], precedence: 'first' }],
+      'ERR_POLICY_INVALID',
+      '`precedence` must be a finite number: policies[0] `p`',
+    ],
+    [
+      [{ name: 'p', decision: 'bypass', include: [{ email: { email: 'a@x' } }] }],
+      'ERR_POLICY_INVALID',
+      'bypass policies cannot use identity-based selectors (Cloudflare refuses them): policies[0] `p`',
+    ],
   ])('%j', (policies, code, message) => {
     const err = compileError(policies);
     expect(err.code).toBe(code);
@@ -42,14 +93,29 @@ describe('access: compile errors name the location', () => {
   it('checks rule groups and lists with their own locations', () => {
     expect(compileError([], { groups: [{ id: 'g', name: 'G', include: [{ nope: {} }] }] }).message).toBe('selector `nope` is not known: groups[0].include[0]');
     expect(compileError([], { groups: [{ id: 'g', name: 'G', include: [] }] }).message).toBe('at least one `include` rule is required: groups[0]');
-    expect(compileError([], { groups: [{ id: 'g', name: 'G', include: [{ everyone: {} }] }, { id: 'g', name: 'H', include: [{ everyone: {} }] }] }).message).toBe('rule group id `g` is duplicated: groups[1]');
-    expect(compileError([{ name: 'p', decision: 'allow', include: [{ ip_list: { id: 'l' } }] }], { lists: { l: ['10.0.0.0/8', 'not-an-ip'] } }).message).toBe('`not-an-ip` is not an IPv4 or IPv6 address or CIDR: lists.l[1]');
-    const bypassViaGroup = compileError([{ name: 'b', decision: 'bypass', include: [{ group: { id: 'g' } }] }], { groups: [{ id: 'g', name: 'G', include: [{ azureAD: { id: G1 } }] }] });
+    expect(
+      compileError([], {
+        groups: [
+          { id: 'g', name: 'G', include: [{ everyone: {} }] },
+          { id: 'g', name: 'H', include: [{ everyone: {} }] },
+        ],
+      }).message,
+    ).toBe('rule group id `g` is duplicated: groups[1]');
+    expect(compileError([{ name: 'p', decision: 'allow', include: [{ ip_list: { id: 'l' } }] }], { lists: { l: ['10.0.0.0/8', 'not-an-ip'] } }).message).toBe(
+      '`not-an-ip` is not an IPv4 or IPv6 address or CIDR: lists.l[1]',
+    );
+    const bypassViaGroup = compileError([{ name: 'b', decision: 'bypass', include: [{ group: { id: 'g' } }] }], {
+      groups: [{ id: 'g', name: 'G', include: [{ azureAD: { id: G1 } }] }],
+    });
     expect(bypassViaGroup.message).toContain('bypass policies cannot use identity-based selectors');
   });
 
   it('bounds rule group nesting', () => {
-    const groups = Array.from({ length: 5 }, (_, i) => ({ id: `g${i}`, name: `G${i}`, include: i === 4 ? [{ everyone: {} }] : [{ group: { id: `g${i + 1}` } }] }));
+    const groups = Array.from({ length: 5 }, (_, i) => ({
+      id: `g${i}`,
+      name: `G${i}`,
+      include: i === 4 ? [{ everyone: {} }] : [{ group: { id: `g${i + 1}` } }],
+    }));
     expect(compileError([], { groups, maxGroupDepth: 3 }).message).toBe('rule groups nest deeper than 3: groups[2].include[0]');
     expect(() => compileAccessPolicies([], { groups, maxGroupDepth: 5 })).not.toThrow();
   });
@@ -64,7 +130,15 @@ describe('access: compile errors name the location', () => {
 
   it('tolerates documented fields it does not evaluate', () => {
     const p = compileAccessPolicies([
-      { name: 'p', decision: 'allow', include: [{ everyone: {} }], approval_required: false, mfa_config: { mfa_disabled: true }, isolation_required: false, purpose_justification_required: false },
+      {
+        name: 'p',
+        decision: 'allow',
+        include: [{ everyone: {} }],
+        approval_required: false,
+        mfa_config: { mfa_disabled: true },
+        isolation_required: false,
+        purpose_justification_required: false,
+      },
     ]);
     expect(p.evaluate(makeIdentity(), {}).allowed).toBe(true);
   });
@@ -93,19 +167,40 @@ describe('access: precedence', () => {
 
 describe('access: decisions and traces', () => {
   const policies: AccessPolicy[] = [
-    { id: 'p1', name: 'Finance', decision: 'allow', include: [{ azureAD: { id: G1, identity_provider_id: 'entra' } }], exclude: [{ email: { email: 'x@example.com' } }], session_duration: '8h' },
+    {
+      id: 'p1',
+      name: 'Finance',
+      decision: 'allow',
+      include: [{ azureAD: { id: G1, identity_provider_id: 'entra' } }],
+      exclude: [{ email: { email: 'x@example.com' } }],
+      session_duration: '8h',
+    },
   ];
 
   it('reports the deciding policy, the session duration and a readable trace', () => {
     const d = compileAccessPolicies(policies).evaluate(makeIdentity({ email: 'a@example.com', groups: [G1] }), {});
-    expect(d).toMatchObject({ kind: 'access', allowed: true, action: 'allow', policy: { id: 'p1', name: 'Finance', precedence: 1 }, reason: 'matched', sessionDuration: '8h' });
+    expect(d).toMatchObject({
+      kind: 'access',
+      allowed: true,
+      action: 'allow',
+      policy: { id: 'p1', name: 'Finance', precedence: 1 },
+      reason: 'matched',
+      sessionDuration: '8h',
+    });
     expect(d.trace).toEqual([
       {
         policy: { id: 'p1', name: 'Finance', precedence: 1, action: 'allow' },
         result: 'match',
         checks: [
           { path: 'include[0]', selector: 'azureAD', value: G1, attribute: 'identity.groups', result: 'match' },
-          { path: 'exclude[0]', selector: 'email', value: 'x@example.com', attribute: 'identity.email', result: 'no-match', detail: 'email is `a@example.com`' },
+          {
+            path: 'exclude[0]',
+            selector: 'email',
+            value: 'x@example.com',
+            attribute: 'identity.email',
+            result: 'no-match',
+            detail: 'email is `a@example.com`',
+          },
         ],
       },
     ]);
@@ -131,11 +226,20 @@ describe('access: decisions and traces', () => {
 
   it('says which attribute failed', () => {
     const p = compileAccessPolicies(policies);
-    expect(explain(p.evaluate(makeIdentity({ idp: 'other', groups: [G1] }), {}))).toContain('include[0] azureAD 86773093-5feb-48dd-814b-7ccd3676ff50 : no-match (identity provider `other` is not `entra`)');
+    expect(explain(p.evaluate(makeIdentity({ idp: 'other', groups: [G1] }), {}))).toContain(
+      'include[0] azureAD 86773093-5feb-48dd-814b-7ccd3676ff50 : no-match (identity provider `other` is not `entra`)',
+    );
     expect(explain(p.evaluate(makeIdentity({ groups: ['g2'] }), {}))).toContain('no-match (not among 1 group (membership complete (graph)))');
     expect(explain(p.evaluate(makeIdentity({ groups: ['g2', 'g3'] }), {}))).toContain('no-match (not among 2 groups (membership complete (graph)))');
     const none = p.evaluate(null, {});
-    expect(none.trace).toEqual([{ policy: { id: 'p1', name: 'Finance', precedence: 1, action: 'allow' }, result: 'skipped', note: 'no identity: allow and block policies need a login', checks: [] }]);
+    expect(none.trace).toEqual([
+      {
+        policy: { id: 'p1', name: 'Finance', precedence: 1, action: 'allow' },
+        result: 'skipped',
+        note: 'no identity: allow and block policies need a login',
+        checks: [],
+      },
+    ]);
     expect(explain(none)).toContain('no policy matched: deny by default');
   });
 
@@ -143,7 +247,11 @@ describe('access: decisions and traces', () => {
     const p = compileAccessPolicies([
       { name: 'claims', decision: 'allow', include: [{ oidc: { claim_name: 'department', claim_value: 'finance' } }] },
       { name: 'other idp', decision: 'allow', include: [{ oidc: { claim_name: 'department', claim_value: 'finance', identity_provider_id: 'okta' } }] },
-      { name: 'svc', decision: 'non_identity', include: [{ certificate: {} }, { any_valid_service_token: {} }, { device_posture: { integration_uid: 'disk' } }] },
+      {
+        name: 'svc',
+        decision: 'non_identity',
+        include: [{ certificate: {} }, { any_valid_service_token: {} }, { device_posture: { integration_uid: 'disk' } }],
+      },
     ]);
     const text = explain(p.evaluate(makeIdentity({ oidc_fields: { department: ['sales', 'legal'] } }), { devicePosture: ['firewall'] }));
     expect(text).toContain('include[0] certificate : no-match (no valid certificate)');
@@ -165,8 +273,12 @@ describe('access: decisions and traces', () => {
   });
 
   it('shows nested rule group checks', () => {
-    const p = compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ group: { id: 'rg' } }] }], { groups: [{ id: 'rg', name: 'RG', include: [{ geo: { country_code: 'US' } }] }] });
-    expect(explain(p.evaluate(makeIdentity(), { country: 'FR' }))).toContain('   include[0] group rg : no-match\n     include[0] geo US : no-match (country is `FR`)');
+    const p = compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ group: { id: 'rg' } }] }], {
+      groups: [{ id: 'rg', name: 'RG', include: [{ geo: { country_code: 'US' } }] }],
+    });
+    expect(explain(p.evaluate(makeIdentity(), { country: 'FR' }))).toContain(
+      '   include[0] group rg : no-match\n     include[0] geo US : no-match (country is `FR`)',
+    );
   });
 
   it('serialises with its trace', () => {
@@ -177,7 +289,11 @@ describe('access: decisions and traces', () => {
   });
 
   it('keeps the index shortcut equivalent: the same identity across policy sets and membership changes', () => {
-    const many: AccessPolicy[] = Array.from({ length: 50 }, (_, i) => ({ name: `g${i}`, decision: i % 7 === 0 ? 'deny' : 'allow', include: [{ azureAD: { id: `group-${i}` } }] }));
+    const many: AccessPolicy[] = Array.from({ length: 50 }, (_, i) => ({
+      name: `g${i}`,
+      decision: i % 7 === 0 ? 'deny' : 'allow',
+      include: [{ azureAD: { id: `group-${i}` } }],
+    }));
     const a = compileAccessPolicies(many);
     const b = compileAccessPolicies([...many].reverse());
     const id = makeIdentity({ groups: ['GROUP-13', 'group-14'] });

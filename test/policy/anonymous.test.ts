@@ -39,7 +39,9 @@ describe('gateway: a request without an identity', () => {
     'all(identity.groups.name[*] == "x")',
     'not(any(identity.groups.email[*] == "x@example.com"))',
   ])('%s is unknown: an Allow does not match, a Block denies', (expression) => {
-    expect(compileGatewayRules([{ name: 'a', action: 'allow', precedence: 1, identity: expression }], { defaultAction: 'block' }).evaluate(null, {})).toMatchObject({
+    expect(
+      compileGatewayRules([{ name: 'a', action: 'allow', precedence: 1, identity: expression }], { defaultAction: 'block' }).evaluate(null, {}),
+    ).toMatchObject({
       allowed: false,
       reason: 'unknown-identity',
     });
@@ -54,18 +56,33 @@ describe('gateway: a request without an identity', () => {
     const rules: GatewayRule[] = [
       { name: 'embargo', action: 'block', precedence: 1, traffic: 'net.src.geo.country == "KP"' },
       { name: 'public', action: 'allow', precedence: 2, traffic: 'http.request.uri.path matches "^/public/"' },
-      { name: 'office', action: 'allow', precedence: 3, traffic: 'net.src.ip in {203.0.113.0/24}', device_posture: 'any(device_posture.checks.passed[*] == "disk")' },
+      {
+        name: 'office',
+        action: 'allow',
+        precedence: 3,
+        traffic: 'net.src.ip in {203.0.113.0/24}',
+        device_posture: 'any(device_posture.checks.passed[*] == "disk")',
+      },
     ];
     const compiled = compileGatewayRules(rules, { defaultAction: 'block' });
     expect(compiled.evaluate(null, { request })).toMatchObject({ allowed: true, policy: { name: 'public' }, reason: 'matched' });
     expect(compiled.evaluate(null, { request, country: 'KP' })).toMatchObject({ allowed: false, policy: { name: 'embargo' }, reason: 'matched' });
-    expect(compiled.evaluate(null, { request: { ...request, url: '/x' }, ip: '203.0.113.9', devicePosture: ['disk'] })).toMatchObject({ allowed: true, policy: { name: 'office' } });
+    expect(compiled.evaluate(null, { request: { ...request, url: '/x' }, ip: '203.0.113.9', devicePosture: ['disk'] })).toMatchObject({
+      allowed: true,
+      policy: { name: 'office' },
+    });
     expect(compiled.evaluate(null, { request: { ...request, url: '/x' } })).toMatchObject({ allowed: false, reason: 'default' });
   });
 
   it('a rule mixing identity and request fields is unknown for the identity; a false request part still rules it out', () => {
     const compiled = compileGatewayRules([
-      { name: 'admins on /admin', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/admin"', identity: 'not(identity.email in {"root@example.com"})' },
+      {
+        name: 'admins on /admin',
+        action: 'block',
+        precedence: 1,
+        traffic: 'http.request.uri.path == "/admin"',
+        identity: 'not(identity.email in {"root@example.com"})',
+      },
     ]);
     expect(compiled.evaluate(null, { request: { ...request, url: '/admin' } })).toMatchObject({ allowed: false, reason: 'unknown-identity' });
     expect(compiled.evaluate(null, { request })).toMatchObject({ allowed: true, reason: 'default' });

@@ -28,10 +28,15 @@ const identity = (acrs?: string[]): Identity => ({
 });
 
 const stepUp = [
-  { name: 'Payroll needs MFA context', decision: 'allow' as const, include: [{ everyone: {} }], require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: 'entra' } }] },
+  {
+    name: 'Payroll needs MFA context',
+    decision: 'allow' as const,
+    include: [{ everyone: {} }],
+    require: [{ auth_context: { id: 'ctx-1', ac_id: 'c1', identity_provider_id: 'entra' } }],
+  },
 ];
 
-describe('auth_context (Conditional Access authentication context, Cloudflare\'s Access JSON)', () => {
+describe("auth_context (Conditional Access authentication context, Cloudflare's Access JSON)", () => {
   it('matches a token whose `acrs` holds the context, and names the missing context on a deny (step-up)', () => {
     const compiled = compileAccessPolicies(stepUp, { authContexts: true });
     const ok = compiled.evaluate(identity(['c1']), {});
@@ -47,10 +52,7 @@ describe('auth_context (Conditional Access authentication context, Cloudflare\'s
 
   it('names no context when satisfying it would not help (a Block decides, or nothing would allow)', () => {
     const compiled = compileAccessPolicies(
-      [
-        { name: 'Block contractors', decision: 'deny', include: [{ email_domain: { domain: 'contoso.com' } }] },
-        ...stepUp,
-      ],
+      [{ name: 'Block contractors', decision: 'deny', include: [{ email_domain: { domain: 'contoso.com' } }] }, ...stepUp],
       { authContexts: true },
     );
     const denied = compiled.evaluate(identity(), {});
@@ -59,9 +61,13 @@ describe('auth_context (Conditional Access authentication context, Cloudflare\'s
   });
 
   it('checks identity_provider_id and the context id shape, and refuses the selector without conditional_access_enabled', () => {
-    const other = compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ auth_context: { ac_id: 'c1', identity_provider_id: 'other' } }] }], { authContexts: true });
+    const other = compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ auth_context: { ac_id: 'c1', identity_provider_id: 'other' } }] }], {
+      authContexts: true,
+    });
     expect(other.evaluate(identity(['c1']), {}).allowed).toBe(false);
-    expect(() => compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ auth_context: { ac_id: 'mfa' } }] }], { authContexts: true })).toThrow(/is not an authentication context id/);
+    expect(() => compileAccessPolicies([{ name: 'p', decision: 'allow', include: [{ auth_context: { ac_id: 'mfa' } }] }], { authContexts: true })).toThrow(
+      /is not an authentication context id/,
+    );
     let error: unknown;
     try {
       compileAccessPolicies(stepUp);
@@ -73,7 +79,9 @@ describe('auth_context (Conditional Access authentication context, Cloudflare\'s
   });
 
   it('reads `acrs` from a verified Entra token through the gate, which honours conditional_access_enabled; a malformed `acrs` is a coded refusal', async () => {
-    expect(() => createGate({ idp: entra.idpConfig(), authorityHost: entra.url, applications: { payroll: { policies: stepUp } } })).toThrow(/conditional_access_enabled/);
+    expect(() => createGate({ idp: entra.idpConfig(), authorityHost: entra.url, applications: { payroll: { policies: stepUp } } })).toThrow(
+      /conditional_access_enabled/,
+    );
     const gate = createGate({
       idp: entra.idpConfig({ id: 'entra', config: { conditional_access_enabled: true } }),
       authorityHost: entra.url,

@@ -5,7 +5,11 @@ describe('claim checks (pure)', () => {
   it('requiredScopes reads scp as space-separated whole words; anything but a string is a coded failure', () => {
     const check = requiredScopes('orders.read', 'orders.write');
     expect(check.test({ scp: 'orders.write  orders.read profile' })).toBeUndefined();
-    expect(check.test({ scp: 'orders.read' })).toEqual({ code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token lacks the scope `orders.write`', scope: 'orders.read orders.write' });
+    expect(check.test({ scp: 'orders.read' })).toEqual({
+      code: 'ERR_INSUFFICIENT_SCOPE',
+      message: 'the token lacks the scope `orders.write`',
+      scope: 'orders.read orders.write',
+    });
     expect(check.test({ scp: 'orders.readorders.write' })?.code).toBe('ERR_INSUFFICIENT_SCOPE');
     for (const scp of [['orders.read', 'orders.write'], 1, null, { 'orders.read': true }]) {
       expect(check.test({ scp })).toMatchObject({ code: 'ERR_INSUFFICIENT_SCOPE', message: 'the token `scp` claim is not a string' });
@@ -23,7 +27,10 @@ describe('claim checks (pure)', () => {
     expect(requiredRoles('Orders.Admin').test({ roles: ['Orders.Admin', 'x'] })).toBeUndefined();
     expect(requiredRoles('Orders.Admin').test({ roles: [] })?.code).toBe('ERR_INSUFFICIENT_ROLE');
     for (const roles of ['Orders.Admin', ['Orders.Admin', 1], { length: 1, 0: 'Orders.Admin' }, null]) {
-      expect(requiredRoles('Orders.Admin').test({ roles })).toMatchObject({ code: 'ERR_INSUFFICIENT_ROLE', message: 'the token `roles` claim is not an array of strings' });
+      expect(requiredRoles('Orders.Admin').test({ roles })).toMatchObject({
+        code: 'ERR_INSUFFICIENT_ROLE',
+        message: 'the token `roles` claim is not an array of strings',
+      });
     }
   });
 
@@ -39,7 +46,14 @@ describe('claim checks (pure)', () => {
 
   it('claimCheck passes only on true: false, truthy non-booleans and throws fail closed', () => {
     expect(claimCheck(() => true).test({})).toBeUndefined();
-    for (const fn of [() => false, () => 1 as unknown as boolean, () => 'yes' as unknown as boolean, () => { throw new Error('x'); }]) {
+    for (const fn of [
+      () => false,
+      () => 1 as unknown as boolean,
+      () => 'yes' as unknown as boolean,
+      () => {
+        throw new Error('x');
+      },
+    ]) {
       expect(claimCheck(fn, 'mine').test({})).toEqual({ code: 'ERR_CLAIM_CHECK_FAILED', message: 'the token claims fail the check: mine' });
     }
   });

@@ -17,7 +17,16 @@ function show(e: Expr): string {
       return `${e.q}[${e.field}](${show(e.arg)})`;
     case 'compare': {
       const r = e.rhs;
-      const rhs = r.k === 'string' ? JSON.stringify(r.value) : r.k === 'set' ? `{${r.values.map((v) => JSON.stringify(v)).join(' ')}}` : r.k === 'list' ? `$${r.name}` : r.k === 'cidrs' ? `ip{${r.values.join(' ')}}` : `/${r.pattern}/`;
+      const rhs =
+        r.k === 'string'
+          ? JSON.stringify(r.value)
+          : r.k === 'set'
+            ? `{${r.values.map((v) => JSON.stringify(v)).join(' ')}}`
+            : r.k === 'list'
+              ? `$${r.name}`
+              : r.k === 'cidrs'
+                ? `ip{${r.values.join(' ')}}`
+                : `/${r.pattern}/`;
       return `${e.field}${e.each ? '[*]' : ''} ${e.op} ${rhs}`;
     }
   }
@@ -139,8 +148,16 @@ describe('expression parser: errors', () => {
     ['identity.email in {"a" "b"', 'ERR_EXPRESSION_SYNTAX', 'expected a string or `}` at 27: found end of input'],
     ['identity.email in "a"', 'ERR_EXPRESSION_SYNTAX', 'expected `{` or `$` at 19: found `"`'],
     ['identity.email ==', 'ERR_EXPRESSION_SYNTAX', 'expected a string at 18: found end of input'],
-    ['identity.email\t== "a"', 'ERR_EXPRESSION_SYNTAX', 'expected a comparison operator (`==`, `!=`, `in`, `contains`, `matches`, `wildcard`, …) at 15: found `\\t`'],
-    ['identity.email in {"a@x", "b@x"}', 'ERR_EXPRESSION_SYNTAX', 'a comma does not separate set items (wirefilter separates them with spaces: `{"a" "b"}`) at 25'],
+    [
+      'identity.email\t== "a"',
+      'ERR_EXPRESSION_SYNTAX',
+      'expected a comparison operator (`==`, `!=`, `in`, `contains`, `matches`, `wildcard`, …) at 15: found `\\t`',
+    ],
+    [
+      'identity.email in {"a@x", "b@x"}',
+      'ERR_EXPRESSION_SYNTAX',
+      'a comma does not separate set items (wirefilter separates them with spaces: `{"a" "b"}`) at 25',
+    ],
     ['identity.email', 'ERR_EXPRESSION_TYPE', 'field `identity.email` is not a boolean: expected a comparison operator at 15'],
     ['identity.phone == "1"', 'ERR_EXPRESSION_TYPE', 'unknown field `identity.phone` at 1'],
     ['dns.content_category == "1"', 'ERR_EXPRESSION_TYPE', 'unknown field `dns.content_category` at 1'],

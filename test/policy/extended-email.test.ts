@@ -91,7 +91,11 @@ describe('extended email: an exemption in a Block names exact addresses', () => 
   it('property: an Allow with matchExtendedEmail never admits a variant of an excluded address', () => {
     fc.assert(
       fc.property(arbExemption, arbAddress, ({ expression, names, lists }, email) => {
-        const rules = compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, identity: expression }], { lists, matchExtendedEmail: true, defaultAction: 'block' });
+        const rules = compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, identity: expression }], {
+          lists,
+          matchExtendedEmail: true,
+          defaultAction: 'block',
+        });
         const excluded = names.some((n) => canonical(n) === canonical(email));
         expect(rules.evaluate(person(email), {}).allowed).toBe(!excluded);
       }),
@@ -138,7 +142,14 @@ function tri(d: GatewayDecision, name: string): number {
 describe('extended email: no reading of a comparison lets a variant escape a restricting rule', () => {
   const lists = { people: ['alice@example.com', 'b.ob@example.com'] };
   const arbIdentity = fc
-    .tuple(arbAddress, fc.boolean(), fc.constantFrom<Identity['membership']>({ state: 'complete', source: 'graph', fields: ['id', 'name', 'email'] }, { state: 'overage', signal: 'hasgroups' }))
+    .tuple(
+      arbAddress,
+      fc.boolean(),
+      fc.constantFrom<Identity['membership']>(
+        { state: 'complete', source: 'graph', fields: ['id', 'name', 'email'] },
+        { state: 'overage', signal: 'hasgroups' },
+      ),
+    )
     .map(([email, inGroup, membership]) => makeIdentity({ email, groups: inGroup ? ['g'] : [], membership }));
 
   it('property: a restricting rule matches at least where the exact reading or the all-variants reading does', () => {
@@ -158,12 +169,20 @@ describe('extended email: no reading of a comparison lets a variant escape a res
   it('property: the compiled evaluator agrees with the brute-force reference for every action and setting', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(arbEmailExpression, fc.constantFrom<GatewayAction>('allow', 'block', 'isolate', 'noscan', 'override')), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.tuple(arbEmailExpression, fc.constantFrom<GatewayAction>('allow', 'block', 'isolate', 'noscan', 'override')), {
+          minLength: 1,
+          maxLength: 4,
+        }),
         arbIdentity,
         fc.boolean(),
         fc.constantFrom<GatewayAction>('allow', 'block'),
         (specs, identity, matchExtendedEmail, defaultAction) => {
-          const rules: GatewayRule[] = specs.map(([identityExpression, action], i) => ({ name: `${action} ${i}`, action, precedence: i + 1, identity: identityExpression }));
+          const rules: GatewayRule[] = specs.map(([identityExpression, action], i) => ({
+            name: `${action} ${i}`,
+            action,
+            precedence: i + 1,
+            identity: identityExpression,
+          }));
           const options = { lists, matchExtendedEmail, defaultAction };
           const d = compileGatewayRules(rules, options).evaluate(identity, {});
           const r = referenceGateway(rules, identity, {}, options);

@@ -7,9 +7,63 @@ import { runs } from './runs.js';
 
 const CODES = new Set(['ERR_EXPRESSION_SYNTAX', 'ERR_EXPRESSION_TYPE', 'ERR_EXPRESSION_REGEX', 'ERR_POLICY_GROUP_MISSING']);
 const TOKENS = [
-  'identity.email', 'identity.name', 'identity.groups.id', 'identity.groups', '.id', '[*]', '[', ']', '*', 'any(', 'all(', '(', ')',
-  ' and ', ' or ', ' xor ', ' not ', '!', '&&', '||', '^^', '==', '!=', ' eq ', ' in ', ' contains ', ' matches ', '~', '>=', '<',
-  '{', '}', ',', '$list', '"a"', 'net.src.ip', 'net.src.geo.country', '10.0.0.0/8', '::1', '2001:db8::/129', '1.2.3.4', '"', '\\', '\\x4', '\\777', 'r#"', '"#', 'r"', '(a+)+$', '(?i)', '\\1', '(?=', ' ', '\n', '\t', 'é', '\u0000',
+  'identity.email',
+  'identity.name',
+  'identity.groups.id',
+  'identity.groups',
+  '.id',
+  '[*]',
+  '[',
+  ']',
+  '*',
+  'any(',
+  'all(',
+  '(',
+  ')',
+  ' and ',
+  ' or ',
+  ' xor ',
+  ' not ',
+  '!',
+  '&&',
+  '||',
+  '^^',
+  '==',
+  '!=',
+  ' eq ',
+  ' in ',
+  ' contains ',
+  ' matches ',
+  '~',
+  '>=',
+  '<',
+  '{',
+  '}',
+  ',',
+  '$list',
+  '"a"',
+  'net.src.ip',
+  'net.src.geo.country',
+  '10.0.0.0/8',
+  '::1',
+  '2001:db8::/129',
+  '1.2.3.4',
+  '"',
+  '\\',
+  '\\x4',
+  '\\777',
+  'r#"',
+  '"#',
+  'r"',
+  '(a+)+$',
+  '(?i)',
+  '\\1',
+  '(?=',
+  ' ',
+  '\n',
+  '\t',
+  'é',
+  '\u0000',
 ];
 
 const anyEvaluation = fc.option(arbIdentity(), { nil: null });
@@ -55,9 +109,13 @@ function checkOutcome(expression: string, identity: ReturnType<typeof anyEvaluat
 describe('expression fuzzing', () => {
   it('random token soup parses or fails with a coded, positioned PolicyError', () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((t) => t.join('')), anyEvaluation, (expression, identity) => {
-        checkOutcome(expression, identity);
-      }),
+      fc.property(
+        fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((t) => t.join('')),
+        anyEvaluation,
+        (expression, identity) => {
+          checkOutcome(expression, identity);
+        },
+      ),
       runs(3000),
     );
   });

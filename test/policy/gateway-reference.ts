@@ -239,7 +239,10 @@ export function referenceGateway(
     const comparisons = emailComparisons(ast, []);
     let result: K = 'no';
     for (let mask = 0; mask < 1 << comparisons.length; mask++) {
-      result = best(result, evaluate(ast, (e) => ((mask >> comparisons.indexOf(e)) & 1) === 1));
+      result = best(
+        result,
+        evaluate(ast, (e) => ((mask >> comparisons.indexOf(e)) & 1) === 1),
+      );
     }
     return result;
   }

@@ -9,12 +9,18 @@ const ENG = '7a1f0c2e-1111-4222-8333-444455556666';
 const user = makeIdentity({
   email: 'john.doe@example.com',
   name: 'John Doe',
-  groups: [{ id: FIN, name: 'finance', email: 'finance@example.com' }, { id: ENG, name: 'Engineering' }],
+  groups: [
+    { id: FIN, name: 'finance', email: 'finance@example.com' },
+    { id: ENG, name: 'Engineering' },
+  ],
 });
 
 /** Whether a single allow rule with this identity expression matches `user`. */
 function matches(expression: string, identity = user, options = {}): boolean {
-  const d = compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, identity: expression }], { defaultAction: 'block', ...options }).evaluate(identity, {});
+  const d = compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, identity: expression }], { defaultAction: 'block', ...options }).evaluate(
+    identity,
+    {},
+  );
   return d.policy !== undefined;
 }
 
@@ -167,7 +173,12 @@ describe('gateway: rule order and actions', () => {
   it('evaluates lowest precedence first, skips disabled rules, first match wins', () => {
     const compiled = compileGatewayRules(rules);
     expect(compiled.order.map((r) => r.id)).toEqual(['r1', 'r2', 'r3']);
-    expect(compiled.evaluate(user, {})).toMatchObject({ allowed: true, action: 'allow', policy: { id: 'r1', name: 'finance allow', precedence: 1000 }, reason: 'matched' });
+    expect(compiled.evaluate(user, {})).toMatchObject({
+      allowed: true,
+      action: 'allow',
+      policy: { id: 'r1', name: 'finance allow', precedence: 1000 },
+      reason: 'matched',
+    });
     expect(compiled.evaluate(makeIdentity({ groups: [ENG] }), {})).toMatchObject({ allowed: true, action: 'isolate', policy: { id: 'r2' } });
     expect(compiled.evaluate(makeIdentity(), {})).toMatchObject({ allowed: false, action: 'block', policy: { id: 'r3' } });
   });
@@ -179,7 +190,9 @@ describe('gateway: rule order and actions', () => {
 
   it('a rule matches only when every present expression is true', () => {
     const r: GatewayRule = {
-      name: 'both', action: 'block', precedence: 1,
+      name: 'both',
+      action: 'block',
+      precedence: 1,
       identity: 'identity.email == "john.doe@example.com"',
       device_posture: 'any(device_posture.checks.passed[*] in {"disk"})',
       traffic: '',
@@ -214,10 +227,24 @@ describe('gateway: rule order and actions', () => {
         attribute: 'identity.groups.id[*]',
         result: 'no-match',
         children: [
-          { path: 'identity', selector: `(any(identity.groups.id[*] in {"${FIN}"}))`, value: '', attribute: 'identity.groups.id[*]', result: 'match', detail: '2 values' },
+          {
+            path: 'identity',
+            selector: `(any(identity.groups.id[*] in {"${FIN}"}))`,
+            value: '',
+            attribute: 'identity.groups.id[*]',
+            result: 'match',
+            detail: '2 values',
+          },
         ],
       },
-      { path: 'identity', selector: 'identity.email contains "@"', value: '', attribute: 'identity.email', result: 'match', detail: 'identity.email is `john.doe@example.com`' },
+      {
+        path: 'identity',
+        selector: 'identity.email contains "@"',
+        value: '',
+        attribute: 'identity.email',
+        result: 'match',
+        detail: 'identity.email is `john.doe@example.com`',
+      },
     ]);
     expect(explain(d).split('\n').slice(2)).toEqual([
       '1. block "non-finance" (precedence 1): no-match',
@@ -228,9 +255,7 @@ describe('gateway: rule order and actions', () => {
   });
 
   it('a missing identity makes identity fields unknown, not "" and [] (an empty email of an identity is still "")', () => {
-    const compiled = compileGatewayRules([
-      { name: 'not finance', action: 'block', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"}))` },
-    ]);
+    const compiled = compileGatewayRules([{ name: 'not finance', action: 'block', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"}))` }]);
     expect(compiled.evaluate(null, {})).toMatchObject({ allowed: false, action: 'block', reason: 'unknown-identity' });
     expect(compiled.evaluate(user, {})).toMatchObject({ allowed: true, reason: 'default' });
     expect(matches('identity.email == ""', makeIdentity({ email: '' }))).toBe(true);
@@ -243,14 +268,19 @@ describe('gateway: unknown membership fails closed', () => {
   const overage = makeIdentity({ email: 'x@example.com', groups: [ENG], membership: { state: 'overage', signal: 'hasgroups' } });
 
   it('an allow on an unknown group does not match; the default applies', () => {
-    const d = compileGatewayRules([{ name: 'fin', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${FIN}"})` }], { defaultAction: 'block' }).evaluate(overage, {});
+    const d = compileGatewayRules([{ name: 'fin', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${FIN}"})` }], {
+      defaultAction: 'block',
+    }).evaluate(overage, {});
     expect(d).toMatchObject({ allowed: false, action: 'block', reason: 'unknown-membership' });
     expect(d.policy).toBeUndefined();
     expect(explain(d)).toContain(`identity any(identity.groups.id[*] in {"${FIN}"}) : unknown (membership overage (hasgroups))`);
   });
 
   it('a block that might match denies', () => {
-    const d = compileGatewayRules([{ name: 'block fin', action: 'block', precedence: 1, identity: `any(identity.groups.id[*] in {"${FIN}"})` }]).evaluate(overage, {});
+    const d = compileGatewayRules([{ name: 'block fin', action: 'block', precedence: 1, identity: `any(identity.groups.id[*] in {"${FIN}"})` }]).evaluate(
+      overage,
+      {},
+    );
     expect(d).toMatchObject({ allowed: false, action: 'block', policy: { name: 'block fin' }, reason: 'unknown-membership' });
     expect(explain(d)).toContain('might match: fail closed, block');
   });
@@ -261,24 +291,38 @@ describe('gateway: unknown membership fails closed', () => {
   });
 
   it('not(any(…)) on unknown membership is unknown, never true', () => {
-    const d = compileGatewayRules([{ name: 'allow non-fin', action: 'allow', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"}))` }], { defaultAction: 'block' }).evaluate(overage, {});
+    const d = compileGatewayRules([{ name: 'allow non-fin', action: 'allow', precedence: 1, identity: `not(any(identity.groups.id[*] in {"${FIN}"}))` }], {
+      defaultAction: 'block',
+    }).evaluate(overage, {});
     expect(d.allowed).toBe(false);
   });
 
   it('a known group still matches under overage, and all(…) with a known failure is false', () => {
-    expect(compileGatewayRules([{ name: 'eng', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${ENG}"})` }], { defaultAction: 'block' }).evaluate(overage, {}).allowed).toBe(true);
+    expect(
+      compileGatewayRules([{ name: 'eng', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${ENG}"})` }], {
+        defaultAction: 'block',
+      }).evaluate(overage, {}).allowed,
+    ).toBe(true);
     const d = compileGatewayRules([{ name: 'all', action: 'block', precedence: 1, identity: `all(identity.groups.id[*] == "${FIN}")` }]).evaluate(overage, {});
     expect(d).toMatchObject({ allowed: true, reason: 'default' });
   });
 
   it('scalar fields are never unknown', () => {
-    expect(compileGatewayRules([{ name: 'b', action: 'block', precedence: 1, identity: 'identity.email == "y@example.com"' }]).evaluate(overage, {})).toMatchObject({ allowed: true, reason: 'default' });
+    expect(
+      compileGatewayRules([{ name: 'b', action: 'block', precedence: 1, identity: 'identity.email == "y@example.com"' }]).evaluate(overage, {}),
+    ).toMatchObject({ allowed: true, reason: 'default' });
   });
 });
 
 describe('gateway: request fields in traffic expressions', () => {
   const rules: GatewayRule[] = [
-    { name: 'office', action: 'allow', precedence: 1, traffic: 'net.src.ip in {10.0.0.0/8 "192.0.2.7" 2001:db8::/32}', identity: 'identity.email == "john.doe@example.com"' },
+    {
+      name: 'office',
+      action: 'allow',
+      precedence: 1,
+      traffic: 'net.src.ip in {10.0.0.0/8 "192.0.2.7" 2001:db8::/32}',
+      identity: 'identity.email == "john.doe@example.com"',
+    },
     { name: 'embargo', action: 'block', precedence: 2, traffic: 'net.src.geo.country in {"RU" "KP"}' },
     { name: 'not corp', action: 'isolate', precedence: 3, traffic: 'not(net.src.ip in $corp)' },
     { name: 'one host', action: 'noscan', precedence: 4, traffic: 'net.src.ip == 198.51.100.9 and not(net.src.ip in {198.51.100.0/31})' },
@@ -329,8 +373,16 @@ describe('gateway: compile errors', () => {
     [[{ name: 'r', action: 'allow', precedence: 1, enabled: 'yes' }], 'ERR_POLICY_INVALID', '`enabled` must be a boolean'],
     [[{ name: 'r', action: 'allow', precedence: 1, filters: ['smtp'] }], 'ERR_POLICY_INVALID', '`filters` must be an array'],
     [[{ name: 'r', action: 'allow', precedence: 1, identity: 42 }], 'ERR_POLICY_INVALID', '`identity` must be a string: rules[0] `r`.identity'],
-    [[{ name: 'r', action: 'allow', precedence: 1, traffic: 'any(dns.content_category[*] in {149})' }], 'ERR_EXPRESSION_TYPE', 'unknown field `dns.content_category` at 5: rules[0] `r`.traffic'],
-    [[{ name: 'r', action: 'allow', precedence: 1, identity: 'identity.email in $nowhere' }], 'ERR_POLICY_GROUP_MISSING', 'list `nowhere` is not configured: rules[0] `r`.identity'],
+    [
+      [{ name: 'r', action: 'allow', precedence: 1, traffic: 'any(dns.content_category[*] in {149})' }],
+      'ERR_EXPRESSION_TYPE',
+      'unknown field `dns.content_category` at 5: rules[0] `r`.traffic',
+    ],
+    [
+      [{ name: 'r', action: 'allow', precedence: 1, identity: 'identity.email in $nowhere' }],
+      'ERR_POLICY_GROUP_MISSING',
+      'list `nowhere` is not configured: rules[0] `r`.identity',
+    ],
     [[{ name: 'r', action: 'allow', precedence: 1, enabled: false, identity: 'identity.email ==' }], 'ERR_EXPRESSION_SYNTAX', 'expected a string at 18'],
   ])('%j → %s', (rules, code, message) => {
     const err = thrown(() => compileGatewayRules(rules as unknown as GatewayRule[]));
@@ -369,7 +421,10 @@ describe('gateway: checks by message, ties, actions that pass over', () => {
     [[{ name: 'r', action: 'allow', precedence: NaN }], '`precedence` must be a finite number: rules[0] `r`'],
     [[{ name: 'r', action: 'allow', precedence: 1, id: 5 }], '`id` must be a string: rules[0] `r`'],
     [[{ name: 'r', action: 'allow', precedence: 1, filters: ['http', 5] }], '`filters` must be an array of http, dns, l4, egress, dns_resolver: rules[0] `r`'],
-    [[{ name: 'r', action: 'allow', precedence: 1, filters: ['smtp', 'http'] }], '`filters` must be an array of http, dns, l4, egress, dns_resolver: rules[0] `r`'],
+    [
+      [{ name: 'r', action: 'allow', precedence: 1, filters: ['smtp', 'http'] }],
+      '`filters` must be an array of http, dns, l4, egress, dns_resolver: rules[0] `r`',
+    ],
   ])('%j', (rules, message) => {
     expect(bad(rules)).toBe(message);
   });

@@ -15,7 +15,12 @@ const token: GroupMembership = { state: 'complete', source: 'token', fields: ['i
 const graph: GroupMembership = { state: 'complete', source: 'graph', fields: ['id', 'name', 'email'] };
 const directory: GroupMembership = { state: 'complete', source: 'directory', fields: ['id', 'name'] };
 
-const blockContractors: GatewayRule = { name: 'Block contractors', action: 'block', precedence: 1, identity: 'any(identity.groups.name[*] in {"Contractors"})' };
+const blockContractors: GatewayRule = {
+  name: 'Block contractors',
+  action: 'block',
+  precedence: 1,
+  identity: 'any(identity.groups.name[*] in {"Contractors"})',
+};
 
 describe('gateway: a group field the membership does not list is unknown', () => {
   it('a Block on group names denies a token identity (ids only): the issue 12 #4 reproduction', () => {
@@ -50,15 +55,23 @@ describe('gateway: a group field the membership does not list is unknown', () =>
   });
 
   it('an Allow on a name does not allow a token identity; the decision says why', () => {
-    const rules = compileGatewayRules([{ name: 'finance', action: 'allow', precedence: 1, identity: 'any(identity.groups.name[*] == "Finance")' }], { defaultAction: 'block' });
+    const rules = compileGatewayRules([{ name: 'finance', action: 'allow', precedence: 1, identity: 'any(identity.groups.name[*] == "Finance")' }], {
+      defaultAction: 'block',
+    });
     expect(rules.evaluate(makeIdentity({ groups: [FINANCE], membership: token }), {})).toMatchObject({ allowed: false, reason: 'unknown-membership' });
-    expect(rules.evaluate(makeIdentity({ groups: [{ id: FINANCE, name: 'Finance' }], membership: token }), {})).toMatchObject({ allowed: true, reason: 'matched' });
+    expect(rules.evaluate(makeIdentity({ groups: [{ id: FINANCE, name: 'Finance' }], membership: token }), {})).toMatchObject({
+      allowed: true,
+      reason: 'matched',
+    });
   });
 
   it('not(any(…)) on an unlisted field is unknown, never true', () => {
-    const rules = compileGatewayRules([{ name: 'non-contractors', action: 'allow', precedence: 1, identity: 'not(any(identity.groups.name[*] in {"Contractors"}))' }], {
-      defaultAction: 'block',
-    });
+    const rules = compileGatewayRules(
+      [{ name: 'non-contractors', action: 'allow', precedence: 1, identity: 'not(any(identity.groups.name[*] in {"Contractors"}))' }],
+      {
+        defaultAction: 'block',
+      },
+    );
     expect(rules.evaluate(makeIdentity({ groups: [CONTRACTORS], membership: token }), {}).allowed).toBe(false);
     expect(rules.evaluate(makeIdentity({ groups: [{ id: FINANCE, name: 'Finance' }], membership: graph }), {}).allowed).toBe(true);
   });
@@ -67,15 +80,25 @@ describe('gateway: a group field the membership does not list is unknown', () =>
     const block = (expression: string): GatewayRule[] => [{ name: 'all', action: 'block', precedence: 1, identity: expression }];
     const mixed = makeIdentity({ groups: [{ id: FINANCE, name: 'Finance' }, { id: CONTRACTORS }], membership: token });
     expect(compileGatewayRules(block('all(identity.groups.name[*] == "Contractors")')).evaluate(mixed, {})).toMatchObject({ allowed: true, reason: 'default' });
-    expect(compileGatewayRules(block('all(identity.groups.name[*] == "Finance")')).evaluate(mixed, {})).toMatchObject({ allowed: false, reason: 'unknown-membership' });
+    expect(compileGatewayRules(block('all(identity.groups.name[*] == "Finance")')).evaluate(mixed, {})).toMatchObject({
+      allowed: false,
+      reason: 'unknown-membership',
+    });
     const known = makeIdentity({ groups: [{ id: FINANCE, name: 'Finance' }], membership: directory });
     expect(compileGatewayRules(block('all(identity.groups.name[*] == "Finance")')).evaluate(known, {})).toMatchObject({ allowed: false, reason: 'matched' });
   });
 
   it('the directory supplies names but not mails: a Block on a group mail fails closed', () => {
-    const rules = compileGatewayRules([{ name: 'mail', action: 'block', precedence: 1, identity: 'any(identity.groups.email[*] == "contractors@example.com")' }]);
-    expect(rules.evaluate(makeIdentity({ groups: [{ id: FINANCE, name: 'Finance' }], membership: directory }), {})).toMatchObject({ allowed: false, reason: 'unknown-membership' });
-    expect(rules.evaluate(makeIdentity({ groups: [{ id: FINANCE, name: 'Finance', email: 'finance@example.com' }], membership: graph }), {}).allowed).toBe(true);
+    const rules = compileGatewayRules([
+      { name: 'mail', action: 'block', precedence: 1, identity: 'any(identity.groups.email[*] == "contractors@example.com")' },
+    ]);
+    expect(rules.evaluate(makeIdentity({ groups: [{ id: FINANCE, name: 'Finance' }], membership: directory }), {})).toMatchObject({
+      allowed: false,
+      reason: 'unknown-membership',
+    });
+    expect(rules.evaluate(makeIdentity({ groups: [{ id: FINANCE, name: 'Finance', email: 'finance@example.com' }], membership: graph }), {}).allowed).toBe(
+      true,
+    );
   });
 
   it('a malformed fields (not an array) knows nothing, not even ids', () => {
@@ -86,7 +109,12 @@ describe('gateway: a group field the membership does not list is unknown', () =>
 
   it('the rule index skips a name rule only when names are known (fast path stays correct)', () => {
     // Forty indexable rules on names; the token identity holds none of them but cannot say so.
-    const rules: GatewayRule[] = Array.from({ length: 40 }, (_, i) => ({ name: `block ${i}`, action: 'block', precedence: i + 1, identity: `any(identity.groups.name[*] in {"g-${i}"})` }));
+    const rules: GatewayRule[] = Array.from({ length: 40 }, (_, i) => ({
+      name: `block ${i}`,
+      action: 'block',
+      precedence: i + 1,
+      identity: `any(identity.groups.name[*] in {"g-${i}"})`,
+    }));
     rules.push({ name: 'allow finance id', action: 'allow', precedence: 100, identity: `any(identity.groups.id[*] in {"${FINANCE}"})` });
     const compiled = compileGatewayRules(rules, { defaultAction: 'block' });
     const viaToken = makeIdentity({ groups: [FINANCE], membership: token });
@@ -102,7 +130,12 @@ describe('gateway: groupFields warns about rules no configured source can answer
   const rules: GatewayRule[] = [
     { name: 'Allow finance', action: 'allow', precedence: 1, identity: `any(identity.groups.id[*] in {"${FINANCE}"})` },
     blockContractors,
-    { name: 'Mail', action: 'isolate', precedence: 3, identity: 'not(any(identity.groups.email[*] == "x@example.com")) and any(identity.groups.name[*] == "y")' },
+    {
+      name: 'Mail',
+      action: 'isolate',
+      precedence: 3,
+      identity: 'not(any(identity.groups.email[*] == "x@example.com")) and any(identity.groups.name[*] == "y")',
+    },
     { name: 'Off', action: 'block', precedence: 4, enabled: false, identity: 'any(identity.groups.name[*] == "z")' },
   ];
 

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { compileGatewayRules, explain } from '../../src/policy/index.js';
-import { HttpRequestState, normalizeHost, normalizePath, originForm, pathRouting, type PathRouting, type RoutedHttpRequest } from '../../src/policy/http-request.js';
+import {
+  HttpRequestState,
+  normalizeHost,
+  normalizePath,
+  originForm,
+  pathRouting,
+  type PathRouting,
+  type RoutedHttpRequest,
+} from '../../src/policy/http-request.js';
 import type { GatewayAction, GatewayDecision, GatewayRule } from '../../src/policy/types.js';
 import type { HttpRequestAttributes, Identity, RequestContext } from '../../src/types.js';
 import { makeIdentity } from './helpers.js';
@@ -107,8 +115,14 @@ describe('http fields: each field and operator (HTTP policy selectors)', () => {
     expect(matches('http.request.host in {"x.example.com." "APP.example.com"}', { host: 'app.example.com' })).toBe(true);
     expect(matches('http.request.host == "[::1]"', { host: '[::1]:3000' })).toBe(true);
     // A port is not part of the hostname: a rule naming one is refused, not left to never match.
-    for (const traffic of ['http.request.host == "app.example.com:8443"', 'http.request.host in {"a.example.com" "b.example.com:443"}', 'http.request.host != "[::1]:80"']) {
-      expect(() => compileGatewayRules([{ name: 'r', action: 'block', precedence: 1, traffic }], { lists })).toThrow(expect.objectContaining({ code: 'ERR_EXPRESSION_TYPE' }));
+    for (const traffic of [
+      'http.request.host == "app.example.com:8443"',
+      'http.request.host in {"a.example.com" "b.example.com:443"}',
+      'http.request.host != "[::1]:80"',
+    ]) {
+      expect(() => compileGatewayRules([{ name: 'r', action: 'block', precedence: 1, traffic }], { lists })).toThrow(
+        expect.objectContaining({ code: 'ERR_EXPRESSION_TYPE' }),
+      );
     }
     expect(matches('http.request.host != "app.example.com."', { host: 'app.example.com' })).toBe(false);
     const block = decide([{ name: 'no admin host', action: 'block', precedence: 1, traffic: 'http.request.host == "admin.example.com."' }], {
@@ -118,9 +132,12 @@ describe('http fields: each field and operator (HTTP policy selectors)', () => {
   });
 
   it('compares the host in the same compiled set across requests (the memo follows the request)', () => {
-    const compiled = compileGatewayRules([{ name: 'app', action: 'allow', precedence: 1, traffic: 'http.request.host == "app.example.com" and http.request.uri.path == "/a"' }], {
-      defaultAction: 'block',
-    });
+    const compiled = compileGatewayRules(
+      [{ name: 'app', action: 'allow', precedence: 1, traffic: 'http.request.host == "app.example.com" and http.request.uri.path == "/a"' }],
+      {
+        defaultAction: 'block',
+      },
+    );
     const at = (host: string, url: string) => compiled.evaluate(user, { request: { method: 'GET', host, url } }).allowed;
     expect(at('app.example.com', '/a')).toBe(true);
     expect(at('other.example.com', '/a')).toBe(false);
@@ -172,8 +189,11 @@ describe('http fields: helpers', () => {
 
 describe('http fields: fail closed without HTTP attributes', () => {
   const blockAdmin: GatewayRule = {
-    name: 'block admin for non-admins', action: 'block', precedence: 1,
-    traffic: 'http.request.uri.path matches "^/admin"', identity: `not(any(identity.groups.id[*] in {"${ADMINS}"}))`,
+    name: 'block admin for non-admins',
+    action: 'block',
+    precedence: 1,
+    traffic: 'http.request.uri.path matches "^/admin"',
+    identity: `not(any(identity.groups.id[*] in {"${ADMINS}"}))`,
   };
 
   it('a Block rule that might match denies, and says the request has no HTTP attributes', () => {
@@ -181,7 +201,9 @@ describe('http fields: fail closed without HTTP attributes', () => {
     expect(d).toMatchObject({ allowed: false, action: 'block', policy: { name: 'block admin for non-admins' }, reason: 'unknown-request' });
     const text = explain(d);
     expect(text).toContain('gateway: denied, action block (unknown-request)');
-    expect(text).toContain('1. block "block admin for non-admins" (precedence 1): unknown (might match: fail closed, block (the request has no HTTP attributes))');
+    expect(text).toContain(
+      '1. block "block admin for non-admins" (precedence 1): unknown (might match: fail closed, block (the request has no HTTP attributes))',
+    );
     expect(text).toContain('traffic http.request.uri.path matches "^/admin" : unknown (http.request.uri.path is unknown: the request has no HTTP attributes)');
   });
 
@@ -195,7 +217,10 @@ describe('http fields: fail closed without HTTP attributes', () => {
   });
 
   it('`!=` and `not(…)` are unknown too, never true', () => {
-    expect(decide([{ name: 'b', action: 'block', precedence: 1, traffic: 'http.request.method != "GET"' }], {})).toMatchObject({ allowed: false, reason: 'unknown-request' });
+    expect(decide([{ name: 'b', action: 'block', precedence: 1, traffic: 'http.request.method != "GET"' }], {})).toMatchObject({
+      allowed: false,
+      reason: 'unknown-request',
+    });
     expect(decide([{ name: 'b', action: 'block', precedence: 1, traffic: 'not(http.request.uri.path == "/public")' }], {})).toMatchObject({
       allowed: false,
       reason: 'unknown-request',
@@ -238,13 +263,25 @@ describe('http fields: fail closed without HTTP attributes', () => {
     expect(d).toMatchObject({ allowed: false, reason: 'unknown-request' });
     expect(explain(d)).toContain('http.request.host is unknown: `request.host` is not a string');
     expect(explain(d)).toContain("(the request's HTTP attributes are incomplete)");
-    expect(decide([{ name: 'b', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/x"' }], broken)).toMatchObject({ allowed: true, reason: 'default' });
+    expect(decide([{ name: 'b', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/x"' }], broken)).toMatchObject({
+      allowed: true,
+      reason: 'default',
+    });
   });
 
   it('names membership when the rule reads groups that are not complete, the request otherwise', () => {
-    const groupsAndPath: GatewayRule = { name: 'g', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/x"', identity: `any(identity.groups.id[*] in {"${ADMINS}"})` };
+    const groupsAndPath: GatewayRule = {
+      name: 'g',
+      action: 'block',
+      precedence: 1,
+      traffic: 'http.request.uri.path == "/x"',
+      identity: `any(identity.groups.id[*] in {"${ADMINS}"})`,
+    };
     expect(decide([groupsAndPath], {}, overage)).toMatchObject({ allowed: false, reason: 'unknown-membership' });
-    expect(decide([groupsAndPath], { request: { method: 'GET', host: 'h', url: '/x' } }, overage)).toMatchObject({ allowed: false, reason: 'unknown-membership' });
+    expect(decide([groupsAndPath], { request: { method: 'GET', host: 'h', url: '/x' } }, overage)).toMatchObject({
+      allowed: false,
+      reason: 'unknown-membership',
+    });
     const pathOnly: GatewayRule = { name: 'p', action: 'block', precedence: 1, traffic: 'http.request.uri.path == "/x"' };
     expect(decide([pathOnly], {}, overage)).toMatchObject({ allowed: false, reason: 'unknown-request' });
     expect(decide([pathOnly], {}, null)).toMatchObject({ allowed: false, reason: 'unknown-request' });
@@ -401,7 +438,8 @@ describe('http fields: the path as the edge normalises it (Cloudflare URL normal
   it('the state drops the fragment, splits at `;` only with the semicolon delimiter, and says why a path is unknown', () => {
     const state = new HttpRequestState();
     const fields = () => [state.path, state.query, state.pathAndQuery, state.pathProblem];
-    const load = (url: string, routing?: PathRouting) => state.load({ request: { method: 'GET', host: 'h', url, ...(routing ? { routing } : {}) } as RoutedHttpRequest });
+    const load = (url: string, routing?: PathRouting) =>
+      state.load({ request: { method: 'GET', host: 'h', url, ...(routing ? { routing } : {}) } as RoutedHttpRequest });
     load('/a?x=1#frag');
     expect(fields()).toEqual(['/a', 'x=1', '/a?x=1', undefined]);
     load('/a#frag?x=1');
@@ -429,7 +467,9 @@ describe('http fields: the path as the edge normalises it (Cloudflare URL normal
 describe('http fields: rules on a path without a normalised form fail closed', () => {
   const allowPublic: GatewayRule = { name: 'public', action: 'allow', precedence: 1, traffic: 'http.request.uri.path matches "^/public/"' };
   const blockAdmin: GatewayRule = { name: 'no admin', action: 'block', precedence: 1, traffic: 'http.request.uri.path matches "^/admin"' };
-  const at = (url: string, routing?: PathRouting): RequestContext => ({ request: { method: 'GET', host: 'app.example.com', url, ...(routing ? { routing } : {}) } as RoutedHttpRequest });
+  const at = (url: string, routing?: PathRouting): RequestContext => ({
+    request: { method: 'GET', host: 'app.example.com', url, ...(routing ? { routing } : {}) } as RoutedHttpRequest,
+  });
 
   it('an Allow on the path does not admit a dot segment or an encoded slash out of it', () => {
     expect(decide([allowPublic], at('/public/readme.txt'), user, 'block')).toMatchObject({ allowed: true, reason: 'matched' });
@@ -448,14 +488,22 @@ describe('http fields: rules on a path without a normalised form fail closed', (
   });
 
   it('a rule that does not read the path is not affected by it', () => {
-    const host: GatewayRule = { name: 'host', action: 'allow', precedence: 1, traffic: 'http.request.host == "app.example.com" and http.request.uri.query == ""' };
+    const host: GatewayRule = {
+      name: 'host',
+      action: 'allow',
+      precedence: 1,
+      traffic: 'http.request.host == "app.example.com" and http.request.uri.query == ""',
+    };
     expect(decide([host], at('/public/../secret.txt'), user, 'block')).toMatchObject({ allowed: true, reason: 'matched' });
   });
 });
 
 describe('http fields: the UTF-8 check of escaped bytes agrees with decodeURIComponent', () => {
   it('refuses exactly the byte sequences decodeURIComponent refuses (overlongs, surrogates, past U+10FFFF, truncated)', () => {
-    const bytes = fc.array(fc.oneof(fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x41), fc.constantFrom(0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0x80, 0x9f, 0xa0, 0xbf, 0x8f, 0x90)), { maxLength: 12 });
+    const bytes = fc.array(
+      fc.oneof(fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x41), fc.constantFrom(0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0x80, 0x9f, 0xa0, 0xbf, 0x8f, 0x90)),
+      { maxLength: 12 },
+    );
     fc.assert(
       fc.property(bytes, fc.boolean(), (list, rawLetter) => {
         const escaped = list.map((b) => (b === 0x41 && rawLetter ? 'A' : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');

@@ -19,7 +19,14 @@ describe('policy compile options', () => {
     const a = resolveAccessOptions({ maxGroupDepth: 256, authContexts: true, lists: { vips: ['a@x'] } });
     expect([a.maxGroupDepth, a.authContexts, a.lists.get('vips')]).toEqual([256, true, ['a@x']]);
     const g = resolveGatewayOptions({ defaultAction: 'block', filter: 'http', groupFields: ['id'], maxExpressionDepth: 1 });
-    expect(g).toMatchObject({ defaultAction: 'block', filter: 'http', groupFields: ['id'], maxExpressionDepth: 1, maxExpressionLength: 8192, matchExtendedEmail: false });
+    expect(g).toMatchObject({
+      defaultAction: 'block',
+      filter: 'http',
+      groupFields: ['id'],
+      maxExpressionDepth: 1,
+      maxExpressionLength: 8192,
+      matchExtendedEmail: false,
+    });
     expect(resolveGatewayOptions({}).groupFields).toEqual(['id', 'name', 'email']);
   });
 

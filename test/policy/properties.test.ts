@@ -26,10 +26,12 @@ const RUNS = runs(300);
 // More groups than one 32-bit word of group probes, and group ids in either case: the compiled sets'
 // group index must agree with plain comparisons there too.
 const WIDE = createPolicyUniverse({ groupCount: 80 });
-const wideIdentity = fc.tuple(arbIdentity({ universe: WIDE }), fc.nat()).map(([identity, bits]): Identity => ({
-  ...identity,
-  groups: identity.groups.map((g, i) => (((bits >>> (i % 31)) & 1) === 1 ? { ...g, id: g.id.toUpperCase() } : g)),
-}));
+const wideIdentity = fc.tuple(arbIdentity({ universe: WIDE }), fc.nat()).map(
+  ([identity, bits]): Identity => ({
+    ...identity,
+    groups: identity.groups.map((g, i) => (((bits >>> (i % 31)) & 1) === 1 ? { ...g, id: g.id.toUpperCase() } : g)),
+  }),
+);
 
 describe('access policies: properties', () => {
   it('agree with the reference interpreter', () => {
@@ -114,7 +116,12 @@ describe('access policies: properties', () => {
   });
 
   it('an exclude on a Block carves an exception that a later Allow can take', () => {
-    const identity = { ...fc.sample(arbIdentity(), { numRuns: 1, seed: 1 })[0]!, idp: { id: 'entra-main', type: 'azureAD' as const }, amr: ['pwd'], oidc_fields: { department: 'finance' } };
+    const identity = {
+      ...fc.sample(arbIdentity(), { numRuns: 1, seed: 1 })[0]!,
+      idp: { id: 'entra-main', type: 'azureAD' as const },
+      amr: ['pwd'],
+      oidc_fields: { department: 'finance' },
+    };
     const block: AccessPolicy = { name: 'block entra', decision: 'deny', include: [{ login_method: { id: 'entra-main' } }], precedence: 1 };
     const allow: AccessPolicy = { name: 'allow pwd', decision: 'allow', include: [{ auth_method: { auth_method: 'pwd' } }], precedence: 2 };
     expect(compileAccessPolicies([block, allow]).evaluate(identity, {}).allowed).toBe(false);
@@ -131,7 +138,8 @@ describe('access policies: properties', () => {
         const after = compileAccessPolicies([...policies, appended], { groups, lists }).evaluate(identity, ctx);
         // A decision made by a policy (definite match or fail-closed unknown block) stands, unless the new
         // policy runs in an earlier phase (a bypass/service auth added after an allow/block decision).
-        const earlierPhase = (appended.decision === 'bypass' || appended.decision === 'non_identity') && (before.action === 'allow' || before.action === 'deny');
+        const earlierPhase =
+          (appended.decision === 'bypass' || appended.decision === 'non_identity') && (before.action === 'allow' || before.action === 'deny');
         if (before.policy !== undefined && !earlierPhase) {
           expect({ allowed: after.allowed, action: after.action, policy: after.policy, reason: after.reason }).toEqual({
             allowed: before.allowed,
@@ -161,26 +169,39 @@ describe('access policies: properties', () => {
 
   it('unknown membership never allows what complete membership with the groups removed or added would not', () => {
     fc.assert(
-      fc.property(arbAccessPolicies(), arbRuleGroups(), arbIdentity(), arbRequestContext(), fc.subarray([...DEFAULT_UNIVERSE.groups]), (policies, groups, identity, ctx, extra) => {
-        const compiled = compileAccessPolicies(policies, { groups, lists });
-        const unknown = { ...identity, membership: { state: 'overage' as const, signal: 'hasgroups' as const } };
-        const d = compiled.evaluate(unknown, ctx);
-        if (!d.allowed) return;
-        // Any completion of the known groups must allow too.
-        const completed = { ...identity, groups: [...identity.groups, ...extra], membership: { state: 'complete' as const, source: 'graph' as const } };
-        expect(compiled.evaluate(completed, ctx).allowed).toBe(true);
-      }),
+      fc.property(
+        arbAccessPolicies(),
+        arbRuleGroups(),
+        arbIdentity(),
+        arbRequestContext(),
+        fc.subarray([...DEFAULT_UNIVERSE.groups]),
+        (policies, groups, identity, ctx, extra) => {
+          const compiled = compileAccessPolicies(policies, { groups, lists });
+          const unknown = { ...identity, membership: { state: 'overage' as const, signal: 'hasgroups' as const } };
+          const d = compiled.evaluate(unknown, ctx);
+          if (!d.allowed) return;
+          // Any completion of the known groups must allow too.
+          const completed = { ...identity, groups: [...identity.groups, ...extra], membership: { state: 'complete' as const, source: 'graph' as const } };
+          expect(compiled.evaluate(completed, ctx).allowed).toBe(true);
+        },
+      ),
       RUNS,
     );
   });
 
   it('the group index agrees with full evaluation: the decider is the first policy the trace shows matching', () => {
     fc.assert(
-      fc.property(arbAccessPolicies({ maxLength: 10 }), arbRuleGroups(), arbIdentity({ membership: fc.constant({ state: 'complete', source: 'graph' }) }), arbRequestContext(), (policies, groups, identity, ctx) => {
-        const d = compileAccessPolicies(policies, { groups, lists }).evaluate(identity, ctx);
-        const firstMatch = d.trace.find((t) => t.result === 'match');
-        expect(d.policy?.name).toBe(firstMatch?.policy.name);
-      }),
+      fc.property(
+        arbAccessPolicies({ maxLength: 10 }),
+        arbRuleGroups(),
+        arbIdentity({ membership: fc.constant({ state: 'complete', source: 'graph' }) }),
+        arbRequestContext(),
+        (policies, groups, identity, ctx) => {
+          const d = compileAccessPolicies(policies, { groups, lists }).evaluate(identity, ctx);
+          const firstMatch = d.trace.find((t) => t.result === 'match');
+          expect(d.policy?.name).toBe(firstMatch?.policy.name);
+        },
+      ),
       RUNS,
     );
   });
@@ -236,26 +257,37 @@ describe('gateway rules: properties', () => {
 
   it('unknown membership never allows what some completion of the groups would block', () => {
     fc.assert(
-      fc.property(arbGatewayRules({ actions: ['allow', 'block'] }), arbIdentity(), fc.subarray([...DEFAULT_UNIVERSE.groups]), arbRequestContext(), (rules, identity, extra, ctx) => {
-        const compiled = compileGatewayRules(rules, { lists });
-        const unknown = { ...identity, membership: { state: 'absent' as const } };
-        if (!compiled.evaluate(unknown, ctx).allowed) return;
-        const completed = { ...identity, groups: [...identity.groups, ...extra], membership: { state: 'complete' as const, source: 'graph' as const } };
-        expect(compiled.evaluate(completed, ctx).allowed).toBe(true);
-      }),
+      fc.property(
+        arbGatewayRules({ actions: ['allow', 'block'] }),
+        arbIdentity(),
+        fc.subarray([...DEFAULT_UNIVERSE.groups]),
+        arbRequestContext(),
+        (rules, identity, extra, ctx) => {
+          const compiled = compileGatewayRules(rules, { lists });
+          const unknown = { ...identity, membership: { state: 'absent' as const } };
+          if (!compiled.evaluate(unknown, ctx).allowed) return;
+          const completed = { ...identity, groups: [...identity.groups, ...extra], membership: { state: 'complete' as const, source: 'graph' as const } };
+          expect(compiled.evaluate(completed, ctx).allowed).toBe(true);
+        },
+      ),
       RUNS,
     );
   });
 
   it('a request without HTTP attributes never allows what some request would block', () => {
     fc.assert(
-      fc.property(arbGatewayRules({ actions: ['allow', 'block', 'isolate', 'off'] }), fc.option(arbIdentity(), { freq: 8, nil: null }), withRequest, (rules, identity, ctx) => {
-        const compiled = compileGatewayRules(rules, { lists, defaultAction: 'block' });
-        const { request, ...without } = ctx;
-        const blind = compiled.evaluate(identity, without);
-        if (!blind.allowed) return;
-        expect(compiled.evaluate(identity, { ...without, request }).allowed).toBe(true);
-      }),
+      fc.property(
+        arbGatewayRules({ actions: ['allow', 'block', 'isolate', 'off'] }),
+        fc.option(arbIdentity(), { freq: 8, nil: null }),
+        withRequest,
+        (rules, identity, ctx) => {
+          const compiled = compileGatewayRules(rules, { lists, defaultAction: 'block' });
+          const { request, ...without } = ctx;
+          const blind = compiled.evaluate(identity, without);
+          if (!blind.allowed) return;
+          expect(compiled.evaluate(identity, { ...without, request }).allowed).toBe(true);
+        },
+      ),
       RUNS,
     );
   });
@@ -268,7 +300,9 @@ describe('gateway rules: properties', () => {
         const d = compiled.evaluate(identity, ctx);
         const again = compiled.evaluate(identity, ctx);
         const decider = d.trace.find((t) => t.result === 'match' || (t.result === 'unknown' && t.note?.startsWith('might match: fail closed') === true));
-        expect(d.policy).toEqual(decider === undefined ? undefined : { id: decider.policy.id, name: decider.policy.name, precedence: decider.policy.precedence });
+        expect(d.policy).toEqual(
+          decider === undefined ? undefined : { id: decider.policy.id, name: decider.policy.name, precedence: decider.policy.precedence },
+        );
         expect(again.policy).toEqual(d.policy);
       }),
       RUNS,

@@ -81,7 +81,12 @@ export function referenceEvaluate(
       case 'email':
         return yesNo(identity !== null && email === (body['email'] as string).toLowerCase());
       case 'email_domain':
-        return yesNo(identity !== null && email.split('@').length > 1 && email.slice(email.lastIndexOf('@') + 1) === (body['domain'] as string).toLowerCase() && email.lastIndexOf('@') > 0);
+        return yesNo(
+          identity !== null &&
+            email.split('@').length > 1 &&
+            email.slice(email.lastIndexOf('@') + 1) === (body['domain'] as string).toLowerCase() &&
+            email.lastIndexOf('@') > 0,
+        );
       case 'email_list':
         return yesNo(identity !== null && (lists[body['id'] as string] ?? []).some((e) => e.toLowerCase() === email));
       case 'login_method':

@@ -14,7 +14,8 @@ const limits = { maxLength: 8192, maxDepth: 64 };
 
 /** Whether an allow rule with this identity (or traffic) expression matches, behind a block default. */
 function allows(expression: string, identity: Identity | null = makeIdentity(), context = {}, part: 'identity' | 'traffic' = 'identity'): boolean {
-  return compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, [part]: expression }], { defaultAction: 'block' }).evaluate(identity, context).allowed;
+  return compileGatewayRules([{ name: 'r', action: 'allow', precedence: 1, [part]: expression }], { defaultAction: 'block' }).evaluate(identity, context)
+    .allowed;
 }
 
 function failure(expression: string, part: 'identity' | 'traffic' = 'identity'): { code?: string; message: string } {

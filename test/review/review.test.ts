@@ -50,7 +50,13 @@ describe('reviewAccess on a PGlite directory', () => {
   });
 
   it('conditional: a policy that turns on the request names the attribute (ip), never an allow', () => {
-    expect(row(review, 'cara@contoso.com').current).toEqual({ outcome: 'conditional', action: 'deny', policy: 'finance-office', reason: 'depends on the request: ip', attributes: ['ip'] });
+    expect(row(review, 'cara@contoso.com').current).toEqual({
+      outcome: 'conditional',
+      action: 'deny',
+      policy: 'finance-office',
+      reason: 'depends on the request: ip',
+      attributes: ['ip'],
+    });
   });
 
   it('inactive users are refused by the pipeline, even in a group a policy allows', () => {
@@ -77,7 +83,11 @@ describe('reviewAccess on a PGlite directory', () => {
     expect(row(review, 'eve@contoso.com')).toMatchObject({ change: 'gain', candidate: { outcome: 'allowed', policy: 'eve-by-email' } });
     expect(row(review, 'cara@contoso.com')).toMatchObject({ change: 'gain', candidate: { outcome: 'allowed', policy: 'finance' } });
     expect(row(review, 'ada@contoso.com')).toMatchObject({ change: 'loss', candidate: { outcome: 'denied' } });
-    expect(row(review, 'bob@contoso.com')).toMatchObject({ change: 'policy', current: { policy: 'engineers' }, candidate: { outcome: 'allowed', policy: 'platform-only' } });
+    expect(row(review, 'bob@contoso.com')).toMatchObject({
+      change: 'policy',
+      current: { policy: 'engineers' },
+      candidate: { outcome: 'allowed', policy: 'platform-only' },
+    });
     // The inactive user stays refused under any candidate; the candidate omits `wiki`: unchanged.
     expect(row(review, 'dan@contoso.com').change).toBeUndefined();
     expect(review.rows.filter((r) => r.target === 'wiki' && r.change !== undefined)).toEqual([]);
@@ -93,12 +103,23 @@ describe('reviewAccess on a PGlite directory', () => {
   it('streams the users one page at a time, reporting progress', async () => {
     const progress: [number, number][] = [];
     const rows: ReviewRow[] = [];
-    for await (const r of reviewAccessRows({ gate: d.gate, store: d.store, application: 'portal', pageSize: 2, onProgress: (done, total) => progress.push([done, total]) })) rows.push(r);
+    for await (const r of reviewAccessRows({
+      gate: d.gate,
+      store: d.store,
+      application: 'portal',
+      pageSize: 2,
+      onProgress: (done, total) => progress.push([done, total]),
+    }))
+      rows.push(r);
     expect(rows).toHaveLength(6);
-    expect(progress).toEqual([[2, 6], [4, 6], [6, 6]]);
+    expect(progress).toEqual([
+      [2, 6],
+      [4, 6],
+      [6, 6],
+    ]);
   });
 
-  it('a removed group takes effect: the nested member loses access (the index is the store\'s, live)', async () => {
+  it("a removed group takes effect: the nested member loses access (the index is the store's, live)", async () => {
     const platform = (await d.store.groups.query({ keys: [{ field: 'displayName', value: 'Platform' }], startIndex: 1, count: 1 })).resources[0]!;
     const engineering = (await d.store.groups.query({ keys: [{ field: 'displayName', value: 'Engineering' }], startIndex: 1, count: 1 })).resources[0]!;
     await d.store.groups.update(engineering.id, { members: [{ op: 'remove', ids: [platform.id] }] });
@@ -132,7 +153,16 @@ describe('reviewAccess on a PGlite directory', () => {
       idp,
       applications: {
         geo: { policies: [{ name: 'ch', decision: 'allow', include: [{ everyone: {} }], require: [{ geo: { country_code: 'CH' } }] }] },
-        mtls: { policies: [{ name: 'cert', decision: 'allow', include: [{ email_domain: { domain: 'contoso.com' } }], require: [{ certificate: {} }, { device_posture: { integration_uid: 'disk-enc' } }] }] },
+        mtls: {
+          policies: [
+            {
+              name: 'cert',
+              decision: 'allow',
+              include: [{ email_domain: { domain: 'contoso.com' } }],
+              require: [{ certificate: {} }, { device_posture: { integration_uid: 'disk-enc' } }],
+            },
+          ],
+        },
         block: {
           policies: [
             { name: 'not-from-cn', decision: 'deny', include: [{ geo: { country_code: 'CN' } }] },
@@ -158,7 +188,13 @@ describe('reviewAccess on the Gateway rules', () => {
       applications,
       gateway: {
         rules: [
-          { name: 'finance reports', action: 'allow', precedence: 10, identity: `any(identity.groups.id[*] in {"${G_FIN}"})`, traffic: 'http.request.uri.path == "/reports"' },
+          {
+            name: 'finance reports',
+            action: 'allow',
+            precedence: 10,
+            identity: `any(identity.groups.id[*] in {"${G_FIN}"})`,
+            traffic: 'http.request.uri.path == "/reports"',
+          },
           { name: 'engineers', action: 'allow', precedence: 20, identity: `any(identity.groups.id[*] in {"${G_ENG}"})` },
         ],
         defaultAction: 'block',
@@ -231,7 +267,12 @@ describe('entragate review', () => {
     writeFileSync(config, JSON.stringify({ idp, applications }));
     writeFileSync(next, JSON.stringify(candidate));
     writeFileSync(bad, JSON.stringify({ applications: { portal: { policies: [{ name: 'x', decision: 'allow', include: [{ okta: { id: 'g' } }] }] } } }));
-    writeFileSync(onlyLosses, JSON.stringify({ applications: { portal: { policies: [{ name: 'nobody', decision: 'allow', include: [{ email: { email: 'nobody@contoso.com' } }] }] } } }));
+    writeFileSync(
+      onlyLosses,
+      JSON.stringify({
+        applications: { portal: { policies: [{ name: 'nobody', decision: 'allow', include: [{ email: { email: 'nobody@contoso.com' } }] }] } },
+      }),
+    );
   });
 
   it('prints the review as a table and exits 0 (positive control)', async () => {
@@ -247,7 +288,12 @@ describe('entragate review', () => {
     expect(await main(['review', '-c', config, '-s', join(dir, 'data'), '--candidate', next, '--format', 'json', '--out', join(dir, 'r.json')], io)).toBe(1);
     expect(io.err).toContain('the candidate grants access to 2 user-application pairs the current set does not');
     const written = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as AccessReview;
-    expect(written.rows.filter((r) => r.change === 'gain').map((r) => r.userName).sort()).toEqual(['cara@contoso.com', 'eve@contoso.com']);
+    expect(
+      written.rows
+        .filter((r) => r.change === 'gain')
+        .map((r) => r.userName)
+        .sort(),
+    ).toEqual(['cara@contoso.com', 'eve@contoso.com']);
     const allowed = sink();
     expect(await main(['review', '-c', config, '-s', join(dir, 'data'), '--candidate', next, '--allow-gains', '--format', 'csv'], allowed)).toBe(0);
     expect(allowed.out.split('\r\n')[0]).toMatch(/^user_id,/);

@@ -8,8 +8,19 @@ import { compileAccessPolicies } from '../../src/policy/access-compile.js';
 import type { Identity } from '../../src/types.js';
 
 const identity: Identity = {
-  email: 'ada@contoso.com', user_uuid: 'u1', idp: { id: 'azureAD', type: 'azureAD' }, amr: [], groups: [{ id: 'g1' }],
-  membership: { state: 'complete', source: 'directory', fields: ['id', 'name'] }, oidc_fields: {}, oid: 'u1', tid: 't', sub: 'u1', iat: 0, exp: 0, ver: '2.0',
+  email: 'ada@contoso.com',
+  user_uuid: 'u1',
+  idp: { id: 'azureAD', type: 'azureAD' },
+  amr: [],
+  groups: [{ id: 'g1' }],
+  membership: { state: 'complete', source: 'directory', fields: ['id', 'name'] },
+  oidc_fields: {},
+  oid: 'u1',
+  tid: 't',
+  sub: 'u1',
+  iat: 0,
+  exp: 0,
+  ver: '2.0',
 };
 
 const policies = compileAccessPolicies([
@@ -38,6 +49,9 @@ describe('unknownRequestAttributes', () => {
     const seen: string[] = [];
     policies.evaluate(identity, { unknownRequestAttributes: true, onUndecided: (p) => seen.push(p.name) });
     expect(seen).not.toContain('svc');
-    expect(policies.evaluate(null, { unknownRequestAttributes: true, serviceToken: { tokenId: 'x' } })).toMatchObject({ allowed: true, policy: { name: 'svc' } });
+    expect(policies.evaluate(null, { unknownRequestAttributes: true, serviceToken: { tokenId: 'x' } })).toMatchObject({
+      allowed: true,
+      policy: { name: 'svc' },
+    });
   });
 });

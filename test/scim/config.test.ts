@@ -28,7 +28,8 @@ describe('createScimHandler reads scim_config from the gate (one source of confi
     expect(() => createScimHandler({ store, gate, secrets: [SECRET] })).toThrow(
       expect.objectContaining({
         code: 'ERR_CONFIG_INVALID',
-        message: "invalid SCIM handler options: `gate.idp.scim_config` is missing: add Cloudflare's `scim_config` with `enabled: true` to the identity provider",
+        message:
+          "invalid SCIM handler options: `gate.idp.scim_config` is missing: add Cloudflare's `scim_config` with `enabled: true` to the identity provider",
       }),
     );
   });
@@ -39,35 +40,51 @@ describe('createScimHandler reads scim_config from the gate (one source of confi
       expect(() => createScimHandler({ store, gate, secrets: [SECRET] })).toThrow(
         expect.objectContaining({
           code: 'ERR_CONFIG_INVALID',
-          message: 'invalid SCIM handler options: `gate.idp.scim_config.enabled` is `false`: SCIM is off for this identity provider (Cloudflare\'s "Enable SCIM for this IdP")',
+          message:
+            'invalid SCIM handler options: `gate.idp.scim_config.enabled` is `false`: SCIM is off for this identity provider (Cloudflare\'s "Enable SCIM for this IdP")',
         }),
       );
     }
   });
 
-  it('accepts a gate whose identity provider enables SCIM (positive control), from the mock and from Cloudflare\'s JSON', () => {
-    expect(typeof createScimHandler({ store, gate: createGate({ idp: entra.idpConfig({ scim_config: { enabled: true } }) }), secrets: [SECRET] })).toBe('function');
-    const cloudflare = idp({ enabled: true, user_deprovision: true, seat_deprovision: false, group_member_deprovision: false, identity_update_behavior: 'automatic' });
+  it("accepts a gate whose identity provider enables SCIM (positive control), from the mock and from Cloudflare's JSON", () => {
+    expect(typeof createScimHandler({ store, gate: createGate({ idp: entra.idpConfig({ scim_config: { enabled: true } }) }), secrets: [SECRET] })).toBe(
+      'function',
+    );
+    const cloudflare = idp({
+      enabled: true,
+      user_deprovision: true,
+      seat_deprovision: false,
+      group_member_deprovision: false,
+      identity_update_behavior: 'automatic',
+    });
     expect(typeof createScimHandler({ store, gate: createGate({ idp: cloudflare }), secrets: [SECRET] })).toBe('function');
   });
 
   it('validates a hand-built gate with the identity provider schema', () => {
     expect(() => createScimHandler({ store, gate: { idp: idp({ enabled: true, seat_deprovision: true }) } as never, secrets: [SECRET] })).toThrow(
-      expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('`seat_deprovision` cannot be enabled unless `user_deprovision` is also enabled') }),
+      expect.objectContaining({
+        code: 'ERR_CONFIG_INVALID',
+        message: expect.stringContaining('`seat_deprovision` cannot be enabled unless `user_deprovision` is also enabled'),
+      }),
     );
-    expect(() => createScimHandler({ store, gate: { idp: idp({ enabled: true, identity_update_behavior: 'sometimes' }) } as never, secrets: [SECRET] })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    expect(() =>
+      createScimHandler({ store, gate: { idp: idp({ enabled: true, identity_update_behavior: 'sometimes' }) } as never, secrets: [SECRET] }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
     expect(() => createScimHandler({ store, gate: {} as never, secrets: [SECRET] })).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('expected the gate from createGate() (an object with `idp`)') }),
     );
     // The removed option is refused, not silently ignored: no option asks twice.
-    expect(() => createScimHandler({ store, gate: createGate({ idp: idp({ enabled: true }) }), secrets: [SECRET], scimConfig: { user_deprovision: true } } as never)).toThrow(
-      expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('scimConfig') }),
-    );
+    expect(() =>
+      createScimHandler({ store, gate: createGate({ idp: idp({ enabled: true }) }), secrets: [SECRET], scimConfig: { user_deprovision: true } } as never),
+    ).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('scimConfig') }));
   });
 
   it('never puts the SCIM or client secret in a configuration error', () => {
     const secret = 'cloudflare-scim-secret-0123456789';
-    const gate = { idp: { ...idp({ enabled: true, secret, identity_update_behavior: 'sometimes' }), config: { ...idp().config, client_secret: 'client-secret-0123456789' } } };
+    const gate = {
+      idp: { ...idp({ enabled: true, secret, identity_update_behavior: 'sometimes' }), config: { ...idp().config, client_secret: 'client-secret-0123456789' } },
+    };
     let message = '';
     try {
       createScimHandler({ store, gate: gate as never, secrets: [SECRET] });

@@ -67,10 +67,18 @@ describe('SCIM filters', () => {
   });
 
   it('parses PATCH paths with filters and URNs, and refuses bad ones with ERR_SCIM_INVALID_PATH', () => {
-    expect(parsePatchPath('members[value eq "7f4b"]')).toEqual({ attr: 'members', filter: { kind: 'compare', path: { attr: 'value' }, op: 'eq', value: '7f4b' } });
+    expect(parsePatchPath('members[value eq "7f4b"]')).toEqual({
+      attr: 'members',
+      filter: { kind: 'compare', path: { attr: 'value' }, op: 'eq', value: '7f4b' },
+    });
     expect(parsePatchPath('emails[type eq "work"].value')).toMatchObject({ attr: 'emails', sub: 'value' });
-    expect(parsePatchPath('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager')).toEqual({ schema: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User', attr: 'manager' });
-    expect(() => parsePatchPath('members[value eq "x"] extra')).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_PATH', message: 'invalid patch path: unexpected text after the path' }));
+    expect(parsePatchPath('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager')).toEqual({
+      schema: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User',
+      attr: 'manager',
+    });
+    expect(() => parsePatchPath('members[value eq "x"] extra')).toThrow(
+      expect.objectContaining({ code: 'ERR_SCIM_INVALID_PATH', message: 'invalid patch path: unexpected text after the path' }),
+    );
   });
 
   it('keeps an unquoted value that is not a canonical number as text (regression: `00123` matched `123`)', () => {
@@ -85,10 +93,14 @@ describe('SCIM filters', () => {
   it('bounds a filter at 64 terms: 64 parse, 65 are refused, wherever they sit', () => {
     const terms = (n: number) => Array.from({ length: n }, (_, i) => `title eq "t${i}"`);
     expect(matchesFilter(parseFilter(terms(64).join(' or ')), { title: 't63' })).toBe(true);
-    expect(() => parseFilter(terms(65).join(' or '))).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_FILTER', message: 'filter has more than 64 terms' }));
+    expect(() => parseFilter(terms(65).join(' or '))).toThrow(
+      expect.objectContaining({ code: 'ERR_SCIM_INVALID_FILTER', message: 'filter has more than 64 terms' }),
+    );
     expect(() => parseFilter(terms(65).join(' and '))).toThrow(expect.objectContaining({ message: 'filter has more than 64 terms' }));
     // Terms inside value paths and under `not` count too; the value path is a term itself.
-    expect(() => parseFilter(`emails[${terms(39).join(' or ')}] or not (${terms(25).join(' or ')})`)).toThrow(expect.objectContaining({ message: 'filter has more than 64 terms' }));
+    expect(() => parseFilter(`emails[${terms(39).join(' or ')}] or not (${terms(25).join(' or ')})`)).toThrow(
+      expect.objectContaining({ message: 'filter has more than 64 terms' }),
+    );
     expect(() => parseFilter(`emails[${terms(38).join(' or ')}] or not (${terms(25).join(' or ')})`)).not.toThrow();
   });
 
@@ -96,7 +108,9 @@ describe('SCIM filters', () => {
     const nested = (n: number) => `${'('.repeat(n)}userName eq "x"${')'.repeat(n)}`;
     expect(matchesFilter(parseFilter(nested(16)), { userName: 'x' })).toBe(true);
     expect(() => parseFilter(nested(17))).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_FILTER', message: 'filter nests deeper than 16' }));
-    expect(() => parseFilter(`${'not ('.repeat(17)}userName eq "x"${')'.repeat(17)}`)).toThrow(expect.objectContaining({ message: 'filter nests deeper than 16' }));
+    expect(() => parseFilter(`${'not ('.repeat(17)}userName eq "x"${')'.repeat(17)}`)).toThrow(
+      expect.objectContaining({ message: 'filter nests deeper than 16' }),
+    );
     expect(parseFilter(`${'not ('.repeat(16)}userName eq "x"${')'.repeat(16)}`)).toMatchObject({ kind: 'not' });
   });
 
@@ -139,17 +153,44 @@ describe('SCIM filters', () => {
   });
 
   it('never throws anything but a ScimError on arbitrary input (property)', () => {
-    const pieces = fc.constantFrom('userName', 'emails', '[', ']', '(', ')', '"x"', ' eq ', ' and ', ' or ', 'not', ' pr', '.value', '"', '\\', 'urn:a:b', ' ', '1', 'true', '__proto__');
+    const pieces = fc.constantFrom(
+      'userName',
+      'emails',
+      '[',
+      ']',
+      '(',
+      ')',
+      '"x"',
+      ' eq ',
+      ' and ',
+      ' or ',
+      'not',
+      ' pr',
+      '.value',
+      '"',
+      '\\',
+      'urn:a:b',
+      ' ',
+      '1',
+      'true',
+      '__proto__',
+    );
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.array(pieces, { maxLength: 40 }).map((a) => a.join(''))), (input) => {
-        try {
-          const f = parseFilter(input);
-          expect(typeof matchesFilter(f, ada)).toBe('boolean');
-        } catch (err) {
-          expect(err).toBeInstanceOf(ScimError);
-          expect((err as ScimError).code).toBe('ERR_SCIM_INVALID_FILTER');
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.array(pieces, { maxLength: 40 }).map((a) => a.join('')),
+        ),
+        (input) => {
+          try {
+            const f = parseFilter(input);
+            expect(typeof matchesFilter(f, ada)).toBe('boolean');
+          } catch (err) {
+            expect(err).toBeInstanceOf(ScimError);
+            expect((err as ScimError).code).toBe('ERR_SCIM_INVALID_FILTER');
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -278,8 +319,9 @@ describe('SCIM filter evaluation, operator by operator (RFC 7644 §3.4.2.2)', ()
     expect(matchesFilter(parseFilter(filter), user)).toBe(expected);
   });
 
-  it('reads Entra\'s boolean strings in any case, for false as for true', () => {
-    for (const operand of ['"False"', '"false"', '"FALSE"', 'false']) expect(matchesFilter(parseFilter(`active eq ${operand}`), { active: false }), operand).toBe(true);
+  it("reads Entra's boolean strings in any case, for false as for true", () => {
+    for (const operand of ['"False"', '"false"', '"FALSE"', 'false'])
+      expect(matchesFilter(parseFilter(`active eq ${operand}`), { active: false }), operand).toBe(true);
     for (const operand of ['"True"', 'true']) expect(matchesFilter(parseFilter(`active eq ${operand}`), { active: false }), operand).toBe(false);
   });
 
@@ -349,10 +391,19 @@ describe('SCIM filter parsing edges', () => {
   it('builds a value path as `has`, or as a comparison or presence on the element values', () => {
     const work = { kind: 'compare', path: { attr: 'type' }, op: 'eq', value: 'work' };
     expect(parseFilter('emails[type eq "work"]')).toStrictEqual({ kind: 'has', path: { attr: 'emails', filter: work } });
-    expect(parseFilter('emails[type eq "work"] or title pr')).toStrictEqual({ kind: 'or', left: { kind: 'has', path: { attr: 'emails', filter: work } }, right: { kind: 'present', path: { attr: 'title' } } });
+    expect(parseFilter('emails[type eq "work"] or title pr')).toStrictEqual({
+      kind: 'or',
+      left: { kind: 'has', path: { attr: 'emails', filter: work } },
+      right: { kind: 'present', path: { attr: 'title' } },
+    });
     expect(parseFilter('emails[type eq "work"] EQ "x"')).toStrictEqual({ kind: 'compare', path: { attr: 'emails', filter: work }, op: 'eq', value: 'x' });
     expect(parseFilter('emails[type eq "work"] Pr')).toStrictEqual({ kind: 'present', path: { attr: 'emails', filter: work } });
-    expect(parseFilter('emails[type eq "work"].value sw "a"')).toStrictEqual({ kind: 'compare', path: { attr: 'emails', filter: work, sub: 'value' }, op: 'sw', value: 'a' });
+    expect(parseFilter('emails[type eq "work"].value sw "a"')).toStrictEqual({
+      kind: 'compare',
+      path: { attr: 'emails', filter: work, sub: 'value' },
+      op: 'sw',
+      value: 'a',
+    });
     expect(refuse('emails[type eq "work"] ("x")')).toMatchObject({ message: 'filter has unexpected text after the expression' });
   });
 
@@ -386,9 +437,15 @@ describe('SCIM filter parsing edges', () => {
   });
 
   it('parses PATCH paths to exactly the documented shape, and refuses empty and over-long ones with invalidPath', () => {
-    expect(parsePatchPath('members[value eq "7f4b"]')).toStrictEqual({ attr: 'members', filter: { kind: 'compare', path: { attr: 'value' }, op: 'eq', value: '7f4b' } });
+    expect(parsePatchPath('members[value eq "7f4b"]')).toStrictEqual({
+      attr: 'members',
+      filter: { kind: 'compare', path: { attr: 'value' }, op: 'eq', value: '7f4b' },
+    });
     expect(parsePatchPath('name.givenName')).toStrictEqual({ attr: 'name', sub: 'givenName' });
-    expect(parsePatchPath('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager')).toStrictEqual({ schema: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User', attr: 'manager' });
+    expect(parsePatchPath('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager')).toStrictEqual({
+      schema: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User',
+      attr: 'manager',
+    });
     expect(parsePatchPath('urn:ietf:params:scim:schemas:core:2.0:User:title')).toStrictEqual({ attr: 'title' });
     const pathError = (input: string) => {
       try {
@@ -399,7 +456,11 @@ describe('SCIM filter parsing edges', () => {
       return undefined;
     };
     expect(pathError('')).toMatchObject({ code: 'ERR_SCIM_INVALID_PATH', status: 400, scimType: 'invalidPath', message: 'invalid patch path: path is empty' });
-    expect(pathError('a'.repeat(4097))).toMatchObject({ code: 'ERR_SCIM_INVALID_PATH', scimType: 'invalidPath', message: 'invalid patch path: path is longer than 4096 characters' });
+    expect(pathError('a'.repeat(4097))).toMatchObject({
+      code: 'ERR_SCIM_INVALID_PATH',
+      scimType: 'invalidPath',
+      message: 'invalid patch path: path is longer than 4096 characters',
+    });
     expect(pathError('a'.repeat(4096))).toBeUndefined();
     expect(pathError('title eq "x"')).toMatchObject({ scimType: 'invalidPath', message: 'invalid patch path: unexpected text after the path' });
   });

@@ -13,9 +13,10 @@ afterAll(async () => {
   await store.close();
 });
 
-describe('a group\'s mail over SCIM (issue 12 #4: the directory never filled group emails)', () => {
-  it('keeps the mail a provisioning app sends, so the directory\'s groups carry it; a group without one has none', async () => {
-    const user = (await scim.request('POST', '/Users', { userName: 'mel@contoso.com', externalId: 'e5b1c7a0-0000-4000-8000-00000000000a', active: true })).json as { id: string };
+describe("a group's mail over SCIM (issue 12 #4: the directory never filled group emails)", () => {
+  it("keeps the mail a provisioning app sends, so the directory's groups carry it; a group without one has none", async () => {
+    const user = (await scim.request('POST', '/Users', { userName: 'mel@contoso.com', externalId: 'e5b1c7a0-0000-4000-8000-00000000000a', active: true }))
+      .json as { id: string };
     const mailed = await scim.request('POST', '/Groups', {
       displayName: 'Finance',
       externalId: 'f1a2b3c4-0000-4000-8000-00000000000f',
@@ -24,7 +25,11 @@ describe('a group\'s mail over SCIM (issue 12 #4: the directory never filled gro
     });
     expect(mailed.status).toBe(201);
     expect((mailed.json as { emails?: unknown }).emails).toEqual([{ value: 'finance@contoso.com', primary: true, type: 'work' }]);
-    const plain = await scim.request('POST', '/Groups', { displayName: 'Plain', externalId: 'f1a2b3c4-0000-4000-8000-0000000000aa', members: [{ value: user.id }] });
+    const plain = await scim.request('POST', '/Groups', {
+      displayName: 'Plain',
+      externalId: 'f1a2b3c4-0000-4000-8000-0000000000aa',
+      members: [{ value: user.id }],
+    });
     expect(plain.status).toBe(201);
     const groups = store.index.groupsOfUser(user.id);
     expect(groups).toContainEqual({ id: 'f1a2b3c4-0000-4000-8000-00000000000f', name: 'Finance', email: 'finance@contoso.com' });

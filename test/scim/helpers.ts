@@ -17,7 +17,12 @@ export function fixture<T = Record<string, unknown>>(name: string): T {
 export interface ScimServer {
   base: string;
   server: Server;
-  request(method: string, path: string, body?: unknown, init?: { secret?: string | null; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; json: any }>;
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    init?: { secret?: string | null; raw?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; headers: Headers; json: any }>;
   close(): Promise<void>;
 }
 

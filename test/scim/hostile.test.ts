@@ -35,7 +35,10 @@ describe('SCIM endpoint under hostile input', () => {
       expect(res.headers.get('www-authenticate')).toBe('Bearer realm="entragate-scim"');
       expect(res.json).toEqual({ schemas: [ERROR], status: '401', detail });
     }
-    const basic = await scim.request('GET', '/Users', undefined, { secret: null, headers: { authorization: `Basic ${Buffer.from(`a:${SECRET}`).toString('base64')}` } });
+    const basic = await scim.request('GET', '/Users', undefined, {
+      secret: null,
+      headers: { authorization: `Basic ${Buffer.from(`a:${SECRET}`).toString('base64')}` },
+    });
     expect(basic.status).toBe(401);
     expect(basic.json.detail).toBe('authorization must be a bearer secret');
     expect((await scim.request('GET', '/Users', undefined, { secret: PREVIOUS_SECRET })).status).toBe(200);
@@ -69,7 +72,13 @@ describe('SCIM endpoint under hostile input', () => {
       expect(res.status).toBe(400);
       expect(res.json.detail).toBe(detail);
     }
-    const unknown = await scim.request('POST', '/Users', { userName: 'unknown-attrs@contoso.com', favouriteColour: 'green', password: 'hunter2', id: 'mine', groups: [{ value: groupId }] });
+    const unknown = await scim.request('POST', '/Users', {
+      userName: 'unknown-attrs@contoso.com',
+      favouriteColour: 'green',
+      password: 'hunter2',
+      id: 'mine',
+      groups: [{ value: groupId }],
+    });
     expect(unknown.status).toBe(201);
     expect(unknown.json).not.toHaveProperty('favouriteColour');
     expect(unknown.json).not.toHaveProperty('password');
@@ -139,7 +148,10 @@ describe('SCIM endpoint under hostile input', () => {
     const ops = [
       [{ op: 'add', path: '__proto__.polluted', value: 'yes' }, 'invalid patch path: `__proto__.polluted` is not a permitted attribute name'],
       [{ op: 'replace', path: 'name.constructor', value: 'yes' }, 'invalid patch path: `name.constructor` is not a permitted attribute name'],
-      [{ op: 'replace', path: 'urn:ietf:params:scim:schemas:extension:x:2.0:User:prototype', value: 'yes' }, 'invalid patch path: `urn:ietf:params:scim:schemas:extension:x:2.0:User:prototype` is not a permitted attribute name'],
+      [
+        { op: 'replace', path: 'urn:ietf:params:scim:schemas:extension:x:2.0:User:prototype', value: 'yes' },
+        'invalid patch path: `urn:ietf:params:scim:schemas:extension:x:2.0:User:prototype` is not a permitted attribute name',
+      ],
       [{ op: 'replace', path: 'emails[__proto__ eq "x"].value', value: 'yes' }, 'invalid patch path: `__proto__` is not a permitted attribute name'],
     ] as const;
     for (const [op, detail] of ops) {
@@ -164,12 +176,23 @@ describe('SCIM endpoint under hostile input', () => {
   });
 
   it('refuses NUL characters and unpaired surrogates with 400 or 404, never a 503 from the store (regression)', async () => {
-    for (const raw of ['{"userName":"nul\\u0000@contoso.com"}', '{"userName":"lone\\ud800@contoso.com"}', '{"userName":"ok@contoso.com","name":{"given\\u0000Name":"x"}}']) {
+    for (const raw of [
+      '{"userName":"nul\\u0000@contoso.com"}',
+      '{"userName":"lone\\ud800@contoso.com"}',
+      '{"userName":"ok@contoso.com","name":{"given\\u0000Name":"x"}}',
+    ]) {
       const res = await scim.request('POST', '/Users', undefined, { raw });
       expect(res.status).toBe(400);
-      expect(res.json).toEqual({ schemas: [ERROR], status: '400', scimType: 'invalidValue', detail: 'request body has a NUL character or an unpaired surrogate in a string' });
+      expect(res.json).toEqual({
+        schemas: [ERROR],
+        status: '400',
+        scimType: 'invalidValue',
+        detail: 'request body has a NUL character or an unpaired surrogate in a string',
+      });
     }
-    const patch = await scim.request('PATCH', `/Groups/${groupId}`, undefined, { raw: '{"Operations":[{"op":"remove","path":"members[value eq \\"x\\u0000\\"]"}]}' });
+    const patch = await scim.request('PATCH', `/Groups/${groupId}`, undefined, {
+      raw: '{"Operations":[{"op":"remove","path":"members[value eq \\"x\\u0000\\"]"}]}',
+    });
     expect(patch.status).toBe(400);
     for (const filter of ['userName eq "a\\u0000b"', 'userName eq "\\udc00"', 'userName eq a\u0000b']) {
       const res = await scim.request('GET', `/Users?${new URLSearchParams({ filter })}`);
@@ -214,6 +237,8 @@ describe('SCIM endpoint under hostile input', () => {
     const gate = scimGate();
     expect(() => createScimHandler({ store, gate, secrets: ['short'] })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
     expect(() => createScimHandler({ store, gate, secrets: [SECRET, SECRET, SECRET] })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
-    expect(() => createScimHandler({ store, secrets: [SECRET] } as never)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('expected the gate from createGate()') }));
+    expect(() => createScimHandler({ store, secrets: [SECRET] } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('expected the gate from createGate()') }),
+    );
   });
 });

@@ -20,10 +20,17 @@ describe('provisioning lifecycle (Cloudflare scim_config)', () => {
     return s;
   };
   const user = async (s: ScimServer, name: string): Promise<any> =>
-    (await s.request('POST', '/Users', { userName: `${name}@contoso.com`, externalId: `OID-${name}`, emails: [{ type: 'work', value: `${name}.mail@contoso.com` }] })).json;
+    (
+      await s.request('POST', '/Users', {
+        userName: `${name}@contoso.com`,
+        externalId: `OID-${name}`,
+        emails: [{ type: 'work', value: `${name}.mail@contoso.com` }],
+      })
+    ).json;
   const subjects = (name: string): string[] => [`${name}@contoso.com`, `oid-${name}`, `${name}.mail@contoso.com`];
   // Exact seconds (no clock tolerance): the boundary of a revocation, as the store keeps it.
-  const revokedAt = (name: string, issuedAt: number): boolean | 'unknown' => store.revocations.isRevoked({ subjects: [`OID-${name}`], issuedAt, toleranceSeconds: 0 });
+  const revokedAt = (name: string, issuedAt: number): boolean | 'unknown' =>
+    store.revocations.isRevoked({ subjects: [`OID-${name}`], issuedAt, toleranceSeconds: 0 });
 
   beforeAll(async () => {
     store = await openDirectoryStore({ driver: 'pglite', dataDir: 'memory://', now: () => clock });
@@ -66,7 +73,9 @@ describe('provisioning lifecycle (Cloudflare scim_config)', () => {
     const cat = await user(off, 'cat');
     clock += 1000;
     expect((await on.request('DELETE', `/Users/${bob.id}`)).status).toBe(204);
-    expect((await off.request('PATCH', `/Users/${cat.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] })).status).toBe(200);
+    expect((await off.request('PATCH', `/Users/${cat.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] })).status).toBe(
+      200,
+    );
     expect((await off.request('DELETE', `/Users/${cat.id}`)).status).toBe(204);
     expect(revokedAt('bob', clock / 1000 - 1)).toBe(true);
     expect(revokedAt('cat', clock / 1000 - 1)).toBe(false);
@@ -92,7 +101,8 @@ describe('provisioning lifecycle (Cloudflare scim_config)', () => {
     const gus = await user(s, 'gus');
     const parent = (await s.request('POST', '/Groups', { displayName: 'parent' })).json;
     const child = (await s.request('POST', '/Groups', { displayName: 'child' })).json;
-    const add = (srv: ScimServer, g: string, id: string) => srv.request('PATCH', `/Groups/${g}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: id }] }] });
+    const add = (srv: ScimServer, g: string, id: string) =>
+      srv.request('PATCH', `/Groups/${g}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: id }] }] });
     clock += 10_000;
     const t1 = clock / 1000;
     expect((await add(s, child.id, eve.id)).status).toBe(204);
@@ -108,9 +118,16 @@ describe('provisioning lifecycle (Cloudflare scim_config)', () => {
     clock += 10_000;
     expect((await add(quiet, child.id, fay.id)).status).toBe(204);
     expect(revokedAt('fay', clock / 1000)).toBe(false);
-    expect(store.index.groupsOfUser(fay.id).map((g) => g.name).sort()).toEqual(['child', 'parent']);
+    expect(
+      store.index
+        .groupsOfUser(fay.id)
+        .map((g) => g.name)
+        .sort(),
+    ).toEqual(['child', 'parent']);
     clock += 10_000;
-    expect((await s.request('PATCH', `/Groups/${child.id}`, { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${fay.id}"]` }] })).status).toBe(204);
+    expect(
+      (await s.request('PATCH', `/Groups/${child.id}`, { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${fay.id}"]` }] })).status,
+    ).toBe(204);
     expect(revokedAt('fay', clock / 1000)).toBe(true);
     expect(revokedAt('gus', clock / 1000)).toBe(false);
   });
@@ -122,10 +139,15 @@ describe('provisioning lifecycle (Cloudflare scim_config)', () => {
     const ivy = await user(legacy, 'ivy');
     const g = (await legacy.request('POST', '/Groups', { displayName: 'legacy' })).json;
     clock += 10_000;
-    expect((await legacy.request('PATCH', `/Groups/${g.id}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: hal.id }] }] })).status).toBe(204);
+    expect(
+      (await legacy.request('PATCH', `/Groups/${g.id}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: hal.id }] }] })).status,
+    ).toBe(204);
     expect(revokedAt('hal', clock / 1000)).toBe(true);
     clock += 10_000;
-    expect((await explicit.request('PATCH', `/Groups/${g.id}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: ivy.id }] }] })).status).toBe(204);
+    expect(
+      (await explicit.request('PATCH', `/Groups/${g.id}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: ivy.id }] }] }))
+        .status,
+    ).toBe(204);
     expect(revokedAt('ivy', clock / 1000)).toBe(false);
   });
 
@@ -139,7 +161,10 @@ describe('provisioning lifecycle (Cloudflare scim_config)', () => {
     expect(store.revocations.isRevoked({ subjects: ['someone'], issuedAt: Number.NaN, toleranceSeconds: 0 })).toBe(true);
     await store.revocations.revokeUser(['zed@contoso.com'], T0 + 50);
     expect(store.revocations.isRevoked({ subjects: ['zed@contoso.com'], issuedAt: T0 + 100, toleranceSeconds: 0 })).toBe(true);
-    await expect(store.revocations.revokeUser(['x'], 1.5)).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', message: 'revocation `notBefore` must be Unix seconds, got `1.5`' });
+    await expect(store.revocations.revokeUser(['x'], 1.5)).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      message: 'revocation `notBefore` must be Unix seconds, got `1.5`',
+    });
     expect(events.filter((e) => e.resourceType === 'Revocation')).toHaveLength(0);
     expect(published.filter((e) => (e as DirectoryChange).resourceType === 'Revocation')).toHaveLength(3);
   });

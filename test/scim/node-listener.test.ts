@@ -12,7 +12,13 @@ async function serve(listener: Parameters<typeof createServer>[1]): Promise<{ se
 }
 
 /** A raw request, so the test controls every header and reads every one back. */
-function send(base: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+function send(
+  base: string,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${base}${path}`, { method, headers: { authorization: `Bearer ${SECRET}`, ...headers } }, (res) => {
       const chunks: Buffer[] = [];

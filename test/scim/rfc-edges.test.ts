@@ -40,20 +40,30 @@ describe('SCIM RFC 7644 edges', () => {
       ['a residual filter', 'title eq "pager"'],
     ] as const;
 
-    it.each(filters)('with %s: startIndex above 2^53 answers no resources, the true total, and the first page still answers (regression)', async (_, filter) => {
-      const q = (startIndex?: string) => `/Users?${new URLSearchParams({ ...(filter ? { filter } : {}), ...(startIndex === undefined ? {} : { startIndex }), count: '10' })}`;
-      const first = await scim.request('GET', q());
-      expect(first.status).toBe(200);
-      expect(first.json.Resources.length).toBeGreaterThan(0);
-      for (const startIndex of huge) {
-        const res = await scim.request('GET', q(startIndex));
-        expect(res.status).toBe(200);
-        expect(res.json).toEqual({ schemas: [LIST], totalResults: first.json.totalResults, Resources: [], startIndex: Number.MAX_SAFE_INTEGER, itemsPerPage: 0 });
-      }
-      // Just past the end: empty, with the index echoed as sent.
-      const past = await scim.request('GET', q(String(first.json.totalResults + 1)));
-      expect(past.json).toMatchObject({ totalResults: first.json.totalResults, Resources: [], startIndex: first.json.totalResults + 1, itemsPerPage: 0 });
-    });
+    it.each(filters)(
+      'with %s: startIndex above 2^53 answers no resources, the true total, and the first page still answers (regression)',
+      async (_, filter) => {
+        const q = (startIndex?: string) =>
+          `/Users?${new URLSearchParams({ ...(filter ? { filter } : {}), ...(startIndex === undefined ? {} : { startIndex }), count: '10' })}`;
+        const first = await scim.request('GET', q());
+        expect(first.status).toBe(200);
+        expect(first.json.Resources.length).toBeGreaterThan(0);
+        for (const startIndex of huge) {
+          const res = await scim.request('GET', q(startIndex));
+          expect(res.status).toBe(200);
+          expect(res.json).toEqual({
+            schemas: [LIST],
+            totalResults: first.json.totalResults,
+            Resources: [],
+            startIndex: Number.MAX_SAFE_INTEGER,
+            itemsPerPage: 0,
+          });
+        }
+        // Just past the end: empty, with the index echoed as sent.
+        const past = await scim.request('GET', q(String(first.json.totalResults + 1)));
+        expect(past.json).toMatchObject({ totalResults: first.json.totalResults, Resources: [], startIndex: first.json.totalResults + 1, itemsPerPage: 0 });
+      },
+    );
 
     it('reads startIndex below 1 as 1 and a negative count as 0; refuses a non-number', async () => {
       const all = await scim.request('GET', '/Users?filter=title+eq+%22pager%22');
@@ -62,7 +72,11 @@ describe('SCIM RFC 7644 edges', () => {
         expect(res.json).toMatchObject({ startIndex: 1, totalResults: 3, itemsPerPage: 3 });
         expect(res.json.Resources.map((r: any) => r.id)).toEqual(all.json.Resources.map((r: any) => r.id));
       }
-      expect((await scim.request('GET', '/Users?filter=title+eq+%22pager%22&count=-3')).json).toMatchObject({ totalResults: 3, Resources: [], itemsPerPage: 0 });
+      expect((await scim.request('GET', '/Users?filter=title+eq+%22pager%22&count=-3')).json).toMatchObject({
+        totalResults: 3,
+        Resources: [],
+        itemsPerPage: 0,
+      });
       const bad = await scim.request('GET', '/Users?startIndex=ten');
       expect(bad.status).toBe(400);
       expect(bad.json).toEqual({ schemas: [ERROR], status: '400', scimType: 'invalidValue', detail: 'paging parameter `ten` is not a number' });
@@ -79,7 +93,10 @@ describe('SCIM RFC 7644 edges', () => {
       const put = await scim.request('PUT', `/Users/${id}?excludedAttributes=meta,title`, { userName: 'proj@contoso.com', displayName: 'Proj 2', title: 'T2' });
       expect(put.status).toBe(200);
       expect(put.json).toEqual({ schemas: [USER], id, userName: 'proj@contoso.com', displayName: 'Proj 2' });
-      const patched = await scim.request('PATCH', `/Users/${id}?attributes=displayName,name.givenName`, { schemas: [PATCH], Operations: [{ op: 'replace', value: { displayName: 'Proj 3', 'name.givenName': 'P', title: 'T3' } }] });
+      const patched = await scim.request('PATCH', `/Users/${id}?attributes=displayName,name.givenName`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'replace', value: { displayName: 'Proj 3', 'name.givenName': 'P', title: 'T3' } }],
+      });
       expect(patched.status).toBe(200);
       expect(patched.json).toEqual({ schemas: [USER], id, displayName: 'Proj 3', name: { givenName: 'P' } });
       // Positive control: without the parameters, the whole resource, as before.
@@ -97,10 +114,16 @@ describe('SCIM RFC 7644 edges', () => {
       expect(post.json).toMatchObject({ schemas: [GROUP], displayName: 'Projected', meta: { resourceType: 'Group' } });
       const g = post.json.id as string;
       // Entra sends `?aadOptscim062020` and no attributes: 204, no body.
-      const entra = await scim.request('PATCH', `/Groups/${g}?aadOptscim062020`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: bob.id }] }] });
+      const entra = await scim.request('PATCH', `/Groups/${g}?aadOptscim062020`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'Add', path: 'members', value: [{ value: bob.id }] }],
+      });
       expect(entra.status).toBe(204);
       expect(entra.json).toBeUndefined();
-      const withAttrs = await scim.request('PATCH', `/Groups/${g}?attributes=displayName,members`, { schemas: [PATCH], Operations: [{ op: 'Replace', path: 'displayName', value: 'Projected 2' }] });
+      const withAttrs = await scim.request('PATCH', `/Groups/${g}?attributes=displayName,members`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'Replace', path: 'displayName', value: 'Projected 2' }],
+      });
       expect(withAttrs.status).toBe(200);
       expect(withAttrs.json).toEqual({
         schemas: [GROUP],
@@ -109,7 +132,10 @@ describe('SCIM RFC 7644 edges', () => {
         members: expect.arrayContaining([expect.objectContaining({ value: ada.id, type: 'User' }), expect.objectContaining({ value: bob.id, type: 'User' })]),
       });
       expect(withAttrs.json.members).toHaveLength(2);
-      const excluded = await scim.request('PATCH', `/Groups/${g}?excludedAttributes=members`, { schemas: [PATCH], Operations: [{ op: 'Remove', path: 'members', value: [{ value: ada.id }] }] });
+      const excluded = await scim.request('PATCH', `/Groups/${g}?excludedAttributes=members`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'Remove', path: 'members', value: [{ value: ada.id }] }],
+      });
       expect(excluded.status).toBe(200);
       expect(excluded.json).not.toHaveProperty('members');
       expect(excluded.json).toMatchObject({ id: g, displayName: 'Projected 2', meta: { resourceType: 'Group' } });
@@ -143,7 +169,13 @@ describe('SCIM RFC 7644 edges', () => {
         // Pathless, as Entra sends replaces: the title in the same operation is not applied either.
         [[{ op: 'replace', value: { title: 'after', id: other.id } }], 'attribute `id` is read-only: it cannot be changed'],
         [[{ op: 'replace', value: { title: 'after', 'meta.created': '2001-01-01T00:00:00Z' } }], 'attribute `meta.created` is read-only: it cannot be changed'],
-        [[{ op: 'replace', path: 'title', value: 'after' }, { op: 'add', value: { 'urn:ietf:params:scim:schemas:core:2.0:User:id': 'x' } }], 'attribute `id` is read-only: it cannot be changed'],
+        [
+          [
+            { op: 'replace', path: 'title', value: 'after' },
+            { op: 'add', value: { 'urn:ietf:params:scim:schemas:core:2.0:User:id': 'x' } },
+          ],
+          'attribute `id` is read-only: it cannot be changed',
+        ],
       ];
       for (const [ops, detail] of cases) {
         const res = await patch(`/Users/${u.id}`, ...ops);
@@ -158,7 +190,16 @@ describe('SCIM RFC 7644 edges', () => {
       const u = await newUser('ro-echo');
       const echoed = await patch(
         `/Users/${u.id}`,
-        { op: 'Replace', value: { id: u.id, active: 'False', displayName: 'Echo', 'name.givenName': 'E', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department': 'D' } },
+        {
+          op: 'Replace',
+          value: {
+            id: u.id,
+            active: 'False',
+            displayName: 'Echo',
+            'name.givenName': 'E',
+            'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department': 'D',
+          },
+        },
         // The same instant in another spelling is the same value.
         { op: 'replace', path: 'meta.created', value: u.meta.created.replace('.000Z', 'Z') },
         { op: 'replace', path: 'meta', value: { resourceType: 'User', location: u.meta.location, lastModified: null } },
@@ -174,7 +215,11 @@ describe('SCIM RFC 7644 edges', () => {
     it('a group PATCH that changes id is refused whole: its member operations are not applied', async () => {
       const ada = await newUser('ro-grp-ada');
       const g = (await scim.request('POST', '/Groups', { displayName: 'ro-group' })).json;
-      const res = await patch(`/Groups/${g.id}`, { op: 'Add', path: 'members', value: [{ value: ada.id }] }, { op: 'Replace', value: { id: 'another', displayName: 'renamed' } });
+      const res = await patch(
+        `/Groups/${g.id}`,
+        { op: 'Add', path: 'members', value: [{ value: ada.id }] },
+        { op: 'Replace', value: { id: 'another', displayName: 'renamed' } },
+      );
       expect(res.status).toBe(400);
       expect(res.json).toEqual(mutability('attribute `id` is read-only: it cannot be changed'));
       const meta = await patch(`/Groups/${g.id}`, { op: 'replace', path: 'meta.version', value: 'W/"99"' });
@@ -183,8 +228,19 @@ describe('SCIM RFC 7644 edges', () => {
       expect(read.json).toMatchObject({ displayName: 'ro-group' });
       expect(read.json.members ?? []).toEqual([]);
       // Positive control: the same id echoed, with the member add, passes (204, as Entra expects).
-      expect((await patch(`/Groups/${g.id}`, { op: 'Add', path: 'members', value: [{ value: ada.id }] }, { op: 'Replace', value: { id: g.id, displayName: 'renamed' } })).status).toBe(204);
-      expect((await scim.request('GET', `/Groups/${g.id}`)).json).toMatchObject({ displayName: 'renamed', members: [expect.objectContaining({ value: ada.id })] });
+      expect(
+        (
+          await patch(
+            `/Groups/${g.id}`,
+            { op: 'Add', path: 'members', value: [{ value: ada.id }] },
+            { op: 'Replace', value: { id: g.id, displayName: 'renamed' } },
+          )
+        ).status,
+      ).toBe(204);
+      expect((await scim.request('GET', `/Groups/${g.id}`)).json).toMatchObject({
+        displayName: 'renamed',
+        members: [expect.objectContaining({ value: ada.id })],
+      });
     });
 
     it('a PUT whose id names another resource, or whose meta.created differs, is 400 mutability; an echo of a GET passes', async () => {
@@ -192,7 +248,11 @@ describe('SCIM RFC 7644 edges', () => {
       const wrongId = await scim.request('PUT', `/Users/${u.id}`, { id: 'someone-else', userName: 'ro-put@contoso.com', title: 'after' });
       expect(wrongId.status).toBe(400);
       expect(wrongId.json).toEqual(mutability('attribute `id` is read-only: it cannot be changed, and must name the resource in the path'));
-      const wrongCreated = await scim.request('PUT', `/Users/${u.id}`, { userName: 'ro-put@contoso.com', title: 'after', meta: { created: '2001-01-01T00:00:00Z' } });
+      const wrongCreated = await scim.request('PUT', `/Users/${u.id}`, {
+        userName: 'ro-put@contoso.com',
+        title: 'after',
+        meta: { created: '2001-01-01T00:00:00Z' },
+      });
       expect(wrongCreated.json).toEqual(mutability('attribute `meta.created` is read-only: it cannot be changed'));
       const notText = await scim.request('PUT', `/Users/${u.id}`, { userName: 'ro-put@contoso.com', meta: { created: 5 } });
       expect(notText.json.scimType).toBe('mutability');
@@ -213,7 +273,12 @@ describe('SCIM RFC 7644 edges', () => {
     });
 
     it('a POST still ignores read-only attributes (§3.3)', async () => {
-      const res = await scim.request('POST', '/Users', { id: 'chosen', userName: 'ro-post@contoso.com', meta: { created: '2001-01-01T00:00:00Z' }, groups: [{ value: 'g' }] });
+      const res = await scim.request('POST', '/Users', {
+        id: 'chosen',
+        userName: 'ro-post@contoso.com',
+        meta: { created: '2001-01-01T00:00:00Z' },
+        groups: [{ value: 'g' }],
+      });
       expect(res.status).toBe(201);
       expect(res.json.id).not.toBe('chosen');
       expect(res.json.meta.created).not.toBe('2001-01-01T00:00:00Z');

@@ -34,7 +34,11 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       return res.json;
     };
     const createGroup = async (displayName: string): Promise<any> => {
-      const res = await scim.request('POST', `/Groups${FLAG}`, { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName, externalId: randomUUID() });
+      const res = await scim.request('POST', `/Groups${FLAG}`, {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+        displayName,
+        externalId: randomUUID(),
+      });
       expect(res.status).toBe(201);
       return res.json;
     };
@@ -52,7 +56,13 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       const res = await scim.request('GET', q(`userName eq "${randomUUID()}"`), undefined, { headers: {} });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('application/scim+json');
-      expect(res.json).toEqual({ schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: 0, Resources: [], startIndex: 1, itemsPerPage: 0 });
+      expect(res.json).toEqual({
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+        totalResults: 0,
+        Resources: [],
+        startIndex: 1,
+        itemsPerPage: 0,
+      });
     });
 
     it('creates, finds (userName, externalId unquoted, work email), gets and refuses a duplicate userName', async () => {
@@ -98,7 +108,10 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       expect(res.status).toBe(201);
       expect(res.json.id).not.toBe('48af03ac28ad4fb88478');
       expect(res.json.schemas).toContain('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User');
-      expect(res.json['urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'].manager).toEqual({ value: '26118915-6090-4610-87e4-49d8ca9f808d', displayName: 'John Smith' });
+      expect(res.json['urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'].manager).toEqual({
+        value: '26118915-6090-4610-87e4-49d8ca9f808d',
+        displayName: 'John Smith',
+      });
       expect(res.json['urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User']).toEqual({ CustomAttribute: '701984' });
       const joy = await scim.request('POST', '/Users', fixture('create-user-example2-nulls.json'));
       expect(joy.status).toBe(201);
@@ -131,7 +144,8 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
     it('disables with "False" (and Add), keeps the inactive user visible, re-enables with "True", sets and clears the manager', async () => {
       const user = await createUser();
       const manager = await createUser();
-      const patch = (op: string, path: string, value: unknown) => scim.request('PATCH', `/Users/${user.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op, path, value }] });
+      const patch = (op: string, path: string, value: unknown) =>
+        scim.request('PATCH', `/Users/${user.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op, path, value }] });
       expect((await patch('Replace', 'active', 'False')).json.active).toBe(false);
       const visible = await scim.request('GET', q(`userName eq "${user.userName}"`));
       expect(visible.json.Resources[0].active).toBe(false);
@@ -190,12 +204,18 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       });
       expect(multi.status).toBe(204);
       const after = await scim.request('GET', `/Groups/${group.id}`);
-      const expected = users.slice(4).map((u) => u.id).sort();
+      const expected = users
+        .slice(4)
+        .map((u) => u.id)
+        .sort();
       expect(after.json.members.map((m: any) => m.value).sort()).toEqual(expected);
       expect(after.json.members[0]).toMatchObject({ type: 'User', $ref: expect.stringContaining('/scim/v2/Users/') });
       expect([...store.index.directMembers(group.id)].sort()).toEqual(expected);
 
-      const rename = await scim.request('PATCH', `/Groups/${group.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Replace', path: 'displayName', value: 'renamed' }] });
+      const rename = await scim.request('PATCH', `/Groups/${group.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'Replace', path: 'displayName', value: 'renamed' }],
+      });
       expect(rename.status).toBe(204);
       const renamed = await scim.request('GET', `/Groups/${group.id}`);
       expect(renamed.json.displayName).toBe('renamed');
@@ -207,10 +227,16 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       const child = await createGroup(`child-${randomUUID()}`);
       const user = await createUser();
       const add = (groupId: string, id: string) =>
-        scim.request('PATCH', `/Groups/${groupId}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: id }] }] });
+        scim.request('PATCH', `/Groups/${groupId}`, {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+          Operations: [{ op: 'add', path: 'members', value: [{ value: id }] }],
+        });
       expect((await add(child.id, user.id)).status).toBe(204);
       expect((await add(parent.id, child.id)).status).toBe(204);
-      const groups = store.index.groupsOfUser(user.id).map((g) => g.id).sort();
+      const groups = store.index
+        .groupsOfUser(user.id)
+        .map((g) => g.id)
+        .sort();
       expect(groups).toEqual([parent.externalId, child.externalId].sort());
       const got = await scim.request('GET', `/Groups/${parent.id}`);
       expect(got.json.members).toEqual([{ value: child.id, type: 'Group', $ref: `${scim.base}/Groups/${child.id}` }]);
@@ -221,7 +247,10 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
     it('finds a group by a members filter (regression: members were not loaded before the filter ran)', async () => {
       const group = await createGroup(`filtered-${randomUUID()}`);
       const [member, other] = [await createUser(), await createUser()];
-      await scim.request('PATCH', `/Groups/${group.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'add', path: 'members', value: [{ value: member.id }] }] });
+      await scim.request('PATCH', `/Groups/${group.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'add', path: 'members', value: [{ value: member.id }] }],
+      });
       for (const filter of [`members[value eq "${member.id}"]`, `members.value eq "${member.id}"`, `members eq "${member.id}"`]) {
         const found = await scim.request('GET', `/Groups?excludedAttributes=members&${new URLSearchParams({ filter })}`);
         expect(found.status).toBe(200);
@@ -236,13 +265,19 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       const user = await createUser({ roles: [{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Admin' }] });
       expect(user.roles).toEqual([{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Admin' }]);
       const single = '{"id":"06b07648-ecfe-589f-9d2f-6325724a46ee","value":"25","displayName":"Role1234"}';
-      const added = await scim.request('PATCH', `/Users/${user.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Add', path: 'roles', value: [{ value: single }] }] });
+      const added = await scim.request('PATCH', `/Users/${user.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'Add', path: 'roles', value: [{ value: single }] }],
+      });
       expect(added.json.roles).toEqual([{ primary: true, type: 'WindowsAzureActiveDirectoryRole', value: 'Admin' }, { value: single }]);
       const assertive = [
         { primary: false, type: 'WindowsAzureActiveDirectoryRole', display: 'User', value: 'User' },
         { primary: false, type: 'WindowsAzureActiveDirectoryRole', display: 'Test', value: 'Test' },
       ];
-      const replaced = await scim.request('PATCH', `/Users/${user.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'roles', value: assertive }] });
+      const replaced = await scim.request('PATCH', `/Users/${user.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'replace', path: 'roles', value: assertive }],
+      });
       expect(replaced.json.roles).toEqual(assertive);
       expect((await scim.request('GET', `/Users/${user.id}`)).json.roles).toEqual(assertive);
     });
@@ -254,7 +289,10 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       });
       expect(res.status).toBe(201);
       expect(res.headers.get('content-type')).toBe('application/scim+json');
-      const cleared = await scim.request('PATCH', `/Users/${res.json.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Replace', path: 'title', value: '' }] });
+      const cleared = await scim.request('PATCH', `/Users/${res.json.id}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'Replace', path: 'title', value: '' }],
+      });
       expect(cleared.status).toBe(200);
       expect(cleared.json).not.toHaveProperty('title');
     });
@@ -264,7 +302,10 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       const users = await Promise.all(Array.from({ length: 20 }, () => createUser()));
       const results = await Promise.all(
         users.map((u) =>
-          scim.request('PATCH', `/Groups/${group.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'Add', path: 'members', value: [{ $ref: null, value: u.id }] }] }),
+          scim.request('PATCH', `/Groups/${group.id}`, {
+            schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+            Operations: [{ op: 'Add', path: 'members', value: [{ $ref: null, value: u.id }] }],
+          }),
         ),
       );
       expect(results.map((r) => r.status)).toEqual(Array(20).fill(204));
@@ -281,7 +322,10 @@ export function describeEntraSession(label: string, factory: StoreFactory): void
       expect(page.json.totalResults).toBe(total);
       expect(page.json.itemsPerPage).toBe(2);
       expect(page.json.Resources.map((r: any) => r.id)).toEqual(all.json.Resources.slice(2, 4).map((r: any) => r.id));
-      const filtered = await scim.request('GET', `/Users?count=1000&${new URLSearchParams({ filter: 'userName sw "USER1" and active eq true', attributes: 'userName' })}`);
+      const filtered = await scim.request(
+        'GET',
+        `/Users?count=1000&${new URLSearchParams({ filter: 'userName sw "USER1" and active eq true', attributes: 'userName' })}`,
+      );
       expect(filtered.json.totalResults).toBeGreaterThan(0);
       for (const r of filtered.json.Resources) {
         expect(r.userName.startsWith('user1')).toBe(true);

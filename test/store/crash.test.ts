@@ -12,7 +12,9 @@ describe('a process killed mid-sync', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('restarts with the state of its last committed write (a prefix of the writes)', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./crash-child.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./crash-child.ts', import.meta.url)), dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let committed = -1;
     let buffer = '';
     await new Promise<void>((resolve, reject) => {

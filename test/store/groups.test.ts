@@ -12,8 +12,22 @@ import { dropSchema, nextChange, postgresUrl, uniqueSchema } from '../scim/helpe
 
 describe('groupEmail: the primary value, else the work one, else the first', () => {
   it.each([
-    ['primary wins over work', [{ value: 'w@contoso.com', type: 'work' }, { value: 'p@contoso.com', type: 'other', primary: true }], 'p@contoso.com'],
-    ['work wins over the first', [{ value: 'o@contoso.com', type: 'other' }, { value: 'w@contoso.com', type: 'Work' }], 'w@contoso.com'],
+    [
+      'primary wins over work',
+      [
+        { value: 'w@contoso.com', type: 'work' },
+        { value: 'p@contoso.com', type: 'other', primary: true },
+      ],
+      'p@contoso.com',
+    ],
+    [
+      'work wins over the first',
+      [
+        { value: 'o@contoso.com', type: 'other' },
+        { value: 'w@contoso.com', type: 'Work' },
+      ],
+      'w@contoso.com',
+    ],
     ['else the first', [{ value: 'a@contoso.com' }, { value: 'b@contoso.com' }], 'a@contoso.com'],
     ['blank and non-string values are skipped', [{ value: ' ' }, { value: 7 }, null, 'x', { value: 'c@contoso.com' }], 'c@contoso.com'],
     ['none', [], undefined],
@@ -46,7 +60,14 @@ describe('group emails in the store (PostgreSQL, two instances)', () => {
     const heard = nextChange(b, (c) => c.resourceType === 'Group' && c.operation === 'create' && c.origin === 'remote');
     const group = (
       await a.groups.create(
-        { displayName: `Team-${gid.slice(0, 8)}`, externalId: gid, emails: [{ value: 'other@contoso.com', type: 'other' }, { value: 'Team@contoso.com', type: 'work' }] },
+        {
+          displayName: `Team-${gid.slice(0, 8)}`,
+          externalId: gid,
+          emails: [
+            { value: 'other@contoso.com', type: 'other' },
+            { value: 'Team@contoso.com', type: 'work' },
+          ],
+        },
         [user.id],
       )
     ).resource!;

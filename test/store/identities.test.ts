@@ -29,7 +29,10 @@ function sample(overrides: Partial<Identity> = {}, issuedAt = S0): SessionIdenti
       user_uuid: 'oid-ada',
       idp: { id: 'idp-1', type: 'azureAD' },
       amr: ['pwd', 'mfa'],
-      groups: [{ id: 'g-eng', name: 'Engineering' }, { id: 'g-ops', email: 'ops@contoso.com' }],
+      groups: [
+        { id: 'g-eng', name: 'Engineering' },
+        { id: 'g-ops', email: 'ops@contoso.com' },
+      ],
       membership: { state: 'complete', source: 'graph' },
       oidc_fields: { department: 'R&D', nested: { list: [1, 'two', null] } },
       oid: 'oid-ada',
@@ -91,15 +94,27 @@ describe('readSessionIdentity (the guard every stored row passes)', () => {
     ['a group id a number', (v) => ({ ...v, identity: { ...v.identity, groups: [{ id: 'g' }, { id: 7 }] } }), 'identity.groups[1]'],
     ['a group name a number', (v) => ({ ...v, identity: { ...v.identity, groups: [{ id: 'g', name: 7 }] } }), 'identity.groups[0]'],
     ['membership state unknown to the type', (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'partial' } } }), 'identity.membership.state'],
-    ['membership source unknown', (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'complete', source: 'ldap' } } }), 'identity.membership.source'],
+    [
+      'membership source unknown',
+      (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'complete', source: 'ldap' } } }),
+      'identity.membership.source',
+    ],
     ['overage signal unknown', (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'overage', signal: 'x' } } }), 'identity.membership.signal'],
     ['unknown without code', (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'unknown', reason: 'r' } } }), 'identity.membership.code'],
     ['oidc_fields an array', (v) => ({ ...v, identity: { ...v.identity, oidc_fields: [] } }), 'identity.oidc_fields'],
     ['tid missing', (v) => ({ ...v, identity: { ...v.identity, tid: null } }), 'identity.tid'],
     ['exp not finite', (v) => ({ ...v, identity: { ...v.identity, exp: null } }), 'identity.exp'],
     ['ver unknown', (v) => ({ ...v, identity: { ...v.identity, ver: '3.0' } }), 'identity.ver'],
-    ['membership fields not an array', (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'complete', source: 'graph', fields: 'id' } } }), 'identity.membership.fields'],
-    ['a membership field unknown', (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'complete', source: 'graph', fields: ['id', 'mail'] } } }), 'identity.membership.fields[1]'],
+    [
+      'membership fields not an array',
+      (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'complete', source: 'graph', fields: 'id' } } }),
+      'identity.membership.fields',
+    ],
+    [
+      'a membership field unknown',
+      (v) => ({ ...v, identity: { ...v.identity, membership: { state: 'complete', source: 'graph', fields: ['id', 'mail'] } } }),
+      'identity.membership.fields[1]',
+    ],
     ['claims an array', (v) => ({ ...v, claims: ['upn'] }), 'claims'],
     ['claims a string', (v) => ({ ...v, claims: 'upn' }), 'claims'],
     ['a claim null', (v) => ({ ...v, claims: { upn: null } }), 'claims.upn'],
@@ -177,7 +192,12 @@ describe('the identity cache (scripted SQL)', () => {
   });
   function setup(cacheMax = 100) {
     const db = fakeSql();
-    const { identities, control } = createIdentities({ sql: db.sql, now: () => clock.t, cacheMax, assertOpen: () => undefined, remove: async (n) => void db.rows.delete(n),
+    const { identities, control } = createIdentities({
+      sql: db.sql,
+      now: () => clock.t,
+      cacheMax,
+      assertOpen: () => undefined,
+      remove: async (n) => void db.rows.delete(n),
       replace: async (n, json, expiresAt) => db.rows.has(n) && (db.rows.set(n, { identity: JSON.parse(json) as unknown, expires_at: expiresAt }), true),
       isFresh: () => true,
     });
@@ -340,13 +360,25 @@ describe('the identity cache (scripted SQL)', () => {
 
   it('refuses to store what it could not serve back: a bad nonce, expiry or identity', async () => {
     const { identities } = setup();
-    await expect(identities.set('', sample(), S0 + 60)).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', message: 'an identity nonce must be a string of 1 to 256 characters' });
-    await expect(identities.set(nonce(), sample(), S0 + 0.5)).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', message: "an identity's `expiresAt` must be Unix seconds, got `1735689600.5`" });
+    await expect(identities.set('', sample(), S0 + 60)).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      message: 'an identity nonce must be a string of 1 to 256 characters',
+    });
+    await expect(identities.set(nonce(), sample(), S0 + 0.5)).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      message: "an identity's `expiresAt` must be Unix seconds, got `1735689600.5`",
+    });
     const bad = { ...sample(), identity: { ...sample().identity, groups: [{ id: 42 }] } } as unknown as SessionIdentity;
-    await expect(identities.set(nonce(), bad, S0 + 60)).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', message: 'the session identity to store is invalid at `identity.groups[0]`' });
+    await expect(identities.set(nonce(), bad, S0 + 60)).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      message: 'the session identity to store is invalid at `identity.groups[0]`',
+    });
     const cyclic = sample();
     (cyclic.identity.oidc_fields as Record<string, unknown>).self = cyclic.identity.oidc_fields;
-    await expect(identities.set(nonce(), cyclic, S0 + 60)).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID', message: 'the session identity to store is not JSON-serialisable' });
+    await expect(identities.set(nonce(), cyclic, S0 + 60)).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      message: 'the session identity to store is not JSON-serialisable',
+    });
   });
 });
 
@@ -389,7 +421,9 @@ describe('store.identities on PGlite', () => {
     } finally {
       off();
     }
-    expect(changes).toEqual([{ eventId: expect.any(String), origin: 'local', at: new Date(T0).toISOString(), resourceType: 'Identity', operation: 'delete', changedAttributes: [] }]);
+    expect(changes).toEqual([
+      { eventId: expect.any(String), origin: 'local', at: new Date(T0).toISOString(), resourceType: 'Identity', operation: 'delete', changedAttributes: [] },
+    ]);
     expect(JSON.stringify(changes)).not.toContain(n);
   });
 
@@ -429,15 +463,22 @@ describe('store.identities on PGlite', () => {
       fc.record({ state: fc.constant('unknown' as const), reason: text, code: text }),
     );
     await fc.assert(
-      fc.asyncProperty(text, fc.array(group, { maxLength: 4 }), membership, fc.dictionary(text, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.option(text, { nil: undefined }), async (email, groups, m, fields, country) => {
-        const value: SessionIdentity = { ...sample({ email, groups, membership: m, oidc_fields: fields }), ...(country === undefined ? {} : { country }) };
-        if (country === undefined) delete value.country;
-        const n = nonce();
-        await uncached.identities.set(n, value, S0 + 60);
-        const read = await uncached.identities.get(n);
-        expect(read).toEqual(JSON.parse(JSON.stringify(value)));
-        expect(deeplyFrozen(read)).toBe(true);
-      }),
+      fc.asyncProperty(
+        text,
+        fc.array(group, { maxLength: 4 }),
+        membership,
+        fc.dictionary(text, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+        fc.option(text, { nil: undefined }),
+        async (email, groups, m, fields, country) => {
+          const value: SessionIdentity = { ...sample({ email, groups, membership: m, oidc_fields: fields }), ...(country === undefined ? {} : { country }) };
+          if (country === undefined) delete value.country;
+          const n = nonce();
+          await uncached.identities.set(n, value, S0 + 60);
+          const read = await uncached.identities.get(n);
+          expect(read).toEqual(JSON.parse(JSON.stringify(value)));
+          expect(deeplyFrozen(read)).toBe(true);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -582,7 +623,13 @@ describe('store.identities on two PostgreSQL instances', () => {
     }
     const { result, messages } = await published(async () => [await b.identities.get(good), await b.identities.get(bad), await b.identities.get(worse)]);
     expect(result).toEqual([sample(), undefined, undefined]);
-    expect(messages).toEqual([{ event: 'miss' }, { event: 'miss' }, { event: 'malformed', field: 'identity.groups[1]' }, { event: 'miss' }, { event: 'malformed', field: '(root)' }]);
+    expect(messages).toEqual([
+      { event: 'miss' },
+      { event: 'miss' },
+      { event: 'malformed', field: 'identity.groups[1]' },
+      { event: 'miss' },
+      { event: 'malformed', field: '(root)' },
+    ]);
     expect(JSON.stringify(messages)).not.toContain(bad);
   });
 

@@ -33,14 +33,23 @@ describe('migrations over rows an older version wrote', () => {
     await raw.query(
       `INSERT INTO scim_groups (id, display_name, display_name_lc, external_id, resource, created_at, updated_at) VALUES
        ($1, 'Mailed', 'mailed', NULL, $2::jsonb, $5, $5), ($3, 'Plain', 'plain', NULL, $4::jsonb, $5, $5)`,
-      [mailed, JSON.stringify({ displayName: 'Mailed', emails: [{ value: 'mailed@contoso.com', type: 'work' }] }), plain, JSON.stringify({ displayName: 'Plain' }), at],
+      [
+        mailed,
+        JSON.stringify({ displayName: 'Mailed', emails: [{ value: 'mailed@contoso.com', type: 'work' }] }),
+        plain,
+        JSON.stringify({ displayName: 'Plain' }),
+        at,
+      ],
     );
     const store = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema });
     try {
       expect(store.index.getGroup(mailed)).toEqual({ id: mailed, displayName: 'Mailed', email: 'mailed@contoso.com' });
       expect(store.index.getGroup(plain)).toEqual({ id: plain, displayName: 'Plain' });
       const { rows } = await raw.query('SELECT id, email FROM scim_groups ORDER BY display_name');
-      expect(rows).toEqual([{ id: mailed, email: 'mailed@contoso.com' }, { id: plain, email: null }]);
+      expect(rows).toEqual([
+        { id: mailed, email: 'mailed@contoso.com' },
+        { id: plain, email: null },
+      ]);
     } finally {
       await store.close();
     }
@@ -57,13 +66,19 @@ describe('migrations over rows an older version wrote', () => {
       [randomUUID(), 'Plain@contoso.com', 'plain@contoso.com'],
     ];
     for (const [id, userName, key] of rows) {
-      await raw.query(
-        `INSERT INTO scim_users (id, user_name, user_name_lc, resource, created_at, updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $5)`,
-        [id, userName, key, JSON.stringify({ userName }), at],
-      );
+      await raw.query(`INSERT INTO scim_users (id, user_name, user_name_lc, resource, created_at, updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $5)`, [
+        id,
+        userName,
+        key,
+        JSON.stringify({ userName }),
+        at,
+      ]);
     }
     const tomb = randomUUID();
-    await raw.query(`INSERT INTO scim_user_tombstones (id, user_name, user_name_lc, deleted_at) VALUES ($1, 'Gone\uff21@contoso.com', 'gone\uff41@contoso.com', $2)`, [tomb, at]);
+    await raw.query(
+      `INSERT INTO scim_user_tombstones (id, user_name, user_name_lc, deleted_at) VALUES ($1, 'Gone\uff21@contoso.com', 'gone\uff41@contoso.com', $2)`,
+      [tomb, at],
+    );
     const store = await openDirectoryStore({ driver: 'postgres', connectionString: url, schema });
     try {
       const { rows: keys } = await raw.query('SELECT id, user_name_lc FROM scim_users');
@@ -75,7 +90,8 @@ describe('migrations over rows an older version wrote', () => {
       expect(keyOf.get(rows[3]![0])).toBe('plain@contoso.com');
       const { rows: t } = await raw.query('SELECT user_name_lc FROM scim_user_tombstones WHERE id = $1', [tomb]);
       expect(t).toEqual([{ user_name_lc: 'gonea@contoso.com' }]);
-      const find = async (userName: string) => (await store.users.query({ keys: [{ field: 'userName', value: userName }], startIndex: 1, count: 10 })).resources.map((r) => r.id);
+      const find = async (userName: string) =>
+        (await store.users.query({ keys: [{ field: 'userName', value: userName }], startIndex: 1, count: 10 })).resources.map((r) => r.id);
       expect(await find('caf\u00e9@contoso.com')).toEqual([rows[2]![0]]);
       expect(await find('\uff41dmin@contoso.com')).toEqual([rows[0]![0]]);
       await expect(store.users.create({ userName: 'ADMIN@contoso.com' })).rejects.toMatchObject({ code: 'ERR_SCIM_UNIQUENESS' });

@@ -144,6 +144,8 @@ describe('two store instances on one PostgreSQL schema', () => {
       code: 'ERR_STORE_UNAVAILABLE',
       message: 'postgresql is not reachable or schema `x` cannot be created',
     });
-    expect(() => openDirectoryStore({ driver: 'postgres', connectionString: url, schema: 'Bad-Name; DROP' })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    expect(() => openDirectoryStore({ driver: 'postgres', connectionString: url, schema: 'Bad-Name; DROP' })).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
+    );
   });
 });

@@ -182,7 +182,10 @@ describe('freshness on an injected clock', () => {
 
   it('refuses a heartbeat that is not below the staleness bound, synchronously', () => {
     expect(() => openDirectoryStore({ driver: 'postgres', connectionString: url, heartbeatMs: 1000, maxStalenessMs: 1000 })).toThrow(
-      expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('`heartbeatMs` (`1000`) must be below `maxStalenessMs` (`1000`)') }),
+      expect.objectContaining({
+        code: 'ERR_CONFIG_INVALID',
+        message: expect.stringContaining('`heartbeatMs` (`1000`) must be below `maxStalenessMs` (`1000`)'),
+      }),
     );
   });
 });

@@ -11,7 +11,12 @@ describe('directory store (PGlite)', () => {
 
   beforeAll(async () => {
     [store, keeper] = await Promise.all([
-      openDirectoryStore({ driver: 'pglite', dataDir: 'memory://', now: () => clock, retention: { eventsMaxAgeSeconds: DAY, revocationsMaxAgeSeconds: 2 * DAY } }),
+      openDirectoryStore({
+        driver: 'pglite',
+        dataDir: 'memory://',
+        now: () => clock,
+        retention: { eventsMaxAgeSeconds: DAY, revocationsMaxAgeSeconds: 2 * DAY },
+      }),
       openDirectoryStore({ driver: 'pglite', dataDir: 'memory://', now: () => clock }),
     ]);
   });
@@ -28,13 +33,13 @@ describe('directory store (PGlite)', () => {
     await store.users.create({ userName: 'new@contoso.com' });
     await store.revocations.revokeUser(['new@contoso.com'], clock / 1000);
     // The two writes at T0 are older than a day; the revocations are younger than two days.
-    expect(await store.prune()).toEqual({ events: 2, revocations: 0 , identities: 0 });
+    expect(await store.prune()).toEqual({ events: 2, revocations: 0, identities: 0 });
     expect(store.revocations.isRevoked({ subjects: ['old@contoso.com'], issuedAt: T0 / 1000 - 60 })).toBe(true);
     clock = T0 + 2.6 * DAY * 1000;
-    expect(await store.prune()).toEqual({ events: 2, revocations: 1 , identities: 0 });
+    expect(await store.prune()).toEqual({ events: 2, revocations: 1, identities: 0 });
     expect(store.revocations.isRevoked({ subjects: ['old@contoso.com'], issuedAt: T0 / 1000 - 60 })).toBe(false);
     expect(store.revocations.isRevoked({ subjects: ['new@contoso.com'], issuedAt: T0 / 1000 + 1.5 * DAY })).toBe(true);
-    expect(await store.prune()).toEqual({ events: 0, revocations: 0 , identities: 0 });
+    expect(await store.prune()).toEqual({ events: 0, revocations: 0, identities: 0 });
     // The directory itself is untouched.
     expect(store.index.size.users).toBe(2);
   });
@@ -43,7 +48,7 @@ describe('directory store (PGlite)', () => {
     clock = T0;
     await keeper.revocations.revokeUser(['kept@contoso.com'], T0 / 1000);
     clock = T0 + 400 * DAY * 1000;
-    expect(await keeper.prune()).toEqual({ events: 1, revocations: 0 , identities: 0 });
+    expect(await keeper.prune()).toEqual({ events: 1, revocations: 0, identities: 0 });
     expect(keeper.revocations.isRevoked({ subjects: ['kept@contoso.com'], issuedAt: T0 / 1000 - 60 })).toBe(true);
   });
 
@@ -66,20 +71,40 @@ describe('directory store (PGlite)', () => {
     const first = await store.users.query({ keys: [{ field: 'userName', value: 'PAGED@contoso.com' }], startIndex: 1, count: 10 });
     expect(first.totalResults).toBe(1);
     expect(first.resources.map((r) => r.attributes.userName)).toEqual(['Paged@contoso.com']);
-    expect(await store.users.query({ keys: [{ field: 'userName', value: 'paged@contoso.com' }], startIndex: 2, count: 10 })).toEqual({ totalResults: 1, resources: [] });
-    expect(await store.users.query({ keys: [{ field: 'userName', value: 'paged@contoso.com' }], startIndex: 1, count: 0 })).toEqual({ totalResults: 1, resources: [] });
-    expect(await store.users.query({ keys: [{ field: 'userName', value: 'nobody@contoso.com' }], startIndex: 1, count: 10 })).toEqual({ totalResults: 0, resources: [] });
+    expect(await store.users.query({ keys: [{ field: 'userName', value: 'paged@contoso.com' }], startIndex: 2, count: 10 })).toEqual({
+      totalResults: 1,
+      resources: [],
+    });
+    expect(await store.users.query({ keys: [{ field: 'userName', value: 'paged@contoso.com' }], startIndex: 1, count: 0 })).toEqual({
+      totalResults: 1,
+      resources: [],
+    });
+    expect(await store.users.query({ keys: [{ field: 'userName', value: 'nobody@contoso.com' }], startIndex: 1, count: 10 })).toEqual({
+      totalResults: 0,
+      resources: [],
+    });
   });
 
   it('returns what it stored from writes, without reading back: create, group create with members, patch', async () => {
     clock = T0 + 10_000;
     const user = (await store.users.create({ userName: 'written@contoso.com', title: 'a' })).resource!;
-    expect(user).toEqual({ id: expect.any(String), attributes: { userName: 'written@contoso.com', title: 'a' }, created: new Date(clock).toISOString(), lastModified: new Date(clock).toISOString(), version: 1 });
+    expect(user).toEqual({
+      id: expect.any(String),
+      attributes: { userName: 'written@contoso.com', title: 'a' },
+      created: new Date(clock).toISOString(),
+      lastModified: new Date(clock).toISOString(),
+      version: 1,
+    });
     const group = (await store.groups.create({ displayName: 'written' }, [user.id])).resource!;
     expect(group.members).toEqual([{ value: user.id, type: 'User' }]);
     clock += 1000;
     const patched = (await store.users.update(user.id, (c) => ({ ...c.attributes, title: 'b' }))).resource!;
-    expect(patched).toMatchObject({ attributes: { userName: 'written@contoso.com', title: 'b' }, created: user.created, lastModified: new Date(clock).toISOString(), version: 2 });
+    expect(patched).toMatchObject({
+      attributes: { userName: 'written@contoso.com', title: 'b' },
+      created: user.created,
+      lastModified: new Date(clock).toISOString(),
+      version: 2,
+    });
     expect(await store.users.get(user.id)).toEqual(patched);
     const touched = (await store.groups.update(group.id, { members: [{ op: 'remove', ids: [user.id] }] })).resource!;
     expect(touched).toMatchObject({ version: 2, lastModified: new Date(clock).toISOString() });
@@ -104,7 +129,9 @@ describe('directory store (PGlite)', () => {
       expect(seen).toEqual([]);
       expect((await store.groups.get(group.id))?.version).toBe(1);
       // A real change still publishes.
-      const added = await store.groups.update(group.id, { members: [{ op: 'add', ids: [(await store.users.create({ userName: 'second@contoso.com' })).resource!.id] }] });
+      const added = await store.groups.update(group.id, {
+        members: [{ op: 'add', ids: [(await store.users.create({ userName: 'second@contoso.com' })).resource!.id] }],
+      });
       expect(added.change).toMatchObject({ operation: 'patch', changedAttributes: ['members'], members: { removed: [] } });
       expect(added.resource?.version).toBe(2);
       expect(seen).toEqual(['User:create:userName', 'Group:patch:members']);

@@ -39,7 +39,12 @@ describe('user tombstones', () => {
     return { oid, userName: `${name}@contoso.com`, mail: `${name}.mail@contoso.com` };
   };
   async function provision(s: ScimServer, p: ReturnType<typeof person>): Promise<string> {
-    const res = await s.request('POST', '/Users', { userName: p.userName, externalId: p.oid, active: true, emails: [{ type: 'work', value: p.mail, primary: true }] });
+    const res = await s.request('POST', '/Users', {
+      userName: p.userName,
+      externalId: p.oid,
+      active: true,
+      emails: [{ type: 'work', value: p.mail, primary: true }],
+    });
     expect(res.status).toBe(201);
     return res.json.id as string;
   }
@@ -50,7 +55,14 @@ describe('user tombstones', () => {
     const id = await provision(scim, ada);
     const kept = await provision(scim, keep);
     const group = (await scim.request('POST', '/Groups', { displayName: `g-${ada.oid.slice(0, 8)}` })).json.id as string;
-    expect((await scim.request('PATCH', `/Groups/${group}`, { schemas: [PATCH], Operations: [{ op: 'Add', path: 'members', value: [{ value: id }, { value: kept }] }] })).status).toBe(204);
+    expect(
+      (
+        await scim.request('PATCH', `/Groups/${group}`, {
+          schemas: [PATCH],
+          Operations: [{ op: 'Add', path: 'members', value: [{ value: id }, { value: kept }] }],
+        })
+      ).status,
+    ).toBe(204);
     const heard = nextChange(b, (c) => c.resourceId === id && c.operation === 'delete');
     expect((await scim.request('DELETE', `/Users/${id}`)).status).toBe(204);
     await heard;
@@ -124,7 +136,11 @@ describe('user tombstones', () => {
     expect(a.index.getUser(gone)?.deleted).toBe(true);
     // A PUT that takes over the deleted user's mail: the directory holds that address again.
     const heard = nextChange(b, (c) => c.resourceId === live && c.operation === 'replace');
-    const put = await scim.request('PUT', `/Users/${live}`, { userName: other.userName, externalId: other.oid, emails: [{ type: 'work', value: dee.mail, primary: true }] });
+    const put = await scim.request('PUT', `/Users/${live}`, {
+      userName: other.userName,
+      externalId: other.oid,
+      emails: [{ type: 'work', value: dee.mail, primary: true }],
+    });
     expect(put.status).toBe(200);
     await heard;
     for (const store of [a, b]) {

@@ -46,7 +46,8 @@ describe('userName uniqueness and look-ups in the store (PostgreSQL)', () => {
     await store?.close();
     if (url) await dropSchema(url, schema);
   });
-  const find = async (userName: string): Promise<string[]> => (await store.users.query({ keys: [{ field: 'userName', value: userName }], startIndex: 1, count: 10 })).resources.map((r) => r.id);
+  const find = async (userName: string): Promise<string[]> =>
+    (await store.users.query({ keys: [{ field: 'userName', value: userName }], startIndex: 1, count: 10 })).resources.map((r) => r.id);
 
   it('refuses a user whose name folds onto a taken one (fullwidth, NFD), and finds the user by any spelling', async () => {
     const admin = (await store.users.create({ userName: 'admin@contoso.com' })).resource!;

@@ -37,7 +37,9 @@ describe('claims named like Object.prototype members', () => {
     }
     // A token's own `__proto__` claim is a plain claim for the email, and is never copied into oidc_fields.
     const gate = createGate({ idp: entra.idpConfig({ config: { email_claim_name: '__proto__', claims: ['__proto__'] } }), authorityHost: entra.url });
-    const identity = await gate.verify(entra.mintToken({ claims: JSON.parse('{"__proto__":"proto@contoso.com","email":"ada@contoso.com"}') as Record<string, unknown> }));
+    const identity = await gate.verify(
+      entra.mintToken({ claims: JSON.parse('{"__proto__":"proto@contoso.com","email":"ada@contoso.com"}') as Record<string, unknown> }),
+    );
     expect(identity.email).toBe('proto@contoso.com');
     expect(Object.keys(identity.oidc_fields)).toEqual([]);
     expect(Object.getPrototypeOf(identity.oidc_fields)).toBe(Object.prototype);

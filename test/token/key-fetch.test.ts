@@ -26,7 +26,12 @@ afterEach(() => {
 });
 
 const gateFor = (overrides: Partial<GateOptions> = {}) =>
-  createGate({ idp: entra.idpConfig(), authorityHost: entra.url, ...overrides, jwks: { timeoutMs: 300, failureBackoffMs: 0, cooldownMs: 0, ...overrides.jwks } });
+  createGate({
+    idp: entra.idpConfig(),
+    authorityHost: entra.url,
+    ...overrides,
+    jwks: { timeoutMs: 300, failureBackoffMs: 0, cooldownMs: 0, ...overrides.jwks },
+  });
 
 async function rejection(promise: Promise<unknown>): Promise<EntragateError> {
   const error = await promise.then(
@@ -145,9 +150,14 @@ describe('key fetches do not follow redirects', () => {
   });
 
   it('every 3xx is a redirect and a 4xx is not; an opaque redirect (status 0) is one too', async () => {
-    const answer = (response: () => Response): typeof globalThis.fetch => async () => response();
+    const answer =
+      (response: () => Response): typeof globalThis.fetch =>
+      async () =>
+        response();
     for (const status of [300, 301, 307, 308, 399]) {
-      const error = await rejection(gateFor({ fetch: answer(() => new Response(null, { status, headers: { location: 'https://keys.example.com/' } })) }).verify(entra.mintToken()));
+      const error = await rejection(
+        gateFor({ fetch: answer(() => new Response(null, { status, headers: { location: 'https://keys.example.com/' } })) }).verify(entra.mintToken()),
+      );
       expect(error.message).toContain(`the discovery document answered with a redirect (HTTP ${status})`);
     }
     for (const status of [299, 400, 404, 503]) {

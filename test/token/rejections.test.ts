@@ -20,11 +20,32 @@ afterAll(async () => {
 });
 
 const gateFor = (overrides: Partial<GateOptions> = {}) =>
-  createGate({ idp: entra.idpConfig(), authorityHost: entra.url, audiences: [SECRET_AUDIENCE], tenants: [EXTRA_TENANT], maxTokenBytes: 12_345, tokenVersions: ['2.0'], ...overrides });
+  createGate({
+    idp: entra.idpConfig(),
+    authorityHost: entra.url,
+    audiences: [SECRET_AUDIENCE],
+    tenants: [EXTRA_TENANT],
+    maxTokenBytes: 12_345,
+    tokenVersions: ['2.0'],
+    ...overrides,
+  });
 
 /** What a caller must never read in a refusal of a token that does not itself carry it. */
 function configuration(): string[] {
-  return [entra.tenantId, EXTRA_TENANT, entra.url, entra.url.replace('http://', ''), entra.clientId, SECRET_AUDIENCE, '12345', '12,345', 'organizations', 'common', 'v2.0', 'allowAppTokens'];
+  return [
+    entra.tenantId,
+    EXTRA_TENANT,
+    entra.url,
+    entra.url.replace('http://', ''),
+    entra.clientId,
+    SECRET_AUDIENCE,
+    '12345',
+    '12,345',
+    'organizations',
+    'common',
+    'v2.0',
+    'allowAppTokens',
+  ];
 }
 
 async function refusal(promise: Promise<unknown>): Promise<EntragateError> {
@@ -41,14 +62,33 @@ describe('401 messages name no configuration', () => {
   // whatever configuration shows in the message came from the gate.
   const foreign = randomUUID();
   const cases: Array<[string, () => Promise<unknown>, string]> = [
-    ['an issuer that is not the expected one', () => gateFor().verify(entra.mintToken({ claims: { iss: `https://sts.evil.example/${foreign}/` } })), 'ERR_TOKEN_ISSUER_INVALID'],
-    ['a tenant that is not allowed', () => gateFor().verify(entra.mintToken({ claims: { tid: foreign, iss: `https://sts.evil.example/${foreign}/v2.0` } })), 'ERR_TOKEN_TENANT_NOT_ALLOWED'],
+    [
+      'an issuer that is not the expected one',
+      () => gateFor().verify(entra.mintToken({ claims: { iss: `https://sts.evil.example/${foreign}/` } })),
+      'ERR_TOKEN_ISSUER_INVALID',
+    ],
+    [
+      'a tenant that is not allowed',
+      () => gateFor().verify(entra.mintToken({ claims: { tid: foreign, iss: `https://sts.evil.example/${foreign}/v2.0` } })),
+      'ERR_TOKEN_TENANT_NOT_ALLOWED',
+    ],
     ['an audience that is not accepted', () => gateFor().verify(entra.mintToken({ audience: 'https://other.example' })), 'ERR_TOKEN_AUDIENCE_INVALID'],
-    ['a token version that is not accepted', () => gateFor().verify(entra.mintToken({ version: '1.0', claims: { tid: foreign, iss: `https://sts.evil.example/${foreign}/` } })), 'ERR_TOKEN_VERSION_NOT_ALLOWED'],
+    [
+      'a token version that is not accepted',
+      () => gateFor().verify(entra.mintToken({ version: '1.0', claims: { tid: foreign, iss: `https://sts.evil.example/${foreign}/` } })),
+      'ERR_TOKEN_VERSION_NOT_ALLOWED',
+    ],
     ['a token over the size cap', () => gateFor().verify(entra.mintToken({ claims: { pad: 'x'.repeat(13_000) } })), 'ERR_TOKEN_TOO_LARGE'],
     [
       'an unknown kid at a multi-tenant gate',
-      () => gateFor({ tenants: '*' }).verify(entra.mintToken({ key: entra.createUnpublishedKey(), tenant: EXTRA_TENANT, claims: { tid: foreign, iss: `https://sts.evil.example/${foreign}/v2.0` } })),
+      () =>
+        gateFor({ tenants: '*' }).verify(
+          entra.mintToken({
+            key: entra.createUnpublishedKey(),
+            tenant: EXTRA_TENANT,
+            claims: { tid: foreign, iss: `https://sts.evil.example/${foreign}/v2.0` },
+          }),
+        ),
       'ERR_TOKEN_KEY_NOT_FOUND',
     ],
     [
@@ -104,8 +144,18 @@ describe('the entragate:token:rejected channel', () => {
       const unknownKid = entra.mintToken({ key: entra.createUnpublishedKey() });
       for (const token of [wrongIssuer, tooLarge, v1, unknownKid]) await refusal(gateFor().verify(token));
       await refusal(gateFor().verify('not-a-token'));
-      expect(seen.map((m) => m.code)).toEqual(['ERR_TOKEN_ISSUER_INVALID', 'ERR_TOKEN_TOO_LARGE', 'ERR_TOKEN_VERSION_NOT_ALLOWED', 'ERR_TOKEN_KEY_NOT_FOUND', 'ERR_TOKEN_MALFORMED']);
-      expect(seen[0]).toEqual({ code: 'ERR_TOKEN_ISSUER_INVALID', message: 'the token issuer `https://sts.evil.example/x/v2.0` is not accepted', detail: { expected: entra.issuer('2.0') } });
+      expect(seen.map((m) => m.code)).toEqual([
+        'ERR_TOKEN_ISSUER_INVALID',
+        'ERR_TOKEN_TOO_LARGE',
+        'ERR_TOKEN_VERSION_NOT_ALLOWED',
+        'ERR_TOKEN_KEY_NOT_FOUND',
+        'ERR_TOKEN_MALFORMED',
+      ]);
+      expect(seen[0]).toEqual({
+        code: 'ERR_TOKEN_ISSUER_INVALID',
+        message: 'the token issuer `https://sts.evil.example/x/v2.0` is not accepted',
+        detail: { expected: entra.issuer('2.0') },
+      });
       expect(seen[1]!.detail).toEqual({ maxTokenBytes: 12_345 });
       expect(seen[2]!.detail).toEqual({ accepted: ['2.0'] });
       expect(seen[3]!.detail).toEqual({ keySet: entra.tenantId, ver: '2.0' });

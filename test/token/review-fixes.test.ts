@@ -40,7 +40,9 @@ describe('app-only tokens carry no user', () => {
   ];
   for (const [name, claims, version] of appOnly) {
     it(`refuses an app-only token (${name})`, async () => {
-      const error = await gateFor().verify(entra.mintToken({ version, claims })).catch((e: EntragateError) => e);
+      const error = await gateFor()
+        .verify(entra.mintToken({ version, claims }))
+        .catch((e: EntragateError) => e);
       expect(error).toBeInstanceOf(EntragateError);
       expect((error as EntragateError).code).toBe('ERR_TOKEN_CLAIM_INVALID');
       expect((error as EntragateError).message).toBe('an app-only token carries no user');
@@ -61,7 +63,9 @@ describe('app-only tokens carry no user', () => {
     // some flows. Its `sub` is the user's pairwise id, not its `oid`: there is a user.
     const claims = { azp: entra.clientId, nonce: 'n-1', roles: ['Reader'] };
     await expect(gateFor().verify(entra.mintToken({ claims }))).resolves.toMatchObject({ tid: entra.tenantId });
-    await expect(gateFor().verifyToken(entra.mintToken({ claims }), { nonce: 'n-1', idToken: true })).resolves.toMatchObject({ identity: { tid: entra.tenantId } });
+    await expect(gateFor().verifyToken(entra.mintToken({ claims }), { nonce: 'n-1', idToken: true })).resolves.toMatchObject({
+      identity: { tid: entra.tenantId },
+    });
   });
 
   it('at the login callback (idToken: true) app-only detection does not apply, and the nonce is still checked', async () => {
@@ -76,7 +80,9 @@ describe('app-only tokens carry no user', () => {
   });
 
   it('idToken: true without the nonce is a programming error, refused before anything is verified', async () => {
-    const error = await gateFor().verify(entra.mintToken(), { idToken: true }).catch((e: unknown) => e);
+    const error = await gateFor()
+      .verify(entra.mintToken(), { idToken: true })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).code).toBe('ERR_CONFIG_INVALID');
     expect((error as ConfigError).message).toBe('invalid verify options: `idToken: true` needs the `nonce` sent to `/authorize`');
@@ -96,7 +102,9 @@ describe('key hosts', () => {
       String(url).includes('openid-configuration')
         ? Response.json({ issuer: 'x', jwks_uri: 'https://keys.example.com/keys' })
         : new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024).fill(32)) }));
-    const error = await gateFor({ fetch }).verify(entra.mintToken()).catch((e: EntragateError) => e);
+    const error = await gateFor({ fetch })
+      .verify(entra.mintToken())
+      .catch((e: EntragateError) => e);
     expect(error).toMatchObject({ code: 'ERR_JWKS_UNAVAILABLE' });
     expect((error as Error).message).toContain('the JWKS is over 524288 bytes');
   });

@@ -115,13 +115,18 @@ describe('strict JSON: duplicate member names', () => {
 
   it('refuses a duplicate however the text is spelt, and accepts the same text without it (property)', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 3 }), { minKeys: 1 }), fc.integer(), fc.boolean(), (object, seed, duplicate) => {
-        const random = mulberry(seed);
-        const text = spell(object, random, duplicate);
-        const token = `${HEADER}.${b64(text)}.AA`;
-        if (duplicate) expect(failure(token)?.message).toBe('the token payload has a duplicate member name');
-        else expect(decodeJwt(token).payload).toEqual(JSON.parse(JSON.stringify(object)));
-      }),
+      fc.property(
+        fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 3 }), { minKeys: 1 }),
+        fc.integer(),
+        fc.boolean(),
+        (object, seed, duplicate) => {
+          const random = mulberry(seed);
+          const text = spell(object, random, duplicate);
+          const token = `${HEADER}.${b64(text)}.AA`;
+          if (duplicate) expect(failure(token)?.message).toBe('the token payload has a duplicate member name');
+          else expect(decodeJwt(token).payload).toEqual(JSON.parse(JSON.stringify(object)));
+        },
+      ),
       { numRuns: 1500 },
     );
   });
@@ -130,7 +135,11 @@ describe('strict JSON: duplicate member names', () => {
 describe('strict JSON: the two ways of telling, checked on their own', () => {
   /** The member names of a value, counted the obvious way. */
   const members = (v: unknown): number =>
-    Array.isArray(v) ? v.reduce((n: number, x) => n + members(x), 0) : typeof v === 'object' && v !== null ? Object.entries(v).reduce((n, [, x]) => n + 1 + members(x), 0) : 0;
+    Array.isArray(v)
+      ? v.reduce((n: number, x) => n + members(x), 0)
+      : typeof v === 'object' && v !== null
+        ? Object.entries(v).reduce((n, [, x]) => n + 1 + members(x), 0)
+        : 0;
   /** Whether every number has its digits as its one shortest spelling, and no string needs an escape. */
   const exact = (v: unknown): boolean =>
     typeof v === 'number'
@@ -157,7 +166,9 @@ describe('strict JSON: the two ways of telling, checked on their own', () => {
       }),
       { numRuns: 1000 },
     );
-    expect(freezeMeasure({ a: 1, b: [true, false, null], c: { d: 'xyz' }, e: [], f: {}, g: 1234567891 })).toBe(JSON.stringify({ a: 1, b: [true, false, null], c: { d: 'xyz' }, e: [], f: {}, g: 1234567891 }).length);
+    expect(freezeMeasure({ a: 1, b: [true, false, null], c: { d: 'xyz' }, e: [], f: {}, g: 1234567891 })).toBe(
+      JSON.stringify({ a: 1, b: [true, false, null], c: { d: 'xyz' }, e: [], f: {}, g: 1234567891 }).length,
+    );
     for (const n of [0, -1, 0.5, 100, 1e21, 2 ** 53, 1700000000]) expect(freezeMeasure({ n })).toBe(-1);
     for (const n of [1, 9, 10, 11, 99, 101, 110, 1611234567, 2 ** 53 - 1]) expect(freezeMeasure({ n })).toBe(JSON.stringify({ n }).length);
   });
@@ -205,7 +216,9 @@ function spell(value: unknown, random: () => number, duplicate = false): string 
   const ws = (): string => (random() < 0.15 ? [' ', '\t', '\n', '\r', '  '][Math.floor(random() * 5)]! : '');
   const str = (s: string): string => {
     let out = '"';
-    for (const ch of JSON.stringify(s).slice(1, -1).match(/\\u[0-9a-f]{4}|\\.|[\s\S]/g) ?? []) {
+    for (const ch of JSON.stringify(s)
+      .slice(1, -1)
+      .match(/\\u[0-9a-f]{4}|\\.|[\s\S]/g) ?? []) {
       out += ch.length === 1 && random() < 0.1 ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}` : ch;
     }
     return `${out}"`;

@@ -77,7 +77,10 @@ describe('the token issuer is checked against the discovery document, also for k
 
 describe('lifetime claims at their boundaries', () => {
   const T = 1_900_000_000; // a whole second, so that the clock can sit exactly on it
-  const at = (seconds: number, ms = 0) => () => seconds * 1000 + ms;
+  const at =
+    (seconds: number, ms = 0) =>
+    () =>
+      seconds * 1000 + ms;
   const gateAt = (now: () => number, overrides: Partial<GateOptions> = {}) =>
     createGate({ idp: entra.idpConfig(), authorityHost: entra.url, now, tokenCache: false, ...overrides });
 
@@ -208,14 +211,27 @@ describe('strict JSON through the gate', () => {
   const header = () => JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: entra.currentKey.kid });
   const claims = (): Record<string, unknown> => {
     const now = Math.floor(Date.now() / 1000);
-    return { iss: entra.issuer('2.0'), tid: entra.tenantId, sub: 'pairwise-sub', oid: randomUUID(), iat: now, nbf: now, exp: now + 600, ver: '2.0', name: 'Zoë' };
+    return {
+      iss: entra.issuer('2.0'),
+      tid: entra.tenantId,
+      sub: 'pairwise-sub',
+      oid: randomUUID(),
+      iat: now,
+      nbf: now,
+      exp: now + 600,
+      ver: '2.0',
+      name: 'Zoë',
+    };
   };
 
   it('a signed payload naming aud twice, ours last, is refused; the same payload once passes', async () => {
     const gate = createGate({ idp: entra.idpConfig(), authorityHost: entra.url });
     const body = JSON.stringify(claims()).slice(1, -1);
     await expect(gate.verify(signRaw(header(), `{"aud":"${entra.clientId}",${body}}`))).resolves.toMatchObject({ name: 'Zoë' });
-    const error = await refused(gate.verify(signRaw(header(), `{"aud":"00000000-0000-0000-0000-000000000001",${body},"aud":"${entra.clientId}"}`)), 'ERR_TOKEN_MALFORMED');
+    const error = await refused(
+      gate.verify(signRaw(header(), `{"aud":"00000000-0000-0000-0000-000000000001",${body},"aud":"${entra.clientId}"}`)),
+      'ERR_TOKEN_MALFORMED',
+    );
     expect(error.message).toBe('the token payload has a duplicate member name');
   });
 

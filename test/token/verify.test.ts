@@ -30,9 +30,7 @@ describe('verify: tokens that pass', () => {
   it('verifies a v2 ID token and maps the identity like get-identity', async () => {
     const gate = gateFor();
     const oid = randomUUID();
-    const identity = await gate.verify(
-      entra.mintToken({ claims: { oid, name: 'Ada Lovelace', preferred_username: 'ada@contoso.com', amr: ['pwd', 'mfa'] } }),
-    );
+    const identity = await gate.verify(entra.mintToken({ claims: { oid, name: 'Ada Lovelace', preferred_username: 'ada@contoso.com', amr: ['pwd', 'mfa'] } }));
     expect(identity).toMatchObject({
       email: 'ada@contoso.com',
       name: 'Ada Lovelace',
@@ -164,46 +162,161 @@ describe('verify: tokens that pass', () => {
 
 describe('verify: bad input is refused with a coded error', () => {
   const cases: Array<[string, () => string, string, string | RegExp]> = [
-    ['alg none', () => `${base64urlJson({ alg: 'none', typ: 'JWT' })}.${base64urlJson(claims())}.`, 'ERR_TOKEN_MALFORMED', 'the token is not three dot-separated segments'],
-    ['alg none with a signature segment', () => `${base64urlJson({ alg: 'none', kid: entra.currentKey.kid })}.${base64urlJson(claims())}.AA`, 'ERR_TOKEN_ALG_NOT_ALLOWED', 'the token algorithm `none` is not allowed: only `RS256`'],
+    [
+      'alg none',
+      () => `${base64urlJson({ alg: 'none', typ: 'JWT' })}.${base64urlJson(claims())}.`,
+      'ERR_TOKEN_MALFORMED',
+      'the token is not three dot-separated segments',
+    ],
+    [
+      'alg none with a signature segment',
+      () => `${base64urlJson({ alg: 'none', kid: entra.currentKey.kid })}.${base64urlJson(claims())}.AA`,
+      'ERR_TOKEN_ALG_NOT_ALLOWED',
+      'the token algorithm `none` is not allowed: only `RS256`',
+    ],
     ['HS256 signed with the public key', () => hs256WithPublicKey(), 'ERR_TOKEN_ALG_NOT_ALLOWED', 'the token algorithm `HS256` is not allowed: only `RS256`'],
-    ['a crit header', () => entra.mintToken({ header: { crit: ['exp'] } }), 'ERR_TOKEN_HEADER_UNSUPPORTED', 'the token header parameter `crit` is not supported'],
-    ['an embedded jwk header', () => entra.mintToken({ header: { jwk: { kty: 'RSA' } } }), 'ERR_TOKEN_HEADER_UNSUPPORTED', 'the token header parameter `jwk` is not supported'],
+    [
+      'a crit header',
+      () => entra.mintToken({ header: { crit: ['exp'] } }),
+      'ERR_TOKEN_HEADER_UNSUPPORTED',
+      'the token header parameter `crit` is not supported',
+    ],
+    [
+      'an embedded jwk header',
+      () => entra.mintToken({ header: { jwk: { kty: 'RSA' } } }),
+      'ERR_TOKEN_HEADER_UNSUPPORTED',
+      'the token header parameter `jwk` is not supported',
+    ],
     ['a wrong tenant', () => entra.mintToken({ tenant: randomUUID() }), 'ERR_TOKEN_TENANT_NOT_ALLOWED', /^the tenant `[0-9a-f-]{36}` is not allowed$/],
     ['a wrong audience', () => entra.mintToken({ audience: randomUUID() }), 'ERR_TOKEN_AUDIENCE_INVALID', /^the audience `[0-9a-f-]{36}` is not accepted$/],
-    ['an expired token', () => entra.mintToken({ issuedAt: now() - 7200, expiresInSeconds: 3600 }), 'ERR_TOKEN_EXPIRED', /^the token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/],
-    ['nbf in the future', () => entra.mintToken({ claims: { nbf: now() + 3600 } }), 'ERR_TOKEN_NOT_YET_VALID', /^the token is not valid before \d{4}-\d\d-\d\dT[\d:.]+Z$/],
-    ['iat in the future', () => entra.mintToken({ issuedAt: now() + 3600 }), 'ERR_TOKEN_NOT_YET_VALID', /^the token is not valid before \d{4}-\d\d-\d\dT[\d:.]+Z$/],
+    [
+      'an expired token',
+      () => entra.mintToken({ issuedAt: now() - 7200, expiresInSeconds: 3600 }),
+      'ERR_TOKEN_EXPIRED',
+      /^the token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/,
+    ],
+    [
+      'nbf in the future',
+      () => entra.mintToken({ claims: { nbf: now() + 3600 } }),
+      'ERR_TOKEN_NOT_YET_VALID',
+      /^the token is not valid before \d{4}-\d\d-\d\dT[\d:.]+Z$/,
+    ],
+    [
+      'iat in the future',
+      () => entra.mintToken({ issuedAt: now() + 3600 }),
+      'ERR_TOKEN_NOT_YET_VALID',
+      /^the token is not valid before \d{4}-\d\d-\d\dT[\d:.]+Z$/,
+    ],
     ['malformed base64', () => 'eyJhbGciOiJSUzI1NiJ9.@@@.abc', 'ERR_TOKEN_MALFORMED', 'a token segment (the payload) is not unpadded base64url'],
     ['padded base64', () => `${base64urlJson({ alg: 'RS256' })}.eyJ9=.abc`, 'ERR_TOKEN_MALFORMED', 'the token is not three segments of unpadded base64url'],
     ['malformed JSON', () => `${Buffer.from('{"alg":').toString('base64url')}.${base64urlJson({})}.abc`, 'ERR_TOKEN_MALFORMED', 'the token header is not JSON'],
-    ['a JSON array payload', () => `${base64urlJson({ alg: 'RS256', kid: 'x' })}.${base64urlJson([1])}.abc`, 'ERR_TOKEN_MALFORMED', 'the token payload is not a JSON object'],
+    [
+      'a JSON array payload',
+      () => `${base64urlJson({ alg: 'RS256', kid: 'x' })}.${base64urlJson([1])}.abc`,
+      'ERR_TOKEN_MALFORMED',
+      'the token payload is not a JSON object',
+    ],
     ['two segments', () => 'abc.def', 'ERR_TOKEN_MALFORMED', 'the token is not three dot-separated segments'],
     ['four segments', () => 'a.b.c.d', 'ERR_TOKEN_MALFORMED', 'the token is not three dot-separated segments'],
     ['an empty token', () => '', 'ERR_TOKEN_MISSING', 'no bearer token was presented'],
-    ['a token over the size cap', () => entra.mintToken({ claims: { pad: 'x'.repeat(20_000) } }), 'ERR_TOKEN_TOO_LARGE', /^the token is over the size cap \(\d+ bytes\)$/],
-    ['a Microsoft Graph token (header nonce)', () => entra.mintToken({ header: { nonce: 'abc' } }), 'ERR_TOKEN_GRAPH_TOKEN', 'this is a Microsoft Graph access token (its header has `nonce`): only Graph can verify it; request a token for your own API scope'],
-    ['a token for Graph (aud)', () => entra.mintToken({ audience: '00000003-0000-0000-c000-000000000000' }), 'ERR_TOKEN_GRAPH_TOKEN', 'the token audience `00000003-0000-0000-c000-000000000000` is Microsoft Graph: only Graph can verify it; request a token for your own API scope'],
+    [
+      'a token over the size cap',
+      () => entra.mintToken({ claims: { pad: 'x'.repeat(20_000) } }),
+      'ERR_TOKEN_TOO_LARGE',
+      /^the token is over the size cap \(\d+ bytes\)$/,
+    ],
+    [
+      'a Microsoft Graph token (header nonce)',
+      () => entra.mintToken({ header: { nonce: 'abc' } }),
+      'ERR_TOKEN_GRAPH_TOKEN',
+      'this is a Microsoft Graph access token (its header has `nonce`): only Graph can verify it; request a token for your own API scope',
+    ],
+    [
+      'a token for Graph (aud)',
+      () => entra.mintToken({ audience: '00000003-0000-0000-c000-000000000000' }),
+      'ERR_TOKEN_GRAPH_TOKEN',
+      'the token audience `00000003-0000-0000-c000-000000000000` is Microsoft Graph: only Graph can verify it; request a token for your own API scope',
+    ],
     ['a tampered payload', () => tamper(entra.mintToken()), 'ERR_TOKEN_SIGNATURE_INVALID', 'the token signature does not verify'],
-    ['a key the tenant does not publish', () => entra.mintToken({ key: entra.createUnpublishedKey() }), 'ERR_TOKEN_KEY_NOT_FOUND', /^no signing key `[0-9a-f]{27}` is published for the token$/],
-    ['an issuer of another tenant', () => entra.mintToken({ claims: { iss: `${entra.url}/${randomUUID()}/v2.0` } }), 'ERR_TOKEN_ISSUER_INVALID', /^the token issuer `http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/v2\.0` is not accepted$/],
-    ['a v2 token with a v1 issuer', () => entra.mintToken({ claims: { iss: `https://sts.windows.net/${entra.tenantId}/` } }), 'ERR_TOKEN_ISSUER_INVALID', /^the token issuer `https:\/\/sts\.windows\.net\/[0-9a-f-]{36}\/` is not accepted$/],
+    [
+      'a key the tenant does not publish',
+      () => entra.mintToken({ key: entra.createUnpublishedKey() }),
+      'ERR_TOKEN_KEY_NOT_FOUND',
+      /^no signing key `[0-9a-f]{27}` is published for the token$/,
+    ],
+    [
+      'an issuer of another tenant',
+      () => entra.mintToken({ claims: { iss: `${entra.url}/${randomUUID()}/v2.0` } }),
+      'ERR_TOKEN_ISSUER_INVALID',
+      /^the token issuer `http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/v2\.0` is not accepted$/,
+    ],
+    [
+      'a v2 token with a v1 issuer',
+      () => entra.mintToken({ claims: { iss: `https://sts.windows.net/${entra.tenantId}/` } }),
+      'ERR_TOKEN_ISSUER_INVALID',
+      /^the token issuer `https:\/\/sts\.windows\.net\/[0-9a-f-]{36}\/` is not accepted$/,
+    ],
     ['an unknown ver', () => entra.mintToken({ claims: { ver: '3.0' } }), 'ERR_TOKEN_CLAIM_INVALID', 'the token has no valid `ver` claim (1.0 or 2.0)'],
     ['no tid', () => entra.mintToken({ claims: { tid: undefined } }), 'ERR_TOKEN_CLAIM_INVALID', 'the token `tid` claim is missing or not a GUID'],
     ['no exp', () => entra.mintToken({ claims: { exp: undefined } }), 'ERR_TOKEN_CLAIM_INVALID', 'the token has no numeric `exp` claim'],
-    ['a jku header', () => entra.mintToken({ header: { jku: 'https://keys.evil.example/jwks' } }), 'ERR_TOKEN_HEADER_UNSUPPORTED', 'the token header parameter `jku` is not supported'],
-    ['an x5u header', () => entra.mintToken({ header: { x5u: 'https://keys.evil.example/cert' } }), 'ERR_TOKEN_HEADER_UNSUPPORTED', 'the token header parameter `x5u` is not supported'],
+    [
+      'a jku header',
+      () => entra.mintToken({ header: { jku: 'https://keys.evil.example/jwks' } }),
+      'ERR_TOKEN_HEADER_UNSUPPORTED',
+      'the token header parameter `jku` is not supported',
+    ],
+    [
+      'an x5u header',
+      () => entra.mintToken({ header: { x5u: 'https://keys.evil.example/cert' } }),
+      'ERR_TOKEN_HEADER_UNSUPPORTED',
+      'the token header parameter `x5u` is not supported',
+    ],
     ['no kid', () => entra.mintToken({ header: { kid: undefined } }), 'ERR_TOKEN_MALFORMED', 'the token header has no `kid`'],
     ['an empty kid', () => entra.mintToken({ header: { kid: '' } }), 'ERR_TOKEN_MALFORMED', 'the token header has no `kid`'],
     ['a numeric kid', () => entra.mintToken({ header: { kid: 7 } }), 'ERR_TOKEN_MALFORMED', 'the token header has no `kid`'],
     ['no iss', () => entra.mintToken({ claims: { iss: undefined } }), 'ERR_TOKEN_CLAIM_INVALID', 'the token has no `iss` claim'],
-    ['a tid that is not a GUID', () => entra.mintToken({ claims: { tid: 'contoso.onmicrosoft.com' } }), 'ERR_TOKEN_CLAIM_INVALID', 'the token `tid` claim is missing or not a GUID'],
-    ['a nonce mismatch', () => entra.mintToken({ claims: { nonce: 'other' } }), 'ERR_TOKEN_NONCE_MISMATCH', 'the ID token `nonce` does not match the login request'],
-    ['a token for Graph (https://graph.microsoft.com)', () => entra.mintToken({ audience: 'https://graph.microsoft.com' }), 'ERR_TOKEN_GRAPH_TOKEN', 'the token audience `https://graph.microsoft.com` is Microsoft Graph: only Graph can verify it; request a token for your own API scope'],
-    ['a token for Graph (https://graph.microsoft.com/)', () => entra.mintToken({ audience: 'https://graph.microsoft.com/' }), 'ERR_TOKEN_GRAPH_TOKEN', 'the token audience `https://graph.microsoft.com/` is Microsoft Graph: only Graph can verify it; request a token for your own API scope'],
-    ['a token for Graph (https://graph.microsoft.us)', () => entra.mintToken({ audience: 'https://graph.microsoft.us' }), 'ERR_TOKEN_GRAPH_TOKEN', 'the token audience `https://graph.microsoft.us` is Microsoft Graph: only Graph can verify it; request a token for your own API scope'],
-    ['a token for Graph (https://dod-graph.microsoft.us)', () => entra.mintToken({ audience: 'https://dod-graph.microsoft.us' }), 'ERR_TOKEN_GRAPH_TOKEN', 'the token audience `https://dod-graph.microsoft.us` is Microsoft Graph: only Graph can verify it; request a token for your own API scope'],
-    ['a token for Graph (https://microsoftgraph.chinacloudapi.cn)', () => entra.mintToken({ audience: 'https://microsoftgraph.chinacloudapi.cn' }), 'ERR_TOKEN_GRAPH_TOKEN', 'the token audience `https://microsoftgraph.chinacloudapi.cn` is Microsoft Graph: only Graph can verify it; request a token for your own API scope'],
+    [
+      'a tid that is not a GUID',
+      () => entra.mintToken({ claims: { tid: 'contoso.onmicrosoft.com' } }),
+      'ERR_TOKEN_CLAIM_INVALID',
+      'the token `tid` claim is missing or not a GUID',
+    ],
+    [
+      'a nonce mismatch',
+      () => entra.mintToken({ claims: { nonce: 'other' } }),
+      'ERR_TOKEN_NONCE_MISMATCH',
+      'the ID token `nonce` does not match the login request',
+    ],
+    [
+      'a token for Graph (https://graph.microsoft.com)',
+      () => entra.mintToken({ audience: 'https://graph.microsoft.com' }),
+      'ERR_TOKEN_GRAPH_TOKEN',
+      'the token audience `https://graph.microsoft.com` is Microsoft Graph: only Graph can verify it; request a token for your own API scope',
+    ],
+    [
+      'a token for Graph (https://graph.microsoft.com/)',
+      () => entra.mintToken({ audience: 'https://graph.microsoft.com/' }),
+      'ERR_TOKEN_GRAPH_TOKEN',
+      'the token audience `https://graph.microsoft.com/` is Microsoft Graph: only Graph can verify it; request a token for your own API scope',
+    ],
+    [
+      'a token for Graph (https://graph.microsoft.us)',
+      () => entra.mintToken({ audience: 'https://graph.microsoft.us' }),
+      'ERR_TOKEN_GRAPH_TOKEN',
+      'the token audience `https://graph.microsoft.us` is Microsoft Graph: only Graph can verify it; request a token for your own API scope',
+    ],
+    [
+      'a token for Graph (https://dod-graph.microsoft.us)',
+      () => entra.mintToken({ audience: 'https://dod-graph.microsoft.us' }),
+      'ERR_TOKEN_GRAPH_TOKEN',
+      'the token audience `https://dod-graph.microsoft.us` is Microsoft Graph: only Graph can verify it; request a token for your own API scope',
+    ],
+    [
+      'a token for Graph (https://microsoftgraph.chinacloudapi.cn)',
+      () => entra.mintToken({ audience: 'https://microsoftgraph.chinacloudapi.cn' }),
+      'ERR_TOKEN_GRAPH_TOKEN',
+      'the token audience `https://microsoftgraph.chinacloudapi.cn` is Microsoft Graph: only Graph can verify it; request a token for your own API scope',
+    ],
   ];
 
   for (const [name, make, code, message] of cases) {
@@ -285,9 +398,7 @@ describe('signing keys', () => {
     const gate = gateFor();
     await gate.verify(entra.mintToken());
     const before = entra.requests.jwks!;
-    const results = await Promise.allSettled(
-      Array.from({ length: 1000 }, () => gate.verify(entra.mintToken({ header: { kid: randomUUID() } }))),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 1000 }, () => gate.verify(entra.mintToken({ header: { kid: randomUUID() } }))));
     expect(results.every((r) => r.status === 'rejected' && (r.reason as TokenError).code === 'ERR_TOKEN_KEY_NOT_FOUND')).toBe(true);
     expect(entra.requests.jwks! - before).toBeLessThanOrEqual(1);
   });
