@@ -409,7 +409,7 @@ class Parser {
     const start = this.#pos;
     let name = this.#fieldName();
     this.#refuseCall(name, start);
-    let each = this.#index();
+    const each = this.#index();
     // The newer docs write `identity.groups[*].id`: normalise it to `identity.groups.id[*]`.
     if (each && this.#src[this.#pos] === '.' && isNameChar(this.#src.charCodeAt(this.#pos + 1))) {
       this.#pos++;

@@ -280,7 +280,7 @@ export function parsePatchPath(input: string): AttrPath {
 const CASE_EXACT = new Set(['id', 'externalid', 'members.value', 'manager.value']);
 
 function getCi(obj: JsonObject, name: string): JsonValue | undefined {
-  if (Object.prototype.hasOwnProperty.call(obj, name)) return obj[name];
+  if (Object.hasOwn(obj, name)) return obj[name];
   const lower = name.toLowerCase();
   for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return obj[k];
   return undefined;

@@ -256,7 +256,7 @@ function coerceManager(value: JsonValue, path: string): JsonValue | undefined {
 
 /** Finds the key of `obj` that names `name` case-insensitively. */
 export function findKey(obj: JsonObject, name: string): string | undefined {
-  if (Object.prototype.hasOwnProperty.call(obj, name)) return name;
+  if (Object.hasOwn(obj, name)) return name;
   const lower = name.toLowerCase();
   return Object.keys(obj).find((k) => k.toLowerCase() === lower);
 }

@@ -5,7 +5,7 @@ import { createTestCertificate } from '../../src/testing/index.js';
 import { ConfigError } from '../../src/errors/index.js';
 import { createGate } from '../../src/index.js';
 import { createLogin, LOGIN_CHANNEL_NAMES } from '../../src/login/index.js';
-import { mockEntraSuite, browse, CookieJar, esKey, startApp, type App } from './harness.js';
+import { mockEntraSuite, browse, CookieJar, esKey, type startApp, type App } from './harness.js';
 
 const suite = mockEntraSuite();
 const app = (options: Parameters<typeof startApp>[1] = {}): Promise<App> => suite.app(options);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { openDirectoryStore } from '../../src/store/index.js';
-import { mockEntraSuite, browse, CookieJar, fetchWithJar, startApp, type App } from './harness.js';
+import { mockEntraSuite, browse, CookieJar, fetchWithJar, type startApp, type App } from './harness.js';
 
 const suite = mockEntraSuite();
 const app = (options: Parameters<typeof startApp>[1] = {}): Promise<App> => suite.app(options);

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { createGate, EntragateError, type Gate, type GateOptions } from '../../src/index.js';
+import { createGate, type EntragateError, type Gate, type GateOptions } from '../../src/index.js';
 import { createLogin, type Login, type LoginOptions } from '../../src/login/index.js';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createMockEntra, type MockEntra, type MockEntraOptions } from '../../src/testing/index.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac, randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
-import { createGate, EntragateError, JwksError, TokenError, type GateOptions } from '../../src/index.js';
+import { createGate, EntragateError, JwksError, type TokenError, type GateOptions } from '../../src/index.js';
 import { createMockEntra, signJwt, type MockEntra } from '../../src/testing/index.js';
 import { base64urlJson } from '../../src/token/jwt.js';
 
