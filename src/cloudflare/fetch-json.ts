@@ -1,4 +1,5 @@
 import { EntragateError } from '../errors/index.js';
+import { readCapped } from '../token/read-capped.js';
 
 /** What {@link fetchJson} needs for one exchange. */
 export interface FetchJsonRequest {
@@ -47,9 +48,14 @@ export async function fetchJson(request: FetchJsonRequest): Promise<unknown> {
       throw fail(`${what} answered with a redirect (HTTP ${response.status}): redirects are not followed`, { status: response.status });
     }
     if (!response.ok) throw fail(`${what} answered HTTP ${response.status}`, { status: response.status });
-    const text = await readCapped(response, request.maxBytes, what, fail, (reader) => {
-      body = reader;
-    });
+    const text = await readCapped(
+      response,
+      request.maxBytes,
+      () => fail(`${what} is over ${request.maxBytes} bytes`),
+      (reader) => {
+        body = reader;
+      },
+    );
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -80,37 +86,6 @@ export function settleWithin<T>(promise: Promise<T>, ms: number, timeout: () => 
   // The loser of the race must not surface as an unhandled rejection.
   promise.catch(() => undefined);
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-/** Reads a body as UTF-8, refusing it once it passes `max` bytes (checked while streaming, not after). */
-async function readCapped(
-  response: Response,
-  max: number,
-  what: string,
-  fail: FetchJsonRequest['fail'],
-  onReader: (reader: ReadableStreamDefaultReader<Uint8Array>) => void,
-): Promise<string> {
-  const tooLarge = (): EntragateError => fail(`${what} is over ${max} bytes`);
-  if (Number(response.headers.get('content-length') ?? 0) > max) {
-    await response.body?.cancel().catch(() => undefined);
-    throw tooLarge();
-  }
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  onReader(reader);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A network error as one line: its message and the system code under it (`ECONNREFUSED`), never a header. */

@@ -3,6 +3,7 @@ import { JwksError } from '../errors/index.js';
 import { publish, channels } from '../diagnostics.js';
 import { quote } from './quote.js';
 import { rejected } from './rejected.js';
+import { readCapped } from './read-capped.js';
 import { isSecureHost } from './secure-host.js';
 
 /** A signing key from a JWKS, imported once. */
@@ -251,9 +252,14 @@ export class KeyStore {
         throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} answered with a redirect (HTTP ${response.status}): redirects are not followed`);
       }
       if (!response.ok) throw new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} answered HTTP ${response.status}`);
-      const text = await readCapped(response, MAX_DOCUMENT_BYTES, what, (reader) => {
-        body = reader;
-      });
+      const text = await readCapped(
+        response,
+        MAX_DOCUMENT_BYTES,
+        () => new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is over ${MAX_DOCUMENT_BYTES} bytes`),
+        (reader) => {
+          body = reader;
+        },
+      );
       let value: unknown;
       try {
         value = JSON.parse(text);
@@ -291,34 +297,6 @@ function settleWithin<T>(promise: Promise<T>, ms: number, timeout: () => Error):
   // The loser of the race must not surface as an unhandled rejection.
   promise.catch(() => undefined);
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Reads a body as UTF-8, refusing it once it passes `max` bytes (checked while streaming, not
- * after). `onReader` learns the reader, so that a deadline can cancel the read.
- */
-async function readCapped(response: Response, max: number, what: string, onReader: (reader: ReadableStreamDefaultReader<Uint8Array>) => void): Promise<string> {
-  const tooLarge = (): JwksError => new JwksError('ERR_JWKS_UNAVAILABLE', `the ${what} is over ${max} bytes`);
-  if (Number(response.headers.get('content-length') ?? 0) > max) {
-    await response.body?.cancel().catch(() => undefined);
-    throw tooLarge();
-  }
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  onReader(reader);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Imports the RSA signing keys of a JWKS; keys of other types or uses are skipped. */
