@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isGuid, parseWith } from '../config/idp.js';
+import type { Assert, Equal } from '../config/type-equal.js';
 import type { DirectoryIndex, DirectoryUser, UserLookup } from '../directory/types.js';
 import type { GroupField, GroupMembership, Identity } from '../types.js';
 import { quoteId, unknownResolution } from './resolution.js';
@@ -33,37 +34,54 @@ const directoryStoreSchema = z.custom<DirectoryStoreLike>(
   { message: 'expected a directory store (openDirectoryStore() from entragate/store)' },
 );
 
+/**
+ * Options of {@link createDirectoryGroupSource}: give exactly one of `store` and `index`. Written out by
+ * hand so an editor shows each one's documentation; the internal schema below is checked against it.
+ */
+export interface DirectoryGroupSourceOptions {
+  /**
+   * The directory store the SCIM endpoint writes to: its index, and whether that index is current.
+   * @defaultValue none: give `store` or `index`
+   */
+  store?: DirectoryStoreLike | undefined;
+  /**
+   * An index without a store (tests, a directory you keep yourself).
+   * @defaultValue none: give `store` or `index`
+   */
+  index?: DirectoryIndex | undefined;
+  /**
+   * How a token's user is matched to a directory user, tried in this order:
+   * `oid` against `externalId` (the Entra object id: map `objectId` → `externalId`
+   * in Entra's provisioning attribute mappings, see the README), the UPN
+   * (`preferred_username`, `upn`, `unique_name`, else the identity email) against
+   * `userName`, the identity email against the user's emails. The UPN and the email
+   * are mutable attributes: they are only matched for users of the directory's own
+   * tenant (`tenantId`, else the gate's home tenant), never across tenants.
+   * @defaultValue `['oid', 'userName', 'email']`
+   */
+  match?: ('oid' | 'userName' | 'email')[] | undefined;
+  /**
+   * The Entra tenant that provisions this directory. A token of another tenant is matched by its
+   * object id only (never by UPN or email: another tenant's user can carry any of them).
+   * @defaultValue the gate's IdP `directory_id`
+   */
+  tenantId?: string | undefined;
+}
+
 const directoryGroupSourceOptions = z
   .strictObject({
-    /** The directory store the SCIM endpoint writes to: its index, and whether that index is current. */
     store: directoryStoreSchema.optional(),
-    /** An index without a store (tests, a directory you keep yourself). Give `store` or `index`. */
     index: directoryIndexSchema.optional(),
-    /**
-     * How a token's user is matched to a directory user, tried in this order:
-     * `oid` against `externalId` (the Entra object id: map `objectId` → `externalId`
-     * in Entra's provisioning attribute mappings, see the README), the UPN
-     * (`preferred_username`, `upn`, `unique_name`, else the identity email) against
-     * `userName`, the identity email against the user's emails. The UPN and the email
-     * are mutable attributes: they are only matched for users of the directory's own
-     * tenant (`tenantId`, else the gate's home tenant), never across tenants.
-     * @defaultValue `['oid', 'userName', 'email']`
-     */
     match: z
       .array(z.enum(['oid', 'userName', 'email']))
       .min(1)
       .default(['oid', 'userName', 'email']),
-    /**
-     * The Entra tenant that provisions this directory. A token of another tenant is matched by its
-     * object id only (never by UPN or email: another tenant's user can carry any of them).
-     * @defaultValue the gate's IdP `directory_id`
-     */
     tenantId: z.string().refine(isGuid, { message: 'must be a tenant GUID' }).optional(),
   })
   .refine((o) => (o.store === undefined) !== (o.index === undefined), { message: 'give exactly one of `store` and `index`' });
 
-/** Options of {@link createDirectoryGroupSource}. */
-export type DirectoryGroupSourceOptions = z.input<typeof directoryGroupSourceOptions>;
+// The interface above and the schema cannot drift: this fails to compile if they do.
+type _DirectoryOptionsMatch = Assert<Equal<z.input<typeof directoryGroupSourceOptions>, DirectoryGroupSourceOptions>>;
 
 const UPN_CLAIMS = ['preferred_username', 'upn', 'unique_name'] as const;
 const DIRECTORY_FIELDS: readonly GroupField[] = Object.freeze(['id', 'name']);

@@ -21,21 +21,22 @@ export type MockRoute = (req: IncomingMessage, res: ServerResponse, url: URL, en
 
 /** Options of `createMockEntra`. */
 export interface MockEntraOptions {
-  /** Tenants to serve; the first is the default. Defaults to one random tenant. */
+  /** Tenants to serve; the first is the default. @defaultValue one random tenant */
   tenants?: string[];
-  /** The app registration's client id. Defaults to a random GUID. */
+  /** The app registration's client id. @defaultValue a random GUID */
   clientId?: string;
-  /** The app registration's client secret. Defaults to a random string. */
+  /** The app registration's client secret. @defaultValue a random string */
   clientSecret?: string;
-  /** The v1 issuer for a tenant. Defaults to Entra's real `https://sts.windows.net/{tid}/`. */
+  /** The v1 issuer for a tenant. @defaultValue Entra's real `https://sts.windows.net/{tid}/` */
   v1Issuer?: (tid: string) => string;
   /**
    * The v2 issuer for a tenant (`{tenantid}` for the multi-tenant template): what discovery, the key
    * sets and minted tokens say. E.g. an Entra External ID (CIAM) tenant:
-   * `(tid) => \`https://${tid}.ciamlogin.com/${tid}/v2.0\``. Defaults to `<url>/{tid}/v2.0`.
+   * `(tid) => \`https://${tid}.ciamlogin.com/${tid}/v2.0\``.
+   * @defaultValue `<url>/{tid}/v2.0`
    */
   v2Issuer?: (tid: string) => string;
-  /** Extra routes, tried in order before the built-in ones. */
+  /** Extra routes, tried in order before the built-in ones. @defaultValue none */
   routes?: MockRoute[];
   /**
    * Whether the v2 key sets give each key Entra's non-standard `issuer` member. `false` publishes
@@ -47,6 +48,7 @@ export interface MockEntraOptions {
    * Also serve Microsoft Graph (`/v1.0/users/{id}/transitiveMemberOf`, …) on the same host, accepting
    * the access tokens this mock issues (client credentials, and delegated tokens from a login).
    * Point `graphHost` at `entra.url`.
+   * @defaultValue `false`
    */
   graph?: boolean | Omit<MockGraphOptions, 'listen' | 'serveTokenEndpoint' | 'acceptToken' | 'tenantId'>;
 }

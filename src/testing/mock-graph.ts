@@ -3,29 +3,42 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { parseWith } from '../config/idp.js';
+import type { Assert, Equal } from '../config/type-equal.js';
 
-const mockGraphOptions = z.strictObject({
-  /** Only this tenant's token endpoint answers; any tenant when omitted. */
-  tenantId: z.string().min(1).optional(),
-  /** @defaultValue `'mock-graph-client'` */
-  clientId: z.string().min(1).default('mock-graph-client'),
-  /** @defaultValue `'mock-graph-secret'` */
-  clientSecret: z.string().min(1).default('mock-graph-secret'),
+/** Options of {@link createMockGraph}. */
+export interface MockGraphOptions {
+  /** Only this tenant's token endpoint answers. @defaultValue any tenant */
+  tenantId?: string | undefined;
+  /** The client id the token endpoint accepts. @defaultValue `'mock-graph-client'` */
+  clientId?: string | undefined;
+  /** The client secret the token endpoint accepts. @defaultValue `'mock-graph-secret'` */
+  clientSecret?: string | undefined;
   /** `expires_in` of the tokens the mock issues. @defaultValue `3599` */
-  tokenLifetimeSeconds: z.number().int().positive().default(3599),
+  tokenLifetimeSeconds?: number | undefined;
   /**
    * Accepts bearer tokens minted elsewhere (for example by the mock Entra ID).
    * Return `{ oid }` to bind a delegated token to a user for `/me/...`.
+   * @defaultValue none: only the mock's own client-credentials tokens are accepted
    */
-  acceptToken: z.custom<(token: string) => boolean | { oid: string }>((v) => typeof v === 'function').optional(),
+  acceptToken?: ((token: string) => boolean | { oid: string }) | undefined;
   /** Serve `POST /{tenant}/oauth2/v2.0/token` (client credentials). @defaultValue `true` */
-  serveTokenEndpoint: z.boolean().default(true),
+  serveTokenEndpoint?: boolean | undefined;
   /** Start a server on 127.0.0.1 (port 0). Off when mounting {@link MockGraph.handle} in another server. @defaultValue `true` */
+  listen?: boolean | undefined;
+}
+
+const mockGraphOptions = z.strictObject({
+  tenantId: z.string().min(1).optional(),
+  clientId: z.string().min(1).default('mock-graph-client'),
+  clientSecret: z.string().min(1).default('mock-graph-secret'),
+  tokenLifetimeSeconds: z.number().int().positive().default(3599),
+  acceptToken: z.custom<(token: string) => boolean | { oid: string }>((v) => typeof v === 'function').optional(),
+  serveTokenEndpoint: z.boolean().default(true),
   listen: z.boolean().default(true),
 });
 
-/** Options of {@link createMockGraph}. */
-export type MockGraphOptions = z.input<typeof mockGraphOptions>;
+// The interface above and the schema cannot drift: this fails to compile if they do.
+type _MockGraphOptionsMatch = Assert<Equal<z.input<typeof mockGraphOptions>, MockGraphOptions>>;
 
 /** A fault to inject on the next requests. */
 export interface MockGraphFault {

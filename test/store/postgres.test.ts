@@ -128,8 +128,11 @@ describe('two store instances on one PostgreSQL schema', () => {
       expect(b.index.getUser(local.id)).toBeDefined();
       await admin.query('COMMIT');
       // A change from A reaches B through the new listener, after B's reload (notifications queue behind it).
+      // Listen before writing: B can hear A's commit before A's own write resolves here (both live in this
+      // process), and a listener attached after the write would then wait forever (it hung once in CI).
+      const heard = nextChange(b, (c) => c.resourceType === 'Group' && c.operation === 'create' && c.origin === 'remote');
       const marker = (await a.groups.create({ displayName: 'after-reconnect' }, [])).resource!;
-      await nextChange(b, (c) => c.resourceId === marker.id);
+      expect((await heard).resourceId).toBe(marker.id);
       expect(b.index.getGroup(marker.id)).toBeDefined();
       expect(b.index.getUser(local.id)).toBeDefined();
       expect(b.revocations.isRevoked({ subjects: ['during-reload@contoso.com'], issuedAt: 1_900_000_000 })).toBe(true);
