@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HEADER_NAME, relativePath } from '../config/validators.js';
 import { parseWith } from '../config/idp.js';
+import type { Assert, Equal } from '../config/type-equal.js';
 import { ConfigError } from '../errors/index.js';
 import type { Login } from '../login/login.js';
 import { challengeOf } from '../http/request.js';
@@ -8,19 +9,29 @@ import { identityJson, headerOf, type Auth, type NodeHeaders } from './core.js';
 import { toRequestLike, toResponseParts, type ResponseParts } from './node-bridge.js';
 
 /** Options of `loginRoutes` (paths relative to where the routes are mounted). */
-export const loginRoutesOptionsSchema = z.strictObject({
+export interface LoginRoutesOptions {
   /** Starts a login (`?returnTo=/path`). @defaultValue `/login` */
-  loginPath: relativePath().default('/login'),
+  loginPath?: string | undefined;
   /** The callback registered in Entra (the path of the login's `redirectUri`). @defaultValue `/callback` */
-  callbackPath: relativePath().default('/callback'),
+  callbackPath?: string | undefined;
   /** Ends the session. @defaultValue `/logout` */
+  logoutPath?: string | undefined;
+  /**
+   * Header with the client's country (for example `cf-ipcountry`), stamped into the session at the callback.
+   * @defaultValue none: the session carries no country
+   */
+  countryHeader?: string | undefined;
+}
+
+const loginRoutesOptionsSchema = z.strictObject({
+  loginPath: relativePath().default('/login'),
+  callbackPath: relativePath().default('/callback'),
   logoutPath: relativePath().default('/logout'),
-  /** Header with the client's country, stamped into the session at the callback. */
   countryHeader: z.string().regex(HEADER_NAME, 'must be a header name').optional(),
 });
 
-/** Options of `loginRoutes`. */
-export type LoginRoutesOptions = z.input<typeof loginRoutesOptionsSchema>;
+// The interface above and the schema cannot drift: this fails to compile if they do.
+type _LoginRoutesOptionsMatch = Assert<Equal<z.input<typeof loginRoutesOptionsSchema>, LoginRoutesOptions>>;
 
 /** Options of `scimEndpoint`. */
 export interface ScimEndpointOptions {
@@ -30,7 +41,10 @@ export interface ScimEndpointOptions {
 
 /** Options of `identityEndpoint`. */
 export interface IdentityEndpointOptions {
-  /** Answers from the session cookie when the route is not behind `protect`. */
+  /**
+   * Answers from the session cookie when the route is not behind `protect`.
+   * @defaultValue none: the route answers only for requests `protect` has admitted
+   */
   login?: Login;
 }
 

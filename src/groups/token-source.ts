@@ -1,20 +1,26 @@
 import { z } from 'zod';
 import { parseWith } from '../config/idp.js';
+import type { Assert, Equal } from '../config/type-equal.js';
 import { groupsFromClaims } from '../token/identity.js';
 import type { GroupField, GroupRef, Identity } from '../types.js';
 import type { GroupResolution, GroupSource, GroupSourceContext } from './types.js';
 
-const tokenGroupSourceOptions = z.strictObject({
+/** Options of {@link createTokenGroupSource}. */
+export interface TokenGroupSourceOptions {
   /**
    * The claim holding group ids: `groups`, or `roles` when the app registration
    * uses `emit_as_roles` (groups then replace the app roles in `roles`).
    * @defaultValue `'groups'`
    */
+  claim?: 'groups' | 'roles' | undefined;
+}
+
+const tokenGroupSourceOptions = z.strictObject({
   claim: z.enum(['groups', 'roles']).default('groups'),
 });
 
-/** Options of {@link createTokenGroupSource}. */
-export type TokenGroupSourceOptions = z.input<typeof tokenGroupSourceOptions>;
+// The interface above and the schema cannot drift: this fails to compile if they do.
+type _TokenOptionsMatch = Assert<Equal<z.input<typeof tokenGroupSourceOptions>, TokenGroupSourceOptions>>;
 
 const GROUP_KEYS = ['groups', '_claim_names', 'hasgroups'] as const;
 const TOKEN_FIELDS: readonly GroupField[] = Object.freeze(['id']);
